@@ -1,0 +1,98 @@
+# ferry - one GNU Makefile.
+#
+#   make                  ./ferry (optimised, strict warnings)
+#   make check            ASan+UBSan build, unit tests, CLI tests (bats, real
+#                         sshd), a short fuzz run of every decoder
+#   make fuzz             libFuzzer harnesses (clang) in build/fuzz/
+#   make install PREFIX=/usr/local
+#   make bench            benchmarks against ssh (bench/, not tests)
+
+VERSION    := 0.1.0
+PREFIX     ?= /usr/local
+CC         ?= cc
+CLANG      ?= clang
+PKG_CONFIG ?= pkg-config
+
+WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
+        -Wpointer-arith -Wvla -Wundef -Wcast-align -Wno-unused-parameter
+BASE_CFLAGS := -std=c11 -DFERRY_VERSION='"$(VERSION)"' $(WARN) \
+        $(shell $(PKG_CONFIG) --cflags inih) -Isrc
+CFLAGS  ?= -O2 -g
+# Third-party libraries are linked statically: the same file is uploaded to
+# servers as the agent, and they may not have them installed.
+LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih) -Wl,-Bdynamic
+LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
+
+SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+LIB_SRC := src/util.c src/buf.c src/proto.c src/config.c src/fsx.c src/spawn.c \
+           src/sig.c src/loginenv.c src/session.c src/agent.c src/agent-exec.c \
+           src/agent-info.c src/cmd.c src/cmd-init.c src/cmd-config.c src/cmd-exec.c \
+           src/cmd-doctor.c
+MAIN_SRC := src/main.c
+UNIT_SRC := $(wildcard tests/unit/*.c)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
+HDRS := $(wildcard src/*.h) tests/unit/t.h
+
+REL_OBJ := $(LIB_SRC:src/%.c=build/rel/%.o)
+SAN_OBJ := $(LIB_SRC:src/%.c=build/san/%.o)
+FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=build/fuzz/%.o)
+FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+
+.PHONY: all check unit cli fuzz fuzz-smoke install clean bench
+all: ferry
+
+ferry: $(REL_OBJ) build/rel/main.o
+	$(CC) $(CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+build/rel/%.o: src/%.c $(HDRS) | build/rel
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c -o $@ $<
+
+build/san/%.o: src/%.c $(HDRS) | build/san
+	$(CC) $(BASE_CFLAGS) -Werror -O1 -g $(SAN) -c -o $@ $<
+
+build/san/ferry: $(SAN_OBJ) build/san/main.o
+	$(CC) -g $(SAN) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
+
+# A second build with another version string: tests that an agent of a
+# different build is replaced.
+build/san/ferry-next: $(SAN_OBJ) src/main.c src/util.c $(HDRS)
+	$(CC) $(BASE_CFLAGS) -DFERRY_VERSION='"$(VERSION)-next"' -O1 -g $(SAN) -c -o build/san/util-next.o src/util.c
+	$(CC) -g $(SAN) $(LDFLAGS_ALL) -o $@ $(filter-out build/san/util.o,$(SAN_OBJ)) build/san/util-next.o build/san/main.o $(LIBS)
+
+build/san/unit: $(SAN_OBJ) $(UNIT_SRC) $(HDRS)
+	$(CC) $(BASE_CFLAGS) -Werror -O1 -g $(SAN) -Itests/unit -o $@ $(UNIT_SRC) $(SAN_OBJ) $(LIBS)
+
+build/fuzz/%.o: src/%.c $(HDRS) | build/fuzz
+	$(CLANG) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
+
+build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_LIB_OBJ)
+	$(CLANG) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer,address,undefined -o $@ $< $(FUZZ_LIB_OBJ) $(LIBS)
+
+build/rel build/san build/fuzz:
+	mkdir -p $@
+
+unit: build/san/unit
+	ASAN_OPTIONS=detect_leaks=1 ./build/san/unit
+
+cli: build/san/ferry build/san/ferry-next
+	FERRY=$(CURDIR)/build/san/ferry FERRY_NEXT=$(CURDIR)/build/san/ferry-next tests/run-cli
+
+fuzz: $(FUZZERS)
+
+# A short run of every harness over its seed corpus.
+fuzz-smoke: $(FUZZERS)
+	tests/run-fuzz $(FUZZERS)
+
+check: unit cli fuzz-smoke
+	@echo "check: all suites passed"
+
+bench: ferry
+	bench/exec
+
+install: ferry
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 ferry $(DESTDIR)$(PREFIX)/bin/ferry
+
+clean:
+	rm -rf build ferry

@@ -1,0 +1,336 @@
+/*
+ * agent-exec.c - run one command for the client and relay its streams.
+ *
+ * The command runs in its own process group in the project root, with the
+ * login environment unless asked not to.  stdout/stderr become STDOUT and
+ * STDERR frames; STDIN frames feed its stdin within a window the agent
+ * grants (so a command that does not read cannot make us buffer without
+ * bound); SIGNAL frames go to its process group.  The EXIT frame is sent
+ * once the process is reaped and both output pipes reached EOF.
+ *
+ * If the client goes away mid-command, the process group gets SIGHUP, as a
+ * terminal hang-up would do.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "loginenv.h"
+#include "sig.h"
+#include "spawn.h"
+#include "util.h"
+
+struct xsession {
+	struct conn *c;
+	struct child ch;
+	struct buf in;		/* stdin bytes not yet written to the command */
+	bool in_eof;		/* client said stdin is done */
+	bool exited;
+	int status;
+};
+
+static void send_u32(struct conn *c, uint16_t type, uint32_t v)
+{
+	uint8_t b[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	conn_queue(c, type, b, 4);
+}
+
+static void send_exit(struct conn *c, int status)
+{
+	struct buf b;
+	buf_init(&b, 16);
+	if (WIFSIGNALED(status)) {
+		buf_put_u8(&b, 1);
+		buf_put_u32(&b, signal_to_wire(WTERMSIG(status)) ? signal_to_wire(WTERMSIG(status))
+			    : (uint32_t)WTERMSIG(status));
+	} else {
+		buf_put_u8(&b, 0);
+		buf_put_u32(&b, (uint32_t)WEXITSTATUS(status));
+	}
+	conn_queue(c, MSG_EXIT, b.data, b.len);
+	buf_release(&b);
+}
+
+
+static void send_text(struct conn *c, uint16_t type, const char *s)
+{
+	conn_queue(c, type, s, strlen(s));
+}
+
+static char **build_env(struct conn *c, const struct exec_req *req, const char *root)
+{
+	extern char **environ;
+	char **base = NULL, *why = NULL;
+	bool cached;
+	size_t n = 0;
+
+	if (!(req->flags & EXEC_NO_LOGIN_ENV) && loginenv_get(&base, &why, &cached) < 0) {
+		/* Not fatal: the command still runs, with ssh's environment. */
+		char *m = xasprintf("ferry: warning: %s; using the ssh session's environment\n", why);
+		send_text(c, MSG_STDERR, m);
+		free(why);
+		free(m);
+		base = NULL;
+	}
+	char *const *src = base ? base : environ;
+	for (char *const *e = src; *e; e++)
+		n++;
+	char **v = xcalloc(n + req->envc + 2, sizeof(char *));
+	size_t o = 0;
+	for (char *const *e = src; *e; e++) {
+		if (strncmp(*e, "PWD=", 4) == 0)
+			continue;
+		bool overridden = false;
+		for (uint32_t i = 0; i < req->envc; i++) {
+			size_t kl = strcspn(req->env[i], "=");
+			if (strncmp(*e, req->env[i], kl + 1) == 0)
+				overridden = true;
+		}
+		if (!overridden)
+			v[o++] = xstrdup(*e);
+	}
+	for (uint32_t i = 0; i < req->envc; i++)
+		v[o++] = xstrdup(req->env[i]);
+	v[o++] = xasprintf("PWD=%s", root);
+	v[o] = NULL;
+	free_words(base);
+	return v;
+}
+
+static const char *user_shell(char *const *envp)
+{
+	struct passwd *pw = getpwuid(getuid());
+	if (pw && pw->pw_shell && pw->pw_shell[0] == '/')
+		return pw->pw_shell;
+	for (char *const *e = envp; *e; e++)
+		if (strncmp(*e, "SHELL=/", 7) == 0)
+			return *e + 6;
+	return "/bin/sh";
+}
+
+/* Reads what the command wrote on fd into frames; -1 at EOF. */
+static int pump_output(struct conn *c, int *fd, uint16_t type)
+{
+	uint8_t b[FRAME_CHUNK];
+	ssize_t n = read(*fd, b, sizeof(b));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 0;
+	if (n <= 0) {
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	conn_queue(c, type, b, (size_t)n);
+	return 0;
+}
+
+/* Handles one frame during the command; -1 ends the session. */
+static int on_frame(struct xsession *x, uint16_t type, struct rd *body)
+{
+	switch (type) {
+	case MSG_STDIN: {
+		size_t n = rd_left(body);
+		const uint8_t *p = rd_bytes(body, n);
+		if (x->in_eof) {
+			agent_error(x->c, PERR_PROTOCOL, "stdin data after end of stdin");
+			return -1;
+		}
+		if (n == 0) {
+			x->in_eof = true;
+			return 0;
+		}
+		if (x->ch.in < 0) {
+			/* The command closed its stdin: discard, but keep the
+			 * window turning so the client is never stuck. */
+			send_u32(x->c, MSG_WINDOW, (uint32_t)n);
+			return 0;
+		}
+		if (buf_put(&x->in, p, n) < 0) {
+			agent_error(x->c, PERR_PROTOCOL, "client sent more stdin than its window");
+			return -1;
+		}
+		return 0;
+	}
+	case MSG_SIGNAL: {
+		uint32_t w = rd_u32(body);
+		rd_expect_end(body);
+		int sig = wire_to_signal(w);
+		if (!rd_ok(body) || sig < 0) {
+			agent_error(x->c, PERR_PROTOCOL, "bad signal request");
+			return -1;
+		}
+		if (!x->exited)
+			kill(-x->ch.pid, sig);
+		return 0;
+	}
+	default:
+		agent_error(x->c, PERR_PROTOCOL, "unexpected message type 0x%04x during a command", type);
+		return -1;
+	}
+}
+
+static void feed_stdin(struct xsession *x)
+{
+	if (x->ch.in < 0)
+		return;
+	if (x->in.len) {
+		ssize_t w = write(x->ch.in, x->in.data, x->in.len);
+		if (w > 0) {
+			buf_consume(&x->in, (size_t)w);
+			send_u32(x->c, MSG_WINDOW, (uint32_t)w);
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			/* EPIPE: the command does not want more input. */
+			send_u32(x->c, MSG_WINDOW, (uint32_t)x->in.len);
+			buf_reset(&x->in);
+			close(x->ch.in);
+			x->ch.in = -1;
+		}
+	}
+	if (x->in_eof && x->in.len == 0 && x->ch.in >= 0) {
+		close(x->ch.in);
+		x->ch.in = -1;
+	}
+}
+
+int agent_exec(struct conn *c, struct rd *body)
+{
+	struct exec_req req;
+	struct xsession x = { .c = c, .ch = { .pid = -1, .in = -1, .out = -1, .err = -1 } };
+	char *root = NULL, **envp = NULL;
+	int ret = -1;
+
+	if (exec_req_decode(body, &req) < 0) {
+		agent_error(c, PERR_PROTOCOL, "malformed exec request");
+		return -1;
+	}
+	buf_init(&x.in, STDIN_WINDOW);
+	root = agent_root_path(req.root);
+	int r = mkdir_p(root, 0755);
+	if (r < 0) {
+		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot use project folder '%s': %s",
+			    root, strerror(-r));
+		goto out;
+	}
+	envp = build_env(c, &req, root);
+
+	char *sh_argv[4] = { NULL, "-c", NULL, NULL };
+	char **argv = req.argv;
+	if (req.flags & EXEC_SHELL) {
+		sh_argv[0] = (char *)user_shell(envp);
+		sh_argv[2] = req.argv[0];
+		argv = sh_argv;
+	}
+	sig_watch(SIGCHLD);
+	struct spawn_opts o = {
+		.in = (req.flags & EXEC_NO_STDIN) ? SPAWN_NULL : SPAWN_PIPE,
+		.out = SPAWN_PIPE, .err = SPAWN_PIPE,
+		.envp = envp, .cwd = root, .new_pgrp = true,
+	};
+	r = spawn(argv, &o, &x.ch);
+	if (r < 0) {
+		/* Shell conventions: 127 not found, 126 found but not runnable. */
+		char *m = xasprintf("ferry: cannot run '%s': %s\n", argv[0], strerror(-r));
+		send_text(c, MSG_STDERR, m);
+		free(m);
+		send_exit(c, (r == -ENOENT ? 127 : 126) << 8);
+		ret = 0;
+		goto out;
+	}
+	for (int *fd = &x.ch.in; fd <= &x.ch.err; fd++)
+		if (*fd >= 0)
+			fd_nonblock(*fd);
+	send_u32(c, MSG_EXEC_STARTED, (uint32_t)x.ch.pid);
+
+	for (;;) {
+		struct pollfd p[6];
+		int np = 0, ic, iw = -1, io = -1, ie = -1, ii = -1, is;
+
+		if (x.exited && x.ch.out < 0 && x.ch.err < 0)
+			break;
+		ic = np;
+		p[np++] = (struct pollfd){ .fd = c->rfd, .events = POLLIN };
+		if (c->out.len) {
+			iw = np;
+			p[np++] = (struct pollfd){ .fd = c->wfd, .events = POLLOUT };
+		}
+		/* Backpressure: stop reading the command while the client lags. */
+		if (c->out.len < CONN_OUT_HIGH && x.ch.out >= 0) {
+			io = np;
+			p[np++] = (struct pollfd){ .fd = x.ch.out, .events = POLLIN };
+		}
+		if (c->out.len < CONN_OUT_HIGH && x.ch.err >= 0) {
+			ie = np;
+			p[np++] = (struct pollfd){ .fd = x.ch.err, .events = POLLIN };
+		}
+		if (x.in.len && x.ch.in >= 0) {
+			ii = np;
+			p[np++] = (struct pollfd){ .fd = x.ch.in, .events = POLLOUT };
+		}
+		is = np;
+		p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
+		if (poll(p, (nfds_t)np, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			goto hangup;
+		}
+		if (p[is].revents) {
+			sig_drain();
+			sig_take(SIGCHLD);
+			if (!x.exited && waitpid(x.ch.pid, &x.status, WNOHANG) == x.ch.pid)
+				x.exited = true;
+		}
+		if (io >= 0 && p[io].revents)
+			pump_output(c, &x.ch.out, MSG_STDOUT);
+		if (ie >= 0 && p[ie].revents)
+			pump_output(c, &x.ch.err, MSG_STDERR);
+		if (ii >= 0 && p[ii].revents)
+			feed_stdin(&x);
+		if (iw >= 0 && p[iw].revents && conn_flush_some(c) < 0)
+			goto hangup;
+		if (p[ic].revents) {
+			int fr = conn_fill(c);
+			if (fr == 0 || (fr < 0 && fr != -EAGAIN))
+				goto hangup;
+			uint16_t type;
+			struct rd fb;
+			int nr;
+			while ((nr = conn_next(c, &type, &fb)) == 1)
+				if (on_frame(&x, type, &fb) < 0)
+					goto kill;
+			if (nr < 0) {
+				agent_error(c, PERR_PROTOCOL, "oversize or malformed frame header");
+				goto kill;
+			}
+			feed_stdin(&x);
+		}
+	}
+	send_exit(c, x.status);
+	ret = 0;
+	goto out;
+hangup:
+	/* The client is gone: hang up the command as a terminal would. */
+	if (!x.exited)
+		kill(-x.ch.pid, SIGHUP);
+	goto out;
+kill:
+	if (!x.exited)
+		kill(-x.ch.pid, SIGHUP);
+out:
+	sig_unwatch(SIGCHLD);
+	child_close(&x.ch);
+	buf_release(&x.in);
+	free_words(envp);
+	free(root);
+	exec_req_release(&req);
+	return ret;
+}

@@ -1,0 +1,147 @@
+/*
+ * agent.c - the agent's session loop and request table.
+ *
+ * The agent trusts nothing it reads: every frame is decoded through the
+ * reader, anything unknown or malformed gets an ERROR frame and ends the
+ * session.  It never writes to stderr during a session except for bugs:
+ * stderr belongs to ssh.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <errno.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "spawn.h"
+#include "util.h"
+
+static const struct {
+	uint16_t type;
+	int (*fn)(struct conn *, struct rd *);
+} requests[] = {
+	{ MSG_EXEC, agent_exec },
+	{ MSG_INFO, agent_info },
+};
+
+void agent_error(struct conn *c, uint32_t code, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_init(&b, FRAME_MAX);
+	error_encode(code, m, &b);
+	conn_queue(c, MSG_ERROR, b.data, b.len);
+	buf_release(&b);
+	free(m);
+}
+
+char *agent_root_path(const char *root)
+{
+	const char *home = getenv("HOME");
+	if (home == NULL || home[0] != '/') {
+		struct passwd *pw = getpwuid(getuid());
+		home = pw && pw->pw_dir ? pw->pw_dir : "/";
+	}
+	if (root[0] == '/')
+		return xstrdup(root);
+	if (strcmp(root, "~") == 0)
+		return xstrdup(home);
+	if (strncmp(root, "~/", 2) == 0)
+		root += 2;
+	return xasprintf("%s/%s", home, root);
+}
+
+static int handshake(struct conn *c)
+{
+	uint16_t type;
+	struct rd body;
+	struct hello peer, me;
+	struct buf b;
+	int r = conn_read(c, &type, &body);
+
+	if (r <= 0)
+		return -1;
+	if (type != MSG_HELLO || hello_decode(&body, &peer) < 0) {
+		agent_error(c, PERR_PROTOCOL, "expected a hello frame");
+		return -1;
+	}
+	hello_init_self(&me);
+	/* The highest version both speak. */
+	uint16_t v = peer.version_max < me.version_max ? peer.version_max : me.version_max;
+	if (v < peer.version_min || v < me.version_min) {
+		agent_error(c, PERR_VERSION, "no common protocol version (agent %u-%u, client %u-%u)",
+			    me.version_min, me.version_max, peer.version_min, peer.version_max);
+		hello_release(&peer);
+		hello_release(&me);
+		return -1;
+	}
+	me.version_min = me.version_max = v;
+	me.wall_ns = now_wall_ns();
+	buf_init(&b, FRAME_MAX);
+	hello_encode(&me, &b);
+	conn_queue(c, MSG_HELLO, b.data, b.len);
+	buf_release(&b);
+	hello_release(&peer);
+	hello_release(&me);
+	return 0;
+}
+
+int agent_main(void)
+{
+	struct conn c;
+	int code = 0;
+
+	signal(SIGPIPE, SIG_IGN);
+	conn_init(&c, 0, 1);
+	fd_nonblock(0);
+	fd_nonblock(1);
+	if (write_all(1, PROTO_PREAMBLE, PROTO_PREAMBLE_LEN) < 0)
+		return 1;
+	if (handshake(&c) < 0) {
+		code = 1;
+		goto out;
+	}
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (conn_flush(&c) < 0)
+			break;
+		int r = conn_read(&c, &type, &body);
+		if (r == 0)
+			break;		/* the client closed the session */
+		if (r < 0) {
+			agent_error(&c, PERR_PROTOCOL, r == -1 ? "oversize or malformed frame header"
+				    : "truncated frame at end of stream");
+			code = 1;
+			break;
+		}
+		/* Input and signals for a command that already ended race with
+		 * its EXIT frame: they are dropped, not errors. */
+		if (type == MSG_STDIN || type == MSG_SIGNAL)
+			continue;
+		size_t i;
+		for (i = 0; i < ARRAY_LEN(requests); i++)
+			if (requests[i].type == type)
+				break;
+		if (i == ARRAY_LEN(requests)) {
+			agent_error(&c, PERR_PROTOCOL, "unexpected message type 0x%04x", type);
+			code = 1;
+			break;
+		}
+		if (requests[i].fn(&c, &body) < 0) {
+			code = 1;
+			break;
+		}
+	}
+out:
+	(void)conn_flush(&c);
+	conn_release(&c);
+	return code;
+}

@@ -1,0 +1,75 @@
+/*
+ * cmd-config.c - `ferry config`: the effective settings and their origin.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "cmd.h"
+#include "util.h"
+
+static void row(const struct config *c, enum config_key k, const char *value, const char *dflt_src)
+{
+	char where[64];
+	if (c->line[k])
+		snprintf(where, sizeof(where), "%s:%d", CONFIG_NAME, c->line[k]);
+	else
+		snprintf(where, sizeof(where), "%s", dflt_src);
+	printf("%-19s %-32s %s\n", config_key_name(k), value, where);
+}
+
+static char *join(const struct strlist *l, const char *dflt)
+{
+	if (l->n == 0)
+		return xstrdup(dflt);
+	struct buf b;
+	buf_init(&b, SIZE_MAX);
+	for (size_t i = 0; i < l->n; i++) {
+		if (i)
+			buf_put(&b, ", ", 2);
+		buf_put(&b, l->v[i], strlen(l->v[i]));
+	}
+	char *s = xstrndup((const char *)b.data, b.len);
+	buf_release(&b);
+	return s;
+}
+
+int cmd_config(int argc, char **argv)
+{
+	struct config c;
+	if (argc > 1) {
+		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+			cmd_usage("config", 0);
+			return 0;
+		}
+		cmd_usage_die("config", "unexpected '%s'", argv[1]);
+	}
+	cmd_load_config(&c);
+	printf("%-19s %s\n", "file", c.file);
+	row(&c, KEY_TYPE, c.kind == TARGET_SSH ? "ssh" : "local", "");
+	if (c.kind == TARGET_SSH)
+		row(&c, KEY_HOST, c.host, "");
+	row(&c, KEY_PATH, c.path, "");
+	if (c.kind == TARGET_SSH) {
+		const char *src = strcmp(c.ssh_command_src, "file") == 0 ? "" : c.ssh_command_src;
+		struct config tmp = c;
+		if (strcmp(c.ssh_command_src, "FERRY_SSH_COMMAND") == 0)
+			tmp.line[KEY_SSH_COMMAND] = 0;
+		row(&tmp, KEY_SSH_COMMAND, c.ssh_command, src);
+		row(&c, KEY_AGENT_DIR, c.agent_dir ? c.agent_dir : "~/.cache/ferry/agent", "default");
+	}
+	char *s = join(&c.push, ".");
+	row(&c, KEY_PUSH, s, "default");
+	free(s);
+	s = join(&c.pull, "results");
+	row(&c, KEY_PULL, s, "default");
+	free(s);
+	s = join(&c.ignore, "(none; .gitignore files apply)");
+	row(&c, KEY_IGNORE, s, "default");
+	free(s);
+	config_release(&c);
+	return 0;
+}

@@ -1,0 +1,295 @@
+/*
+ * cmd-exec.c - `ferry exec [--] CMD [ARG...]`: run a command in the project
+ * folder on the target and relay stdin, stdout, stderr, signals and the
+ * exit status.
+ *
+ * Our stdin is read only while the agent has granted window, so a command
+ * that never reads its input costs at most STDIN_WINDOW bytes of buffering.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "limits.h"
+#include "session.h"
+#include "sig.h"
+#include "util.h"
+
+struct relay {
+	struct session *s;
+	size_t credit;		/* stdin bytes we may still send */
+	bool stdin_done;
+	bool stdout_broken;
+	bool exited;
+	int code;
+};
+
+static void send_signal(struct relay *x, int sig)
+{
+	uint8_t b[4];
+	uint32_t w = signal_to_wire(sig);
+	b[0] = (uint8_t)(w >> 24); b[1] = (uint8_t)(w >> 16); b[2] = (uint8_t)(w >> 8); b[3] = (uint8_t)w;
+	conn_queue(&x->s->c, MSG_SIGNAL, b, 4);
+}
+
+static void write_out(struct relay *x, int fd, const uint8_t *p, size_t n)
+{
+	if (fd == 1 && x->stdout_broken)
+		return;
+	int r = write_all(fd, p, n);
+	if (r == -EAGAIN) {
+		/* Our stdout is shared and non-blocking (someone else set it). */
+		struct pollfd pf = { .fd = fd, .events = POLLOUT };
+		while (r == -EAGAIN) {
+			(void)poll(&pf, 1, -1);
+			r = write_all(fd, p, n);
+		}
+	}
+	if (r < 0 && fd == 1)
+		x->stdout_broken = true;	/* like `cmd | head`: keep going quietly */
+}
+
+/* One frame from the agent; -1 with e set ends the command. */
+static int on_frame(struct relay *x, uint16_t type, struct rd *body, struct ferr *e)
+{
+	size_t n;
+	const uint8_t *p;
+
+	switch (type) {
+	case MSG_EXEC_STARTED:
+		(void)rd_u32(body);
+		return 0;
+	case MSG_STDOUT:
+	case MSG_STDERR:
+		n = rd_left(body);
+		p = rd_bytes(body, n);
+		write_out(x, type == MSG_STDOUT ? 1 : 2, p, n);
+		return 0;
+	case MSG_WINDOW: {
+		uint32_t w = rd_u32(body);
+		rd_expect_end(body);
+		if (!rd_ok(body) || x->credit + w > STDIN_WINDOW) {
+			ferr_set(e, EXIT_PROTO, NULL, "the agent on '%s' sent a bad window update", x->s->label);
+			return -1;
+		}
+		x->credit += w;
+		return 0;
+	}
+	case MSG_EXIT: {
+		uint8_t how = rd_u8(body);
+		uint32_t v = rd_u32(body);
+		rd_expect_end(body);
+		if (!rd_ok(body) || how > 1 || (how == 0 && v > 255) || (how == 1 && (v == 0 || v > 127))) {
+			ferr_set(e, EXIT_PROTO, NULL, "the agent on '%s' sent a bad exit status", x->s->label);
+			return -1;
+		}
+		if (how == 0) {
+			x->code = (int)v;
+		} else {
+			int sig = wire_to_signal(v);
+			x->code = 128 + (sig > 0 ? sig : (int)v);
+		}
+		x->exited = true;
+		return 0;
+	}
+	case MSG_ERROR: {
+		uint32_t code;
+		char *msg;
+		if (error_decode(body, &code, &msg) < 0) {
+			ferr_set(e, EXIT_PROTO, NULL, "malformed error from the agent on '%s'", x->s->label);
+			return -1;
+		}
+		if (code == PERR_NOSPC)
+			ferr_set(e, EXIT_REMOTE, "free some space on the server", "disk full on %s: %s", x->s->label, msg);
+		else if (code == PERR_ROOT)
+			ferr_set(e, EXIT_REMOTE, "check 'path' in ferry.ini (`ferry config`)", "%s on %s", msg, x->s->label);
+		else
+			ferr_set(e, EXIT_PROTO, NULL, "agent on '%s': %s", x->s->label, msg);
+		free(msg);
+		return -1;
+	}
+	default:
+		ferr_set(e, EXIT_PROTO, NULL, "unexpected message 0x%04x from the agent on '%s'", type, x->s->label);
+		return -1;
+	}
+}
+
+static void pump_stdin(struct relay *x)
+{
+	uint8_t b[FRAME_CHUNK];
+	size_t want = x->credit < sizeof(b) ? x->credit : sizeof(b);
+	ssize_t n = read(0, b, want);
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return;
+	if (n <= 0) {
+		conn_queue(&x->s->c, MSG_STDIN, NULL, 0);
+		x->stdin_done = true;
+		return;
+	}
+	conn_queue(&x->s->c, MSG_STDIN, b, (size_t)n);
+	x->credit -= (size_t)n;
+}
+
+static int relay(struct relay *x, struct ferr *e)
+{
+	struct session *s = x->s;
+	int interrupts = 0;
+
+	while (!x->exited) {
+		struct pollfd p[5];
+		int np = 0, ic, iw = -1, ii = -1, ie = -1, is;
+
+		ic = np;
+		p[np++] = (struct pollfd){ .fd = s->c.rfd, .events = POLLIN };
+		if (s->c.out.len) {
+			iw = np;
+			p[np++] = (struct pollfd){ .fd = s->c.wfd, .events = POLLOUT };
+		}
+		if (!x->stdin_done && x->credit > 0 && s->c.out.len < CONN_OUT_HIGH) {
+			ii = np;
+			p[np++] = (struct pollfd){ .fd = 0, .events = POLLIN };
+		}
+		if (s->proc.err >= 0) {
+			ie = np;
+			p[np++] = (struct pollfd){ .fd = s->proc.err, .events = POLLIN };
+		}
+		is = np;
+		p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
+
+		if (poll(p, (nfds_t)np, -1) < 0 && errno != EINTR) {
+			ferr_set(e, EXIT_OSERR, NULL, "poll: %s", strerror(errno));
+			return -1;
+		}
+		if (p[is].revents) {
+			sig_drain();
+			int ints = sig_take(SIGINT);
+			for (int i = 0; i < ints; i++)
+				send_signal(x, SIGINT);
+			interrupts += ints;
+			if (sig_take(SIGTERM))
+				send_signal(x, SIGTERM);
+			if (sig_take(SIGHUP))
+				send_signal(x, SIGHUP);
+			if (interrupts >= INT_PRESSES_TO_QUIT) {
+				(void)conn_flush_some(&s->c);
+				ferr_set(e, 130, "the command got SIGINT and may still be running on the server",
+					 "interrupted; stopped waiting for the command on %s", s->label);
+				return -1;
+			}
+		}
+		if (ie >= 0 && p[ie].revents)
+			session_read_stderr(s);
+		if (ii >= 0 && p[ii].revents)
+			pump_stdin(x);
+		if (s->c.out.len && conn_flush_some(&s->c) < 0) {
+			session_lost(s, true, e);
+			return -1;
+		}
+		(void)iw;
+		if (p[ic].revents) {
+			int r = conn_fill(&s->c);
+			if (r == 0 || (r < 0 && r != -EAGAIN)) {
+				session_lost(s, true, e);
+				return -1;
+			}
+			uint16_t type;
+			struct rd body;
+			int nr;
+			while (!x->exited && (nr = conn_next(&s->c, &type, &body)) == 1)
+				if (on_frame(x, type, &body, e) < 0)
+					return -1;
+			if (!x->exited && nr < 0) {
+				ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+int cmd_exec(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "shell", required_argument, NULL, 's' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "no-stdin", no_argument, NULL, 'n' },
+		{ "no-login-env", no_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct exec_req req = { 0 };
+	struct config cfg;
+	struct session s;
+	struct ferr e = { 0 };
+	struct buf b;
+	const char *shell = NULL;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+e:nh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': shell = optarg; break;
+		case 'e':
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+				cmd_usage_die("exec", "--env wants K=V, not '%s'", optarg);
+			req.env = xrealloc(req.env, (req.envc + 2) * sizeof(char *));
+			req.env[req.envc++] = xstrdup(optarg);
+			req.env[req.envc] = NULL;
+			break;
+		case 'n': req.flags |= EXEC_NO_STDIN; break;
+		case 'L': req.flags |= EXEC_NO_LOGIN_ENV; break;
+		case 'h': cmd_usage("exec", 0); return 0;
+		default: cmd_usage("exec", 1); return EXIT_USAGE;
+		}
+	}
+	if (shell != NULL && optind != argc)
+		cmd_usage_die("exec", "--shell takes the whole command as one string; unexpected '%s'", argv[optind]);
+	if (shell == NULL && optind == argc)
+		cmd_usage_die("exec", "missing the command to run");
+	if (req.envc > PROTO_ENV_MAX || (size_t)(argc - optind) > PROTO_ARGV_MAX)
+		cmd_usage_die("exec", "too many arguments");
+	if (shell) {
+		req.flags |= EXEC_SHELL;
+		req.argv = xcalloc(2, sizeof(char *));
+		req.argv[0] = xstrdup(shell);
+		req.argc = 1;
+	} else {
+		req.argc = (uint32_t)(argc - optind);
+		req.argv = xcalloc(req.argc + 1, sizeof(char *));
+		for (uint32_t i = 0; i < req.argc; i++)
+			req.argv[i] = xstrdup(argv[optind + (int)i]);
+	}
+	if (req.env == NULL)
+		req.env = xcalloc(1, sizeof(char *));
+
+	cmd_load_config(&cfg);
+	req.root = xstrdup(cfg.path);
+	buf_init(&b, FRAME_MAX);
+	if (exec_req_encode(&req, &b) < 0)
+		cmd_usage_die("exec", "the command line is too long (at most %d bytes)", FRAME_MAX);
+
+	sig_watch(SIGINT);
+	sig_watch(SIGTERM);
+	sig_watch(SIGHUP);
+	struct session_opts so = { 0 };
+	if (session_open(&s, &cfg, &so, MSG_EXEC, &b, &e) < 0)
+		ferr_die(&e);
+	struct relay x = { .s = &s, .credit = STDIN_WINDOW };
+	if (req.flags & EXEC_NO_STDIN) {
+		x.stdin_done = true;
+		conn_queue(&s.c, MSG_STDIN, NULL, 0);
+	}
+	if (relay(&x, &e) < 0)
+		ferr_die(&e);
+	session_close(&s);
+	buf_release(&b);
+	exec_req_release(&req);
+	config_release(&cfg);
+	return x.code;
+}

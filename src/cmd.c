@@ -1,0 +1,128 @@
+/*
+ * cmd.c - the command table and shared command-edge helpers.
+ */
+#define _GNU_SOURCE
+#include "cmd.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+const char *cmd_dir = ".";
+
+static const struct cmd cmds[] = {
+	{ "init", cmd_init, "write ferry.ini: which server and folder this project uses",
+	  "usage: ferry init [--force] HOST[:PATH]\n"
+	  "       ferry init [--force] --local DIR\n"
+	  "\n"
+	  "Writes ferry.ini in the current folder (or -C DIR).\n"
+	  "\n"
+	  "  HOST[:PATH]   an ssh host alias from ~/.ssh/config, or user@host; PATH is\n"
+	  "                the project folder there (default ~/NAME, NAME = this folder)\n"
+	  "  --local DIR   no server: run the agent on this machine, in DIR\n"
+	  "  --force       overwrite an existing ferry.ini\n" },
+	{ "config", cmd_config, "print the effective settings and where each came from",
+	  "usage: ferry config\n"
+	  "\n"
+	  "Prints each setting, its value and its origin (ferry.ini:LINE, an\n"
+	  "environment variable, or the default).\n" },
+	{ "exec", cmd_exec, "run a command in the project folder on the server",
+	  "usage: ferry exec [options] [--] CMD [ARG...]\n"
+	  "       ferry exec [options] --shell 'STRING'\n"
+	  "\n"
+	  "Runs CMD in the project folder on the target.  Arguments arrive exactly as\n"
+	  "given (no shell in between); stdout, stderr and stdin are relayed; the exit\n"
+	  "code is CMD's (128+N for signal N).  Ctrl-C sends SIGINT to CMD; press it\n"
+	  "three times to give up waiting.\n"
+	  "\n"
+	  "  --shell STRING   run STRING with the login shell on the server\n"
+	  "  -e, --env K=V    set an environment variable for CMD (repeatable)\n"
+	  "  -n, --no-stdin   give CMD /dev/null as stdin\n"
+	  "  --no-login-env   skip the environment of the login shell (conda, pyenv,\n"
+	  "                   module load...) and use ssh's plain one\n" },
+	{ "doctor", cmd_doctor, "check that the target is reachable and ready",
+	  "usage: ferry doctor [--json]\n"
+	  "\n"
+	  "Checks the project file, the ssh client, reachability, authentication\n"
+	  "without a prompt, the agent, the project folder, free disk, clock skew\n"
+	  "and the login environment.  Each check prints ok, warn, fail or skip, with\n"
+	  "a hint for what to do.  Exit status 1 when a check fails.\n"
+	  "\n"
+	  "  --json   print the results as one JSON object\n" },
+	{ "help", cmd_help, "show help for a command",
+	  "usage: ferry help [COMMAND]\n" },
+};
+
+const struct cmd *cmd_find(const char *name)
+{
+	for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
+		if (strcmp(cmds[i].name, name) == 0)
+			return &cmds[i];
+	return NULL;
+}
+
+void cmd_list(void)
+{
+	printf("usage: ferry [-C DIR] COMMAND [ARGS]\n\ncommands:\n");
+	for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
+		printf("  %-8s %s\n", cmds[i].name, cmds[i].summary);
+	printf("\nRun `ferry help COMMAND` for details.  Exit codes: docs/exit-codes.md.\n");
+}
+
+void cmd_usage(const char *name, int to_stderr)
+{
+	const struct cmd *c = cmd_find(name);
+	if (c == NULL)
+		bug("no command '%s'", name);
+	if (to_stderr) {
+		/* Only the usage lines, not the whole page. */
+		const char *end = strstr(c->usage, "\n\n");
+		fprintf(stderr, "%.*s\n", end ? (int)(end - c->usage) : (int)strlen(c->usage), c->usage);
+	} else {
+		fputs(c->usage, stdout);
+	}
+}
+
+void cmd_usage_die(const char *name, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	error_msg("%s", m);
+	free(m);
+	cmd_usage(name, 1);
+	exit(EXIT_USAGE);
+}
+
+void cmd_load_config(struct config *c)
+{
+	char *err = NULL;
+	int r = config_load(c, cmd_dir, &err);
+	if (r == -ENOENT) {
+		error_msg("no ferry.ini in '%s' or any parent folder", cmd_dir);
+		hint_msg("run `ferry init HOST:PATH` (or `ferry init --local DIR`) in your project folder");
+		exit(EXIT_CONFIG);
+	}
+	if (r < 0) {
+		error_msg("%s", err);
+		free(err);
+		exit(EXIT_CONFIG);
+	}
+}
+
+int cmd_help(int argc, char **argv)
+{
+	if (argc < 2) {
+		cmd_list();
+		return 0;
+	}
+	if (cmd_find(argv[1]) == NULL)
+		cmd_usage_die("help", "unknown command '%s'", argv[1]);
+	cmd_usage(argv[1], 0);
+	return 0;
+}

@@ -1,0 +1,36 @@
+/*
+ * cmd.h - the command table and the work every command shares: usage
+ * text, loading the project file, dying with the right exit code.
+ */
+#ifndef FERRY_CMD_H
+#define FERRY_CMD_H
+
+#include "config.h"
+
+struct cmd {
+	const char *name;
+	int (*fn)(int argc, char **argv);
+	const char *summary;
+	const char *usage;	/* full --help text */
+};
+
+const struct cmd *cmd_find(const char *name);
+void cmd_list(void);
+/* Prints the command's usage to stdout (help) or stderr (error). */
+void cmd_usage(const char *name, int to_stderr);
+/* Usage error: message, the usage line, exit EXIT_USAGE. */
+void cmd_usage_die(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
+/* Loads ferry.ini from the project dir or a parent, or exits with
+ * EXIT_CONFIG and one clear line. */
+void cmd_load_config(struct config *c);
+
+/* The directory commands work in (`ferry -C DIR`). */
+extern const char *cmd_dir;
+
+int cmd_init(int argc, char **argv);
+int cmd_config(int argc, char **argv);
+int cmd_exec(int argc, char **argv);
+int cmd_doctor(int argc, char **argv);
+int cmd_help(int argc, char **argv);
+
+#endif

@@ -1,0 +1,226 @@
+/*
+ * fsx.c - path validation, private directories, atomic writes.
+ *
+ * Never follows a symlink when deciding a state directory is safe: lstat,
+ * then the owner and mode of the thing itself.
+ */
+#define _GNU_SOURCE
+#include "fsx.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "util.h"
+
+int path_check_rel(const char *p, size_t len)
+{
+	if (len == 0 || len > PATH_REL_MAX || memchr(p, '\0', len) != NULL)
+		return -EINVAL;
+	if (p[0] == '/')
+		return -EINVAL;
+	size_t i = 0;
+	while (i < len) {
+		size_t j = i;
+		while (j < len && p[j] != '/')
+			j++;
+		size_t n = j - i;
+		if (n == 0)
+			return -EINVAL;		/* "a//b" */
+		if (n > PATH_NAME_MAX)
+			return -EINVAL;
+		if ((n == 1 && p[i] == '.') || (n == 2 && p[i] == '.' && p[i + 1] == '.'))
+			return -EINVAL;
+		if (j == len - 1)
+			break;			/* one trailing slash is fine */
+		i = j + 1;
+	}
+	return 0;
+}
+
+int mkdir_p(const char *dir, mode_t mode)
+{
+	char *p = xstrdup(dir);
+	int r = 0;
+	for (char *s = p + 1; ; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				r = -errno;
+				break;
+			}
+			*s = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	free(p);
+	if (r == 0) {
+		struct stat st;
+		if (stat(dir, &st) < 0)
+			r = -errno;
+		else if (!S_ISDIR(st.st_mode))
+			r = -ENOTDIR;
+	}
+	return r;
+}
+
+int dir_private(const char *dir, const char **why)
+{
+	struct stat st;
+	*why = NULL;
+	int r = mkdir_p(dir, 0700);
+	if (r < 0 && r != -ENOTDIR)
+		return r;
+	if (lstat(dir, &st) < 0)
+		return -errno;
+	if (!S_ISDIR(st.st_mode)) {
+		*why = S_ISLNK(st.st_mode) ? "is a symbolic link" : "is not a directory";
+		return -EPERM;
+	}
+	if (st.st_uid != geteuid()) {
+		*why = "is owned by another user";
+		return -EPERM;
+	}
+	if (st.st_mode & 077) {
+		/* Ours and merely too open (an old umask): tighten it. */
+		if (chmod(dir, 0700) < 0) {
+			*why = "is accessible to other users";
+			return -EPERM;
+		}
+	}
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	int r = 0;
+	struct stat st;
+	char *data = NULL;
+	size_t n = 0;
+
+	*out = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = -EINVAL;
+		goto out;
+	}
+	data = xmalloc(max + 2);
+	for (;;) {
+		ssize_t got = read(fd, data + n, max + 1 - n);
+		if (got < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			goto out;
+		}
+		if (got == 0)
+			break;
+		n += (size_t)got;
+		if (n > max) {
+			r = -EFBIG;
+			goto out;
+		}
+	}
+	data[n] = '\0';
+	*out = data;
+	*len = n;
+	data = NULL;
+out:
+	free(data);
+	close(fd);
+	return r;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
+{
+	char *tmp = xasprintf("%s.ferry-tmp.%ld", path, (long)getpid());
+	int fd = -1, r = 0;
+
+	if (excl && access(path, F_OK) == 0) {
+		r = -EEXIST;
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, data, len);
+	if (r == 0 && fsync(fd) < 0)
+		r = -errno;
+	if (close(fd) < 0 && r == 0)
+		r = -errno;
+	fd = -1;
+	if (r == 0) {
+		if (excl) {
+			/* link() fails if path appeared meanwhile: no overwrite race. */
+			if (link(tmp, path) < 0)
+				r = -errno;
+			unlink(tmp);
+		} else if (rename(tmp, path) < 0) {
+			r = -errno;
+		}
+	}
+	if (r < 0)
+		unlink(tmp);
+out:
+	free(tmp);
+	return r;
+}
+
+char *path_absolute(const char *p)
+{
+	char *joined;
+	if (p[0] == '/') {
+		joined = xstrdup(p);
+	} else {
+		char *cwd = getcwd(NULL, 0);
+		joined = xasprintf("%s/%s", cwd ? cwd : ".", p);
+		free(cwd);
+	}
+	/* Lexical clean-up: drop "." and empty components, fold "..". */
+	size_t n = strlen(joined);
+	char *out = xmalloc(n + 2);
+	size_t o = 0;
+	const char *s = joined;
+	while (*s) {
+		while (*s == '/')
+			s++;
+		const char *e = s;
+		while (*e && *e != '/')
+			e++;
+		size_t cl = (size_t)(e - s);
+		if (cl == 0 || (cl == 1 && s[0] == '.')) {
+			/* skip */
+		} else if (cl == 2 && s[0] == '.' && s[1] == '.') {
+			while (o > 0 && out[o - 1] != '/')
+				o--;
+			if (o > 0)
+				o--;
+		} else {
+			out[o++] = '/';
+			memcpy(out + o, s, cl);
+			o += cl;
+		}
+		s = e;
+	}
+	if (o == 0)
+		out[o++] = '/';
+	out[o] = '\0';
+	free(joined);
+	return out;
+}

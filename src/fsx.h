@@ -1,0 +1,37 @@
+/*
+ * fsx.h - filesystem helpers with the safety rules in one place: path
+ * validation for names that come from a peer or a project file, private
+ * state directories, atomic file replacement.
+ */
+#ifndef FERRY_FSX_H
+#define FERRY_FSX_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Checks a relative path from an untrusted source: not empty, not
+ * absolute, no NUL (len is the full length), no "." or ".." components,
+ * no empty components except one trailing slash, components of at most
+ * PATH_NAME_MAX bytes, at most PATH_REL_MAX bytes.  0 or -EINVAL. */
+int path_check_rel(const char *p, size_t len);
+
+/* Creates dir (and missing parents) with mode; then verifies it is a real
+ * directory (not a symlink), owned by us, and not accessible to group or
+ * others.  0 or -errno (-EPERM: exists but unsafe, with *why set). */
+int dir_private(const char *dir, const char **why);
+
+/* mkdir -p with the given mode for new directories.  0 or -errno. */
+int mkdir_p(const char *dir, mode_t mode);
+
+/* Reads a whole regular file of at most max bytes.  0 or -errno
+ * (-EFBIG when larger).  *out is NUL-terminated; caller frees. */
+int read_file(const char *path, size_t max, char **out, size_t *len);
+
+/* Writes data to path atomically: a temp file beside it, fsync, rename.
+ * With excl, fails with -EEXIST if path exists.  0 or -errno. */
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
+
+/* The absolute form of p (relative to cwd), lexically normalised. */
+char *path_absolute(const char *p);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * limits.h - every size and count cap in ferry, on one screen.
+ *
+ * Anything that bounds memory or work driven by input from the peer, a
+ * project file, the filesystem or the user is named here.  A value the peer
+ * declares never sizes an allocation: buffers grow as bytes arrive and stop
+ * at these caps.
+ */
+#ifndef FERRY_LIMITS_H
+#define FERRY_LIMITS_H
+
+/* Wire protocol. */
+#define FRAME_HDR_LEN		8		/* u32 len, u16 type, u16 zero */
+#define FRAME_MAX		(1024 * 1024)	/* payload bytes in one frame */
+#define FRAME_CHUNK		(64 * 1024)	/* bulk data per frame we send */
+#define PROTO_STR_MAX		(64 * 1024)	/* one string inside a message */
+#define PROTO_ARGV_MAX		4096		/* argv entries in an exec request */
+#define PROTO_ENV_MAX		4096		/* env entries in an exec request */
+#define PROTO_KV_MAX		256		/* key/value pairs in an info reply */
+#define PRELUDE_MAX		(64 * 1024)	/* bytes the remote shell may print before the agent */
+#define PRELUDE_LINE_MAX	4096		/* one such line */
+#define CONN_OUT_HIGH		(1024 * 1024)	/* stop reading producers above this queue */
+#define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
+
+/* Project file. */
+#define CONFIG_FILE_MAX		(64 * 1024)
+#define CONFIG_LINE_MAX		1024
+#define CONFIG_LIST_MAX		256		/* items in one list key */
+#define CONFIG_DIR_DEPTH_MAX	64		/* parent dirs searched for ferry.ini */
+
+/* Paths. */
+#define PATH_REL_MAX		4096		/* a relative path on the wire */
+#define PATH_NAME_MAX		255		/* one component */
+
+/* Processes and environment. */
+#define LOGIN_ENV_TIMEOUT_MS	10000		/* resolving the login shell's env */
+#define LOGIN_ENV_MAX		(1024 * 1024)	/* bytes of a dumped environment */
+#define LOGIN_ENV_VARS_MAX	4096
+#define SSH_STDERR_KEEP		4096		/* ssh diagnostics kept for the error line */
+#define AGENT_UPLOAD_MAX	(64 * 1024 * 1024)
+#define INT_PRESSES_TO_QUIT	3		/* Ctrl-C presses before ferry gives up */
+
+#endif

@@ -1,0 +1,63 @@
+/*
+ * main.c - `ferry COMMAND` on the laptop, `ferry agent` on the server:
+ * one executable, two roles.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "cmd.h"
+#include "loginenv.h"
+#include "util.h"
+
+static int agent_entry(int argc, char **argv)
+{
+	if (argc == 1)
+		return agent_main();
+	if (argc == 2 && strcmp(argv[1], "--build-id") == 0) {
+		printf("%s\n", ferry_build_id());
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--dump-env") == 0)
+		return loginenv_dump_self() < 0 ? 1 : 0;
+	fprintf(stderr, "usage: ferry agent [--build-id | --dump-env]\n"
+		"(the agent speaks ferry's protocol on stdin/stdout; the client starts it)\n");
+	return EXIT_USAGE;
+}
+
+int main(int argc, char **argv)
+{
+	int i = 1;
+
+	while (i < argc && argv[i][0] == '-') {
+		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc) {
+			cmd_dir = argv[i + 1];
+			i += 2;
+		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+			printf("ferry %s (build %s)\n", ferry_version(), ferry_build_id());
+			return 0;
+		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			cmd_list();
+			return 0;
+		} else {
+			error_msg("unknown option '%s'", argv[i]);
+			fprintf(stderr, "usage: ferry [-C DIR] COMMAND [ARGS]   (ferry --help lists commands)\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (i == argc) {
+		cmd_list();
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[i], "agent") == 0)
+		return agent_entry(argc - i, argv + i);
+	const struct cmd *c = cmd_find(argv[i]);
+	if (c == NULL) {
+		error_msg("unknown command '%s'", argv[i]);
+		hint_msg("`ferry --help` lists the commands");
+		return EXIT_USAGE;
+	}
+	return c->fn(argc - i, argv + i);
+}

@@ -1,0 +1,436 @@
+/*
+ * proto.c - frame codec, message codecs and the connection buffers.
+ *
+ * Every decoder reads through struct rd and checks rd_ok() once at the end;
+ * counts the peer declares bound loops but never size allocations up front
+ * (vectors grow as items are actually decoded).  A frame header is checked
+ * against FRAME_MAX before a single payload byte is buffered.
+ */
+#define _GNU_SOURCE
+#include "proto.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "util.h"
+
+static const struct {
+	uint32_t wire;
+	int sig;
+} sigmap[] = {
+	{ WSIG_HUP, SIGHUP }, { WSIG_INT, SIGINT }, { WSIG_QUIT, SIGQUIT },
+	{ WSIG_KILL, SIGKILL }, { WSIG_USR1, SIGUSR1 }, { WSIG_USR2, SIGUSR2 },
+	{ WSIG_TERM, SIGTERM },
+};
+
+int wire_to_signal(uint32_t w)
+{
+	for (size_t i = 0; i < ARRAY_LEN(sigmap); i++)
+		if (sigmap[i].wire == w)
+			return sigmap[i].sig;
+	return -1;
+}
+
+uint32_t signal_to_wire(int sig)
+{
+	for (size_t i = 0; i < ARRAY_LEN(sigmap); i++)
+		if (sigmap[i].sig == sig)
+			return sigmap[i].wire;
+	return 0;
+}
+
+void hello_init_self(struct hello *h)
+{
+	struct utsname u;
+	memset(h, 0, sizeof(*h));
+	h->version_min = PROTO_VERSION_MIN;
+	h->version_max = PROTO_VERSION_MAX;
+	h->caps = 0;
+	h->build_id = xstrdup(ferry_build_id());
+	if (uname(&u) == 0) {
+		h->os = xstrdup(u.sysname);
+		h->arch = xstrdup(u.machine);
+	} else {
+		h->os = xstrdup("unknown");
+		h->arch = xstrdup("unknown");
+	}
+	h->wall_ns = now_wall_ns();
+	h->pid = (uint32_t)getpid();
+}
+
+void hello_release(struct hello *h)
+{
+	if (h == NULL)
+		return;
+	free(h->build_id);
+	free(h->os);
+	free(h->arch);
+	memset(h, 0, sizeof(*h));
+}
+
+int hello_encode(const struct hello *h, struct buf *out)
+{
+	int r = 0;
+	r |= buf_put_u32(out, PROTO_MAGIC);
+	r |= buf_put_u16(out, h->version_min);
+	r |= buf_put_u16(out, h->version_max);
+	r |= buf_put_u64(out, h->caps);
+	r |= buf_put_cstr(out, h->build_id);
+	r |= buf_put_cstr(out, h->os);
+	r |= buf_put_cstr(out, h->arch);
+	r |= buf_put_u64(out, h->wall_ns);
+	r |= buf_put_u32(out, h->pid);
+	return r ? -1 : 0;
+}
+
+int hello_decode(struct rd *r, struct hello *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (rd_u32(r) != PROTO_MAGIC)
+		rd_fail(r);
+	h->version_min = rd_u16(r);
+	h->version_max = rd_u16(r);
+	h->caps = rd_u64(r);
+	h->build_id = rd_cstr(r, 256);
+	h->os = rd_cstr(r, 256);
+	h->arch = rd_cstr(r, 256);
+	h->wall_ns = rd_u64(r);
+	h->pid = rd_u32(r);
+	rd_expect_end(r);
+	if (!rd_ok(r) || h->version_min > h->version_max) {
+		hello_release(h);
+		return -1;
+	}
+	return 0;
+}
+
+static void strv_free(char **v, uint32_t n)
+{
+	if (v == NULL)
+		return;
+	for (uint32_t i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+/* Decodes u32 count + that many strings into a NULL-terminated vector that
+ * grows as strings arrive. */
+static char **strv_decode(struct rd *r, uint32_t max_count, uint32_t *count)
+{
+	uint32_t n = rd_u32(r), cap = 0, got = 0;
+	char **v = NULL;
+	if (n > max_count)
+		rd_fail(r);
+	while (rd_ok(r) && got < n) {
+		char *s = rd_cstr(r, PROTO_STR_MAX);
+		if (s == NULL)
+			break;
+		if (got + 2 > cap) {
+			cap = cap ? cap * 2 : 8;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[got++] = s;
+	}
+	if (!rd_ok(r)) {
+		strv_free(v, got);
+		*count = 0;
+		return NULL;
+	}
+	if (v == NULL)
+		v = xcalloc(1, sizeof(*v));
+	v[got] = NULL;
+	*count = got;
+	return v;
+}
+
+static int strv_encode(char *const *v, uint32_t n, struct buf *out)
+{
+	int r = buf_put_u32(out, n);
+	for (uint32_t i = 0; i < n && r == 0; i++)
+		r = buf_put_cstr(out, v[i]);
+	return r;
+}
+
+void exec_req_release(struct exec_req *e)
+{
+	if (e == NULL)
+		return;
+	free(e->root);
+	strv_free(e->argv, e->argc);
+	strv_free(e->env, e->envc);
+	memset(e, 0, sizeof(*e));
+}
+
+int exec_req_encode(const struct exec_req *e, struct buf *out)
+{
+	int r = 0;
+	r |= buf_put_u32(out, e->flags);
+	r |= buf_put_cstr(out, e->root);
+	r |= strv_encode(e->argv, e->argc, out);
+	r |= strv_encode(e->env, e->envc, out);
+	return r ? -1 : 0;
+}
+
+int exec_req_decode(struct rd *r, struct exec_req *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->flags = rd_u32(r);
+	if (e->flags & ~EXEC_FLAGS_ALL)
+		rd_fail(r);
+	e->root = rd_cstr(r, PATH_REL_MAX);
+	e->argv = strv_decode(r, PROTO_ARGV_MAX, &e->argc);
+	e->env = strv_decode(r, PROTO_ENV_MAX, &e->envc);
+	rd_expect_end(r);
+	if (rd_ok(r) && e->argc == 0)
+		rd_fail(r);
+	if (rd_ok(r) && (e->flags & EXEC_SHELL) && e->argc != 1)
+		rd_fail(r);
+	for (uint32_t i = 0; rd_ok(r) && i < e->envc; i++) {
+		const char *eq = strchr(e->env[i], '=');
+		if (eq == NULL || eq == e->env[i])
+			rd_fail(r);
+	}
+	if (!rd_ok(r)) {
+		exec_req_release(e);
+		return -1;
+	}
+	return 0;
+}
+
+void kv_add(struct kv_list *kv, const char *k, const char *v)
+{
+	kv->key = xrealloc(kv->key, (kv->n + 1) * sizeof(char *));
+	kv->val = xrealloc(kv->val, (kv->n + 1) * sizeof(char *));
+	kv->key[kv->n] = xstrdup(k);
+	kv->val[kv->n] = xstrdup(v);
+	kv->n++;
+}
+
+const char *kv_get(const struct kv_list *kv, const char *k)
+{
+	for (uint32_t i = 0; i < kv->n; i++)
+		if (strcmp(kv->key[i], k) == 0)
+			return kv->val[i];
+	return NULL;
+}
+
+void kv_release(struct kv_list *kv)
+{
+	if (kv == NULL)
+		return;
+	strv_free(kv->key, kv->n);
+	strv_free(kv->val, kv->n);
+	memset(kv, 0, sizeof(*kv));
+}
+
+int kv_encode(const struct kv_list *kv, struct buf *out)
+{
+	int r = buf_put_u32(out, kv->n);
+	for (uint32_t i = 0; i < kv->n && r == 0; i++) {
+		r |= buf_put_cstr(out, kv->key[i]);
+		r |= buf_put_cstr(out, kv->val[i]);
+	}
+	return r ? -1 : 0;
+}
+
+int kv_decode(struct rd *r, struct kv_list *kv)
+{
+	memset(kv, 0, sizeof(*kv));
+	uint32_t n = rd_u32(r);
+	if (n > PROTO_KV_MAX)
+		rd_fail(r);
+	for (uint32_t i = 0; i < n && rd_ok(r); i++) {
+		char *k = rd_cstr(r, 256);
+		char *v = rd_cstr(r, PROTO_STR_MAX);
+		if (k != NULL && v != NULL)
+			kv_add(kv, k, v);
+		free(k);
+		free(v);
+	}
+	rd_expect_end(r);
+	if (!rd_ok(r)) {
+		kv_release(kv);
+		return -1;
+	}
+	return 0;
+}
+
+int error_encode(uint32_t code, const char *msg, struct buf *out)
+{
+	int r = buf_put_u32(out, code);
+	r |= buf_put_str(out, msg, strnlen(msg, PROTO_STR_MAX));
+	return r ? -1 : 0;
+}
+
+int error_decode(struct rd *r, uint32_t *code, char **msg)
+{
+	*code = rd_u32(r);
+	*msg = rd_cstr(r, PROTO_STR_MAX);
+	rd_expect_end(r);
+	if (!rd_ok(r)) {
+		free(*msg);
+		*msg = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+void conn_init(struct conn *c, int rfd, int wfd)
+{
+	memset(c, 0, sizeof(*c));
+	c->rfd = rfd;
+	c->wfd = wfd;
+	buf_init(&c->in, FRAME_HDR_LEN + FRAME_MAX + PRELUDE_LINE_MAX);
+	/* Output is bounded by the producers (CONN_OUT_HIGH) plus one frame. */
+	buf_init(&c->out, SIZE_MAX);
+}
+
+void conn_release(struct conn *c)
+{
+	if (c == NULL)
+		return;
+	buf_release(&c->in);
+	buf_release(&c->out);
+}
+
+static void conn_drop(struct conn *c)
+{
+	if (c->frame_len) {
+		buf_consume(&c->in, c->frame_len);
+		c->frame_len = 0;
+	}
+}
+
+int conn_fill(struct conn *c)
+{
+	conn_drop(c);
+	size_t room = c->in.max - c->in.len;
+	if (room > FRAME_CHUNK)
+		room = FRAME_CHUNK;
+	if (room == 0)
+		return -ENOBUFS;
+	uint8_t *p = buf_space(&c->in, room);
+	ssize_t n;
+	do
+		n = read(c->rfd, p, room);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0) {
+		c->eof = true;
+		return 0;
+	}
+	buf_commit(&c->in, (size_t)n);
+	return (int)n;
+}
+
+int conn_next(struct conn *c, uint16_t *type, struct rd *body)
+{
+	struct rd h;
+	conn_drop(c);
+	if (c->in.len < FRAME_HDR_LEN)
+		return 0;
+	rd_init(&h, c->in.data, FRAME_HDR_LEN);
+	uint32_t len = rd_u32(&h);
+	uint16_t t = rd_u16(&h);
+	uint16_t zero = rd_u16(&h);
+	if (len > FRAME_MAX || zero != 0)
+		return -1;
+	if (c->in.len - FRAME_HDR_LEN < len)
+		return 0;
+	*type = t;
+	rd_init(body, c->in.data + FRAME_HDR_LEN, len);
+	c->frame_len = FRAME_HDR_LEN + len;
+	return 1;
+}
+
+int conn_read(struct conn *c, uint16_t *type, struct rd *body)
+{
+	for (;;) {
+		int r = conn_next(c, type, body);
+		if (r != 0)
+			return r;
+		r = conn_fill(c);
+		if (r == -EAGAIN) {
+			struct pollfd p = { .fd = c->rfd, .events = POLLIN };
+			(void)poll(&p, 1, -1);
+			continue;
+		}
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return c->in.len ? -EPROTO : 0;
+	}
+}
+
+int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
+{
+	if (n > FRAME_MAX)
+		return -1;
+	buf_put_u32(&c->out, (uint32_t)n);
+	buf_put_u16(&c->out, type);
+	buf_put_u16(&c->out, 0);
+	buf_put(&c->out, p, n);
+	return 0;
+}
+
+int conn_flush_some(struct conn *c)
+{
+	while (c->out.len) {
+		ssize_t w = write(c->wfd, c->out.data, c->out.len);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return errno == EAGAIN ? 0 : -errno;
+		}
+		buf_consume(&c->out, (size_t)w);
+	}
+	return 0;
+}
+
+int conn_flush(struct conn *c)
+{
+	while (c->out.len) {
+		int r = conn_flush_some(c);
+		if (r < 0)
+			return r;
+		if (c->out.len) {
+			struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
+			(void)poll(&p, 1, -1);
+		}
+	}
+	return 0;
+}
+
+int conn_send(struct conn *c, uint16_t type, const void *p, size_t n)
+{
+	if (conn_queue(c, type, p, n) < 0)
+		return -EMSGSIZE;
+	return conn_flush(c);
+}
+
+int conn_take_line(struct conn *c, size_t max, char **line, size_t *raw_len)
+{
+	conn_drop(c);
+	if (c->in.len == 0)
+		return 0;
+	size_t scan = c->in.len < max + 1 ? c->in.len : max + 1;
+	const uint8_t *nl = memchr(c->in.data, '\n', scan);
+	if (nl == NULL)
+		return c->in.len > max ? -1 : 0;
+	size_t n = (size_t)(nl - c->in.data);
+	char *s = xstrndup((const char *)c->in.data, n);
+	for (size_t i = 0; i < n; i++)
+		if (s[i] == '\0')
+			s[i] = '?';
+	*line = s;
+	*raw_len = n + 1;
+	buf_consume(&c->in, n + 1);
+	return 1;
+}

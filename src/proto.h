@@ -1,0 +1,143 @@
+/*
+ * proto.h - ferry's wire protocol: frames, message types, the handshake.
+ *
+ * A frame is an 8-byte header (u32 payload length, u16 type, u16 zero) and
+ * the payload; FRAME_MAX caps the payload and is checked before anything is
+ * buffered.  docs/PROTOCOL.md is the reference for every message below.
+ *
+ * struct conn is one end of a session: a read fd, a write fd, an input
+ * buffer that holds at most one frame beyond what was consumed, and an
+ * output queue written without blocking when the fd is non-blocking.
+ */
+#ifndef FERRY_PROTO_H
+#define FERRY_PROTO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define PROTO_MAGIC		0x46525931u	/* "FRY1" */
+#define PROTO_VERSION_MIN	1
+#define PROTO_VERSION_MAX	1
+/* The agent prints this line before its first frame; anything before it
+ * was printed by the remote shell's startup files. */
+#define PROTO_PREAMBLE		"\177FERRY-AGENT\n"
+#define PROTO_PREAMBLE_LEN	13
+/* Lines the remote bootstrap script prints instead of starting an agent. */
+#define BOOT_PREFIX		"FERRY-BOOT "
+
+enum msg_type {
+	/* 0x00xx session */
+	MSG_HELLO = 0x0001,
+	MSG_ERROR = 0x0002,
+	/* 0x01xx exec */
+	MSG_EXEC = 0x0100,
+	MSG_EXEC_STARTED = 0x0101,
+	MSG_STDIN = 0x0102,
+	MSG_STDOUT = 0x0103,
+	MSG_STDERR = 0x0104,
+	MSG_WINDOW = 0x0105,
+	MSG_SIGNAL = 0x0106,
+	MSG_EXIT = 0x0107,
+	/* 0x02xx information */
+	MSG_INFO = 0x0200,
+	MSG_INFO_REPLY = 0x0201,
+};
+
+/* Error codes carried in MSG_ERROR. */
+enum proto_err {
+	PERR_PROTOCOL = 1,	/* malformed, oversize or unexpected frame */
+	PERR_VERSION = 2,	/* no common protocol version */
+	PERR_ROOT = 3,		/* the project root cannot be used */
+	PERR_NOSPC = 4,		/* disk full */
+	PERR_INTERNAL = 5,
+};
+
+/* Exec flags. */
+#define EXEC_SHELL		0x1u	/* argv[0] is a shell command line */
+#define EXEC_NO_LOGIN_ENV	0x2u	/* skip the login shell's environment */
+#define EXEC_NO_STDIN		0x4u	/* the command gets /dev/null */
+#define EXEC_FLAGS_ALL		0x7u
+
+/* Signals on the wire use these numbers whatever the host's are. */
+enum wire_signal {
+	WSIG_HUP = 1, WSIG_INT = 2, WSIG_QUIT = 3, WSIG_KILL = 9,
+	WSIG_USR1 = 10, WSIG_USR2 = 12, WSIG_TERM = 15,
+};
+int wire_to_signal(uint32_t w);		/* host signal, or -1 */
+uint32_t signal_to_wire(int sig);	/* 0 when it has no wire number */
+
+struct hello {
+	uint16_t version_min, version_max;
+	uint64_t caps;
+	char *build_id;		/* ferry_build_id() of the sender */
+	char *os, *arch;
+	uint64_t wall_ns;
+	uint32_t pid;
+};
+void hello_init_self(struct hello *h);
+void hello_release(struct hello *h);
+int hello_encode(const struct hello *h, struct buf *out);
+int hello_decode(struct rd *r, struct hello *h);
+
+struct exec_req {
+	uint32_t flags;
+	char *root;		/* project root as the user wrote it */
+	char **argv;		/* NULL-terminated */
+	uint32_t argc;
+	char **env;		/* extra K=V, NULL-terminated */
+	uint32_t envc;
+};
+void exec_req_release(struct exec_req *e);
+int exec_req_encode(const struct exec_req *e, struct buf *out);
+int exec_req_decode(struct rd *r, struct exec_req *e);
+
+struct kv_list {
+	char **key, **val;
+	uint32_t n;
+};
+void kv_add(struct kv_list *kv, const char *k, const char *v);
+const char *kv_get(const struct kv_list *kv, const char *k);
+void kv_release(struct kv_list *kv);
+int kv_encode(const struct kv_list *kv, struct buf *out);
+int kv_decode(struct rd *r, struct kv_list *kv);
+
+/* Encodes an error message body: u32 code, string. */
+int error_encode(uint32_t code, const char *msg, struct buf *out);
+int error_decode(struct rd *r, uint32_t *code, char **msg);
+
+struct conn {
+	int rfd, wfd;
+	struct buf in;		/* unconsumed input */
+	struct buf out;		/* queued output */
+	size_t frame_len;	/* bytes of the frame last returned, to drop */
+	bool eof;
+};
+
+void conn_init(struct conn *c, int rfd, int wfd);
+void conn_release(struct conn *c);	/* frees buffers; does not close fds */
+/* One read() into the input buffer: >0 bytes, 0 EOF, -errno (-EAGAIN). */
+int conn_fill(struct conn *c);
+/* The next complete frame, if one is buffered: 1 and *type and *body set (body
+ * valid until the next conn_* call), 0 if more bytes are needed, -1 if the
+ * header is malformed or announces more than FRAME_MAX. */
+int conn_next(struct conn *c, uint16_t *type, struct rd *body);
+/* Blocking: reads until a frame, EOF (0) or error (<0). */
+int conn_read(struct conn *c, uint16_t *type, struct rd *body);
+/* Queues one frame; -1 if the payload is over FRAME_MAX. */
+int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n);
+/* Writes what it can of the queue: 0, or -errno (not -EAGAIN). */
+int conn_flush_some(struct conn *c);
+/* Blocking flush of the whole queue (polls on EAGAIN). */
+int conn_flush(struct conn *c);
+/* Queue + flush. */
+int conn_send(struct conn *c, uint16_t type, const void *p, size_t n);
+
+/* Before the first frame: takes one '\n'-terminated line from the input
+ * buffer.  1 with *line (a NUL-terminated copy, newline removed; NULs
+ * replaced by '?') and *raw_len (bytes consumed), 0 if no full line is
+ * buffered yet, -1 if the line is longer than max. */
+int conn_take_line(struct conn *c, size_t max, char **line, size_t *raw_len);
+
+#endif

@@ -1,0 +1,647 @@
+/*
+ * session.c - start an agent and shake hands with it.
+ *
+ * ssh target: `ssh HOST 'exec sh -c BOOT ferry-boot ID DIR'` through one
+ * ControlMaster per host.  BOOT execs the agent of this exact build if it
+ * is installed, else prints one FERRY-BOOT line saying what the host is;
+ * we then upload ourselves (second ssh, over the same master), verify,
+ * and start again.  The agent announces itself with PROTO_PREAMBLE; what a
+ * chatty ~/.bashrc prints before it is skipped (and counted).
+ *
+ * local target: the same binary as a child over two pipes.
+ *
+ * Every failure ends up in struct ferr with the exit code of its class;
+ * ssh's own diagnostics (the tail of its stderr) decide between refused,
+ * unresolvable, auth and host key.
+ */
+#define _GNU_SOURCE
+#include "session.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "util.h"
+
+void ferr_set(struct ferr *e, int code, const char *hint, const char *fmt, ...)
+{
+	va_list ap;
+	ferr_release(e);
+	va_start(ap, fmt);
+	e->msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	e->code = code;
+	e->hint = hint ? xstrdup(hint) : NULL;
+}
+
+void ferr_release(struct ferr *e)
+{
+	free(e->msg);
+	free(e->hint);
+	e->msg = e->hint = NULL;
+}
+
+void ferr_die(struct ferr *e)
+{
+	error_msg("%s", e->msg ? e->msg : "unknown error");
+	if (e->hint)
+		hint_msg("%s", e->hint);
+	exit(e->code ? e->code : EXIT_INTERNAL);
+}
+
+/* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`. */
+static const char boot_dir_script[] =
+	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
+	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
+static const char boot_run_script[] =
+	"a=$d/$1/ferry; if [ -x \"$a\" ]; then exec \"$a\" agent; fi; "
+	"echo \"FERRY-BOOT need $(uname -s) $(uname -m) $d\"";
+/* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin. */
+static const char boot_install_script[] =
+	"t=$d/.upload.$$; "
+	"fail() { echo \"FERRY-BOOT fail $1 $d $2\"; rm -f \"$t\"; exit 0; }; "
+	"mkdir -p \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; chmod 700 \"$d\"; rm -f \"$t\"; "
+	"e=$(cat 2>&1 >\"$t\") || fail write \"$e\"; "
+	"[ \"$(cksum <\"$t\")\" = \"$3\" ] || fail checksum \"upload corrupted\"; "
+	"chmod 700 \"$t\" || fail chmod \"cannot chmod\"; "
+	"v=$(\"$t\" agent --build-id 2>&1) ; [ \"$v\" = \"$1\" ] || fail exec \"$v\"; "
+	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
+	"echo \"FERRY-BOOT installed $d/$1/ferry\"";
+
+int session_control_dir(char **dir, struct ferr *e)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+	const char *why;
+	char *d = rt && rt[0] == '/' ? xasprintf("%s/ferry", rt) : xasprintf("/tmp/ferry-%ld", (long)geteuid());
+	int r = dir_private(d, &why);
+	if (r < 0) {
+		ferr_set(e, EXIT_OSERR, "remove it or set XDG_RUNTIME_DIR to a private directory",
+			 "control socket directory '%s' %s", d, why ? why : strerror(-r));
+		free(d);
+		return -1;
+	}
+	*dir = d;
+	return 0;
+}
+
+static bool have_tty(void)
+{
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batch, const char *remote_cmd)
+{
+	char **w;
+	int n = split_words(cfg->ssh_command, &w);
+	if (n < 0)
+		bug("ssh_command was validated at load");
+	char *extra[32];
+	int k = 0;
+	extra[k++] = xstrdup("-T");
+	extra[k++] = xstrdup("-o");
+	extra[k++] = xstrdup("ControlMaster=auto");
+	extra[k++] = xstrdup("-o");
+	extra[k++] = xasprintf("ControlPath=%s/%%C", ctl_dir);
+	extra[k++] = xstrdup("-o");
+	extra[k++] = xstrdup("ControlPersist=600");
+	extra[k++] = xstrdup("-o");
+	extra[k++] = xstrdup("ServerAliveInterval=5");
+	extra[k++] = xstrdup("-o");
+	extra[k++] = xstrdup("ServerAliveCountMax=3");
+	extra[k++] = xstrdup("-o");
+	extra[k++] = xstrdup("ConnectTimeout=20");
+	if (batch || !have_tty()) {
+		extra[k++] = xstrdup("-o");
+		extra[k++] = xstrdup("BatchMode=yes");
+	}
+	extra[k++] = xstrdup("--");
+	extra[k++] = xstrdup(cfg->host);
+	extra[k++] = xstrdup(remote_cmd);
+	w = xrealloc(w, ((size_t)n + (size_t)k + 1) * sizeof(char *));
+	memcpy(w + n, extra, (size_t)k * sizeof(char *));
+	w[n + k] = NULL;
+	return w;
+}
+
+static char *boot_command(const struct config *cfg, const char *body, const char *extra_arg)
+{
+	char *script = xasprintf("%s%s", boot_dir_script, body);
+	char *qs = sh_quote(script);
+	char *qid = sh_quote(ferry_build_id());
+	char *qdir = sh_quote(cfg->agent_dir ? cfg->agent_dir : "");
+	char *qx = extra_arg ? sh_quote(extra_arg) : xstrdup("");
+	char *cmd = xasprintf("exec sh -c %s ferry-boot %s %s %s", qs, qid, qdir, qx);
+	free(script);
+	free(qs);
+	free(qid);
+	free(qdir);
+	free(qx);
+	return cmd;
+}
+
+static void keep_stderr(struct buf *b, const void *p, size_t n)
+{
+	if (n >= SSH_STDERR_KEEP) {
+		buf_reset(b);
+		buf_put(b, (const uint8_t *)p + n - SSH_STDERR_KEEP, SSH_STDERR_KEEP);
+		return;
+	}
+	if (b->len + n > SSH_STDERR_KEEP)
+		buf_consume(b, b->len + n - SSH_STDERR_KEEP);
+	buf_put(b, p, n);
+}
+
+void session_read_stderr(struct session *s)
+{
+	if (s->proc.err < 0)
+		return;
+	for (;;) {
+		char tmp[4096];
+		ssize_t n = read(s->proc.err, tmp, sizeof(tmp));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0) {
+				close(s->proc.err);
+				s->proc.err = -1;
+			}
+			return;
+		}
+		keep_stderr(&s->ssh_err, tmp, (size_t)n);
+	}
+}
+
+/* The last non-empty line ssh printed, for messages. */
+static char *stderr_last_line(struct session *s)
+{
+	char *all = xstrndup((const char *)s->ssh_err.data, s->ssh_err.len);
+	size_t n = strlen(all);
+	while (n > 0 && (all[n - 1] == '\n' || all[n - 1] == '\r'))
+		all[--n] = '\0';
+	char *nl = strrchr(all, '\n');
+	char *line = xstrdup(nl ? nl + 1 : all);
+	free(all);
+	return line;
+}
+
+static bool stderr_has(struct session *s, const char *needle)
+{
+	return s->ssh_err.len && memmem(s->ssh_err.data, s->ssh_err.len, needle, strlen(needle)) != NULL;
+}
+
+/* Waits for the transport to exit; its wait status. */
+static int reap(struct session *s)
+{
+	int st = 0;
+	if (s->proc.pid > 0) {
+		/* Give ssh's last words a moment to arrive. */
+		if (s->proc.err >= 0) {
+			struct pollfd p = { .fd = s->proc.err, .events = POLLIN };
+			for (int i = 0; i < 50 && s->proc.err >= 0; i++) {
+				if (poll(&p, 1, 100) <= 0)
+					break;
+				session_read_stderr(s);
+			}
+		}
+		wait_child(s->proc.pid, &st);
+		s->proc.pid = -1;
+	}
+	session_read_stderr(s);
+	return st;
+}
+
+static void classify_ssh_failure(struct session *s, int st, bool during, struct ferr *e)
+{
+	const char *h = s->label;
+	char *last = stderr_last_line(s);
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+
+	if (stderr_has(s, "Host key verification failed") || stderr_has(s, "IDENTIFICATION HAS CHANGED") ||
+	    stderr_has(s, "host key is known") || stderr_has(s, "No ED25519 host key") ||
+	    stderr_has(s, "No RSA host key") || stderr_has(s, "No ECDSA host key")) {
+		ferr_set(e, EXIT_AUTH, "run `ssh HOST` once to check and accept the server's host key",
+			 "host key of '%s' is not trusted: %s", h, last);
+	} else if (stderr_has(s, "Permission denied") || stderr_has(s, "Too many authentication failures") ||
+		   stderr_has(s, "Authentication failed")) {
+		ferr_set(e, EXIT_AUTH, "`ssh HOST true` must work without a password prompt: load your key with ssh-add or set IdentityFile in ~/.ssh/config",
+			 "authentication to '%s' failed: %s", h, last);
+	} else if (stderr_has(s, "Connection refused")) {
+		ferr_set(e, EXIT_CONNECT, "is sshd running on the server, and is the port in ~/.ssh/config right?",
+			 "cannot connect to '%s': connection refused", h);
+	} else if (stderr_has(s, "Could not resolve hostname") || stderr_has(s, "Name or service not known")) {
+		ferr_set(e, EXIT_CONNECT, "check 'host' in ferry.ini and the Host entries in ~/.ssh/config",
+			 "cannot resolve host '%s'", h);
+	} else if (stderr_has(s, "timed out") || stderr_has(s, "No route to host") ||
+		   stderr_has(s, "Network is unreachable") || stderr_has(s, "Broken pipe") ||
+		   stderr_has(s, "Connection reset") || stderr_has(s, "Connection closed")) {
+		if (during)
+			ferr_set(e, EXIT_LOST, "the command may still be running or may have been stopped; check on the server",
+				 "connection to '%s' lost while the command ran: %s", h, last);
+		else
+			ferr_set(e, EXIT_CONNECT, "check your network, VPN or ProxyJump settings",
+				 "cannot connect to '%s': %s", h, last);
+	} else if (during) {
+		ferr_set(e, EXIT_LOST, "the command may still be running or may have been stopped; check on the server",
+			 "connection to '%s' lost while the command ran%s%s", h, last[0] ? ": " : "", last);
+	} else if (code == 255) {
+		ferr_set(e, EXIT_CONNECT, "try `ssh HOST true` to see what ssh says",
+			 "ssh to '%s' failed%s%s", h, last[0] ? ": " : "", last);
+	} else {
+		ferr_set(e, EXIT_PROTO, "check that your shell startup files on the server do not exit or exec another program",
+			 "the server '%s' did not start the ferry agent (remote exit %d)%s%s", h, code,
+			 last[0] ? ": " : "", last);
+	}
+	free(last);
+}
+
+void session_lost(struct session *s, bool during_command, struct ferr *e)
+{
+	int st = reap(s);
+	if (s->cfg->kind == TARGET_LOCAL) {
+		if (during_command)
+			ferr_set(e, EXIT_LOST, NULL, "the local agent ended while the command ran");
+		else
+			ferr_set(e, EXIT_PROTO, NULL, "the local agent ended before the handshake");
+		return;
+	}
+	classify_ssh_failure(s, st, during_command, e);
+}
+
+static int start_transport(struct session *s, const char *ctl_dir, const char *remote_cmd,
+			   const struct session_opts *o, struct ferr *e)
+{
+	char **argv;
+	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE };
+
+	if (s->cfg->kind == TARGET_LOCAL) {
+		char self[4096];
+		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+		if (n <= 0) {
+			ferr_set(e, EXIT_OSERR, NULL, "cannot find the ferry executable: %s", strerror(errno));
+			return -1;
+		}
+		self[n] = '\0';
+		argv = xcalloc(3, sizeof(char *));
+		argv[0] = xstrdup(self);
+		argv[1] = xstrdup("agent");
+		so.new_pgrp = true;	/* Ctrl-C is ours to forward */
+		so.err = SPAWN_INHERIT;
+	} else {
+		argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, remote_cmd);
+		so.ignore_sigint = true;	/* ssh keeps ignoring it; we forward */
+	}
+	int r = spawn(argv, &so, &s->proc);
+	if (r < 0) {
+		if (r == -ENOENT || r == -EACCES)
+			ferr_set(e, EXIT_CONNECT, s->cfg->kind == TARGET_SSH ? "install the OpenSSH client (apt install openssh-client) or fix ssh_command / FERRY_SSH_COMMAND" : NULL,
+				 "cannot run '%s': %s", argv[0], strerror(-r));
+		else
+			ferr_set(e, EXIT_OSERR, NULL, "cannot start '%s': %s", argv[0], strerror(-r));
+		free_words(argv);
+		return -1;
+	}
+	free_words(argv);
+	fd_nonblock(s->proc.in);
+	fd_nonblock(s->proc.out);
+	if (s->proc.err >= 0)
+		fd_nonblock(s->proc.err);
+	conn_release(&s->c);
+	conn_init(&s->c, s->proc.out, s->proc.in);
+	return 0;
+}
+
+/* Waits until the conn has input (or EOF), reading ssh's stderr. */
+static void wait_input(struct session *s)
+{
+	struct pollfd p[2] = { { .fd = s->c.rfd, .events = POLLIN }, { .fd = s->proc.err, .events = POLLIN } };
+	if (poll(p, s->proc.err >= 0 ? 2 : 1, -1) < 0)
+		return;
+	if (s->proc.err >= 0 && p[1].revents)
+		session_read_stderr(s);
+}
+
+/* Reads lines until the preamble.  1 agent ready, 0 a FERRY-BOOT line in
+ * *boot, -1 EOF/garbage (transport finished or broken). */
+static int read_preamble(struct session *s, char **boot)
+{
+	*boot = NULL;
+	for (;;) {
+		char *line;
+		size_t raw;
+		int r = conn_take_line(&s->c, PRELUDE_LINE_MAX, &line, &raw);
+		if (r < 0)
+			return -1;
+		if (r == 1) {
+			if (raw == PROTO_PREAMBLE_LEN && memcmp(line, PROTO_PREAMBLE, PROTO_PREAMBLE_LEN - 1) == 0) {
+				free(line);
+				return 1;
+			}
+			if (strncmp(line, BOOT_PREFIX, strlen(BOOT_PREFIX)) == 0) {
+				*boot = line;
+				return 0;
+			}
+			s->noise += raw;
+			if (s->noise_line == NULL)
+				s->noise_line = xstrdup(line);
+			free(line);
+			if (s->noise > PRELUDE_MAX)
+				return -1;
+			continue;
+		}
+		if (s->c.eof)
+			return -1;
+		int fr = conn_fill(&s->c);
+		if (fr == -EAGAIN)
+			wait_input(s);
+		else if (fr < 0)
+			return -1;
+	}
+}
+
+static int read_file_all(const char *path, char **data, size_t *len)
+{
+	return read_file(path, AGENT_UPLOAD_MAX, data, len);
+}
+
+/* Uploads this executable as the agent.  0 or -1 with e set. */
+static int install_agent(struct session *s, const char *ctl_dir, const char *need, const struct session_opts *o,
+			 struct ferr *e)
+{
+	struct utsname u;
+	char os[64] = "", arch[64] = "", dir[PRELUDE_LINE_MAX] = "";
+	char *self = NULL, *cmd = NULL, *out = NULL, *sum = NULL;
+	size_t len = 0;
+	int ret = -1;
+
+	/* "FERRY-BOOT need OS ARCH DIR" */
+	if (sscanf(need, "FERRY-BOOT need %63s %63s %4095[^\n]", os, arch, dir) < 2) {
+		ferr_set(e, EXIT_PROTO, NULL, "unexpected answer from the server '%s': %s", s->label, need);
+		return -1;
+	}
+	uname(&u);
+	if (strcmp(os, u.sysname) != 0 || strcmp(arch, u.machine) != 0) {
+		char *h = xasprintf("build ferry %s on the server and put it at %s/%s/ferry (agent_dir in ferry.ini picks the folder)",
+				    ferry_version(), dir[0] ? dir : "~/.cache/ferry/agent", ferry_build_id());
+		ferr_set(e, EXIT_REMOTE, h, "the server '%s' runs %s %s, but this ferry is built for %s %s",
+			 s->label, os, arch, u.sysname, u.machine);
+		free(h);
+		return -1;
+	}
+	if (o->no_install) {
+		ferr_set(e, EXIT_REMOTE, "run any ferry command without --no-install to install it",
+			 "no ferry agent %s on '%s'", ferry_build_id(), s->label);
+		return -1;
+	}
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	exe[n > 0 ? n : 0] = '\0';
+	if (n <= 0 || read_file_all(exe, &self, &len) < 0) {
+		ferr_set(e, EXIT_OSERR, NULL, "cannot read the ferry executable to upload it");
+		goto out;
+	}
+	sum = xasprintf("%u %zu", posix_cksum(self, len), len);
+	cmd = boot_command(s->cfg, boot_install_script, sum);
+	char **argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, cmd);
+	struct child ch;
+	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .ignore_sigint = true };
+	int r = spawn(argv, &so, &ch);
+	free_words(argv);
+	if (r < 0) {
+		ferr_set(e, EXIT_OSERR, NULL, "cannot start ssh: %s", strerror(-r));
+		goto out;
+	}
+	/* The script prints nothing until it has read all of stdin. */
+	int wr = write_all(ch.in, self, len);
+	close(ch.in);
+	ch.in = -1;
+	struct buf ob, eb;
+	buf_init(&ob, PRELUDE_MAX);
+	buf_init(&eb, SSH_STDERR_KEEP);
+	struct pollfd p[2] = { { .fd = ch.out, .events = POLLIN }, { .fd = ch.err, .events = POLLIN } };
+	while (p[0].fd >= 0 || p[1].fd >= 0) {
+		if (poll(p, 2, -1) < 0 && errno != EINTR)
+			break;
+		for (int i = 0; i < 2; i++) {
+			if (p[i].fd < 0 || !p[i].revents)
+				continue;
+			char tmp[4096];
+			ssize_t got = read(p[i].fd, tmp, sizeof(tmp));
+			if (got <= 0) {
+				p[i].fd = -1;
+				continue;
+			}
+			if (i == 0)
+				buf_put(&ob, tmp, (size_t)got);
+			else
+				keep_stderr(&eb, tmp, (size_t)got);
+		}
+	}
+	int st;
+	child_close(&ch);
+	wait_child(ch.pid, &st);
+	out = xstrndup((const char *)ob.data, ob.len);
+	buf_release(&ob);
+	char *res = strstr(out, "FERRY-BOOT ");
+	if (res != NULL && strncmp(res, "FERRY-BOOT installed ", 21) == 0) {
+		char *end = strchr(res + 21, '\n');
+		s->agent_where = xstrndup(res + 21, end ? (size_t)(end - res - 21) : strlen(res + 21));
+		s->installed = true;
+		ret = 0;
+	} else if (res != NULL && strncmp(res, "FERRY-BOOT fail ", 16) == 0) {
+		char stage[32] = "", fdir[PRELUDE_LINE_MAX] = "";
+		sscanf(res, "FERRY-BOOT fail %31s %4095s", stage, fdir);
+		const char *detail = res + 16 + strlen(stage) + 1 + strlen(fdir);
+		while (*detail == ' ')
+			detail++;
+		char *det = xstrndup(detail, strcspn(detail, "\n"));
+		const char *fix = "set agent_dir in ferry.ini to a folder on the server where you can write and run programs";
+		if (strstr(res, "No space left") || strstr(res, "Disk quota"))
+			ferr_set(e, EXIT_REMOTE, fix, "disk full on %s while installing the agent in '%s'", s->label, fdir);
+		else if (strcmp(stage, "exec") == 0 && strstr(res, "Permission denied"))
+			ferr_set(e, EXIT_REMOTE, fix, "cannot run programs from '%s' on %s (is it mounted noexec?)", fdir, s->label);
+		else if (strcmp(stage, "exec") == 0)
+			ferr_set(e, EXIT_REMOTE, "the server may lack the C library this ferry was built against: build ferry on the server",
+				 "the uploaded agent does not run on %s: %s", s->label, det);
+		else
+			ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent in '%s' on %s (%s): %s", fdir, s->label, stage, det);
+		free(det);
+	} else if (wr < 0 || WIFSIGNALED(st) || WEXITSTATUS(st) == 255) {
+		struct session tmp = { .label = s->label, .ssh_err = eb };
+		classify_ssh_failure(&tmp, st, false, e);
+		eb = tmp.ssh_err;
+	} else {
+		ferr_set(e, EXIT_REMOTE, NULL, "installing the agent on %s failed without a reason", s->label);
+	}
+	buf_release(&eb);
+out:
+	free(self);
+	free(cmd);
+	free(out);
+	free(sum);
+	return ret;
+}
+
+static int expect_hello(struct session *s, struct ferr *e)
+{
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		int r = conn_next(&s->c, &type, &body);
+		if (r < 0) {
+			ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
+			return -1;
+		}
+		if (r == 1) {
+			if (type == MSG_ERROR) {
+				uint32_t code;
+				char *msg;
+				if (error_decode(&body, &code, &msg) == 0) {
+					ferr_set(e, EXIT_PROTO, NULL, "agent on '%s': %s", s->label, msg);
+					free(msg);
+				} else {
+					ferr_set(e, EXIT_PROTO, NULL, "malformed error frame from '%s'", s->label);
+				}
+				return -1;
+			}
+			if (type != MSG_HELLO || hello_decode(&body, &s->peer) < 0) {
+				ferr_set(e, EXIT_PROTO, NULL, "the agent on '%s' did not say hello", s->label);
+				return -1;
+			}
+			if (s->peer.version_min != s->peer.version_max ||
+			    s->peer.version_max < PROTO_VERSION_MIN || s->peer.version_max > PROTO_VERSION_MAX) {
+				ferr_set(e, EXIT_PROTO, NULL, "the agent on '%s' chose protocol version %u, which this ferry does not speak",
+					 s->label, s->peer.version_max);
+				return -1;
+			}
+			return 0;
+		}
+		if (s->c.eof) {
+			session_lost(s, false, e);
+			return -1;
+		}
+		if (conn_flush_some(&s->c) < 0) {
+			/* The agent stopped reading; its exit explains why. */
+		}
+		int fr = conn_fill(&s->c);
+		if (fr == -EAGAIN)
+			wait_input(s);
+		else if (fr < 0 && fr != -EAGAIN) {
+			session_lost(s, false, e);
+			return -1;
+		}
+	}
+}
+
+int session_open(struct session *s, const struct config *cfg, const struct session_opts *o,
+		 uint16_t first_type, const struct buf *first, struct ferr *e)
+{
+	char *ctl_dir = NULL, *cmd = NULL, *boot = NULL;
+	struct hello me;
+	struct buf hb;
+	int ret = -1;
+	uint64_t t0 = now_mono_ns();
+
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->label = cfg->kind == TARGET_SSH ? cfg->host : "local";
+	s->proc.pid = -1;
+	s->proc.in = s->proc.out = s->proc.err = -1;
+	buf_init(&s->ssh_err, SSH_STDERR_KEEP);
+	conn_init(&s->c, -1, -1);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (cfg->kind == TARGET_SSH) {
+		if (session_control_dir(&ctl_dir, e) < 0)
+			goto out;
+		cmd = boot_command(cfg, boot_run_script, NULL);
+	}
+	hello_init_self(&me);
+	buf_init(&hb, FRAME_MAX);
+	hello_encode(&me, &hb);
+	hello_release(&me);
+
+	for (int attempt = 0;; attempt++) {
+		if (start_transport(s, ctl_dir, cmd, o, e) < 0)
+			goto out;
+		/* Pipelined: hello and the first request go out before the
+		 * agent has even started; it reads them when it does. */
+		conn_queue(&s->c, MSG_HELLO, hb.data, hb.len);
+		if (first_type)
+			conn_queue(&s->c, first_type, first->data, first->len);
+		(void)conn_flush_some(&s->c);
+
+		int r = read_preamble(s, &boot);
+		if (r == 1)
+			break;
+		if (r < 0) {
+			if (s->noise > PRELUDE_MAX) {
+				ferr_set(e, EXIT_PROTO, "make your shell startup files on the server quiet when not interactive",
+					 "the server '%s' printed too much before starting the agent", s->label);
+				goto out;
+			}
+			session_lost(s, false, e);
+			goto out;
+		}
+		/* A FERRY-BOOT line: the agent is missing. */
+		reap(s);
+		conn_release(&s->c);
+		conn_init(&s->c, -1, -1);
+		child_close(&s->proc);
+		if (attempt > 0) {
+			ferr_set(e, EXIT_REMOTE, NULL, "the agent was installed on '%s' but does not start: %s", s->label, boot);
+			goto out;
+		}
+		if (install_agent(s, ctl_dir, boot, o, e) < 0)
+			goto out;
+		free(boot);
+		boot = NULL;
+	}
+	(void)conn_flush_some(&s->c);
+	if (expect_hello(s, e) < 0)
+		goto out;
+	s->connect_ns = now_mono_ns() - t0;
+	ret = 0;
+out:
+	buf_release(&hb);
+	free(ctl_dir);
+	free(cmd);
+	free(boot);
+	return ret;
+}
+
+void session_close(struct session *s)
+{
+	if (s->proc.in >= 0) {
+		close(s->proc.in);
+		s->proc.in = -1;
+	}
+	s->c.wfd = -1;
+	int st = reap(s);
+	(void)st;
+	if (s->proc.out >= 0) {
+		close(s->proc.out);
+		s->proc.out = -1;
+	}
+	/* Whatever ssh said that was not an error we turned into a message. */
+	if (s->ssh_err.len)
+		(void)write_all(2, s->ssh_err.data, s->ssh_err.len);
+	child_close(&s->proc);
+	conn_release(&s->c);
+	buf_release(&s->ssh_err);
+	hello_release(&s->peer);
+	free(s->agent_where);
+	free(s->noise_line);
+}

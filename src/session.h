@@ -1,0 +1,65 @@
+/*
+ * session.h - the client's end of a session with an agent: start it
+ * (through ssh or as a local child), install it on first contact, shake
+ * hands, and turn every way this can fail into one classified error.
+ */
+#ifndef FERRY_SESSION_H
+#define FERRY_SESSION_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "proto.h"
+#include "spawn.h"
+
+/* A failure for the command edge: exit code, one line, an optional hint. */
+struct ferr {
+	int code;
+	char *msg;
+	char *hint;
+};
+void ferr_set(struct ferr *e, int code, const char *hint, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void ferr_release(struct ferr *e);
+/* Prints "ferry: msg" and "hint: ..." and exits with e->code. */
+void ferr_die(struct ferr *e) __attribute__((noreturn));
+
+struct session_opts {
+	bool batch;		/* force ssh BatchMode (never prompt) */
+	bool no_install;	/* report a missing agent instead of installing */
+};
+
+struct session {
+	const struct config *cfg;
+	const char *label;	/* "host" or "local" */
+	struct conn c;
+	struct child proc;	/* ssh, or the local agent */
+	struct buf ssh_err;	/* the tail of ssh's stderr */
+	struct hello peer;
+	bool installed;		/* the agent was installed by this open */
+	char *agent_where;	/* install path when installed */
+	size_t noise;		/* bytes the remote startup files printed */
+	char *noise_line;	/* the first such line */
+	uint64_t connect_ns;	/* spawn to hello */
+};
+
+/* Opens a session.  If first_type is non-zero, that request is sent right
+ * behind our hello, before the agent answers (one round trip saved). */
+int session_open(struct session *s, const struct config *cfg, const struct session_opts *o,
+		 uint16_t first_type, const struct buf *first, struct ferr *e);
+/* Reads what ssh wrote on stderr so far (non-blocking). */
+void session_read_stderr(struct session *s);
+/* The session ended without a proper goodbye: wait for the transport and
+ * say why, as "lost" (during a command) or as a connect failure. */
+void session_lost(struct session *s, bool during_command, struct ferr *e);
+/* Ends the session: closes our side, reaps the transport, prints whatever
+ * ssh said that nobody consumed.  Safe on a half-open session. */
+void session_close(struct session *s);
+
+/* The private control-socket directory.  0, or -1 with e set. */
+int session_control_dir(char **dir, struct ferr *e);
+
+/* The ssh argv for a remote command (NULL-terminated; free_words). */
+char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batch, const char *remote_cmd);
+
+#endif

@@ -1,0 +1,19 @@
+/*
+ * sig.h - signals as events: handlers only count and poke a self-pipe,
+ * loops poll sig_fd() and take the counts.
+ */
+#ifndef FERRY_SIG_H
+#define FERRY_SIG_H
+
+/* Starts counting signo (SA_RESTART off, so blocking calls see EINTR). */
+void sig_watch(int signo);
+/* Back to the default disposition. */
+void sig_unwatch(int signo);
+/* The read end of the self-pipe (non-blocking), for poll. */
+int sig_fd(void);
+/* Drains the self-pipe. */
+void sig_drain(void);
+/* Returns and clears how many times signo arrived since the last take. */
+int sig_take(int signo);
+
+#endif

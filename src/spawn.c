@@ -1,0 +1,195 @@
+/*
+ * spawn.c - starting processes.
+ *
+ * All fds ferry opens are close-on-exec; a child gets exactly stdin, stdout
+ * and stderr.  Ignored signals survive execve, so the child restores the
+ * defaults ferry changed (SIGPIPE above all) before exec.  An exec failure
+ * travels back over a close-on-exec pipe: EOF there means exec succeeded.
+ */
+#define _GNU_SOURCE
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+int fd_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+int fd_cloexec(int fd)
+{
+	int fl = fcntl(fd, F_GETFD);
+	if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+		return -errno;
+	return 0;
+}
+
+static const char *env_get(char *const envp[], const char *name)
+{
+	size_t n = strlen(name);
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+int exec_search(char *const argv[], char *const envp[])
+{
+	extern char **environ;
+	char *const *env = envp ? envp : environ;
+	const char *file = argv[0];
+	int err = ENOENT;
+
+	if (strchr(file, '/') != NULL) {
+		execve(file, argv, env);
+		return -errno;
+	}
+	const char *path = env_get(env, "PATH");
+	if (path == NULL)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	size_t fl = strlen(file);
+	char *buf = xmalloc(strlen(path) + fl + 2);
+	for (const char *p = path;; p++) {
+		const char *e = strchr(p, ':');
+		size_t dl = e ? (size_t)(e - p) : strlen(p);
+		if (dl == 0) {
+			memcpy(buf, file, fl + 1);	/* empty entry = cwd */
+		} else {
+			memcpy(buf, p, dl);
+			buf[dl] = '/';
+			memcpy(buf + dl + 1, file, fl + 1);
+		}
+		execve(buf, argv, env);
+		/* Like execvp: remember EACCES, keep looking on ENOENT & co. */
+		if (errno == EACCES)
+			err = EACCES;
+		else if (errno != ENOENT && errno != ENOTDIR && errno != ELOOP && errno != ENAMETOOLONG)
+			err = errno;
+		if (e == NULL)
+			break;
+		p = e;
+	}
+	free(buf);
+	return -err;
+}
+
+static void child_setup_fd(enum spawn_fd mode, int pipefd, int target, int null_flags)
+{
+	if (mode == SPAWN_PIPE) {
+		dup2(pipefd, target);
+	} else if (mode == SPAWN_NULL) {
+		int fd = open("/dev/null", null_flags);
+		if (fd >= 0 && fd != target) {
+			dup2(fd, target);
+			close(fd);
+		}
+	}
+}
+
+int spawn(char *const argv[], const struct spawn_opts *o, struct child *c)
+{
+	int pin[2] = { -1, -1 }, pout[2] = { -1, -1 }, perr[2] = { -1, -1 }, pex[2] = { -1, -1 };
+	int r = 0;
+
+	c->pid = -1;
+	c->in = c->out = c->err = -1;
+	if ((o->in == SPAWN_PIPE && pipe2(pin, O_CLOEXEC) < 0) ||
+	    (o->out == SPAWN_PIPE && pipe2(pout, O_CLOEXEC) < 0) ||
+	    (o->err == SPAWN_PIPE && pipe2(perr, O_CLOEXEC) < 0) ||
+	    pipe2(pex, O_CLOEXEC) < 0) {
+		r = -errno;
+		goto out;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		for (int s = 1; s < NSIG; s++)
+			if (s != SIGKILL && s != SIGSTOP)
+				signal(s, SIG_DFL);
+		if (o->ignore_sigint)
+			signal(SIGINT, SIG_IGN);
+		if (o->new_session)
+			setsid();
+		else if (o->new_pgrp)
+			setpgid(0, 0);
+		child_setup_fd(o->in, pin[0], 0, O_RDONLY);
+		child_setup_fd(o->out, pout[1], 1, O_WRONLY);
+		child_setup_fd(o->err, perr[1], 2, O_WRONLY);
+		int e = 0;
+		if (o->cwd != NULL && chdir(o->cwd) < 0)
+			e = errno;
+		else
+			e = -exec_search(argv, o->envp);
+		(void)!write(pex[1], &e, sizeof(e));
+		_exit(127);
+	}
+	c->pid = pid;
+	close(pex[1]);
+	pex[1] = -1;
+	int e = 0;
+	ssize_t n;
+	do
+		n = read(pex[0], &e, sizeof(e));
+	while (n < 0 && errno == EINTR);
+	if (n == (ssize_t)sizeof(e)) {
+		int st;
+		wait_child(pid, &st);
+		c->pid = -1;
+		r = -e;
+		goto out;
+	}
+	if (o->in == SPAWN_PIPE) {
+		c->in = pin[1];
+		pin[1] = -1;
+	}
+	if (o->out == SPAWN_PIPE) {
+		c->out = pout[0];
+		pout[0] = -1;
+	}
+	if (o->err == SPAWN_PIPE) {
+		c->err = perr[0];
+		perr[0] = -1;
+	}
+out:
+	for (int i = 0; i < 2; i++) {
+		if (pin[i] >= 0) close(pin[i]);
+		if (pout[i] >= 0) close(pout[i]);
+		if (perr[i] >= 0) close(perr[i]);
+		if (pex[i] >= 0) close(pex[i]);
+	}
+	return r;
+}
+
+void child_close(struct child *c)
+{
+	if (c->in >= 0) close(c->in);
+	if (c->out >= 0) close(c->out);
+	if (c->err >= 0) close(c->err);
+	c->in = c->out = c->err = -1;
+}
+
+int wait_child(pid_t pid, int *status)
+{
+	pid_t r;
+	do
+		r = waitpid(pid, status, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : 0;
+}

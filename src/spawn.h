@@ -1,0 +1,44 @@
+/*
+ * spawn.h - fork/exec discipline: pipes for the fds we ask for, everything
+ * else close-on-exec, signal state reset, and exec failures reported back
+ * as an errno instead of a silent exit.
+ */
+#ifndef FERRY_SPAWN_H
+#define FERRY_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum spawn_fd { SPAWN_INHERIT, SPAWN_PIPE, SPAWN_NULL };
+
+struct spawn_opts {
+	enum spawn_fd in, out, err;
+	char *const *envp;	/* NULL: this process's environment */
+	const char *cwd;	/* NULL: stay */
+	bool new_pgrp;		/* own process group (Ctrl-C goes to it only) */
+	bool new_session;	/* setsid(): no controlling terminal */
+	bool ignore_sigint;	/* child starts with SIGINT ignored */
+};
+
+struct child {
+	pid_t pid;
+	int in, out, err;	/* our ends of the pipes, or -1 */
+};
+
+/* Starts argv[0] (searched in the PATH of envp when it has no slash).
+ * 0 with *c filled, or -errno: from fork/pipe, or the errno execve
+ * reported from the child (-ENOENT, -EACCES, -ENOEXEC...). */
+int spawn(char *const argv[], const struct spawn_opts *o, struct child *c);
+/* Closes our pipe ends (not the process). */
+void child_close(struct child *c);
+/* waitpid() retrying EINTR; the raw status. */
+int wait_child(pid_t pid, int *status);
+
+/* execve() with PATH taken from envp; returns only on failure (-errno). */
+int exec_search(char *const argv[], char *const envp[]);
+
+/* Sets O_NONBLOCK / FD_CLOEXEC. */
+int fd_nonblock(int fd);
+int fd_cloexec(int fd);
+
+#endif

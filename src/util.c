@@ -1,0 +1,373 @@
+/*
+ * util.c - allocation, messages, small string helpers, the build id.
+ */
+#define _GNU_SOURCE
+#include "util.h"
+
+#include <errno.h>
+#include <link.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef FERRY_VERSION
+#define FERRY_VERSION "0.0.0-dev"
+#endif
+
+static void oom(size_t n)
+{
+	fprintf(stderr, "ferry: out of memory allocating %zu bytes\n", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (p == NULL)
+		oom(n * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	p = realloc(p, n ? n : 1);
+	if (p == NULL)
+		oom(n);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	return xstrndup(s, strlen(s));
+}
+
+char *xstrndup(const char *s, size_t n)
+{
+	char *p = xmalloc(n + 1);
+	memcpy(p, s, n);
+	p[n] = '\0';
+	return p;
+}
+
+char *xvasprintf(const char *fmt, va_list ap)
+{
+	va_list cp;
+	va_copy(cp, ap);
+	int n = vsnprintf(NULL, 0, fmt, cp);
+	va_end(cp);
+	if (n < 0)
+		bug("bad format '%s'", fmt);
+	char *p = xmalloc((size_t)n + 1);
+	vsnprintf(p, (size_t)n + 1, fmt, ap);
+	return p;
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *p = xvasprintf(fmt, ap);
+	va_end(ap);
+	return p;
+}
+
+static void vmsg(const char *prefix, const char *fmt, va_list ap)
+{
+	char *m = xvasprintf(fmt, ap);
+	/* One write so concurrent processes do not interleave inside a line. */
+	char *line = xasprintf("%s%s\n", prefix, m);
+	(void)write_all(2, line, strlen(line));
+	free(line);
+	free(m);
+}
+
+void error_msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("ferry: ", fmt, ap);
+	va_end(ap);
+}
+
+void warn_msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("ferry: warning: ", fmt, ap);
+	va_end(ap);
+}
+
+void hint_msg(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("hint: ", fmt, ap);
+	va_end(ap);
+}
+
+void die(int code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("ferry: ", fmt, ap);
+	va_end(ap);
+	exit(code);
+}
+
+void bug(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vmsg("ferry: BUG: ", fmt, ap);
+	va_end(ap);
+	abort();
+}
+
+int write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static uint64_t clock_ns(clockid_t id)
+{
+	struct timespec ts;
+	clock_gettime(id, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t now_mono_ns(void)
+{
+	return clock_ns(CLOCK_MONOTONIC);
+}
+
+uint64_t now_wall_ns(void)
+{
+	return clock_ns(CLOCK_REALTIME);
+}
+
+char *sh_quote(const char *s)
+{
+	size_t n = 2;
+	for (const char *c = s; *c; c++)
+		n += *c == '\'' ? 4 : 1;
+	char *out = xmalloc(n + 1), *o = out;
+	*o++ = '\'';
+	for (const char *c = s; *c; c++) {
+		if (*c == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *c;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
+int split_words(const char *s, char ***out)
+{
+	size_t cap = 4, n = 0, len = strlen(s);
+	char **v = xcalloc(cap, sizeof(*v));
+	char *w = xmalloc(len + 1);
+	const char *c = s;
+
+	for (;;) {
+		while (*c == ' ' || *c == '\t' || *c == '\n')
+			c++;
+		if (*c == '\0')
+			break;
+		size_t wl = 0;
+		while (*c && *c != ' ' && *c != '\t' && *c != '\n') {
+			if (*c == '\'') {
+				const char *e = strchr(c + 1, '\'');
+				if (e == NULL)
+					goto bad;
+				memcpy(w + wl, c + 1, (size_t)(e - c - 1));
+				wl += (size_t)(e - c - 1);
+				c = e + 1;
+			} else if (*c == '"') {
+				c++;
+				while (*c && *c != '"') {
+					if (*c == '\\' && c[1] && strchr("\"\\$`", c[1]))
+						c++;
+					w[wl++] = *c++;
+				}
+				if (*c != '"')
+					goto bad;
+				c++;
+			} else if (*c == '\\' && c[1]) {
+				w[wl++] = c[1];
+				c += 2;
+			} else {
+				w[wl++] = *c++;
+			}
+		}
+		if (n + 2 > cap) {
+			cap *= 2;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[n++] = xstrndup(w, wl);
+	}
+	if (n == 0)
+		goto bad;
+	v[n] = NULL;
+	free(w);
+	*out = v;
+	return (int)n;
+bad:
+	v[n] = NULL;
+	free_words(v);
+	free(w);
+	*out = NULL;
+	return -1;
+}
+
+void free_words(char **v)
+{
+	if (v == NULL)
+		return;
+	for (char **p = v; *p; p++)
+		free(*p);
+	free(v);
+}
+
+const char *ferry_version(void)
+{
+	return FERRY_VERSION;
+}
+
+/* The GNU build id note of the main program: a hash of the linked output,
+ * so two different builds of one version never share an agent path. */
+struct note_scan {
+	char hex[41];
+};
+
+static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct note_scan *ns = arg;
+	(void)size;
+	if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0')
+		return 0;	/* not the main program */
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		if (ph->p_type != PT_NOTE)
+			continue;
+		const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
+		size_t left = ph->p_memsz;
+		while (left >= sizeof(ElfW(Nhdr))) {
+			const ElfW(Nhdr) *nh = (const void *)p;
+			size_t nsz = (nh->n_namesz + 3u) & ~3u;
+			size_t dsz = (nh->n_descsz + 3u) & ~3u;
+			size_t tot = sizeof(*nh) + nsz + dsz;
+			if (tot > left)
+				break;
+			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
+			    memcmp(p + sizeof(*nh), "GNU", 4) == 0) {
+				const unsigned char *d = p + sizeof(*nh) + nsz;
+				size_t k = nh->n_descsz < 20 ? nh->n_descsz : 20;
+				for (size_t j = 0; j < k; j++)
+					snprintf(ns->hex + 2 * j, 3, "%02x", d[j]);
+				return 1;
+			}
+			p += tot;
+			left -= tot;
+		}
+	}
+	return 1;
+}
+
+const char *ferry_build_id(void)
+{
+	static char id[96];
+	if (id[0] == '\0') {
+		struct note_scan ns = { .hex = "" };
+		dl_iterate_phdr(scan_phdr, &ns);
+		if (ns.hex[0] != '\0')
+			snprintf(id, sizeof(id), "%s-%.12s", FERRY_VERSION, ns.hex);
+		else
+			snprintf(id, sizeof(id), "%s", FERRY_VERSION);
+	}
+	return id;
+}
+
+uint32_t posix_cksum(const void *p, size_t n)
+{
+	static uint32_t table[256];
+	if (table[1] == 0) {
+		for (uint32_t i = 0; i < 256; i++) {
+			uint32_t c = i << 24;
+			for (int k = 0; k < 8; k++)
+				c = (c & 0x80000000u) ? (c << 1) ^ 0x04C11DB7u : c << 1;
+			table[i] = c;
+		}
+	}
+	const unsigned char *b = p;
+	uint32_t crc = 0;
+	for (size_t i = 0; i < n; i++)
+		crc = (crc << 8) ^ table[(crc >> 24) ^ b[i]];
+	for (size_t len = n; len != 0; len >>= 8)
+		crc = (crc << 8) ^ table[(crc >> 24) ^ (len & 0xff)];
+	return ~crc;
+}
+
+char *json_quote(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xmalloc(n * 6 + 3), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+	*o++ = '"';
+	while (*p) {
+		unsigned char c = *p;
+		if (c == '"' || c == '\\') {
+			*o++ = '\\';
+			*o++ = (char)c;
+			p++;
+		} else if (c < 0x20) {
+			o += snprintf(o, 7, "\\u%04x", c);
+			p++;
+		} else if (c < 0x80) {
+			*o++ = (char)c;
+			p++;
+		} else {
+			/* Copy a well-formed UTF-8 sequence, else U+FFFD. */
+			int len = c >= 0xf0 ? (c < 0xf5 ? 4 : 0) : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
+			int ok = len > 0;
+			for (int i = 1; ok && i < len; i++)
+				ok = (p[i] & 0xc0) == 0x80;
+			if (ok) {
+				memcpy(o, p, (size_t)len);
+				o += len;
+				p += len;
+			} else {
+				memcpy(o, "\xef\xbf\xbd", 3);
+				o += 3;
+				p++;
+			}
+		}
+	}
+	*o++ = '"';
+	*o = '\0';
+	return out;
+}

@@ -1,0 +1,78 @@
+/*
+ * util.h - allocation that never fails, messages in one style, exit codes.
+ *
+ * Library code returns 0 or a negative error and never exits; only command
+ * edges call die().  Allocation failure aborts: no caller tests for NULL.
+ */
+#ifndef FERRY_UTIL_H
+#define FERRY_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes: the documented table (docs/exit-codes.md).  For `exec` the
+ * remote command's own status passes through, a signal as 128+N. */
+enum {
+	EXIT_OK = 0,
+	EXIT_FAIL = 1,		/* the command ran and reports failure */
+	EXIT_USAGE = 64,	/* bad options or arguments */
+	EXIT_CONNECT = 69,	/* cannot reach the host */
+	EXIT_INTERNAL = 70,	/* a bug in ferry */
+	EXIT_OSERR = 71,	/* local system error: fork, pipe, disk */
+	EXIT_REMOTE = 73,	/* remote side cannot do it: install, path, disk */
+	EXIT_LOST = 75,		/* connection lost while a command ran */
+	EXIT_PROTO = 76,	/* the peer broke the protocol */
+	EXIT_AUTH = 77,		/* authentication or host key refused */
+	EXIT_CONFIG = 78,	/* project file error */
+};
+
+#define ATTR_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#define ATTR_NORETURN __attribute__((noreturn))
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
+
+/* "ferry: <msg>" on stderr. */
+void error_msg(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void warn_msg(const char *fmt, ...) ATTR_PRINTF(1, 2);
+/* "hint: <msg>" on stderr, after an error. */
+void hint_msg(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void die(int code, const char *fmt, ...) ATTR_PRINTF(2, 3) ATTR_NORETURN;
+/* A bug: prints and aborts. */
+void bug(const char *fmt, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
+
+/* Full read/write, retrying on EINTR and short counts.  0 or -errno. */
+int write_all(int fd, const void *p, size_t n);
+/* Monotonic and wall clocks in nanoseconds. */
+uint64_t now_mono_ns(void);
+uint64_t now_wall_ns(void);
+
+/* Quote s for a POSIX shell as one word ('...' with '\'' for quotes). */
+char *sh_quote(const char *s);
+
+/* Split a command line into words like a shell would, without expansion:
+ * whitespace separates, '...' and "..." quote, backslash escapes.  Returns
+ * the count (>0) and a NULL-terminated vector, or -1 on an unbalanced quote
+ * or an empty line. */
+int split_words(const char *s, char ***out);
+void free_words(char **v);
+
+/* The ferry version and the id of this exact build (version + build id). */
+const char *ferry_version(void);
+const char *ferry_build_id(void);
+
+/* s as a JSON string literal, quotes included (bytes >= 0x80 pass as is;
+ * invalid UTF-8 becomes U+FFFD). */
+char *json_quote(const char *s);
+
+/* POSIX cksum(1) CRC of a byte string (length folded in). */
+uint32_t posix_cksum(const void *p, size_t n);
+
+#endif
