@@ -57,7 +57,7 @@ build/san/ferry: $(SAN_OBJ) build/san/main.o
 # A second build with another version string: tests that an agent of a
 # different build is replaced.
 build/san/ferry-next: $(SAN_OBJ) src/main.c src/util.c $(HDRS)
-	$(CC) $(BASE_CFLAGS) -DFERRY_VERSION='"$(VERSION)-next"' -O1 -g $(SAN) -c -o build/san/util-next.o src/util.c
+	$(CC) $(BASE_CFLAGS) -UFERRY_VERSION -DFERRY_VERSION='"$(VERSION)-next"' -O1 -g $(SAN) -c -o build/san/util-next.o src/util.c
 	$(CC) -g $(SAN) $(LDFLAGS_ALL) -o $@ $(filter-out build/san/util.o,$(SAN_OBJ)) build/san/util-next.o build/san/main.o $(LIBS)
 
 build/san/unit: $(SAN_OBJ) $(UNIT_SRC) $(HDRS)

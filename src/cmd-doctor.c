@@ -169,8 +169,7 @@ int cmd_doctor(int argc, char **argv)
 		else
 			add(&r, "project file", "fail", "fix the line named above", "%s", err);
 		free(err);
-		print_report(&r, json);
-		return EXIT_FAIL;
+		goto out;
 	}
 	add(&r, "project file", "ok", NULL, "%s", cfg.file);
 
@@ -210,9 +209,7 @@ int cmd_doctor(int argc, char **argv)
 			add(&r, "agent", "fail", e.hint, "%s", e.msg);
 		}
 		ferr_release(&e);
-		print_report(&r, json);
-		config_release(&cfg);
-		return EXIT_FAIL;
+		goto out;
 	}
 	add(&r, "host reachable", "ok", NULL, "%s (session in %.0f ms)", who, (double)s.connect_ns / 1e6);
 	if (cfg.kind == TARGET_SSH)
@@ -272,6 +269,7 @@ int cmd_doctor(int argc, char **argv)
 		kv_release(&kv);
 	}
 	session_close(&s);
+out:
 	print_report(&r, json);
 	for (int i = 0; i < r.n; i++) {
 		free(r.c[i].detail);

@@ -201,7 +201,7 @@ static int relay(struct relay *x, struct ferr *e)
 			}
 			uint16_t type;
 			struct rd body;
-			int nr;
+			int nr = 0;
 			while (!x->exited && (nr = conn_next(&s->c, &type, &body)) == 1)
 				if (on_frame(x, type, &body, e) < 0)
 					return -1;

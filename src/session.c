@@ -77,6 +77,8 @@ static const char boot_install_script[] =
 	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
 	"echo \"FERRY-BOOT installed $d/$1/ferry\"";
 
+static void session_free(struct session *s, bool print_stderr);
+
 int session_control_dir(char **dir, struct ferr *e)
 {
 	const char *rt = getenv("XDG_RUNTIME_DIR");
@@ -187,6 +189,8 @@ void session_read_stderr(struct session *s)
 /* The last non-empty line ssh printed, for messages. */
 static char *stderr_last_line(struct session *s)
 {
+	if (s->ssh_err.len == 0)
+		return xstrdup("");
 	char *all = xstrndup((const char *)s->ssh_err.data, s->ssh_err.len);
 	size_t n = strlen(all);
 	while (n > 0 && (all[n - 1] == '\n' || all[n - 1] == '\r'))
@@ -615,6 +619,8 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 	s->connect_ns = now_mono_ns() - t0;
 	ret = 0;
 out:
+	if (ret < 0)
+		session_free(s, false);	/* ssh's words are in e already */
 	buf_release(&hb);
 	free(ctl_dir);
 	free(cmd);
@@ -622,7 +628,7 @@ out:
 	return ret;
 }
 
-void session_close(struct session *s)
+static void session_free(struct session *s, bool print_stderr)
 {
 	if (s->proc.in >= 0) {
 		close(s->proc.in);
@@ -636,7 +642,7 @@ void session_close(struct session *s)
 		s->proc.out = -1;
 	}
 	/* Whatever ssh said that was not an error we turned into a message. */
-	if (s->ssh_err.len)
+	if (print_stderr && s->ssh_err.len)
 		(void)write_all(2, s->ssh_err.data, s->ssh_err.len);
 	child_close(&s->proc);
 	conn_release(&s->c);
@@ -644,4 +650,10 @@ void session_close(struct session *s)
 	hello_release(&s->peer);
 	free(s->agent_where);
 	free(s->noise_line);
+	s->agent_where = s->noise_line = NULL;
+}
+
+void session_close(struct session *s)
+{
+	session_free(s, true);
 }

@@ -1,0 +1,120 @@
+# helpers.bash - shared setup for ferry's command-line tests.
+#
+# Every test gets a private HOME, project folder and runtime dir under one
+# short temp dir (socket paths are limited to ~104 bytes).  The sshd
+# helpers start a real sshd on 127.0.0.1 with a private config, keys and
+# known_hosts; nothing under /etc/ssh or the real ~/.ssh is touched.
+
+: "${FERRY:?FERRY must point at the ferry binary under test}"
+bats_require_minimum_version 1.5.0
+
+common_setup() {
+	T=$(mktemp -d /tmp/ft.XXXXXX)
+	chmod 755 "$T"
+	export HOME="$T/home" XDG_RUNTIME_DIR="$T/run" XDG_CACHE_HOME="$T/home/.cache"
+	mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$T/proj"
+	chmod 700 "$XDG_RUNTIME_DIR"
+	unset FERRY_SSH_COMMAND
+	cd "$T/proj"
+}
+
+common_teardown() {
+	stop_masters "$XDG_RUNTIME_DIR/ferry"
+	cd /
+	[ -n "${T:-}" ] && rm -rf "$T"
+}
+
+# ControlPersist masters outlive the test: ask each one to exit.
+stop_masters() {
+	local s
+	for s in "$1"/*; do
+		[ -S "$s" ] && ssh -o ControlPath="$s" -O exit dummy >/dev/null 2>&1
+	done
+	return 0
+}
+
+free_port() {
+	python3 - <<'PY' 2>/dev/null || echo $((20000 + RANDOM % 20000))
+import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])
+s.close()
+PY
+}
+
+# start_sshd DIR: keys, config and a running sshd for the current user (or
+# any user when root).  Sets SSHD_PID, SSHD_PORT, SSHD_DIR.
+start_sshd() {
+	SSHD_DIR=$1
+	mkdir -p "$SSHD_DIR"
+	chmod 755 "$SSHD_DIR"
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/hostkey"
+	ssh-keygen -q -t ed25519 -N '' -f "$SSHD_DIR/userkey"
+	cp "$SSHD_DIR/userkey.pub" "$SSHD_DIR/authorized_keys"
+	chmod 644 "$SSHD_DIR/authorized_keys"
+	SSHD_PORT=$(free_port)
+	cat >"$SSHD_DIR/sshd_config" <<CFG
+ListenAddress 127.0.0.1
+Port $SSHD_PORT
+HostKey $SSHD_DIR/hostkey
+AuthorizedKeysFile $SSHD_DIR/authorized_keys
+PidFile $SSHD_DIR/sshd.pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+Subsystem sftp internal-sftp
+SetEnv XDG_CACHE_HOME=$SSHD_DIR/remote-cache FERRY_TEST_SSHD=1
+CFG
+	[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
+	/usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" &
+	SSHD_PID=$!
+	local i
+	for i in $(seq 1 100); do
+		if exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT" 2>/dev/null; then
+			local banner=""
+			read -r -t 2 banner <&3 || true
+			exec 3<&- 3>&-
+			case $banner in SSH-2.0-*) break ;; esac
+		fi
+		sleep 0.05
+	done
+	echo "[127.0.0.1]:$SSHD_PORT $(cat "$SSHD_DIR/hostkey.pub")" >"$SSHD_DIR/known_hosts"
+	write_ssh_config "$SSHD_DIR/ssh_config" "$(id -un)" "$SSHD_DIR/userkey" "$SSHD_PORT"
+}
+
+# write_ssh_config FILE USER KEY PORT: a client config with host alias
+# "ferry-test" and no prompt ever.
+write_ssh_config() {
+	cat >"$1" <<CFG
+Host ferry-test
+	HostName 127.0.0.1
+	Port $4
+	User $2
+	IdentityFile $3
+	IdentitiesOnly yes
+	UserKnownHostsFile $SSHD_DIR/known_hosts
+	StrictHostKeyChecking yes
+	BatchMode yes
+	LogLevel ERROR
+CFG
+}
+
+stop_sshd() {
+	[ -n "${SSHD_PID:-}" ] && kill "$SSHD_PID" 2>/dev/null
+	[ -n "${SSHD_PID:-}" ] && wait "$SSHD_PID" 2>/dev/null
+	SSHD_PID=
+	return 0
+}
+
+# An ssh project: ferry.ini pointing at the test sshd, agents kept in the
+# test dir.
+init_ssh_project() {
+	"$FERRY" init ferry-test:"$T/remote" >/dev/null
+	printf 'ssh_command = ssh -F %s\nagent_dir = %s\n' "$SSHD_DIR/ssh_config" "$SSHD_DIR/agents" >"$T/extra"
+	# Put the extra keys into [target] (before [sync]).
+	awk -v extra="$T/extra" '/^\[sync\]/ { while ((getline l < extra) > 0) print l; print "" } { print }' \
+		ferry.ini >ferry.ini.new && mv ferry.ini.new ferry.ini
+}
