@@ -1,0 +1,124 @@
+/*
+ * test-path.c - path validation and the private-directory rule.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "t.h"
+#include "util.h"
+
+static void test_rel(void)
+{
+	static const struct {
+		const char *p;
+		int ok;
+	} cases[] = {
+		{ "a", 1 }, { "a/b/c", 1 }, { "dir/", 1 }, { ".hidden", 1 }, { "..a", 1 }, { "a..", 1 },
+		{ "a b/-x", 1 }, { "\xff\xfe", 1 }, { "...", 1 },
+		{ "", 0 }, { "/", 0 }, { "/etc/passwd", 0 }, { "..", 0 }, { "../x", 0 }, { "a/../b", 0 },
+		{ "a/..", 0 }, { ".", 0 }, { "./a", 0 }, { "a/./b", 0 }, { "a//b", 0 }, { "a/b//", 0 },
+		{ "//a", 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_case = cases[i].p;
+		CHECK((path_check_rel(cases[i].p, strlen(cases[i].p)) == 0) == (cases[i].ok != 0));
+	}
+	t_case = "embedded NUL";
+	CHECK(path_check_rel("a\0b", 3) == -EINVAL);
+
+	t_case = "component and path length";
+	char name[PATH_NAME_MAX + 2];
+	memset(name, 'n', sizeof(name));
+	name[PATH_NAME_MAX] = '\0';
+	CHECK(path_check_rel(name, PATH_NAME_MAX) == 0);
+	name[PATH_NAME_MAX] = 'n';
+	name[PATH_NAME_MAX + 1] = '\0';
+	CHECK(path_check_rel(name, PATH_NAME_MAX + 1) == -EINVAL);
+	char *longp = xmalloc(PATH_REL_MAX + 2);
+	for (size_t i = 0; i < PATH_REL_MAX + 1; i++)
+		longp[i] = (i % 100 == 99) ? '/' : 'x';
+	longp[PATH_REL_MAX] = '\0';
+	CHECK(path_check_rel(longp, PATH_REL_MAX) == 0);
+	longp[PATH_REL_MAX] = 'x';
+	longp[PATH_REL_MAX + 1] = '\0';
+	CHECK(path_check_rel(longp, PATH_REL_MAX + 1) == -EINVAL);
+	free(longp);
+}
+
+static void test_absolute(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "/a/b", "/a/b" }, { "/a/./b/", "/a/b" }, { "/a/../b", "/b" }, { "/../..", "/" },
+		{ "//x//y", "/x/y" }, { "/", "/" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_case = cases[i].in;
+		char *a = path_absolute(cases[i].in);
+		CHECK_STR(a, cases[i].out);
+		free(a);
+	}
+}
+
+static void test_private_dir(void)
+{
+	char tmpl[] = "/tmp/ferry-unit.XXXXXX";
+	char *base = mkdtemp(tmpl);
+	const char *why;
+	t_case = "private dir";
+	CHECK(base != NULL);
+	char *d = xasprintf("%s/a/b", base);
+	CHECK(dir_private(d, &why) == 0);
+	struct stat st;
+	CHECK(stat(d, &st) == 0 && (st.st_mode & 0777) == 0700);
+	chmod(d, 0755);
+	CHECK(dir_private(d, &why) == 0);	/* ours: tightened */
+	CHECK(stat(d, &st) == 0 && (st.st_mode & 0777) == 0700);
+
+	t_case = "symlink refused";
+	char *l = xasprintf("%s/link", base);
+	CHECK(symlink(d, l) == 0);
+	CHECK(dir_private(l, &why) == -EPERM && why && strstr(why, "symbolic link"));
+
+	t_case = "file refused";
+	char *f = xasprintf("%s/file", base);
+	FILE *fp = fopen(f, "w");
+	if (fp)
+		fclose(fp);
+	CHECK(dir_private(f, &why) < 0);
+
+	t_case = "atomic write";
+	char *w = xasprintf("%s/w", base);
+	CHECK(write_file_atomic(w, "x", 1, 0600, 1) == 0);
+	CHECK(write_file_atomic(w, "y", 1, 0600, 1) == -EEXIST);
+	CHECK(write_file_atomic(w, "z", 1, 0600, 0) == 0);
+	char *data;
+	size_t len;
+	CHECK(read_file(w, 10, &data, &len) == 0 && len == 1 && data[0] == 'z');
+	free(data);
+	CHECK(read_file(w, 0, &data, &len) == -EFBIG);
+	CHECK(read_file(base, 10, &data, &len) == -EINVAL);
+
+	char *cmd = xasprintf("rm -rf '%s'", base);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	free(d);
+	free(l);
+	free(f);
+	free(w);
+}
+
+void test_path(void)
+{
+	test_rel();
+	test_absolute();
+	test_private_dir();
+}

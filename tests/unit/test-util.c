@@ -1,0 +1,113 @@
+/*
+ * test-util.c - word splitting, shell quoting, cksum, JSON strings.
+ */
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t.h"
+#include "util.h"
+
+static void test_split(void)
+{
+	static const struct {
+		const char *in;
+		int n;
+		const char *w[4];
+	} cases[] = {
+		{ "ssh", 1, { "ssh" } },
+		{ "  ssh   -F  x ", 3, { "ssh", "-F", "x" } },
+		{ "ssh -F 'a b'", 3, { "ssh", "-F", "a b" } },
+		{ "ssh -o \"X=\\\"q\\\"\"", 3, { "ssh", "-o", "X=\"q\"" } },
+		{ "a\\ b c", 2, { "a b", "c" } },
+		{ "x''y", 1, { "xy" } },
+		{ "", -1, { NULL } },
+		{ "   ", -1, { NULL } },
+		{ "ssh 'open", -1, { NULL } },
+		{ "ssh \"open", -1, { NULL } },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char **w;
+		t_case = cases[i].in;
+		int n = split_words(cases[i].in, &w);
+		CHECK(n == cases[i].n);
+		for (int k = 0; n > 0 && k < n && k < 4; k++)
+			CHECK_STR(w[k], cases[i].w[k]);
+		if (n > 0)
+			CHECK(w[n] == NULL);
+		free_words(w);
+	}
+}
+
+static void test_quote(void)
+{
+	static const char *const cases[] = { "plain", "a b", "it's", "'", "''", "$(id)", "`x`", "a\nb", "\\", "" };
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_case = cases[i];
+		/* A real /bin/sh must read the quoted word back unchanged. */
+		char *q = sh_quote(cases[i]);
+		char *cmd = xasprintf("printf '%%s' %s", q);
+		FILE *p = popen(cmd, "r");
+		char got[64] = "";
+		size_t n = p ? fread(got, 1, sizeof(got) - 1, p) : 0;
+		got[n] = '\0';
+		if (p)
+			pclose(p);
+		CHECK_STR(got, cases[i]);
+		free(cmd);
+		free(q);
+	}
+}
+
+static void test_cksum(void)
+{
+	/* Values from POSIX cksum(1). */
+	t_case = "cksum empty";
+	CHECK(posix_cksum("", 0) == 4294967295u);
+	t_case = "cksum abc";
+	CHECK(posix_cksum("abc\n", 4) == 1112837078u);
+	t_case = "cksum matches cksum(1)";
+	char buf[1000];
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (char)(i * 7 + 3);
+	FILE *f = fopen("/tmp/ferry-unit-cksum", "wb");
+	if (f) {
+		fwrite(buf, 1, sizeof(buf), f);
+		fclose(f);
+	}
+	FILE *p = popen("cksum < /tmp/ferry-unit-cksum", "r");
+	unsigned long want = 0, len = 0;
+	if (p) {
+		if (fscanf(p, "%lu %lu", &want, &len) != 2)
+			want = 0;
+		pclose(p);
+	}
+	remove("/tmp/ferry-unit-cksum");
+	CHECK(len == sizeof(buf));
+	CHECK(posix_cksum(buf, sizeof(buf)) == (uint32_t)want);
+}
+
+static void test_json(void)
+{
+	static const struct {
+		const char *in, *out;
+	} cases[] = {
+		{ "x", "\"x\"" }, { "a\"b\\c", "\"a\\\"b\\\\c\"" }, { "\n\t", "\"\\u000a\\u0009\"" },
+		{ "\xc3\xa9", "\"\xc3\xa9\"" }, { "\xff", "\"\xef\xbf\xbd\"" }, { "\xc3", "\"\xef\xbf\xbd\"" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_case = cases[i].in;
+		char *j = json_quote(cases[i].in);
+		CHECK_STR(j, cases[i].out);
+		free(j);
+	}
+}
+
+void test_util(void)
+{
+	test_split();
+	test_quote();
+	test_cksum();
+	test_json();
+}
