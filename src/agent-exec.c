@@ -179,6 +179,25 @@ static int on_frame(struct xsession *x, uint16_t type, struct rd *body)
 	}
 }
 
+static void feed_stdin(struct xsession *x);
+
+/* Handles every complete frame already buffered; -1 ends the session. */
+static int drain_frames(struct xsession *x)
+{
+	uint16_t type;
+	struct rd fb;
+	int nr;
+	while ((nr = conn_next(x->c, &type, &fb)) == 1)
+		if (on_frame(x, type, &fb) < 0)
+			return -1;
+	if (nr < 0) {
+		agent_error(x->c, PERR_PROTOCOL, "oversize or malformed frame header");
+		return -1;
+	}
+	feed_stdin(x);
+	return 0;
+}
+
 static void feed_stdin(struct xsession *x)
 {
 	if (x->ch.in < 0)
@@ -250,6 +269,9 @@ int agent_exec(struct conn *c, struct rd *body)
 		if (*fd >= 0)
 			fd_nonblock(*fd);
 	send_u32(c, MSG_EXEC_STARTED, (uint32_t)x.ch.pid);
+	/* Input pipelined behind the request is already buffered. */
+	if (drain_frames(&x) < 0)
+		goto kill;
 
 	for (;;) {
 		struct pollfd p[6];
@@ -299,19 +321,10 @@ int agent_exec(struct conn *c, struct rd *body)
 			goto hangup;
 		if (p[ic].revents) {
 			int fr = conn_fill(c);
+			if (drain_frames(&x) < 0)
+				goto kill;
 			if (fr == 0 || (fr < 0 && fr != -EAGAIN))
 				goto hangup;
-			uint16_t type;
-			struct rd fb;
-			int nr;
-			while ((nr = conn_next(c, &type, &fb)) == 1)
-				if (on_frame(&x, type, &fb) < 0)
-					goto kill;
-			if (nr < 0) {
-				agent_error(c, PERR_PROTOCOL, "oversize or malformed frame header");
-				goto kill;
-			}
-			feed_stdin(&x);
 		}
 	}
 	send_exit(c, x.status);

@@ -137,11 +137,30 @@ static void pump_stdin(struct relay *x)
 	x->credit -= (size_t)n;
 }
 
+/* Handles every complete frame already buffered. */
+static int drain_frames(struct relay *x, struct ferr *e)
+{
+	uint16_t type;
+	struct rd body;
+	int nr = 0;
+	while (!x->exited && (nr = conn_next(&x->s->c, &type, &body)) == 1)
+		if (on_frame(x, type, &body, e) < 0)
+			return -1;
+	if (!x->exited && nr < 0) {
+		ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", x->s->label);
+		return -1;
+	}
+	return 0;
+}
+
 static int relay(struct relay *x, struct ferr *e)
 {
 	struct session *s = x->s;
 	int interrupts = 0;
 
+	/* Frames that came in with the hello. */
+	if (drain_frames(x, e) < 0)
+		return -1;
 	while (!x->exited) {
 		struct pollfd p[5];
 		int np = 0, ic, iw = -1, ii = -1, ie = -1, is;
@@ -195,18 +214,10 @@ static int relay(struct relay *x, struct ferr *e)
 		(void)iw;
 		if (p[ic].revents) {
 			int r = conn_fill(&s->c);
-			if (r == 0 || (r < 0 && r != -EAGAIN)) {
-				session_lost(s, true, e);
+			if (drain_frames(x, e) < 0)
 				return -1;
-			}
-			uint16_t type;
-			struct rd body;
-			int nr = 0;
-			while (!x->exited && (nr = conn_next(&s->c, &type, &body)) == 1)
-				if (on_frame(x, type, &body, e) < 0)
-					return -1;
-			if (!x->exited && nr < 0) {
-				ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
+			if (!x->exited && (r == 0 || (r < 0 && r != -EAGAIN))) {
+				session_lost(s, true, e);
 				return -1;
 			}
 		}

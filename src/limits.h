@@ -38,6 +38,7 @@
 #define LOGIN_ENV_VARS_MAX	4096
 #define SSH_STDERR_KEEP		4096		/* ssh diagnostics kept for the error line */
 #define AGENT_UPLOAD_MAX	(64 * 1024 * 1024)
+#define TRANSPORT_EXIT_WAIT_MS	3000		/* ssh's exit after we close, before TERM */
 #define INT_PRESSES_TO_QUIT	3		/* Ctrl-C presses before ferry gives up */
 
 #endif

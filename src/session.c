@@ -206,23 +206,41 @@ static bool stderr_has(struct session *s, const char *needle)
 	return s->ssh_err.len && memmem(s->ssh_err.data, s->ssh_err.len, needle, strlen(needle)) != NULL;
 }
 
-/* Waits for the transport to exit; its wait status. */
+/* Ends the transport and returns its wait status.  Our pipe ends close
+ * first, so a peer blocked writing to us gets EPIPE instead of waiting
+ * forever; one that still does not exit is terminated. */
 static int reap(struct session *s)
 {
 	int st = 0;
+	if (s->proc.in >= 0)
+		close(s->proc.in);
+	if (s->proc.out >= 0)
+		close(s->proc.out);
+	s->proc.in = s->proc.out = -1;
+	s->c.rfd = s->c.wfd = -1;
 	if (s->proc.pid > 0) {
-		/* Give ssh's last words a moment to arrive. */
-		if (s->proc.err >= 0) {
-			struct pollfd p = { .fd = s->proc.err, .events = POLLIN };
-			for (int i = 0; i < 50 && s->proc.err >= 0; i++) {
-				if (poll(&p, 1, 100) <= 0)
-					break;
-				session_read_stderr(s);
+		uint64_t deadline = now_mono_ns() + TRANSPORT_EXIT_WAIT_MS * 1000000ull;
+		bool termed = false;
+		for (;;) {
+			pid_t r = waitpid(s->proc.pid, &st, WNOHANG);
+			if (r == s->proc.pid || (r < 0 && errno != EINTR))
+				break;
+			if (now_mono_ns() > deadline) {
+				kill(s->proc.pid, termed ? SIGKILL : SIGTERM);
+				termed = true;
+				deadline = now_mono_ns() + TRANSPORT_EXIT_WAIT_MS * 1000000ull;
 			}
+			/* Meanwhile, collect ssh's last words. */
+			struct pollfd p = { .fd = s->proc.err, .events = POLLIN };
+			if (s->proc.err >= 0 && poll(&p, 1, 10) > 0)
+				session_read_stderr(s);
+			else if (s->proc.err < 0)
+				poll(NULL, 0, 10);
 		}
-		wait_child(s->proc.pid, &st);
 		s->proc.pid = -1;
 	}
+	/* ssh may still hold stderr through a ControlPersist master it forked:
+	 * read what is there, do not wait for EOF. */
 	session_read_stderr(s);
 	return st;
 }
@@ -498,6 +516,18 @@ out:
 	return ret;
 }
 
+/* The agent announced itself, then the stream ended before its hello. */
+static void hello_eof(struct session *s, struct ferr *e)
+{
+	int st = reap(s);
+	if (s->cfg->kind == TARGET_SSH && WIFEXITED(st) && WEXITSTATUS(st) == 255) {
+		classify_ssh_failure(s, st, false, e);
+		return;
+	}
+	ferr_set(e, EXIT_PROTO, NULL, "the agent on '%s' did not say hello (it ended the session, status %d)",
+		 s->label, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
+}
+
 static int expect_hello(struct session *s, struct ferr *e)
 {
 	for (;;) {
@@ -533,17 +563,15 @@ static int expect_hello(struct session *s, struct ferr *e)
 			return 0;
 		}
 		if (s->c.eof) {
-			session_lost(s, false, e);
+			hello_eof(s, e);
 			return -1;
 		}
-		if (conn_flush_some(&s->c) < 0) {
-			/* The agent stopped reading; its exit explains why. */
-		}
+		(void)conn_flush_some(&s->c);
 		int fr = conn_fill(&s->c);
 		if (fr == -EAGAIN)
 			wait_input(s);
-		else if (fr < 0 && fr != -EAGAIN) {
-			session_lost(s, false, e);
+		else if (fr < 0) {
+			hello_eof(s, e);
 			return -1;
 		}
 	}
@@ -630,17 +658,7 @@ out:
 
 static void session_free(struct session *s, bool print_stderr)
 {
-	if (s->proc.in >= 0) {
-		close(s->proc.in);
-		s->proc.in = -1;
-	}
-	s->c.wfd = -1;
-	int st = reap(s);
-	(void)st;
-	if (s->proc.out >= 0) {
-		close(s->proc.out);
-		s->proc.out = -1;
-	}
+	(void)reap(s);
 	/* Whatever ssh said that was not an error we turned into a message. */
 	if (print_stderr && s->ssh_err.len)
 		(void)write_all(2, s->ssh_err.data, s->ssh_err.len);

@@ -81,6 +81,7 @@ char *xasprintf(const char *fmt, ...)
 	return p;
 }
 
+static void vmsg(const char *prefix, const char *fmt, va_list ap) ATTR_PRINTF(2, 0);
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
 	char *m = xvasprintf(fmt, ap);

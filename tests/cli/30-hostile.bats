@@ -1,0 +1,53 @@
+#!/usr/bin/env bats
+# A broken or malicious peer must end the session with one clear line and
+# a protocol exit code, never a crash; and the agent must survive garbage.
+
+load helpers
+
+setup() {
+	common_setup
+	"$FERRY" init fake-host:~/x >/dev/null
+}
+teardown() { common_teardown; }
+
+fake() {
+	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-agent.py $1" run "$FERRY" exec -- echo hi
+	echo "$output"
+	[ "$status" -eq "$2" ]
+	[[ "$output" == *"$3"* ]]
+	[[ "$output" != *"Sanitizer"* ]]
+	[[ "$output" != *"runtime error"* ]]
+}
+
+@test "oversize frame header" { fake oversize 76 "malformed frame"; }
+@test "hello with a bad magic" { fake badmagic 76 "did not say hello"; }
+@test "hello with an unknown protocol version" { fake badversion 76 "protocol version 7"; }
+@test "impossible exit status" { fake badexit 76 "bad exit status"; }
+@test "window overflow" { fake window 76 "bad window update"; }
+@test "unknown message type" { fake unknown 76 "unexpected message 0x7777"; }
+@test "stream cut inside a frame" { fake truncated 75 "lost"; }
+@test "agent that says nothing after the preamble" { fake silent 76 "did not say hello"; }
+@test "endless startup noise" { fake noise 76 "printed too much"; }
+@test "one enormous line" { fake longline 76 ""; }
+@test "an error frame is shown" { fake error 76 "go away"; }
+
+@test "the agent answers garbage with an error frame and exits" {
+	run sh -c "head -c 5000 /dev/urandom | \"$FERRY\" agent | head -c 13 | od -c | head -1"
+	[[ "$output" == *"F   E   R   R   Y   -   A   G   E   N   T"* ]]
+	for i in $(seq 1 20); do
+		head -c $((RANDOM % 4000)) /dev/urandom >"$T/junk"
+		run "$FERRY" agent <"$T/junk"
+		[ "$status" -le 1 ]
+		[[ "$output" != *"Sanitizer"* ]]
+	done
+}
+
+@test "the agent refuses an oversize frame without buffering it" {
+	python3 -c '
+import struct, sys
+hello = struct.pack(">IHHQ", 0x46525931, 1, 1, 0) + b"".join(struct.pack(">I", len(x)) + x for x in (b"id", b"Linux", b"x")) + struct.pack(">QI", 0, 1)
+sys.stdout.buffer.write(struct.pack(">IHH", len(hello), 1, 0) + hello + struct.pack(">IHH", 0x7fffffff, 0x100, 0))
+' >"$T/in"
+	run sh -c "\"$FERRY\" agent <\"$T/in\" | strings"
+	[[ "$output" == *"oversize or malformed frame header"* ]]
+}
