@@ -6,7 +6,9 @@
 # known_hosts; nothing under /etc/ssh or the real ~/.ssh is touched.
 
 : "${FERRY:?FERRY must point at the ferry binary under test}"
-bats_require_minimum_version 1.5.0
+if type bats_require_minimum_version >/dev/null 2>&1; then
+	bats_require_minimum_version 1.5.0
+fi
 
 common_setup() {
 	T=$(mktemp -d /tmp/ft.XXXXXX)
@@ -67,6 +69,7 @@ UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
 SetEnv XDG_CACHE_HOME=$SSHD_DIR/remote-cache FERRY_TEST_SSHD=1
+${SSHD_EXTRA:-}
 CFG
 	[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
 	/usr/sbin/sshd -D -f "$SSHD_DIR/sshd_config" -E "$SSHD_DIR/sshd.log" &
@@ -117,4 +120,13 @@ init_ssh_project() {
 	# Put the extra keys into [target] (before [sync]).
 	awk -v extra="$T/extra" '/^\[sync\]/ { while ((getline l < extra) > 0) print l; print "" } { print }' \
 		ferry.ini >ferry.ini.new && mv ferry.ini.new ferry.ini
+}
+
+# ensure_test_user NAME: an ordinary user sshd accepts (root only).
+ensure_test_user() {
+	if ! id "$1" >/dev/null 2>&1; then
+		useradd -m -s /bin/bash "$1"
+	fi
+	# useradd leaves the password locked ('!'), which sshd refuses without PAM.
+	usermod -p '*' "$1"
 }
