@@ -587,6 +587,7 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 	uint64_t t0 = now_mono_ns();
 
 	memset(s, 0, sizeof(*s));
+	buf_init(&hb, FRAME_MAX);
 	s->cfg = cfg;
 	s->label = cfg->kind == TARGET_SSH ? cfg->host : "local";
 	s->proc.pid = -1;
@@ -601,7 +602,6 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 		cmd = boot_command(cfg, boot_run_script, NULL);
 	}
 	hello_init_self(&me);
-	buf_init(&hb, FRAME_MAX);
 	hello_encode(&me, &hb);
 	hello_release(&me);
 
