@@ -76,7 +76,7 @@ CFG
 	SSHD_PID=$!
 	local i
 	for i in $(seq 1 100); do
-		if exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT" 2>/dev/null; then
+		if (exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT") 2>/dev/null && exec 3<>"/dev/tcp/127.0.0.1/$SSHD_PORT"; then
 			local banner=""
 			read -r -t 2 banner <&3 || true
 			exec 3<&- 3>&-
