@@ -40,6 +40,8 @@ FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=build/fuzz/%.o)
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
 .PHONY: all check unit cli fuzz fuzz-smoke install clean bench
+# Keep the fuzz objects between runs.
+.SECONDARY:
 all: ferry
 
 ferry: $(REL_OBJ) build/rel/main.o
@@ -84,8 +86,8 @@ fuzz: $(FUZZERS)
 fuzz-smoke: $(FUZZERS)
 	tests/run-fuzz $(FUZZERS)
 
-check: unit cli fuzz-smoke
-	@echo "check: all suites passed"
+check: build/san/unit build/san/ferry build/san/ferry-next $(FUZZERS)
+	tests/run-all
 
 bench: ferry
 	bench/exec
