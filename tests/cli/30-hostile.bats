@@ -31,6 +31,11 @@ fake() {
 @test "one enormous line" { fake longline 76 ""; }
 @test "an error frame is shown" { fake error 76 "go away"; }
 
+@test "a server of another OS or CPU gets a clear error and a fix" {
+	fake otheros 73 "the server 'fake-host' runs Darwin arm64, but this ferry is built for Linux"
+	[[ "$output" == *"hint: build ferry"*"/Users/me/.cache/ferry/agent/"* ]]
+}
+
 @test "the agent answers garbage with an error frame and exits" {
 	run sh -c "head -c 5000 /dev/urandom | \"$FERRY\" agent | head -c 13 | od -c | head -1"
 	[[ "$output" == *"F   E   R   R   Y   -   A   G   E   N   T"* ]]
