@@ -118,6 +118,14 @@ static const char *user_shell(char *const *envp)
 	return "/bin/sh";
 }
 
+/* The command's process group may still have members: the leader runs,
+ * or someone still holds its output pipes.  (The group id cannot be reused
+ * while any member lives.) */
+static bool group_alive(const struct xsession *x)
+{
+	return x->ch.pid > 0 && (!x->exited || x->ch.out >= 0 || x->ch.err >= 0);
+}
+
 /* Reads what the command wrote on fd into frames; -1 at EOF. */
 static int pump_output(struct conn *c, int *fd, uint16_t type)
 {
@@ -161,6 +169,14 @@ static int on_frame(struct xsession *x, uint16_t type, struct rd *body)
 		}
 		return 0;
 	}
+	case MSG_CLOSE_STDOUT:
+		/* The client's stdout is gone: the command gets SIGPIPE on its
+		 * next write instead of producing output nobody reads. */
+		if (x->ch.out >= 0) {
+			close(x->ch.out);
+			x->ch.out = -1;
+		}
+		return 0;
 	case MSG_SIGNAL: {
 		uint32_t w = rd_u32(body);
 		rd_expect_end(body);
@@ -169,7 +185,7 @@ static int on_frame(struct xsession *x, uint16_t type, struct rd *body)
 			agent_error(x->c, PERR_PROTOCOL, "bad signal request");
 			return -1;
 		}
-		if (!x->exited)
+		if (group_alive(x))
 			kill(-x->ch.pid, sig);
 		return 0;
 	}
@@ -332,11 +348,8 @@ int agent_exec(struct conn *c, struct rd *body)
 	goto out;
 hangup:
 	/* The client is gone: hang up the command as a terminal would. */
-	if (!x.exited)
-		kill(-x.ch.pid, SIGHUP);
-	goto out;
 kill:
-	if (!x.exited)
+	if (group_alive(&x))
 		kill(-x.ch.pid, SIGHUP);
 out:
 	sig_unwatch(SIGCHLD);

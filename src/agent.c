@@ -124,7 +124,7 @@ int agent_main(void)
 		}
 		/* Input and signals for a command that already ended race with
 		 * its EXIT frame: they are dropped, not errors. */
-		if (type == MSG_STDIN || type == MSG_SIGNAL)
+		if (type == MSG_STDIN || type == MSG_SIGNAL || type == MSG_CLOSE_STDOUT)
 			continue;
 		size_t i;
 		for (i = 0; i < ARRAY_LEN(requests); i++)

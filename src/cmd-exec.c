@@ -29,6 +29,8 @@ struct relay {
 	bool stdout_broken;
 	bool exited;
 	int code;
+	int stop_sig;		/* TERM/HUP we got and forwarded */
+	uint64_t stop_deadline;	/* when we stop waiting for the command */
 };
 
 static void send_signal(struct relay *x, int sig)
@@ -43,17 +45,14 @@ static void write_out(struct relay *x, int fd, const uint8_t *p, size_t n)
 {
 	if (fd == 1 && x->stdout_broken)
 		return;
-	int r = write_all(fd, p, n);
-	if (r == -EAGAIN) {
-		/* Our stdout is shared and non-blocking (someone else set it). */
-		struct pollfd pf = { .fd = fd, .events = POLLOUT };
-		while (r == -EAGAIN) {
-			(void)poll(&pf, 1, -1);
-			r = write_all(fd, p, n);
-		}
+	/* Our stdout may be shared and non-blocking (someone else set it). */
+	int r = write_all_wait(fd, p, n);
+	if (r < 0 && fd == 1) {
+		/* `cmd | head`: have the agent close the command's stdout so
+		 * the command gets SIGPIPE, as it would locally. */
+		x->stdout_broken = true;
+		conn_queue(&x->s->c, MSG_CLOSE_STDOUT, NULL, 0);
 	}
-	if (r < 0 && fd == 1)
-		x->stdout_broken = true;	/* like `cmd | head`: keep going quietly */
 }
 
 /* One frame from the agent; -1 with e set ends the command. */
@@ -182,7 +181,18 @@ static int relay(struct relay *x, struct ferr *e)
 		is = np;
 		p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
 
-		if (poll(p, (nfds_t)np, -1) < 0 && errno != EINTR) {
+		int timeout = -1;
+		if (x->stop_sig) {
+			uint64_t now = now_mono_ns();
+			if (now >= x->stop_deadline) {
+				(void)conn_flush_some(&s->c);
+				ferr_set(e, 128 + x->stop_sig, "the command got the signal and may still be running on the server",
+					 "stopped by signal %d; stopped waiting for the command on %s", x->stop_sig, s->label);
+				return -1;
+			}
+			timeout = (int)((x->stop_deadline - now) / 1000000u) + 1;
+		}
+		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
 			ferr_set(e, EXIT_OSERR, NULL, "poll: %s", strerror(errno));
 			return -1;
 		}
@@ -192,10 +202,18 @@ static int relay(struct relay *x, struct ferr *e)
 			for (int i = 0; i < ints; i++)
 				send_signal(x, SIGINT);
 			interrupts += ints;
-			if (sig_take(SIGTERM))
-				send_signal(x, SIGTERM);
-			if (sig_take(SIGHUP))
-				send_signal(x, SIGHUP);
+			/* TERM/HUP: pass it on, give the command a moment to
+			 * end, then end ourselves too (timeout, closed terminal). */
+			for (int k = 0; k < 2; k++) {
+				int sg = k ? SIGHUP : SIGTERM;
+				if (sig_take(sg)) {
+					send_signal(x, sg);
+					if (!x->stop_sig) {
+						x->stop_sig = sg;
+						x->stop_deadline = now_mono_ns() + SIGNAL_GRACE_MS * 1000000ull;
+					}
+				}
+			}
 			if (interrupts >= INT_PRESSES_TO_QUIT) {
 				(void)conn_flush_some(&s->c);
 				ferr_set(e, 130, "the command got SIGINT and may still be running on the server",
@@ -264,7 +282,15 @@ int cmd_exec(int argc, char **argv)
 	if (shell == NULL && optind == argc)
 		cmd_usage_die("exec", "missing the command to run");
 	if (req.envc > PROTO_ENV_MAX || (size_t)(argc - optind) > PROTO_ARGV_MAX)
-		cmd_usage_die("exec", "too many arguments");
+		cmd_usage_die("exec", "too many arguments (at most %d)", PROTO_ARGV_MAX);
+	for (int i = optind; i < argc; i++)
+		if (strlen(argv[i]) > PROTO_STR_MAX)
+			cmd_usage_die("exec", "argument %d is longer than %d bytes", i - optind + 1, PROTO_STR_MAX);
+	if (shell && strlen(shell) > PROTO_STR_MAX)
+		cmd_usage_die("exec", "the --shell string is longer than %d bytes", PROTO_STR_MAX);
+	for (uint32_t i = 0; i < req.envc; i++)
+		if (strlen(req.env[i]) > PROTO_STR_MAX)
+			cmd_usage_die("exec", "--env value longer than %d bytes", PROTO_STR_MAX);
 	if (shell) {
 		req.flags |= EXEC_SHELL;
 		req.argv = xcalloc(2, sizeof(char *));
@@ -280,6 +306,8 @@ int cmd_exec(int argc, char **argv)
 		req.env = xcalloc(1, sizeof(char *));
 
 	cmd_load_config(&cfg);
+	if (strlen(cfg.path) > PATH_REL_MAX)
+		die(EXIT_CONFIG, "%s:%d: 'path' is longer than %d bytes", cfg.file, cfg.line[KEY_PATH], PATH_REL_MAX);
 	req.root = xstrdup(cfg.path);
 	buf_init(&b, FRAME_MAX);
 	if (exec_req_encode(&req, &b) < 0)

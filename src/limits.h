@@ -34,11 +34,14 @@
 
 /* Processes and environment. */
 #define LOGIN_ENV_TIMEOUT_MS	10000		/* resolving the login shell's env */
+#define LOGIN_ENV_EXIT_GRACE_MS	300		/* after the shell exits, for its output */
 #define LOGIN_ENV_MAX		(1024 * 1024)	/* bytes of a dumped environment */
 #define LOGIN_ENV_VARS_MAX	4096
 #define SSH_STDERR_KEEP		4096		/* ssh diagnostics kept for the error line */
 #define AGENT_UPLOAD_MAX	(64 * 1024 * 1024)
 #define TRANSPORT_EXIT_WAIT_MS	3000		/* ssh's exit after we close, before TERM */
+#define SIGNAL_GRACE_MS		2000		/* wait after forwarding TERM/HUP */
+#define STARTUP_TIMEOUT_MS	60000		/* ssh output to agent preamble */
 #define INT_PRESSES_TO_QUIT	3		/* Ctrl-C presses before ferry gives up */
 
 #endif

@@ -256,15 +256,27 @@ static int resolve(const char *shell, char ***vars, uint32_t *nvars, char **why)
 		*why = xasprintf("cannot start login shell '%s': %s", shell, strerror(-sr));
 		goto out;
 	}
+	/* Done when the dump parses (it is the last thing the shell does), or
+	 * shortly after the shell exits: a background process started by an
+	 * rc file may hold the pipe open long after. */
 	uint64_t deadline = now_mono_ns() + (uint64_t)LOGIN_ENV_TIMEOUT_MS * 1000000u;
+	bool reaped = false, parsed = false;
+	int st = 0;
 	for (;;) {
 		uint64_t now = now_mono_ns();
 		if (now >= deadline) {
-			*why = xasprintf("login shell '%s' did not finish within %d s", shell, LOGIN_ENV_TIMEOUT_MS / 1000);
+			if (!reaped)
+				*why = xasprintf("login shell '%s' did not finish within %d s", shell, LOGIN_ENV_TIMEOUT_MS / 1000);
 			break;
 		}
+		if (!reaped && waitpid(ch.pid, &st, WNOHANG) == ch.pid) {
+			reaped = true;
+			uint64_t grace = now + LOGIN_ENV_EXIT_GRACE_MS * 1000000ull;
+			if (grace < deadline)
+				deadline = grace;
+		}
 		struct pollfd p = { .fd = ch.out, .events = POLLIN };
-		int pr = poll(&p, 1, (int)((deadline - now) / 1000000u) + 1);
+		int pr = poll(&p, 1, 50);
 		if (pr <= 0)
 			continue;
 		uint8_t *d = buf_space(&out, 65536);
@@ -275,19 +287,25 @@ static int resolve(const char *shell, char ***vars, uint32_t *nvars, char **why)
 		ssize_t n = read(ch.out, d, 65536);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			r = 0;
+		if (n <= 0)
+			break;
+		buf_commit(&out, (size_t)n);
+		if (loginenv_parse_dump(out.data, out.len, vars, nvars) == 0) {
+			parsed = true;
 			break;
 		}
-		buf_commit(&out, (size_t)n);
 	}
-	if (r < 0)
-		kill(-ch.pid, SIGKILL);
-	int st;
 	child_close(&ch);
-	wait_child(ch.pid, &st);
-	if (r == 0 && loginenv_parse_dump(out.data, out.len, vars, nvars) < 0) {
-		r = -1;
+	if (!reaped) {
+		/* Our own dump exits right after writing; anything else is a
+		 * shell still running past its limit. */
+		if (!parsed)
+			kill(-ch.pid, SIGKILL);
+		wait_child(ch.pid, &st);
+	}
+	if (parsed) {
+		r = 0;
+	} else if (*why == NULL) {
 		*why = xasprintf("login shell '%s' exited without reporting its environment (status %d)",
 				 shell, WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st));
 	}

@@ -3,6 +3,7 @@
  * one executable, two roles.
  */
 #define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +31,12 @@ static int agent_entry(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int i = 1;
+
+	/* With fd 0, 1 or 2 closed, the next pipe would land there and be
+	 * taken for stdin or stdout: fill them with /dev/null first. */
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
+			return EXIT_OSERR;
 
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc) {

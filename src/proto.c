@@ -415,22 +415,48 @@ int conn_send(struct conn *c, uint16_t type, const void *p, size_t n)
 	return conn_flush(c);
 }
 
-int conn_take_line(struct conn *c, size_t max, char **line, size_t *raw_len)
+static char *printable_copy(const uint8_t *p, size_t n)
 {
-	conn_drop(c);
-	if (c->in.len == 0)
-		return 0;
-	size_t scan = c->in.len < max + 1 ? c->in.len : max + 1;
-	const uint8_t *nl = memchr(c->in.data, '\n', scan);
-	if (nl == NULL)
-		return c->in.len > max ? -1 : 0;
-	size_t n = (size_t)(nl - c->in.data);
-	char *s = xstrndup((const char *)c->in.data, n);
+	char *s = xstrndup((const char *)p, n);
 	for (size_t i = 0; i < n; i++)
 		if (s[i] == '\0')
 			s[i] = '?';
-	*line = s;
-	*raw_len = n + 1;
-	buf_consume(&c->in, n + 1);
-	return 1;
+	return s;
+}
+
+int conn_preamble(struct conn *c, size_t max_noise, size_t *noise, char **first, char **boot)
+{
+	conn_drop(c);
+	*boot = NULL;
+	while (c->in.len > 0) {
+		const uint8_t *d = c->in.data;
+		const uint8_t *pre = memmem(d, c->in.len, PROTO_PREAMBLE, PROTO_PREAMBLE_LEN);
+		const uint8_t *nl = memchr(d, '\n', c->in.len);
+		size_t n;
+		if (pre != NULL && nl >= pre) {
+			/* Text glued to the preamble on its line is noise too. */
+			n = (size_t)(pre - d);
+			if (n && *first == NULL)
+				*first = printable_copy(d, n < 200 ? n : 200);
+			*noise += n;
+			buf_consume(&c->in, n + PROTO_PREAMBLE_LEN);
+			return *noise > max_noise ? -1 : 1;
+		}
+		if (nl == NULL)
+			break;
+		n = (size_t)(nl - d);
+		if (n >= strlen(BOOT_PREFIX) && memcmp(d, BOOT_PREFIX, strlen(BOOT_PREFIX)) == 0) {
+			*boot = printable_copy(d, n);
+			buf_consume(&c->in, n + 1);
+			return 2;
+		}
+		if (*first == NULL)
+			*first = printable_copy(d, n < 200 ? n : 200);
+		*noise += n + 1;
+		buf_consume(&c->in, n + 1);
+		if (*noise > max_noise)
+			return -1;
+	}
+	/* A partial line: wait for more, unless it alone is already too much. */
+	return *noise + c->in.len > max_noise + PROTO_PREAMBLE_LEN ? -1 : 0;
 }

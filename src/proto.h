@@ -40,6 +40,7 @@ enum msg_type {
 	MSG_WINDOW = 0x0105,
 	MSG_SIGNAL = 0x0106,
 	MSG_EXIT = 0x0107,
+	MSG_CLOSE_STDOUT = 0x0108,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
@@ -134,10 +135,14 @@ int conn_flush(struct conn *c);
 /* Queue + flush. */
 int conn_send(struct conn *c, uint16_t type, const void *p, size_t n);
 
-/* Before the first frame: takes one '\n'-terminated line from the input
- * buffer.  1 with *line (a NUL-terminated copy, newline removed; NULs
- * replaced by '?') and *raw_len (bytes consumed), 0 if no full line is
- * buffered yet, -1 if the line is longer than max. */
-int conn_take_line(struct conn *c, size_t max, char **line, size_t *raw_len);
+/* Before the first frame: scans the buffered input for PROTO_PREAMBLE,
+ * which may follow text the remote shell printed (with or without a
+ * newline).  Returns 1 when the preamble was found and consumed; 2 when a
+ * complete line starting with BOOT_PREFIX comes first (*boot set, without
+ * the newline; caller frees); 0 if more input is needed; -1 once more than
+ * max_noise bytes of other text were seen.  Text before the preamble is
+ * consumed and counted in *noise; the first such line is copied to *first
+ * (at most 200 bytes, NULs as '?') if *first is NULL. */
+int conn_preamble(struct conn *c, size_t max_noise, size_t *noise, char **first, char **boot);
 
 #endif

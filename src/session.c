@@ -30,6 +30,7 @@
 
 #include "fsx.h"
 #include "limits.h"
+#include "sig.h"
 #include "util.h"
 
 void ferr_set(struct ferr *e, int code, const char *hint, const char *fmt, ...)
@@ -63,19 +64,21 @@ static const char boot_dir_script[] =
 	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
 	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
 static const char boot_run_script[] =
-	"a=$d/$1/ferry; if [ -x \"$a\" ]; then exec \"$a\" agent; fi; "
-	"echo \"FERRY-BOOT need $(uname -s) $(uname -m) $d\"";
+	"a=$d/$1/ferry; if [ -x \"$a\" ] && [ -O \"$a\" ] && [ -O \"$d\" ]; then exec \"$a\" agent; fi; "
+	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$d\"";
 /* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin. */
 static const char boot_install_script[] =
 	"t=$d/.upload.$$; "
-	"fail() { echo \"FERRY-BOOT fail $1 $d $2\"; rm -f \"$t\"; exit 0; }; "
-	"mkdir -p \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; chmod 700 \"$d\"; rm -f \"$t\"; "
+	"fail() { printf 'FERRY-BOOT fail %s %s %s\\n' \"$1\" \"$d\" \"$2\"; rm -f \"$t\"; exit 0; }; "
+	"mkdir -p \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; "
+	"[ -O \"$d\" ] || fail owner \"it belongs to another user\"; "
+	"chmod 700 \"$d\" || fail chmod \"cannot make it private\"; rm -f \"$t\"; "
 	"e=$(cat 2>&1 >\"$t\") || fail write \"$e\"; "
 	"[ \"$(cksum <\"$t\")\" = \"$3\" ] || fail checksum \"upload corrupted\"; "
 	"chmod 700 \"$t\" || fail chmod \"cannot chmod\"; "
 	"v=$(\"$t\" agent --build-id 2>&1) ; [ \"$v\" = \"$1\" ] || fail exec \"$v\"; "
 	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
-	"echo \"FERRY-BOOT installed $d/$1/ferry\"";
+	"printf 'FERRY-BOOT installed %s\\n' \"$d/$1/ferry\"";
 
 static void session_free(struct session *s, bool print_stderr);
 
@@ -345,51 +348,68 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 	return 0;
 }
 
-/* Waits until the conn has input (or EOF), reading ssh's stderr. */
-static void wait_input(struct session *s)
+/* Waits until the conn has input (or EOF), flushing our queue and reading
+ * ssh's stderr meanwhile.  0, or -1 with e set when a signal asked us to
+ * stop or the agent did not show up within STARTUP_TIMEOUT_MS. */
+static int wait_input(struct session *s, struct ferr *e)
 {
-	struct pollfd p[2] = { { .fd = s->c.rfd, .events = POLLIN }, { .fd = s->proc.err, .events = POLLIN } };
-	if (poll(p, s->proc.err >= 0 ? 2 : 1, -1) < 0)
-		return;
-	if (s->proc.err >= 0 && p[1].revents)
+	struct pollfd p[4];
+	int np = 0, ie = -1, is;
+
+	p[np++] = (struct pollfd){ .fd = s->c.rfd, .events = POLLIN };
+	p[np++] = (struct pollfd){ .fd = s->c.out.len ? s->c.wfd : -1, .events = POLLOUT };
+	if (s->proc.err >= 0) {
+		ie = np;
+		p[np++] = (struct pollfd){ .fd = s->proc.err, .events = POLLIN };
+	}
+	is = np;
+	p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
+	uint64_t now = now_mono_ns();
+	if (now >= s->deadline) {
+		ferr_set(e, EXIT_CONNECT, "a shell startup file on the server may be waiting for input; try `ssh HOST true`",
+			 "no answer from the agent on '%s' within %d s", s->label, STARTUP_TIMEOUT_MS / 1000);
+		return -1;
+	}
+	if (poll(p, (nfds_t)np, (int)((s->deadline - now) / 1000000u) + 1) < 0)
+		return 0;
+	if (ie >= 0 && p[ie].revents)
 		session_read_stderr(s);
+	if (p[1].revents)
+		(void)conn_flush_some(&s->c);
+	if (p[is].revents) {
+		sig_drain();
+		static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+		for (size_t i = 0; i < ARRAY_LEN(stops); i++) {
+			if (sig_take(stops[i])) {
+				ferr_set(e, 128 + stops[i], NULL, "interrupted while connecting to '%s'", s->label);
+				return -1;
+			}
+		}
+	}
+	return 0;
 }
 
-/* Reads lines until the preamble.  1 agent ready, 0 a FERRY-BOOT line in
- * *boot, -1 EOF/garbage (transport finished or broken). */
-static int read_preamble(struct session *s, char **boot)
+/* Reads until the preamble.  1 agent ready, 0 a FERRY-BOOT line in *boot,
+ * -1 EOF or too much noise (transport finished or broken), -2 with e set
+ * (interrupted, timed out). */
+static int read_preamble(struct session *s, char **boot, struct ferr *e)
 {
 	*boot = NULL;
 	for (;;) {
-		char *line;
-		size_t raw;
-		int r = conn_take_line(&s->c, PRELUDE_LINE_MAX, &line, &raw);
-		if (r < 0)
-			return -1;
-		if (r == 1) {
-			if (raw == PROTO_PREAMBLE_LEN && memcmp(line, PROTO_PREAMBLE, PROTO_PREAMBLE_LEN - 1) == 0) {
-				free(line);
-				return 1;
-			}
-			if (strncmp(line, BOOT_PREFIX, strlen(BOOT_PREFIX)) == 0) {
-				*boot = line;
-				return 0;
-			}
-			s->noise += raw;
-			if (s->noise_line == NULL)
-				s->noise_line = xstrdup(line);
-			free(line);
-			if (s->noise > PRELUDE_MAX)
-				return -1;
-			continue;
-		}
-		if (s->c.eof)
+		int r = conn_preamble(&s->c, PRELUDE_MAX, &s->noise, &s->noise_line, boot);
+		if (r == 1)
+			return 1;
+		if (r == 2)
+			return 0;
+		if (r < 0 || s->c.eof)
 			return -1;
 		int fr = conn_fill(&s->c);
-		if (fr == -EAGAIN)
-			wait_input(s);
-		else if (fr < 0)
+		if (fr == -EAGAIN) {
+			if (wait_input(s, e) < 0)
+				return -2;
+		} else if (fr < 0) {
 			return -1;
+		}
 	}
 }
 
@@ -452,10 +472,23 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 	struct buf ob, eb;
 	buf_init(&ob, PRELUDE_MAX);
 	buf_init(&eb, SSH_STDERR_KEEP);
-	struct pollfd p[2] = { { .fd = ch.out, .events = POLLIN }, { .fd = ch.err, .events = POLLIN } };
+	struct pollfd p[3] = { { .fd = ch.out, .events = POLLIN }, { .fd = ch.err, .events = POLLIN },
+			       { .fd = sig_fd(), .events = POLLIN } };
+	int stop = 0;
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents) {
+			sig_drain();
+			static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+			for (size_t i = 0; i < ARRAY_LEN(stops) && !stop; i++)
+				if (sig_take(stops[i]))
+					stop = stops[i];
+			if (stop) {
+				kill(ch.pid, SIGTERM);
+				break;
+			}
+		}
 		for (int i = 0; i < 2; i++) {
 			if (p[i].fd < 0 || !p[i].revents)
 				continue;
@@ -476,6 +509,12 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 	wait_child(ch.pid, &st);
 	out = xstrndup((const char *)ob.data, ob.len);
 	buf_release(&ob);
+	if (stop) {
+		ferr_set(e, 128 + stop, "the agent was not installed; the next command tries again",
+			 "interrupted while installing the agent on '%s'", s->label);
+		buf_release(&eb);
+		goto out;
+	}
 	char *res = strstr(out, "FERRY-BOOT ");
 	if (res != NULL && strncmp(res, "FERRY-BOOT installed ", 21) == 0) {
 		char *end = strchr(res + 21, '\n');
@@ -483,9 +522,16 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		s->installed = true;
 		ret = 0;
 	} else if (res != NULL && strncmp(res, "FERRY-BOOT fail ", 16) == 0) {
+		/* "FERRY-BOOT fail STAGE DIR DETAIL...": the server wrote it, so
+		 * every field is optional as far as we are concerned. */
 		char stage[32] = "", fdir[PRELUDE_LINE_MAX] = "";
-		sscanf(res, "FERRY-BOOT fail %31s %4095s", stage, fdir);
-		const char *detail = res + 16 + strlen(stage) + 1 + strlen(fdir);
+		int got = sscanf(res, "FERRY-BOOT fail %31s %4095s", stage, fdir);
+		const char *detail = res + strcspn(res, "\n");
+		if (got == 2) {
+			const char *d = strstr(res, fdir);
+			if (d != NULL && d + strlen(fdir) <= detail)
+				detail = d + strlen(fdir);
+		}
 		while (*detail == ' ')
 			detail++;
 		char *det = xstrndup(detail, strcspn(detail, "\n"));
@@ -568,9 +614,10 @@ static int expect_hello(struct session *s, struct ferr *e)
 		}
 		(void)conn_flush_some(&s->c);
 		int fr = conn_fill(&s->c);
-		if (fr == -EAGAIN)
-			wait_input(s);
-		else if (fr < 0) {
+		if (fr == -EAGAIN) {
+			if (wait_input(s, e) < 0)
+				return -1;
+		} else if (fr < 0) {
 			hello_eof(s, e);
 			return -1;
 		}
@@ -615,9 +662,12 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 			conn_queue(&s->c, first_type, first->data, first->len);
 		(void)conn_flush_some(&s->c);
 
-		int r = read_preamble(s, &boot);
+		s->deadline = now_mono_ns() + STARTUP_TIMEOUT_MS * 1000000ull;
+		int r = read_preamble(s, &boot, e);
 		if (r == 1)
 			break;
+		if (r == -2)
+			goto out;
 		if (r < 0) {
 			if (s->noise > PRELUDE_MAX) {
 				ferr_set(e, EXIT_PROTO, "make your shell startup files on the server quiet when not interactive",

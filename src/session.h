@@ -41,6 +41,7 @@ struct session {
 	size_t noise;		/* bytes the remote startup files printed */
 	char *noise_line;	/* the first such line */
 	uint64_t connect_ns;	/* spawn to hello */
+	uint64_t deadline;	/* for the agent to show up */
 };
 
 /* Opens a session.  If first_type is non-zero, that request is sent right

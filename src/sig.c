@@ -69,7 +69,13 @@ int sig_take(int signo)
 {
 	if (signo <= 0 || signo >= 65)
 		return 0;
+	/* Block signals so the handler cannot bump the count between our
+	 * read and our reset. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	int n = counts[signo];
-	counts[signo] -= n;
+	counts[signo] = 0;
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	return n;
 }

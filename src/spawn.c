@@ -87,7 +87,10 @@ int exec_search(char *const argv[], char *const envp[])
 static void child_setup_fd(enum spawn_fd mode, int pipefd, int target, int null_flags)
 {
 	if (mode == SPAWN_PIPE) {
-		dup2(pipefd, target);
+		if (pipefd == target)
+			fcntl(target, F_SETFD, 0);	/* dup2 would keep FD_CLOEXEC */
+		else
+			dup2(pipefd, target);
 	} else if (mode == SPAWN_NULL) {
 		int fd = open("/dev/null", null_flags);
 		if (fd >= 0 && fd != target) {

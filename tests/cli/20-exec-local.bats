@@ -17,6 +17,21 @@ teardown() { common_teardown; }
 @test "local: runs in the project folder, creating it" { check_cwd "$T/remote"; }
 @test "local: --shell and --env" { check_shell_and_env; }
 @test "local: Ctrl-C reaches the command" { check_ctrl_c; }
+@test "local: | head ends the remote command" { check_stdout_closed_early; }
+@test "local: closed stdin, stdout or stderr" { check_closed_fds; }
+@test "local: large arguments pipelined behind the hello" { check_big_request; }
+@test "local: SIGTERM is forwarded, and ferry ends anyway" { check_term; }
+
+@test "local: a background process in the login profile does not stall commands" {
+	printf '(sleep 30 >/dev/null 2>&1 &)\n(sleep 30 &)\n' >"$HOME/.profile"
+	cp "$HOME/.profile" "$HOME/.bash_profile"
+	t0=$SECONDS
+	run "$FERRY" exec -- echo ok
+	[ "$output" = "ok" ]
+	run "$FERRY" exec -- echo ok
+	[ "$output" = "ok" ]
+	[ $((SECONDS - t0)) -le 5 ]
+}
 
 @test "local: login shell environment is used, cached, refreshed on rc change" {
 	mkdir -p "$HOME/bin"

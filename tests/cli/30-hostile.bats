@@ -56,3 +56,35 @@ sys.stdout.buffer.write(struct.pack(">IHH", len(hello), 1, 0) + hello + struct.p
 	run sh -c "\"$FERRY\" agent <\"$T/in\" | strings"
 	[[ "$output" == *"oversize or malformed frame header"* ]]
 }
+
+@test "startup text glued to the agent's first line is skipped" {
+	printf '#!/bin/sh\nprintf "Welcome!\\033]0;title\\007"\nexec "%s" agent\n' "$FERRY" >"$T/glued"
+	chmod +x "$T/glued"
+	"$FERRY" init --force fake-host:"$T/remote" >/dev/null
+	FERRY_SSH_COMMAND="$T/glued" run timeout 30 "$FERRY" exec -- echo fine
+	[ "$status" -eq 0 ]
+	[ "$output" = "fine" ]
+}
+
+@test "SIGTERM while connecting ends ferry at once" {
+	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-agent.py slow" "$FERRY" exec -- true 2>"$T/err" &
+	pid=$!
+	sleep 0.5
+	t0=$SECONDS
+	kill -TERM "$pid"
+	rc=0
+	wait "$pid" || rc=$?
+	cat "$T/err"
+	[ "$rc" -eq 143 ]
+	[ $((SECONDS - t0)) -le 5 ]
+	grep -q "interrupted while connecting to 'fake-host'" "$T/err"
+}
+
+@test "a failure line with missing fields during install is handled" {
+	printf '#!/bin/sh\ncase "$*" in *cat*) printf "FERRY-BOOT fail ";; *) echo "FERRY-BOOT need $(uname -s) $(uname -m) /x";; esac\n' >"$T/halffail"
+	chmod +x "$T/halffail"
+	FERRY_SSH_COMMAND="$T/halffail" run "$FERRY" exec -- true
+	echo "$output"
+	[ "$status" -eq 73 ]
+	[[ "$output" != *"Sanitizer"* ]]
+}

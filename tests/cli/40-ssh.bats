@@ -68,6 +68,10 @@ teardown() { common_teardown; }
 @test "ssh: runs in the project folder" { check_cwd "$T/remote"; }
 @test "ssh: --shell and --env" { check_shell_and_env; }
 @test "ssh: Ctrl-C reaches the command" { check_ctrl_c; }
+@test "ssh: | head ends the remote command" { check_stdout_closed_early; }
+@test "ssh: closed stdin, stdout or stderr" { check_closed_fds; }
+@test "ssh: large arguments pipelined behind the hello" { check_big_request; }
+@test "ssh: SIGTERM is forwarded, and ferry ends anyway" { check_term; }
 
 @test "ssh: doctor reports every check ok" {
 	run "$FERRY" doctor

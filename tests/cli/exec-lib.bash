@@ -71,3 +71,48 @@ check_ctrl_c() {
 	[ "$rc" -eq 7 ]
 	grep -q got-int "$T/cc.out"
 }
+
+# `cmd | head`: the remote command gets SIGPIPE and ferry ends promptly.
+check_stdout_closed_early() {
+	run timeout 30 sh -c "\"$FERRY\" exec -- yes | head -n 1"
+	[ "$status" -eq 0 ]
+	[ "$output" = "y" ]
+}
+
+# Closed stdin/stdout/stderr must not be mistaken for our own pipes.
+check_closed_fds() {
+	run timeout 30 sh -c "\"$FERRY\" exec -- sh -c 'cat; echo done' <&-"
+	[ "$status" -eq 0 ]
+	[ "$output" = "done" ]
+	run timeout 30 sh -c "\"$FERRY\" exec -n -- seq 200000 >&-; echo rc=\$?"
+	[[ "$output" == *"rc="* ]]
+	run timeout 30 sh -c "\"$FERRY\" exec -- sh -c 'echo out; echo err >&2' 2>&-"
+	[ "$output" = "out" ]
+}
+
+# Big arguments pipelined behind the hello, with stdin at EOF at once.
+check_big_request() {
+	local a
+	a=$(head -c 30000 /dev/zero | tr '\0' a)
+	run timeout 30 "$FERRY" exec -- sh -c 'cat; printf "%s" "$1$2$3" | wc -c' x "$a" "$a" "$a" </dev/null
+	[ "$status" -eq 0 ]
+	[ "$output" -eq 90000 ]
+	run "$FERRY" exec -- echo "$(head -c 70000 /dev/zero | tr '\0' a)"
+	[ "$status" -eq 64 ]
+}
+
+# SIGTERM to ferry: forwarded; if the command ignores it, ferry still ends.
+check_term() {
+	"$FERRY" exec -- sh -c 'trap "" TERM; echo ready; sleep 30' >"$T/term.out" 2>&1 &
+	local pid=$! i rc=0
+	for i in $(seq 1 100); do
+		grep -q ready "$T/term.out" 2>/dev/null && break
+		sleep 0.1
+	done
+	local t0=$SECONDS
+	kill -TERM "$pid"
+	wait "$pid" || rc=$?
+	cat "$T/term.out"
+	[ "$rc" -eq 143 ]
+	[ $((SECONDS - t0)) -le 6 ]
+}

@@ -49,6 +49,8 @@ elif MODE == "noise":
         out.write(b"y" * 100 + b"\n")
 elif MODE == "longline":
     out.write(b"z" * 100000)
+elif MODE == "slow":
+    time.sleep(30)
 elif MODE == "otheros":
     out.write(b"FERRY-BOOT need Darwin arm64 /Users/me/.cache/ferry/agent\n")
 elif MODE == "error":

@@ -14,24 +14,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct conn c;
-	char *line;
-	size_t raw;
 	uint16_t type;
 	struct rd body;
 
 	conn_init(&c, -1, -1);
 	if (buf_put(&c.in, data, size) < 0)
 		goto out;
-	/* Lines until the preamble, as the client reads them. */
+	/* Text and FERRY-BOOT lines until the preamble, as the client reads. */
+	size_t noise = 0;
+	char *first = NULL, *boot = NULL;
 	for (int i = 0; i < 64; i++) {
-		int r = conn_take_line(&c, 256, &line, &raw);
-		if (r != 1)
-			break;
-		int pre = raw == PROTO_PREAMBLE_LEN && line[0] == '\177';
-		free(line);
-		if (pre)
+		int r = conn_preamble(&c, 4096, &noise, &first, &boot);
+		free(boot);
+		boot = NULL;
+		if (r != 2)
 			break;
 	}
+	free(first);
 	while (conn_next(&c, &type, &body) == 1) {
 		struct hello h;
 		struct exec_req e;

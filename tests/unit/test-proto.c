@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -225,29 +226,58 @@ static void test_kv_and_error(void)
 	CHECK(wire_to_signal(0) == -1);
 }
 
-static void test_lines(void)
+static int preamble_of(const char *in, size_t n, size_t *noise, char **first, char **boot, size_t *left)
 {
-	int fds[2];
 	struct conn c;
-	char *line;
-	size_t raw;
-	t_case = "preamble lines";
-	CHECK(pipe(fds) == 0);
-	(void)!write(fds[1], "noise\nFERRY-BOOT need Linux x86_64 /d\npartial", 45);
-	close(fds[1]);
-	conn_init(&c, fds[0], -1);
-	CHECK(conn_fill(&c) > 0);
-	CHECK(conn_take_line(&c, 100, &line, &raw) == 1);
-	CHECK_STR(line, "noise");
-	CHECK(raw == 6);
-	free(line);
-	CHECK(conn_take_line(&c, 100, &line, &raw) == 1);
-	CHECK_STR(line, "FERRY-BOOT need Linux x86_64 /d");
-	free(line);
-	CHECK(conn_take_line(&c, 100, &line, &raw) == 0);
-	CHECK(conn_take_line(&c, 3, &line, &raw) == -1);
+	conn_init(&c, -1, -1);
+	buf_put(&c.in, in, n);
+	*noise = 0;
+	*first = *boot = NULL;
+	int r = conn_preamble(&c, 64, noise, first, boot);
+	*left = c.in.len;
 	conn_release(&c);
-	close(fds[0]);
+	return r;
+}
+
+static void test_preamble(void)
+{
+	size_t noise, left;
+	char *first, *boot;
+	const char *P = PROTO_PREAMBLE;
+	char in[256];
+
+	t_case = "preamble alone";
+	CHECK(preamble_of(P, PROTO_PREAMBLE_LEN, &noise, &first, &boot, &left) == 1);
+	CHECK(noise == 0 && first == NULL && left == 0);
+
+	t_case = "noise lines, then preamble and a frame";
+	int n = snprintf(in, sizeof(in), "hello\nworld\n%sFRAME", P);
+	CHECK(preamble_of(in, (size_t)n, &noise, &first, &boot, &left) == 1);
+	CHECK(noise == 12 && left == 5);
+	CHECK_STR(first, "hello");
+	free(first);
+
+	t_case = "noise glued to the preamble (no newline)";
+	n = snprintf(in, sizeof(in), "Welcome!\033]0;title\007%s", P);
+	CHECK(preamble_of(in, (size_t)n, &noise, &first, &boot, &left) == 1);
+	CHECK(noise == 18 && left == 0);
+	free(first);
+
+	t_case = "boot line";
+	CHECK(preamble_of("FERRY-BOOT need Linux x86_64 /d\nrest", 36, &noise, &first, &boot, &left) == 2);
+	CHECK_STR(boot, "FERRY-BOOT need Linux x86_64 /d");
+	CHECK(left == 4);
+	free(boot);
+
+	t_case = "partial preamble waits";
+	CHECK(preamble_of(P, 5, &noise, &first, &boot, &left) == 0 && left == 5);
+
+	t_case = "too much noise";
+	memset(in, 'x', 100);
+	in[100] = '\n';
+	CHECK(preamble_of(in, 101, &noise, &first, &boot, &left) == -1);
+	free(first);
+	CHECK(preamble_of(in, 100, &noise, &first, &boot, &left) == -1);
 }
 
 void test_proto(void)
@@ -256,5 +286,5 @@ void test_proto(void)
 	test_hello();
 	test_exec_req();
 	test_kv_and_error();
-	test_lines();
+	test_preamble();
 }
