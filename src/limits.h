@@ -18,7 +18,7 @@
 #define PROTO_ENV_MAX		4096		/* env entries in an exec request */
 #define PROTO_KV_MAX		256		/* key/value pairs in an info reply */
 #define PRELUDE_MAX		(64 * 1024)	/* bytes the remote shell may print before the agent */
-#define PRELUDE_LINE_MAX	4096		/* one such line */
+#define PRELUDE_LINE_MAX	4096		/* one FERRY-BOOT line field */
 #define CONN_OUT_HIGH		(1024 * 1024)	/* stop reading producers above this queue */
 #define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
 
