@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsx.h"
@@ -224,6 +225,7 @@ static int reap(struct session *s)
 	if (s->proc.pid > 0) {
 		uint64_t deadline = now_mono_ns() + TRANSPORT_EXIT_WAIT_MS * 1000000ull;
 		bool termed = false;
+		long nap_us = 50;	/* ssh usually exits within a millisecond */
 		for (;;) {
 			pid_t r = waitpid(s->proc.pid, &st, WNOHANG);
 			if (r == s->proc.pid || (r < 0 && errno != EINTR))
@@ -237,8 +239,12 @@ static int reap(struct session *s)
 			struct pollfd p = { .fd = s->proc.err, .events = POLLIN };
 			if (s->proc.err >= 0 && poll(&p, 1, 10) > 0)
 				session_read_stderr(s);
-			else if (s->proc.err < 0)
-				poll(NULL, 0, 10);
+			else if (s->proc.err < 0) {
+				struct timespec ts = { 0, nap_us * 1000 };
+				nanosleep(&ts, NULL);
+				if (nap_us < 10000)
+					nap_us *= 2;
+			}
 		}
 		s->proc.pid = -1;
 	}
