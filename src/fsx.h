@@ -31,6 +31,17 @@ int read_file(const char *path, size_t max, char **out, size_t *len);
  * With excl, fails with -EEXIST if path exists.  0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
 
+/* Opens rel (checked with path_check_rel) beneath the directory rootfd,
+ * never following a symlink in any component, the last included: openat2
+ * with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS where the kernel has it, else
+ * a walk of O_NOFOLLOW opens.  flags/mode as for openat (O_CLOEXEC is
+ * added).  An fd, or -errno: -EINVAL for a bad path, -ELOOP or -EXDEV for
+ * a symlink or an escape. */
+int open_beneath(int rootfd, const char *rel, int flags, mode_t mode);
+
+/* The O_NOFOLLOW walk alone, so tests cover it on kernels with openat2. */
+int open_walk_for_tests(int rootfd, const char *rel, int flags, mode_t mode);
+
 /* The absolute form of p (relative to cwd), lexically normalised. */
 char *path_absolute(const char *p);
 

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -116,8 +117,60 @@ static void test_private_dir(void)
 	free(w);
 }
 
+static void test_beneath(void)
+{
+	char tmpl[] = "/tmp/ferry-beneath.XXXXXX";
+	char *base = mkdtemp(tmpl);
+	char *p;
+	int fd;
+	t_case = "open beneath";
+	CHECK(base != NULL);
+	p = xasprintf("%s/root/sub", base);
+	CHECK(mkdir_p(p, 0755) == 0);
+	free(p);
+	p = xasprintf("%s/outside", base);
+	CHECK(mkdir_p(p, 0755) == 0);
+	free(p);
+	p = xasprintf("%s/root", base);
+	int root = open(p, O_RDONLY | O_DIRECTORY);
+	free(p);
+	CHECK(root >= 0);
+	CHECK(symlinkat("../outside", root, "escape") == 0);
+	CHECK(symlinkat("sub", root, "inside-link") == 0);
+	CHECK(symlinkat("/etc/passwd", root, "abs") == 0);
+
+	fd = open_beneath(root, "sub/new", O_WRONLY | O_CREAT | O_EXCL, 0600);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	t_case = "symlink to outside is refused";
+	CHECK(open_beneath(root, "escape/x", O_WRONLY | O_CREAT, 0600) < 0);
+	p = xasprintf("%s/outside/x", base);
+	CHECK(access(p, F_OK) != 0);
+	free(p);
+	t_case = "even a symlink that stays inside";
+	CHECK(open_beneath(root, "inside-link/new", O_WRONLY | O_CREAT, 0600) < 0);
+	t_case = "final component symlink";
+	CHECK(open_beneath(root, "abs", O_RDONLY, 0) < 0);
+	t_case = "dot-dot and absolute";
+	CHECK(open_beneath(root, "../outside/y", O_WRONLY | O_CREAT, 0600) == -EINVAL);
+	CHECK(open_beneath(root, "/etc/passwd", O_RDONLY, 0) == -EINVAL);
+	t_case = "walk fallback agrees";
+	CHECK(open_walk_for_tests(root, "escape/x", O_WRONLY | O_CREAT, 0600) < 0);
+	CHECK(open_walk_for_tests(root, "abs", O_RDONLY, 0) < 0);
+	fd = open_walk_for_tests(root, "sub/new", O_RDONLY, 0);
+	CHECK(fd >= 0);
+	if (fd >= 0)
+		close(fd);
+	close(root);
+	char *cmd = xasprintf("rm -rf '%s'", base);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+}
+
 void test_path(void)
 {
+	test_beneath();
 	test_rel();
 	test_absolute();
 	test_private_dir();
