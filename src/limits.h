@@ -28,6 +28,12 @@
 #define CONFIG_LIST_MAX		256		/* items in one list key */
 #define CONFIG_DIR_DEPTH_MAX	64		/* parent dirs searched for ferry.ini */
 
+/* Ignore rules (.gitignore and the project file). */
+#define IGNORE_PATTERN_MAX	4096		/* bytes in one pattern line */
+#define IGNORE_RULES_MAX	16384		/* rules from one .gitignore text */
+#define IGNORE_FILE_MAX		(1024 * 1024)	/* bytes of one .gitignore text */
+#define IGNORE_TOTAL_MAX	(256 * 1024)	/* rules held by one struct ignore */
+
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */
 #define PATH_NAME_MAX		255		/* one component */

@@ -17,6 +17,7 @@ int main(void)
 	test_config();
 	test_util();
 	test_loginenv();
+	test_ignore();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

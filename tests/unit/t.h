@@ -28,5 +28,6 @@ void test_path(void);
 void test_config(void);
 void test_util(void);
 void test_loginenv(void);
+void test_ignore(void);
 
 #endif
