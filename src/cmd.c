@@ -53,6 +53,29 @@ static const struct cmd cmds[] = {
 	  "a hint for what to do.  Exit status 1 when a check fails.\n"
 	  "\n"
 	  "  --json   print the results as one JSON object\n" },
+	{ "ls-files", cmd_ls_files, "list the files a push sends (the push set)",
+	  "usage: ferry ls-files [-z] [--long] [--dirs]\n"
+	  "\n"
+	  "Lists the push set: files and symlinks under the push folders, minus the\n"
+	  "pull folders, .gitignore rules (nested, with negation), sync.ignore in\n"
+	  "ferry.ini, .git folders and ferry's own .ferry state.  Symlinks are listed,\n"
+	  "never followed; FIFOs, sockets and devices are skipped with a warning.\n"
+	  "Exit status 1 when some folder could not be read.\n"
+	  "\n"
+	  "  -z          end each path with NUL instead of newline\n"
+	  "  -l, --long  type (f d l), mode and size before each path\n"
+	  "  -d, --dirs  list folders too (with a trailing '/')\n" },
+	{ "check-ignore", cmd_check_ignore, "say which rule keeps a path out of the push set",
+	  "usage: ferry check-ignore [-v [-n]] PATH...\n"
+	  "\n"
+	  "Prints each PATH that a push leaves out.  With -v, prints\n"
+	  "SOURCE:LINE:PATTERN, a tab, and the path, as `git check-ignore -v` does;\n"
+	  "SOURCE is a .gitignore, ferry.ini (sync.ignore, push, pull) or (ferry)\n"
+	  "for .git and .ferry, which are never synced.  Exit status 0 if some PATH\n"
+	  "is left out, 1 if none is.\n"
+	  "\n"
+	  "  -v, --verbose        show the deciding rule\n"
+	  "  -n, --non-matching   with -v, also print paths that are pushed (\"::\")\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: ferry help [COMMAND]\n" },
 };
@@ -69,7 +92,7 @@ void cmd_list(void)
 {
 	printf("usage: ferry [-C DIR] COMMAND [ARGS]\n\ncommands:\n");
 	for (size_t i = 0; i < ARRAY_LEN(cmds); i++)
-		printf("  %-8s %s\n", cmds[i].name, cmds[i].summary);
+		printf("  %-13s %s\n", cmds[i].name, cmds[i].summary);
 	printf("\nRun `ferry help COMMAND` for details.  Exit codes: docs/exit-codes.md.\n");
 }
 

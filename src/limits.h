@@ -34,6 +34,9 @@
 #define IGNORE_FILE_MAX		(1024 * 1024)	/* bytes of one .gitignore text */
 #define IGNORE_TOTAL_MAX	(256 * 1024)	/* rules held by one struct ignore */
 
+/* Walking the project. */
+#define SCAN_DEPTH_MAX		512		/* nested folders */
+
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */
 #define PATH_NAME_MAX		255		/* one component */

@@ -1,0 +1,383 @@
+/*
+ * sync-scan.c - walk the push set.
+ *
+ * The walk holds one directory fd per level and opens every child relative
+ * to it with O_NOFOLLOW, so a directory swapped for a symlink mid-walk is
+ * not followed.  Names are read whole and sorted (bytes) before any child
+ * is visited: the output order is the same on every machine.  A
+ * directory's .gitignore applies while the walk is inside it (ignore_mark
+ * and ignore_pop), and an ignored directory is not entered at all — which
+ * is also why nothing inside it can be re-included, as in git.
+ */
+#define _GNU_SOURCE
+#include "sync-scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "util.h"
+
+struct walker {
+	const struct config *cfg;
+	struct ignore ig;
+	scan_fn fn;
+	void *arg;
+	struct scan_stats *st;
+	char path[PATH_REL_MAX + PATH_NAME_MAX + 2];
+	int depth;
+	int stop;
+};
+
+static const char *const default_pull[] = { "results" };
+
+/* path equals folder or lies inside it; folder "." holds everything. */
+static bool under(const char *path, const char *folder)
+{
+	size_t n = strlen(folder);
+	if (strcmp(folder, ".") == 0)
+		return true;
+	return strncmp(path, folder, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+static bool in_pull(const struct config *cfg, const char *path, const char **which)
+{
+	size_t n = cfg->pull.n ? cfg->pull.n : ARRAY_LEN(default_pull);
+	for (size_t i = 0; i < n; i++) {
+		const char *f = cfg->pull.n ? cfg->pull.v[i] : default_pull[i];
+		if (under(path, f)) {
+			if (which)
+				*which = f;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* ".git" anywhere and ".ferry" at the root: never synced, no rule can
+ * bring them back. */
+static bool hard_skip(const char *path, const char *name)
+{
+	return strcmp(name, ".git") == 0 || strcmp(path, FERRY_STATE_DIR) == 0;
+}
+
+/* "cannot WHAT 'PATH': reason", counted. */
+static void count_error(struct walker *w, const char *what, const char *path, int err)
+{
+	w->st->errors++;
+	warn_msg("cannot %s '%s': %s", what, path, strerror(err));
+}
+
+/* Adds the .gitignore in the directory dirfd (path dir, "" = root). */
+static void load_gitignore(struct ignore *ig, int dirfd, const char *dir)
+{
+	int fd = openat(dirfd, ".gitignore", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0)
+		return;
+	char *src = xasprintf("%s%s.gitignore", dir, dir[0] ? "/" : "");
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+		char *text = xmalloc(IGNORE_FILE_MAX + 1);
+		size_t len = 0;
+		ssize_t n;
+		while (len <= IGNORE_FILE_MAX &&
+		       (n = read(fd, text + len, IGNORE_FILE_MAX + 1 - len)) > 0)
+			len += (size_t)n;
+		int r = len > IGNORE_FILE_MAX ? -EFBIG : ignore_add_text(ig, dir, src, text, len);
+		if (r < 0)
+			warn_msg("'%s' not used: %s", src, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+		free(text);
+	}
+	free(src);
+	close(fd);
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The names in a directory, sorted; NULL-terminated. */
+static char **read_names(int dirfd, size_t *count)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	char **v = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+
+	*count = 0;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (n + 1 >= cap) {
+			cap = cap ? cap * 2 : 32;
+			v = xrealloc(v, cap * sizeof(char *));
+		}
+		v[n++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (v == NULL)
+		v = xcalloc(1, sizeof(char *));
+	qsort(v, n, sizeof(char *), cmp_names);
+	v[n] = NULL;
+	*count = n;
+	return v;
+}
+
+static enum entry_type type_of(mode_t m)
+{
+	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
+}
+
+static int emit(struct walker *w, const struct stat *st)
+{
+	struct scan_entry e = {
+		.path = w->path, .type = type_of(st->st_mode), .mode = st->st_mode & 07777,
+		.size = (uint64_t)st->st_size, .ino = (uint64_t)st->st_ino, .dev = (uint64_t)st->st_dev,
+		.mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec,
+	};
+	if (e.type == ENT_FILE)
+		w->st->files++;
+	else if (e.type == ENT_DIR)
+		w->st->dirs++;
+	else
+		w->st->links++;
+	int r = w->fn(&e, w->arg);
+	if (r)
+		w->stop = r;
+	return r;
+}
+
+/* Walks the directory dirfd whose path is w->path[0..plen). */
+static void walk(struct walker *w, int dirfd, size_t plen)
+{
+	size_t count;
+	size_t mark = ignore_mark(&w->ig);
+
+	if (++w->depth > SCAN_DEPTH_MAX) {
+		w->st->errors++;
+		warn_msg("'%s' is nested deeper than %d folders: not synced", w->path, SCAN_DEPTH_MAX);
+		goto out;
+	}
+	load_gitignore(&w->ig, dirfd, w->path);
+	char **names = read_names(dirfd, &count);
+	if (names == NULL) {
+		count_error(w, "read folder", plen ? w->path : ".", errno);
+		goto out;
+	}
+	for (size_t i = 0; i < count && !w->stop; i++) {
+		const char *name = names[i];
+		size_t nl = strlen(name);
+		if (plen + 1 + nl > PATH_REL_MAX) {
+			w->st->errors++;
+			warn_msg("path '%.*s/%s' is longer than %d bytes: not synced", (int)plen, w->path, name, PATH_REL_MAX);
+			continue;
+		}
+		size_t clen = plen;
+		if (plen)
+			w->path[clen++] = '/';
+		memcpy(w->path + clen, name, nl + 1);
+		clen += nl;
+
+		struct stat st;
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			if (errno != ENOENT)	/* vanished since readdir: fine */
+				count_error(w, "stat", w->path, errno);
+			goto next;
+		}
+		bool is_dir = S_ISDIR(st.st_mode);
+		if (hard_skip(w->path, name) || in_pull(w->cfg, w->path, NULL) ||
+		    ignore_match(&w->ig, w->path, is_dir, NULL))
+			goto next;
+		if (type_of(st.st_mode) == ENT_OTHER) {
+			w->st->skipped_special++;
+			warn_msg("skipping '%s': not a file, folder or symlink (FIFO, socket or device)", w->path);
+			goto next;
+		}
+		if (emit(w, &st))
+			break;
+		if (is_dir) {
+			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				count_error(w, "open folder", w->path, errno);
+			} else {
+				walk(w, fd, clen);
+				close(fd);
+			}
+		}
+next:
+		w->path[plen] = '\0';
+	}
+	free_words(names);
+out:
+	w->depth--;
+	ignore_pop(&w->ig, mark);
+}
+
+static void add_project_rules(struct ignore *ig, const struct config *cfg)
+{
+	for (size_t i = 0; i < cfg->ignore.n; i++)
+		if (ignore_add_pattern(ig, cfg->ignore.v[i], CONFIG_NAME, cfg->line[KEY_IGNORE]) < 0)
+			warn_msg("ignore pattern '%s' in %s not used", cfg->ignore.v[i], CONFIG_NAME);
+}
+
+/* Push folders, without those inside another listed one. */
+static char **push_folders(const struct config *cfg, size_t *n)
+{
+	char **v = xcalloc(cfg->push.n + 2, sizeof(char *));
+	size_t k = 0;
+	if (cfg->push.n == 0)
+		v[k++] = xstrdup(".");
+	for (size_t i = 0; i < cfg->push.n; i++) {
+		bool inner = false;
+		for (size_t j = 0; j < cfg->push.n && !inner; j++)
+			if (i != j && under(cfg->push.v[i], cfg->push.v[j]) &&
+			    (strcmp(cfg->push.v[i], cfg->push.v[j]) != 0 || j < i))
+				inner = true;
+		if (!inner)
+			v[k++] = xstrdup(cfg->push.v[i]);
+	}
+	qsort(v, k, sizeof(char *), cmp_names);
+	v[k] = NULL;
+	*n = k;
+	return v;
+}
+
+int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err)
+{
+	struct walker w = { .cfg = cfg, .fn = fn, .arg = arg, .st = st };
+	size_t nf;
+	char **folders = NULL;
+	int rootfd;
+
+	memset(st, 0, sizeof(*st));
+	*err = NULL;
+	rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		*err = xasprintf("cannot open the project folder '%s': %s", cfg->root, strerror(errno));
+		return -1;
+	}
+	ignore_init(&w.ig);
+	add_project_rules(&w.ig, cfg);
+	folders = push_folders(cfg, &nf);
+	for (size_t i = 0; i < nf && !w.stop; i++) {
+		if (strcmp(folders[i], ".") == 0) {
+			w.path[0] = '\0';
+			walk(&w, rootfd, 0);
+			continue;
+		}
+		/* Down to the folder: each level's .gitignore applies, and the
+		 * folders on the way are entries too (they must exist there). */
+		int dirfd = dup(rootfd);
+		size_t mark = ignore_mark(&w.ig);
+		const char *f = folders[i];
+		size_t plen = 0;
+		for (;;) {
+			load_gitignore(&w.ig, dirfd, w.path);
+			const char *slash = strchr(f + plen + (plen ? 1 : 0), '/');
+			size_t end = slash ? (size_t)(slash - f) : strlen(f);
+			memcpy(w.path, f, end);
+			w.path[end] = '\0';
+			const char *name = w.path + (plen ? plen + 1 : 0);
+			struct stat sb;
+			if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode)) {
+				w.st->errors++;
+				warn_msg("push folder '%s' is not a folder in the project", f);
+				break;
+			}
+			if (hard_skip(w.path, name) || in_pull(cfg, w.path, NULL) ||
+			    ignore_match(&w.ig, w.path, true, NULL)) {
+				warn_msg("push folder '%s' is ignored (see `ferry check-ignore %s`)", f, w.path);
+				break;
+			}
+			if (emit(&w, &sb))
+				break;
+			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (fd < 0) {
+				count_error(&w, "open folder", w.path, errno);
+				break;
+			}
+			close(dirfd);
+			dirfd = fd;
+			plen = end;
+			if (slash == NULL) {
+				walk(&w, dirfd, plen);
+				break;
+			}
+		}
+		close(dirfd);
+		ignore_pop(&w.ig, mark);
+	}
+	free_words(folders);
+	ignore_release(&w.ig);
+	close(rootfd);
+	return w.stop;
+}
+
+char *scan_why_excluded(const struct config *cfg, const char *path, bool is_dir)
+{
+	const char *pull;
+	char *res = NULL;
+	size_t nf;
+
+	/* The hard rules first: they win over every pattern. */
+	for (const char *c = path; *c; ) {
+		size_t n = strcspn(c, "/");
+		if (n == 4 && strncmp(c, ".git", 4) == 0)
+			return xstrdup("(ferry):0:.git (never synced)");
+		c += n;
+		while (*c == '/')
+			c++;
+	}
+	if (under(path, FERRY_STATE_DIR))
+		return xstrdup("(ferry):0:" FERRY_STATE_DIR "/ (ferry's own state)");
+	char **folders = push_folders(cfg, &nf);
+	bool in_push = false;
+	for (size_t i = 0; i < nf; i++)
+		in_push |= under(path, folders[i]) || (is_dir && under(folders[i], path));
+	free_words(folders);
+	if (!in_push)
+		return xasprintf("%s:%d:push (not in a push folder)", CONFIG_NAME, cfg->line[KEY_PUSH]);
+	if (in_pull(cfg, path, &pull))
+		return cfg->pull.n ? xasprintf("%s:%d:pull = %s", CONFIG_NAME, cfg->line[KEY_PULL], pull)
+				   : xasprintf("(default):0:pull = %s", pull);
+
+	struct ignore ig;
+	ignore_init(&ig);
+	add_project_rules(&ig, cfg);
+	int rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd >= 0) {
+		load_gitignore(&ig, rootfd, "");
+		/* Each ancestor folder's .gitignore, opened beneath the root. */
+		char *dir = xstrdup(path);
+		for (char *s = dir; (s = strchr(s, '/')) != NULL; s++) {
+			*s = '\0';
+			int fd = open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+			if (fd >= 0) {
+				load_gitignore(&ig, fd, dir);
+				close(fd);
+			}
+			*s = '/';
+		}
+		free(dir);
+		close(rootfd);
+	}
+	const struct ignore_rule *why = NULL;
+	if (ignore_path(&ig, path, is_dir, &why) && why != NULL)
+		res = xasprintf("%s:%d:%s", why->source, why->line, why->pattern);
+	ignore_release(&ig);
+	return res;
+}

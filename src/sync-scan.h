@@ -1,0 +1,51 @@
+/*
+ * sync-scan.h - the push set: which files of the project a push sends.
+ *
+ * The push set is every entry under the push folders (ferry.ini sync.push,
+ * default the whole project), minus the pull folders (sync.pull, default
+ * "results"), minus what the .gitignore files and sync.ignore exclude,
+ * minus ".git" directories at any depth and ferry's own state (".ferry"
+ * at the root), which no rule can bring back.  Symlinks are entries of
+ * their own and are never followed.
+ */
+#ifndef FERRY_SYNC_SCAN_H
+#define FERRY_SYNC_SCAN_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "sync-ignore.h"
+
+#define FERRY_STATE_DIR ".ferry"
+
+enum entry_type { ENT_FILE, ENT_DIR, ENT_LINK, ENT_OTHER };
+
+struct scan_entry {
+	const char *path;	/* relative to the root; valid during the callback */
+	enum entry_type type;
+	mode_t mode;
+	uint64_t size, mtime_ns, ino, dev;
+};
+
+/* Called for every entry kept, in byte order of names, directories before
+ * their contents.  Non-zero stops the walk (returned by scan_push_set). */
+typedef int (*scan_fn)(const struct scan_entry *e, void *arg);
+
+struct scan_stats {
+	uint64_t files, dirs, links, skipped_special, errors;
+};
+
+/* Walks the push set of the project described by cfg (cfg->root must be
+ * set).  Problems with single entries (unreadable directory, a FIFO)
+ * are warned about on stderr and counted; 0, the callback's non-zero
+ * value, or -1 with *err (caller frees) when the walk cannot start. */
+int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err);
+
+/* Why path (relative to the root, no leading "./") is not in the push set,
+ * as "SOURCE:LINE:PATTERN" (caller frees), or NULL when it is in it.
+ * Loads the .gitignore files on the way to path from disk. */
+char *scan_why_excluded(const struct config *cfg, const char *path, bool is_dir);
+
+#endif
