@@ -285,6 +285,7 @@ int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_s
 		size_t mark = ignore_mark(&w.ig);
 		const char *f = folders[i];
 		size_t plen = 0;
+		w.path[0] = '\0';
 		for (;;) {
 			load_gitignore(&w.ig, dirfd, w.path);
 			const char *slash = strchr(f + plen + (plen ? 1 : 0), '/');
