@@ -37,6 +37,13 @@
 /* Walking the project. */
 #define SCAN_DEPTH_MAX		512		/* nested folders */
 
+/* The sync index. */
+#define INDEX_ENTRIES_MAX	(8 * 1024 * 1024)	/* files one index tracks */
+#define INDEX_PATHS_MAX		((size_t)1 << 31)	/* bytes of paths in one index */
+#define INDEX_FILE_MAX		((size_t)2 << 30)	/* bytes of an index file */
+#define INDEX_RACY_NS		(1000000000ull)	/* timestamp granularity we assume */
+#define HASH_CHUNK		(128 * 1024)	/* read size when hashing */
+
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */
 #define PATH_NAME_MAX		255		/* one component */

@@ -18,6 +18,7 @@ int main(void)
 	test_util();
 	test_loginenv();
 	test_ignore();
+	test_index();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

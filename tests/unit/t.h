@@ -29,5 +29,6 @@ void test_config(void);
 void test_util(void);
 void test_loginenv(void);
 void test_ignore(void);
+void test_index(void);
 
 #endif

@@ -1,0 +1,225 @@
+/*
+ * sync-index.c - the sync index: codec, lookup, the racy-clean rule, and
+ * content hashing (XXH3-128, header-only xxHash).
+ *
+ * Memory: one array of fixed-size entries plus one buffer of paths, so an
+ * entry costs sizeof(struct index_entry) (56 bytes) and its path.
+ * Decoding never trusts a count: entries are appended as they are read,
+ * and each must come in order after the previous one.
+ */
+#define _GNU_SOURCE
+#include "sync-index.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "util.h"
+
+#define INDEX_MAGIC	0x46495831u	/* "FIX1" */
+
+void index_init(struct index *ix)
+{
+	memset(ix, 0, sizeof(*ix));
+	buf_init(&ix->paths, INDEX_PATHS_MAX);
+}
+
+void index_release(struct index *ix)
+{
+	if (ix == NULL)
+		return;
+	free(ix->e);
+	buf_release(&ix->paths);
+	memset(ix, 0, sizeof(*ix));
+}
+
+const char *index_path(const struct index *ix, const struct index_entry *e)
+{
+	return (const char *)ix->paths.data + e->path_off;
+}
+
+int path_cmp(const char *a, const char *b)
+{
+	const unsigned char *x = (const unsigned char *)a, *y = (const unsigned char *)b;
+	while (*x && *x == *y) {
+		x++;
+		y++;
+	}
+	/* '/' ends a component: it sorts before every other byte. */
+	int cx = *x == '/' ? 1 : *x ? *x + 1 : 0;
+	int cy = *y == '/' ? 1 : *y ? *y + 1 : 0;
+	return cx - cy;
+}
+
+struct index_entry *index_append(struct index *ix, const char *path, int *err)
+{
+	size_t len = strlen(path);
+	*err = 0;
+	if (path_check_rel(path, len) < 0 ||
+	    (ix->n && path_cmp(index_path(ix, &ix->e[ix->n - 1]), path) >= 0)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	if (ix->n >= INDEX_ENTRIES_MAX) {
+		*err = -E2BIG;
+		return NULL;
+	}
+	size_t off = ix->paths.len;
+	if (off > UINT32_MAX - len - 1 || buf_put(&ix->paths, path, len + 1) < 0) {
+		*err = -E2BIG;
+		return NULL;
+	}
+	if (ix->n == ix->cap) {
+		ix->cap = ix->cap ? ix->cap * 2 : 256;
+		ix->e = xrealloc(ix->e, ix->cap * sizeof(*ix->e));
+	}
+	struct index_entry *e = &ix->e[ix->n++];
+	memset(e, 0, sizeof(*e));
+	e->path_off = (uint32_t)off;
+	return e;
+}
+
+const struct index_entry *index_find(const struct index *ix, const char *path)
+{
+	size_t lo = 0, hi = ix->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = path_cmp(index_path(ix, &ix->e[mid]), path);
+		if (c == 0)
+			return &ix->e[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+int index_encode(const struct index *ix, struct buf *out)
+{
+	int r = buf_put_u32(out, INDEX_MAGIC);
+	r |= buf_put_u64(out, ix->written_ns);
+	r |= buf_put_u32(out, (uint32_t)ix->n);
+	for (size_t i = 0; i < ix->n && r == 0; i++) {
+		const struct index_entry *e = &ix->e[i];
+		r |= buf_put_cstr(out, index_path(ix, e));
+		r |= buf_put_u8(out, e->type);
+		r |= buf_put_u16(out, e->mode);
+		r |= buf_put_u64(out, e->size);
+		r |= buf_put_u64(out, e->mtime_ns);
+		r |= buf_put_u64(out, e->ino);
+		r |= buf_put(out, e->hash, INDEX_HASH_LEN);
+	}
+	return r ? -1 : 0;
+}
+
+int index_decode(const void *p, size_t n, struct index *ix)
+{
+	struct rd r;
+	index_init(ix);
+	rd_init(&r, p, n);
+	if (rd_u32(&r) != INDEX_MAGIC)
+		rd_fail(&r);
+	ix->written_ns = rd_u64(&r);
+	uint32_t count = rd_u32(&r);
+	if (count > INDEX_ENTRIES_MAX)
+		rd_fail(&r);
+	for (uint32_t i = 0; i < count && rd_ok(&r); i++) {
+		char *path = rd_cstr(&r, PATH_REL_MAX);
+		uint8_t type = rd_u8(&r);
+		uint16_t mode = rd_u16(&r);
+		uint64_t size = rd_u64(&r), mtime = rd_u64(&r), ino = rd_u64(&r);
+		const uint8_t *h = rd_bytes(&r, INDEX_HASH_LEN);
+		int err;
+		struct index_entry *e = NULL;
+		if (rd_ok(&r) && type <= 3 && !(mode & ~07777u))
+			e = index_append(ix, path, &err);
+		free(path);
+		if (e == NULL) {
+			rd_fail(&r);
+			break;
+		}
+		e->type = type;
+		e->mode = mode;
+		e->size = size;
+		e->mtime_ns = mtime;
+		e->ino = ino;
+		memcpy(e->hash, h, INDEX_HASH_LEN);
+	}
+	rd_expect_end(&r);
+	if (!rd_ok(&r)) {
+		index_release(ix);
+		index_init(ix);
+		return -1;
+	}
+	return 0;
+}
+
+int index_load(const char *file, struct index *ix)
+{
+	char *data;
+	size_t len;
+	int r = read_file(file, INDEX_FILE_MAX, &data, &len);
+	if (r < 0) {
+		index_init(ix);
+		return r;
+	}
+	r = index_decode(data, len, ix) < 0 ? -EBADMSG : 0;
+	free(data);
+	return r;
+}
+
+int index_save(const char *file, struct index *ix)
+{
+	struct buf b;
+	buf_init(&b, INDEX_FILE_MAX);
+	ix->written_ns = now_wall_ns();
+	int r = index_encode(ix, &b) < 0 ? -E2BIG : write_file_atomic(file, b.data, b.len, 0600, 0);
+	buf_release(&b);
+	return r;
+}
+
+bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint64_t size,
+		      uint64_t mtime_ns, uint64_t ino, uint16_t mode)
+{
+	if (e->size != size || e->mtime_ns != mtime_ns || e->ino != ino || e->mode != mode)
+		return false;
+	/* Racily clean: changed again in the same timestamp tick as the
+	 * write we recorded, the stat would look the same. */
+	return mtime_ns + INDEX_RACY_NS < ix->written_ns;
+}
+
+void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN])
+{
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits(p, n));
+	memcpy(out, c.digest, INDEX_HASH_LEN);
+}
+
+int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN])
+{
+	XXH3_state_t st;
+	uint8_t b[HASH_CHUNK];
+	XXH3_128bits_reset(&st);
+	for (;;) {
+		ssize_t n = read(fd, b, sizeof(b));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		XXH3_128bits_update(&st, b, (size_t)n);
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	memcpy(out, c.digest, INDEX_HASH_LEN);
+	return 0;
+}

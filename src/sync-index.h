@@ -1,0 +1,71 @@
+/*
+ * sync-index.h - what ferry last synced, per target and side: for every
+ * path its type, mode, size, mtime (ns), inode and XXH3-128 content hash.
+ *
+ * The index is what makes a no-op push cheap (an entry whose stat matches
+ * is not read again) and what tells "changed since the last sync" apart
+ * from "unchanged" on the destination.  Entries are kept in walk order
+ * (path_cmp: component by component), so a walk and an index can be
+ * merged in one pass and a path found by binary search.
+ *
+ * Racy clean (as git): a file modified within INDEX_RACY_NS before the
+ * index was written may have been changed again within the timestamp
+ * granularity without its stat changing; such an entry is never trusted
+ * by stat alone.
+ */
+#ifndef FERRY_SYNC_INDEX_H
+#define FERRY_SYNC_INDEX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+#define INDEX_HASH_LEN 16
+
+struct index_entry {
+	uint64_t size, mtime_ns, ino;
+	uint8_t hash[INDEX_HASH_LEN];	/* content; a symlink: its target */
+	uint32_t path_off;		/* into struct index.paths */
+	uint16_t mode;			/* permission bits (07777) */
+	uint8_t type;			/* enum entry_type */
+};
+
+struct index {
+	struct index_entry *e;
+	size_t n, cap;
+	struct buf paths;		/* NUL-terminated paths, back to back */
+	uint64_t written_ns;		/* wall clock when it was written */
+};
+
+void index_init(struct index *ix);
+void index_release(struct index *ix);
+const char *index_path(const struct index *ix, const struct index_entry *e);
+/* Appends; entries must come in path_cmp order (-EINVAL otherwise, and for
+ * a path path_check_rel refuses).  Returns the new entry or NULL. */
+struct index_entry *index_append(struct index *ix, const char *path, int *err);
+/* Binary search; NULL when absent. */
+const struct index_entry *index_find(const struct index *ix, const char *path);
+
+/* Order of the walk: component by component, each compared as bytes. */
+int path_cmp(const char *a, const char *b);
+
+/* The on-disk form (a parser of untrusted bytes: fuzzed).  0 or -1. */
+int index_encode(const struct index *ix, struct buf *out);
+int index_decode(const void *p, size_t n, struct index *ix);
+/* Reads/writes a file atomically (0600).  -ENOENT when there is none. */
+int index_load(const char *file, struct index *ix);
+int index_save(const char *file, struct index *ix);
+
+/* True when a file whose stat is (size, mtime_ns, ino, mode) can be taken
+ * to still have e's content without reading it: everything matches and
+ * e is not racily clean against the index's write time. */
+bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint64_t size,
+		      uint64_t mtime_ns, uint64_t ino, uint16_t mode);
+
+/* XXH3-128 of a file's content, read from fd to EOF.  0 or -errno. */
+int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN]);
+void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN]);
+
+#endif

@@ -1,0 +1,201 @@
+/*
+ * test-index.c - the sync index: order, lookup, codec, racy rule, hashing,
+ * and that the push-set walk comes out in index order.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "sync-index.h"
+#include "sync-scan.h"
+#include "t.h"
+#include "util.h"
+
+static void test_order(void)
+{
+	static const struct {
+		const char *a, *b;
+		int sign;
+	} cases[] = {
+		{ "a", "b", -1 }, { "a", "a", 0 }, { "a/b", "a.txt", -1 }, { "a", "a/b", -1 },
+		{ "a/b", "a/c", -1 }, { "a-b", "a/b", 1 }, { "z", "a/z", 1 }, { "\xff", "a", 1 },
+		{ "a b", "a/", 1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		t_case = cases[i].a;
+		int c = path_cmp(cases[i].a, cases[i].b);
+		CHECK((c > 0) - (c < 0) == cases[i].sign);
+		c = path_cmp(cases[i].b, cases[i].a);
+		CHECK((c > 0) - (c < 0) == -cases[i].sign);
+	}
+}
+
+static void test_append_find(void)
+{
+	struct index ix;
+	int err;
+	t_case = "append in order";
+	index_init(&ix);
+	CHECK(index_append(&ix, "a", &err) != NULL);
+	CHECK(index_append(&ix, "a/b", &err) != NULL);
+	CHECK(index_append(&ix, "a.txt", &err) != NULL);
+	CHECK(index_append(&ix, "a/c", &err) == NULL && err == -EINVAL);
+	CHECK(index_append(&ix, "a.txt", &err) == NULL && err == -EINVAL);
+	CHECK(index_append(&ix, "../x", &err) == NULL && err == -EINVAL);
+	CHECK(index_append(&ix, "b", &err) != NULL);
+	CHECK(ix.n == 4);
+	t_case = "find";
+	CHECK(index_find(&ix, "a/b") == &ix.e[1]);
+	CHECK(index_find(&ix, "b") == &ix.e[3]);
+	CHECK(index_find(&ix, "a/") == NULL);
+	CHECK(index_find(&ix, "c") == NULL);
+	CHECK_STR(index_path(&ix, &ix.e[2]), "a.txt");
+	index_release(&ix);
+}
+
+static void test_codec(void)
+{
+	struct index ix, d;
+	struct buf b;
+	int err;
+	index_init(&ix);
+	const char *paths[] = { "dir", "dir/f", "link", "x y\n" };
+	for (size_t i = 0; i < 4; i++) {
+		struct index_entry *e = index_append(&ix, paths[i], &err);
+		e->type = (uint8_t)i % 3;
+		e->mode = 0644;
+		e->size = i * 1000;
+		e->mtime_ns = 1234567890123456789ull + i;
+		e->ino = 42 + i;
+		hash_bytes(paths[i], strlen(paths[i]), e->hash);
+	}
+	ix.written_ns = 99;
+	buf_init(&b, SIZE_MAX);
+	t_case = "index round trip";
+	CHECK(index_encode(&ix, &b) == 0);
+	CHECK(index_decode(b.data, b.len, &d) == 0);
+	CHECK(d.n == 4 && d.written_ns == 99);
+	CHECK_STR(index_path(&d, &d.e[3]), "x y\n");
+	CHECK(memcmp(d.e[2].hash, ix.e[2].hash, INDEX_HASH_LEN) == 0);
+	CHECK(d.e[1].mtime_ns == ix.e[1].mtime_ns && d.e[1].ino == 43);
+	index_release(&d);
+
+	t_case = "index truncations fail";
+	for (size_t n = 0; n < b.len; n += 3)
+		CHECK(index_decode(b.data, n, &d) < 0 && d.n == 0);
+	index_release(&d);
+
+	t_case = "index out of order fails";
+	/* first path "dir" becomes "eir", which sorts after "dir/f" */
+	b.data[20] = 'e';
+	CHECK(index_decode(b.data, b.len, &d) < 0);
+	index_release(&d);
+	buf_release(&b);
+
+	t_case = "save and load";
+	char tmpl[] = "/tmp/ferry-index.XXXXXX";
+	int fd = mkstemp(tmpl);
+	close(fd);
+	CHECK(index_save(tmpl, &ix) == 0);
+	struct stat st;
+	CHECK(stat(tmpl, &st) == 0 && (st.st_mode & 0777) == 0600);
+	CHECK(index_load(tmpl, &d) == 0 && d.n == 4 && d.written_ns == ix.written_ns);
+	index_release(&d);
+	unlink(tmpl);
+	CHECK(index_load(tmpl, &d) == -ENOENT && d.n == 0);
+	index_release(&d);
+
+	t_case = "racy clean";
+	struct index_entry *e = &ix.e[1];
+	ix.written_ns = e->mtime_ns + 5 * INDEX_RACY_NS;
+	CHECK(index_stat_clean(&ix, e, e->size, e->mtime_ns, e->ino, e->mode));
+	CHECK(!index_stat_clean(&ix, e, e->size + 1, e->mtime_ns, e->ino, e->mode));
+	CHECK(!index_stat_clean(&ix, e, e->size, e->mtime_ns + 1, e->ino, e->mode));
+	CHECK(!index_stat_clean(&ix, e, e->size, e->mtime_ns, e->ino + 1, e->mode));
+	CHECK(!index_stat_clean(&ix, e, e->size, e->mtime_ns, e->ino, 0755));
+	ix.written_ns = e->mtime_ns + INDEX_RACY_NS / 2;
+	CHECK(!index_stat_clean(&ix, e, e->size, e->mtime_ns, e->ino, e->mode));
+	index_release(&ix);
+}
+
+static void test_hash(void)
+{
+	uint8_t a[INDEX_HASH_LEN], b[INDEX_HASH_LEN];
+	char tmpl[] = "/tmp/ferry-hash.XXXXXX";
+	int fd = mkstemp(tmpl);
+	char *big = xmalloc(300000);
+	for (size_t i = 0; i < 300000; i++)
+		big[i] = (char)(i * 31 + 7);
+	t_case = "hash_fd equals hash_bytes across chunks";
+	CHECK(write(fd, big, 300000) == 300000);
+	lseek(fd, 0, SEEK_SET);
+	CHECK(hash_fd(fd, a) == 0);
+	hash_bytes(big, 300000, b);
+	CHECK(memcmp(a, b, sizeof(a)) == 0);
+	big[150000] ^= 1;
+	hash_bytes(big, 300000, b);
+	CHECK(memcmp(a, b, sizeof(a)) != 0);
+	close(fd);
+	unlink(tmpl);
+	free(big);
+}
+
+static int collect(const struct scan_entry *e, void *arg)
+{
+	struct index *ix = arg;
+	int err;
+	struct index_entry *x = index_append(ix, e->path, &err);
+	if (x == NULL)
+		t_failed++, fprintf(stderr, "FAIL walk order at '%s'\n", e->path);
+	else
+		t_passed++;
+	return 0;
+}
+
+static void test_walk_order(void)
+{
+	char tmpl[] = "/tmp/ferry-walk.XXXXXX";
+	char *root = mkdtemp(tmpl);
+	const char *files[] = { "a/b", "a.txt", "a-b", "z", "a/c/d", "A", "\xc3\xa9", ".hidden", "results/x", ".git/HEAD" };
+	t_case = "walk comes in index order";
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+		char *p = xasprintf("%s/%s", root, files[i]);
+		char *slash = strrchr(p, '/');
+		*slash = '\0';
+		mkdir_p(p, 0755);
+		*slash = '/';
+		int fd = open(p, O_WRONLY | O_CREAT, 0644);
+		if (fd >= 0)
+			close(fd);
+		free(p);
+	}
+	struct config cfg = { .root = root, .kind = TARGET_LOCAL };
+	struct index ix;
+	struct scan_stats st;
+	char *err;
+	index_init(&ix);
+	CHECK(scan_push_set(&cfg, collect, &ix, &st, &err) == 0);
+	CHECK(index_find(&ix, "a/c/d") != NULL);
+	CHECK(index_find(&ix, "results/x") == NULL);
+	CHECK(index_find(&ix, ".git/HEAD") == NULL && index_find(&ix, ".git") == NULL);
+	CHECK(st.files == 8 && st.dirs == 2);
+	index_release(&ix);
+	char *cmd = xasprintf("rm -rf '%s'", root);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+}
+
+void test_index(void)
+{
+	test_order();
+	test_append_find();
+	test_codec();
+	test_hash();
+	test_walk_order();
+}
