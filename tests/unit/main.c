@@ -19,6 +19,7 @@ int main(void)
 	test_loginenv();
 	test_ignore();
 	test_index();
+	test_apply();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

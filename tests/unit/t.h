@@ -30,5 +30,6 @@ void test_util(void);
 void test_loginenv(void);
 void test_ignore(void);
 void test_index(void);
+void test_apply(void);
 
 #endif

@@ -1,0 +1,240 @@
+/*
+ * sync-apply.c - atomic placement beneath a root (see sync-apply.h).
+ *
+ * Every path is opened through open_beneath() or relative to a folder fd
+ * obtained that way, with O_NOFOLLOW on the last component, so a symlink
+ * planted by anyone at the destination can never redirect a write out of
+ * the root — or inside it.
+ */
+#define _GNU_SOURCE
+#include "sync-apply.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define XXH_INLINE_ALL
+#include <xxhash.h>
+
+#include "fsx.h"
+#include "util.h"
+
+static unsigned tmp_counter;
+
+/* The folder of path, opened beneath rootfd, and the last component. */
+static int open_parent(int rootfd, const char *path, const char **name)
+{
+	const char *slash = strrchr(path, '/');
+	if (path_check_rel(path, strlen(path)) < 0)
+		return -EINVAL;
+	if (slash == NULL) {
+		*name = path;
+		int fd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+		return fd < 0 ? -errno : fd;
+	}
+	char *dir = xstrndup(path, (size_t)(slash - path));
+	int fd = open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
+	free(dir);
+	*name = slash + 1;
+	return fd;
+}
+
+int apply_mkdirs(int rootfd, const char *dir, mode_t mode)
+{
+	if (dir[0] == '\0')
+		return 0;
+	if (path_check_rel(dir, strlen(dir)) < 0)
+		return -EINVAL;
+	char *copy = xstrdup(dir);
+	int cur = fcntl(rootfd, F_DUPFD_CLOEXEC, 0), r = 0;
+	char *comp = copy;
+	if (cur < 0) {
+		free(copy);
+		return -errno;
+	}
+	while (comp && *comp) {
+		char *slash = strchr(comp, '/');
+		if (slash)
+			*slash = '\0';
+		if (mkdirat(cur, comp, mode) < 0 && errno != EEXIST) {
+			r = -errno;
+			break;
+		}
+		int next = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (next < 0) {
+			/* A symlink (ELOOP) or a file (ENOTDIR) where a folder goes. */
+			r = errno == ENOTDIR ? -ENOTDIR : -errno;
+			break;
+		}
+		close(cur);
+		cur = next;
+		comp = slash ? slash + 1 : NULL;
+	}
+	close(cur);
+	free(copy);
+	return r;
+}
+
+int apply_begin(struct apply_file *f, int rootfd, const char *path)
+{
+	const char *name;
+	memset(f, 0, sizeof(*f));
+	f->dirfd = f->fd = -1;
+	int dfd = open_parent(rootfd, path, &name);
+	if (dfd < 0)
+		return dfd;
+	for (int tries = 0; tries < 100; tries++) {
+		char *tmp = xasprintf("%s%ld.%u", APPLY_TMP_PREFIX, (long)getpid(), tmp_counter++);
+		int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0) {
+			f->dirfd = dfd;
+			f->fd = fd;
+			f->tmp = tmp;
+			f->name = xstrdup(name);
+			f->hs = xmalloc(sizeof(XXH3_state_t));
+			XXH3_128bits_reset(f->hs);
+			return 0;
+		}
+		int e = errno;
+		free(tmp);
+		if (e != EEXIST) {
+			close(dfd);
+			return -e;
+		}
+	}
+	close(dfd);
+	return -EEXIST;
+}
+
+int apply_write(struct apply_file *f, const void *p, size_t n)
+{
+	int r = write_all(f->fd, p, n);
+	if (r == 0) {
+		XXH3_128bits_update(f->hs, p, n);
+		f->written += n;
+	}
+	return r;
+}
+
+void apply_abort(struct apply_file *f)
+{
+	if (f->fd >= 0)
+		close(f->fd);
+	if (f->tmp && f->dirfd >= 0)
+		unlinkat(f->dirfd, f->tmp, 0);
+	if (f->dirfd >= 0)
+		close(f->dirfd);
+	free(f->tmp);
+	free(f->name);
+	free(f->hs);
+	memset(f, 0, sizeof(*f));
+	f->dirfd = f->fd = -1;
+}
+
+int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
+		 uint64_t mtime_ns, bool do_fsync)
+{
+	XXH128_canonical_t c;
+	int r = 0;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(f->hs));
+	if (memcmp(c.digest, hash, INDEX_HASH_LEN) != 0) {
+		r = -EBADMSG;
+		goto out;
+	}
+	struct timespec ts[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = (time_t)(mtime_ns / 1000000000u), .tv_nsec = (long)(mtime_ns % 1000000000u) },
+	};
+	if (fchmod(f->fd, mode & 07777) < 0 || futimens(f->fd, ts) < 0 ||
+	    (do_fsync && fsync(f->fd) < 0)) {
+		r = -errno;
+		goto out;
+	}
+	if (close(f->fd) < 0) {
+		/* NFS and friends report a failed write here. */
+		f->fd = -1;
+		r = -errno;
+		goto out;
+	}
+	f->fd = -1;
+	if (renameat(f->dirfd, f->tmp, f->dirfd, f->name) < 0) {
+		r = -errno;
+		goto out;
+	}
+	free(f->tmp);
+	f->tmp = NULL;
+out:
+	apply_abort(f);
+	return r;
+}
+
+int apply_symlink(int rootfd, const char *path, const char *target)
+{
+	const char *name;
+	int dfd = open_parent(rootfd, path, &name), r = 0;
+	if (dfd < 0)
+		return dfd;
+	char *tmp = xasprintf("%s%ld.%u", APPLY_TMP_PREFIX, (long)getpid(), tmp_counter++);
+	if (symlinkat(target, dfd, tmp) < 0)
+		r = -errno;
+	else if (renameat(dfd, tmp, dfd, name) < 0) {
+		r = -errno;
+		unlinkat(dfd, tmp, 0);
+	}
+	free(tmp);
+	close(dfd);
+	return r;
+}
+
+int apply_remove(int rootfd, const char *path, bool is_dir)
+{
+	const char *name;
+	int dfd = open_parent(rootfd, path, &name), r = 0;
+	if (dfd < 0)
+		return dfd;
+	if (unlinkat(dfd, name, is_dir ? AT_REMOVEDIR : 0) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
+int apply_sweep(int rootfd, const char *dir)
+{
+	int dfd = dir[0] ? open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0)
+			 : fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	if (dfd < 0)
+		return dfd < -1 ? dfd : -errno;
+	int keep = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fdopendir(dfd);
+	int n = 0;
+	struct dirent *de;
+	if (d == NULL) {
+		close(dfd);
+		if (keep >= 0)
+			close(keep);
+		return -errno;
+	}
+	size_t pl = strlen(APPLY_TMP_PREFIX);
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, APPLY_TMP_PREFIX, pl) != 0)
+			continue;
+		char *end;
+		long pid = strtol(de->d_name + pl, &end, 10);
+		if (end == de->d_name + pl || *end != '.' || pid <= 0)
+			continue;
+		/* Its writer still runs (or is another user's): leave it. */
+		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue;
+		if (unlinkat(keep, de->d_name, 0) == 0)
+			n++;
+	}
+	closedir(d);
+	close(keep);
+	return n;
+}

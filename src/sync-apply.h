@@ -1,0 +1,55 @@
+/*
+ * sync-apply.h - placing files at the destination of a sync: beneath the
+ * root, no symlink ever followed, complete or not at all.
+ *
+ * A file is written to a temp name in its own folder
+ * (APPLY_TMP_PREFIX<pid>.<n>, mode 0600), its content hash checked, its
+ * mode and mtime set, and only then renamed over the real name.  A crash
+ * or kill at any point leaves at most a temp file, which apply_sweep()
+ * removes on the next run once its writer is gone.
+ */
+#ifndef FERRY_SYNC_APPLY_H
+#define FERRY_SYNC_APPLY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "sync-index.h"
+
+#define APPLY_TMP_PREFIX ".ferry-tmp."
+
+struct apply_file {
+	int dirfd;		/* the folder it goes into */
+	int fd;			/* the temp file */
+	char *name;		/* final name in dirfd */
+	char *tmp;		/* temp name in dirfd */
+	void *hs;		/* hash state of what was written */
+	uint64_t written;
+};
+
+/* Creates the folders of dir (relative, "" = root) beneath rootfd that
+ * are missing, refusing symlinks on the way (-ELOOP).  0 or -errno. */
+int apply_mkdirs(int rootfd, const char *dir, mode_t mode);
+
+/* Starts writing path beneath rootfd (its folder must exist).  0 or
+ * -errno; on error f needs no abort. */
+int apply_begin(struct apply_file *f, int rootfd, const char *path);
+/* 0 or -errno (-ENOSPC, -EDQUOT as they come). */
+int apply_write(struct apply_file *f, const void *p, size_t n);
+/* Checks the hash of what was written (-EBADMSG if it differs), sets mode
+ * and mtime, optionally fsyncs, renames into place.  Aborts on error. */
+int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
+		 uint64_t mtime_ns, bool do_fsync);
+/* Removes the temp file.  Safe after an error and on a zeroed f. */
+void apply_abort(struct apply_file *f);
+
+/* A symlink at path (replacing what is there), via a temp name. */
+int apply_symlink(int rootfd, const char *path, const char *target);
+/* Removes the file or symlink (or empty folder with is_dir) at path. */
+int apply_remove(int rootfd, const char *path, bool is_dir);
+/* Removes temp files left in dir by writers that are gone (their pid no
+ * longer runs).  Returns how many were removed, or -errno. */
+int apply_sweep(int rootfd, const char *dir);
+
+#endif
