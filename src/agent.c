@@ -26,6 +26,7 @@ static const struct {
 } requests[] = {
 	{ MSG_EXEC, agent_exec },
 	{ MSG_INFO, agent_info },
+	{ MSG_SYNC_BEGIN, agent_sync },
 };
 
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...)

@@ -18,6 +18,7 @@ char *agent_root_path(const char *root);
  * the session, <0 to end it (an ERROR frame already queued if needed). */
 int agent_exec(struct conn *c, struct rd *body);
 int agent_info(struct conn *c, struct rd *body);
+int agent_sync(struct conn *c, struct rd *body);
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

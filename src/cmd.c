@@ -53,6 +53,20 @@ static const struct cmd cmds[] = {
 	  "a hint for what to do.  Exit status 1 when a check fails.\n"
 	  "\n"
 	  "  --json   print the results as one JSON object\n" },
+	{ "push", cmd_push, "make the server's copy of the push set equal to this one",
+	  "usage: ferry push [--dry-run] [--force] [--json] [--quiet]\n"
+	  "\n"
+	  "Sends new and changed files of the push set (see `ferry ls-files`) and\n"
+	  "deletes on the server the files ferry put there that are gone here.  A\n"
+	  "file changed on the server since the last push, or there without ferry\n"
+	  "having put it there, is a conflict: listed, left alone, exit status 1.\n"
+	  "Each file lands complete or not at all.  A push that would delete more\n"
+	  "than half of the files ferry put there asks for --force.\n"
+	  "\n"
+	  "  -n, --dry-run  list what would be sent and deleted, change nothing\n"
+	  "  -f, --force    overwrite conflicts; allow mass deletion\n"
+	  "  --json         print a JSON summary\n"
+	  "  -q, --quiet    no summary line\n" },
 	{ "ls-files", cmd_ls_files, "list the files a push sends (the push set)",
 	  "usage: ferry ls-files [-z] [--long] [--dirs]\n"
 	  "\n"

@@ -33,6 +33,7 @@ int cmd_exec(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_ls_files(int argc, char **argv);
+int cmd_push(int argc, char **argv);
 int cmd_check_ignore(int argc, char **argv);
 
 #endif

@@ -44,6 +44,10 @@
 #define INDEX_RACY_NS		(1000000000ull)	/* timestamp granularity we assume */
 #define HASH_CHUNK		(128 * 1024)	/* read size when hashing */
 
+/* Sync. */
+#define SYNC_LOCK_WAIT_MS	30000		/* a second sync of a root waits this long */
+#define SYNC_GUARD_MIN		20		/* deletions before the mass-deletion guard looks */
+
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */
 #define PATH_NAME_MAX		255		/* one component */

@@ -41,6 +41,20 @@ enum msg_type {
 	MSG_SIGNAL = 0x0106,
 	MSG_EXIT = 0x0107,
 	MSG_CLOSE_STDOUT = 0x0108,
+	/* 0x03xx sync (sync-wire.h) */
+	MSG_SYNC_BEGIN = 0x0300,
+	MSG_SYNC_ENTRY = 0x0301,
+	MSG_SYNC_ENTRIES_END = 0x0302,
+	MSG_SYNC_NEED = 0x0303,
+	MSG_SYNC_CONFLICT = 0x0304,
+	MSG_SYNC_PLAN_END = 0x0305,
+	MSG_SYNC_FILE = 0x0306,
+	MSG_SYNC_DATA = 0x0307,
+	MSG_SYNC_FILE_END = 0x0308,
+	MSG_SYNC_COMMIT = 0x0309,
+	MSG_SYNC_ERROR = 0x030a,
+	MSG_SYNC_DONE = 0x030b,
+	MSG_SYNC_DELETE = 0x030c,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
@@ -53,6 +67,7 @@ enum proto_err {
 	PERR_ROOT = 3,		/* the project root cannot be used */
 	PERR_NOSPC = 4,		/* disk full */
 	PERR_INTERNAL = 5,
+	PERR_BUSY = 6,		/* another sync of the same root runs */
 };
 
 /* Exec flags. */

@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "fsx.h"
+#include "limits.h"
 #include "util.h"
 
 static unsigned tmp_counter;
@@ -237,4 +238,63 @@ int apply_sweep(int rootfd, const char *dir)
 	closedir(d);
 	close(keep);
 	return n;
+}
+
+int apply_lstat(int rootfd, const char *path, struct stat *st)
+{
+	const char *name;
+	int dfd = open_parent(rootfd, path, &name), r = 0;
+	if (dfd < 0)
+		return dfd;
+	if (fstatat(dfd, name, st, AT_SYMLINK_NOFOLLOW) < 0)
+		r = -errno;
+	close(dfd);
+	return r;
+}
+
+int apply_hash(int rootfd, const char *path, const struct stat *st, uint8_t out[INDEX_HASH_LEN])
+{
+	const char *name;
+	int r = 0;
+	if (S_ISLNK(st->st_mode)) {
+		char target[PATH_REL_MAX + 1];
+		int dfd = open_parent(rootfd, path, &name);
+		if (dfd < 0)
+			return dfd;
+		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+		close(dfd);
+		if (n < 0)
+			return -errno;
+		hash_bytes(target, (size_t)n, out);
+		return 0;
+	}
+	if (!S_ISREG(st->st_mode)) {
+		memset(out, 0, INDEX_HASH_LEN);
+		return 0;
+	}
+	int fd = open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return fd;
+	r = hash_fd(fd, out);
+	close(fd);
+	return r;
+}
+
+char *apply_readlink(int rootfd, const char *path)
+{
+	const char *name;
+	char target[PATH_REL_MAX + 1];
+	int dfd = open_parent(rootfd, path, &name);
+	if (dfd < 0) {
+		errno = -dfd;
+		return NULL;
+	}
+	ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+	int e = errno;
+	close(dfd);
+	if (n < 0 || (size_t)n >= sizeof(target) - 1) {
+		errno = n < 0 ? e : ENAMETOOLONG;
+		return NULL;
+	}
+	return xstrndup(target, (size_t)n);
 }

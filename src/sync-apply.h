@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "sync-index.h"
@@ -48,6 +49,15 @@ void apply_abort(struct apply_file *f);
 int apply_symlink(int rootfd, const char *path, const char *target);
 /* Removes the file or symlink (or empty folder with is_dir) at path. */
 int apply_remove(int rootfd, const char *path, bool is_dir);
+/* lstat of path beneath rootfd (no symlink followed on the way). */
+int apply_lstat(int rootfd, const char *path, struct stat *st);
+/* Content hash of what is at path: a file's bytes, a symlink's target. */
+int apply_hash(int rootfd, const char *path, const struct stat *st, uint8_t out[INDEX_HASH_LEN]);
+
+/* readlink of path beneath rootfd into a new string (caller frees), or
+ * NULL with errno set. */
+char *apply_readlink(int rootfd, const char *path);
+
 /* Removes temp files left in dir by writers that are gone (their pid no
  * longer runs).  Returns how many were removed, or -errno. */
 int apply_sweep(int rootfd, const char *dir);

@@ -223,3 +223,108 @@ int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN])
 	memcpy(out, c.digest, INDEX_HASH_LEN);
 	return 0;
 }
+
+int index_journal_record(struct buf *out, const char *path, const struct index_entry *e)
+{
+	struct buf rec;
+	buf_init(&rec, PATH_REL_MAX + 64);
+	int r = buf_put_cstr(&rec, path);
+	r |= buf_put_u8(&rec, e->type);
+	r |= buf_put_u16(&rec, e->mode);
+	r |= buf_put_u64(&rec, e->size);
+	r |= buf_put_u64(&rec, e->mtime_ns);
+	r |= buf_put_u64(&rec, e->ino);
+	r |= buf_put(&rec, e->hash, INDEX_HASH_LEN);
+	if (r == 0)
+		r = buf_put_str(out, rec.data, rec.len);
+	buf_release(&rec);
+	return r ? -1 : 0;
+}
+
+struct jrec {
+	char *path;
+	struct index_entry e;
+	size_t seq;
+};
+
+static int jrec_cmp(const void *a, const void *b)
+{
+	const struct jrec *x = a, *y = b;
+	int c = path_cmp(x->path, y->path);
+	return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
+}
+
+int index_journal_merge(struct index *ix, const void *p, size_t n)
+{
+	struct rd r;
+	struct jrec *v = NULL;
+	size_t nv = 0;
+	int ret = 0;
+
+	rd_init(&r, p, n);
+	while (rd_left(&r) >= 4) {
+		size_t len;
+		const uint8_t *body = rd_str(&r, PATH_REL_MAX + 64, &len);
+		if (body == NULL)
+			break;		/* torn tail: the writer died mid-record */
+		struct rd b;
+		rd_init(&b, body, len);
+		struct jrec j = { .seq = nv };
+		j.path = rd_cstr(&b, PATH_REL_MAX);
+		j.e.type = rd_u8(&b);
+		j.e.mode = rd_u16(&b);
+		j.e.size = rd_u64(&b);
+		j.e.mtime_ns = rd_u64(&b);
+		j.e.ino = rd_u64(&b);
+		const uint8_t *h = rd_bytes(&b, INDEX_HASH_LEN);
+		rd_expect_end(&b);
+		if (!rd_ok(&b) || j.e.type > 3 || (j.e.mode & ~07777u) ||
+		    path_check_rel(j.path, strlen(j.path)) < 0) {
+			free(j.path);
+			ret = -1;
+			goto out;
+		}
+		memcpy(j.e.hash, h, INDEX_HASH_LEN);
+		if (nv >= INDEX_ENTRIES_MAX) {
+			free(j.path);
+			ret = -1;
+			goto out;
+		}
+		v = xrealloc(v, (nv + 1) * sizeof(*v));
+		v[nv++] = j;
+	}
+	if (nv == 0)
+		goto out;
+	qsort(v, nv, sizeof(*v), jrec_cmp);
+	struct index nx;
+	index_init(&nx);
+	nx.written_ns = ix->written_ns;
+	size_t i = 0, k = 0;
+	int err;
+	while (i < ix->n || k < nv) {
+		/* The last record of a path wins. */
+		while (k + 1 < nv && path_cmp(v[k].path, v[k + 1].path) == 0)
+			k++;
+		const char *ip = i < ix->n ? index_path(ix, &ix->e[i]) : NULL;
+		int c = k >= nv ? -1 : ip == NULL ? 1 : path_cmp(ip, v[k].path);
+		const struct index_entry *src = c < 0 ? &ix->e[i] : &v[k].e;
+		const char *path = c < 0 ? ip : v[k].path;
+		struct index_entry *x = index_append(&nx, path, &err);
+		if (x != NULL) {
+			uint32_t off = x->path_off;
+			*x = *src;
+			x->path_off = off;
+		}
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			k++;
+	}
+	index_release(ix);
+	*ix = nx;
+out:
+	for (size_t q = 0; q < nv; q++)
+		free(v[q].path);
+	free(v);
+	return ret;
+}

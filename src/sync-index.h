@@ -58,6 +58,15 @@ int index_decode(const void *p, size_t n, struct index *ix);
 int index_load(const char *file, struct index *ix);
 int index_save(const char *file, struct index *ix);
 
+/* The journal: entries appended one by one as files land, so a sync that
+ * is killed before it saves the index still knows what it wrote.  A record
+ * is u32 length + (path, type, mode, size, mtime, ino, hash). */
+int index_journal_record(struct buf *out, const char *path, const struct index_entry *e);
+/* Applies the records in p (a torn last record is ignored) on top of ix:
+ * a journal entry replaces the index entry of its path.  0, or -1 for a
+ * malformed journal (ix unchanged). */
+int index_journal_merge(struct index *ix, const void *p, size_t n);
+
 /* True when a file whose stat is (size, mtime_ns, ino, mode) can be taken
  * to still have e's content without reading it: everything matches and
  * e is not racily clean against the index's write time. */

@@ -1,0 +1,568 @@
+/*
+ * agent-sync.c - the destination of a push: plan against what is on disk
+ * and what this side's index says ferry put there, receive the needed
+ * files, place them atomically, delete what the source dropped, record
+ * the new index.
+ *
+ * Never destroy work silently: a file changed here since the last sync,
+ * or present here without ferry having put it there, is a conflict unless
+ * the client says force; a conflict is reported and left alone.  Paths
+ * come from the peer: each is checked (sync_entry_decode), must come in
+ * walk order, must stay out of the pull folders, and is opened beneath the
+ * root without following any symlink.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "sync-apply.h"
+#include "sync-index.h"
+#include "sync-scan.h"
+#include "sync-wire.h"
+#include "util.h"
+
+enum act { ACT_NONE, ACT_NEED, ACT_MKDIR, ACT_LINK, ACT_META, ACT_CONFLICT, ACT_FAILED, ACT_DONE };
+
+struct dest {
+	struct conn *c;
+	struct sync_begin b;
+	int rootfd;
+	struct index old;
+	struct sync_entry *e;	/* the manifest, in walk order */
+	uint8_t *act;
+	size_t n, cap;
+	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
+	int journal;		/* fd of the journal of files placed */
+	struct sync_done done;
+};
+
+static void report(struct conn *c, uint16_t type, uint32_t code, const char *path, const char *msg)
+{
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	sync_report_encode(code, path, msg, &b);
+	conn_queue(c, type, b.data, b.len);
+	buf_release(&b);
+}
+
+static bool in_pull(const struct sync_begin *b, const char *path)
+{
+	for (uint32_t i = 0; i < b->npull; i++) {
+		size_t n = strlen(b->pull[i]);
+		if (strncmp(path, b->pull[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+static uint8_t type_of_mode(mode_t m)
+{
+	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
+}
+
+/* Is what is at path still what the index says ferry left there? */
+static bool unchanged(struct dest *d, const struct index_entry *o, const char *path, const struct stat *st)
+{
+	uint8_t h[INDEX_HASH_LEN];
+	if (o == NULL || o->type != type_of_mode(st->st_mode))
+		return false;
+	if (o->type == ENT_DIR)
+		return true;
+	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	if (index_stat_clean(&d->old, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
+		return true;
+	return apply_hash(d->rootfd, path, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
+}
+
+static bool same_content(struct dest *d, const struct sync_entry *e, const struct stat *st)
+{
+	uint8_t h[INDEX_HASH_LEN];
+	if (e->type != type_of_mode(st->st_mode))
+		return false;
+	if (e->type == ENT_DIR)
+		return true;
+	if (e->type == ENT_FILE && (uint64_t)st->st_size != e->size)
+		return false;
+	return apply_hash(d->rootfd, e->path, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
+}
+
+static void conflict(struct dest *d, size_t i, const char *why)
+{
+	d->act[i] = ACT_CONFLICT;
+	d->done.conflicts++;
+	report(d->c, MSG_SYNC_CONFLICT, 0, d->e[i].path, why);
+}
+
+/* Decides what to do with manifest entry i. */
+static void plan_one(struct dest *d, size_t i)
+{
+	const struct sync_entry *e = &d->e[i];
+	const struct index_entry *o = index_find(&d->old, e->path);
+	struct stat st;
+	int r = apply_lstat(d->rootfd, e->path, &st);
+	bool force = d->b.flags & SYNC_FORCE;
+
+	if (r == -ENOENT) {
+		d->act[i] = e->type == ENT_FILE ? ACT_NEED : e->type == ENT_DIR ? ACT_MKDIR : ACT_LINK;
+		return;
+	}
+	if (r < 0) {
+		/* A symlink on the way (ELOOP) or a file where a folder is. */
+		d->act[i] = ACT_FAILED;
+		d->done.errors++;
+		report(d->c, MSG_SYNC_ERROR, (uint32_t)-r, e->path,
+		       r == -ELOOP || r == -ENOTDIR ? "a symlink or file is in the way of its folder" : strerror(-r));
+		return;
+	}
+	if (same_content(d, e, &st)) {
+		d->act[i] = (st.st_mode & 07777) != e->mode && e->type != ENT_LINK ? ACT_META : ACT_NONE;
+		if (e->type == ENT_FILE && d->act[i] == ACT_NONE) {
+			uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+			if (mt != e->mtime_ns)
+				d->act[i] = ACT_META;
+		}
+		return;
+	}
+	if (e->type == ENT_DIR || type_of_mode(st.st_mode) == ENT_DIR) {
+		/* A folder for a file or the other way round: never replaced
+		 * without force, since a folder may hold anything. */
+		if (!force || type_of_mode(st.st_mode) == ENT_DIR) {
+			conflict(d, i, e->type == ENT_DIR ? "a file is where the folder goes" : "a folder is where the file goes");
+			return;
+		}
+	} else if (!force && !unchanged(d, o, e->path, &st)) {
+		conflict(d, i, o ? "changed on the server since the last push" : "exists on the server but ferry did not put it there");
+		return;
+	}
+	if (e->type == ENT_DIR) {
+		d->act[i] = ACT_MKDIR;	/* the file in the way goes at apply time */
+	} else {
+		d->act[i] = e->type == ENT_FILE ? ACT_NEED : ACT_LINK;
+	}
+}
+
+/* Old index entries the manifest no longer has: delete if unchanged. */
+static void plan_deletes(struct dest *d, uint32_t *ndel)
+{
+	size_t j = 0;
+	*ndel = 0;
+	d->del = xcalloc(d->old.n + 1, 1);
+	for (size_t i = 0; i < d->old.n; i++) {
+		const struct index_entry *o = &d->old.e[i];
+		const char *p = index_path(&d->old, o);
+		while (j < d->n && path_cmp(d->e[j].path, p) < 0)
+			j++;
+		if (j < d->n && path_cmp(d->e[j].path, p) == 0)
+			continue;
+		if (in_pull(&d->b, p))
+			continue;
+		struct stat st;
+		int r = apply_lstat(d->rootfd, p, &st);
+		if (r == -ENOENT || r == -ENOTDIR)
+			continue;	/* already gone */
+		if (r == 0 && (o->type == ENT_DIR ? S_ISDIR(st.st_mode) : unchanged(d, o, p, &st))) {
+			d->del[i] = 1;
+			if (o->type != ENT_DIR) {
+				(*ndel)++;
+				report(d->c, MSG_SYNC_DELETE, 0, p, "");
+			}
+		} else {
+			d->del[i] = 2;
+			d->done.conflicts++;
+			report(d->c, MSG_SYNC_CONFLICT, 0, p, "deleted here but changed on the server since the last push: kept");
+		}
+	}
+}
+
+static int read_manifest(struct dest *d)
+{
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (conn_flush(d->c) < 0 || conn_read(d->c, &type, &body) <= 0)
+			return -1;
+		if (type == MSG_SYNC_ENTRIES_END)
+			return 0;
+		struct sync_entry e;
+		if (type != MSG_SYNC_ENTRY || sync_entry_decode(&body, &e) < 0) {
+			agent_error(d->c, PERR_PROTOCOL, "malformed sync entry");
+			return -1;
+		}
+		if ((d->n && path_cmp(d->e[d->n - 1].path, e.path) >= 0) || in_pull(&d->b, e.path) ||
+		    d->n >= INDEX_ENTRIES_MAX) {
+			agent_error(d->c, PERR_PROTOCOL, "sync entry '%s' out of order, repeated or in a pull folder", e.path);
+			sync_entry_release(&e);
+			return -1;
+		}
+		if (d->n == d->cap) {
+			d->cap = d->cap ? d->cap * 2 : 1024;
+			d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
+		}
+		d->e[d->n++] = e;
+	}
+}
+
+static void set_meta(struct dest *d, const struct sync_entry *e)
+{
+	struct timespec ts[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = (time_t)(e->mtime_ns / 1000000000u), .tv_nsec = (long)(e->mtime_ns % 1000000000u) },
+	};
+	int fd = open_beneath(d->rootfd, e->path, e->type == ENT_DIR ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	(void)fchmod(fd, e->mode);
+	if (e->type == ENT_FILE)
+		(void)futimens(fd, ts);
+	close(fd);
+}
+
+static void parent_dirs(struct dest *d, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash) {
+		char *dir = xstrndup(path, (size_t)(slash - path));
+		(void)apply_mkdirs(d->rootfd, dir, 0755);
+		free(dir);
+	}
+}
+
+static void fail_entry(struct dest *d, size_t i, int err)
+{
+	char *m = err == -ENOSPC || err == -EDQUOT ? xstrdup("disk full")
+		  : err == -EBADMSG ? xstrdup("changed while it was being sent; push again")
+		  : xstrdup(strerror(-err));
+	d->act[i] = ACT_FAILED;
+	d->done.errors++;
+	report(d->c, MSG_SYNC_ERROR, (uint32_t)-err, d->e[i].path, m);
+	free(m);
+}
+
+/* Records a placed file at once: if we are killed before the index is
+ * saved, the next sync still knows ferry put it there. */
+static void journal(struct dest *d, const struct sync_entry *e)
+{
+	struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size, .mtime_ns = e->mtime_ns };
+	struct stat st;
+	struct buf b;
+	memcpy(x.hash, e->hash, INDEX_HASH_LEN);
+	if (apply_lstat(d->rootfd, e->path, &st) == 0)
+		x.ino = (uint64_t)st.st_ino;
+	buf_init(&b, PATH_REL_MAX + 128);
+	if (d->journal >= 0 && index_journal_record(&b, e->path, &x) == 0)
+		(void)write_all(d->journal, b.data, b.len);
+	buf_release(&b);
+}
+
+/* Receives the files, until SYNC_COMMIT. */
+static int receive(struct dest *d)
+{
+	struct apply_file f = { .dirfd = -1, .fd = -1 };
+	ssize_t cur = -1;
+	int cur_err = 0;
+
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (conn_flush(d->c) < 0 || conn_read(d->c, &type, &body) <= 0)
+			goto fail;
+		if (type == MSG_SYNC_COMMIT && cur < 0)
+			return 0;
+		if (type == MSG_SYNC_FILE && cur < 0) {
+			uint32_t seq = rd_u32(&body);
+			rd_expect_end(&body);
+			if (!rd_ok(&body) || seq >= d->n || d->act[seq] != ACT_NEED) {
+				agent_error(d->c, PERR_PROTOCOL, "file %u was not asked for", seq);
+				goto fail;
+			}
+			cur = seq;
+			parent_dirs(d, d->e[seq].path);
+			cur_err = apply_begin(&f, d->rootfd, d->e[seq].path);
+			continue;
+		}
+		if (type == MSG_SYNC_DATA && cur >= 0) {
+			size_t n = rd_left(&body);
+			if (cur_err == 0 && f.written + n > d->e[cur].size)
+				cur_err = -EBADMSG;
+			if (cur_err == 0)
+				cur_err = apply_write(&f, rd_bytes(&body, n), n);
+			continue;
+		}
+		if (type == MSG_SYNC_FILE_END && cur >= 0) {
+			const struct sync_entry *e = &d->e[cur];
+			if (cur_err == 0)
+				cur_err = apply_commit(&f, e->hash, e->mode, e->mtime_ns, false);
+			else
+				apply_abort(&f);
+			if (cur_err < 0) {
+				fail_entry(d, (size_t)cur, cur_err);
+			} else {
+				d->act[cur] = ACT_DONE;
+				d->done.written++;
+				d->done.bytes += e->size;
+				journal(d, e);
+			}
+			cur = -1;
+			cur_err = 0;
+			continue;
+		}
+		agent_error(d->c, PERR_PROTOCOL, "unexpected message 0x%04x during a push", type);
+		goto fail;
+	}
+fail:
+	apply_abort(&f);
+	return -1;
+}
+
+static void apply_rest(struct dest *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct sync_entry *e = &d->e[i];
+		int r = 0;
+		switch (d->act[i]) {
+		case ACT_MKDIR: {
+			struct stat st;
+			if (apply_lstat(d->rootfd, e->path, &st) == 0 && !S_ISDIR(st.st_mode))
+				(void)apply_remove(d->rootfd, e->path, false);
+			parent_dirs(d, e->path);
+			r = apply_mkdirs(d->rootfd, e->path, 0755);
+			if (r == 0)
+				set_meta(d, e);
+			break;
+		}
+		case ACT_LINK:
+			parent_dirs(d, e->path);
+			r = apply_symlink(d->rootfd, e->path, e->link);
+			break;
+		case ACT_META:
+			set_meta(d, e);
+			break;
+		default:
+			continue;
+		}
+		if (r < 0)
+			fail_entry(d, i, r);
+		else if (d->act[i] != ACT_META)
+			d->done.written++;
+		if (r == 0)
+			d->act[i] = ACT_DONE;
+	}
+	/* Deletes, deepest first so folders are empty when their turn comes. */
+	for (size_t i = d->old.n; i-- > 0;) {
+		if (d->del[i] != 1)
+			continue;
+		const struct index_entry *o = &d->old.e[i];
+		int r = apply_remove(d->rootfd, index_path(&d->old, o), o->type == ENT_DIR);
+		if (r == 0 && o->type != ENT_DIR)
+			d->done.deleted++;
+		else if (r < 0 && o->type == ENT_DIR)
+			d->del[i] = 2;	/* holds files ferry did not put there: kept */
+	}
+}
+
+static void add_entry(struct index *nx, const char *path, const struct index_entry *src, int rootfd)
+{
+	int err;
+	struct index_entry *n = index_append(nx, path, &err);
+	if (n == NULL)
+		return;
+	uint32_t off = n->path_off;
+	*n = *src;
+	n->path_off = off;
+	struct stat st;
+	if (rootfd >= 0 && apply_lstat(rootfd, path, &st) == 0) {
+		n->size = (uint64_t)st.st_size;
+		n->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+		n->ino = (uint64_t)st.st_ino;
+		n->mode = st.st_mode & 07777;
+	}
+}
+
+/* The new index: what ferry left here, merged in walk order. */
+static void build_index(struct dest *d, struct index *nx)
+{
+	size_t i = 0, j = 0;
+	while (i < d->n || j < d->old.n) {
+		const char *op = j < d->old.n ? index_path(&d->old, &d->old.e[j]) : NULL;
+		int c = i >= d->n ? 1 : op == NULL ? -1 : path_cmp(d->e[i].path, op);
+		if (c <= 0) {
+			const struct sync_entry *e = &d->e[i];
+			uint8_t a = d->act[i];
+			if (a == ACT_DONE || a == ACT_NONE) {
+				struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size,
+							 .mtime_ns = e->mtime_ns };
+				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
+				add_entry(nx, e->path, &x, d->rootfd);
+			} else if (c == 0) {
+				/* Conflict or failure: what ferry knew stays. */
+				add_entry(nx, op, &d->old.e[j], -1);
+			}
+			i++;
+			if (c == 0)
+				j++;
+		} else {
+			if (d->del[j] != 1)
+				add_entry(nx, op, &d->old.e[j], -1);
+			j++;
+		}
+	}
+}
+
+static char *state_dir(const char *root)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	uint8_t h[INDEX_HASH_LEN];
+	char hex[2 * 8 + 1];
+	hash_bytes(root, strlen(root), h);
+	for (int i = 0; i < 8; i++)
+		snprintf(hex + 2 * i, 3, "%02x", h[i]);
+	if (xdg && xdg[0] == '/')
+		return xasprintf("%s/ferry/roots/%s", xdg, hex);
+	return xasprintf("%s/.local/state/ferry/roots/%s", home && home[0] == '/' ? home : "/tmp", hex);
+}
+
+int agent_sync(struct conn *c, struct rd *body)
+{
+	struct dest d = { .c = c, .rootfd = -1, .journal = -1 };
+	char *root = NULL, *sdir = NULL, *ixfile = NULL, *jfile = NULL;
+	const char *why;
+	int lockfd = -1, ret = -1;
+	struct buf b;
+
+	buf_init(&b, FRAME_MAX);
+	index_init(&d.old);
+	if (sync_begin_decode(body, &d.b) < 0) {
+		agent_error(c, PERR_PROTOCOL, "malformed sync request");
+		goto out;
+	}
+	root = agent_root_path(d.b.root);
+	int r = mkdir_p(root, 0755);
+	d.rootfd = r < 0 ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (d.rootfd < 0) {
+		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot use project folder '%s': %s", root,
+			    strerror(r < 0 ? -r : errno));
+		goto out;
+	}
+	sdir = state_dir(root);
+	if (dir_private(sdir, &why) < 0) {
+		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", sdir, why ? why : "cannot create it");
+		goto out;
+	}
+	char *lock = xasprintf("%s/lock", sdir);
+	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(lock);
+	/* A second sync of the same root waits for the first (whose agent may
+	 * still be winding down after its client died), then gives up. */
+	uint64_t until = now_mono_ns() + SYNC_LOCK_WAIT_MS * 1000000ull;
+	while (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || now_mono_ns() > until) {
+			close(lockfd);
+			lockfd = -1;
+			break;
+		}
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	if (lockfd < 0) {
+		agent_error(c, PERR_BUSY, "another sync of '%s' is running", root);
+		goto out;
+	}
+	ixfile = xasprintf("%s/push.index", sdir);
+	if (index_load(ixfile, &d.old) == -EBADMSG)
+		index_init(&d.old);	/* unreadable: as if first push, conflicts protect */
+	/* What an interrupted sync placed but did not get to record. */
+	jfile = xasprintf("%s/push.journal", sdir);
+	char *jdata;
+	size_t jlen;
+	if (read_file(jfile, INDEX_FILE_MAX, &jdata, &jlen) == 0) {
+		(void)index_journal_merge(&d.old, jdata, jlen);
+		free(jdata);
+	}
+	if (!(d.b.flags & SYNC_DRY_RUN))
+		d.journal = open(jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	(void)apply_sweep(d.rootfd, "");
+
+	if (read_manifest(&d) < 0)
+		goto out;
+	d.act = xcalloc(d.n + 1, 1);
+	for (size_t i = 0; i < d.n; i++) {
+		plan_one(&d, i);
+		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE)
+			(void)apply_sweep(d.rootfd, d.e[i].path);
+		if (d.act[i] == ACT_NEED) {
+			uint8_t seq[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+			conn_queue(c, MSG_SYNC_NEED, seq, 4);
+		}
+		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
+			goto out;
+	}
+	struct sync_plan_end pe = { .conflicts = d.done.conflicts };
+	plan_deletes(&d, &pe.deletes);
+	pe.conflicts = d.done.conflicts;
+	for (size_t i = 0; i < d.n; i++)
+		pe.need += d.act[i] == ACT_NEED || d.act[i] == ACT_MKDIR || d.act[i] == ACT_LINK;
+	for (size_t i = 0; i < d.old.n; i++)
+		pe.indexed += d.old.e[i].type != ENT_DIR;
+	pe.guard = pe.deletes > SYNC_GUARD_MIN && (uint64_t)pe.deletes * 2 > pe.indexed;
+	sync_plan_end_encode(&pe, &b);
+	conn_queue(c, MSG_SYNC_PLAN_END, b.data, b.len);
+	if (conn_flush(c) < 0)
+		goto out;
+	if (d.b.flags & SYNC_DRY_RUN) {
+		ret = 0;
+		goto out;
+	}
+	if (receive(&d) < 0)
+		goto out;
+	if (pe.guard && !(d.b.flags & SYNC_FORCE))
+		memset(d.del, 0, d.old.n);
+	apply_rest(&d);
+
+	struct index nx;
+	index_init(&nx);
+	build_index(&d, &nx);
+	r = index_save(ixfile, &nx);
+	index_release(&nx);
+	if (r == 0)
+		unlink(jfile);	/* everything in it is in the index now */
+	if (r < 0) {
+		d.done.errors++;
+		report(c, MSG_SYNC_ERROR, (uint32_t)-r, "", r == -ENOSPC ? "disk full: the sync index was not saved" : "the sync index was not saved");
+	}
+	buf_reset(&b);
+	sync_done_encode(&d.done, &b);
+	conn_queue(c, MSG_SYNC_DONE, b.data, b.len);
+	ret = 0;
+out:
+	for (size_t i = 0; i < d.n; i++)
+		sync_entry_release(&d.e[i]);
+	free(d.e);
+	free(d.act);
+	free(d.del);
+	index_release(&d.old);
+	sync_begin_release(&d.b);
+	if (d.rootfd >= 0)
+		close(d.rootfd);
+	if (lockfd >= 0)
+		close(lockfd);
+	if (d.journal >= 0)
+		close(d.journal);
+	free(jfile);
+	buf_release(&b);
+	free(root);
+	free(sdir);
+	free(ixfile);
+	return ret;
+}

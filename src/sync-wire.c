@@ -1,0 +1,170 @@
+/*
+ * sync-wire.c - codecs for the sync messages.
+ */
+#define _GNU_SOURCE
+#include "sync-wire.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "util.h"
+
+static bool path_ok(const char *p)
+{
+	return p != NULL && path_check_rel(p, strlen(p)) == 0;
+}
+
+int sync_begin_encode(const struct sync_begin *b, struct buf *out)
+{
+	int r = buf_put_u32(out, b->flags);
+	r |= buf_put_cstr(out, b->root);
+	r |= buf_put_u32(out, b->npull);
+	for (uint32_t i = 0; i < b->npull; i++)
+		r |= buf_put_cstr(out, b->pull[i]);
+	return r ? -1 : 0;
+}
+
+void sync_begin_release(struct sync_begin *b)
+{
+	free(b->root);
+	for (uint32_t i = 0; i < b->npull; i++)
+		free(b->pull[i]);
+	free(b->pull);
+	memset(b, 0, sizeof(*b));
+}
+
+int sync_begin_decode(struct rd *r, struct sync_begin *b)
+{
+	memset(b, 0, sizeof(*b));
+	b->flags = rd_u32(r);
+	if (b->flags & ~SYNC_FLAGS_ALL)
+		rd_fail(r);
+	b->root = rd_cstr(r, PATH_REL_MAX);
+	uint32_t n = rd_u32(r);
+	if (n > CONFIG_LIST_MAX)
+		rd_fail(r);
+	for (uint32_t i = 0; i < n && rd_ok(r); i++) {
+		char *p = rd_cstr(r, PATH_REL_MAX);
+		if (!path_ok(p)) {
+			free(p);
+			rd_fail(r);
+			break;
+		}
+		b->pull = xrealloc(b->pull, (b->npull + 1) * sizeof(char *));
+		b->pull[b->npull++] = p;
+	}
+	rd_expect_end(r);
+	if (!rd_ok(r) || b->root == NULL) {
+		sync_begin_release(b);
+		return -1;
+	}
+	return 0;
+}
+
+int sync_entry_encode(const struct sync_entry *e, struct buf *out)
+{
+	int r = buf_put_u8(out, e->type);
+	r |= buf_put_u16(out, e->mode);
+	r |= buf_put_u64(out, e->size);
+	r |= buf_put_u64(out, e->mtime_ns);
+	r |= buf_put(out, e->hash, INDEX_HASH_LEN);
+	r |= buf_put_cstr(out, e->path);
+	r |= buf_put_cstr(out, e->link ? e->link : "");
+	return r ? -1 : 0;
+}
+
+void sync_entry_release(struct sync_entry *e)
+{
+	free(e->path);
+	free(e->link);
+	memset(e, 0, sizeof(*e));
+}
+
+int sync_entry_decode(struct rd *r, struct sync_entry *e)
+{
+	memset(e, 0, sizeof(*e));
+	e->type = rd_u8(r);
+	e->mode = rd_u16(r);
+	e->size = rd_u64(r);
+	e->mtime_ns = rd_u64(r);
+	const uint8_t *h = rd_bytes(r, INDEX_HASH_LEN);
+	if (h)
+		memcpy(e->hash, h, INDEX_HASH_LEN);
+	e->path = rd_cstr(r, PATH_REL_MAX);
+	e->link = rd_cstr(r, PATH_REL_MAX);
+	rd_expect_end(r);
+	/* Types: 0 file, 1 dir, 2 symlink; a target only for a symlink. */
+	if (!rd_ok(r) || e->type > 2 || (e->mode & ~07777u) || !path_ok(e->path) ||
+	    e->link == NULL || ((e->type == 2) != (e->link[0] != '\0'))) {
+		sync_entry_release(e);
+		return -1;
+	}
+	return 0;
+}
+
+int sync_report_encode(uint32_t code, const char *path, const char *msg, struct buf *out)
+{
+	int r = buf_put_u32(out, code);
+	r |= buf_put_str(out, path, strnlen(path, PATH_REL_MAX));
+	r |= buf_put_str(out, msg, strnlen(msg, 1024));
+	return r ? -1 : 0;
+}
+
+int sync_report_decode(struct rd *r, uint32_t *code, char **path, char **msg)
+{
+	*code = rd_u32(r);
+	*path = rd_cstr(r, PATH_REL_MAX);
+	*msg = rd_cstr(r, 1024);
+	rd_expect_end(r);
+	if (!rd_ok(r) || *path == NULL || *msg == NULL) {
+		free(*path);
+		free(*msg);
+		*path = *msg = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int sync_plan_end_encode(const struct sync_plan_end *p, struct buf *out)
+{
+	int r = buf_put_u32(out, p->need);
+	r |= buf_put_u32(out, p->conflicts);
+	r |= buf_put_u32(out, p->deletes);
+	r |= buf_put_u8(out, p->guard);
+	r |= buf_put_u32(out, p->indexed);
+	return r ? -1 : 0;
+}
+
+int sync_plan_end_decode(struct rd *r, struct sync_plan_end *p)
+{
+	p->need = rd_u32(r);
+	p->conflicts = rd_u32(r);
+	p->deletes = rd_u32(r);
+	p->guard = rd_u8(r);
+	p->indexed = rd_u32(r);
+	rd_expect_end(r);
+	return rd_ok(r) && p->guard <= 1 ? 0 : -1;
+}
+
+int sync_done_encode(const struct sync_done *d, struct buf *out)
+{
+	int r = buf_put_u32(out, d->written);
+	r |= buf_put_u32(out, d->deleted);
+	r |= buf_put_u32(out, d->conflicts);
+	r |= buf_put_u32(out, d->errors);
+	r |= buf_put_u64(out, d->bytes);
+	return r ? -1 : 0;
+}
+
+int sync_done_decode(struct rd *r, struct sync_done *d)
+{
+	d->written = rd_u32(r);
+	d->deleted = rd_u32(r);
+	d->conflicts = rd_u32(r);
+	d->errors = rd_u32(r);
+	d->bytes = rd_u64(r);
+	rd_expect_end(r);
+	return rd_ok(r) ? 0 : -1;
+}

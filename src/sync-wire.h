@@ -1,0 +1,62 @@
+/*
+ * sync-wire.h - the sync family of messages (docs/PROTOCOL.md, "Sync"):
+ * their structs and codecs.  Decoders go through struct rd and validate
+ * every path with path_check_rel before anyone sees it.
+ */
+#ifndef FERRY_SYNC_WIRE_H
+#define FERRY_SYNC_WIRE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+#include "sync-index.h"
+
+#define SYNC_FORCE	0x1u
+#define SYNC_DRY_RUN	0x2u
+#define SYNC_FLAGS_ALL	0x3u
+
+struct sync_begin {
+	uint32_t flags;
+	char *root;
+	char **pull;		/* folders the push must not touch */
+	uint32_t npull;
+};
+
+struct sync_entry {
+	uint8_t type;		/* enum entry_type: file, dir, link */
+	uint16_t mode;
+	uint64_t size, mtime_ns;
+	uint8_t hash[INDEX_HASH_LEN];
+	char *path;
+	char *link;		/* symlink target, "" otherwise */
+};
+
+struct sync_plan_end {
+	uint32_t need, conflicts, deletes;
+	uint8_t guard;		/* mass-deletion guard tripped */
+	uint32_t indexed;	/* files the destination index holds */
+};
+
+struct sync_done {
+	uint32_t written, deleted, conflicts, errors;
+	uint64_t bytes;
+};
+
+int sync_begin_encode(const struct sync_begin *b, struct buf *out);
+int sync_begin_decode(struct rd *r, struct sync_begin *b);
+void sync_begin_release(struct sync_begin *b);
+
+int sync_entry_encode(const struct sync_entry *e, struct buf *out);
+int sync_entry_decode(struct rd *r, struct sync_entry *e);
+void sync_entry_release(struct sync_entry *e);
+
+/* SYNC_CONFLICT and SYNC_ERROR: u32 code, path, message. */
+int sync_report_encode(uint32_t code, const char *path, const char *msg, struct buf *out);
+int sync_report_decode(struct rd *r, uint32_t *code, char **path, char **msg);
+
+int sync_plan_end_encode(const struct sync_plan_end *p, struct buf *out);
+int sync_plan_end_decode(struct rd *r, struct sync_plan_end *p);
+int sync_done_encode(const struct sync_done *d, struct buf *out);
+int sync_done_decode(struct rd *r, struct sync_done *d);
+
+#endif

@@ -1,0 +1,70 @@
+#!/usr/bin/env bats
+# ferry push against the local target.
+
+load helpers
+load push-lib
+
+setup() {
+	common_setup
+	R="$T/remote"
+	"$FERRY" init --local "$R" >/dev/null
+}
+teardown() { common_teardown; }
+
+@test "push: tree round-trips (names, modes, mtimes, symlinks, empty folders), then incremental" { check_push_roundtrip; }
+@test "push: conflicts in both directions, --dry-run, --force" { check_push_conflicts; }
+@test "push: mass-deletion guard; pull folders untouched" { check_push_guard_and_pull_folders; }
+@test "push: kill -9 mid-push leaves no partial file; next push completes" { check_push_concurrent_and_kill; }
+
+@test "push: a second push of the same target waits its turn" {
+	for i in $(seq 1 200); do head -c 20000 /dev/urandom >"f$i"; done
+	"$FERRY" push >"$T/p1" 2>&1 &
+	p1=$!
+	sleep 0.05
+	run "$FERRY" push
+	wait "$p1"
+	# the second one waited for the first, then found nothing to do
+	[ "$status" -eq 0 ]
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pushed 0, deleted 0"* ]]
+}
+
+@test "push: a full disk on the server is reported, nothing partial" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir -p "$R"
+	mount -t tmpfs -o size=512k tmpfs "$R" || skip "cannot mount tmpfs"
+	head -c 300000 /dev/urandom >small.bin
+	head -c 400000 /dev/urandom >big.bin
+	run "$FERRY" push
+	ls -la "$R"
+	left=$(find "$R" -name '.ferry-tmp.*' | wc -l)
+	partial=0
+	[ -e "$R/big.bin" ] && ! cmp -s big.bin "$R/big.bin" && partial=1
+	umount "$R"
+	echo "$output"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"disk full on local while writing '"* ]]
+	[ "$left" -eq 0 ]
+	[ "$partial" -eq 0 ]
+}
+
+@test "push: unreadable local file is reported, the rest is pushed" {
+	[ "$(id -u)" != 0 ] || skip "root reads everything"
+	echo a >a.txt
+	echo secret >secret.txt
+	chmod 000 secret.txt
+	run "$FERRY" push
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read 'secret.txt'"* ]]
+	[ -e "$R/a.txt" ]
+}
+
+@test "push --json and usage" {
+	echo a >a.txt
+	run "$FERRY" push --json
+	[ "$status" -eq 0 ]
+	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["written"]>=1 and d["conflicts"]==0'
+	run "$FERRY" push extra
+	[ "$status" -eq 64 ]
+}

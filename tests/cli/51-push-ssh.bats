@@ -1,0 +1,30 @@
+#!/usr/bin/env bats
+# ferry push over a real sshd on 127.0.0.1.
+
+load helpers
+load push-lib
+
+setup_file() {
+	export SSHD_TOP
+	SSHD_TOP=$(mktemp -d /tmp/fs.XXXXXX)
+	chmod 755 "$SSHD_TOP"
+	start_sshd "$SSHD_TOP"
+	export SSHD_DIR SSHD_PORT SSHD_PID
+}
+
+teardown_file() {
+	stop_sshd
+	rm -rf "$SSHD_TOP"
+}
+
+setup() {
+	common_setup
+	init_ssh_project
+	R="$T/remote"
+}
+teardown() { common_teardown; }
+
+@test "push over ssh: tree round-trips, then incremental" { check_push_roundtrip; }
+@test "push over ssh: conflicts, --dry-run, --force" { check_push_conflicts; }
+@test "push over ssh: mass-deletion guard; pull folders untouched" { check_push_guard_and_pull_folders; }
+@test "push over ssh: kill -9 mid-push leaves no partial file" { check_push_concurrent_and_kill; }

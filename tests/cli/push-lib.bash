@@ -1,0 +1,149 @@
+# push-lib.bash - push behaviours checked on every target.  The caller's
+# project points at the target; $R is the server-side project folder.
+
+# Compares the push set here with the copy there: bytes, modes, mtimes,
+# symlink targets, empty folders.
+trees_equal() {
+	python3 - "$PWD" "$R" <<'PY'
+import os, sys, stat
+a, b = sys.argv[1], sys.argv[2]
+def walk(root):
+    out = {}
+    for dp, dns, fns in os.walk(root):
+        dns[:] = [d for d in dns if d not in (".git", ".ferry", "results")]
+        for n in dns + fns:
+            p = os.path.join(dp, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("l", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("d", stat.S_IMODE(st.st_mode))
+            else:
+                out[rel] = ("f", stat.S_IMODE(st.st_mode), st.st_mtime_ns, open(p, "rb").read())
+    return out
+x, y = walk(a), walk(b)
+if x != y:
+    for k in sorted(set(x) | set(y), key=os.fsencode):
+        if x.get(k) != y.get(k):
+            print("differs:", repr(k), x.get(k, "missing")[:3], y.get(k, "missing")[:3])
+    sys.exit(1)
+PY
+}
+
+make_tree() {
+	mkdir -p src/sub empty "sp ace"
+	echo hello >src/a.txt
+	head -c 300000 /dev/urandom >src/big.bin
+	printf 'x' >"sp ace/f 1"
+	touch -- "-dash" $'new\nline' $'\xff\xfe' "$(printf 'e\xcc\x81')" "$(head -c 255 /dev/zero | tr '\0' n)"
+	ln -s a.txt src/link
+	ln -s /etc/passwd src/abs-link
+	printf '#!/bin/sh\n' >src/run.sh
+	chmod 755 src/run.sh
+	chmod 700 src/sub
+	echo b >src/sub/b.txt
+	touch -d '2001-02-03 04:05:06.123456789' src/a.txt
+}
+
+check_push_roundtrip() {
+	make_tree
+	run "$FERRY" push
+	echo "$output"
+	[ "$status" -eq 0 ]
+	trees_equal
+	[ "$(readlink "$R/src/abs-link")" = /etc/passwd ]
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pushed 0, deleted 0, 0 conflicts"* ]]
+	# changes, deletes, a new folder
+	echo changed >src/a.txt
+	rm src/sub/b.txt "sp ace/f 1"
+	mkdir -p new/deep
+	echo n >new/deep/n.txt
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	trees_equal
+	[ ! -e "$R/src/sub/b.txt" ]
+}
+
+check_push_conflicts() {
+	make_tree
+	"$FERRY" push >/dev/null
+	echo theirs >"$R/src/a.txt"
+	echo mine >src/a.txt
+	echo theirs-new >"$R/made-there.txt"
+	echo mine-new >made-there.txt
+	echo kept >"$R/src/sub/server-only.txt"
+	rm src/sub/b.txt
+	run "$FERRY" push --dry-run
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"conflict: src/a.txt: changed on the server"* ]]
+	[[ "$output" == *"conflict: made-there.txt: exists on the server but ferry did not put it there"* ]]
+	[[ "$output" == *"delete  src/sub/b.txt"* ]]
+	[ -e "$R/src/sub/b.txt" ]
+	run "$FERRY" push
+	[ "$status" -eq 1 ]
+	[ "$(cat "$R/src/a.txt")" = theirs ]
+	[ "$(cat "$R/made-there.txt")" = theirs-new ]
+	# files ferry did not put there are never deleted
+	[ "$(cat "$R/src/sub/server-only.txt")" = kept ]
+	[ ! -e "$R/src/sub/b.txt" ]
+	run "$FERRY" push --force
+	[ "$status" -eq 0 ]
+	[ "$(cat "$R/src/a.txt")" = mine ]
+	[ "$(cat "$R/made-there.txt")" = mine-new ]
+	# a file deleted here but changed there is kept, as a conflict
+	echo edited-there >"$R/src/run.sh"
+	rm src/run.sh
+	run "$FERRY" push
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"src/run.sh: deleted here but changed on the server"* ]]
+	[ -e "$R/src/run.sh" ]
+}
+
+check_push_guard_and_pull_folders() {
+	mkdir -p data results
+	for i in $(seq 1 40); do echo "$i" >"data/f$i"; done
+	"$FERRY" push >/dev/null
+	mkdir -p "$R/results"
+	echo server-result >"$R/results/r.txt"
+	echo local-result >results/r.txt
+	mv data moved-away
+	printf 'moved-away/\n' >.gitignore
+	run "$FERRY" push
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"would delete 40 of the 41 files"* ]]
+	[ -e "$R/data/f1" ]
+	run "$FERRY" push --force
+	[ "$status" -eq 0 ]
+	[ ! -e "$R/data/f1" ]
+	# push never writes into the pull folders
+	[ "$(cat "$R/results/r.txt")" = server-result ]
+}
+
+check_push_concurrent_and_kill() {
+	for i in $(seq 1 30); do head -c 200000 /dev/urandom >"f$i.bin"; done
+	# kill -9 at random moments: never a partial file under a real name
+	for round in $(seq 1 8); do
+		for i in $(seq 1 30); do head -c 1000 /dev/urandom >>"f$i.bin"; done
+		"$FERRY" push >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.0$((RANDOM % 9))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		for f in "$R"/f*.bin; do
+			[ -e "$f" ] || continue
+			# whatever is under a real name is a complete version of it
+			size=$(stat -c %s "$f")
+			[ $((size % 1000)) -eq 0 ]
+		done
+	done
+	run "$FERRY" push
+	echo "$output"
+	[ "$status" -eq 0 ]
+	trees_equal
+	[ -z "$(find "$R" -name '.ferry-tmp.*')" ]
+}
