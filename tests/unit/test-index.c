@@ -191,8 +191,50 @@ static void test_walk_order(void)
 	free(cmd);
 }
 
+static void test_journal(void)
+{
+	struct index ix;
+	struct buf j;
+	int err;
+	struct index_entry x = { .type = 0, .mode = 0644, .size = 5 };
+
+	t_case = "journal merge";
+	index_init(&ix);
+	index_append(&ix, "a", &err)->size = 1;
+	index_append(&ix, "c", &err)->size = 3;
+	buf_init(&j, SIZE_MAX);
+	x.size = 20;
+	index_journal_record(&j, "b", &x);
+	x.size = 30;
+	index_journal_record(&j, "c", &x);
+	x.size = 31;
+	index_journal_record(&j, "c", &x);	/* the later record wins */
+	x.size = 40;
+	index_journal_record(&j, "a/z", &x);
+	size_t whole = j.len;
+	index_journal_record(&j, "zz", &x);
+	/* torn last record: cut it in the middle */
+	CHECK(index_journal_merge(&ix, j.data, whole + 7) == 0);
+	CHECK(ix.n == 4);
+	CHECK(index_find(&ix, "a")->size == 1);
+	CHECK(index_find(&ix, "a/z")->size == 40);
+	CHECK(index_find(&ix, "b")->size == 20);
+	CHECK(index_find(&ix, "c")->size == 31);
+	CHECK(index_find(&ix, "zz") == NULL);
+	for (size_t i = 1; i < ix.n; i++)
+		CHECK(path_cmp(index_path(&ix, &ix.e[i - 1]), index_path(&ix, &ix.e[i])) < 0);
+
+	t_case = "journal with a bad path is refused, index unchanged";
+	buf_reset(&j);
+	index_journal_record(&j, "../evil", &x);
+	CHECK(index_journal_merge(&ix, j.data, j.len) < 0 && ix.n == 4);
+	buf_release(&j);
+	index_release(&ix);
+}
+
 void test_index(void)
 {
+	test_journal();
 	test_order();
 	test_append_find();
 	test_codec();

@@ -1,0 +1,51 @@
+/*
+ * fuzz-sync.c - libFuzzer harness: the sync messages an agent or client
+ * receives, and the push journal the agent reads back.
+ */
+#define _GNU_SOURCE
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "sync-index.h"
+#include "sync-wire.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct rd r;
+	struct sync_begin b;
+	struct sync_entry e;
+	struct sync_plan_end pe;
+	struct sync_done d;
+	uint32_t code;
+	char *path, *msg;
+	struct index ix;
+	int err;
+
+	rd_init(&r, data, size);
+	if (sync_begin_decode(&r, &b) == 0)
+		sync_begin_release(&b);
+	rd_init(&r, data, size);
+	if (sync_entry_decode(&r, &e) == 0)
+		sync_entry_release(&e);
+	rd_init(&r, data, size);
+	if (sync_report_decode(&r, &code, &path, &msg) == 0) {
+		free(path);
+		free(msg);
+	}
+	rd_init(&r, data, size);
+	(void)sync_plan_end_decode(&r, &pe);
+	rd_init(&r, data, size);
+	(void)sync_done_decode(&r, &d);
+
+	index_init(&ix);
+	index_append(&ix, "a", &err);
+	index_append(&ix, "m/n", &err);
+	if (index_journal_merge(&ix, data, size) == 0)
+		for (size_t i = 1; i < ix.n; i++)
+			if (path_cmp(index_path(&ix, &ix.e[i - 1]), index_path(&ix, &ix.e[i])) >= 0)
+				abort();
+	index_release(&ix);
+	return 0;
+}
