@@ -44,6 +44,8 @@ struct dest {
 	size_t n, cap;
 	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
 	int journal;		/* fd of the journal of files placed */
+	char *cdir;		/* folder whose fd is cached for lstat */
+	int cdirfd;
 	struct sync_done done;
 };
 
@@ -71,6 +73,32 @@ static uint8_t type_of_mode(mode_t m)
 	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
 }
 
+/* lstat beneath the root with the parent folder's fd cached: entries come
+ * in walk order, so siblings share it (one open per folder, not per file). */
+static int dest_lstat(struct dest *d, const char *path, struct stat *st)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	if (d->cdir == NULL || strlen(d->cdir) != dl || strncmp(d->cdir, path, dl) != 0) {
+		if (d->cdirfd >= 0)
+			close(d->cdirfd);
+		free(d->cdir);
+		d->cdir = xstrndup(path, dl);
+		if (dl) {
+			d->cdirfd = open_beneath(d->rootfd, d->cdir, O_RDONLY | O_DIRECTORY, 0);
+		} else {
+			d->cdirfd = fcntl(d->rootfd, F_DUPFD_CLOEXEC, 0);
+			if (d->cdirfd < 0)
+				d->cdirfd = -errno;
+		}
+	}
+	if (d->cdirfd < 0)
+		return d->cdirfd;	/* -errno of opening the folder */
+	if (fstatat(d->cdirfd, slash ? slash + 1 : path, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
 /* Is what is at path still what the index says ferry left there? */
 static bool unchanged(struct dest *d, const struct index_entry *o, const char *path, const struct stat *st)
 {
@@ -85,7 +113,10 @@ static bool unchanged(struct dest *d, const struct index_entry *o, const char *p
 	return apply_hash(d->rootfd, path, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
 }
 
-static bool same_content(struct dest *d, const struct sync_entry *e, const struct stat *st)
+/* Does what is at the destination hold e's content?  Uses the index's
+ * hash when the stat says the file is the one ferry left (no read). */
+static bool same_content(struct dest *d, const struct sync_entry *e, const struct index_entry *o,
+			 const struct stat *st)
 {
 	uint8_t h[INDEX_HASH_LEN];
 	if (e->type != type_of_mode(st->st_mode))
@@ -94,6 +125,10 @@ static bool same_content(struct dest *d, const struct sync_entry *e, const struc
 		return true;
 	if (e->type == ENT_FILE && (uint64_t)st->st_size != e->size)
 		return false;
+	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	if (o && o->type == e->type &&
+	    index_stat_clean(&d->old, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
+		return memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
 	return apply_hash(d->rootfd, e->path, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
 }
 
@@ -110,7 +145,7 @@ static void plan_one(struct dest *d, size_t i)
 	const struct sync_entry *e = &d->e[i];
 	const struct index_entry *o = index_find(&d->old, e->path);
 	struct stat st;
-	int r = apply_lstat(d->rootfd, e->path, &st);
+	int r = dest_lstat(d, e->path, &st);
 	bool force = d->b.flags & SYNC_FORCE;
 
 	if (r == -ENOENT) {
@@ -125,7 +160,7 @@ static void plan_one(struct dest *d, size_t i)
 		       r == -ELOOP || r == -ENOTDIR ? "a symlink or file is in the way of its folder" : strerror(-r));
 		return;
 	}
-	if (same_content(d, e, &st)) {
+	if (same_content(d, e, o, &st)) {
 		d->act[i] = (st.st_mode & 07777) != e->mode && e->type != ENT_LINK ? ACT_META : ACT_NONE;
 		if (e->type == ENT_FILE && d->act[i] == ACT_NONE) {
 			uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
@@ -435,7 +470,7 @@ static char *state_dir(const char *root)
 
 int agent_sync(struct conn *c, struct rd *body)
 {
-	struct dest d = { .c = c, .rootfd = -1, .journal = -1 };
+	struct dest d = { .c = c, .rootfd = -1, .journal = -1, .cdirfd = -1 };
 	char *root = NULL, *sdir = NULL, *ixfile = NULL, *jfile = NULL;
 	const char *why;
 	int lockfd = -1, ret = -1;
@@ -559,6 +594,9 @@ out:
 		close(lockfd);
 	if (d.journal >= 0)
 		close(d.journal);
+	if (d.cdirfd >= 0)
+		close(d.cdirfd);
+	free(d.cdir);
 	free(jfile);
 	buf_release(&b);
 	free(root);
