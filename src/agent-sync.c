@@ -44,6 +44,8 @@ struct dest {
 	size_t n, cap;
 	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
 	int journal;		/* fd of the journal of files placed */
+	struct seen { uint64_t size, mtime_ns, ino; uint16_t mode; bool have; } *seen;
+				/* per entry: the destination's stat at planning */
 	char *cdir;		/* folder whose fd is cached for lstat */
 	int cdirfd;
 	struct sync_done done;
@@ -147,6 +149,11 @@ static void plan_one(struct dest *d, size_t i)
 	struct stat st;
 	int r = dest_lstat(d, e->path, &st);
 	bool force = d->b.flags & SYNC_FORCE;
+
+	if (r == 0)
+		d->seen[i] = (struct seen){ .size = (uint64_t)st.st_size, .ino = (uint64_t)st.st_ino,
+			.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec,
+			.mode = st.st_mode & 07777, .have = true };
 
 	if (r == -ENOENT) {
 		d->act[i] = e->type == ENT_FILE ? ACT_NEED : e->type == ENT_DIR ? ACT_MKDIR : ACT_LINK;
@@ -434,7 +441,13 @@ static void build_index(struct dest *d, struct index *nx)
 		if (c <= 0) {
 			const struct sync_entry *e = &d->e[i];
 			uint8_t a = d->act[i];
-			if (a == ACT_DONE || a == ACT_NONE) {
+			if (a == ACT_NONE && d->seen[i].have) {
+				/* Untouched: the stat taken while planning is current. */
+				struct index_entry x = { .type = e->type, .mode = d->seen[i].mode, .size = d->seen[i].size,
+							 .mtime_ns = d->seen[i].mtime_ns, .ino = d->seen[i].ino };
+				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
+				add_entry(nx, e->path, &x, -1);
+			} else if (a == ACT_DONE || a == ACT_NONE) {
 				struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size,
 							 .mtime_ns = e->mtime_ns };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
@@ -532,6 +545,7 @@ int agent_sync(struct conn *c, struct rd *body)
 	if (read_manifest(&d) < 0)
 		goto out;
 	d.act = xcalloc(d.n + 1, 1);
+	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
 	for (size_t i = 0; i < d.n; i++) {
 		plan_one(&d, i);
 		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE)
@@ -585,6 +599,7 @@ out:
 		sync_entry_release(&d.e[i]);
 	free(d.e);
 	free(d.act);
+	free(d.seen);
 	free(d.del);
 	index_release(&d.old);
 	sync_begin_release(&d.b);
