@@ -238,7 +238,7 @@ int cmd_doctor(int argc, char **argv)
 			add(&r, "remote path", "fail", "fix the folder's permissions or pick another 'path' in ferry.ini",
 			    "%s is not writable", root);
 		else
-			add(&r, "remote path", "warn", "`ferry exec` creates it on first use",
+			add(&r, "remote path", "warn", "`ferry push` or `ferry exec` creates it on first use",
 			    "%s does not exist yet", root);
 
 		char b1[32], b2[32];
