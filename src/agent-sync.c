@@ -44,8 +44,10 @@ struct dest {
 	size_t n, cap;
 	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
 	int journal;		/* fd of the journal of files placed */
-	struct seen { uint64_t size, mtime_ns, ino; uint16_t mode; bool have; } *seen;
-				/* per entry: the destination's stat at planning */
+	struct seen { struct apply_stat st; bool have; } *seen;
+				/* per entry: the destination's stat at planning,
+				 * then as placed */
+	struct apply_stat *delst;	/* per old entry planned for deletion */
 	char *cdir;		/* folder whose fd is cached for lstat */
 	int cdirfd;
 	struct sync_done done;
@@ -150,10 +152,10 @@ static void plan_one(struct dest *d, size_t i)
 	int r = dest_lstat(d, e->path, &st);
 	bool force = d->b.flags & SYNC_FORCE;
 
-	if (r == 0)
-		d->seen[i] = (struct seen){ .size = (uint64_t)st.st_size, .ino = (uint64_t)st.st_ino,
-			.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec,
-			.mode = st.st_mode & 07777, .have = true };
+	if (r == 0) {
+		apply_stat_from(&d->seen[i].st, &st);
+		d->seen[i].have = true;
+	}
 
 	if (r == -ENOENT) {
 		d->act[i] = e->type == ENT_FILE ? ACT_NEED : e->type == ENT_DIR ? ACT_MKDIR : ACT_LINK;
@@ -200,6 +202,7 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 	size_t j = 0;
 	*ndel = 0;
 	d->del = xcalloc(d->old.n + 1, 1);
+	d->delst = xcalloc(d->old.n + 1, sizeof(*d->delst));
 	for (size_t i = 0; i < d->old.n; i++) {
 		const struct index_entry *o = &d->old.e[i];
 		const char *p = index_path(&d->old, o);
@@ -215,6 +218,7 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 			continue;	/* already gone */
 		if (r == 0 && (o->type == ENT_DIR ? S_ISDIR(st.st_mode) : unchanged(d, o, p, &st))) {
 			d->del[i] = 1;
+			apply_stat_from(&d->delst[i], &st);
 			if (o->type != ENT_DIR) {
 				(*ndel)++;
 				report(d->c, MSG_SYNC_DELETE, 0, p, "");
@@ -255,8 +259,10 @@ static int read_manifest(struct dest *d)
 	}
 }
 
-static void set_meta(struct dest *d, const struct sync_entry *e)
+static void set_meta(struct dest *d, size_t i)
 {
+	const struct sync_entry *e = &d->e[i];
+	struct stat st;
 	struct timespec ts[2] = {
 		{ .tv_nsec = UTIME_OMIT },
 		{ .tv_sec = (time_t)(e->mtime_ns / 1000000000u), .tv_nsec = (long)(e->mtime_ns % 1000000000u) },
@@ -267,6 +273,10 @@ static void set_meta(struct dest *d, const struct sync_entry *e)
 	(void)fchmod(fd, e->mode);
 	if (e->type == ENT_FILE)
 		(void)futimens(fd, ts);
+	if (fstat(fd, &st) == 0) {
+		apply_stat_from(&d->seen[i].st, &st);
+		d->seen[i].have = true;
+	}
 	close(fd);
 }
 
@@ -293,14 +303,14 @@ static void fail_entry(struct dest *d, size_t i, int err)
 
 /* Records a placed file at once: if we are killed before the index is
  * saved, the next sync still knows ferry put it there. */
-static void journal(struct dest *d, const struct sync_entry *e)
+static void journal(struct dest *d, const struct sync_entry *e, const struct apply_stat *placed)
 {
-	struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size, .mtime_ns = e->mtime_ns };
-	struct stat st;
+	/* The stat of the file as placed (taken on its fd before the rename):
+	 * an edit made there a moment later must not be recorded as ours. */
+	struct index_entry x = { .type = e->type, .mode = placed->mode & 07777, .size = placed->size,
+				 .mtime_ns = placed->mtime_ns, .ino = placed->ino };
 	struct buf b;
 	memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-	if (apply_lstat(d->rootfd, e->path, &st) == 0)
-		x.ino = (uint64_t)st.st_ino;
 	buf_init(&b, PATH_REL_MAX + 128);
 	if (d->journal >= 0 && index_journal_record(&b, e->path, &x) == 0)
 		(void)write_all(d->journal, b.data, b.len);
@@ -343,17 +353,27 @@ static int receive(struct dest *d)
 		}
 		if (type == MSG_SYNC_FILE_END && cur >= 0) {
 			const struct sync_entry *e = &d->e[cur];
-			if (cur_err == 0)
-				cur_err = apply_commit(&f, e->hash, e->mode, e->mtime_ns, false);
-			else
+			struct apply_stat placed;
+			if (cur_err == 0) {
+				/* What we planned against must still be there. */
+				apply_expect(&f, d->seen[cur].have, &d->seen[cur].st);
+				cur_err = apply_commit(&f, e->hash, e->mode, e->mtime_ns, false, &placed);
+			} else {
 				apply_abort(&f);
-			if (cur_err < 0) {
+			}
+			if (cur_err == -EEXIST || cur_err == -ESTALE) {
+				d->act[cur] = ACT_CONFLICT;
+				d->done.conflicts++;
+				report(d->c, MSG_SYNC_CONFLICT, 0, e->path, "changed on the server during the push: kept");
+			} else if (cur_err < 0) {
 				fail_entry(d, (size_t)cur, cur_err);
 			} else {
 				d->act[cur] = ACT_DONE;
 				d->done.written++;
 				d->done.bytes += e->size;
-				journal(d, e);
+				d->seen[cur].st = placed;
+				d->seen[cur].have = true;
+				journal(d, e, &placed);
 			}
 			cur = -1;
 			cur_err = 0;
@@ -375,12 +395,17 @@ static void apply_rest(struct dest *d)
 		switch (d->act[i]) {
 		case ACT_MKDIR: {
 			struct stat st;
-			if (apply_lstat(d->rootfd, e->path, &st) == 0 && !S_ISDIR(st.st_mode))
-				(void)apply_remove(d->rootfd, e->path, false);
+			if (apply_lstat(d->rootfd, e->path, &st) == 0 && !S_ISDIR(st.st_mode) &&
+			    apply_remove(d->rootfd, e->path, false, d->seen[i].have ? &d->seen[i].st : NULL) == -ESTALE) {
+				d->act[i] = ACT_CONFLICT;
+				d->done.conflicts++;
+				report(d->c, MSG_SYNC_CONFLICT, 0, e->path, "changed on the server during the push: kept");
+				continue;
+			}
 			parent_dirs(d, e->path);
 			r = apply_mkdirs(d->rootfd, e->path, 0755);
 			if (r == 0)
-				set_meta(d, e);
+				set_meta(d, i);
 			break;
 		}
 		case ACT_LINK:
@@ -388,7 +413,7 @@ static void apply_rest(struct dest *d)
 			r = apply_symlink(d->rootfd, e->path, e->link);
 			break;
 		case ACT_META:
-			set_meta(d, e);
+			set_meta(d, i);
 			break;
 		default:
 			continue;
@@ -405,11 +430,17 @@ static void apply_rest(struct dest *d)
 		if (d->del[i] != 1)
 			continue;
 		const struct index_entry *o = &d->old.e[i];
-		int r = apply_remove(d->rootfd, index_path(&d->old, o), o->type == ENT_DIR);
-		if (r == 0 && o->type != ENT_DIR)
+		const char *p = index_path(&d->old, o);
+		int r = apply_remove(d->rootfd, p, o->type == ENT_DIR, o->type == ENT_DIR ? NULL : &d->delst[i]);
+		if (r == 0 && o->type != ENT_DIR) {
 			d->done.deleted++;
-		else if (r < 0 && o->type == ENT_DIR)
+		} else if (r == -ESTALE) {
+			d->del[i] = 2;
+			d->done.conflicts++;
+			report(d->c, MSG_SYNC_CONFLICT, 0, p, "changed on the server during the push: not deleted");
+		} else if (r < 0 && o->type == ENT_DIR) {
 			d->del[i] = 2;	/* holds files ferry did not put there: kept */
+		}
 	}
 }
 
@@ -441,10 +472,13 @@ static void build_index(struct dest *d, struct index *nx)
 		if (c <= 0) {
 			const struct sync_entry *e = &d->e[i];
 			uint8_t a = d->act[i];
-			if (a == ACT_NONE && d->seen[i].have) {
-				/* Untouched: the stat taken while planning is current. */
-				struct index_entry x = { .type = e->type, .mode = d->seen[i].mode, .size = d->seen[i].size,
-							 .mtime_ns = d->seen[i].mtime_ns, .ino = d->seen[i].ino };
+			if ((a == ACT_NONE || a == ACT_DONE) && d->seen[i].have) {
+				/* Untouched (the planning stat) or written (the stat as
+				 * placed): never a stat taken after someone else may
+				 * have edited the file. */
+				const struct apply_stat *a_st = &d->seen[i].st;
+				struct index_entry x = { .type = e->type, .mode = (uint16_t)(a_st->mode & 07777),
+							 .size = a_st->size, .mtime_ns = a_st->mtime_ns, .ino = a_st->ino };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
 				add_entry(nx, e->path, &x, -1);
 			} else if (a == ACT_DONE || a == ACT_NONE) {
@@ -540,7 +574,8 @@ int agent_sync(struct conn *c, struct rd *body)
 	}
 	if (!(d.b.flags & SYNC_DRY_RUN))
 		d.journal = open(jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	(void)apply_sweep(d.rootfd, "");
+	if (!(d.b.flags & SYNC_DRY_RUN))
+		(void)apply_sweep(d.rootfd, "");
 
 	if (read_manifest(&d) < 0)
 		goto out;
@@ -548,7 +583,7 @@ int agent_sync(struct conn *c, struct rd *body)
 	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
 	for (size_t i = 0; i < d.n; i++) {
 		plan_one(&d, i);
-		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE)
+		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE && !(d.b.flags & SYNC_DRY_RUN))
 			(void)apply_sweep(d.rootfd, d.e[i].path);
 		if (d.act[i] == ACT_NEED) {
 			uint8_t seq[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
@@ -601,6 +636,7 @@ out:
 	free(d.act);
 	free(d.seen);
 	free(d.del);
+	free(d.delst);
 	index_release(&d.old);
 	sync_begin_release(&d.b);
 	if (d.rootfd >= 0)

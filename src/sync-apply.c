@@ -138,8 +138,29 @@ void apply_abort(struct apply_file *f)
 	f->dirfd = f->fd = -1;
 }
 
+void apply_stat_from(struct apply_stat *a, const struct stat *st)
+{
+	a->size = (uint64_t)st->st_size;
+	a->mtime_ns = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	a->ino = (uint64_t)st->st_ino;
+	a->mode = (uint32_t)st->st_mode;
+}
+
+bool apply_stat_same(const struct apply_stat *a, const struct apply_stat *b)
+{
+	return a->size == b->size && a->mtime_ns == b->mtime_ns && a->ino == b->ino && a->mode == b->mode;
+}
+
+void apply_expect(struct apply_file *f, bool exists, const struct apply_stat *st)
+{
+	f->expect_set = true;
+	f->expect_exists = exists;
+	if (exists)
+		f->expect = *st;
+}
+
 int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
-		 uint64_t mtime_ns, bool do_fsync)
+		 uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed)
 {
 	XXH128_canonical_t c;
 	int r = 0;
@@ -152,8 +173,9 @@ int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_
 		{ .tv_nsec = UTIME_OMIT },
 		{ .tv_sec = (time_t)(mtime_ns / 1000000000u), .tv_nsec = (long)(mtime_ns % 1000000000u) },
 	};
+	struct stat pst;
 	if (fchmod(f->fd, mode & 07777) < 0 || futimens(f->fd, ts) < 0 ||
-	    (do_fsync && fsync(f->fd) < 0)) {
+	    (do_fsync && fsync(f->fd) < 0) || fstat(f->fd, &pst) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -164,10 +186,34 @@ int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_
 		goto out;
 	}
 	f->fd = -1;
-	if (renameat(f->dirfd, f->tmp, f->dirfd, f->name) < 0) {
-		r = -errno;
-		goto out;
+	if (f->expect_set && !f->expect_exists) {
+		/* Nothing was there when we planned: never replace what
+		 * appeared since. */
+		if (renameat2(f->dirfd, f->tmp, f->dirfd, f->name, RENAME_NOREPLACE) < 0) {
+			r = -errno;
+			goto out;
+		}
+	} else {
+		if (f->expect_set) {
+			struct stat now;
+			struct apply_stat a;
+			if (fstatat(f->dirfd, f->name, &now, AT_SYMLINK_NOFOLLOW) < 0) {
+				r = errno == ENOENT ? -ESTALE : -errno;
+				goto out;
+			}
+			apply_stat_from(&a, &now);
+			if (!apply_stat_same(&a, &f->expect)) {
+				r = -ESTALE;
+				goto out;
+			}
+		}
+		if (renameat(f->dirfd, f->tmp, f->dirfd, f->name) < 0) {
+			r = -errno;
+			goto out;
+		}
 	}
+	if (placed)
+		apply_stat_from(placed, &pst);
 	free(f->tmp);
 	f->tmp = NULL;
 out:
@@ -193,14 +239,28 @@ int apply_symlink(int rootfd, const char *path, const char *target)
 	return r;
 }
 
-int apply_remove(int rootfd, const char *path, bool is_dir)
+int apply_remove(int rootfd, const char *path, bool is_dir, const struct apply_stat *expect)
 {
 	const char *name;
 	int dfd = open_parent(rootfd, path, &name), r = 0;
 	if (dfd < 0)
 		return dfd;
+	if (expect) {
+		struct stat now;
+		struct apply_stat a;
+		if (fstatat(dfd, name, &now, AT_SYMLINK_NOFOLLOW) < 0) {
+			r = -errno;
+			goto out;
+		}
+		apply_stat_from(&a, &now);
+		if (!apply_stat_same(&a, expect)) {
+			r = -ESTALE;
+			goto out;
+		}
+	}
 	if (unlinkat(dfd, name, is_dir ? AT_REMOVEDIR : 0) < 0)
 		r = -errno;
+out:
 	close(dfd);
 	return r;
 }
@@ -225,9 +285,17 @@ int apply_sweep(int rootfd, const char *dir)
 	while ((de = readdir(d)) != NULL) {
 		if (strncmp(de->d_name, APPLY_TMP_PREFIX, pl) != 0)
 			continue;
-		char *end;
+		/* Exactly PREFIX<pid>.<n>, as apply_begin names them. */
+		char *end, *end2;
 		long pid = strtol(de->d_name + pl, &end, 10);
-		if (end == de->d_name + pl || *end != '.' || pid <= 0)
+		if (end == de->d_name + pl || *end != '.' || pid <= 0 || end[1] < '0' || end[1] > '9')
+			continue;
+		(void)strtoul(end + 1, &end2, 10);
+		if (*end2 != '\0')
+			continue;
+		struct stat st;
+		if (fstatat(keep, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
+		    (st.st_mode & 07777) != 0600 || st.st_uid != geteuid())
 			continue;
 		/* Its writer still runs (or is another user's): leave it. */
 		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)

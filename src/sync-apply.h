@@ -27,7 +27,17 @@ struct apply_file {
 	char *tmp;		/* temp name in dirfd */
 	void *hs;		/* hash state of what was written */
 	uint64_t written;
+	/* What the destination must still be at rename time (apply_expect). */
+	bool expect_set, expect_exists;
+	struct apply_stat {
+		uint64_t size, mtime_ns, ino;
+		uint32_t mode;	/* type and permission bits (st_mode) */
+	} expect;
 };
+
+/* The fields of a stat that say "same file, same content". */
+void apply_stat_from(struct apply_stat *a, const struct stat *st);
+bool apply_stat_same(const struct apply_stat *a, const struct apply_stat *b);
 
 /* Creates the folders of dir (relative, "" = root) beneath rootfd that
  * are missing, refusing symlinks on the way (-ELOOP).  0 or -errno. */
@@ -38,17 +48,25 @@ int apply_mkdirs(int rootfd, const char *dir, mode_t mode);
 int apply_begin(struct apply_file *f, int rootfd, const char *path);
 /* 0 or -errno (-ENOSPC, -EDQUOT as they come). */
 int apply_write(struct apply_file *f, const void *p, size_t n);
+/* Declares what must be at the destination when the file is renamed
+ * over it: nothing (exists false), or a file with exactly this stat.  The
+ * planning happened earlier; someone may have written there since. */
+void apply_expect(struct apply_file *f, bool exists, const struct apply_stat *st);
+
 /* Checks the hash of what was written (-EBADMSG if it differs), sets mode
- * and mtime, optionally fsyncs, renames into place.  Aborts on error. */
+ * and mtime, optionally fsyncs, checks the expectation (-EEXIST: something
+ * appeared; -ESTALE: it changed), renames into place, and fills *placed
+ * (if not NULL) with the stat of the file as placed.  Aborts on error. */
 int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
-		 uint64_t mtime_ns, bool do_fsync);
+		 uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed);
 /* Removes the temp file.  Safe after an error and on a zeroed f. */
 void apply_abort(struct apply_file *f);
 
 /* A symlink at path (replacing what is there), via a temp name. */
 int apply_symlink(int rootfd, const char *path, const char *target);
-/* Removes the file or symlink (or empty folder with is_dir) at path. */
-int apply_remove(int rootfd, const char *path, bool is_dir);
+/* Removes the file or symlink (or empty folder with is_dir) at path; with
+ * expect, only if it still has that stat (-ESTALE otherwise). */
+int apply_remove(int rootfd, const char *path, bool is_dir, const struct apply_stat *expect);
 /* lstat of path beneath rootfd (no symlink followed on the way). */
 int apply_lstat(int rootfd, const char *path, struct stat *st);
 /* Content hash of what is at path: a file's bytes, a symlink's target. */

@@ -60,6 +60,19 @@ teardown() { common_teardown; }
 	[ -e "$R/a.txt" ]
 }
 
+@test "push: --dry-run changes nothing, and only ferry's own temp files are swept" {
+	mkdir -p "$R"
+	echo keep >"$R/.ferry-tmp.999999.notes"
+	echo a >a.txt
+	run "$FERRY" push --dry-run
+	[ "$status" -eq 0 ]
+	[ ! -e "$R/a.txt" ]
+	[ -e "$R/.ferry-tmp.999999.notes" ]
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	[ -e "$R/.ferry-tmp.999999.notes" ]
+}
+
 @test "push --json and usage" {
 	echo a >a.txt
 	run "$FERRY" push --json
