@@ -4,18 +4,8 @@
 load helpers
 load exec-lib
 
-setup_file() {
-	export SSHD_TOP
-	SSHD_TOP=$(mktemp -d /tmp/fs.XXXXXX)
-	chmod 755 "$SSHD_TOP"
-	start_sshd "$SSHD_TOP"
-	export SSHD_DIR SSHD_PORT SSHD_PID
-}
-
-teardown_file() {
-	stop_sshd
-	rm -rf "$SSHD_TOP"
-}
+setup_file() { sshd_setup_file; }
+teardown_file() { sshd_teardown_file; }
 
 setup() {
 	common_setup

@@ -130,3 +130,17 @@ ensure_test_user() {
 	# useradd leaves the password locked ('!'), which sshd refuses without PAM.
 	usermod -p '*' "$1"
 }
+
+# For bats files that share one sshd across their tests.
+sshd_setup_file() {
+	export SSHD_TOP
+	SSHD_TOP=$(mktemp -d /tmp/fs.XXXXXX)
+	chmod 755 "$SSHD_TOP"
+	start_sshd "$SSHD_TOP"
+	export SSHD_DIR SSHD_PORT SSHD_PID
+}
+
+sshd_teardown_file() {
+	stop_sshd
+	rm -rf "$SSHD_TOP"
+}
