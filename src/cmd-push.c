@@ -166,17 +166,43 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 	return -1;
 }
 
-/* Reads frames until the end frame of the phase; with block=false, only
- * what is already readable.  1 at the end frame, 0 otherwise, -1 error. */
+/* One poll of the session: writes what the queue holds, reads what has
+ * arrived.  timeout as for poll().  0 (with *got_input), or -1 with e set
+ * when the session is gone. */
+static int io_step(struct push *p, int timeout, bool *got_input, struct ferr *e)
+{
+	struct conn *c = &p->s->c;
+	struct pollfd pf[2] = { { .fd = c->rfd, .events = POLLIN },
+				{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT } };
+	*got_input = false;
+	if (poll(pf, 2, timeout) <= 0)
+		return 0;
+	if (pf[1].revents && conn_flush_some(c) < 0) {
+		session_lost(p->s, true, e);
+		return -1;
+	}
+	if (pf[0].revents) {
+		int fr = conn_fill(c);
+		if (fr == 0 || (fr < 0 && fr != -EAGAIN)) {
+			session_lost(p->s, true, e);
+			return -1;
+		}
+		*got_input = fr > 0;
+	}
+	return 0;
+}
+
+/* Handles the frames that have arrived, and with block=true waits for
+ * more until the end frame of the phase (PLAN_END or DONE).  1 at the end
+ * frame, 0 when not blocking and nothing more is there, -1 on error. */
 static int pump_input(struct push *p, bool block, struct sync_plan_end *pe, struct sync_done *done,
 		      struct ferr *e)
 {
-	struct conn *c = &p->s->c;
 	for (;;) {
 		uint16_t type;
 		struct rd body;
 		int r;
-		while ((r = conn_next(c, &type, &body)) == 1) {
+		while ((r = conn_next(&p->s->c, &type, &body)) == 1) {
 			int fr = on_frame(p, type, &body, pe, done, e);
 			if (fr != 0)
 				return fr;
@@ -185,50 +211,23 @@ static int pump_input(struct push *p, bool block, struct sync_plan_end *pe, stru
 			ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", p->s->label);
 			return -1;
 		}
-		struct pollfd pf[2] = { { .fd = c->rfd, .events = POLLIN },
-					{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT } };
-		if (poll(pf, 2, block ? -1 : 0) <= 0) {
-			if (!block)
-				return 0;
-			continue;
-		}
-		if (pf[1].revents && conn_flush_some(c) < 0) {
-			session_lost(p->s, true, e);
+		bool got;
+		if (io_step(p, block ? -1 : 0, &got, e) < 0)
 			return -1;
-		}
-		if (pf[0].revents) {
-			int fr = conn_fill(c);
-			if (fr == 0 || (fr < 0 && fr != -EAGAIN)) {
-				session_lost(p->s, true, e);
-				return -1;
-			}
-		}
-		if (!block && !(pf[0].revents & POLLIN))
+		if (!block && !got)
 			return 0;
 	}
 }
 
-/* Keeps the output queue bounded, reading what the agent says meanwhile. */
+/* Keeps the output queue bounded, handling what the agent says meanwhile. */
 static int drain_out(struct push *p, size_t below, struct ferr *e)
 {
-	struct conn *c = &p->s->c;
-	while (c->out.len > below) {
-		struct pollfd pf[2] = { { .fd = c->rfd, .events = POLLIN }, { .fd = c->wfd, .events = POLLOUT } };
-		if (poll(pf, 2, -1) < 0)
-			continue;
-		if (pf[1].revents && conn_flush_some(c) < 0) {
-			session_lost(p->s, true, e);
+	while (p->s->c.out.len > below) {
+		bool got;
+		if (io_step(p, -1, &got, e) < 0)
 			return -1;
-		}
-		if (pf[0].revents) {
-			int fr = conn_fill(c);
-			if (fr == 0 || (fr < 0 && fr != -EAGAIN)) {
-				session_lost(p->s, true, e);
-				return -1;
-			}
-			if (pump_input(p, false, NULL, NULL, e) < 0)
-				return -1;
-		}
+		if (got && pump_input(p, false, NULL, NULL, e) < 0)
+			return -1;
 	}
 	return 0;
 }
