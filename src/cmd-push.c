@@ -41,7 +41,9 @@ struct push {
 	size_t local_errors;
 	uint32_t conflicts, remote_errors, deletes;
 	bool disk_full;
-	bool json, quiet, dry_run;
+	bool json, quiet, dry_run, progress;
+	uint64_t total_bytes, sent_bytes, t_start, t_last;
+	size_t files_sent;
 	struct session *s;
 };
 
@@ -232,6 +234,24 @@ static int drain_out(struct push *p, size_t below, struct ferr *e)
 	return 0;
 }
 
+/* The single progress line on stderr: files, bytes, rate, ETA; at most
+ * ten updates a second. */
+static void progress(struct push *p, bool final)
+{
+	uint64_t now = now_mono_ns();
+	if (!p->progress || (!final && now - p->t_last < 100000000u))
+		return;
+	p->t_last = now;
+	double secs = (double)(now - p->t_start) / 1e9;
+	double rate = secs > 0 ? (double)p->sent_bytes / secs : 0;
+	double left = rate > 0 ? (double)(p->total_bytes - p->sent_bytes) / rate : 0;
+	char *line = xasprintf("\rpush: %zu/%zu files, %.1f/%.1f MB, %.1f MB/s, ETA %.0f s\033[K%s",
+			       p->files_sent, p->nneed, (double)p->sent_bytes / 1e6, (double)p->total_bytes / 1e6,
+			       rate / 1e6, left, final ? "\n" : "");
+	(void)write_all(2, line, strlen(line));
+	free(line);
+}
+
 static int send_file(struct push *p, uint32_t seq, uint64_t *bytes, struct ferr *e)
 {
 	struct conn *c = &p->s->c;
@@ -253,6 +273,8 @@ static int send_file(struct push *p, uint32_t seq, uint64_t *bytes, struct ferr 
 			break;
 		conn_queue(c, MSG_SYNC_DATA, b, (size_t)n);
 		*bytes += (uint64_t)n;
+		p->sent_bytes += (uint64_t)n;
+		progress(p, false);
 		if (c->out.len > CONN_OUT_HIGH && drain_out(p, CONN_OUT_HIGH / 2, e) < 0) {
 			close(fd);
 			return -1;
@@ -260,6 +282,8 @@ static int send_file(struct push *p, uint32_t seq, uint64_t *bytes, struct ferr 
 	}
 	close(fd);
 	conn_queue(c, MSG_SYNC_FILE_END, NULL, 0);
+	p->files_sent++;
+	progress(p, false);
 	return 0;
 }
 
@@ -308,6 +332,7 @@ int cmd_push(int argc, char **argv)
 		{ "force", no_argument, NULL, 'f' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -319,7 +344,7 @@ int cmd_push(int argc, char **argv)
 	struct sync_begin sb = { 0 };
 	struct buf b;
 	char *err = NULL;
-	int c, force = 0;
+	int c, force = 0, want_progress = -1;
 	uint64_t t0 = now_mono_ns(), bytes = 0;
 
 	while ((c = getopt_long(argc, argv, "+nfqh", opts, NULL)) != -1) {
@@ -328,6 +353,7 @@ int cmd_push(int argc, char **argv)
 		case 'f': force = 1; break;
 		case 'j': p.json = true; break;
 		case 'q': p.quiet = true; break;
+		case 'P': want_progress = 1; break;
 		case 'h': cmd_usage("push", 0); return 0;
 		default: cmd_usage("push", 1); return EXIT_USAGE;
 		}
@@ -393,9 +419,16 @@ int cmd_push(int argc, char **argv)
 		code = p.conflicts || p.local_errors ? EXIT_FAIL : 0;
 		goto out;
 	}
+	/* A progress line on a terminal unless --quiet; --progress forces it. */
+	p.progress = want_progress == 1 || (want_progress < 0 && !p.quiet && !p.json && isatty(2));
+	for (size_t i = 0; i < p.nneed; i++)
+		p.total_bytes += p.e[p.need[i]].size;
+	p.t_start = now_mono_ns();
 	for (size_t i = 0; i < p.nneed; i++)
 		if (send_file(&p, p.need[i], &bytes, &e) < 0)
 			ferr_die(&e);
+	if (p.nneed)
+		progress(&p, true);
 	conn_queue(&s.c, MSG_SYNC_COMMIT, NULL, 0);
 	struct sync_done done = { 0 };
 	if (pump_input(&p, true, NULL, &done, &e) < 0)

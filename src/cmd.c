@@ -54,7 +54,7 @@ static const struct cmd cmds[] = {
 	  "\n"
 	  "  --json   print the results as one JSON object\n" },
 	{ "push", cmd_push, "make the server's copy of the push set equal to this one",
-	  "usage: ferry push [--dry-run] [--force] [--json] [--quiet]\n"
+	  "usage: ferry push [--dry-run] [--force] [--json] [--quiet] [--progress]\n"
 	  "\n"
 	  "Sends new and changed files of the push set (see `ferry ls-files`) and\n"
 	  "deletes on the server the files ferry put there that are gone here.  A\n"
@@ -66,7 +66,8 @@ static const struct cmd cmds[] = {
 	  "  -n, --dry-run  list what would be sent and deleted, change nothing\n"
 	  "  -f, --force    overwrite conflicts; allow mass deletion\n"
 	  "  --json         print a JSON summary\n"
-	  "  -q, --quiet    no summary line\n" },
+	  "  -q, --quiet    no summary line, no progress line\n"
+	  "  --progress     a progress line on stderr even when it is not a terminal\n" },
 	{ "ls-files", cmd_ls_files, "list the files a push sends (the push set)",
 	  "usage: ferry ls-files [-z] [--long] [--dirs]\n"
 	  "\n"

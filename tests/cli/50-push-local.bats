@@ -73,6 +73,18 @@ teardown() { common_teardown; }
 	[ -e "$R/.ferry-tmp.999999.notes" ]
 }
 
+@test "push: --progress prints one progress line, --quiet nothing" {
+	for i in $(seq 1 5); do head -c 100000 /dev/urandom >"f$i"; done
+	run --separate-stderr "$FERRY" push --progress
+	[ "$status" -eq 0 ]
+	[[ "$stderr" == *"push: 5/5 files, 0.5/0.5 MB"* ]]
+	echo more >>f1
+	run --separate-stderr "$FERRY" push --quiet
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[ -z "$stderr" ]
+}
+
 @test "push --json and usage" {
 	echo a >a.txt
 	run "$FERRY" push --json
