@@ -46,7 +46,7 @@ static void write_out(struct relay *x, int fd, const uint8_t *p, size_t n)
 	if (fd == 1 && x->stdout_broken)
 		return;
 	/* Our stdout may be shared and non-blocking (someone else set it). */
-	int r = write_all_wait(fd, p, n);
+	int r = write_all(fd, p, n);
 	if (r < 0 && fd == 1) {
 		/* `cmd | head`: have the agent close the command's stdout so
 		 * the command gets SIGPIPE, as it would locally. */
@@ -306,8 +306,6 @@ int cmd_exec(int argc, char **argv)
 		req.env = xcalloc(1, sizeof(char *));
 
 	cmd_load_config(&cfg);
-	if (strlen(cfg.path) > PATH_REL_MAX)
-		die(EXIT_CONFIG, "%s:%d: 'path' is longer than %d bytes", cfg.file, cfg.line[KEY_PATH], PATH_REL_MAX);
 	req.root = xstrdup(cfg.path);
 	buf_init(&b, FRAME_MAX);
 	if (exec_req_encode(&req, &b) < 0)

@@ -437,6 +437,13 @@ int config_load(struct config *c, const char *dir, char **err)
 		free(c->path);
 		c->path = path_absolute(abs);
 		free(abs);
+		/* The line limit bounds the value; the project folder in front
+		 * of a relative one may not. */
+		if (strlen(c->path) > PATH_REL_MAX) {
+			*err = xasprintf("%s:%d: 'path' becomes '%.40s...', longer than %d bytes", c->file,
+					 c->line[KEY_PATH], c->path, PATH_REL_MAX);
+			return -1;
+		}
 	}
 	return 0;
 }

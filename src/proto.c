@@ -286,7 +286,8 @@ void conn_init(struct conn *c, int rfd, int wfd)
 	memset(c, 0, sizeof(*c));
 	c->rfd = rfd;
 	c->wfd = wfd;
-	buf_init(&c->in, FRAME_HDR_LEN + FRAME_MAX + PRELUDE_LINE_MAX);
+	/* One frame, plus startup text still being scanned before it. */
+	buf_init(&c->in, FRAME_HDR_LEN + FRAME_MAX + PRELUDE_MAX);
 	/* Output is bounded by the producers (CONN_OUT_HIGH) plus one frame. */
 	buf_init(&c->out, SIZE_MAX);
 }

@@ -419,11 +419,6 @@ static int read_preamble(struct session *s, char **boot, struct ferr *e)
 	}
 }
 
-static int read_file_all(const char *path, char **data, size_t *len)
-{
-	return read_file(path, AGENT_UPLOAD_MAX, data, len);
-}
-
 /* Uploads this executable as the agent.  0 or -1 with e set. */
 static int install_agent(struct session *s, const char *ctl_dir, const char *need, const struct session_opts *o,
 			 struct ferr *e)
@@ -448,15 +443,10 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		free(h);
 		return -1;
 	}
-	if (o->no_install) {
-		ferr_set(e, EXIT_REMOTE, "run any ferry command without --no-install to install it",
-			 "no ferry agent %s on '%s'", ferry_build_id(), s->label);
-		return -1;
-	}
 	char exe[4096];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
-	if (n <= 0 || read_file_all(exe, &self, &len) < 0) {
+	if (n <= 0 || read_file(exe, AGENT_UPLOAD_MAX, &self, &len) < 0) {
 		ferr_set(e, EXIT_OSERR, NULL, "cannot read the ferry executable to upload it");
 		goto out;
 	}

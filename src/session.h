@@ -26,7 +26,6 @@ void ferr_die(struct ferr *e) __attribute__((noreturn));
 
 struct session_opts {
 	bool batch;		/* force ssh BatchMode (never prompt) */
-	bool no_install;	/* report a missing agent instead of installing */
 };
 
 struct session {

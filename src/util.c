@@ -143,22 +143,6 @@ int write_all(int fd, const void *p, size_t n)
 		if (w < 0) {
 			if (errno == EINTR)
 				continue;
-			return -errno;
-		}
-		c += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
-int write_all_wait(int fd, const void *p, size_t n)
-{
-	const char *c = p;
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
 			if (errno == EAGAIN) {
 				struct pollfd pf = { .fd = fd, .events = POLLOUT };
 				(void)poll(&pf, 1, -1);

@@ -48,11 +48,10 @@ void die(int code, const char *fmt, ...) ATTR_PRINTF(2, 3) ATTR_NORETURN;
 /* A bug: prints and aborts. */
 void bug(const char *fmt, ...) ATTR_PRINTF(1, 2) ATTR_NORETURN;
 
-/* Full read/write, retrying on EINTR and short counts.  0 or -errno. */
+/* Writes all of p, retrying on EINTR and short counts; on a non-blocking
+ * fd it waits (poll) rather than fail with -EAGAIN, never losing track of
+ * what was written.  0 or -errno. */
 int write_all(int fd, const void *p, size_t n);
-/* Like write_all, but on a non-blocking fd waits (poll) instead of
- * failing with -EAGAIN, never losing track of what was written. */
-int write_all_wait(int fd, const void *p, size_t n);
 /* Monotonic and wall clocks in nanoseconds. */
 uint64_t now_mono_ns(void);
 uint64_t now_wall_ns(void);
