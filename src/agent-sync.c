@@ -1,15 +1,10 @@
 /*
- * agent-sync.c - the destination of a push: plan against what is on disk
- * and what this side's index says ferry put there, receive the needed
- * files, place them atomically, delete what the source dropped, record
- * the new index.
+ * agent-sync.c - the agent's side of a sync: the destination of a push
+ * (the engine in sync-dest.c), the source of a pull (sync-source.c).
  *
- * Never destroy work silently: a file changed here since the last sync,
- * or present here without ferry having put it there, is a conflict unless
- * the client says force; a conflict is reported and left alone.  Paths
- * come from the peer: each is checked (sync_entry_decode), must come in
- * walk order, must stay out of the pull folders, and is opened beneath the
- * root without following any symlink.
+ * Both hold the root's lock in its state folder, so two syncs of one root
+ * never interleave: the second waits for the first (whose agent may still
+ * be winding down after its client died), then gives up with BUSY.
  */
 #define _GNU_SOURCE
 #include "agent.h"
@@ -26,34 +21,14 @@
 
 #include "fsx.h"
 #include "limits.h"
-#include "sync-apply.h"
+#include "sync-dest.h"
 #include "sync-index.h"
 #include "sync-scan.h"
+#include "sync-source.h"
 #include "sync-wire.h"
 #include "util.h"
 
-enum act { ACT_NONE, ACT_NEED, ACT_MKDIR, ACT_LINK, ACT_META, ACT_CONFLICT, ACT_FAILED, ACT_DONE };
-
-struct dest {
-	struct conn *c;
-	struct sync_begin b;
-	int rootfd;
-	struct index old;
-	struct sync_entry *e;	/* the manifest, in walk order */
-	uint8_t *act;
-	size_t n, cap;
-	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
-	int journal;		/* fd of the journal of files placed */
-	struct seen { struct apply_stat st; bool have; } *seen;
-				/* per entry: the destination's stat at planning,
-				 * then as placed */
-	struct apply_stat *delst;	/* per old entry planned for deletion */
-	char *cdir;		/* folder whose fd is cached for lstat */
-	int cdirfd;
-	struct sync_done done;
-};
-
-static void report(struct conn *c, uint16_t type, uint32_t code, const char *path, const char *msg)
+static void send_report(struct conn *c, uint16_t type, uint32_t code, const char *path, const char *msg)
 {
 	struct buf b;
 	buf_init(&b, FRAME_MAX);
@@ -62,443 +37,139 @@ static void report(struct conn *c, uint16_t type, uint32_t code, const char *pat
 	buf_release(&b);
 }
 
-static bool in_pull(const struct sync_begin *b, const char *path)
+/* Push: the destination engine's hooks. */
+static void dest_report(void *arg, uint16_t type, uint32_t code, const char *path, const char *msg)
 {
-	for (uint32_t i = 0; i < b->npull; i++) {
-		size_t n = strlen(b->pull[i]);
-		if (strncmp(path, b->pull[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
-			return true;
-	}
-	return false;
+	send_report(arg, type, code, path, msg);
 }
 
-static uint8_t type_of_mode(mode_t m)
+static int dest_other(void *arg, uint16_t type, struct rd *body)
 {
-	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
-}
-
-/* lstat beneath the root with the parent folder's fd cached: entries come
- * in walk order, so siblings share it (one open per folder, not per file). */
-static int dest_lstat(struct dest *d, const char *path, struct stat *st)
-{
-	const char *slash = strrchr(path, '/');
-	size_t dl = slash ? (size_t)(slash - path) : 0;
-	if (d->cdir == NULL || strlen(d->cdir) != dl || strncmp(d->cdir, path, dl) != 0) {
-		if (d->cdirfd >= 0)
-			close(d->cdirfd);
-		free(d->cdir);
-		d->cdir = xstrndup(path, dl);
-		if (dl) {
-			d->cdirfd = open_beneath(d->rootfd, d->cdir, O_RDONLY | O_DIRECTORY, 0);
-		} else {
-			d->cdirfd = fcntl(d->rootfd, F_DUPFD_CLOEXEC, 0);
-			if (d->cdirfd < 0)
-				d->cdirfd = -errno;
-		}
-	}
-	if (d->cdirfd < 0)
-		return d->cdirfd;	/* -errno of opening the folder */
-	if (fstatat(d->cdirfd, slash ? slash + 1 : path, st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Is what is at path still what the index says ferry left there? */
-static bool unchanged(struct dest *d, const struct index_entry *o, const char *path, const struct stat *st)
-{
-	uint8_t h[INDEX_HASH_LEN];
-	if (o == NULL || o->type != type_of_mode(st->st_mode))
-		return false;
-	if (o->type == ENT_DIR)
-		return true;
-	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-	if (index_stat_clean(&d->old, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
-		return true;
-	return apply_hash(d->rootfd, path, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
-}
-
-/* Does what is at the destination hold e's content?  Uses the index's
- * hash when the stat says the file is the one ferry left (no read). */
-static bool same_content(struct dest *d, const struct sync_entry *e, const struct index_entry *o,
-			 const struct stat *st)
-{
-	uint8_t h[INDEX_HASH_LEN];
-	if (e->type != type_of_mode(st->st_mode))
-		return false;
-	if (e->type == ENT_DIR)
-		return true;
-	if (e->type == ENT_FILE && (uint64_t)st->st_size != e->size)
-		return false;
-	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-	if (o && o->type == e->type &&
-	    index_stat_clean(&d->old, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
-		return memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
-	return apply_hash(d->rootfd, e->path, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
-}
-
-static void conflict(struct dest *d, size_t i, const char *why)
-{
-	d->act[i] = ACT_CONFLICT;
-	d->done.conflicts++;
-	report(d->c, MSG_SYNC_CONFLICT, 0, d->e[i].path, why);
-}
-
-/* Decides what to do with manifest entry i. */
-static void plan_one(struct dest *d, size_t i)
-{
-	const struct sync_entry *e = &d->e[i];
-	const struct index_entry *o = index_find(&d->old, e->path);
-	struct stat st;
-	int r = dest_lstat(d, e->path, &st);
-	bool force = d->b.flags & SYNC_FORCE;
-
-	if (r == 0) {
-		apply_stat_from(&d->seen[i].st, &st);
-		d->seen[i].have = true;
-	}
-
-	if (r == -ENOENT) {
-		d->act[i] = e->type == ENT_FILE ? ACT_NEED : e->type == ENT_DIR ? ACT_MKDIR : ACT_LINK;
-		return;
-	}
-	if (r < 0) {
-		/* A symlink on the way (ELOOP) or a file where a folder is. */
-		d->act[i] = ACT_FAILED;
-		d->done.errors++;
-		report(d->c, MSG_SYNC_ERROR, (uint32_t)-r, e->path,
-		       r == -ELOOP || r == -ENOTDIR ? "a symlink or file is in the way of its folder" : strerror(-r));
-		return;
-	}
-	if (same_content(d, e, o, &st)) {
-		d->act[i] = (st.st_mode & 07777) != e->mode && e->type != ENT_LINK ? ACT_META : ACT_NONE;
-		if (e->type == ENT_FILE && d->act[i] == ACT_NONE) {
-			uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
-			if (mt != e->mtime_ns)
-				d->act[i] = ACT_META;
-		}
-		return;
-	}
-	if (e->type == ENT_DIR || type_of_mode(st.st_mode) == ENT_DIR) {
-		/* A folder for a file or the other way round: never replaced
-		 * without force, since a folder may hold anything. */
-		if (!force || type_of_mode(st.st_mode) == ENT_DIR) {
-			conflict(d, i, e->type == ENT_DIR ? "a file is where the folder goes" : "a folder is where the file goes");
-			return;
-		}
-	} else if (!force && !unchanged(d, o, e->path, &st)) {
-		conflict(d, i, o ? "changed on the server since the last push" : "exists on the server but ferry did not put it there");
-		return;
-	}
-	if (e->type == ENT_DIR) {
-		d->act[i] = ACT_MKDIR;	/* the file in the way goes at apply time */
-	} else {
-		d->act[i] = e->type == ENT_FILE ? ACT_NEED : ACT_LINK;
-	}
-}
-
-/* Old index entries the manifest no longer has: delete if unchanged. */
-static void plan_deletes(struct dest *d, uint32_t *ndel)
-{
-	size_t j = 0;
-	*ndel = 0;
-	d->del = xcalloc(d->old.n + 1, 1);
-	d->delst = xcalloc(d->old.n + 1, sizeof(*d->delst));
-	for (size_t i = 0; i < d->old.n; i++) {
-		const struct index_entry *o = &d->old.e[i];
-		const char *p = index_path(&d->old, o);
-		while (j < d->n && path_cmp(d->e[j].path, p) < 0)
-			j++;
-		if (j < d->n && path_cmp(d->e[j].path, p) == 0)
-			continue;
-		if (in_pull(&d->b, p))
-			continue;
-		struct stat st;
-		int r = apply_lstat(d->rootfd, p, &st);
-		if (r == -ENOENT || r == -ENOTDIR)
-			continue;	/* already gone */
-		if (r == 0 && (o->type == ENT_DIR ? S_ISDIR(st.st_mode) : unchanged(d, o, p, &st))) {
-			d->del[i] = 1;
-			apply_stat_from(&d->delst[i], &st);
-			if (o->type != ENT_DIR) {
-				(*ndel)++;
-				report(d->c, MSG_SYNC_DELETE, 0, p, "");
-			}
-		} else {
-			d->del[i] = 2;
-			d->done.conflicts++;
-			report(d->c, MSG_SYNC_CONFLICT, 0, p, "deleted here but changed on the server since the last push: kept");
-		}
-	}
-}
-
-static int read_manifest(struct dest *d)
-{
-	for (;;) {
-		uint16_t type;
-		struct rd body;
-		if (conn_flush(d->c) < 0 || conn_read(d->c, &type, &body) <= 0)
-			return -1;
-		if (type == MSG_SYNC_ENTRIES_END)
-			return 0;
-		struct sync_entry e;
-		if (type != MSG_SYNC_ENTRY || sync_entry_decode(&body, &e) < 0) {
-			agent_error(d->c, PERR_PROTOCOL, "malformed sync entry");
-			return -1;
-		}
-		if ((d->n && path_cmp(d->e[d->n - 1].path, e.path) >= 0) || in_pull(&d->b, e.path) ||
-		    d->n >= INDEX_ENTRIES_MAX) {
-			agent_error(d->c, PERR_PROTOCOL, "sync entry '%s' out of order, repeated or in a pull folder", e.path);
-			sync_entry_release(&e);
-			return -1;
-		}
-		if (d->n == d->cap) {
-			d->cap = d->cap ? d->cap * 2 : 1024;
-			d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
-		}
-		d->e[d->n++] = e;
-	}
-}
-
-static void set_meta(struct dest *d, size_t i)
-{
-	const struct sync_entry *e = &d->e[i];
-	struct stat st;
-	struct timespec ts[2] = {
-		{ .tv_nsec = UTIME_OMIT },
-		{ .tv_sec = (time_t)(e->mtime_ns / 1000000000u), .tv_nsec = (long)(e->mtime_ns % 1000000000u) },
-	};
-	int fd = open_beneath(d->rootfd, e->path, e->type == ENT_DIR ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK, 0);
-	if (fd < 0)
-		return;
-	(void)fchmod(fd, e->mode);
-	if (e->type == ENT_FILE)
-		(void)futimens(fd, ts);
-	if (fstat(fd, &st) == 0) {
-		apply_stat_from(&d->seen[i].st, &st);
-		d->seen[i].have = true;
-	}
-	close(fd);
-}
-
-static void parent_dirs(struct dest *d, const char *path)
-{
-	const char *slash = strrchr(path, '/');
-	if (slash) {
-		char *dir = xstrndup(path, (size_t)(slash - path));
-		(void)apply_mkdirs(d->rootfd, dir, 0755);
-		free(dir);
-	}
-}
-
-static void fail_entry(struct dest *d, size_t i, int err)
-{
-	char *m = err == -ENOSPC || err == -EDQUOT ? xstrdup("disk full")
-		  : err == -EBADMSG ? xstrdup("changed while it was being sent; push again")
-		  : xstrdup(strerror(-err));
-	d->act[i] = ACT_FAILED;
-	d->done.errors++;
-	report(d->c, MSG_SYNC_ERROR, (uint32_t)-err, d->e[i].path, m);
-	free(m);
-}
-
-/* Records a placed file at once: if we are killed before the index is
- * saved, the next sync still knows ferry put it there. */
-static void journal(struct dest *d, const struct sync_entry *e, const struct apply_stat *placed)
-{
-	/* The stat of the file as placed (taken on its fd before the rename):
-	 * an edit made there a moment later must not be recorded as ours. */
-	struct index_entry x = { .type = e->type, .mode = placed->mode & 07777, .size = placed->size,
-				 .mtime_ns = placed->mtime_ns, .ino = placed->ino };
-	struct buf b;
-	memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-	buf_init(&b, PATH_REL_MAX + 128);
-	if (d->journal >= 0 && index_journal_record(&b, e->path, &x) == 0)
-		(void)write_all(d->journal, b.data, b.len);
-	buf_release(&b);
-}
-
-/* Receives the files, until SYNC_COMMIT. */
-static int receive(struct dest *d)
-{
-	struct apply_file f = { .dirfd = -1, .fd = -1 };
-	ssize_t cur = -1;
-	int cur_err = 0;
-
-	for (;;) {
-		uint16_t type;
-		struct rd body;
-		if (conn_flush(d->c) < 0 || conn_read(d->c, &type, &body) <= 0)
-			goto fail;
-		if (type == MSG_SYNC_COMMIT && cur < 0)
-			return 0;
-		if (type == MSG_SYNC_FILE && cur < 0) {
-			uint32_t seq = rd_u32(&body);
-			rd_expect_end(&body);
-			if (!rd_ok(&body) || seq >= d->n || d->act[seq] != ACT_NEED) {
-				agent_error(d->c, PERR_PROTOCOL, "file %u was not asked for", seq);
-				goto fail;
-			}
-			cur = seq;
-			parent_dirs(d, d->e[seq].path);
-			cur_err = apply_begin(&f, d->rootfd, d->e[seq].path);
-			continue;
-		}
-		if (type == MSG_SYNC_DATA && cur >= 0) {
-			size_t n = rd_left(&body);
-			if (cur_err == 0 && f.written + n > d->e[cur].size)
-				cur_err = -EBADMSG;
-			if (cur_err == 0)
-				cur_err = apply_write(&f, rd_bytes(&body, n), n);
-			continue;
-		}
-		if (type == MSG_SYNC_FILE_END && cur >= 0) {
-			const struct sync_entry *e = &d->e[cur];
-			struct apply_stat placed;
-			if (cur_err == 0) {
-				/* What we planned against must still be there. */
-				apply_expect(&f, d->seen[cur].have, &d->seen[cur].st);
-				cur_err = apply_commit(&f, e->hash, e->mode, e->mtime_ns, false, &placed);
-			} else {
-				apply_abort(&f);
-			}
-			if (cur_err == -EEXIST || cur_err == -ESTALE) {
-				d->act[cur] = ACT_CONFLICT;
-				d->done.conflicts++;
-				report(d->c, MSG_SYNC_CONFLICT, 0, e->path, "changed on the server during the push: kept");
-			} else if (cur_err < 0) {
-				fail_entry(d, (size_t)cur, cur_err);
-			} else {
-				d->act[cur] = ACT_DONE;
-				d->done.written++;
-				d->done.bytes += e->size;
-				d->seen[cur].st = placed;
-				d->seen[cur].have = true;
-				journal(d, e, &placed);
-			}
-			cur = -1;
-			cur_err = 0;
-			continue;
-		}
-		agent_error(d->c, PERR_PROTOCOL, "unexpected message 0x%04x during a push", type);
-		goto fail;
-	}
-fail:
-	apply_abort(&f);
+	agent_error(arg, PERR_PROTOCOL, "unexpected message 0x%04x during a push", type);
 	return -1;
 }
 
-static void apply_rest(struct dest *d)
+static void dest_proto_error(void *arg, const char *msg)
 {
-	for (size_t i = 0; i < d->n; i++) {
-		const struct sync_entry *e = &d->e[i];
-		int r = 0;
-		switch (d->act[i]) {
-		case ACT_MKDIR: {
-			struct stat st;
-			if (apply_lstat(d->rootfd, e->path, &st) == 0 && !S_ISDIR(st.st_mode) &&
-			    apply_remove(d->rootfd, e->path, false, d->seen[i].have ? &d->seen[i].st : NULL) == -ESTALE) {
-				d->act[i] = ACT_CONFLICT;
-				d->done.conflicts++;
-				report(d->c, MSG_SYNC_CONFLICT, 0, e->path, "changed on the server during the push: kept");
-				continue;
-			}
-			parent_dirs(d, e->path);
-			r = apply_mkdirs(d->rootfd, e->path, 0755);
-			if (r == 0)
-				set_meta(d, i);
-			break;
-		}
-		case ACT_LINK:
-			parent_dirs(d, e->path);
-			r = apply_symlink(d->rootfd, e->path, e->link);
-			break;
-		case ACT_META:
-			set_meta(d, i);
-			break;
-		default:
-			continue;
-		}
-		if (r < 0)
-			fail_entry(d, i, r);
-		else if (d->act[i] != ACT_META)
-			d->done.written++;
-		if (r == 0)
-			d->act[i] = ACT_DONE;
-	}
-	/* Deletes, deepest first so folders are empty when their turn comes. */
-	for (size_t i = d->old.n; i-- > 0;) {
-		if (d->del[i] != 1)
-			continue;
-		const struct index_entry *o = &d->old.e[i];
-		const char *p = index_path(&d->old, o);
-		int r = apply_remove(d->rootfd, p, o->type == ENT_DIR, o->type == ENT_DIR ? NULL : &d->delst[i]);
-		if (r == 0 && o->type != ENT_DIR) {
-			d->done.deleted++;
-		} else if (r == -ESTALE) {
-			d->del[i] = 2;
-			d->done.conflicts++;
-			report(d->c, MSG_SYNC_CONFLICT, 0, p, "changed on the server during the push: not deleted");
-		} else if (r < 0 && o->type == ENT_DIR) {
-			d->del[i] = 2;	/* holds files ferry did not put there: kept */
-		}
-	}
+	agent_error(arg, PERR_PROTOCOL, "%s", msg);
 }
 
-static void add_entry(struct index *nx, const char *path, const struct index_entry *src, int rootfd)
+static int push_dest(struct conn *c, const struct sync_begin *b, int rootfd, const char *sdir)
 {
-	int err;
-	struct index_entry *n = index_append(nx, path, &err);
-	if (n == NULL)
-		return;
-	uint32_t off = n->path_off;
-	*n = *src;
-	n->path_off = off;
-	struct stat st;
-	if (rootfd >= 0 && apply_lstat(rootfd, path, &st) == 0) {
-		n->size = (uint64_t)st.st_size;
-		n->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
-		n->ino = (uint64_t)st.st_ino;
-		n->mode = st.st_mode & 07777;
+	char *ixfile = xasprintf("%s/push.index", sdir), *jfile = xasprintf("%s/push.journal", sdir);
+	struct dest_side side = {
+		.c = c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = b->flags,
+		.pull = b->pull, .npull = b->npull, .pull_side = false, .here = "server", .verb = "push",
+		.report = dest_report, .other = dest_other, .proto_error = dest_proto_error, .arg = c,
+	};
+	struct sync_plan_end pe;
+	struct sync_done done;
+	int r = dest_run(&side, &pe, &done, NULL);
+	if (r == 0 && !(b->flags & SYNC_DRY_RUN) && !(pe.guard && !(b->flags & SYNC_FORCE))) {
+		struct buf out;
+		buf_init(&out, FRAME_MAX);
+		sync_done_encode(&done, &out);
+		conn_queue(c, MSG_SYNC_DONE, out.data, out.len);
+		buf_release(&out);
 	}
+	free(ixfile);
+	free(jfile);
+	return r;
 }
 
-/* The new index: what ferry left here, merged in walk order. */
-static void build_index(struct dest *d, struct index *nx)
+/* Pull: the source.  Problems with single files go to the client as
+ * SYNC_ERROR notices (code 0: a warning only). */
+static void source_warn(void *arg, const char *path, const char *msg)
 {
-	size_t i = 0, j = 0;
-	while (i < d->n || j < d->old.n) {
-		const char *op = j < d->old.n ? index_path(&d->old, &d->old.e[j]) : NULL;
-		int c = i >= d->n ? 1 : op == NULL ? -1 : path_cmp(d->e[i].path, op);
-		if (c <= 0) {
-			const struct sync_entry *e = &d->e[i];
-			uint8_t a = d->act[i];
-			if ((a == ACT_NONE || a == ACT_DONE) && d->seen[i].have) {
-				/* Untouched (the planning stat) or written (the stat as
-				 * placed): never a stat taken after someone else may
-				 * have edited the file. */
-				const struct apply_stat *a_st = &d->seen[i].st;
-				struct index_entry x = { .type = e->type, .mode = (uint16_t)(a_st->mode & 07777),
-							 .size = a_st->size, .mtime_ns = a_st->mtime_ns, .ino = a_st->ino };
-				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-				add_entry(nx, e->path, &x, -1);
-			} else if (a == ACT_DONE || a == ACT_NONE) {
-				struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size,
-							 .mtime_ns = e->mtime_ns };
-				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-				add_entry(nx, e->path, &x, d->rootfd);
-			} else if (c == 0) {
-				/* Conflict or failure: what ferry knew stays. */
-				add_entry(nx, op, &d->old.e[j], -1);
-			}
-			i++;
-			if (c == 0)
-				j++;
-		} else {
-			if (d->del[j] != 1)
-				add_entry(nx, op, &d->old.e[j], -1);
-			j++;
-		}
+	send_report(arg, MSG_SYNC_ERROR, EIO, path, msg);
+}
+
+static void scan_warn(void *arg, bool is_error, const char *msg)
+{
+	send_report(arg, MSG_SYNC_ERROR, is_error ? EIO : 0, "", msg);
+}
+
+static int pace_flush(void *arg, uint64_t n)
+{
+	struct conn *c = arg;
+	return c->out.len > CONN_OUT_HIGH ? conn_flush(c) : 0;
+}
+
+static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir)
+{
+	char *cache = xasprintf("%s/pull.cache", sdir), *err = NULL;
+	struct source src;
+	struct scan_stats st;
+	struct buf out;
+	uint32_t *need = NULL;
+	size_t nneed = 0;
+	int ret = -1;
+
+	buf_init(&out, FRAME_MAX);
+	source_init(&src, rootfd, cache);
+	src.warn = source_warn;
+	src.arg = c;
+	struct scan_spec sp = {
+		.root = root, .folders = b->pull, .nfolders = b->npull, .ignore = b->ignore,
+		.nignore = b->nignore, .what = "pull folder", .missing_ok = true,
+		.warn = scan_warn, .warn_arg = c,
+	};
+	if (b->npull == 0) {
+		agent_error(c, PERR_PROTOCOL, "a pull names no folder");
+		goto out;
 	}
+	if (scan_tree(&sp, source_add, &src, &st, &err) < 0) {
+		agent_error(c, PERR_ROOT, "%s", err);
+		goto out;
+	}
+	for (size_t i = 0; i < src.n; i++) {
+		buf_reset(&out);
+		sync_entry_encode(&src.e[i], &out);
+		conn_queue(c, MSG_SYNC_ENTRY, out.data, out.len);
+		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
+			goto out;
+	}
+	conn_queue(c, MSG_SYNC_ENTRIES_END, NULL, 0);
+	/* The client plans: NEED for each file it wants, then its plan. */
+	struct sync_plan_end pe;
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (conn_flush(c) < 0 || conn_read(c, &type, &body) <= 0)
+			goto out;
+		if (type == MSG_SYNC_PLAN_END) {
+			if (sync_plan_end_decode(&body, &pe) < 0) {
+				agent_error(c, PERR_PROTOCOL, "malformed sync plan");
+				goto out;
+			}
+			break;
+		}
+		uint32_t seq = rd_u32(&body);
+		rd_expect_end(&body);
+		if (type != MSG_SYNC_NEED || !rd_ok(&body) || seq >= src.n || src.e[seq].type != ENT_FILE ||
+		    (nneed && seq <= need[nneed - 1])) {
+			agent_error(c, PERR_PROTOCOL, "unexpected or malformed message 0x%04x during a pull", type);
+			goto out;
+		}
+		need = xrealloc(need, (nneed + 1) * sizeof(*need));
+		need[nneed++] = seq;
+	}
+	/* Dry run, or the guard tripped: the client stops here, and so do we. */
+	if (!(b->flags & SYNC_DRY_RUN) && !(dest_guard_trips(&pe) && !(b->flags & SYNC_FORCE))) {
+		for (size_t i = 0; i < nneed; i++)
+			if (source_send(&src, c, need[i], pace_flush, c) < 0)
+				goto out;
+		conn_queue(c, MSG_SYNC_COMMIT, NULL, 0);
+	}
+	source_save_cache(&src, cache);
+	ret = 0;
+out:
+	free(need);
+	free(err);
+	free(cache);
+	buf_release(&out);
+	source_release(&src);
+	return ret;
 }
 
 static char *state_dir(const char *root)
@@ -517,22 +188,19 @@ static char *state_dir(const char *root)
 
 int agent_sync(struct conn *c, struct rd *body)
 {
-	struct dest d = { .c = c, .rootfd = -1, .journal = -1, .cdirfd = -1 };
-	char *root = NULL, *sdir = NULL, *ixfile = NULL, *jfile = NULL;
+	struct sync_begin b;
+	char *root = NULL, *sdir = NULL;
 	const char *why;
-	int lockfd = -1, ret = -1;
-	struct buf b;
+	int rootfd = -1, lockfd = -1, ret = -1;
 
-	buf_init(&b, FRAME_MAX);
-	index_init(&d.old);
-	if (sync_begin_decode(body, &d.b) < 0) {
+	if (sync_begin_decode(body, &b) < 0) {
 		agent_error(c, PERR_PROTOCOL, "malformed sync request");
-		goto out;
+		return -1;
 	}
-	root = agent_root_path(d.b.root);
-	int r = mkdir_p(root, 0755);
-	d.rootfd = r < 0 ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (d.rootfd < 0) {
+	root = agent_root_path(b.root);
+	int r = b.flags & SYNC_PULL ? 0 : mkdir_p(root, 0755);
+	rootfd = r < 0 ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
 		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot use project folder '%s': %s", root,
 			    strerror(r < 0 ? -r : errno));
 		goto out;
@@ -545,8 +213,6 @@ int agent_sync(struct conn *c, struct rd *body)
 	char *lock = xasprintf("%s/lock", sdir);
 	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	free(lock);
-	/* A second sync of the same root waits for the first (whose agent may
-	 * still be winding down after its client died), then gives up. */
 	uint64_t until = now_mono_ns() + SYNC_LOCK_WAIT_MS * 1000000ull;
 	while (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno != EWOULDBLOCK || now_mono_ns() > until) {
@@ -561,97 +227,14 @@ int agent_sync(struct conn *c, struct rd *body)
 		agent_error(c, PERR_BUSY, "another sync of '%s' is running", root);
 		goto out;
 	}
-	ixfile = xasprintf("%s/push.index", sdir);
-	if (index_load(ixfile, &d.old) == -EBADMSG)
-		index_init(&d.old);	/* unreadable: as if first push, conflicts protect */
-	/* What an interrupted sync placed but did not get to record. */
-	jfile = xasprintf("%s/push.journal", sdir);
-	char *jdata;
-	size_t jlen;
-	if (read_file(jfile, INDEX_FILE_MAX, &jdata, &jlen) == 0) {
-		(void)index_journal_merge(&d.old, jdata, jlen);
-		free(jdata);
-	}
-	if (!(d.b.flags & SYNC_DRY_RUN))
-		d.journal = open(jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (!(d.b.flags & SYNC_DRY_RUN))
-		(void)apply_sweep(d.rootfd, "");
-
-	if (read_manifest(&d) < 0)
-		goto out;
-	d.act = xcalloc(d.n + 1, 1);
-	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
-	for (size_t i = 0; i < d.n; i++) {
-		plan_one(&d, i);
-		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE && !(d.b.flags & SYNC_DRY_RUN))
-			(void)apply_sweep(d.rootfd, d.e[i].path);
-		if (d.act[i] == ACT_NEED) {
-			uint8_t seq[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
-			conn_queue(c, MSG_SYNC_NEED, seq, 4);
-		}
-		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
-			goto out;
-	}
-	struct sync_plan_end pe = { .conflicts = d.done.conflicts };
-	plan_deletes(&d, &pe.deletes);
-	pe.conflicts = d.done.conflicts;
-	for (size_t i = 0; i < d.n; i++)
-		pe.need += d.act[i] == ACT_NEED || d.act[i] == ACT_MKDIR || d.act[i] == ACT_LINK;
-	for (size_t i = 0; i < d.old.n; i++)
-		pe.indexed += d.old.e[i].type != ENT_DIR;
-	pe.guard = pe.deletes > SYNC_GUARD_MIN && (uint64_t)pe.deletes * 2 > pe.indexed;
-	sync_plan_end_encode(&pe, &b);
-	conn_queue(c, MSG_SYNC_PLAN_END, b.data, b.len);
-	if (conn_flush(c) < 0)
-		goto out;
-	if (d.b.flags & SYNC_DRY_RUN) {
-		ret = 0;
-		goto out;
-	}
-	if (receive(&d) < 0)
-		goto out;
-	if (pe.guard && !(d.b.flags & SYNC_FORCE))
-		memset(d.del, 0, d.old.n);
-	apply_rest(&d);
-
-	struct index nx;
-	index_init(&nx);
-	build_index(&d, &nx);
-	r = index_save(ixfile, &nx);
-	index_release(&nx);
-	if (r == 0)
-		unlink(jfile);	/* everything in it is in the index now */
-	if (r < 0) {
-		d.done.errors++;
-		report(c, MSG_SYNC_ERROR, (uint32_t)-r, "", r == -ENOSPC ? "disk full: the sync index was not saved" : "the sync index was not saved");
-	}
-	buf_reset(&b);
-	sync_done_encode(&d.done, &b);
-	conn_queue(c, MSG_SYNC_DONE, b.data, b.len);
-	ret = 0;
+	ret = b.flags & SYNC_PULL ? pull_source(c, &b, root, rootfd, sdir) : push_dest(c, &b, rootfd, sdir);
 out:
-	for (size_t i = 0; i < d.n; i++)
-		sync_entry_release(&d.e[i]);
-	free(d.e);
-	free(d.act);
-	free(d.seen);
-	free(d.del);
-	free(d.delst);
-	index_release(&d.old);
-	sync_begin_release(&d.b);
-	if (d.rootfd >= 0)
-		close(d.rootfd);
+	sync_begin_release(&b);
+	if (rootfd >= 0)
+		close(rootfd);
 	if (lockfd >= 0)
 		close(lockfd);
-	if (d.journal >= 0)
-		close(d.journal);
-	if (d.cdirfd >= 0)
-		close(d.cdirfd);
-	free(d.cdir);
-	free(jfile);
-	buf_release(&b);
 	free(root);
 	free(sdir);
-	free(ixfile);
 	return ret;
 }

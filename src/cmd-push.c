@@ -26,72 +26,31 @@
 #include "sync-apply.h"
 #include "sync-index.h"
 #include "sync-scan.h"
+#include "sync-source.h"
 #include "sync-wire.h"
 #include "util.h"
 
 struct push {
 	const struct config *cfg;
-	int rootfd;
-	struct index old, nx;		/* local hash cache, before and after */
-	struct sync_entry *e;
-	size_t n, cap;
-	uint64_t *ino;
+	struct source src;		/* the manifest, with the local hash cache */
 	uint32_t *need;
 	size_t nneed;
-	size_t local_errors;
 	uint32_t conflicts, remote_errors, deletes;
 	bool disk_full;
 	bool json, quiet, dry_run, progress;
 	uint64_t total_bytes, sent_bytes, t_start, t_last;
 	size_t files_sent;
 	struct session *s;
+	struct ferr *pace_err;
 };
 
-static int on_entry(const struct scan_entry *se, void *arg)
+static void on_unreadable(void *arg, const char *path, const char *msg)
 {
-	struct push *p = arg;
-	struct sync_entry e = { .type = (uint8_t)se->type, .mode = (uint16_t)se->mode,
-				.size = se->size, .mtime_ns = se->mtime_ns };
-
-	if (se->type == ENT_FILE) {
-		const struct index_entry *o = index_find(&p->old, se->path);
-		if (o && o->type == ENT_FILE &&
-		    index_stat_clean(&p->old, o, se->size, se->mtime_ns, se->ino, (uint16_t)se->mode)) {
-			memcpy(e.hash, o->hash, INDEX_HASH_LEN);
-		} else {
-			int fd = open_beneath(p->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
-			int r = fd < 0 ? fd : hash_fd(fd, e.hash);
-			if (fd >= 0)
-				close(fd);
-			if (r < 0) {
-				/* Reported; the rest is pushed; exit non-zero. */
-				warn_msg("cannot read '%s': %s (not pushed)", se->path, strerror(-r));
-				p->local_errors++;
-				return 0;
-			}
-		}
-	} else if (se->type == ENT_LINK) {
-		e.link = apply_readlink(p->rootfd, se->path);
-		if (e.link == NULL || e.link[0] == '\0') {
-			warn_msg("cannot read symlink '%s' (not pushed)", se->path);
-			p->local_errors++;
-			free(e.link);
-			return 0;
-		}
-		hash_bytes(e.link, strlen(e.link), e.hash);
-	}
-	e.path = xstrdup(se->path);
-	if (p->n == p->cap) {
-		p->cap = p->cap ? p->cap * 2 : 1024;
-		p->e = xrealloc(p->e, p->cap * sizeof(*p->e));
-		p->ino = xrealloc(p->ino, p->cap * sizeof(*p->ino));
-	}
-	p->ino[p->n] = se->ino;
-	p->e[p->n++] = e;
-	return 0;
+	(void)arg;
+	warn_msg("cannot read '%s': %s (not pushed)", path, msg);
 }
 
-static char *target_dir(const struct config *cfg)
+char *sync_target_dir(const struct config *cfg)
 {
 	uint8_t h[INDEX_HASH_LEN];
 	char *id = xasprintf("%d\n%s\n%s", (int)cfg->kind, cfg->host ? cfg->host : "", cfg->path);
@@ -114,7 +73,7 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 	case MSG_SYNC_NEED: {
 		uint32_t seq = rd_u32(body);
 		rd_expect_end(body);
-		if (!rd_ok(body) || seq >= p->n || p->e[seq].type != ENT_FILE ||
+		if (!rd_ok(body) || seq >= p->src.n || p->src.e[seq].type != ENT_FILE ||
 		    (p->nneed && seq <= p->need[p->nneed - 1]))
 			break;
 		p->need = xrealloc(p->need, (p->nneed + 1) * sizeof(*p->need));
@@ -252,77 +211,25 @@ static void progress(struct push *p, bool final)
 	free(line);
 }
 
-static int send_file(struct push *p, uint32_t seq, uint64_t *bytes, struct ferr *e)
+/* After each chunk: the progress line, and a bounded queue. */
+static int pace(void *arg, uint64_t n)
 {
-	struct conn *c = &p->s->c;
-	const struct sync_entry *se = &p->e[seq];
-	uint8_t b[FRAME_CHUNK];
-	int fd = open_beneath(p->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
-	if (fd < 0) {
-		warn_msg("'%s' vanished before it was sent (not pushed)", se->path);
-		p->local_errors++;
-		return 0;
-	}
-	uint8_t s4[4] = { (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8), (uint8_t)seq };
-	conn_queue(c, MSG_SYNC_FILE, s4, 4);
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof(b));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		conn_queue(c, MSG_SYNC_DATA, b, (size_t)n);
-		*bytes += (uint64_t)n;
-		p->sent_bytes += (uint64_t)n;
-		progress(p, false);
-		if (c->out.len > CONN_OUT_HIGH && drain_out(p, CONN_OUT_HIGH / 2, e) < 0) {
-			close(fd);
-			return -1;
-		}
-	}
-	close(fd);
-	conn_queue(c, MSG_SYNC_FILE_END, NULL, 0);
-	p->files_sent++;
+	struct push *p = arg;
+	struct ferr *e = p->pace_err;
+	p->sent_bytes += n;
 	progress(p, false);
+	if (p->s->c.out.len > CONN_OUT_HIGH && drain_out(p, CONN_OUT_HIGH / 2, e) < 0)
+		return -1;
 	return 0;
-}
-
-static void save_local_index(struct push *p)
-{
-	char *dir = target_dir(p->cfg);
-	const char *why;
-	int err;
-	if (dir_private(dir, &why) == 0) {
-		index_init(&p->nx);
-		for (size_t i = 0; i < p->n; i++) {
-			struct index_entry *x = index_append(&p->nx, p->e[i].path, &err);
-			if (x == NULL)
-				continue;
-			x->type = p->e[i].type;
-			x->mode = p->e[i].mode;
-			x->size = p->e[i].size;
-			x->mtime_ns = p->e[i].mtime_ns;
-			x->ino = p->ino[i];
-			memcpy(x->hash, p->e[i].hash, INDEX_HASH_LEN);
-		}
-		char *f = xasprintf("%s/push.index", dir);
-		(void)index_save(f, &p->nx);
-		free(f);
-		index_release(&p->nx);
-	}
-	free(dir);
 }
 
 static void push_release(struct push *p)
 {
-	for (size_t i = 0; i < p->n; i++)
-		sync_entry_release(&p->e[i]);
-	free(p->e);
-	free(p->ino);
+	int fd = p->src.rootfd;
+	source_release(&p->src);
 	free(p->need);
-	index_release(&p->old);
-	if (p->rootfd >= 0)
-		close(p->rootfd);
+	if (fd >= 0)
+		close(fd);
 }
 
 int cmd_push(int argc, char **argv)
@@ -337,7 +244,7 @@ int cmd_push(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
-	struct push p = { .rootfd = -1 };
+	struct push p = { 0 };
 	struct session s;
 	struct ferr e = { 0 };
 	struct scan_stats st;
@@ -345,7 +252,7 @@ int cmd_push(int argc, char **argv)
 	struct buf b;
 	char *err = NULL;
 	int c, force = 0, want_progress = -1;
-	uint64_t t0 = now_mono_ns(), bytes = 0;
+	uint64_t t0 = now_mono_ns();
 
 	while ((c = getopt_long(argc, argv, "+nfqh", opts, NULL)) != -1) {
 		switch (c) {
@@ -362,17 +269,15 @@ int cmd_push(int argc, char **argv)
 		cmd_usage_die("push", "unexpected '%s'", argv[optind]);
 	cmd_load_config(&cfg);
 	p.cfg = &cfg;
-	p.rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p.rootfd < 0)
+	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
 		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg.root, strerror(errno));
 
-	char *tdir = target_dir(&cfg), *ixf = xasprintf("%s/push.index", tdir);
-	(void)index_load(ixf, &p.old);
-	free(tdir);
-	free(ixf);
-	if (scan_push_set(&cfg, on_entry, &p, &st, &err) < 0)
+	char *tdir = sync_target_dir(&cfg), *ixf = xasprintf("%s/push.index", tdir);
+	source_init(&p.src, rootfd, ixf);
+	p.src.warn = on_unreadable;
+	if (scan_push_set(&cfg, source_add, &p.src, &st, &err) < 0)
 		die(EXIT_OSERR, "%s", err);
-	p.local_errors += st.errors;
 
 	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0);
 	sb.root = cfg.path;
@@ -388,9 +293,9 @@ int cmd_push(int argc, char **argv)
 	if (session_open(&s, &cfg, &so, MSG_SYNC_BEGIN, &b, &e) < 0)
 		ferr_die(&e);
 	p.s = &s;
-	for (size_t i = 0; i < p.n; i++) {
+	for (size_t i = 0; i < p.src.n; i++) {
 		buf_reset(&b);
-		sync_entry_encode(&p.e[i], &b);
+		sync_entry_encode(&p.src.e[i], &b);
 		conn_queue(&s.c, MSG_SYNC_ENTRY, b.data, b.len);
 		if (s.c.out.len > CONN_OUT_HIGH && drain_out(&p, CONN_OUT_HIGH / 2, &e) < 0)
 			ferr_die(&e);
@@ -410,23 +315,30 @@ int cmd_push(int argc, char **argv)
 	if (p.dry_run) {
 		for (size_t i = 0; i < p.nneed; i++)
 			if (!p.json)
-				printf("send    %s (%llu bytes)\n", p.e[p.need[i]].path, (unsigned long long)p.e[p.need[i]].size);
+				printf("send    %s (%llu bytes)\n", p.src.e[p.need[i]].path, (unsigned long long)p.src.e[p.need[i]].size);
 		session_close(&s);
 		if (p.json)
 			printf("{\"dry_run\":true,\"send\":%zu,\"delete\":%u,\"conflicts\":%u}\n", p.nneed, p.deletes, p.conflicts);
 		else
 			printf("dry run: %zu to send, %u to delete, %u conflicts\n", p.nneed, p.deletes, p.conflicts);
-		code = p.conflicts || p.local_errors ? EXIT_FAIL : 0;
+		code = p.conflicts || st.errors || p.src.errors ? EXIT_FAIL : 0;
 		goto out;
 	}
 	/* A progress line on a terminal unless --quiet; --progress forces it. */
 	p.progress = want_progress == 1 || (want_progress < 0 && !p.quiet && !p.json && isatty(2));
 	for (size_t i = 0; i < p.nneed; i++)
-		p.total_bytes += p.e[p.need[i]].size;
+		p.total_bytes += p.src.e[p.need[i]].size;
 	p.t_start = now_mono_ns();
-	for (size_t i = 0; i < p.nneed; i++)
-		if (send_file(&p, p.need[i], &bytes, &e) < 0)
+	p.pace_err = &e;
+	for (size_t i = 0; i < p.nneed; i++) {
+		int r = source_send(&p.src, &s.c, p.need[i], pace, &p);
+		if (r < 0)
 			ferr_die(&e);
+		if (r > 0) {
+			p.files_sent++;
+			progress(&p, false);
+		}
+	}
 	if (p.nneed)
 		progress(&p, true);
 	conn_queue(&s.c, MSG_SYNC_COMMIT, NULL, 0);
@@ -434,20 +346,24 @@ int cmd_push(int argc, char **argv)
 	if (pump_input(&p, true, NULL, &done, &e) < 0)
 		ferr_die(&e);
 	session_close(&s);
-	save_local_index(&p);
+	const char *why;
+	if (dir_private(tdir, &why) == 0)
+		source_save_cache(&p.src, ixf);
 
 	double secs = (double)(now_mono_ns() - t0) / 1e9;
 	if (p.json)
 		printf("{\"files\":%zu,\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%zu,"
-		       "\"bytes_sent\":%llu,\"seconds\":%.3f}\n", p.n, done.written, done.deleted, p.conflicts,
-		       p.local_errors + p.remote_errors, (unsigned long long)bytes, secs);
+		       "\"bytes_sent\":%llu,\"seconds\":%.3f}\n", p.src.n, done.written, done.deleted, p.conflicts,
+		       st.errors + p.src.errors + p.remote_errors, (unsigned long long)p.sent_bytes, secs);
 	else if (!p.quiet)
 		printf("pushed %u, deleted %u, %u conflicts (%zu in the push set, %llu bytes sent, %.2f s)\n",
-		       done.written, done.deleted, p.conflicts, p.n, (unsigned long long)bytes, secs);
-	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || p.local_errors ? EXIT_FAIL : 0;
+		       done.written, done.deleted, p.conflicts, p.src.n, (unsigned long long)p.sent_bytes, secs);
+	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || st.errors || p.src.errors ? EXIT_FAIL : 0;
 	if (p.conflicts && !p.json)
 		hint_msg("conflicting files were left as they are; `ferry push --force` overwrites them");
 out:
+	free(tdir);
+	free(ixf);
 	push_release(&p);
 	buf_release(&b);
 	config_release(&cfg);

@@ -68,6 +68,23 @@ static const struct cmd cmds[] = {
 	  "  --json         print a JSON summary\n"
 	  "  -q, --quiet    no summary line, no progress line\n"
 	  "  --progress     a progress line on stderr even when it is not a terminal\n" },
+	{ "pull", cmd_pull, "bring the pull folders (results/, ...) back from the server",
+	  "usage: ferry pull [--dry-run] [--force] [--json] [--quiet] [--progress] [FOLDER...]\n"
+	  "\n"
+	  "Brings new and changed files of the pull folders (`pull` in ferry.ini,\n"
+	  "default results/) back from the server, and deletes here the files\n"
+	  "ferry pulled that are gone there.  FOLDERs, each inside a pull folder,\n"
+	  "limit the pull to them.  A file changed here since the last pull, or\n"
+	  "here without ferry having put it there, is a conflict: listed, left\n"
+	  "alone, exit status 1.  Nothing is written outside the pull folders.\n"
+	  "Each file lands complete or not at all.  A pull that would delete more\n"
+	  "than half of the files ferry pulled asks for --force.\n"
+	  "\n"
+	  "  -n, --dry-run  list what would be received and deleted, change nothing\n"
+	  "  -f, --force    overwrite conflicts; allow mass deletion\n"
+	  "  --json         print a JSON summary\n"
+	  "  -q, --quiet    no summary line, no progress line\n"
+	  "  --progress     a progress line on stderr even when it is not a terminal\n" },
 	{ "ls-files", cmd_ls_files, "list the files a push sends (the push set)",
 	  "usage: ferry ls-files [-z] [--long] [--dirs]\n"
 	  "\n"

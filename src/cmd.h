@@ -24,6 +24,9 @@ void cmd_usage_die(const char *name, const char *fmt, ...) __attribute__((format
  * EXIT_CONFIG and one clear line. */
 void cmd_load_config(struct config *c);
 
+/* The folder of this target's sync state: .ferry/<id of the target>. */
+char *sync_target_dir(const struct config *cfg);
+
 /* The directory commands work in (`ferry -C DIR`). */
 extern const char *cmd_dir;
 
@@ -34,6 +37,7 @@ int cmd_doctor(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_ls_files(int argc, char **argv);
 int cmd_push(int argc, char **argv);
+int cmd_pull(int argc, char **argv);
 int cmd_check_ignore(int argc, char **argv);
 
 #endif

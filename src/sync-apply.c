@@ -159,8 +159,8 @@ void apply_expect(struct apply_file *f, bool exists, const struct apply_stat *st
 		f->expect = *st;
 }
 
-int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
-		 uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed)
+int apply_prepare(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
+		  uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed)
 {
 	XXH128_canonical_t c;
 	int r = 0;
@@ -186,6 +186,17 @@ int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_
 		goto out;
 	}
 	f->fd = -1;
+	if (placed)
+		apply_stat_from(placed, &pst);
+	return 0;
+out:
+	apply_abort(f);
+	return r;
+}
+
+int apply_place(struct apply_file *f)
+{
+	int r = 0;
 	if (f->expect_set && !f->expect_exists) {
 		/* Nothing was there when we planned: never replace what
 		 * appeared since. */
@@ -212,13 +223,18 @@ int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_
 			goto out;
 		}
 	}
-	if (placed)
-		apply_stat_from(placed, &pst);
 	free(f->tmp);
 	f->tmp = NULL;
 out:
 	apply_abort(f);
 	return r;
+}
+
+int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
+		 uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed)
+{
+	int r = apply_prepare(f, hash, mode, mtime_ns, do_fsync, placed);
+	return r < 0 ? r : apply_place(f);
 }
 
 int apply_symlink(int rootfd, const char *path, const char *target)

@@ -59,6 +59,15 @@ void apply_expect(struct apply_file *f, bool exists, const struct apply_stat *st
  * (if not NULL) with the stat of the file as placed.  Aborts on error. */
 int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
 		 uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed);
+/* apply_commit in two steps, so that the caller can record the file
+ * before it appears under its name (a kill between the rename and the
+ * record would otherwise leave a file nobody knows ferry put there).
+ * apply_prepare checks the hash, sets mode and mtime, optionally fsyncs
+ * and fills *placed; apply_place checks the expectation and renames.
+ * Both abort on error. */
+int apply_prepare(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,
+		  uint64_t mtime_ns, bool do_fsync, struct apply_stat *placed);
+int apply_place(struct apply_file *f);
 /* Removes the temp file.  Safe after an error and on a zeroed f. */
 void apply_abort(struct apply_file *f);
 

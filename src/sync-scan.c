@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,7 @@
 #include "util.h"
 
 struct walker {
-	const struct config *cfg;
+	const struct scan_spec *sp;
 	struct ignore ig;
 	scan_fn fn;
 	void *arg;
@@ -61,6 +62,32 @@ static bool in_pull(const struct config *cfg, const char *path, const char **whi
 	return false;
 }
 
+/* path lies in one of the folders the walk must not enter. */
+static bool skipped(const struct scan_spec *sp, const char *path)
+{
+	for (size_t i = 0; i < sp->nskip; i++)
+		if (under(path, sp->skip[i]))
+			return true;
+	return false;
+}
+
+/* A warning about one entry: on stderr, or to the spec's callback (the
+ * agent must not write to stderr). */
+static void note(const struct scan_spec *sp, bool is_error, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void note(const struct scan_spec *sp, bool is_error, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (sp->warn)
+		sp->warn(sp->warn_arg, is_error, m);
+	else
+		warn_msg("%s", m);
+	free(m);
+}
+
 /* ".git" anywhere and ".ferry" at the root: never synced, no rule can
  * bring them back. */
 static bool hard_skip(const char *path, const char *name)
@@ -72,11 +99,11 @@ static bool hard_skip(const char *path, const char *name)
 static void count_error(struct walker *w, const char *what, const char *path, int err)
 {
 	w->st->errors++;
-	warn_msg("cannot %s '%s': %s", what, path, strerror(err));
+	note(w->sp, true, "cannot %s '%s': %s", what, path, strerror(err));
 }
 
 /* Adds the .gitignore in the directory dirfd (path dir, "" = root). */
-static void load_gitignore(struct ignore *ig, int dirfd, const char *dir)
+static void load_gitignore(const struct scan_spec *sp, struct ignore *ig, int dirfd, const char *dir)
 {
 	int fd = openat(dirfd, ".gitignore", O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
@@ -92,7 +119,7 @@ static void load_gitignore(struct ignore *ig, int dirfd, const char *dir)
 			len += (size_t)n;
 		int r = len > IGNORE_FILE_MAX ? -EFBIG : ignore_add_text(ig, dir, src, text, len);
 		if (r < 0)
-			warn_msg("'%s' not used: %s", src, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
+			note(sp, false, "'%s' not used: %s", src, r == -EFBIG ? "larger than 1 MiB" : strerror(-r));
 		free(text);
 	}
 	free(src);
@@ -169,10 +196,10 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 
 	if (++w->depth > SCAN_DEPTH_MAX) {
 		w->st->errors++;
-		warn_msg("'%s' is nested deeper than %d folders: not synced", w->path, SCAN_DEPTH_MAX);
+		note(w->sp, true, "'%s' is nested deeper than %d folders: not synced", w->path, SCAN_DEPTH_MAX);
 		goto out;
 	}
-	load_gitignore(&w->ig, dirfd, w->path);
+	load_gitignore(w->sp, &w->ig, dirfd, w->path);
 	char **names = read_names(dirfd, &count);
 	if (names == NULL) {
 		count_error(w, "read folder", plen ? w->path : ".", errno);
@@ -183,7 +210,8 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 		size_t nl = strlen(name);
 		if (plen + 1 + nl > PATH_REL_MAX) {
 			w->st->errors++;
-			warn_msg("path '%.*s/%s' is longer than %d bytes: not synced", (int)plen, w->path, name, PATH_REL_MAX);
+			note(w->sp, true, "path '%.*s/%s' is longer than %d bytes: not synced", (int)plen, w->path, name,
+			     PATH_REL_MAX);
 			continue;
 		}
 		size_t clen = plen;
@@ -199,12 +227,12 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 			goto next;
 		}
 		bool is_dir = S_ISDIR(st.st_mode);
-		if (hard_skip(w->path, name) || in_pull(w->cfg, w->path, NULL) ||
+		if (hard_skip(w->path, name) || skipped(w->sp, w->path) ||
 		    ignore_match(&w->ig, w->path, is_dir, NULL))
 			goto next;
 		if (type_of(st.st_mode) == ENT_OTHER) {
 			w->st->skipped_special++;
-			warn_msg("skipping '%s': not a file, folder or symlink (FIFO, socket or device)", w->path);
+			note(w->sp, false, "skipping '%s': not a file, folder or symlink (FIFO, socket or device)", w->path);
 			goto next;
 		}
 		if (emit(w, &st))
@@ -227,28 +255,28 @@ out:
 	ignore_pop(&w->ig, mark);
 }
 
-static void add_project_rules(struct ignore *ig, const struct config *cfg)
+static void add_project_rules(const struct scan_spec *sp, struct ignore *ig)
 {
-	for (size_t i = 0; i < cfg->ignore.n; i++)
-		if (ignore_add_pattern(ig, cfg->ignore.v[i], CONFIG_NAME, cfg->line[KEY_IGNORE]) < 0)
-			warn_msg("ignore pattern '%s' in %s not used", cfg->ignore.v[i], CONFIG_NAME);
+	for (size_t i = 0; i < sp->nignore; i++)
+		if (ignore_add_pattern(ig, sp->ignore[i], CONFIG_NAME, sp->ignore_line) < 0)
+			note(sp, false, "ignore pattern '%s' in %s not used", sp->ignore[i], CONFIG_NAME);
 }
 
-/* Push folders, without those inside another listed one. */
-static char **push_folders(const struct config *cfg, size_t *n)
+/* The folders to walk, without those inside another listed one; none
+ * listed means the whole tree ("."). */
+static char **top_folders(char *const *f, size_t nf, size_t *n)
 {
-	char **v = xcalloc(cfg->push.n + 2, sizeof(char *));
+	char **v = xcalloc(nf + 2, sizeof(char *));
 	size_t k = 0;
-	if (cfg->push.n == 0)
+	if (nf == 0)
 		v[k++] = xstrdup(".");
-	for (size_t i = 0; i < cfg->push.n; i++) {
+	for (size_t i = 0; i < nf; i++) {
 		bool inner = false;
-		for (size_t j = 0; j < cfg->push.n && !inner; j++)
-			if (i != j && under(cfg->push.v[i], cfg->push.v[j]) &&
-			    (strcmp(cfg->push.v[i], cfg->push.v[j]) != 0 || j < i))
+		for (size_t j = 0; j < nf && !inner; j++)
+			if (i != j && under(f[i], f[j]) && (strcmp(f[i], f[j]) != 0 || j < i))
 				inner = true;
 		if (!inner)
-			v[k++] = xstrdup(cfg->push.v[i]);
+			v[k++] = xstrdup(f[i]);
 	}
 	qsort(v, k, sizeof(char *), cmp_names);
 	v[k] = NULL;
@@ -256,23 +284,49 @@ static char **push_folders(const struct config *cfg, size_t *n)
 	return v;
 }
 
+static char **push_folders(const struct config *cfg, size_t *n)
+{
+	return top_folders(cfg->push.v, cfg->push.n, n);
+}
+
+void scan_spec_push(struct scan_spec *sp, const struct config *cfg)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->root = cfg->root;
+	sp->folders = cfg->push.v;
+	sp->nfolders = cfg->push.n;
+	sp->skip = cfg->pull.n ? cfg->pull.v : (char *const *)default_pull;
+	sp->nskip = cfg->pull.n ? cfg->pull.n : ARRAY_LEN(default_pull);
+	sp->ignore = cfg->ignore.v;
+	sp->nignore = cfg->ignore.n;
+	sp->ignore_line = cfg->line[KEY_IGNORE];
+	sp->what = "push folder";
+}
+
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err)
 {
-	struct walker w = { .cfg = cfg, .fn = fn, .arg = arg, .st = st };
+	struct scan_spec sp;
+	scan_spec_push(&sp, cfg);
+	return scan_tree(&sp, fn, arg, st, err);
+}
+
+int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_stats *st, char **err)
+{
+	struct walker w = { .sp = sp, .fn = fn, .arg = arg, .st = st };
 	size_t nf;
 	char **folders = NULL;
 	int rootfd;
 
 	memset(st, 0, sizeof(*st));
 	*err = NULL;
-	rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	rootfd = open(sp->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0) {
-		*err = xasprintf("cannot open the project folder '%s': %s", cfg->root, strerror(errno));
+		*err = xasprintf("cannot open the project folder '%s': %s", sp->root, strerror(errno));
 		return -1;
 	}
 	ignore_init(&w.ig);
-	add_project_rules(&w.ig, cfg);
-	folders = push_folders(cfg, &nf);
+	add_project_rules(sp, &w.ig);
+	folders = top_folders(sp->folders, sp->nfolders, &nf);
 	for (size_t i = 0; i < nf && !w.stop; i++) {
 		if (strcmp(folders[i], ".") == 0) {
 			w.path[0] = '\0';
@@ -287,7 +341,7 @@ int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_s
 		size_t plen = 0;
 		w.path[0] = '\0';
 		for (;;) {
-			load_gitignore(&w.ig, dirfd, w.path);
+			load_gitignore(sp, &w.ig, dirfd, w.path);
 			const char *slash = strchr(f + plen + (plen ? 1 : 0), '/');
 			size_t end = slash ? (size_t)(slash - f) : strlen(f);
 			memcpy(w.path, f, end);
@@ -295,13 +349,15 @@ int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_s
 			const char *name = w.path + (plen ? plen + 1 : 0);
 			struct stat sb;
 			if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode)) {
+				if (sp->missing_ok && errno == ENOENT)
+					break;	/* nothing there yet */
 				w.st->errors++;
-				warn_msg("push folder '%s' is not a folder in the project", f);
+				note(sp, true, "%s '%s' is not a folder in the project", sp->what, f);
 				break;
 			}
-			if (hard_skip(w.path, name) || in_pull(cfg, w.path, NULL) ||
+			if (hard_skip(w.path, name) || skipped(sp, w.path) ||
 			    ignore_match(&w.ig, w.path, true, NULL)) {
-				warn_msg("push folder '%s' is ignored (see `ferry check-ignore %s`)", f, w.path);
+				note(sp, false, "%s '%s' is ignored (see `ferry check-ignore %s`)", sp->what, f, w.path);
 				break;
 			}
 			if (emit(&w, &sb))
@@ -357,18 +413,20 @@ char *scan_why_excluded(const struct config *cfg, const char *path, bool is_dir)
 				   : xasprintf("(default):0:pull = %s", pull);
 
 	struct ignore ig;
+	struct scan_spec sp;
+	scan_spec_push(&sp, cfg);
 	ignore_init(&ig);
-	add_project_rules(&ig, cfg);
+	add_project_rules(&sp, &ig);
 	int rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd >= 0) {
-		load_gitignore(&ig, rootfd, "");
+		load_gitignore(&sp, &ig, rootfd, "");
 		/* Each ancestor folder's .gitignore, opened beneath the root. */
 		char *dir = xstrdup(path);
 		for (char *s = dir; (s = strchr(s, '/')) != NULL; s++) {
 			*s = '\0';
 			int fd = open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0);
 			if (fd >= 0) {
-				load_gitignore(&ig, fd, dir);
+				load_gitignore(&sp, &ig, fd, dir);
 				close(fd);
 			}
 			*s = '/';

@@ -37,6 +37,30 @@ struct scan_stats {
 	uint64_t files, dirs, links, skipped_special, errors;
 };
 
+/* What to walk: a root, the folders under it (none = all), folders never
+ * entered, the project file's ignore patterns.  .gitignore files found
+ * on the way apply as in git. */
+struct scan_spec {
+	const char *root;
+	char *const *folders;
+	size_t nfolders;
+	char *const *skip;
+	size_t nskip;
+	char *const *ignore;
+	size_t nignore;
+	int ignore_line;	/* of sync.ignore in ferry.ini, for check-ignore */
+	const char *what;	/* "push folder" / "pull folder", for messages */
+	bool missing_ok;	/* a listed folder that does not exist is empty */
+	/* Warnings go here instead of stderr when set (is_error: counted). */
+	void (*warn)(void *arg, bool is_error, const char *msg);
+	void *warn_arg;
+};
+
+/* The push set's spec: push folders, minus the pull folders. */
+void scan_spec_push(struct scan_spec *sp, const struct config *cfg);
+/* Walks what sp describes; as scan_push_set. */
+int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_stats *st, char **err);
+
 /* Walks the push set of the project described by cfg (cfg->root must be
  * set).  Problems with single entries (unreadable directory, a FIFO)
  * are warned about on stderr and counted; 0, the callback's non-zero

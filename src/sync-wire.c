@@ -23,6 +23,9 @@ int sync_begin_encode(const struct sync_begin *b, struct buf *out)
 	r |= buf_put_u32(out, b->npull);
 	for (uint32_t i = 0; i < b->npull; i++)
 		r |= buf_put_cstr(out, b->pull[i]);
+	r |= buf_put_u32(out, b->nignore);
+	for (uint32_t i = 0; i < b->nignore; i++)
+		r |= buf_put_cstr(out, b->ignore[i]);
 	return r ? -1 : 0;
 }
 
@@ -32,6 +35,9 @@ void sync_begin_release(struct sync_begin *b)
 	for (uint32_t i = 0; i < b->npull; i++)
 		free(b->pull[i]);
 	free(b->pull);
+	for (uint32_t i = 0; i < b->nignore; i++)
+		free(b->ignore[i]);
+	free(b->ignore);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -54,6 +60,16 @@ int sync_begin_decode(struct rd *r, struct sync_begin *b)
 		}
 		b->pull = xrealloc(b->pull, (b->npull + 1) * sizeof(char *));
 		b->pull[b->npull++] = p;
+	}
+	n = rd_u32(r);
+	if (n > CONFIG_LIST_MAX)
+		rd_fail(r);
+	for (uint32_t i = 0; i < n && rd_ok(r); i++) {
+		char *p = rd_cstr(r, IGNORE_PATTERN_MAX);
+		if (p == NULL)
+			break;
+		b->ignore = xrealloc(b->ignore, (b->nignore + 1) * sizeof(char *));
+		b->ignore[b->nignore++] = p;
 	}
 	rd_expect_end(r);
 	if (!rd_ok(r) || b->root == NULL) {

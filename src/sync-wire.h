@@ -13,13 +13,17 @@
 
 #define SYNC_FORCE	0x1u
 #define SYNC_DRY_RUN	0x2u
-#define SYNC_FLAGS_ALL	0x3u
+#define SYNC_PULL	0x4u	/* the agent is the source, the client applies */
+#define SYNC_FLAGS_ALL	0x7u
 
 struct sync_begin {
 	uint32_t flags;
 	char *root;
-	char **pull;		/* folders the push must not touch */
+	char **pull;		/* the pull folders: a push must not touch
+				 * them, a pull sends only them */
 	uint32_t npull;
+	char **ignore;		/* the project file's ignore patterns (pull) */
+	uint32_t nignore;
 };
 
 struct sync_entry {

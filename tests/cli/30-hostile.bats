@@ -88,3 +88,42 @@ sys.stdout.buffer.write(struct.pack(">IHH", len(hello), 1, 0) + hello + struct.p
 	[ "$status" -eq 73 ]
 	[[ "$output" != *"Sanitizer"* ]]
 }
+
+# A malicious agent as the source of a pull: nothing may be written
+# outside the pull folders, whatever it sends.
+evil_pull() {
+	mkdir -p "$T/outside" src
+	echo mine >src/evil.py
+	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-pull-agent.py $1 $T/outside" run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq "$2" ]
+	[[ "$output" == *"$3"* ]]
+	[[ "$output" != *"Sanitizer"* ]]
+	[[ "$output" != *"runtime error"* ]]
+	[ -z "$(ls -A "$T/outside")" ]
+	[ ! -e "$T/escape.txt" ] && [ ! -e "$T/abs.txt" ]
+	[ "$(cat src/evil.py)" = mine ]
+	[ ! -e .ferry/evil ]
+	[ -z "$(find . -name '.ferry-tmp.*')" ]
+}
+
+@test "pull from a malicious agent: a path with .." { evil_pull dotdot 76 "malformed sync entry"; }
+@test "pull from a malicious agent: an absolute path" { evil_pull absolute 76 "malformed sync entry"; }
+@test "pull from a malicious agent: a path outside the pull folders" { evil_pull outside-pull 76 "outside the pull folders"; }
+@test "pull from a malicious agent: ferry's own state" { evil_pull state 76 "outside the pull folders"; }
+@test "pull from a malicious agent: entries out of order" { evil_pull unordered 76 "out of order"; }
+@test "pull from a malicious agent: a file nobody asked for" { evil_pull unasked 76 "was not asked for"; }
+@test "pull from a malicious agent: more bytes than announced" {
+	evil_pull toolong 71 "changed while it was being sent"
+	[ ! -e results/a.txt ]
+}
+@test "pull from a malicious agent: a symlink out, then a file inside it" {
+	evil_pull link-then-file 71 ""
+	[ ! -L results/ln ] || [ "$(readlink results/ln)" = "$T/outside" ]
+}
+@test "pull from a malicious agent: a file through a symlink already here" {
+	mkdir -p results
+	ln -s "$T/outside" results/out
+	evil_pull through-local-link 76 "was not asked for"
+	[[ "$output" == *"results/out/pwned"*"symlink"* ]]
+}

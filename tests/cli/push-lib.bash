@@ -99,7 +99,7 @@ check_push_conflicts() {
 	rm src/run.sh
 	run "$FERRY" push
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"src/run.sh: deleted here but changed on the server"* ]]
+	[[ "$output" == *"src/run.sh: deleted on the laptop but changed on the server since the last push: kept"* ]]
 	[ -e "$R/src/run.sh" ]
 }
 
@@ -132,6 +132,8 @@ check_push_concurrent_and_kill() {
 		"$FERRY" push >/dev/null 2>&1 &
 		pid=$!
 		sleep "0.0$((RANDOM % 9))"
+		# odd rounds kill the client, even rounds the agent writing there
+		if [ $((round % 2)) = 0 ]; then pkill -9 -f '[f]erry agent' || true; fi
 		kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		for f in "$R"/f*.bin; do

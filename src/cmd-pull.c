@@ -1,0 +1,291 @@
+/*
+ * cmd-pull.c - `ferry pull`: bring the pull folders (results/, ...) back
+ * from the server, without destroying anything changed here.
+ *
+ * The roles of a push reversed: the agent scans its pull folders and
+ * streams the files, this side runs the destination engine (sync-dest.c)
+ * beneath the project root.  The agent is a peer like any other: every
+ * path it sends is checked, must lie inside a pull folder, and is written
+ * without following a symlink; nothing lands outside the pull folders.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "fsx.h"
+#include "limits.h"
+#include "session.h"
+#include "sync-dest.h"
+#include "sync-scan.h"
+#include "sync-wire.h"
+#include "util.h"
+
+struct pull {
+	struct session *s;
+	struct ferr *e;
+	bool json, dry_run, progress;
+	uint32_t conflicts, errors, remote_errors, deletes, disk_full;
+	size_t nneed, files_done;
+	uint64_t total_bytes, got_bytes, t_start, t_last;
+};
+
+static void on_report(void *arg, uint16_t type, uint32_t code, const char *path, const char *msg)
+{
+	struct pull *p = arg;
+	if (type == MSG_SYNC_CONFLICT) {
+		p->conflicts++;
+		if (!p->json)
+			printf("conflict: %s: %s\n", path, msg);
+	} else if (type == MSG_SYNC_DELETE) {
+		p->deletes++;
+		if (p->dry_run && !p->json)
+			printf("delete  %s\n", path);
+	} else if (code == ENOSPC || code == EDQUOT) {
+		p->errors++;
+		p->disk_full++;
+		error_msg("disk full here while writing '%s'", path);
+	} else {
+		p->errors++;
+		error_msg("cannot write '%s': %s", path, msg);
+	}
+}
+
+static void on_need(void *arg, const struct sync_entry *e)
+{
+	struct pull *p = arg;
+	p->nneed++;
+	p->total_bytes += e->size;
+	if (p->dry_run && !p->json)
+		printf("receive %s (%llu bytes)\n", e->path, (unsigned long long)e->size);
+}
+
+/* Frames from the agent the engine leaves to us: its notices about files
+ * it could not read, and its errors. */
+static int on_other(void *arg, uint16_t type, struct rd *body)
+{
+	struct pull *p = arg;
+	uint32_t code;
+	char *path, *msg;
+	if (type == MSG_SYNC_ERROR && sync_report_decode(body, &code, &path, &msg) == 0) {
+		if (code)
+			p->remote_errors++;
+		if (path[0])
+			warn_msg("on %s: cannot read '%s': %s (not pulled)", p->s->label, path, msg);
+		else
+			warn_msg("on %s: %s", p->s->label, msg);
+		free(path);
+		free(msg);
+		return 0;
+	}
+	if (type == MSG_ERROR && error_decode(body, &code, &msg) == 0) {
+		ferr_set(p->e, code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE,
+			 code == PERR_BUSY ? "wait for the other sync to finish" :
+			 code == PERR_ROOT ? "check `path` in ferry.ini, or push first" : NULL,
+			 "%s (on %s)", msg, p->s->label);
+		free(msg);
+		return -1;
+	}
+	ferr_set(p->e, EXIT_PROTO, NULL, "unexpected or malformed message 0x%04x from the agent on '%s'", type,
+		 p->s->label);
+	return -1;
+}
+
+static void on_proto_error(void *arg, const char *msg)
+{
+	struct pull *p = arg;
+	ferr_set(p->e, EXIT_PROTO, NULL, "the agent on '%s' broke the protocol: %s", p->s->label, msg);
+}
+
+static void on_progress(void *arg, uint64_t bytes, bool file_done)
+{
+	struct pull *p = arg;
+	uint64_t now = now_mono_ns();
+	p->got_bytes += bytes;
+	p->files_done += file_done;
+	if (!p->progress || (now - p->t_last < 100000000u && p->files_done < p->nneed))
+		return;
+	p->t_last = now;
+	double secs = (double)(now - p->t_start) / 1e9;
+	double rate = secs > 0 ? (double)p->got_bytes / secs : 0;
+	double left = rate > 0 && p->total_bytes > p->got_bytes ? (double)(p->total_bytes - p->got_bytes) / rate : 0;
+	char *line = xasprintf("\rpull: %zu/%zu files, %.1f/%.1f MB, %.1f MB/s, ETA %.0f s\033[K%s",
+			       p->files_done, p->nneed, (double)p->got_bytes / 1e6, (double)p->total_bytes / 1e6,
+			       rate / 1e6, left, p->files_done == p->nneed ? "\n" : "");
+	(void)write_all(2, line, strlen(line));
+	free(line);
+}
+
+/* The folders to pull: those named on the command line (each inside a
+ * pull folder), or all of sync.pull. */
+static char **pull_folders(const struct config *cfg, int argc, char **argv, uint32_t *n)
+{
+	static const char *const dflt[] = { "results" };
+	size_t np = cfg->pull.n ? cfg->pull.n : 1;
+	char *const *pf = cfg->pull.n ? cfg->pull.v : (char *const *)dflt;
+	char **v = xcalloc((size_t)argc + np + 1, sizeof(char *));
+	*n = 0;
+	if (argc == 0) {
+		for (size_t i = 0; i < np; i++)
+			v[(*n)++] = xstrdup(pf[i]);
+		return v;
+	}
+	for (int i = 0; i < argc; i++) {
+		char *a = xstrdup(argv[i]);
+		size_t l = strlen(a);
+		while (l > 1 && a[l - 1] == '/')
+			a[--l] = '\0';
+		if (strncmp(a, "./", 2) == 0)
+			memmove(a, a + 2, strlen(a + 2) + 1);
+		bool inside = false;
+		for (size_t j = 0; j < np && path_check_rel(a, strlen(a)) == 0; j++) {
+			size_t fl = strlen(pf[j]);
+			inside |= strncmp(a, pf[j], fl) == 0 && (a[fl] == '\0' || a[fl] == '/');
+		}
+		if (!inside) {
+			error_msg("'%s' is not inside a pull folder", argv[i]);
+			hint_msg("the pull folders are set by `pull` in ferry.ini (now: %s%s)", pf[0],
+				 np > 1 ? ", ..." : "");
+			exit(EXIT_USAGE);
+		}
+		v[(*n)++] = a;
+	}
+	return v;
+}
+
+/* One pull of this target at a time, on this side too. */
+static int lock_target(const char *tdir)
+{
+	char *f = xasprintf("%s/pull.lock", tdir);
+	int fd = open(f, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	free(f);
+	uint64_t until = now_mono_ns() + SYNC_LOCK_WAIT_MS * 1000000ull;
+	while (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK || now_mono_ns() > until)
+			die(EXIT_FAIL, "another pull of this target is running");
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return fd;
+}
+
+int cmd_pull(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "dry-run", no_argument, NULL, 'n' },
+		{ "force", no_argument, NULL, 'f' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "progress", no_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	struct pull p = { 0 };
+	struct session s;
+	struct ferr e = { 0 };
+	struct sync_begin sb = { 0 };
+	struct buf b;
+	const char *why;
+	int c, force = 0, want_progress = -1;
+	bool quiet = false;
+	uint64_t t0 = now_mono_ns();
+
+	while ((c = getopt_long(argc, argv, "+nfqh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n': p.dry_run = true; break;
+		case 'f': force = 1; break;
+		case 'j': p.json = true; break;
+		case 'q': quiet = true; break;
+		case 'P': want_progress = 1; break;
+		case 'h': cmd_usage("pull", 0); return 0;
+		default: cmd_usage("pull", 1); return EXIT_USAGE;
+		}
+	}
+	cmd_load_config(&cfg);
+	sb.pull = pull_folders(&cfg, argc - optind, argv + optind, &sb.npull);
+	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg.root, strerror(errno));
+	char *tdir = sync_target_dir(&cfg);
+	if (dir_private(tdir, &why) < 0)
+		die(EXIT_OSERR, "cannot use ferry's state folder '%s': %s", tdir, why ? why : strerror(errno));
+	int lockfd = lock_target(tdir);
+	char *ixfile = xasprintf("%s/pull.index", tdir), *jfile = xasprintf("%s/pull.journal", tdir);
+
+	sb.flags = SYNC_PULL | (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0);
+	sb.root = cfg.path;
+	sb.ignore = cfg.ignore.v;
+	sb.nignore = (uint32_t)cfg.ignore.n;
+	buf_init(&b, FRAME_MAX);
+	sync_begin_encode(&sb, &b);
+
+	/* Signals keep their default: an interrupted pull leaves no partial
+	 * file (temp + rename), and the next pull completes it. */
+	struct session_opts so = { 0 };
+	if (session_open(&s, &cfg, &so, MSG_SYNC_BEGIN, &b, &e) < 0)
+		ferr_die(&e);
+	p.s = &s;
+	p.e = &e;
+	p.progress = want_progress == 1 || (want_progress < 0 && !quiet && !p.json && !p.dry_run && isatty(2));
+	p.t_start = now_mono_ns();
+
+	struct dest_side side = {
+		.c = &s.c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = sb.flags,
+		.pull = sb.pull, .npull = sb.npull, .pull_side = true, .here = "laptop", .verb = "pull",
+		.report = on_report, .other = on_other, .proto_error = on_proto_error, .need = on_need,
+		.progress = on_progress, .arg = &p,
+	};
+	struct sync_plan_end pe;
+	struct sync_done done;
+	bool lost = false;
+	if (dest_run(&side, &pe, &done, &lost) < 0) {
+		if (lost && e.code == 0)
+			session_lost(&s, true, &e);
+		ferr_die(&e);
+	}
+	session_close(&s);
+
+	int code;
+	if (pe.guard && !force) {
+		error_msg("this pull would delete %u of the %u files ferry put here", pe.deletes, pe.indexed);
+		hint_msg("if that is what you want (the folder was cleared on %s?), run `ferry pull --force`",
+			 s.label);
+		code = EXIT_FAIL;
+	} else if (p.dry_run) {
+		if (p.json)
+			printf("{\"dry_run\":true,\"receive\":%zu,\"delete\":%u,\"conflicts\":%u}\n", p.nneed, p.deletes,
+			       p.conflicts);
+		else
+			printf("dry run: %zu to receive, %u to delete, %u conflicts\n", p.nneed, p.deletes, p.conflicts);
+		code = p.conflicts || p.remote_errors ? EXIT_FAIL : 0;
+	} else {
+		double secs = (double)(now_mono_ns() - t0) / 1e9;
+		if (p.json)
+			printf("{\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%u,"
+			       "\"bytes_received\":%llu,\"seconds\":%.3f}\n", done.written, done.deleted, p.conflicts,
+			       p.errors + p.remote_errors, (unsigned long long)p.got_bytes, secs);
+		else if (!quiet)
+			printf("pulled %u, deleted %u, %u conflicts (%llu bytes received, %.2f s)\n", done.written,
+			       done.deleted, p.conflicts, (unsigned long long)p.got_bytes, secs);
+		if (p.conflicts && !p.json)
+			hint_msg("conflicting files were left as they are; `ferry pull --force` overwrites them");
+		code = p.disk_full || p.errors ? EXIT_OSERR : p.conflicts || p.remote_errors ? EXIT_FAIL : 0;
+	}
+	free_words(sb.pull);
+	free(ixfile);
+	free(jfile);
+	free(tdir);
+	close(lockfd);
+	close(rootfd);
+	buf_release(&b);
+	config_release(&cfg);
+	return code;
+}

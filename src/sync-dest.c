@@ -1,0 +1,681 @@
+/*
+ * sync-dest.c - the destination engine (sync-dest.h): plan, receive,
+ * place, delete, record.
+ */
+#define _GNU_SOURCE
+#include "sync-dest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "sync-apply.h"
+#include "sync-index.h"
+#include "sync-scan.h"
+#include "util.h"
+
+enum act { ACT_NONE, ACT_NEED, ACT_MKDIR, ACT_LINK, ACT_META, ACT_CONFLICT, ACT_FAILED, ACT_DONE };
+
+struct dest {
+	const struct dest_side *s;
+	struct conn *c;
+	int rootfd;
+	struct index old;	/* the index, with the journal merged */
+	struct index prev;	/* the index alone, when there was a journal */
+	struct sync_entry *e;	/* the manifest, in walk order */
+	uint8_t *act;
+	size_t n, cap;
+	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
+	int journal;		/* fd of the journal of files placed */
+	struct seen { struct apply_stat st; bool have; } *seen;
+				/* per entry: the destination's stat at planning,
+				 * then as placed */
+	struct apply_stat *delst;	/* per old entry planned for deletion */
+	char *cdir;		/* folder whose fd is cached for lstat */
+	int cdirfd;
+	bool lost;		/* the connection ended */
+	struct sync_done done;
+};
+
+static void report(struct dest *d, uint16_t type, uint32_t code, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static void report(struct dest *d, uint16_t type, uint32_t code, const char *path, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	d->s->report(d->s->arg, type, code, path, m);
+	free(m);
+}
+
+static void proto_error(struct dest *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void proto_error(struct dest *d, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	d->s->proto_error(d->s->arg, m);
+	free(m);
+}
+
+/* The next frame from the source, flushing what we queued first.  1, or
+ * 0 when the connection ended. */
+static int next_frame(struct dest *d, uint16_t *type, struct rd *body)
+{
+	if (conn_flush(d->c) < 0 || conn_read(d->c, type, body) <= 0) {
+		d->lost = true;
+		return 0;
+	}
+	return 1;
+}
+
+/* path equals a pull folder or lies inside one. */
+static bool in_pull(const struct dest_side *s, const char *path)
+{
+	for (uint32_t i = 0; i < s->npull; i++) {
+		size_t n = strlen(s->pull[i]);
+		if (strncmp(path, s->pull[i], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* May this side write path?  A push stays out of the pull folders, a pull
+ * stays inside them. */
+static bool in_scope(const struct dest_side *s, const char *path)
+{
+	return in_pull(s, path) == s->pull_side;
+}
+
+static uint8_t type_of_mode(mode_t m)
+{
+	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
+}
+
+/* lstat beneath the root with the parent folder's fd cached: entries come
+ * in walk order, so siblings share it (one open per folder, not per file). */
+static int dest_lstat(struct dest *d, const char *path, struct stat *st)
+{
+	const char *slash = strrchr(path, '/');
+	size_t dl = slash ? (size_t)(slash - path) : 0;
+	if (d->cdir == NULL || strlen(d->cdir) != dl || strncmp(d->cdir, path, dl) != 0) {
+		if (d->cdirfd >= 0)
+			close(d->cdirfd);
+		free(d->cdir);
+		d->cdir = xstrndup(path, dl);
+		if (dl) {
+			d->cdirfd = open_beneath(d->rootfd, d->cdir, O_RDONLY | O_DIRECTORY, 0);
+		} else {
+			d->cdirfd = fcntl(d->rootfd, F_DUPFD_CLOEXEC, 0);
+			if (d->cdirfd < 0)
+				d->cdirfd = -errno;
+		}
+	}
+	if (d->cdirfd < 0)
+		return d->cdirfd;	/* -errno of opening the folder */
+	if (fstatat(d->cdirfd, slash ? slash + 1 : path, st, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	return 0;
+}
+
+static bool unchanged_as(struct dest *d, const struct index *ix, const struct index_entry *o, const char *path,
+			 const struct stat *st)
+{
+	uint8_t h[INDEX_HASH_LEN];
+	if (o == NULL || o->type != type_of_mode(st->st_mode))
+		return false;
+	if (o->type == ENT_DIR)
+		return true;
+	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	if (index_stat_clean(ix, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
+		return true;
+	return apply_hash(d->rootfd, path, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
+}
+
+/* Is what is at path still what ferry left there?  The journal records a
+ * file just before its rename; if the rename never happened, what is
+ * there is still the version the index before the journal knew. */
+static bool unchanged(struct dest *d, const struct index_entry *o, const char *path, const struct stat *st)
+{
+	if (unchanged_as(d, &d->old, o, path, st))
+		return true;
+	const struct index_entry *p = d->prev.n ? index_find(&d->prev, path) : NULL;
+	return p && unchanged_as(d, &d->prev, p, path, st);
+}
+
+/* Does what is at the destination hold e's content?  Uses the index's
+ * hash when the stat says the file is the one ferry left (no read). */
+static bool same_content(struct dest *d, const struct sync_entry *e, const struct index_entry *o,
+			 const struct stat *st)
+{
+	uint8_t h[INDEX_HASH_LEN];
+	if (e->type != type_of_mode(st->st_mode))
+		return false;
+	if (e->type == ENT_DIR)
+		return true;
+	if (e->type == ENT_FILE && (uint64_t)st->st_size != e->size)
+		return false;
+	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	if (o && o->type == e->type &&
+	    index_stat_clean(&d->old, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
+		return memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
+	return apply_hash(d->rootfd, e->path, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
+}
+
+static void conflict(struct dest *d, size_t i, const char *why)
+{
+	d->act[i] = ACT_CONFLICT;
+	d->done.conflicts++;
+	report(d, MSG_SYNC_CONFLICT, 0, d->e[i].path, "%s", why);
+}
+
+/* Decides what to do with manifest entry i. */
+static void plan_one(struct dest *d, size_t i)
+{
+	const struct sync_entry *e = &d->e[i];
+	const struct index_entry *o = index_find(&d->old, e->path);
+	struct stat st;
+	int r = dest_lstat(d, e->path, &st);
+	bool force = d->s->flags & SYNC_FORCE;
+
+	if (r == 0) {
+		apply_stat_from(&d->seen[i].st, &st);
+		d->seen[i].have = true;
+	}
+
+	if (r == -ENOENT) {
+		d->act[i] = e->type == ENT_FILE ? ACT_NEED : e->type == ENT_DIR ? ACT_MKDIR : ACT_LINK;
+		return;
+	}
+	if (r < 0) {
+		/* A symlink on the way (ELOOP) or a file where a folder is. */
+		d->act[i] = ACT_FAILED;
+		d->done.errors++;
+		report(d, MSG_SYNC_ERROR, (uint32_t)-r, e->path, "%s",
+		       r == -ELOOP || r == -ENOTDIR ? "a symlink or file is in the way of its folder" : strerror(-r));
+		return;
+	}
+	if (same_content(d, e, o, &st)) {
+		d->act[i] = (st.st_mode & 07777) != e->mode && e->type != ENT_LINK ? ACT_META : ACT_NONE;
+		if (e->type == ENT_FILE && d->act[i] == ACT_NONE) {
+			uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+			if (mt != e->mtime_ns)
+				d->act[i] = ACT_META;
+		}
+		return;
+	}
+	if (e->type == ENT_DIR || type_of_mode(st.st_mode) == ENT_DIR) {
+		/* A folder for a file or the other way round: never replaced
+		 * without force, since a folder may hold anything. */
+		if (!force || type_of_mode(st.st_mode) == ENT_DIR) {
+			conflict(d, i, e->type == ENT_DIR ? "a file is where the folder goes" : "a folder is where the file goes");
+			return;
+		}
+	} else if (!force && !unchanged(d, o, e->path, &st)) {
+		char *why = o ? xasprintf("changed on the %s since the last %s", d->s->here, d->s->verb)
+			      : xasprintf("exists on the %s but ferry did not put it there", d->s->here);
+		conflict(d, i, why);
+		free(why);
+		return;
+	}
+	if (e->type == ENT_DIR) {
+		d->act[i] = ACT_MKDIR;	/* the file in the way goes at apply time */
+	} else {
+		d->act[i] = e->type == ENT_FILE ? ACT_NEED : ACT_LINK;
+	}
+}
+
+/* Old index entries the manifest no longer has: delete if unchanged. */
+static void plan_deletes(struct dest *d, uint32_t *ndel)
+{
+	size_t j = 0;
+	*ndel = 0;
+	d->del = xcalloc(d->old.n + 1, 1);
+	d->delst = xcalloc(d->old.n + 1, sizeof(*d->delst));
+	for (size_t i = 0; i < d->old.n; i++) {
+		const struct index_entry *o = &d->old.e[i];
+		const char *p = index_path(&d->old, o);
+		while (j < d->n && path_cmp(d->e[j].path, p) < 0)
+			j++;
+		if (j < d->n && path_cmp(d->e[j].path, p) == 0)
+			continue;
+		if (!in_scope(d->s, p))
+			continue;	/* not ours to touch (the scope changed) */
+		struct stat st;
+		int r = apply_lstat(d->rootfd, p, &st);
+		if (r == -ENOENT || r == -ENOTDIR)
+			continue;	/* already gone */
+		if (r == 0 && (o->type == ENT_DIR ? S_ISDIR(st.st_mode) : unchanged(d, o, p, &st))) {
+			d->del[i] = 1;
+			apply_stat_from(&d->delst[i], &st);
+			if (o->type != ENT_DIR) {
+				(*ndel)++;
+				report(d, MSG_SYNC_DELETE, 0, p, "%s", "");
+			}
+		} else {
+			d->del[i] = 2;
+			d->done.conflicts++;
+			report(d, MSG_SYNC_CONFLICT, 0, p, "deleted on the %s but changed on the %s since the last %s: kept",
+			       d->s->pull_side ? "server" : "laptop", d->s->here, d->s->verb);
+		}
+	}
+}
+
+static int read_manifest(struct dest *d)
+{
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (!next_frame(d, &type, &body))
+			return -1;
+		if (type == MSG_SYNC_ENTRIES_END)
+			return 0;
+		if (type != MSG_SYNC_ENTRY) {
+			if (d->s->other(d->s->arg, type, &body) < 0)
+				return -1;
+			continue;
+		}
+		struct sync_entry e;
+		if (sync_entry_decode(&body, &e) < 0) {
+			proto_error(d, "malformed sync entry");
+			return -1;
+		}
+		if ((d->n && path_cmp(d->e[d->n - 1].path, e.path) >= 0) || !in_scope(d->s, e.path) ||
+		    d->n >= INDEX_ENTRIES_MAX) {
+			proto_error(d, "sync entry '%s' out of order, repeated or %s", e.path,
+				    d->s->pull_side ? "outside the pull folders" : "in a pull folder");
+			sync_entry_release(&e);
+			return -1;
+		}
+		if (d->n == d->cap) {
+			d->cap = d->cap ? d->cap * 2 : 1024;
+			d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
+		}
+		d->e[d->n++] = e;
+	}
+}
+
+static void set_meta(struct dest *d, size_t i)
+{
+	const struct sync_entry *e = &d->e[i];
+	struct stat st;
+	struct timespec ts[2] = {
+		{ .tv_nsec = UTIME_OMIT },
+		{ .tv_sec = (time_t)(e->mtime_ns / 1000000000u), .tv_nsec = (long)(e->mtime_ns % 1000000000u) },
+	};
+	int fd = open_beneath(d->rootfd, e->path, e->type == ENT_DIR ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	(void)fchmod(fd, e->mode);
+	if (e->type == ENT_FILE)
+		(void)futimens(fd, ts);
+	if (fstat(fd, &st) == 0) {
+		apply_stat_from(&d->seen[i].st, &st);
+		d->seen[i].have = true;
+	}
+	close(fd);
+}
+
+static void parent_dirs(struct dest *d, const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	if (slash) {
+		char *dir = xstrndup(path, (size_t)(slash - path));
+		(void)apply_mkdirs(d->rootfd, dir, 0755);
+		free(dir);
+	}
+}
+
+static void fail_entry(struct dest *d, size_t i, int err)
+{
+	d->act[i] = ACT_FAILED;
+	d->done.errors++;
+	if (err == -ENOSPC || err == -EDQUOT)
+		report(d, MSG_SYNC_ERROR, (uint32_t)-err, d->e[i].path, "disk full");
+	else if (err == -EBADMSG)
+		report(d, MSG_SYNC_ERROR, (uint32_t)-err, d->e[i].path, "changed while it was being sent; %s again",
+		       d->s->verb);
+	else
+		report(d, MSG_SYNC_ERROR, (uint32_t)-err, d->e[i].path, "%s", strerror(-err));
+}
+
+/* Records a placed file at once: if we are killed before the index is
+ * saved, the next sync still knows ferry put it there. */
+static void journal(struct dest *d, const struct sync_entry *e, const struct apply_stat *placed)
+{
+	/* The stat of the file as placed (taken on its fd before the rename):
+	 * an edit made there a moment later must not be recorded as ours. */
+	struct index_entry x = { .type = e->type, .mode = placed->mode & 07777, .size = placed->size,
+				 .mtime_ns = placed->mtime_ns, .ino = placed->ino };
+	struct buf b;
+	memcpy(x.hash, e->hash, INDEX_HASH_LEN);
+	buf_init(&b, PATH_REL_MAX + 128);
+	if (d->journal >= 0 && index_journal_record(&b, e->path, &x) == 0)
+		(void)write_all(d->journal, b.data, b.len);
+	buf_release(&b);
+}
+
+/* Receives the files, until SYNC_COMMIT. */
+static int receive(struct dest *d)
+{
+	struct apply_file f = { .dirfd = -1, .fd = -1 };
+	ssize_t cur = -1;
+	int cur_err = 0;
+
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (!next_frame(d, &type, &body))
+			goto fail;
+		if (type == MSG_SYNC_COMMIT && cur < 0)
+			return 0;
+		if (type == MSG_SYNC_FILE && cur < 0) {
+			uint32_t seq = rd_u32(&body);
+			rd_expect_end(&body);
+			if (!rd_ok(&body) || seq >= d->n || d->act[seq] != ACT_NEED) {
+				proto_error(d, "file %u was not asked for", seq);
+				goto fail;
+			}
+			cur = seq;
+			parent_dirs(d, d->e[seq].path);
+			cur_err = apply_begin(&f, d->rootfd, d->e[seq].path);
+			continue;
+		}
+		if (type == MSG_SYNC_DATA && cur >= 0) {
+			size_t n = rd_left(&body);
+			if (cur_err == 0 && f.written + n > d->e[cur].size)
+				cur_err = -EBADMSG;
+			if (cur_err == 0)
+				cur_err = apply_write(&f, rd_bytes(&body, n), n);
+			if (d->s->progress)
+				d->s->progress(d->s->arg, n, false);
+			continue;
+		}
+		if (type == MSG_SYNC_FILE_END && cur >= 0) {
+			const struct sync_entry *e = &d->e[cur];
+			struct apply_stat placed;
+			if (cur_err == 0) {
+				/* What we planned against must still be there. */
+				apply_expect(&f, d->seen[cur].have, &d->seen[cur].st);
+				cur_err = apply_prepare(&f, e->hash, e->mode, e->mtime_ns, false, &placed);
+				/* Recorded before it appears: a kill right after the
+				 * rename must not leave it unknown.  If the rename
+				 * never happens, the index before this sync still
+				 * vouches for what is there (d->prev). */
+				if (cur_err == 0) {
+					journal(d, e, &placed);
+					cur_err = apply_place(&f);
+				}
+			} else {
+				apply_abort(&f);
+			}
+			if (cur_err == -EEXIST || cur_err == -ESTALE) {
+				d->act[cur] = ACT_CONFLICT;
+				d->done.conflicts++;
+				report(d, MSG_SYNC_CONFLICT, 0, e->path, "changed on the %s during the %s: kept", d->s->here,
+				       d->s->verb);
+			} else if (cur_err < 0) {
+				fail_entry(d, (size_t)cur, cur_err);
+			} else {
+				d->act[cur] = ACT_DONE;
+				d->done.written++;
+				d->done.bytes += e->size;
+				d->seen[cur].st = placed;
+				d->seen[cur].have = true;
+			}
+			if (d->s->progress)
+				d->s->progress(d->s->arg, 0, true);
+			cur = -1;
+			cur_err = 0;
+			continue;
+		}
+		if (type == MSG_SYNC_ERROR || type == MSG_ERROR) {
+			/* A notice from the source (a file it could not read), or
+			 * its end. */
+			if (d->s->other(d->s->arg, type, &body) < 0)
+				goto fail;
+			continue;
+		}
+		proto_error(d, "unexpected message 0x%04x during a %s", type, d->s->verb);
+		goto fail;
+	}
+fail:
+	apply_abort(&f);
+	return -1;
+}
+
+static void apply_rest(struct dest *d)
+{
+	for (size_t i = 0; i < d->n; i++) {
+		const struct sync_entry *e = &d->e[i];
+		int r = 0;
+		switch (d->act[i]) {
+		case ACT_MKDIR: {
+			struct stat st;
+			if (apply_lstat(d->rootfd, e->path, &st) == 0 && !S_ISDIR(st.st_mode) &&
+			    apply_remove(d->rootfd, e->path, false, d->seen[i].have ? &d->seen[i].st : NULL) == -ESTALE) {
+				d->act[i] = ACT_CONFLICT;
+				d->done.conflicts++;
+				report(d, MSG_SYNC_CONFLICT, 0, e->path, "changed on the %s during the %s: kept", d->s->here,
+				       d->s->verb);
+				continue;
+			}
+			parent_dirs(d, e->path);
+			r = apply_mkdirs(d->rootfd, e->path, 0755);
+			if (r == 0)
+				set_meta(d, i);
+			break;
+		}
+		case ACT_LINK:
+			parent_dirs(d, e->path);
+			r = apply_symlink(d->rootfd, e->path, e->link);
+			break;
+		case ACT_META:
+			set_meta(d, i);
+			break;
+		default:
+			continue;
+		}
+		if (r < 0)
+			fail_entry(d, i, r);
+		else if (d->act[i] != ACT_META)
+			d->done.written++;
+		if (r == 0)
+			d->act[i] = ACT_DONE;
+	}
+	/* Deletes, deepest first so folders are empty when their turn comes. */
+	for (size_t i = d->old.n; i-- > 0;) {
+		if (d->del[i] != 1)
+			continue;
+		const struct index_entry *o = &d->old.e[i];
+		const char *p = index_path(&d->old, o);
+		int r = apply_remove(d->rootfd, p, o->type == ENT_DIR, o->type == ENT_DIR ? NULL : &d->delst[i]);
+		if (r == 0 && o->type != ENT_DIR) {
+			d->done.deleted++;
+		} else if (r == -ESTALE) {
+			d->del[i] = 2;
+			d->done.conflicts++;
+			report(d, MSG_SYNC_CONFLICT, 0, p, "changed on the %s during the %s: not deleted", d->s->here,
+			       d->s->verb);
+		} else if (r < 0 && o->type == ENT_DIR) {
+			d->del[i] = 2;	/* holds files ferry did not put there: kept */
+		}
+	}
+}
+
+static void add_entry(struct index *nx, const char *path, const struct index_entry *src, int rootfd)
+{
+	int err;
+	struct index_entry *n = index_append(nx, path, &err);
+	if (n == NULL)
+		return;
+	uint32_t off = n->path_off;
+	*n = *src;
+	n->path_off = off;
+	struct stat st;
+	if (rootfd >= 0 && apply_lstat(rootfd, path, &st) == 0) {
+		n->size = (uint64_t)st.st_size;
+		n->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+		n->ino = (uint64_t)st.st_ino;
+		n->mode = st.st_mode & 07777;
+	}
+}
+
+/* The new index: what ferry left here, merged in walk order. */
+static void build_index(struct dest *d, struct index *nx)
+{
+	size_t i = 0, j = 0;
+	while (i < d->n || j < d->old.n) {
+		const char *op = j < d->old.n ? index_path(&d->old, &d->old.e[j]) : NULL;
+		int c = i >= d->n ? 1 : op == NULL ? -1 : path_cmp(d->e[i].path, op);
+		if (c <= 0) {
+			const struct sync_entry *e = &d->e[i];
+			uint8_t a = d->act[i];
+			if ((a == ACT_NONE || a == ACT_DONE) && d->seen[i].have) {
+				/* Untouched (the planning stat) or written (the stat as
+				 * placed): never a stat taken after someone else may
+				 * have edited the file. */
+				const struct apply_stat *a_st = &d->seen[i].st;
+				struct index_entry x = { .type = e->type, .mode = (uint16_t)(a_st->mode & 07777),
+							 .size = a_st->size, .mtime_ns = a_st->mtime_ns, .ino = a_st->ino };
+				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
+				add_entry(nx, e->path, &x, -1);
+			} else if (a == ACT_DONE || a == ACT_NONE) {
+				struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size,
+							 .mtime_ns = e->mtime_ns };
+				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
+				add_entry(nx, e->path, &x, d->rootfd);
+			} else if (c == 0) {
+				/* Conflict or failure: what ferry knew stays. */
+				add_entry(nx, op, &d->old.e[j], -1);
+			}
+			i++;
+			if (c == 0)
+				j++;
+		} else {
+			if (d->del[j] != 1)
+				add_entry(nx, op, &d->old.e[j], -1);
+			j++;
+		}
+	}
+}
+
+bool dest_guard_trips(const struct sync_plan_end *pe)
+{
+	return pe->deletes > SYNC_GUARD_MIN && (uint64_t)pe->deletes * 2 > pe->indexed;
+}
+
+int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync_done *done, bool *lost)
+{
+	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1, .cdirfd = -1 };
+	bool dry = side->flags & SYNC_DRY_RUN, force = side->flags & SYNC_FORCE;
+	struct buf b;
+	int ret = -1;
+
+	memset(pe, 0, sizeof(*pe));
+	buf_init(&b, FRAME_MAX);
+	index_init(&d.old);
+	if (index_load(side->ixfile, &d.old) == -EBADMSG)
+		index_init(&d.old);	/* unreadable: as if first sync, conflicts protect */
+	/* What an interrupted sync placed but did not get to record. */
+	char *jdata;
+	size_t jlen;
+	index_init(&d.prev);
+	if (read_file(side->jfile, INDEX_FILE_MAX, &jdata, &jlen) == 0) {
+		if (index_load(side->ixfile, &d.prev) < 0) {
+			index_release(&d.prev);
+			index_init(&d.prev);
+		}
+		(void)index_journal_merge(&d.old, jdata, jlen);
+		free(jdata);
+	}
+	if (!dry)
+		d.journal = open(side->jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (!dry)
+		(void)apply_sweep(d.rootfd, "");
+
+	if (read_manifest(&d) < 0)
+		goto out;
+	d.act = xcalloc(d.n + 1, 1);
+	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
+	for (size_t i = 0; i < d.n; i++) {
+		plan_one(&d, i);
+		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE && !dry)
+			(void)apply_sweep(d.rootfd, d.e[i].path);
+		if (d.act[i] == ACT_NEED) {
+			uint8_t seq[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
+			conn_queue(d.c, MSG_SYNC_NEED, seq, 4);
+			if (side->need)
+				side->need(side->arg, &d.e[i]);
+		}
+		if (d.c->out.len > CONN_OUT_HIGH && conn_flush(d.c) < 0) {
+			d.lost = true;
+			goto out;
+		}
+	}
+	plan_deletes(&d, &pe->deletes);
+	pe->conflicts = d.done.conflicts;
+	for (size_t i = 0; i < d.n; i++)
+		pe->need += d.act[i] == ACT_NEED || d.act[i] == ACT_MKDIR || d.act[i] == ACT_LINK;
+	for (size_t i = 0; i < d.old.n; i++)
+		pe->indexed += d.old.e[i].type != ENT_DIR;
+	pe->guard = dest_guard_trips(pe);
+	sync_plan_end_encode(pe, &b);
+	conn_queue(d.c, MSG_SYNC_PLAN_END, b.data, b.len);
+	if (conn_flush(d.c) < 0) {
+		d.lost = true;
+		goto out;
+	}
+	if (dry || (pe->guard && !force)) {
+		/* The source stops here too: it got the same plan. */
+		ret = 0;
+		goto out;
+	}
+	if (receive(&d) < 0)
+		goto out;
+	apply_rest(&d);
+
+	struct index nx;
+	index_init(&nx);
+	build_index(&d, &nx);
+	int r = index_save(side->ixfile, &nx);
+	index_release(&nx);
+	if (r == 0)
+		unlink(side->jfile);	/* everything in it is in the index now */
+	if (r < 0) {
+		d.done.errors++;
+		report(&d, MSG_SYNC_ERROR, (uint32_t)-r, "", "%s",
+		       r == -ENOSPC ? "disk full: the sync index was not saved" : "the sync index was not saved");
+	}
+	ret = 0;
+out:
+	*done = d.done;
+	if (lost)
+		*lost = d.lost;
+	for (size_t i = 0; i < d.n; i++)
+		sync_entry_release(&d.e[i]);
+	free(d.e);
+	free(d.act);
+	free(d.seen);
+	free(d.del);
+	free(d.delst);
+	index_release(&d.old);
+	index_release(&d.prev);
+	if (d.journal >= 0)
+		close(d.journal);
+	if (d.cdirfd >= 0)
+		close(d.cdirfd);
+	free(d.cdir);
+	buf_release(&b);
+	return ret;
+}

@@ -1,0 +1,67 @@
+/*
+ * sync-dest.h - the destination side of a sync, the same engine for both
+ * directions: the agent runs it for a push, the client for a pull.
+ *
+ * It reads the source's manifest from the connection, plans against what
+ * is on disk and what this side's index says ferry put there (sending
+ * NEED for each file it wants), receives those files, places them
+ * atomically beneath the root, deletes what the source dropped, and
+ * records the new index.  Conflicts, deletions and write errors are
+ * handed to the side's report callback: the agent sends them to the
+ * client, the client prints them.
+ *
+ * Never destroy work silently: a file changed here since the last sync,
+ * or present here without ferry having put it there, is a conflict unless
+ * the flags say force.  Every path from the source is checked by the
+ * decoder, must come in walk order and inside this side's scope, and is
+ * opened beneath the root without following any symlink.
+ */
+#ifndef FERRY_SYNC_DEST_H
+#define FERRY_SYNC_DEST_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "sync-wire.h"
+
+struct dest_side {
+	struct conn *c;		/* to the source */
+	int rootfd;
+	const char *ixfile;	/* this side's index of what ferry put here */
+	const char *jfile;	/* its journal */
+	uint32_t flags;		/* SYNC_FORCE, SYNC_DRY_RUN */
+	/* The pull folders.  A push (pull_side false) never touches them; a
+	 * pull (pull_side true) touches nothing else. */
+	char *const *pull;
+	uint32_t npull;
+	bool pull_side;
+	/* Words for the messages: "server" or "laptop" (this side), and
+	 * "push" or "pull". */
+	const char *here, *verb;
+	/* A conflict, delete or write error: type is MSG_SYNC_CONFLICT,
+	 * MSG_SYNC_DELETE or MSG_SYNC_ERROR. */
+	void (*report)(void *arg, uint16_t type, uint32_t code, const char *path, const char *msg);
+	/* A frame the engine does not expect here (an ERROR, a notice from the
+	 * source): 0 to go on, -1 to stop. */
+	int (*other)(void *arg, uint16_t type, struct rd *body);
+	/* The source broke the protocol (a bad entry, a file not asked for). */
+	void (*proto_error)(void *arg, const char *msg);
+	/* Each file the plan asks the source for; may be NULL. */
+	void (*need)(void *arg, const struct sync_entry *e);
+	/* Bytes of file data received (for a progress line); may be NULL. */
+	void (*progress)(void *arg, uint64_t bytes, bool file_done);
+	void *arg;
+};
+
+/* Runs the destination side until the source's COMMIT, or until the plan
+ * when dry-running or when the mass-deletion guard trips without force.
+ * Fills *pe (the plan) and *done (what happened).  0, or -1 when the
+ * connection failed or the source broke the protocol (proto_error or
+ * other was called, or the connection ended: *lost set). */
+int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync_done *done, bool *lost);
+
+/* The guard: would this plan delete too much of what the index holds? */
+bool dest_guard_trips(const struct sync_plan_end *pe);
+
+#endif

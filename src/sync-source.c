@@ -1,0 +1,134 @@
+/*
+ * sync-source.c - manifest entries with their hashes, and file streaming
+ * (sync-source.h).
+ */
+#define _GNU_SOURCE
+#include "sync-source.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "sync-apply.h"
+#include "util.h"
+
+void source_init(struct source *s, int rootfd, const char *cache_file)
+{
+	memset(s, 0, sizeof(*s));
+	s->rootfd = rootfd;
+	index_init(&s->cache);
+	if (cache_file && index_load(cache_file, &s->cache) < 0) {
+		index_release(&s->cache);
+		index_init(&s->cache);
+	}
+}
+
+void source_release(struct source *s)
+{
+	for (size_t i = 0; i < s->n; i++)
+		sync_entry_release(&s->e[i]);
+	free(s->e);
+	free(s->ino);
+	index_release(&s->cache);
+	memset(s, 0, sizeof(*s));
+}
+
+static void warn(struct source *s, const char *path, const char *msg)
+{
+	s->errors++;
+	if (s->warn)
+		s->warn(s->arg, path, msg);
+}
+
+int source_add(const struct scan_entry *se, void *arg)
+{
+	struct source *s = arg;
+	struct sync_entry e = { .type = (uint8_t)se->type, .mode = (uint16_t)se->mode,
+				.size = se->size, .mtime_ns = se->mtime_ns };
+
+	if (se->type == ENT_FILE) {
+		const struct index_entry *o = index_find(&s->cache, se->path);
+		if (o && o->type == ENT_FILE &&
+		    index_stat_clean(&s->cache, o, se->size, se->mtime_ns, se->ino, (uint16_t)se->mode)) {
+			memcpy(e.hash, o->hash, INDEX_HASH_LEN);
+		} else {
+			int fd = open_beneath(s->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
+			int r = fd < 0 ? fd : hash_fd(fd, e.hash);
+			if (fd >= 0)
+				close(fd);
+			if (r < 0) {
+				warn(s, se->path, strerror(-r));
+				return 0;
+			}
+		}
+	} else if (se->type == ENT_LINK) {
+		e.link = apply_readlink(s->rootfd, se->path);
+		if (e.link == NULL || e.link[0] == '\0') {
+			warn(s, se->path, "cannot read the symlink");
+			free(e.link);
+			return 0;
+		}
+		hash_bytes(e.link, strlen(e.link), e.hash);
+	}
+	e.path = xstrdup(se->path);
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 1024;
+		s->e = xrealloc(s->e, s->cap * sizeof(*s->e));
+		s->ino = xrealloc(s->ino, s->cap * sizeof(*s->ino));
+	}
+	s->ino[s->n] = se->ino;
+	s->e[s->n++] = e;
+	return 0;
+}
+
+void source_save_cache(const struct source *s, const char *file)
+{
+	struct index nx;
+	int err;
+	index_init(&nx);
+	for (size_t i = 0; i < s->n; i++) {
+		struct index_entry *x = index_append(&nx, s->e[i].path, &err);
+		if (x == NULL)
+			continue;
+		x->type = s->e[i].type;
+		x->mode = s->e[i].mode;
+		x->size = s->e[i].size;
+		x->mtime_ns = s->e[i].mtime_ns;
+		x->ino = s->ino[i];
+		memcpy(x->hash, s->e[i].hash, INDEX_HASH_LEN);
+	}
+	(void)index_save(file, &nx);
+	index_release(&nx);
+}
+
+int source_send(struct source *s, struct conn *c, uint32_t seq, int (*pace)(void *arg, uint64_t n), void *arg)
+{
+	const struct sync_entry *se = &s->e[seq];
+	uint8_t b[FRAME_CHUNK];
+	int fd = open_beneath(s->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
+	if (fd < 0) {
+		warn(s, se->path, fd == -ENOENT ? "vanished before it was sent" : strerror(-fd));
+		return 0;
+	}
+	uint8_t s4[4] = { (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8), (uint8_t)seq };
+	conn_queue(c, MSG_SYNC_FILE, s4, 4);
+	for (;;) {
+		ssize_t n = read(fd, b, sizeof(b));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		conn_queue(c, MSG_SYNC_DATA, b, (size_t)n);
+		if (pace(arg, (uint64_t)n) < 0) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	conn_queue(c, MSG_SYNC_FILE_END, NULL, 0);
+	return 1;
+}

@@ -1,0 +1,51 @@
+/*
+ * sync-source.h - the source side of a sync, shared by both directions:
+ * the client runs it for a push, the agent for a pull.
+ *
+ * The source lists its tree as manifest entries, each with its content
+ * hash.  Hashes come from a cache (the index of the last scan) when the
+ * stat says a file is unchanged, so an unchanged file is never read.
+ * Then it streams the files the destination asked for, back to back.
+ */
+#ifndef FERRY_SYNC_SOURCE_H
+#define FERRY_SYNC_SOURCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "sync-index.h"
+#include "sync-scan.h"
+#include "sync-wire.h"
+
+struct source {
+	int rootfd;
+	struct index cache;	/* hashes of the last scan */
+	struct sync_entry *e;	/* the manifest, in walk order */
+	uint64_t *ino;
+	size_t n, cap;
+	size_t errors;		/* files that could not be read */
+	/* A file that cannot be read or vanished: "cannot read ...". */
+	void (*warn)(void *arg, const char *path, const char *msg);
+	void *arg;
+};
+
+/* Starts an empty manifest; cache_file may be missing or unreadable. */
+void source_init(struct source *s, int rootfd, const char *cache_file);
+void source_release(struct source *s);
+/* The scan callback: adds one entry (hashing it unless the cache knows
+ * it).  Always 0: an unreadable file is warned about, counted and left
+ * out. */
+int source_add(const struct scan_entry *se, void *arg);
+/* Saves the manifest as the cache for the next scan (errors ignored: it
+ * is only a cache). */
+void source_save_cache(const struct source *s, const char *file);
+
+/* Queues the FILE, DATA and FILE_END frames of entry seq.  pace(arg, n)
+ * is called after each chunk of n bytes (to flush or drain the queue);
+ * its -1 stops.  1 sent, 0 could not be opened (warned, nothing queued),
+ * -1 when pace failed. */
+int source_send(struct source *s, struct conn *c, uint32_t seq, int (*pace)(void *arg, uint64_t n),
+		void *arg);
+
+#endif

@@ -1,0 +1,92 @@
+#!/usr/bin/env bats
+# ferry pull against the local target.
+
+load helpers
+load pull-lib
+
+setup() {
+	common_setup
+	R="$T/remote"
+	"$FERRY" init --local "$R" >/dev/null
+}
+teardown() { common_teardown; }
+
+@test "pull: results round-trip (names, modes, mtimes, symlinks, empty folders), then incremental" { check_pull_roundtrip; }
+@test "pull: conflicts, --dry-run, --force; local files never deleted" { check_pull_conflicts; }
+@test "pull: FOLDER arguments, nothing outside the pull folders, mass-deletion guard" { check_pull_scope_and_guard; }
+@test "pull: kill -9 mid-pull leaves no partial file; next pull completes" { check_pull_kill; }
+
+@test "pull: --dry-run changes nothing; --json; --progress" {
+	mkdir -p "$R/results"
+	for i in $(seq 1 5); do head -c 100000 /dev/urandom >"$R/results/f$i"; done
+	run "$FERRY" pull --dry-run
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"receive results/f1 (100000 bytes)"* ]]
+	[[ "$output" == *"dry run: 5 to receive, 0 to delete, 0 conflicts"* ]]
+	[ ! -e results ]
+	run --separate-stderr "$FERRY" pull --progress --quiet
+	[ "$status" -eq 0 ]
+	[ -z "$output" ]
+	[[ "$stderr" == *"pull: 5/5 files, 0.5/0.5 MB"* ]]
+	echo more >>"$R/results/f1"
+	run "$FERRY" pull --json
+	[ "$status" -eq 0 ]
+	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["written"]==1 and d["bytes_received"]==100005, d'
+}
+
+@test "pull: a missing remote project or pull folder" {
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"cannot use project folder"* ]]
+	mkdir -p "$R"
+	run "$FERRY" pull
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pulled 0, deleted 0, 0 conflicts"* ]]
+}
+
+@test "pull: a full disk here is reported, nothing partial" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
+	mkdir -p "$R/results" results
+	mount -t tmpfs -o size=512k tmpfs results || skip "cannot mount tmpfs"
+	head -c 300000 /dev/urandom >"$R/results/small.bin"
+	head -c 400000 /dev/urandom >"$R/results/big.bin"
+	run "$FERRY" pull
+	left=$(find results -name '.ferry-tmp.*' | wc -l)
+	partial=0
+	[ -e results/big.bin ] && ! cmp -s results/big.bin "$R/results/big.bin" && partial=1
+	umount results
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"disk full here while writing 'results/"* ]]
+	[ "$left" -eq 0 ]
+	[ "$partial" -eq 0 ]
+}
+
+@test "pull: an unreadable file on the server is reported, the rest is pulled" {
+	[ "$(id -u)" != 0 ] || skip "root reads everything"
+	mkdir -p "$R/results"
+	echo a >"$R/results/a.txt"
+	echo secret >"$R/results/secret.txt"
+	chmod 000 "$R/results/secret.txt"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"on local: cannot read 'results/secret.txt'"* ]]
+	[ -e results/a.txt ]
+}
+
+@test "pull: a push and a pull never touch each other's folders" {
+	mkdir -p src results
+	echo code >src/main.py
+	echo mine >results/local.txt
+	"$FERRY" push >/dev/null
+	[ ! -e "$R/results/local.txt" ]
+	mkdir -p "$R/results"
+	echo server >"$R/results/out.txt"
+	echo edited-there >"$R/src/main.py"
+	"$FERRY" pull >/dev/null
+	[ "$(cat src/main.py)" = code ]
+	[ "$(cat results/out.txt)" = server ]
+	[ "$(cat results/local.txt)" = mine ]
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env python3
+"""A malicious agent for `ferry pull`, used as ssh_command.
+
+It speaks the protocol well enough to be the source of a pull, and sends
+what SCENARIO says: paths that escape the project, paths outside the pull
+folders, symlink tricks, files nobody asked for, more bytes than announced.
+Usage: fake-pull-agent.py SCENARIO OUTSIDE_DIR [ssh arguments ignored]
+"""
+import ctypes
+import os
+import struct
+import sys
+import time
+
+SCENARIO, OUTSIDE = sys.argv[1], sys.argv[2]
+inp, out = sys.stdin.buffer, sys.stdout.buffer
+
+
+class XXH128(ctypes.Structure):
+    _fields_ = [("low64", ctypes.c_uint64), ("high64", ctypes.c_uint64)]
+
+
+_xxh = ctypes.CDLL("libxxhash.so.0")
+_xxh.XXH3_128bits.restype = XXH128
+_xxh.XXH3_128bits.argtypes = [ctypes.c_char_p, ctypes.c_size_t]
+
+
+def xxh128(b):
+    h = _xxh.XXH3_128bits(b, len(b))
+    return struct.pack(">QQ", h.high64, h.low64)
+
+
+def s(b):
+    return struct.pack(">I", len(b)) + b
+
+
+def frame(t, p=b""):
+    return struct.pack(">IHH", len(p), t, 0) + p
+
+
+def read_frame():
+    hdr = inp.read(8)
+    if len(hdr) < 8:
+        sys.exit(0)
+    n, t, _ = struct.unpack(">IHH", hdr)
+    return t, inp.read(n)
+
+
+FILE, DIR, LINK = 0, 1, 2
+
+
+def entry(typ, path, data=b"", link=b"", mode=0o644):
+    h = xxh128(link if typ == LINK else data)
+    size = len(data) if typ == FILE else 0
+    return frame(0x301, struct.pack(">BHQQ", typ, mode, size, time.time_ns()) + h + s(path) + s(link))
+
+
+def hello():
+    return frame(1, struct.pack(">IHHQ", 0x46525931, 1, 1, 0) + s(b"0.1.0-fake")
+                 + s(b"Linux") + s(b"x86_64") + struct.pack(">QI", time.time_ns(), os.getpid()))
+
+
+out.write(b"\x7fFERRY-AGENT\n" + hello())
+out.flush()
+read_frame()            # HELLO
+read_frame()            # SYNC_BEGIN
+
+outside = OUTSIDE.encode()
+files = {}              # seq -> bytes to send when asked (or not)
+unasked = []            # seqs to send whatever the plan says
+entries = []
+if SCENARIO == "dotdot":
+    entries = [(DIR, b"results"), (FILE, b"results/../../escape.txt", b"pwned")]
+elif SCENARIO == "absolute":
+    entries = [(DIR, b"results"), (FILE, outside + b"/abs.txt", b"pwned")]
+elif SCENARIO == "outside-pull":
+    entries = [(FILE, b"src/evil.py", b"import os")]
+elif SCENARIO == "state":
+    entries = [(FILE, b".ferry/evil", b"pwned")]
+elif SCENARIO == "link-then-file":
+    # A symlink pointing out, then a file "inside" it.
+    entries = [(DIR, b"results"), (LINK, b"results/ln", b"", outside),
+               (FILE, b"results/ln/pwned", b"pwned")]
+elif SCENARIO == "through-local-link":
+    # results/out is a symlink on the laptop (the test makes it).
+    entries = [(DIR, b"results"), (FILE, b"results/ok.txt", b"ok"), (FILE, b"results/out/pwned", b"pwned")]
+    unasked = [2]
+elif SCENARIO == "unasked":
+    entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
+    unasked = [0]
+elif SCENARIO == "toolong":
+    entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
+    files[1] = b"a" * 100000
+elif SCENARIO == "unordered":
+    entries = [(DIR, b"results"), (FILE, b"results/b.txt", b"b"), (FILE, b"results/a.txt", b"a")]
+
+for seq, e in enumerate(entries):
+    typ, path = e[0], e[1]
+    data = e[2] if len(e) > 2 else b""
+    link = e[3] if len(e) > 3 else b""
+    out.write(entry(typ, path, data, link))
+    files.setdefault(seq, data)
+out.write(frame(0x302))
+out.flush()
+
+need = []
+while True:
+    t, body = read_frame()
+    if t == 0x303:
+        need.append(struct.unpack(">I", body)[0])
+    elif t == 0x305:
+        break
+for seq in sorted(set(need) | set(unasked)):
+    out.write(frame(0x306, struct.pack(">I", seq)))
+    out.write(frame(0x307, files.get(seq, b"")))
+    out.write(frame(0x308))
+out.write(frame(0x309))
+out.flush()
+while inp.read(65536):
+    pass

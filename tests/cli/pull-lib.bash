@@ -1,0 +1,162 @@
+# pull-lib.bash - pull behaviours checked on every target.  The caller's
+# project points at the target; $R is the server-side project folder.
+
+# Compares results/ here with results/ there: bytes, modes, mtimes,
+# symlink targets, empty folders.
+results_equal() {
+	python3 - "$PWD/results" "$R/results" <<'PY'
+import os, sys, stat
+a, b = sys.argv[1], sys.argv[2]
+def walk(root):
+    out = {}
+    for dp, dns, fns in os.walk(root):
+        for n in dns + fns:
+            p = os.path.join(dp, n)
+            rel = os.path.relpath(p, root)
+            st = os.lstat(p)
+            if stat.S_ISLNK(st.st_mode):
+                out[rel] = ("l", os.readlink(p))
+            elif stat.S_ISDIR(st.st_mode):
+                out[rel] = ("d", stat.S_IMODE(st.st_mode))
+            else:
+                out[rel] = ("f", stat.S_IMODE(st.st_mode), st.st_mtime_ns, open(p, "rb").read())
+    return out
+x, y = walk(a), walk(b)
+if x != y:
+    for k in sorted(set(x) | set(y), key=os.fsencode):
+        if x.get(k) != y.get(k):
+            print("differs:", repr(k), x.get(k, "missing")[:3], y.get(k, "missing")[:3])
+    sys.exit(1)
+PY
+}
+
+make_results() {
+	mkdir -p "$R/results/run1/empty" "$R/results/sp ace"
+	echo loss=0.1 >"$R/results/run1/metrics.txt"
+	head -c 300000 /dev/urandom >"$R/results/run1/model.bin"
+	printf 'x' >"$R/results/sp ace/f 1"
+	touch -- "$R/results/-dash" "$R/results/"$'new\nline' "$R/results/"$'\xff\xfe' \
+		"$R/results/$(printf 'e\xcc\x81')" "$R/results/$(head -c 255 /dev/zero | tr '\0' n)"
+	ln -s run1/metrics.txt "$R/results/latest"
+	ln -s /etc/passwd "$R/results/abs-link"
+	printf '#!/bin/sh\n' >"$R/results/run1/plot.sh"
+	chmod 755 "$R/results/run1/plot.sh"
+	chmod 700 "$R/results/run1"
+	touch -d '2001-02-03 04:05:06.123456789' "$R/results/run1/metrics.txt"
+}
+
+check_pull_roundtrip() {
+	make_results
+	echo server-code >"$R/train.py"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	results_equal
+	[ "$(readlink results/abs-link)" = /etc/passwd ]
+	# a pull touches nothing outside the pull folders
+	[ ! -e train.py ]
+	run "$FERRY" pull
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pulled 0, deleted 0, 0 conflicts"* ]]
+	# changes, deletes, a new folder on the server
+	echo loss=0.05 >"$R/results/run1/metrics.txt"
+	rm "$R/results/sp ace/f 1" "$R/results/-dash"
+	mkdir -p "$R/results/run2/deep"
+	echo n >"$R/results/run2/deep/n.txt"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	results_equal
+	[ ! -e "results/sp ace/f 1" ]
+}
+
+check_pull_conflicts() {
+	make_results
+	"$FERRY" pull >/dev/null
+	echo mine >results/run1/metrics.txt
+	echo theirs >"$R/results/run1/metrics.txt"
+	echo mine-new >results/made-here.txt
+	echo theirs-new >"$R/results/made-here.txt"
+	echo kept >results/run1/local-notes.txt
+	rm "$R/results/run1/plot.sh"
+	run "$FERRY" pull --dry-run
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"conflict: results/run1/metrics.txt: changed on the laptop since the last pull"* ]]
+	[[ "$output" == *"conflict: results/made-here.txt: exists on the laptop but ferry did not put it there"* ]]
+	[[ "$output" == *"delete  results/run1/plot.sh"* ]]
+	[ -e results/run1/plot.sh ]
+	run "$FERRY" pull
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"ferry pull --force"* ]]
+	[ "$(cat results/run1/metrics.txt)" = mine ]
+	[ "$(cat results/made-here.txt)" = mine-new ]
+	[ ! -e results/run1/plot.sh ]
+	# files ferry did not put here are never deleted
+	[ "$(cat results/run1/local-notes.txt)" = kept ]
+	run "$FERRY" pull --force
+	[ "$status" -eq 0 ]
+	[ "$(cat results/run1/metrics.txt)" = theirs ]
+	[ "$(cat results/made-here.txt)" = theirs-new ]
+	# deleted there, edited here: kept, as a conflict
+	echo annotated >>results/run1/model.bin
+	rm "$R/results/run1/model.bin"
+	run "$FERRY" pull
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"results/run1/model.bin: deleted on the server but changed on the laptop since the last pull: kept"* ]]
+	[ -e results/run1/model.bin ]
+}
+
+check_pull_scope_and_guard() {
+	mkdir -p "$R/results" "$R/logs" src
+	for i in $(seq 1 40); do echo "$i" >"$R/results/r$i"; done
+	echo server-log >"$R/logs/a.log"
+	echo mine >src/code.py
+	printf '[sync]\npull = results, logs\n' >>ferry.ini
+	run "$FERRY" pull logs
+	[ "$status" -eq 0 ]
+	[ -e logs/a.log ] && [ ! -e results/r1 ]
+	run "$FERRY" pull src
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"'src' is not inside a pull folder"* ]]
+	run "$FERRY" pull ../x
+	[ "$status" -eq 64 ]
+	"$FERRY" pull >/dev/null
+	[ -e results/r40 ]
+	# the server's results were cleared: the guard asks for --force
+	rm -rf "$R/results"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"would delete 40 of the 41 files"* ]]
+	[ -e results/r1 ]
+	run "$FERRY" pull --force
+	[ "$status" -eq 0 ]
+	[ ! -e results/r1 ]
+	[ -e logs/a.log ]
+	[ "$(cat src/code.py)" = mine ]
+}
+
+check_pull_kill() {
+	mkdir -p "$R/results"
+	for i in $(seq 1 30); do head -c 200000 /dev/urandom >"$R/results/f$i.bin"; done
+	for round in $(seq 1 8); do
+		for i in $(seq 1 30); do head -c 1000 /dev/urandom >>"$R/results/f$i.bin"; done
+		"$FERRY" pull >/dev/null 2>&1 &
+		pid=$!
+		sleep "0.0$((RANDOM % 9))"
+		kill -9 "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+		for f in results/f*.bin; do
+			[ -e "$f" ] || continue
+			# whatever is under a real name is a complete version of it
+			size=$(stat -c %s "$f")
+			[ $((size % 1000)) -eq 0 ]
+		done
+	done
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	results_equal
+	[ -z "$(find results -name '.ferry-tmp.*')" ]
+}
