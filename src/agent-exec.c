@@ -67,47 +67,46 @@ static void send_text(struct conn *c, uint16_t type, const char *s)
 	conn_queue(c, type, s, strlen(s));
 }
 
-static char **build_env(struct conn *c, const struct exec_req *req, const char *root)
+char **agent_env(bool login, char *const *extra, uint32_t nextra, const char *root, char **warning)
 {
 	extern char **environ;
 	char **base = NULL, *why = NULL;
 	bool cached;
 	size_t n = 0;
 
-	if (!(req->flags & EXEC_NO_LOGIN_ENV) && loginenv_get(&base, &why, &cached) < 0) {
+	*warning = NULL;
+	if (login && loginenv_get(&base, &why, &cached) < 0) {
 		/* Not fatal: the command still runs, with ssh's environment. */
-		char *m = xasprintf("ferry: warning: %s; using the ssh session's environment\n", why);
-		send_text(c, MSG_STDERR, m);
+		*warning = xasprintf("ferry: warning: %s; using the ssh session's environment\n", why);
 		free(why);
-		free(m);
 		base = NULL;
 	}
 	char *const *src = base ? base : environ;
 	for (char *const *e = src; *e; e++)
 		n++;
-	char **v = xcalloc(n + req->envc + 2, sizeof(char *));
+	char **v = xcalloc(n + nextra + 2, sizeof(char *));
 	size_t o = 0;
 	for (char *const *e = src; *e; e++) {
 		if (strncmp(*e, "PWD=", 4) == 0)
 			continue;
 		bool overridden = false;
-		for (uint32_t i = 0; i < req->envc; i++) {
-			size_t kl = strcspn(req->env[i], "=");
-			if (strncmp(*e, req->env[i], kl + 1) == 0)
+		for (uint32_t i = 0; i < nextra; i++) {
+			size_t kl = strcspn(extra[i], "=");
+			if (strncmp(*e, extra[i], kl + 1) == 0)
 				overridden = true;
 		}
 		if (!overridden)
 			v[o++] = xstrdup(*e);
 	}
-	for (uint32_t i = 0; i < req->envc; i++)
-		v[o++] = xstrdup(req->env[i]);
+	for (uint32_t i = 0; i < nextra; i++)
+		v[o++] = xstrdup(extra[i]);
 	v[o++] = xasprintf("PWD=%s", root);
 	v[o] = NULL;
 	free_words(base);
 	return v;
 }
 
-static const char *user_shell(char *const *envp)
+const char *agent_user_shell(char *const *envp)
 {
 	struct passwd *pw = getpwuid(getuid());
 	if (pw && pw->pw_shell && pw->pw_shell[0] == '/')
@@ -256,12 +255,17 @@ int agent_exec(struct conn *c, struct rd *body)
 			    root, strerror(-r));
 		goto out;
 	}
-	envp = build_env(c, &req, root);
+	char *warning;
+	envp = agent_env(!(req.flags & EXEC_NO_LOGIN_ENV), req.env, req.envc, root, &warning);
+	if (warning) {
+		send_text(c, MSG_STDERR, warning);
+		free(warning);
+	}
 
 	char *sh_argv[4] = { NULL, "-c", NULL, NULL };
 	char **argv = req.argv;
 	if (req.flags & EXEC_SHELL) {
-		sh_argv[0] = (char *)user_shell(envp);
+		sh_argv[0] = (char *)agent_user_shell(envp);
 		sh_argv[2] = req.argv[0];
 		argv = sh_argv;
 	}

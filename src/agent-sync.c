@@ -172,7 +172,7 @@ out:
 	return ret;
 }
 
-static char *state_dir(const char *root)
+char *agent_state_dir(const char *root)
 {
 	const char *xdg = getenv("XDG_STATE_HOME");
 	const char *home = getenv("HOME");
@@ -205,7 +205,7 @@ int agent_sync(struct conn *c, struct rd *body)
 			    strerror(r < 0 ? -r : errno));
 		goto out;
 	}
-	sdir = state_dir(root);
+	sdir = agent_state_dir(root);
 	if (dir_private(sdir, &why) < 0) {
 		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", sdir, why ? why : "cannot create it");
 		goto out;

@@ -27,6 +27,13 @@ static const struct {
 	{ MSG_EXEC, agent_exec },
 	{ MSG_INFO, agent_info },
 	{ MSG_SYNC_BEGIN, agent_sync },
+	{ MSG_JOB_START, agent_job_start },
+	{ MSG_JOB_LIST, agent_job_list },
+	{ MSG_JOB_LOGS, agent_job_logs },
+	{ MSG_JOB_KILL, agent_job_kill },
+	{ MSG_JOB_WAIT, agent_job_wait },
+	{ MSG_JOB_ATTACH, agent_job_attach },
+	{ MSG_JOB_RM, agent_job_rm },
 };
 
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...)

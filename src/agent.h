@@ -5,6 +5,9 @@
 #ifndef FERRY_AGENT_H
 #define FERRY_AGENT_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "proto.h"
 
 /* Runs a session on fds 0/1; returns the process exit code. */
@@ -19,6 +22,23 @@ char *agent_root_path(const char *root);
 int agent_exec(struct conn *c, struct rd *body);
 int agent_info(struct conn *c, struct rd *body);
 int agent_sync(struct conn *c, struct rd *body);
+/* Jobs (agent-job.c). */
+int agent_job_start(struct conn *c, struct rd *body);
+int agent_job_list(struct conn *c, struct rd *body);
+int agent_job_logs(struct conn *c, struct rd *body);
+int agent_job_kill(struct conn *c, struct rd *body);
+int agent_job_wait(struct conn *c, struct rd *body);
+int agent_job_attach(struct conn *c, struct rd *body);
+int agent_job_rm(struct conn *c, struct rd *body);
+/* The sync state folder of a project root (index, journal, lock). */
+char *agent_state_dir(const char *root);
+/* The environment a command runs with: the login shell's (login) or
+ * this process's, plus extra K=V, with PWD=root.  *warning (caller frees)
+ * says why the login environment could not be had. */
+char **agent_env(bool login, char *const *extra, uint32_t nextra, const char *root, char **warning);
+/* The user's shell: passwd, else $SHELL in envp, else /bin/sh. */
+const char *agent_user_shell(char *const *envp);
+
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -244,23 +244,16 @@ int cmd_push(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
-	struct push p = { 0 };
-	struct session s;
-	struct ferr e = { 0 };
-	struct scan_stats st;
-	struct sync_begin sb = { 0 };
-	struct buf b;
-	char *err = NULL;
-	int c, force = 0, want_progress = -1;
-	uint64_t t0 = now_mono_ns();
+	struct push_opts po = { .want_progress = -1 };
+	int c;
 
 	while ((c = getopt_long(argc, argv, "+nfqh", opts, NULL)) != -1) {
 		switch (c) {
-		case 'n': p.dry_run = true; break;
-		case 'f': force = 1; break;
-		case 'j': p.json = true; break;
-		case 'q': p.quiet = true; break;
-		case 'P': want_progress = 1; break;
+		case 'n': po.dry_run = true; break;
+		case 'f': po.force = true; break;
+		case 'j': po.json = true; break;
+		case 'q': po.quiet = true; break;
+		case 'P': po.want_progress = 1; break;
 		case 'h': cmd_usage("push", 0); return 0;
 		default: cmd_usage("push", 1); return EXIT_USAGE;
 		}
@@ -268,29 +261,46 @@ int cmd_push(int argc, char **argv)
 	if (optind != argc)
 		cmd_usage_die("push", "unexpected '%s'", argv[optind]);
 	cmd_load_config(&cfg);
-	p.cfg = &cfg;
-	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0)
-		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg.root, strerror(errno));
+	c = push_run(&cfg, &po, NULL);
+	config_release(&cfg);
+	return c;
+}
 
-	char *tdir = sync_target_dir(&cfg), *ixf = xasprintf("%s/push.index", tdir);
+int push_run(const struct config *cfg_, const struct push_opts *po, struct session *keep)
+{
+		struct push p = { .dry_run = po->dry_run, .json = po->json, .quiet = po->quiet };
+	struct session s;
+	struct ferr e = { 0 };
+	struct scan_stats st;
+	struct sync_begin sb = { 0 };
+	struct buf b;
+	char *err = NULL;
+	int force = po->force, want_progress = po->want_progress;
+	uint64_t t0 = now_mono_ns();
+
+	p.cfg = cfg_;
+	int rootfd = open(cfg_->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0)
+		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg_->root, strerror(errno));
+
+	char *tdir = sync_target_dir(cfg_), *ixf = xasprintf("%s/push.index", tdir);
 	source_init(&p.src, rootfd, ixf);
 	p.src.warn = on_unreadable;
-	if (scan_push_set(&cfg, source_add, &p.src, &st, &err) < 0)
+	if (scan_push_set(cfg_, source_add, &p.src, &st, &err) < 0)
 		die(EXIT_OSERR, "%s", err);
 
 	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0);
-	sb.root = cfg.path;
+	sb.root = cfg_->path;
 	const char *dpull[] = { "results" };
-	sb.npull = (uint32_t)(cfg.pull.n ? cfg.pull.n : 1);
-	sb.pull = cfg.pull.n ? cfg.pull.v : (char **)dpull;
+	sb.npull = (uint32_t)(cfg_->pull.n ? cfg_->pull.n : 1);
+	sb.pull = cfg_->pull.n ? cfg_->pull.v : (char **)dpull;
 	buf_init(&b, FRAME_MAX);
 	sync_begin_encode(&sb, &b);
 
 	/* Signals keep their default: an interrupted push leaves no partial
 	 * file (temp + rename), and the next push completes it. */
 	struct session_opts so = { 0 };
-	if (session_open(&s, &cfg, &so, MSG_SYNC_BEGIN, &b, &e) < 0)
+	if (session_open(&s, cfg_, &so, MSG_SYNC_BEGIN, &b, &e) < 0)
 		ferr_die(&e);
 	p.s = &s;
 	for (size_t i = 0; i < p.src.n; i++) {
@@ -345,7 +355,6 @@ int cmd_push(int argc, char **argv)
 	struct sync_done done = { 0 };
 	if (pump_input(&p, true, NULL, &done, &e) < 0)
 		ferr_die(&e);
-	session_close(&s);
 	const char *why;
 	if (dir_private(tdir, &why) == 0)
 		source_save_cache(&p.src, ixf);
@@ -361,11 +370,15 @@ int cmd_push(int argc, char **argv)
 	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || st.errors || p.src.errors ? EXIT_FAIL : 0;
 	if (p.conflicts && !p.json)
 		hint_msg("conflicting files were left as they are; `ferry push --force` overwrites them");
+	/* ferry run goes on in the same session once the push is complete. */
+	if (keep && code == 0)
+		*keep = s;
+	else
+		session_close(&s);
 out:
 	free(tdir);
 	free(ixf);
 	push_release(&p);
 	buf_release(&b);
-	config_release(&cfg);
 	return code;
 }

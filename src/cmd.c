@@ -85,6 +85,75 @@ static const struct cmd cmds[] = {
 	  "  --json         print a JSON summary\n"
 	  "  -q, --quiet    no summary line, no progress line\n"
 	  "  --progress     a progress line on stderr even when it is not a terminal\n" },
+	{ "run", cmd_run, "start a job on the server that outlives the connection",
+	  "usage: ferry run [-n NAME] [-f] [--no-push] [--in-place] [-e K=V]... [--json]\n"
+	  "                 [--no-login-env] (-- CMD [ARG...] | --shell 'LINE')\n"
+	  "\n"
+	  "Pushes first (the job starts only if the push completed), then starts CMD\n"
+	  "on the server under a supervisor that outlives ssh, the laptop and the\n"
+	  "network, with a terminal of its own and the login environment.  The job\n"
+	  "runs in a snapshot of the pushed code (later pushes do not change it);\n"
+	  "data/, results/ and everything ferry does not push are the live folders.\n"
+	  "Prints the job id as soon as the job runs.\n"
+	  "\n"
+	  "  -n, --name NAME   a name to find the job by\n"
+	  "  -f, --follow      follow the output; exit with the job's status\n"
+	  "  --no-push         do not push first\n"
+	  "  --in-place        run in the live project folder, no snapshot\n"
+	  "  -e, --env K=V     set a variable for the job (repeatable)\n"
+	  "  --shell 'LINE'    run LINE with the user's shell\n"
+	  "  --no-login-env    do not use the login shell's environment\n"
+	  "  --json            print the job record as JSON\n" },
+	{ "jobs", cmd_jobs, "list jobs; show, rm or prune them",
+	  "usage: ferry jobs [--all] [--json]\n"
+	  "       ferry jobs show [--json] ID...\n"
+	  "       ferry jobs rm ID...\n"
+	  "       ferry jobs prune [--older-than AGE]\n"
+	  "\n"
+	  "Lists the jobs on the server: id, name, state (running, exited, failed,\n"
+	  "killed, lost), exit status, start, duration, peak memory of the job's\n"
+	  "process tree, the code it ran (tree hash and laptop git commit) and the\n"
+	  "command.  Without --all, finished jobs beyond the last 10 are left out.\n"
+	  "rm and prune remove finished jobs with their logs, and code snapshots no\n"
+	  "kept job uses; running jobs are refused.\n"
+	  "\n"
+	  "  -a, --all            every job\n"
+	  "  --json               one JSON object per line\n"
+	  "  --older-than AGE     prune only jobs that ended AGE ago (30m, 12h, 7d)\n" },
+	{ "logs", cmd_logs, "print or follow a job's output",
+	  "usage: ferry logs [-f] [--tail N] ID\n"
+	  "\n"
+	  "Prints the job's output (everything it wrote to its terminal).  With -f,\n"
+	  "keeps printing as it comes and ends when the job ends, with the job's exit\n"
+	  "status.  A job's log keeps its first 16 MiB and its last 64 MiB; what is\n"
+	  "dropped in between is marked.\n"
+	  "\n"
+	  "  -f, --follow     follow until the job ends\n"
+	  "  -n, --tail N     start with the last N lines\n" },
+	{ "attach", cmd_attach, "connect this terminal to a running job",
+	  "usage: ferry attach ID\n"
+	  "\n"
+	  "Gives the job's terminal back: what you type reaches the program (a pdb\n"
+	  "prompt works), the window size follows yours, recent output is shown\n"
+	  "first.  Ctrl-] detaches and leaves the job running.  Several viewers may\n"
+	  "attach at once.  When the job ends, attach exits with its status.\n" },
+	{ "kill", cmd_kill, "stop a job and everything it started",
+	  "usage: ferry kill [-s SIG] [--grace TIME] ID\n"
+	  "\n"
+	  "Sends SIG (default TERM) to the job's process group and to every process\n"
+	  "of its tree; if they are still there after the grace period (default 5s),\n"
+	  "KILL.  The job is recorded as killed.\n"
+	  "\n"
+	  "  -s, --signal SIG   TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a number\n"
+	  "  --grace TIME       wait this long before KILL (10s, 1m)\n" },
+	{ "wait", cmd_wait, "wait for jobs to end",
+	  "usage: ferry wait [--notify] ID...\n"
+	  "\n"
+	  "Blocks until every job named has ended and prints how each ended.  The\n"
+	  "exit status is the first job's own that is not 0 (128+N for signal N).\n"
+	  "\n"
+	  "  --notify   ring the terminal bell and send a desktop notification\n"
+	  "             (notify-send) as each job ends\n" },
 	{ "ls-files", cmd_ls_files, "list the files a push sends (the push set)",
 	  "usage: ferry ls-files [-z] [--long] [--dirs]\n"
 	  "\n"

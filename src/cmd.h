@@ -5,6 +5,8 @@
 #ifndef FERRY_CMD_H
 #define FERRY_CMD_H
 
+#include <stdbool.h>
+
 #include "config.h"
 
 struct cmd {
@@ -24,6 +26,15 @@ void cmd_usage_die(const char *name, const char *fmt, ...) __attribute__((format
  * EXIT_CONFIG and one clear line. */
 void cmd_load_config(struct config *c);
 
+struct session;
+struct push_opts {
+	bool dry_run, force, json, quiet;
+	int want_progress;	/* -1 on a terminal, 1 always */
+};
+/* A push (cmd-push.c): the exit status.  With keep, a push that succeeds
+ * leaves its session open in *keep for more requests. */
+int push_run(const struct config *cfg, const struct push_opts *o, struct session *keep);
+
 /* The folder of this target's sync state: .ferry/<id of the target>. */
 char *sync_target_dir(const struct config *cfg);
 
@@ -38,6 +49,12 @@ int cmd_help(int argc, char **argv);
 int cmd_ls_files(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_pull(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_jobs(int argc, char **argv);
+int cmd_logs(int argc, char **argv);
+int cmd_attach(int argc, char **argv);
+int cmd_kill(int argc, char **argv);
+int cmd_wait(int argc, char **argv);
 int cmd_check_ignore(int argc, char **argv);
 
 #endif

@@ -48,6 +48,25 @@
 #define SYNC_LOCK_WAIT_MS	30000		/* a second sync of a root waits this long */
 #define SYNC_GUARD_MIN		20		/* deletions before the mass-deletion guard looks */
 
+/* Jobs. */
+#define JOB_NAME_MAX		256		/* bytes of a job name */
+#define JOB_RECORD_MAX		(1024 * 1024)	/* bytes of a job record */
+#define JOB_ID_MAX		1000000000u	/* ids are below this */
+#define JOB_IDS_MAX		100000		/* jobs listed from one folder */
+#define JOB_LOG_HEAD		(16 * 1024 * 1024)	/* first bytes of output, always kept */
+#define JOB_LOG_SEG		(16 * 1024 * 1024)	/* one segment of the rolling tail */
+#define JOB_LOG_SEGS		4		/* tail segments kept (64 MiB) */
+#define JOB_TAIL_SCAN		(4 * 1024 * 1024)	/* bytes searched for `logs --tail N` lines */
+#define JOB_ATTACH_REPLAY	(16 * 1024)	/* recent output shown on attach */
+#define JOB_VIEWER_BUF		(1024 * 1024)	/* output queued for a slow viewer before it is dropped */
+#define JOB_VIEWERS_MAX		16		/* attached viewers and followers of one job */
+#define JOB_KILL_GRACE_MS	5000		/* TERM, then KILL after this */
+#define JOB_PEAK_SAMPLE_MS	1000		/* how often the tree's memory is summed */
+#define JOB_START_TIMEOUT_MS	10000		/* supervisor to report the job running */
+#define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
+#define JOB_TREE_MAX		4096		/* processes of one job looked at */
+#define PATH_MAX_ABS		4096		/* an absolute path in a record */
+
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */
 #define PATH_NAME_MAX		255		/* one component */

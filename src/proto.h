@@ -55,6 +55,25 @@ enum msg_type {
 	MSG_SYNC_ERROR = 0x030a,
 	MSG_SYNC_DONE = 0x030b,
 	MSG_SYNC_DELETE = 0x030c,
+	/* 0x04xx jobs (docs/PROTOCOL.md, "Jobs") */
+	MSG_JOB_START = 0x0400,
+	MSG_JOB_RECORD = 0x0401,
+	MSG_JOB_LIST = 0x0402,
+	MSG_JOB_LIST_END = 0x0403,
+	MSG_JOB_LOGS = 0x0404,
+	MSG_JOB_OUTPUT = 0x0405,
+	MSG_JOB_DONE = 0x0406,
+	MSG_JOB_KILL = 0x0407,
+	MSG_JOB_WAIT = 0x0408,
+	MSG_JOB_ATTACH = 0x0409,
+	MSG_JOB_INPUT = 0x040a,
+	MSG_JOB_RESIZE = 0x040b,
+	MSG_JOB_RM = 0x040c,
+	MSG_JOB_NOTICE = 0x040d,
+	/* between the agent and a job's supervisor (its control socket) */
+	MSG_JOB_CTL_ATTACH = 0x0420,
+	MSG_JOB_CTL_KILL = 0x0421,
+	MSG_JOB_CTL_OK = 0x0422,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
@@ -68,6 +87,8 @@ enum proto_err {
 	PERR_NOSPC = 4,		/* disk full */
 	PERR_INTERNAL = 5,
 	PERR_BUSY = 6,		/* another sync of the same root runs */
+	PERR_NOJOB = 7,		/* no such job */
+	PERR_JOB = 8,		/* the job cannot do that (not running, ...) */
 };
 
 /* Exec flags. */

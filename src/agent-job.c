@@ -1,0 +1,738 @@
+/*
+ * agent-job.c - the agent's job requests: start, list, logs (-f), kill,
+ * wait, attach, rm.
+ *
+ * The agent itself holds no job: it starts a supervisor (job-sup.c) and
+ * then only reads what the supervisors write (records and logs, under the
+ * jobs folder) or talks to one on its control socket.  Following a log or
+ * waiting for an end uses inotify on the job's folder, with a once-a-second
+ * look at the supervisor so a job whose supervisor died reads as lost
+ * instead of hanging the follower.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "job-snap.h"
+#include "job-sup.h"
+#include "job-wire.h"
+#include "job.h"
+#include "limits.h"
+#include "sync-index.h"
+#include "util.h"
+
+static void send_record(struct conn *c, const struct job *j)
+{
+	struct buf b;
+	buf_init(&b, JOB_RECORD_MAX);
+	job_encode(j, &b);
+	conn_queue(c, MSG_JOB_RECORD, b.data, b.len);
+	buf_release(&b);
+}
+
+static void send_done(struct conn *c, const struct job *j)
+{
+	struct buf b;
+	buf_init(&b, 64);
+	job_done_encode(j, &b);
+	conn_queue(c, MSG_JOB_DONE, b.data, b.len);
+	buf_release(&b);
+}
+
+static void notice(struct conn *c, uint32_t id, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void notice(struct conn *c, uint32_t id, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_init(&b, 4096);
+	buf_put_u32(&b, id);
+	buf_put_str(&b, m, strnlen(m, 1024));
+	conn_queue(c, MSG_JOB_NOTICE, b.data, b.len);
+	buf_release(&b);
+	free(m);
+}
+
+/* The jobs folder, or an ERROR frame. */
+static char *jobs_or_error(struct conn *c)
+{
+	const char *why;
+	char *jobs = jobs_dir(&why);
+	if (jobs == NULL)
+		agent_error(c, PERR_ROOT, "cannot use the jobs folder: %s", why);
+	return jobs;
+}
+
+static int load_or_error(struct conn *c, const char *jobs, uint32_t id, struct job *j)
+{
+	int r = job_load(jobs, id, j);
+	if (r == -ENOENT)
+		agent_error(c, PERR_NOJOB, "no job %u on this server", id);
+	else if (r < 0)
+		agent_error(c, PERR_JOB, "the record of job %u cannot be read", id);
+	return r;
+}
+
+/* ---- start ---- */
+
+/* The code the job runs: the snapshot of the last push (or the live
+ * folder with JOBF_IN_PLACE, or when nothing was pushed). */
+static int prepare_code(struct conn *c, const struct job_start_req *q, const char *root, struct job *j)
+{
+	struct index ix;
+	char *sdir = agent_state_dir(root), *ixf = xasprintf("%s/push.index", sdir);
+	int r = 0;
+	index_init(&ix);
+	bool have = index_load(ixf, &ix) == 0;
+	free(sdir);
+	free(ixf);
+	/* Pull folders exist live, so the snapshot links them through and
+	 * results land where `ferry pull` looks. */
+	for (uint32_t i = 0; i < q->npull; i++) {
+		char *p = xasprintf("%s/%s", root, q->pull[i]);
+		(void)mkdir_p(p, 0755);
+		free(p);
+	}
+	j->tree = have ? snapshot_tree_id(&ix) : xstrdup("");
+	if (!have || (q->flags & JOBF_IN_PLACE)) {
+		j->cwd = xstrdup(root);
+		j->snapshot = xstrdup("");
+	} else {
+		char *why;
+		r = snapshot_get(root, &ix, &j->cwd, &j->snapshot, &why);
+		if (r < 0) {
+			agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "%s", why);
+			free(why);
+		}
+	}
+	index_release(&ix);
+	return r;
+}
+
+int agent_job_start(struct conn *c, struct rd *body)
+{
+	struct job_start_req q;
+	struct job j = { 0 };
+	char *jobs = NULL, *root = NULL, **envp = NULL, *why = NULL;
+	int ret = 0;
+
+	if (job_start_decode(body, &q) < 0) {
+		agent_error(c, PERR_PROTOCOL, "malformed job request");
+		return -1;
+	}
+	root = agent_root_path(q.root);
+	if (mkdir_p(root, 0755) < 0 || access(root, R_OK | X_OK) < 0) {
+		agent_error(c, PERR_ROOT, "cannot use project folder '%s': %s", root, strerror(errno));
+		goto out;
+	}
+	if ((jobs = jobs_or_error(c)) == NULL)
+		goto out;
+	int r = job_alloc(jobs, &j.id);
+	if (r < 0) {
+		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot make a job folder in '%s': %s", jobs,
+			    strerror(-r));
+		goto out;
+	}
+	j.name = xstrdup(q.name);
+	j.argv = q.argv;
+	j.argc = q.argc;
+	q.argv = NULL;
+	j.shell = (q.flags & JOBF_SHELL) != 0;
+	j.root = xstrdup(root);
+	j.git_commit = xstrdup(q.git_commit);
+	j.git_dirty = q.git_dirty;
+	if (prepare_code(c, &q, root, &j) < 0) {
+		char *d = job_dir(jobs, j.id);
+		rmdir(d);
+		free(d);
+		goto out;
+	}
+	char *idv = xasprintf("FERRY_JOB_ID=%u", j.id);
+	q.env = xrealloc(q.env, ((size_t)q.envc + 2) * sizeof(char *));
+	q.env[q.envc++] = idv;
+	q.env[q.envc] = NULL;
+	char *warning;
+	envp = agent_env(!(q.flags & JOBF_NO_LOGIN_ENV), q.env, q.envc, j.cwd, &warning);
+	r = job_launch(jobs, &j, envp, agent_user_shell(envp), q.rows, q.cols, &why);
+	if (warning) {
+		notice(c, j.id, "%s", warning);
+		free(warning);
+	}
+	if (r < 0) {
+		agent_error(c, PERR_INTERNAL, "cannot start the job: %s", why ? why : strerror(-r));
+		goto out;
+	}
+	if (r > 0)
+		notice(c, j.id, "cannot run '%s': %s", j.argv[0], why);
+	/* The record as the supervisor wrote it (pid, start time). */
+	struct job now;
+	if (job_load(jobs, j.id, &now) == 0) {
+		if (r > 0) {
+			/* Not executed: the supervisor is recording that
+			 * right now; say it without waiting. */
+			now.state = JOB_FAILED;
+			now.exit_code = r;
+		}
+		send_record(c, &now);
+		job_release(&now);
+	} else {
+		send_record(c, &j);
+	}
+out:
+	free(why);
+	free_words(envp);
+	job_release(&j);
+	job_start_release(&q);
+	free(jobs);
+	free(root);
+	return ret;
+}
+
+/* ---- list ---- */
+
+int agent_job_list(struct conn *c, struct rd *body)
+{
+	uint32_t n;
+	uint32_t *want = job_ids_decode(body, &n);
+	rd_expect_end(body);
+	if (!rd_ok(body)) {
+		free(want);
+		agent_error(c, PERR_PROTOCOL, "malformed job list request");
+		return -1;
+	}
+	char *jobs = jobs_or_error(c);
+	if (jobs == NULL) {
+		free(want);
+		return 0;
+	}
+	size_t nids = n;
+	uint32_t *ids = n ? want : job_ids(jobs, &nids);
+	for (size_t i = 0; i < nids; i++) {
+		struct job j;
+		int r = job_load(jobs, ids[i], &j);
+		if (r == 0) {
+			send_record(c, &j);
+			job_release(&j);
+		} else if (n) {
+			notice(c, ids[i], r == -ENOENT ? "no job %u on this server" : "the record of job %u cannot be read",
+			       ids[i]);
+		}
+		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
+			break;
+	}
+	conn_queue(c, MSG_JOB_LIST_END, NULL, 0);
+	if (ids != want)
+		free(ids);
+	free(want);
+	free(jobs);
+	return 0;
+}
+
+/* ---- logs ---- */
+
+/* Sends what the log holds from l's position on; -1 when the client is
+ * gone. */
+static int send_log(struct conn *c, struct job_log *l)
+{
+	uint8_t b[FRAME_CHUNK];
+	ssize_t n;
+	while ((n = job_log_read(l, b, sizeof(b))) > 0) {
+		conn_queue(c, MSG_JOB_OUTPUT, b, (size_t)n);
+		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Positions l at the start of the last `lines` lines (within the last
+ * JOB_TAIL_SCAN bytes). */
+static int open_tail(struct job_log *l, const char *dir, uint32_t lines)
+{
+	int r = job_log_open(l, dir, JOB_TAIL_SCAN);
+	if (r < 0)
+		return r;
+	struct buf b;
+	uint8_t chunk[FRAME_CHUNK];
+	ssize_t n;
+	buf_init(&b, JOB_TAIL_SCAN + 256);
+	uint32_t seg = l->seg;
+	uint64_t off = l->off;
+	while ((n = job_log_read(l, chunk, sizeof(chunk))) > 0 && buf_put(&b, chunk, (size_t)n) == 0)
+		;
+	/* Count newlines back from the end (a last line without one counts). */
+	size_t i = b.len, seen = 0;
+	if (i && b.data[i - 1] == '\n')
+		i--;
+	while (i > 0) {
+		if (b.data[i - 1] == '\n' && ++seen == lines)
+			break;
+		i--;
+	}
+	buf_release(&b);
+	/* Reopen and skip to byte i of what was read. */
+	job_log_close(l);
+	r = job_log_open(l, dir, 0);
+	if (r < 0)
+		return r;
+	l->seg = seg;
+	l->off = off;
+	while (i > 0) {
+		size_t k = i < sizeof(chunk) ? i : sizeof(chunk);
+		n = job_log_read(l, chunk, k);
+		if (n <= 0)
+			break;
+		i -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Waits for something to happen to the job in dir (its log grows, its
+ * record changes), for the client to say something, or for a second to
+ * pass.  Returns 1 when the record changed, 0 otherwise, -1 when the
+ * client is gone. */
+static int wait_change(struct conn *c, int ino)
+{
+	struct pollfd p[2] = { { .fd = ino, .events = POLLIN }, { .fd = c->rfd, .events = POLLIN } };
+	if (poll(p, 2, 1000) < 0)
+		return errno == EINTR ? 0 : -1;
+	if (p[1].revents) {
+		/* Nothing is expected from the client now: input or EOF
+		 * both end the follow. */
+		return -1;
+	}
+	int changed = 0;
+	if (p[0].revents) {
+		char ev[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+		ssize_t n;
+		while ((n = read(ino, ev, sizeof(ev))) > 0)
+			for (char *q = ev; q < ev + n;) {
+				struct inotify_event *e = (struct inotify_event *)(void *)q;
+				if (e->len && strcmp(e->name, "record") == 0)
+					changed = 1;
+				q += sizeof(*e) + e->len;
+			}
+	}
+	return changed;
+}
+
+static int watch_dir(const char *dir)
+{
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (ino >= 0 && inotify_add_watch(ino, dir, IN_MODIFY | IN_CREATE | IN_MOVED_TO) < 0) {
+		close(ino);
+		ino = -1;
+	}
+	return ino;
+}
+
+int agent_job_logs(struct conn *c, struct rd *body)
+{
+	uint32_t id = rd_u32(body), tail = rd_u32(body);
+	uint8_t follow = rd_u8(body);
+	rd_expect_end(body);
+	if (!rd_ok(body) || follow > 1) {
+		agent_error(c, PERR_PROTOCOL, "malformed logs request");
+		return -1;
+	}
+	struct job j;
+	struct job_log l;
+	char *jobs = jobs_or_error(c), *dir = NULL;
+	int ino = -1;
+	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
+		free(jobs);
+		return 0;
+	}
+	dir = job_dir(jobs, id);
+	/* Watch before reading: nothing written in between is missed. */
+	if (follow && j.state == JOB_RUNNING)
+		ino = watch_dir(dir);
+	int r = tail ? open_tail(&l, dir, tail) : job_log_open(&l, dir, 0);
+	if (r < 0) {
+		agent_error(c, PERR_JOB, "cannot read the log of job %u: %s", id, strerror(-r));
+		goto out;
+	}
+	if (send_log(c, &l) < 0)
+		goto close;
+	while (ino >= 0 && j.state == JOB_RUNNING) {
+		if (conn_flush(c) < 0)
+			goto close;
+		int w = wait_change(c, ino);
+		if (w < 0)
+			goto close;
+		if (send_log(c, &l) < 0)
+			goto close;
+		struct job k;
+		if (job_load(jobs, id, &k) == 0) {
+			job_release(&j);
+			j = k;
+		}
+	}
+	/* The end: whatever came last, then how it ended. */
+	if (send_log(c, &l) == 0)
+		send_done(c, &j);
+close:
+	job_log_close(&l);
+out:
+	if (ino >= 0)
+		close(ino);
+	job_release(&j);
+	free(dir);
+	free(jobs);
+	return 0;
+}
+
+/* ---- the control socket ---- */
+
+static int ctl_connect(const char *jobs, uint32_t id)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char *dir = job_dir(jobs, id);
+	int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl", dir);
+	free(dir);
+	if (n < 0 || (size_t)n >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* ---- kill ---- */
+
+int agent_job_kill(struct conn *c, struct rd *body)
+{
+	uint32_t id = rd_u32(body), wsig = rd_u32(body), grace = rd_u32(body);
+	rd_expect_end(body);
+	if (!rd_ok(body) || wire_to_signal(wsig) < 0 || grace > 3600000) {
+		agent_error(c, PERR_PROTOCOL, "malformed kill request");
+		return -1;
+	}
+	struct job j;
+	char *jobs = jobs_or_error(c), *dir = NULL;
+	int fd = -1, ino = -1;
+	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
+		free(jobs);
+		return 0;
+	}
+	if (j.state != JOB_RUNNING) {
+		agent_error(c, PERR_JOB, "job %u is not running (%s)", id, job_state_name(j.state));
+		goto out;
+	}
+	dir = job_dir(jobs, id);
+	ino = watch_dir(dir);
+	fd = ctl_connect(jobs, id);
+	struct conn sc;
+	uint8_t req[8] = { (uint8_t)(wsig >> 24), (uint8_t)(wsig >> 16), (uint8_t)(wsig >> 8), (uint8_t)wsig,
+			   (uint8_t)(grace >> 24), (uint8_t)(grace >> 16), (uint8_t)(grace >> 8), (uint8_t)grace };
+	uint16_t type;
+	struct rd rb;
+	conn_init(&sc, fd, fd);
+	if (fd < 0 || conn_send(&sc, MSG_JOB_CTL_KILL, req, sizeof(req)) < 0 || conn_read(&sc, &type, &rb) <= 0 ||
+	    type != MSG_JOB_CTL_OK) {
+		conn_release(&sc);
+		agent_error(c, PERR_JOB, "cannot reach the supervisor of job %u", id);
+		goto out;
+	}
+	conn_release(&sc);
+	/* Wait for the end (TERM, the grace period, KILL), then report. */
+	uint64_t until = now_mono_ns() + ((uint64_t)(grace ? grace : JOB_KILL_GRACE_MS) + 2000) * 1000000u;
+	while (j.state == JOB_RUNNING && now_mono_ns() < until) {
+		if (ino >= 0 && wait_change(c, ino) < 0)
+			break;
+		struct job k;
+		if (job_load(jobs, id, &k) == 0) {
+			job_release(&j);
+			j = k;
+		}
+	}
+	send_record(c, &j);
+out:
+	if (fd >= 0)
+		close(fd);
+	if (ino >= 0)
+		close(ino);
+	job_release(&j);
+	free(dir);
+	free(jobs);
+	return 0;
+}
+
+/* ---- wait ---- */
+
+int agent_job_wait(struct conn *c, struct rd *body)
+{
+	uint32_t n;
+	uint32_t *ids = job_ids_decode(body, &n);
+	rd_expect_end(body);
+	if (!rd_ok(body) || n == 0) {
+		free(ids);
+		agent_error(c, PERR_PROTOCOL, "malformed wait request");
+		return -1;
+	}
+	char *jobs = jobs_or_error(c);
+	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	if (jobs == NULL)
+		goto out;
+	for (uint32_t i = 0; i < n; i++) {
+		struct job j;
+		if (load_or_error(c, jobs, ids[i], &j) < 0)
+			goto out;
+		job_release(&j);
+		char *dir = job_dir(jobs, ids[i]);
+		if (ino >= 0)
+			(void)inotify_add_watch(ino, dir, IN_MOVED_TO);
+		free(dir);
+	}
+	/* Each job's record as it ends, in the order asked. */
+	for (uint32_t i = 0; i < n; i++) {
+		for (;;) {
+			struct job j;
+			if (job_load(jobs, ids[i], &j) < 0) {
+				notice(c, ids[i], "job %u was removed", ids[i]);
+				break;
+			}
+			if (j.state != JOB_RUNNING) {
+				send_record(c, &j);
+				job_release(&j);
+				break;
+			}
+			job_release(&j);
+			if (conn_flush(c) < 0 || ino < 0 || wait_change(c, ino) < 0)
+				goto out;
+		}
+	}
+	conn_queue(c, MSG_JOB_LIST_END, NULL, 0);
+out:
+	if (ino >= 0)
+		close(ino);
+	free(ids);
+	free(jobs);
+	return 0;
+}
+
+/* ---- attach ---- */
+
+/* Relays between the client and the supervisor until the job ends or
+ * either side goes. */
+static void relay(struct conn *c, struct conn *sc)
+{
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = c->rfd, .events = POLLIN },
+			{ .fd = sc->rfd, .events = POLLIN },
+			{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT },
+		};
+		if (sc->out.len && conn_flush(sc) < 0)
+			return;
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return;
+		}
+		if (p[2].revents && conn_flush_some(c) < 0)
+			return;
+		uint16_t type;
+		struct rd b;
+		if (p[0].revents) {
+			int r = conn_fill(c);
+			int fr;
+			while ((fr = conn_next(c, &type, &b)) == 1) {
+				if (type != MSG_JOB_INPUT && type != MSG_JOB_RESIZE)
+					return;
+				conn_queue(sc, type, b.p + b.off, rd_left(&b));
+			}
+			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
+				return;	/* detached */
+		}
+		if (p[1].revents) {
+			int r = conn_fill(sc);
+			int fr;
+			while ((fr = conn_next(sc, &type, &b)) == 1) {
+				if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE)
+					return;
+				conn_queue(c, type, b.p + b.off, rd_left(&b));
+				if (type == MSG_JOB_DONE)
+					return;
+			}
+			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
+				return;
+			/* A slow client: hold the supervisor back (it drops
+			 * us if we lag too far). */
+			if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
+				return;
+		}
+	}
+}
+
+int agent_job_attach(struct conn *c, struct rd *body)
+{
+	uint32_t id = rd_u32(body);
+	uint16_t rows = rd_u16(body), cols = rd_u16(body);
+	rd_expect_end(body);
+	if (!rd_ok(body)) {
+		agent_error(c, PERR_PROTOCOL, "malformed attach request");
+		return -1;
+	}
+	struct job j;
+	char *jobs = jobs_or_error(c);
+	int fd = -1;
+	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
+		free(jobs);
+		return 0;
+	}
+	if (j.state != JOB_RUNNING) {
+		agent_error(c, PERR_JOB, "job %u is not running (%s)", id, job_state_name(j.state));
+		goto out;
+	}
+	fd = ctl_connect(jobs, id);
+	if (fd < 0) {
+		agent_error(c, PERR_JOB, "cannot reach the supervisor of job %u: %s", id, strerror(-fd));
+		goto out;
+	}
+	struct conn sc;
+	uint8_t req[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	conn_init(&sc, fd, fd);
+	conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, sizeof(req));
+	relay(c, &sc);
+	conn_release(&sc);
+	/* Ended without the supervisor's word: say how the job stands. */
+	struct job k;
+	if (job_load(jobs, id, &k) == 0) {
+		if (k.state != JOB_RUNNING)
+			send_done(c, &k);
+		job_release(&k);
+	}
+out:
+	if (fd >= 0)
+		close(fd);
+	job_release(&j);
+	free(jobs);
+	return 0;
+}
+
+/* ---- rm / prune ---- */
+
+static int rm_job_dir(const char *jobs, uint32_t id)
+{
+	static const char *const files[] = { "record", "state", "sid", "ctl", "log" };
+	char *dir = job_dir(jobs, id);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int r = 0;
+	if (dfd >= 0) {
+		for (size_t i = 0; i < ARRAY_LEN(files); i++)
+			(void)unlinkat(dfd, files[i], 0);
+		for (uint32_t s = 1; s < JOB_ID_MAX; s++) {
+			char name[32];
+			snprintf(name, sizeof(name), "log.%u", s);
+			if (unlinkat(dfd, name, 0) < 0 && errno == ENOENT) {
+				/* Segments are numbered from 1 up; the oldest may
+				 * be gone, so look a little further. */
+				struct stat st;
+				bool more = false;
+				for (uint32_t k = s + 1; k < s + JOB_LOG_SEGS + 2 && !more; k++) {
+					snprintf(name, sizeof(name), "log.%u", k);
+					more = fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0;
+				}
+				if (!more)
+					break;
+			}
+		}
+		close(dfd);
+	}
+	if (rmdir(dir) < 0 && errno != ENOENT)
+		r = -errno;
+	free(dir);
+	return r;
+}
+
+int agent_job_rm(struct conn *c, struct rd *body)
+{
+	uint8_t prune = rd_u8(body);
+	uint64_t older = rd_u64(body);
+	uint32_t n;
+	uint32_t *want = job_ids_decode(body, &n);
+	rd_expect_end(body);
+	if (!rd_ok(body) || prune > 1 || (!prune && n == 0)) {
+		free(want);
+		agent_error(c, PERR_PROTOCOL, "malformed rm request");
+		return -1;
+	}
+	char *jobs = jobs_or_error(c);
+	if (jobs == NULL) {
+		free(want);
+		return 0;
+	}
+	size_t nids = n, nr = 0;
+	uint32_t *ids = prune ? job_ids(jobs, &nids) : want;
+	uint64_t now = now_wall_ns();
+	char **roots = xcalloc(nids + 1, sizeof(char *));
+	for (size_t i = 0; i < nids; i++) {
+		struct job j;
+		if (job_load(jobs, ids[i], &j) < 0) {
+			if (!prune)
+				notice(c, ids[i], "no job %u on this server", ids[i]);
+			continue;
+		}
+		bool running = j.state == JOB_RUNNING;
+		bool old = j.end_ns == 0 || now - j.end_ns >= older;
+		if (running) {
+			if (!prune)
+				notice(c, ids[i], "job %u is running: not removed (`ferry kill %u` first)", ids[i], ids[i]);
+		} else if (!prune || old) {
+			int r = rm_job_dir(jobs, ids[i]);
+			if (r < 0)
+				notice(c, ids[i], "cannot remove job %u: %s", ids[i], strerror(-r));
+			else
+				send_record(c, &j);
+			bool seen = false;
+			for (size_t k = 0; k < nr && !seen; k++)
+				seen = strcmp(roots[k], j.root) == 0;
+			if (!seen && j.snapshot[0])
+				roots[nr++] = xstrdup(j.root);
+		}
+		job_release(&j);
+	}
+	/* Snapshots no kept job uses go, per project folder touched. */
+	size_t nleft;
+	uint32_t *left = job_ids(jobs, &nleft);
+	char **keep = xcalloc(nleft + 1, sizeof(char *));
+	size_t nk = 0;
+	for (size_t i = 0; i < nleft; i++) {
+		struct job j;
+		if (job_load(jobs, left[i], &j) < 0)
+			continue;
+		keep[nk++] = xstrdup(j.snapshot);
+		job_release(&j);
+	}
+	for (size_t k = 0; k < nr; k++)
+		(void)snapshot_prune(roots[k], keep, nk);
+	free_words(keep);
+	free_words(roots);
+	free(left);
+	conn_queue(c, MSG_JOB_LIST_END, NULL, 0);
+	if (ids != want)
+		free(ids);
+	free(want);
+	free(jobs);
+	return 0;
+}

@@ -1,0 +1,1023 @@
+/*
+ * cmd-job.c - the job commands: run, jobs, logs, attach, kill, wait.
+ *
+ * Jobs live on the server (agent-job.c, job-sup.c); these commands are
+ * thin: one request, then the records or the output that come back.
+ * `ferry run` pushes first, as a barrier, in the same session: the job
+ * starts only once the server's push folders equal this side's.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "job-sup.h"
+#include "job-wire.h"
+#include "job.h"
+#include "limits.h"
+#include "session.h"
+#include "sig.h"
+#include "spawn.h"
+#include "util.h"
+
+#define DETACH_KEY 0x1d		/* Ctrl-] */
+
+/* ---- sessions and replies ---- */
+
+static void open_or_die(struct session *s, const struct config *cfg, uint16_t type, const struct buf *b)
+{
+	struct ferr e = { 0 };
+	struct session_opts so = { 0 };
+	if (session_open(s, cfg, &so, type, b, &e) < 0)
+		ferr_die(&e);
+}
+
+/* The next frame; dies with one clear line on an ERROR or a lost link. */
+static uint16_t next_or_die(struct session *s, struct rd *body)
+{
+	uint16_t type;
+	int r = conn_flush(&s->c) < 0 ? 0 : conn_read(&s->c, &type, body);
+	if (r <= 0) {
+		struct ferr e = { 0 };
+		if (r < 0 && r != -EPROTO)
+			ferr_set(&e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
+		else
+			session_lost(s, true, &e);
+		ferr_die(&e);
+	}
+	if (type == MSG_ERROR) {
+		uint32_t code;
+		char *msg;
+		if (error_decode(body, &code, &msg) < 0)
+			die(EXIT_PROTO, "malformed error from the agent on '%s'", s->label);
+		if (code == PERR_NOJOB) {
+			error_msg("%s (on %s)", msg, s->label);
+			hint_msg("`ferry jobs --all` lists the jobs there");
+			exit(EXIT_FAIL);
+		}
+		if (code == PERR_JOB)
+			die(EXIT_FAIL, "%s (on %s)", msg, s->label);
+		die(code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE, "%s (on %s)", msg, s->label);
+	}
+	return type;
+}
+
+static void print_notice(struct session *s, struct rd *body)
+{
+	uint32_t id = rd_u32(body);
+	char *m = rd_cstr(body, 1024);
+	rd_expect_end(body);
+	if (!rd_ok(body) || m == NULL)
+		die(EXIT_PROTO, "malformed notice from the agent on '%s'", s->label);
+	(void)id;
+	m[strcspn(m, "\n")] = '\0';
+	warn_msg("%s", m);
+	free(m);
+}
+
+static void decode_record_or_die(struct session *s, struct rd *body, struct job *j)
+{
+	if (job_decode(body->p + body->off, rd_left(body), j) < 0)
+		die(EXIT_PROTO, "malformed job record from the agent on '%s'", s->label);
+}
+
+/* The exit status a job's end maps to, as a shell would say it. */
+static int job_status(uint8_t state, int32_t code, int32_t sig)
+{
+	if (state == JOB_LOST || state == JOB_RUNNING)
+		return EXIT_FAIL;
+	return sig ? 128 + sig : code;
+}
+
+static uint32_t id_or_die(const char *cmd, const char *arg)
+{
+	uint32_t id = job_parse_id(arg);
+	if (id == 0)
+		cmd_usage_die(cmd, "'%s' is not a job id (see `ferry jobs`)", arg);
+	return id;
+}
+
+/* ---- formatting ---- */
+
+static char *fmt_bytes(uint64_t b)
+{
+	if (b == 0)
+		return xstrdup("-");
+	if (b < 1024 * 1024)
+		return xasprintf("%.0f KiB", (double)b / 1024);
+	if (b < 1024ull * 1024 * 1024)
+		return xasprintf("%.1f MiB", (double)b / (1024 * 1024));
+	return xasprintf("%.1f GiB", (double)b / (1024.0 * 1024 * 1024));
+}
+
+static char *fmt_duration(uint64_t ns)
+{
+	uint64_t s = ns / 1000000000u;
+	if (s < 60)
+		return xasprintf("%us", (unsigned)s);
+	if (s < 3600)
+		return xasprintf("%um%02us", (unsigned)(s / 60), (unsigned)(s % 60));
+	if (s < 86400)
+		return xasprintf("%uh%02um", (unsigned)(s / 3600), (unsigned)(s % 3600 / 60));
+	return xasprintf("%ud%02uh", (unsigned)(s / 86400), (unsigned)(s % 86400 / 3600));
+}
+
+static char *fmt_time(uint64_t ns)
+{
+	time_t t = (time_t)(ns / 1000000000u);
+	struct tm tm;
+	char b[32];
+	localtime_r(&t, &tm);
+	strftime(b, sizeof(b), "%Y-%m-%d %H:%M", &tm);
+	return xstrdup(b);
+}
+
+static char *fmt_command(const struct job *j)
+{
+	struct buf b;
+	buf_init(&b, 1u << 20);
+	for (uint32_t i = 0; i < j->argc; i++) {
+		const char *arg = j->argv[i];
+		bool plain = arg[0] != '\0' && strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+					    "0123456789_./:=,+-@%") == strlen(arg);
+		char *q = j->shell || plain ? xstrdup(arg) : sh_quote(arg);
+		if (i)
+			buf_put(&b, " ", 1);
+		buf_put(&b, q, strlen(q));
+		free(q);
+	}
+	buf_put(&b, "", 1);
+	char *s = xstrdup((char *)b.data);
+	buf_release(&b);
+	return s;
+}
+
+static char *fmt_code(const struct job *j)
+{
+	const char *tree = j->tree[0] ? j->tree : "?";
+	if (!j->git_commit[0])
+		return xasprintf("%.8s", tree);
+	return xasprintf("%.8s git %.7s%s", tree, j->git_commit, j->git_dirty == 1 ? "+dirty" : "");
+}
+
+static char *fmt_exit(const struct job *j)
+{
+	if (j->state == JOB_RUNNING || j->state == JOB_LOST)
+		return xstrdup("-");
+	if (j->signal)
+		return xasprintf("SIG%s", sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?");
+	return xasprintf("%d", j->exit_code);
+}
+
+static void print_json(const struct job *j)
+{
+	char *name = json_quote(j->name), *cwd = json_quote(j->cwd), *root = json_quote(j->root);
+	char *tree = json_quote(j->tree), *git = json_quote(j->git_commit), *snap = json_quote(j->snapshot);
+	printf("{\"id\":%u,\"name\":%s,\"state\":\"%s\",\"exit_code\":", j->id, name, job_state_name(j->state));
+	if (j->state == JOB_RUNNING || j->state == JOB_LOST || j->signal)
+		printf("null");
+	else
+		printf("%d", j->exit_code);
+	printf(",\"signal\":%d,\"start_ns\":%llu,\"end_ns\":%llu,\"peak_rss\":%llu,\"pid\":%d,\"supervisor_pid\":%d,"
+	       "\"root\":%s,\"cwd\":%s,\"snapshot\":%s,\"tree\":%s,\"git_commit\":%s,\"git_dirty\":%s,"
+	       "\"killed\":%s,\"log_bytes\":%llu,\"shell\":%s,\"argv\":[",
+	       j->signal, (unsigned long long)j->start_ns, (unsigned long long)j->end_ns,
+	       (unsigned long long)j->peak_rss, j->pid, j->sup_pid, root, cwd, snap, tree, git,
+	       j->git_dirty == 2 ? "null" : j->git_dirty ? "true" : "false", j->killed ? "true" : "false",
+	       (unsigned long long)j->log_bytes, j->shell ? "true" : "false");
+	for (uint32_t i = 0; i < j->argc; i++) {
+		char *a = json_quote(j->argv[i]);
+		printf("%s%s", i ? "," : "", a);
+		free(a);
+	}
+	printf("]}\n");
+	free(name);
+	free(cwd);
+	free(root);
+	free(tree);
+	free(git);
+	free(snap);
+}
+
+static void print_row(const struct job *j)
+{
+	uint64_t end = j->end_ns ? j->end_ns : now_wall_ns();
+	char *start = fmt_time(j->start_ns), *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
+	char *mem = fmt_bytes(j->peak_rss), *code = fmt_code(j), *cmd = fmt_command(j), *ex = fmt_exit(j);
+	printf("%-5u %-12.12s %-8s %7s  %-16s %7s %9s  %-28s %s\n", j->id, j->name[0] ? j->name : "-",
+	       job_state_name(j->state), ex, start, dur, mem, code, cmd);
+	free(start);
+	free(dur);
+	free(mem);
+	free(code);
+	free(cmd);
+	free(ex);
+}
+
+static void print_show(const struct job *j)
+{
+	char *start = fmt_time(j->start_ns), *mem = fmt_bytes(j->peak_rss), *cmd = fmt_command(j);
+	char *ex = fmt_exit(j);
+	uint64_t end = j->end_ns ? j->end_ns : now_wall_ns();
+	char *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
+	printf("id:        %u\n", j->id);
+	printf("name:      %s\n", j->name[0] ? j->name : "-");
+	printf("state:     %s%s\n", job_state_name(j->state), j->killed ? " (by ferry kill)" : "");
+	printf("exit:      %s\n", ex);
+	printf("command:   %s%s\n", cmd, j->shell ? "  (shell)" : "");
+	printf("started:   %s\n", start);
+	printf("duration:  %s\n", dur);
+	printf("peak mem:  %s\n", mem);
+	printf("code:      tree %s, git %s%s\n", j->tree[0] ? j->tree : "unknown",
+	       j->git_commit[0] ? j->git_commit : "unknown", j->git_dirty == 1 ? " (dirty)" : "");
+	printf("ran in:    %s%s\n", j->cwd, j->snapshot[0] ? "  (snapshot)" : "  (in place)");
+	printf("pid:       %d\n", j->pid);
+	printf("log:       %llu bytes\n", (unsigned long long)j->log_bytes);
+	free(start);
+	free(mem);
+	free(cmd);
+	free(ex);
+	free(dur);
+}
+
+/* ---- run ---- */
+
+/* stdout of a command run here (git), trimmed; NULL when it fails. */
+static char *capture(char *const argv[])
+{
+	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_NULL };
+	struct child ch;
+	if (spawn(argv, &o, &ch) < 0)
+		return NULL;
+	struct buf b;
+	char chunk[4096];
+	ssize_t n;
+	buf_init(&b, 1u << 20);
+	while ((n = read(ch.out, chunk, sizeof(chunk))) > 0 && buf_put(&b, chunk, (size_t)n) == 0)
+		;
+	int st;
+	child_close(&ch);
+	bool ok = wait_child(ch.pid, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	buf_put(&b, "", 1);
+	char *s = ok ? xstrdup((char *)b.data) : NULL;
+	buf_release(&b);
+	if (s)
+		s[strcspn(s, "\n")] = '\0';
+	return s;
+}
+
+static void git_version(const char *root, char **commit, uint8_t *dirty)
+{
+	char *rev[] = { "git", "-C", (char *)root, "rev-parse", "--verify", "-q", "HEAD", NULL };
+	char *st[] = { "git", "-C", (char *)root, "status", "--porcelain", NULL };
+	char *c = capture(rev);
+	*commit = c && strlen(c) <= 64 ? c : xstrdup("");
+	if (c && strlen(c) > 64)
+		free(c);
+	*dirty = 2;
+	if ((*commit)[0]) {
+		char *s = capture(st);
+		*dirty = s == NULL ? 2 : s[0] != '\0';
+		free(s);
+	}
+}
+
+static void term_size(uint16_t *rows, uint16_t *cols)
+{
+	struct winsize ws;
+	*rows = 0;
+	*cols = 0;
+	for (int fd = 0; fd < 3; fd++)
+		if (ioctl(fd, TIOCGWINSZ, &ws) == 0 && ws.ws_row && ws.ws_col) {
+			*rows = ws.ws_row;
+			*cols = ws.ws_col;
+			return;
+		}
+}
+
+/* Streams a job's log until it ends (follow) or is read; returns the
+ * exit status to use. */
+static int stream_logs(struct session *s, uint32_t id, uint32_t tail, bool follow)
+{
+	struct buf b;
+	buf_init(&b, 16);
+	buf_put_u32(&b, id);
+	buf_put_u32(&b, tail);
+	buf_put_u8(&b, follow ? 1 : 0);
+	conn_queue(&s->c, MSG_JOB_LOGS, b.data, b.len);
+	buf_release(&b);
+	if (conn_flush(&s->c) < 0) {
+		struct ferr e = { 0 };
+		session_lost(s, true, &e);
+		ferr_die(&e);
+	}
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(s, &body);
+		if (type == MSG_JOB_OUTPUT) {
+			if (write_all(1, body.p + body.off, rd_left(&body)) < 0)
+				return errno == EPIPE ? 0 : EXIT_OSERR;
+			continue;
+		}
+		if (type == MSG_JOB_DONE) {
+			uint32_t jid;
+			uint8_t state;
+			int32_t code, sig;
+			if (job_done_decode(&body, &jid, &state, &code, &sig) < 0)
+				die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
+			if (!follow)
+				return 0;
+			if (state == JOB_LOST) {
+				error_msg("job %u is lost: its supervisor on %s is gone", id, s->label);
+				return EXIT_FAIL;
+			}
+			return job_status(state, code, sig);
+		}
+		die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+	}
+}
+
+int cmd_run(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "name", required_argument, NULL, 'n' },
+		{ "follow", no_argument, NULL, 'f' },
+		{ "no-push", no_argument, NULL, 'P' },
+		{ "in-place", no_argument, NULL, 'I' },
+		{ "env", required_argument, NULL, 'e' },
+		{ "shell", required_argument, NULL, 's' },
+		{ "no-login-env", no_argument, NULL, 'L' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct job_start_req q = { 0 };
+	struct config cfg;
+	struct session s;
+	struct buf b;
+	const char *shell = NULL;
+	bool follow = false, no_push = false, json = false;
+	int c;
+
+	q.env = xcalloc(1, sizeof(char *));
+	while ((c = getopt_long(argc, argv, "+n:fe:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'n':
+			if (strlen(optarg) > JOB_NAME_MAX || strchr(optarg, '\n'))
+				cmd_usage_die("run", "a job name is one line of at most %d bytes", JOB_NAME_MAX);
+			free(q.name);
+			q.name = xstrdup(optarg);
+			break;
+		case 'f': follow = true; break;
+		case 'P': no_push = true; break;
+		case 'I': q.flags |= JOBF_IN_PLACE; break;
+		case 'e':
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
+				cmd_usage_die("run", "--env wants K=V, not '%s'", optarg);
+			q.env = xrealloc(q.env, (q.envc + 2) * sizeof(char *));
+			q.env[q.envc++] = xstrdup(optarg);
+			q.env[q.envc] = NULL;
+			break;
+		case 's': shell = optarg; break;
+		case 'L': q.flags |= JOBF_NO_LOGIN_ENV; break;
+		case 'j': json = true; break;
+		case 'h': cmd_usage("run", 0); return 0;
+		default: cmd_usage("run", 1); return EXIT_USAGE;
+		}
+	}
+	if (shell != NULL && optind != argc)
+		cmd_usage_die("run", "--shell takes the whole command as one string; unexpected '%s'", argv[optind]);
+	if (shell == NULL && optind == argc)
+		cmd_usage_die("run", "missing the command to run");
+	if (q.envc > PROTO_ENV_MAX || (size_t)(argc - optind) > PROTO_ARGV_MAX)
+		cmd_usage_die("run", "too many arguments (at most %d)", PROTO_ARGV_MAX);
+	if (shell) {
+		q.flags |= JOBF_SHELL;
+		q.argv = xcalloc(2, sizeof(char *));
+		q.argv[0] = xstrdup(shell);
+		q.argc = 1;
+	} else {
+		q.argc = (uint32_t)(argc - optind);
+		q.argv = xcalloc(q.argc + 1, sizeof(char *));
+		for (uint32_t i = 0; i < q.argc; i++)
+			q.argv[i] = xstrdup(argv[optind + (int)i]);
+	}
+	if (q.name == NULL)
+		q.name = xstrdup("");
+	cmd_load_config(&cfg);
+	q.root = xstrdup(cfg.path);
+	git_version(cfg.root, &q.git_commit, &q.git_dirty);
+	static const char *const dpull[] = { "results" };
+	q.npull = (uint32_t)(cfg.pull.n ? cfg.pull.n : 1);
+	q.pull = xcalloc(q.npull + 1, sizeof(char *));
+	for (uint32_t i = 0; i < q.npull; i++)
+		q.pull[i] = xstrdup(cfg.pull.n ? cfg.pull.v[i] : dpull[i]);
+	term_size(&q.rows, &q.cols);
+	buf_init(&b, FRAME_MAX);
+	if (job_start_encode(&q, &b) < 0 || b.len > FRAME_MAX)
+		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX);
+
+	if (no_push) {
+		open_or_die(&s, &cfg, MSG_JOB_START, &b);
+	} else {
+		/* The push is the barrier: no job unless it completed. */
+		struct push_opts po = { .quiet = true, .want_progress = isatty(2) ? -1 : 0 };
+		int code = push_run(&cfg, &po, &s);
+		if (code != 0) {
+			error_msg("no job started: the push did not complete");
+			exit(code);
+		}
+		conn_queue(&s.c, MSG_JOB_START, b.data, b.len);
+	}
+	struct job j;
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(&s, &body);
+		if (type == MSG_JOB_NOTICE) {
+			print_notice(&s, &body);
+			continue;
+		}
+		if (type != MSG_JOB_RECORD)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+		decode_record_or_die(&s, &body, &j);
+		break;
+	}
+	int code = 0;
+	if (json)
+		print_json(&j);
+	else
+		printf("%u\n", j.id);
+	fflush(stdout);
+	if (j.state != JOB_RUNNING && j.exit_code >= 126) {
+		/* The command could not be executed: the notice said why. */
+		code = j.exit_code;
+	} else if (follow) {
+		code = stream_logs(&s, j.id, 0, true);
+	} else if (!json && isatty(2)) {
+		hint_msg("follow it with `ferry logs -f %u`, stop it with `ferry kill %u`", j.id, j.id);
+	}
+	session_close(&s);
+	job_release(&j);
+	job_start_release(&q);
+	buf_release(&b);
+	config_release(&cfg);
+	return code;
+}
+
+/* ---- jobs ---- */
+
+static uint64_t parse_age(const char *s)
+{
+	char *end;
+	double v = strtod(s, &end);
+	uint64_t mul = 1;
+	if (end == s || v < 0)
+		return UINT64_MAX;
+	switch (*end) {
+	case 's': mul = 1; end++; break;
+	case 'm': mul = 60; end++; break;
+	case 'h': mul = 3600; end++; break;
+	case 'd': mul = 86400; end++; break;
+	case '\0': mul = 1; break;
+	default: return UINT64_MAX;
+	}
+	if (*end != '\0')
+		return UINT64_MAX;
+	return (uint64_t)(v * (double)mul * 1e9);
+}
+
+static int jobs_rm(struct config *cfg, bool prune, uint64_t older, char **ids, int n)
+{
+	struct buf b;
+	struct session s;
+	uint32_t *v = xcalloc((size_t)n + 1, sizeof(uint32_t));
+	for (int i = 0; i < n; i++)
+		v[i] = id_or_die(prune ? "jobs prune" : "jobs rm", ids[i]);
+	buf_init(&b, FRAME_MAX);
+	buf_put_u8(&b, prune ? 1 : 0);
+	buf_put_u64(&b, older);
+	job_ids_encode(v, (uint32_t)n, &b);
+	open_or_die(&s, cfg, MSG_JOB_RM, &b);
+	int code = 0, removed = 0;
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(&s, &body);
+		if (type == MSG_JOB_LIST_END)
+			break;
+		if (type == MSG_JOB_NOTICE) {
+			print_notice(&s, &body);
+			code = EXIT_FAIL;
+			continue;
+		}
+		if (type != MSG_JOB_RECORD)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+		struct job j;
+		decode_record_or_die(&s, &body, &j);
+		removed++;
+		if (!prune)
+			printf("removed job %u\n", j.id);
+		job_release(&j);
+	}
+	if (prune)
+		printf("removed %d finished job%s\n", removed, removed == 1 ? "" : "s");
+	session_close(&s);
+	free(v);
+	buf_release(&b);
+	return code;
+}
+
+int cmd_jobs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "older-than", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	bool all = false, json = false;
+	uint64_t older = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+		switch (c) {
+		case 'a': all = true; break;
+		case 'j': json = true; break;
+		case 'o':
+			older = parse_age(optarg);
+			if (older == UINT64_MAX)
+				cmd_usage_die("jobs", "--older-than wants an age like 30m, 12h or 7d, not '%s'", optarg);
+			break;
+		case 'h': cmd_usage("jobs", 0); return 0;
+		default: cmd_usage("jobs", 1); return EXIT_USAGE;
+		}
+	}
+	const char *sub = optind < argc ? argv[optind++] : NULL;
+	if (sub && strcmp(sub, "rm") != 0 && strcmp(sub, "prune") != 0 && strcmp(sub, "show") != 0)
+		cmd_usage_die("jobs", "unknown subcommand '%s' (show, rm, prune)", sub);
+	if (sub && strcmp(sub, "prune") == 0 && optind != argc)
+		cmd_usage_die("jobs", "prune takes no job ids (it removes every finished job)");
+	if (sub && strcmp(sub, "prune") != 0 && optind == argc)
+		cmd_usage_die("jobs", "%s wants a job id", sub);
+	if (!sub && optind != argc)
+		cmd_usage_die("jobs", "unexpected '%s'", argv[optind]);
+	cmd_load_config(&cfg);
+	int code = 0;
+	if (sub && strcmp(sub, "show") != 0) {
+		code = jobs_rm(&cfg, strcmp(sub, "prune") == 0, older, argv + optind, argc - optind);
+		config_release(&cfg);
+		return code;
+	}
+	/* list, or show */
+	uint32_t n = sub ? (uint32_t)(argc - optind) : 0;
+	uint32_t *ids = xcalloc((size_t)n + 1, sizeof(uint32_t));
+	for (uint32_t i = 0; i < n; i++)
+		ids[i] = id_or_die("jobs show", argv[optind + (int)i]);
+	struct buf b;
+	struct session s;
+	buf_init(&b, FRAME_MAX);
+	job_ids_encode(ids, n, &b);
+	open_or_die(&s, &cfg, MSG_JOB_LIST, &b);
+	struct job *v = NULL;
+	size_t nv = 0;
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(&s, &body);
+		if (type == MSG_JOB_LIST_END)
+			break;
+		if (type == MSG_JOB_NOTICE) {
+			print_notice(&s, &body);
+			code = EXIT_FAIL;
+			continue;
+		}
+		if (type != MSG_JOB_RECORD)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+		v = xrealloc(v, (nv + 1) * sizeof(*v));
+		decode_record_or_die(&s, &body, &v[nv++]);
+	}
+	session_close(&s);
+	/* Without --all: the running and lost ones, and the last few ended. */
+	size_t ended = 0, first_shown = 0;
+	for (size_t i = 0; i < nv; i++)
+		ended += v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
+	if (!all && !sub && ended > JOBS_RECENT)
+		first_shown = ended - JOBS_RECENT;
+	if (!json && !sub && nv)
+		printf("%-5s %-12s %-8s %7s  %-16s %7s %9s  %-28s %s\n", "ID", "NAME", "STATE", "EXIT", "STARTED",
+		       "TIME", "PEAK MEM", "CODE", "COMMAND");
+	size_t k = 0;
+	for (size_t i = 0; i < nv; i++) {
+		bool finished = v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
+		if (finished && k++ < first_shown)
+			continue;
+		if (json)
+			print_json(&v[i]);
+		else if (sub)
+			print_show(&v[i]);
+		else
+			print_row(&v[i]);
+	}
+	if (!json && !sub && nv == 0)
+		printf("no jobs on %s (start one with `ferry run -- CMD`)\n", s.label);
+	if (!json && !sub && first_shown)
+		printf("(%zu older finished jobs not shown: `ferry jobs --all`)\n", first_shown);
+	for (size_t i = 0; i < nv; i++)
+		job_release(&v[i]);
+	free(v);
+	free(ids);
+	buf_release(&b);
+	config_release(&cfg);
+	return code;
+}
+
+/* ---- logs ---- */
+
+int cmd_logs(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "tail", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	bool follow = false;
+	uint32_t tail = 0;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "fn:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'f': follow = true; break;
+		case 'n':
+		case 't': {
+			char *end;
+			unsigned long v = strtoul(optarg, &end, 10);
+			if (*end || end == optarg || v == 0 || v > 1000000)
+				cmd_usage_die("logs", "--tail wants a number of lines (1 to 1000000), not '%s'", optarg);
+			tail = (uint32_t)v;
+			break;
+		}
+		case 'h': cmd_usage("logs", 0); return 0;
+		default: cmd_usage("logs", 1); return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc)
+		cmd_usage_die("logs", optind == argc ? "missing the job id" : "one job id at a time");
+	uint32_t id = id_or_die("logs", argv[optind]);
+	cmd_load_config(&cfg);
+	struct session s;
+	struct buf b;
+	buf_init(&b, 16);
+	buf_put_u32(&b, id);
+	buf_put_u32(&b, tail);
+	buf_put_u8(&b, follow ? 1 : 0);
+	open_or_die(&s, &cfg, MSG_JOB_LOGS, &b);
+	/* The request went with the session's first frame; stream_logs sends
+	 * its own, so read the replies here. */
+	int code = 0;
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(&s, &body);
+		if (type == MSG_JOB_OUTPUT) {
+			if (write_all(1, body.p + body.off, rd_left(&body)) < 0) {
+				code = errno == EPIPE ? 0 : EXIT_OSERR;
+				break;
+			}
+			continue;
+		}
+		if (type != MSG_JOB_DONE)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+		uint32_t jid;
+		uint8_t state;
+		int32_t jc, sig;
+		if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
+			die(EXIT_PROTO, "malformed job end from the agent on '%s'", s.label);
+		if (follow && state == JOB_LOST) {
+			error_msg("job %u is lost: its supervisor on %s is gone", id, s.label);
+			code = EXIT_FAIL;
+		} else if (follow) {
+			code = job_status(state, jc, sig);
+		}
+		break;
+	}
+	session_close(&s);
+	buf_release(&b);
+	config_release(&cfg);
+	return code;
+}
+
+/* ---- attach ---- */
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_tty(void)
+{
+	if (tio_saved)
+		(void)tcsetattr(0, TCSAFLUSH, &saved_tio);
+	tio_saved = false;
+}
+
+static void send_resize(struct session *s)
+{
+	uint16_t rows, cols;
+	term_size(&rows, &cols);
+	uint8_t b[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	if (rows && cols)
+		conn_queue(&s->c, MSG_JOB_RESIZE, b, sizeof(b));
+}
+
+int cmd_attach(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'h': cmd_usage("attach", 0); return 0;
+		default: cmd_usage("attach", 1); return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc)
+		cmd_usage_die("attach", optind == argc ? "missing the job id" : "one job id at a time");
+	uint32_t id = id_or_die("attach", argv[optind]);
+	if (!isatty(0))
+		die(EXIT_USAGE, "attach needs a terminal on stdin (use `ferry logs -f %u` to watch)", id);
+	cmd_load_config(&cfg);
+	uint16_t rows, cols;
+	term_size(&rows, &cols);
+	struct buf b;
+	buf_init(&b, 16);
+	buf_put_u32(&b, id);
+	buf_put_u16(&b, rows);
+	buf_put_u16(&b, cols);
+	struct session s;
+	open_or_die(&s, &cfg, MSG_JOB_ATTACH, &b);
+
+	struct termios raw;
+	if (tcgetattr(0, &saved_tio) == 0) {
+		tio_saved = true;
+		atexit(restore_tty);
+		raw = saved_tio;
+		cfmakeraw(&raw);
+		(void)tcsetattr(0, TCSAFLUSH, &raw);
+	}
+	sig_watch(SIGWINCH);
+	signal(SIGPIPE, SIG_IGN);
+	int code = 0;
+	bool done = false;
+	while (!done) {
+		struct pollfd p[3] = {
+			{ .fd = 0, .events = POLLIN },
+			{ .fd = s.c.rfd, .events = POLLIN },
+			{ .fd = sig_fd(), .events = POLLIN },
+		};
+		if (s.c.out.len && conn_flush(&s.c) < 0)
+			break;
+		if (poll(p, 3, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		if (p[2].revents) {
+			sig_drain();
+			if (sig_take(SIGWINCH))
+				send_resize(&s);
+		}
+		if (p[0].revents) {
+			uint8_t in[4096];
+			ssize_t n = read(0, in, sizeof(in));
+			if (n <= 0)
+				break;
+			uint8_t *k = memchr(in, DETACH_KEY, (size_t)n);
+			if (k) {
+				if (k > in)
+					conn_queue(&s.c, MSG_JOB_INPUT, in, (size_t)(k - in));
+				(void)conn_flush(&s.c);
+				restore_tty();
+				fprintf(stderr, "\n[detached from job %u: `ferry attach %u` to come back]\n", id, id);
+				break;
+			}
+			conn_queue(&s.c, MSG_JOB_INPUT, in, (size_t)n);
+		}
+		if (p[1].revents) {
+			int r = conn_fill(&s.c);
+			uint16_t type;
+			struct rd body;
+			int fr;
+			while ((fr = conn_next(&s.c, &type, &body)) == 1) {
+				if (type == MSG_JOB_OUTPUT) {
+					(void)write_all(1, body.p + body.off, rd_left(&body));
+				} else if (type == MSG_JOB_DONE || type == MSG_ERROR) {
+					restore_tty();
+					if (type == MSG_ERROR) {
+						uint32_t ec;
+						char *msg;
+						if (error_decode(&body, &ec, &msg) == 0)
+							die(EXIT_FAIL, "%s (on %s)", msg, s.label);
+						die(EXIT_PROTO, "malformed error from the agent on '%s'", s.label);
+					}
+					uint32_t jid;
+					uint8_t state;
+					int32_t jc, sig;
+					if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
+						die(EXIT_PROTO, "malformed job end from the agent on '%s'", s.label);
+					fprintf(stderr, "\n[job %u %s]\n", id, job_state_name(state));
+					code = job_status(state, jc, sig);
+					done = true;
+					break;
+				} else {
+					restore_tty();
+					die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+				}
+			}
+			if (!done && (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))) {
+				restore_tty();
+				struct ferr e = { 0 };
+				session_lost(&s, true, &e);
+				ferr_die(&e);
+			}
+		}
+	}
+	restore_tty();
+	session_close(&s);
+	buf_release(&b);
+	config_release(&cfg);
+	return code;
+}
+
+/* ---- kill ---- */
+
+static int parse_signal(const char *s)
+{
+	static const struct { const char *name; int sig; } names[] = {
+		{ "HUP", SIGHUP }, { "INT", SIGINT }, { "QUIT", SIGQUIT }, { "KILL", SIGKILL },
+		{ "USR1", SIGUSR1 }, { "USR2", SIGUSR2 }, { "TERM", SIGTERM },
+	};
+	if (strncasecmp(s, "SIG", 3) == 0)
+		s += 3;
+	for (size_t i = 0; i < ARRAY_LEN(names); i++)
+		if (strcasecmp(s, names[i].name) == 0)
+			return names[i].sig;
+	char *end;
+	long v = strtol(s, &end, 10);
+	if (*end == '\0' && end != s && signal_to_wire((int)v) != 0)
+		return (int)v;
+	return -1;
+}
+
+int cmd_kill(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "signal", required_argument, NULL, 's' },
+		{ "grace", required_argument, NULL, 'g' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	int c, sig = SIGTERM;
+	uint32_t grace = JOB_KILL_GRACE_MS;
+	while ((c = getopt_long(argc, argv, "s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			sig = parse_signal(optarg);
+			if (sig < 0)
+				cmd_usage_die("kill", "unknown signal '%s' (TERM, INT, HUP, QUIT, KILL, USR1, USR2)", optarg);
+			break;
+		case 'g': {
+			uint64_t g = parse_age(optarg);
+			if (g == UINT64_MAX || g > 3600ull * 1000000000u)
+				cmd_usage_die("kill", "--grace wants a time like 10s or 2m, not '%s'", optarg);
+			grace = (uint32_t)(g / 1000000u);
+			break;
+		}
+		case 'h': cmd_usage("kill", 0); return 0;
+		default: cmd_usage("kill", 1); return EXIT_USAGE;
+		}
+	}
+	if (optind + 1 != argc)
+		cmd_usage_die("kill", optind == argc ? "missing the job id" : "one job id at a time");
+	uint32_t id = id_or_die("kill", argv[optind]);
+	cmd_load_config(&cfg);
+	struct buf b;
+	struct session s;
+	buf_init(&b, 16);
+	buf_put_u32(&b, id);
+	buf_put_u32(&b, signal_to_wire(sig));
+	buf_put_u32(&b, grace);
+	open_or_die(&s, &cfg, MSG_JOB_KILL, &b);
+	struct rd body;
+	uint16_t type = next_or_die(&s, &body);
+	if (type != MSG_JOB_RECORD)
+		die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+	struct job j;
+	decode_record_or_die(&s, &body, &j);
+	session_close(&s);
+	if (j.state == JOB_RUNNING)
+		printf("job %u was sent SIG%s and is still running\n", id, sigabbrev_np(sig));
+	else
+		printf("job %u %s\n", id, job_state_name(j.state));
+	job_release(&j);
+	buf_release(&b);
+	config_release(&cfg);
+	return 0;
+}
+
+/* ---- wait ---- */
+
+static void notify(const struct job *j)
+{
+	char *ex = fmt_exit(j);
+	char *msg = xasprintf("job %u %s (exit %s)", j->id, job_state_name(j->state), ex);
+	(void)write_all(2, "\a", 1);
+	char *argv[] = { "notify-send", "ferry", msg, NULL };
+	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_NULL, .err = SPAWN_NULL };
+	struct child ch;
+	if (spawn(argv, &o, &ch) == 0) {
+		int st;
+		child_close(&ch);
+		(void)wait_child(ch.pid, &st);
+	}
+	free(msg);
+	free(ex);
+}
+
+int cmd_wait(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "notify", no_argument, NULL, 'N' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct config cfg;
+	bool want_notify = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'N': want_notify = true; break;
+		case 'h': cmd_usage("wait", 0); return 0;
+		default: cmd_usage("wait", 1); return EXIT_USAGE;
+		}
+	}
+	if (optind == argc)
+		cmd_usage_die("wait", "missing the job id");
+	uint32_t n = (uint32_t)(argc - optind);
+	uint32_t *ids = xcalloc((size_t)n + 1, sizeof(uint32_t));
+	for (uint32_t i = 0; i < n; i++)
+		ids[i] = id_or_die("wait", argv[optind + (int)i]);
+	cmd_load_config(&cfg);
+	struct buf b;
+	struct session s;
+	buf_init(&b, FRAME_MAX);
+	job_ids_encode(ids, n, &b);
+	open_or_die(&s, &cfg, MSG_JOB_WAIT, &b);
+	int code = 0;
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(&s, &body);
+		if (type == MSG_JOB_LIST_END)
+			break;
+		if (type == MSG_JOB_NOTICE) {
+			print_notice(&s, &body);
+			if (code == 0)
+				code = EXIT_FAIL;
+			continue;
+		}
+		if (type != MSG_JOB_RECORD)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+		struct job j;
+		decode_record_or_die(&s, &body, &j);
+		char *ex = fmt_exit(&j);
+		printf("job %u %s (exit %s)\n", j.id, job_state_name(j.state), ex);
+		fflush(stdout);
+		free(ex);
+		int st = job_status(j.state, j.exit_code, j.signal);
+		if (code == 0)
+			code = st;
+		if (want_notify)
+			notify(&j);
+		job_release(&j);
+	}
+	session_close(&s);
+	free(ids);
+	buf_release(&b);
+	config_release(&cfg);
+	return code;
+}

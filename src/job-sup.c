@@ -1,0 +1,691 @@
+/*
+ * job-sup.c - the supervisor: the process that owns a running job.
+ *
+ * job_launch() double-forks it away from the agent (own session, no
+ * controlling terminal, no fd of the ssh connection), so nothing that
+ * happens to the connection reaches the job.  The supervisor owns a pty,
+ * runs the command on its slave side as a session leader, appends every
+ * byte of output to the job's log, serves viewers on a control socket
+ * (attach: output, input, resize; kill), sums the memory of the job's
+ * process tree, and writes the record when the command ends.  It is a
+ * child subreaper, so processes the job leaves behind stay in its tree
+ * (for memory and for kill) instead of escaping to init.
+ *
+ * The control socket speaks ferry's frames (proto.h); only the owner's
+ * uid may connect (SO_PEERCRED).
+ */
+#define _GNU_SOURCE
+#include "job-sup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "proto.h"
+#include "sig.h"
+#include "spawn.h"
+#include "util.h"
+
+struct viewer {
+	struct conn c;
+	bool attached;		/* gets output */
+};
+
+struct sup {
+	const char *jobs;
+	struct job *j;
+	int dirfd;
+	int master;		/* pty master, -1 once it hung up */
+	int lsock;		/* control socket */
+	char *sock_path;
+	struct job_log_writer log;
+	struct viewer *v[JOB_VIEWERS_MAX];
+	pid_t pid;		/* the command */
+	bool exited;
+	int status;
+	uint64_t next_sample, kill_at;
+	struct buf in;		/* input for the pty not yet written */
+	uint64_t saved_peak;	/* peak_rss in the record on disk */
+};
+
+/* ---- the process tree ---- */
+
+/* Children of pid, from /proc/PID/task/TID/children (every thread). */
+static size_t children_of(pid_t pid, pid_t *out, size_t max)
+{
+	char path[64];
+	size_t n = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	DIR *d = opendir(path);
+	struct dirent *de;
+	if (d == NULL)
+		return 0;
+	while ((de = readdir(d)) != NULL && n < max) {
+		if (de->d_name[0] < '0' || de->d_name[0] > '9')
+			continue;
+		char cp[320], buf[4096];
+		snprintf(cp, sizeof(cp), "/proc/%d/task/%s/children", (int)pid, de->d_name);
+		int fd = open(cp, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		ssize_t k = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (k <= 0)
+			continue;
+		buf[k] = '\0';
+		for (char *p = buf; *p && n < max;) {
+			char *end;
+			long c = strtol(p, &end, 10);
+			if (end == p)
+				break;
+			if (c > 0)
+				out[n++] = (pid_t)c;
+			p = end;
+			while (*p == ' ')
+				p++;
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+/* Every process of the job: the supervisor's descendants (it is a
+ * subreaper, so orphans come back to it).  Breadth first, bounded. */
+static size_t job_tree(pid_t *out, size_t max)
+{
+	size_t n = children_of(getpid(), out, max);
+	for (size_t i = 0; i < n && n < max; i++)
+		n += children_of(out[i], out + n, max - n);
+	return n;
+}
+
+static uint64_t rss_of(pid_t pid)
+{
+	char path[64], buf[128];
+	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t k = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (k <= 0)
+		return 0;
+	buf[k] = '\0';
+	char *p = strchr(buf, ' ');
+	return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void sample_memory(struct sup *s)
+{
+	pid_t t[JOB_TREE_MAX];
+	size_t n = job_tree(t, JOB_TREE_MAX);
+	uint64_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += rss_of(t[i]);
+	if (sum > s->j->peak_rss)
+		s->j->peak_rss = sum;
+	/* `ferry jobs` shows the peak while the job runs: the record is
+	 * rewritten when it grew by a tenth. */
+	if (s->j->peak_rss > s->saved_peak + s->saved_peak / 10) {
+		s->saved_peak = s->j->peak_rss;
+		(void)job_save(s->jobs, s->j);
+	}
+}
+
+/* Signals the whole job: its process group and every process of its tree
+ * (some may have left the group or the session). */
+static void signal_job(struct sup *s, int sig)
+{
+	pid_t t[JOB_TREE_MAX];
+	if (s->pid > 0 && !s->exited)
+		kill(-s->pid, sig);
+	size_t n = job_tree(t, JOB_TREE_MAX);
+	for (size_t i = 0; i < n; i++)
+		kill(t[i], sig);
+}
+
+/* ---- viewers ---- */
+
+static void drop_viewer(struct sup *s, int i)
+{
+	conn_release(&s->v[i]->c);
+	close(s->v[i]->c.rfd);
+	free(s->v[i]);
+	s->v[i] = NULL;
+}
+
+static void broadcast(struct sup *s, uint16_t type, const void *p, size_t n)
+{
+	for (int i = 0; i < JOB_VIEWERS_MAX; i++) {
+		struct viewer *v = s->v[i];
+		if (v == NULL || !v->attached)
+			continue;
+		conn_queue(&v->c, type, p, n);
+		(void)conn_flush_some(&v->c);
+		if (v->c.out.len > JOB_VIEWER_BUF)
+			drop_viewer(s, i);	/* too slow: it can attach again */
+	}
+}
+
+static void set_winsize(struct sup *s, uint16_t rows, uint16_t cols)
+{
+	struct winsize ws = { .ws_row = rows, .ws_col = cols };
+	if (s->master >= 0 && rows && cols)
+		(void)ioctl(s->master, TIOCSWINSZ, &ws);
+}
+
+/* The last JOB_ATTACH_REPLAY bytes of output, so a viewer sees where the
+ * job is. */
+static void replay(struct sup *s, struct viewer *v)
+{
+	struct job_log l;
+	char *dir = job_dir(s->jobs, s->j->id);
+	uint8_t b[FRAME_CHUNK];
+	if (job_log_open(&l, dir, JOB_ATTACH_REPLAY) == 0) {
+		ssize_t n;
+		while ((n = job_log_read(&l, b, sizeof(b))) > 0)
+			conn_queue(&v->c, MSG_JOB_OUTPUT, b, (size_t)n);
+		job_log_close(&l);
+	}
+	free(dir);
+}
+
+static void write_input(struct sup *s)
+{
+	while (s->in.len && s->master >= 0) {
+		ssize_t w = write(s->master, s->in.data, s->in.len);
+		if (w <= 0)
+			break;
+		buf_consume(&s->in, (size_t)w);
+	}
+}
+
+/* One frame from a viewer; -1 drops it. */
+static int on_viewer_frame(struct sup *s, struct viewer *v, uint16_t type, struct rd *body)
+{
+	switch (type) {
+	case MSG_JOB_CTL_ATTACH: {
+		uint16_t rows = rd_u16(body), cols = rd_u16(body);
+		rd_expect_end(body);
+		if (!rd_ok(body))
+			return -1;
+		v->attached = true;
+		replay(s, v);
+		/* The newest viewer's size wins; programs redraw on the
+		 * SIGWINCH the kernel sends. */
+		set_winsize(s, rows, cols);
+		return 0;
+	}
+	case MSG_JOB_INPUT: {
+		size_t n = rd_left(body);
+		if (s->in.len + n > JOB_VIEWER_BUF)
+			return 0;	/* the job does not read: input is dropped */
+		buf_put(&s->in, rd_bytes(body, n), n);
+		write_input(s);
+		return 0;
+	}
+	case MSG_JOB_RESIZE: {
+		uint16_t rows = rd_u16(body), cols = rd_u16(body);
+		rd_expect_end(body);
+		if (!rd_ok(body))
+			return -1;
+		set_winsize(s, rows, cols);
+		return 0;
+	}
+	case MSG_JOB_CTL_KILL: {
+		uint32_t w = rd_u32(body), grace = rd_u32(body);
+		rd_expect_end(body);
+		int sig = wire_to_signal(w);
+		if (!rd_ok(body) || sig < 0)
+			return -1;
+		s->j->killed = 1;
+		signal_job(s, sig);
+		if (sig != SIGKILL)
+			s->kill_at = now_mono_ns() + (uint64_t)(grace ? grace : JOB_KILL_GRACE_MS) * 1000000u;
+		conn_queue(&v->c, MSG_JOB_CTL_OK, NULL, 0);
+		return 0;
+	}
+	default:
+		return -1;
+	}
+}
+
+static void on_viewer(struct sup *s, int i, short revents)
+{
+	struct viewer *v = s->v[i];
+	if (revents & POLLOUT && conn_flush_some(&v->c) < 0) {
+		drop_viewer(s, i);
+		return;
+	}
+	if (!(revents & (POLLIN | POLLHUP | POLLERR)))
+		return;
+	int r = conn_fill(&v->c);
+	uint16_t type;
+	struct rd body;
+	int fr;
+	while ((fr = conn_next(&v->c, &type, &body)) == 1)
+		if (on_viewer_frame(s, v, type, &body) < 0) {
+			drop_viewer(s, i);
+			return;
+		}
+	if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
+		drop_viewer(s, i);
+	else
+		(void)conn_flush_some(&v->c);
+}
+
+static void accept_viewer(struct sup *s)
+{
+	int fd = accept4(s->lsock, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+	if (fd < 0)
+		return;
+	struct ucred cr;
+	socklen_t cl = sizeof(cr);
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &cl) < 0 || cr.uid != getuid()) {
+		close(fd);
+		return;
+	}
+	for (int i = 0; i < JOB_VIEWERS_MAX; i++) {
+		if (s->v[i] == NULL) {
+			s->v[i] = xcalloc(1, sizeof(struct viewer));
+			conn_init(&s->v[i]->c, fd, fd);
+			return;
+		}
+	}
+	close(fd);	/* full */
+}
+
+/* ---- the end ---- */
+
+static void read_master(struct sup *s)
+{
+	uint8_t b[FRAME_CHUNK];
+	ssize_t n = read(s->master, b, sizeof(b));
+	if (n > 0) {
+		(void)job_log_write(&s->log, b, (size_t)n);
+		broadcast(s, MSG_JOB_OUTPUT, b, (size_t)n);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		/* EIO: every slave fd is closed. */
+		close(s->master);
+		s->master = -1;
+	}
+}
+
+static void finish(struct sup *s)
+{
+	struct job *j = s->j;
+	struct buf b;
+	struct rusage ru;
+
+	/* What the command wrote just before it ended is still in the pty. */
+	while (s->master >= 0) {
+		struct pollfd p = { .fd = s->master, .events = POLLIN };
+		if (poll(&p, 1, 0) <= 0)
+			break;
+		read_master(s);
+	}
+	if (getrusage(RUSAGE_CHILDREN, &ru) == 0 && (uint64_t)ru.ru_maxrss * 1024 > j->peak_rss)
+		j->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
+	j->end_ns = now_wall_ns();
+	j->log_bytes = s->log.total;
+	if (WIFSIGNALED(s->status)) {
+		j->signal = WTERMSIG(s->status);
+		j->exit_code = -1;
+	} else {
+		j->exit_code = WEXITSTATUS(s->status);
+	}
+	j->state = j->killed ? JOB_KILLED : (j->signal == 0 && j->exit_code == 0) ? JOB_EXITED : JOB_FAILED;
+	(void)job_save(s->jobs, j);
+	buf_init(&b, 64);
+	job_done_encode(j, &b);
+	broadcast(s, MSG_JOB_DONE, b.data, b.len);
+	buf_release(&b);
+	/* Give viewers a moment to take the last output and the end. */
+	uint64_t until = now_mono_ns() + 500000000u;
+	for (int i = 0; i < JOB_VIEWERS_MAX; i++) {
+		while (s->v[i] && s->v[i]->c.out.len && now_mono_ns() < until) {
+			struct pollfd p = { .fd = s->v[i]->c.wfd, .events = POLLOUT };
+			if (poll(&p, 1, 100) <= 0 || conn_flush_some(&s->v[i]->c) < 0)
+				break;
+		}
+		if (s->v[i])
+			drop_viewer(s, i);
+	}
+	unlink(s->sock_path);
+}
+
+/* Reaps every child (orphans of the job come back to a subreaper). */
+static void reap(struct sup *s)
+{
+	int st;
+	pid_t p;
+	while ((p = waitpid(-1, &st, WNOHANG)) > 0) {
+		if (p == s->pid) {
+			s->exited = true;
+			s->status = st;
+		}
+	}
+}
+
+static void loop(struct sup *s)
+{
+	sample_memory(s);
+	s->next_sample = now_mono_ns() + JOB_PEAK_SAMPLE_MS * 1000000ull;
+	for (;;) {
+		struct pollfd p[3 + JOB_VIEWERS_MAX];
+		int vi[JOB_VIEWERS_MAX], np = 0;
+		reap(s);
+		if (s->exited)
+			break;
+		p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
+		p[np++] = (struct pollfd){ .fd = s->lsock, .events = POLLIN };
+		p[np++] = (struct pollfd){ .fd = s->master, .events = (short)(POLLIN | (s->in.len ? POLLOUT : 0)) };
+		for (int i = 0; i < JOB_VIEWERS_MAX; i++) {
+			vi[i] = -1;
+			if (s->v[i] == NULL)
+				continue;
+			vi[i] = np;
+			p[np++] = (struct pollfd){ .fd = s->v[i]->c.rfd,
+						   .events = (short)(POLLIN | (s->v[i]->c.out.len ? POLLOUT : 0)) };
+		}
+		uint64_t now = now_mono_ns(), wake = s->next_sample;
+		if (s->kill_at && s->kill_at < wake)
+			wake = s->kill_at;
+		int timeout = wake > now ? (int)((wake - now) / 1000000u) + 1 : 0;
+		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
+			break;
+		now = now_mono_ns();
+		if (now >= s->next_sample) {
+			sample_memory(s);
+			s->next_sample = now + JOB_PEAK_SAMPLE_MS * 1000000ull;
+		}
+		if (s->kill_at && now >= s->kill_at) {
+			signal_job(s, SIGKILL);
+			s->kill_at = 0;
+		}
+		if (p[0].revents) {
+			sig_drain();
+			sig_take(SIGCHLD);
+		}
+		if (p[2].revents & POLLOUT)
+			write_input(s);
+		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
+			read_master(s);
+		if (p[1].revents)
+			accept_viewer(s);
+		for (int i = 0; i < JOB_VIEWERS_MAX; i++)
+			if (vi[i] >= 0 && s->v[i] && p[vi[i]].revents)
+				on_viewer(s, i, p[vi[i]].revents);
+	}
+	finish(s);
+}
+
+/* ---- starting ---- */
+
+static int open_pty(int *master, char **slave)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return -errno;
+	char name[128];
+	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+		int e = errno;
+		close(m);
+		return -e;
+	}
+	*master = m;
+	*slave = xstrdup(name);
+	return 0;
+}
+
+static int listen_ctl(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || chmod(path, 0600) < 0 || listen(fd, 8) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
+/* In the job's process: a session of its own with the pty slave as its
+ * controlling terminal and std fds, then the command.  Never returns. */
+static void exec_job(const char *slave, const struct job *j, char **envp, const char *shell, int errfd)
+{
+	int e;
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	for (int sig = 1; sig < NSIG; sig++)
+		signal(sig, SIG_DFL);
+	if (setsid() < 0)
+		goto fail;
+	int fd = open(slave, O_RDWR);
+	if (fd < 0 || ioctl(fd, TIOCSCTTY, 0) < 0)
+		goto fail;
+	if (dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+		goto fail;
+	if (fd > 2)
+		close(fd);
+	if (chdir(j->cwd) < 0)
+		goto fail;
+	if (j->shell) {
+		char *argv[] = { (char *)shell, "-c", j->argv[0], NULL };
+		e = -exec_search(argv, envp);
+	} else {
+		e = -exec_search(j->argv, envp);
+	}
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(127);
+fail:
+	e = errno;
+	(void)!write(errfd, &e, sizeof(e));
+	_exit(126);
+}
+
+/* Everything but the report pipe goes: the agent's stdin and stdout are
+ * the ssh connection, which must be free to close. */
+static void detach_fds(int keep)
+{
+	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	for (int fd = 0; fd < 3; fd++)
+		if (null >= 0 && fd != keep)
+			dup2(null, fd);
+	DIR *d = opendir("/proc/self/fd");
+	int dfd = d ? dirfd(d) : -1;
+	struct dirent *de;
+	while (d && (de = readdir(d)) != NULL) {
+		int fd = atoi(de->d_name);
+		if (fd > 2 && fd != keep && fd != dfd)
+			close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
+static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void report(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	(void)write_all(fd, m, strlen(m));
+	free(m);
+}
+
+/* The supervisor's life, in the grandchild.  Never returns. */
+static void supervise(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
+		      int rep)
+{
+	struct sup s = { .jobs = jobs, .j = j, .master = -1, .lsock = -1 };
+	char *slave = NULL, *dir = job_dir(jobs, j->id);
+	int pex[2] = { -1, -1 };
+
+	detach_fds(rep);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
+	sig_watch(SIGCHLD);
+	buf_init(&s.in, JOB_VIEWER_BUF + FRAME_MAX);
+	s.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int r = s.dirfd < 0 ? -errno : job_log_writer_open(&s.log, s.dirfd);
+	if (r < 0) {
+		report(rep, "error cannot open the job's log in '%s': %s", dir, strerror(-r));
+		_exit(1);
+	}
+	s.sock_path = xasprintf("%s/ctl", dir);
+	s.lsock = listen_ctl(s.sock_path);
+	if (s.lsock < 0) {
+		report(rep, "error cannot create the job's control socket '%s': %s", s.sock_path, strerror(-s.lsock));
+		_exit(1);
+	}
+	r = open_pty(&s.master, &slave);
+	if (r < 0 || pipe2(pex, O_CLOEXEC) < 0) {
+		report(rep, "error cannot open a pseudo-terminal: %s", strerror(r < 0 ? -r : errno));
+		_exit(1);
+	}
+	set_winsize(&s, rows ? rows : 24, cols ? cols : 80);
+	j->sup_pid = getpid();
+	j->sup_start = proc_start_time(getpid());
+	j->boot_id = boot_id();
+	j->start_ns = now_wall_ns();
+	j->exit_code = -1;
+	pid_t pid = fork();
+	if (pid < 0) {
+		report(rep, "error cannot start the job: %s", strerror(errno));
+		_exit(1);
+	}
+	if (pid == 0)
+		exec_job(slave, j, envp, shell, pex[1]);
+	close(pex[1]);
+	s.pid = pid;
+	j->pid = pid;
+	int e = 0;
+	ssize_t got = read(pex[0], &e, sizeof(e));
+	close(pex[0]);
+	fd_nonblock(s.master);
+	j->state = JOB_RUNNING;
+	if (got == (ssize_t)sizeof(e)) {
+		/* It did not start: the log says why, the record too. */
+		char *m = xasprintf("ferry: cannot run '%s': %s\r\n", j->argv[0], strerror(e));
+		(void)job_log_write(&s.log, m, strlen(m));
+		free(m);
+	}
+	r = job_save(jobs, j);
+	if (r < 0) {
+		report(rep, "error cannot write the job record: %s", strerror(-r));
+		signal_job(&s, SIGKILL);
+		_exit(1);
+	}
+	if (got == (ssize_t)sizeof(e))
+		report(rep, "noexec %d", e);
+	else
+		report(rep, "ok");
+	close(rep);
+	loop(&s);
+	_exit(0);
+}
+
+int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
+	       char **why)
+{
+	int rp[2];
+	*why = NULL;
+	if (pipe2(rp, O_CLOEXEC) < 0)
+		return -errno;
+	pid_t a = fork();
+	if (a < 0) {
+		int e = errno;
+		close(rp[0]);
+		close(rp[1]);
+		return -e;
+	}
+	if (a == 0) {
+		/* First child: a session of its own, then the supervisor as
+		 * its child, then gone, so the supervisor is no one's child
+		 * and can never get a controlling terminal. */
+		close(rp[0]);
+		if (setsid() < 0)
+			_exit(1);
+		pid_t b = fork();
+		if (b == 0)
+			supervise(jobs, j, envp, shell, rows, cols, rp[1]);
+		_exit(b < 0 ? 1 : 0);
+	}
+	close(rp[1]);
+	int st;
+	(void)waitpid(a, &st, 0);
+	/* "ok", or why not: the supervisor closes the pipe once it wrote the
+	 * record. */
+	char msg[512];
+	size_t n = 0;
+	uint64_t until = now_mono_ns() + JOB_START_TIMEOUT_MS * 1000000ull;
+	for (;;) {
+		struct pollfd p = { .fd = rp[0], .events = POLLIN };
+		uint64_t now = now_mono_ns();
+		if (now >= until || poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0)
+			break;
+		ssize_t k = read(rp[0], msg + n, sizeof(msg) - 1 - n);
+		if (k <= 0)
+			break;
+		n += (size_t)k;
+		if (n == sizeof(msg) - 1)
+			break;
+	}
+	close(rp[0]);
+	msg[n] = '\0';
+	if (strcmp(msg, "ok") == 0)
+		return 0;
+	if (strncmp(msg, "noexec ", 7) == 0) {
+		int e = atoi(msg + 7);
+		*why = xstrdup(strerror(e));
+		return e == ENOENT ? 127 : 126;
+	}
+	*why = xstrdup(strncmp(msg, "error ", 6) == 0 ? msg + 6 : "the supervisor did not start");
+	return -EIO;
+}
+
+int job_done_encode(const struct job *j, struct buf *out)
+{
+	int r = buf_put_u32(out, j->id);
+	r |= buf_put_u8(out, j->state);
+	r |= buf_put_u32(out, (uint32_t)j->exit_code);
+	r |= buf_put_u32(out, (uint32_t)j->signal);
+	return r ? -1 : 0;
+}
+
+int job_done_decode(struct rd *r, uint32_t *id, uint8_t *state, int32_t *code, int32_t *sig)
+{
+	*id = rd_u32(r);
+	*state = rd_u8(r);
+	*code = (int32_t)rd_u32(r);
+	*sig = (int32_t)rd_u32(r);
+	rd_expect_end(r);
+	return rd_ok(r) && *state < JOB_STATE_COUNT && *sig >= 0 && *sig < 128 && *code >= -1 && *code < 256 ? 0 : -1;
+}

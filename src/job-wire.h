@@ -1,0 +1,39 @@
+/*
+ * job-wire.h - the job requests' bodies (docs/PROTOCOL.md, "Jobs").
+ */
+#ifndef FERRY_JOB_WIRE_H
+#define FERRY_JOB_WIRE_H
+
+#include <stdint.h>
+
+#include "buf.h"
+
+#define JOBF_SHELL		0x1u	/* argv[0] is a shell line */
+#define JOBF_NO_LOGIN_ENV	0x2u
+#define JOBF_IN_PLACE		0x4u	/* run in the live folder, no snapshot */
+#define JOBF_ALL		0x7u
+
+struct job_start_req {
+	uint32_t flags;
+	char *name;
+	char *root;		/* as the user wrote it (`path` in ferry.ini) */
+	char **argv;		/* NULL-terminated */
+	uint32_t argc;
+	char **env;		/* extra K=V, NULL-terminated */
+	uint32_t envc;
+	uint16_t rows, cols;
+	char *git_commit;	/* "" unknown */
+	uint8_t git_dirty;	/* 0, 1, 2 unknown */
+	char **pull;		/* pull folders: made live before the snapshot */
+	uint32_t npull;
+};
+
+int job_start_encode(const struct job_start_req *q, struct buf *out);
+int job_start_decode(struct rd *r, struct job_start_req *q);
+void job_start_release(struct job_start_req *q);
+
+/* A list of job ids: u32 count, then u32 ids (≤ JOB_IDS_MAX). */
+int job_ids_encode(const uint32_t *ids, uint32_t n, struct buf *out);
+uint32_t *job_ids_decode(struct rd *r, uint32_t *n);
+
+#endif

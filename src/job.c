@@ -1,0 +1,550 @@
+/*
+ * job.c - job records, the jobs folder, lost detection and the log
+ * (job.h).
+ */
+#define _GNU_SOURCE
+#include "job.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "limits.h"
+#include "util.h"
+
+#define JOB_MAGIC	0x464a4231u	/* "FJB1" */
+
+static const char *const state_names[JOB_STATE_COUNT] = {
+	"running", "exited", "failed", "killed", "lost",
+};
+
+const char *job_state_name(uint8_t state)
+{
+	return state < JOB_STATE_COUNT ? state_names[state] : "unknown";
+}
+
+void job_release(struct job *j)
+{
+	free(j->name);
+	free_words(j->argv);
+	free(j->root);
+	free(j->cwd);
+	free(j->snapshot);
+	free(j->tree);
+	free(j->git_commit);
+	free(j->boot_id);
+	memset(j, 0, sizeof(*j));
+}
+
+static const char *nz(const char *s)
+{
+	return s ? s : "";
+}
+
+int job_encode(const struct job *j, struct buf *out)
+{
+	int r = buf_put_u32(out, JOB_MAGIC);
+	r |= buf_put_u32(out, j->id);
+	r |= buf_put_u8(out, j->state);
+	r |= buf_put_u8(out, j->shell);
+	r |= buf_put_cstr(out, nz(j->name));
+	r |= buf_put_u32(out, j->argc);
+	for (uint32_t i = 0; i < j->argc; i++)
+		r |= buf_put_cstr(out, j->argv[i]);
+	r |= buf_put_cstr(out, nz(j->root));
+	r |= buf_put_cstr(out, nz(j->cwd));
+	r |= buf_put_cstr(out, nz(j->snapshot));
+	r |= buf_put_cstr(out, nz(j->tree));
+	r |= buf_put_cstr(out, nz(j->git_commit));
+	r |= buf_put_u8(out, j->git_dirty);
+	r |= buf_put_u32(out, (uint32_t)j->exit_code);
+	r |= buf_put_u32(out, (uint32_t)j->signal);
+	r |= buf_put_u64(out, j->start_ns);
+	r |= buf_put_u64(out, j->end_ns);
+	r |= buf_put_u64(out, j->peak_rss);
+	r |= buf_put_u32(out, (uint32_t)j->pid);
+	r |= buf_put_u32(out, (uint32_t)j->sup_pid);
+	r |= buf_put_u64(out, j->sup_start);
+	r |= buf_put_cstr(out, nz(j->boot_id));
+	r |= buf_put_u64(out, j->log_bytes);
+	r |= buf_put_u8(out, j->killed);
+	return r ? -1 : 0;
+}
+
+int job_decode(const void *p, size_t n, struct job *j)
+{
+	struct rd r;
+	memset(j, 0, sizeof(*j));
+	rd_init(&r, p, n);
+	if (rd_u32(&r) != JOB_MAGIC)
+		rd_fail(&r);
+	j->id = rd_u32(&r);
+	j->state = rd_u8(&r);
+	j->shell = rd_u8(&r);
+	j->name = rd_cstr(&r, JOB_NAME_MAX);
+	uint32_t argc = rd_u32(&r);
+	if (argc == 0 || argc > PROTO_ARGV_MAX)
+		rd_fail(&r);
+	if (rd_ok(&r)) {
+		j->argv = xcalloc((size_t)argc + 1, sizeof(char *));
+		for (uint32_t i = 0; i < argc && rd_ok(&r); i++) {
+			j->argv[i] = rd_cstr(&r, PROTO_STR_MAX);
+			if (j->argv[i])
+				j->argc++;
+		}
+	}
+	j->root = rd_cstr(&r, PATH_MAX_ABS);
+	j->cwd = rd_cstr(&r, PATH_MAX_ABS);
+	j->snapshot = rd_cstr(&r, 64);
+	j->tree = rd_cstr(&r, 64);
+	j->git_commit = rd_cstr(&r, 64);
+	j->git_dirty = rd_u8(&r);
+	j->exit_code = (int32_t)rd_u32(&r);
+	j->signal = (int32_t)rd_u32(&r);
+	j->start_ns = rd_u64(&r);
+	j->end_ns = rd_u64(&r);
+	j->peak_rss = rd_u64(&r);
+	j->pid = (int32_t)rd_u32(&r);
+	j->sup_pid = (int32_t)rd_u32(&r);
+	j->sup_start = rd_u64(&r);
+	j->boot_id = rd_cstr(&r, 64);
+	j->log_bytes = rd_u64(&r);
+	j->killed = rd_u8(&r);
+	rd_expect_end(&r);
+	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty > 2 ||
+	    j->killed > 1 || j->argc != argc || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128) {
+		job_release(j);
+		return -1;
+	}
+	return 0;
+}
+
+char *jobs_dir(const char **why)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+	char *d;
+	if (xdg && xdg[0] == '/')
+		d = xasprintf("%s/ferry/jobs", xdg);
+	else if (home && home[0] == '/')
+		d = xasprintf("%s/.local/state/ferry/jobs", home);
+	else
+		d = xasprintf("/tmp/ferry-%u/jobs", (unsigned)getuid());
+	if (dir_private(d, why) < 0) {
+		if (*why == NULL)
+			*why = "cannot create it";
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+char *job_dir(const char *jobs, uint32_t id)
+{
+	return xasprintf("%s/%u", jobs, id);
+}
+
+/* Writes path atomically (temp + rename), without fsync: a record lost to
+ * a power cut shows the job as lost, which is what it is. */
+static int put_file(const char *path, const void *p, size_t n)
+{
+	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int r = fd < 0 ? -errno : write_all(fd, p, n);
+	if (fd >= 0 && close(fd) < 0 && r == 0)
+		r = -errno;
+	if (r == 0 && rename(tmp, path) < 0)
+		r = -errno;
+	if (r < 0)
+		unlink(tmp);
+	free(tmp);
+	return r;
+}
+
+int job_alloc(const char *jobs, uint32_t *id)
+{
+	char *lock = xasprintf("%s/lock", jobs), *next = xasprintf("%s/next-id", jobs);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), r = 0;
+	char *text = NULL;
+	size_t len;
+	uint32_t n = 1;
+
+	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (read_file(next, 32, &text, &len) == 0) {
+		char *end;
+		unsigned long v = strtoul(text, &end, 10);
+		if (end != text && v > 0 && v < JOB_ID_MAX)
+			n = (uint32_t)v;
+	}
+	/* Skip ids whose folder exists (a lost next-id file). */
+	for (;; n++) {
+		if (n >= JOB_ID_MAX) {
+			r = -ENOSPC;
+			goto out;
+		}
+		char *d = job_dir(jobs, n);
+		int m = mkdir(d, 0700);
+		free(d);
+		if (m == 0)
+			break;
+		if (errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+	}
+	char num[16];
+	int l = snprintf(num, sizeof(num), "%u\n", n + 1);
+	r = put_file(next, num, (size_t)l);
+	*id = n;
+out:
+	if (fd >= 0)
+		close(fd);
+	free(text);
+	free(lock);
+	free(next);
+	return r;
+}
+
+int job_save(const char *jobs, const struct job *j)
+{
+	struct buf b;
+	char num[24];
+	char *d = job_dir(jobs, j->id);
+	char *rec = xasprintf("%s/record", d), *st = xasprintf("%s/state", d), *sid = xasprintf("%s/sid", d);
+	buf_init(&b, JOB_RECORD_MAX);
+	int r = job_encode(j, &b) < 0 ? -EOVERFLOW : put_file(rec, b.data, b.len);
+	if (r == 0) {
+		int l = snprintf(num, sizeof(num), "%d\n", j->pid);
+		r = put_file(sid, num, (size_t)l);
+	}
+	if (r == 0) {
+		const char *s = job_state_name(j->state);
+		char *line = xasprintf("%s\n", s);
+		r = put_file(st, line, strlen(line));
+		free(line);
+	}
+	buf_release(&b);
+	free(rec);
+	free(st);
+	free(sid);
+	free(d);
+	return r;
+}
+
+char *boot_id(void)
+{
+	char *t = NULL;
+	size_t n;
+	if (read_file("/proc/sys/kernel/random/boot_id", 128, &t, &n) < 0)
+		return xstrdup("");
+	t[strcspn(t, "\n")] = '\0';
+	return t;
+}
+
+uint64_t proc_start_time(pid_t pid)
+{
+	char path[64], *t = NULL;
+	size_t n;
+	uint64_t v = 0;
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	if (read_file(path, 4096, &t, &n) < 0)
+		return 0;
+	/* The name is in parentheses and may hold anything: fields are
+	 * counted from the last ')'.  starttime is field 22. */
+	char *p = strrchr(t, ')');
+	int field = 2;
+	for (; p && *p && field < 22; p++)
+		if (*p == ' ')
+			field++;
+	if (p && field == 22)
+		v = strtoull(p, NULL, 10);
+	free(t);
+	return v;
+}
+
+bool job_supervisor_alive(const struct job *j)
+{
+	char *b = boot_id();
+	bool same_boot = strcmp(b, nz(j->boot_id)) == 0;
+	free(b);
+	if (!same_boot || j->sup_pid <= 0)
+		return false;
+	if (kill(j->sup_pid, 0) < 0 && errno != EPERM)
+		return false;
+	return proc_start_time(j->sup_pid) == j->sup_start;
+}
+
+int job_load(const char *jobs, uint32_t id, struct job *j)
+{
+	char *d = job_dir(jobs, id), *rec = xasprintf("%s/record", d), *t = NULL;
+	size_t n;
+	int r = read_file(rec, JOB_RECORD_MAX, &t, &n);
+	free(rec);
+	free(d);
+	if (r < 0)
+		return r == -ENOENT ? -ENOENT : -EBADMSG;
+	r = job_decode(t, n, j) < 0 || j->id != id ? -EBADMSG : 0;
+	free(t);
+	if (r < 0)
+		return r;
+	if (j->state == JOB_RUNNING && !job_supervisor_alive(j))
+		j->state = JOB_LOST;
+	return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+uint32_t *job_ids(const char *jobs, size_t *n)
+{
+	DIR *d = opendir(jobs);
+	uint32_t *v = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	*n = 0;
+	if (d == NULL)
+		return NULL;
+	while ((de = readdir(d)) != NULL && *n < JOB_IDS_MAX) {
+		uint32_t id = job_parse_id(de->d_name);
+		if (id == 0 || de->d_name[0] == '#')
+			continue;
+		if (*n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xrealloc(v, cap * sizeof(*v));
+		}
+		v[(*n)++] = id;
+	}
+	closedir(d);
+	if (v)
+		qsort(v, *n, sizeof(*v), cmp_u32);
+	return v;
+}
+
+uint32_t job_parse_id(const char *s)
+{
+	char *end;
+	if (s[0] == '#')
+		s++;
+	if (s[0] < '1' || s[0] > '9')
+		return 0;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end != '\0' || errno || v >= JOB_ID_MAX)
+		return 0;
+	return (uint32_t)v;
+}
+
+/* ---- the log ---- */
+
+static char *seg_name(uint32_t seg)
+{
+	return seg == 0 ? xstrdup("log") : xasprintf("log.%u", seg);
+}
+
+static int open_seg(int dirfd, uint32_t seg, int flags)
+{
+	char *name = seg_name(seg);
+	int fd = openat(dirfd, name, flags | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(name);
+	return fd < 0 ? -errno : fd;
+}
+
+static uint64_t seg_size(int dirfd, uint32_t seg)
+{
+	char *name = seg_name(seg);
+	struct stat st;
+	int r = fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW);
+	free(name);
+	return r == 0 && S_ISREG(st.st_mode) ? (uint64_t)st.st_size : 0;
+}
+
+/* The highest segment number present (0 if only the head). */
+static uint32_t last_seg(int dirfd, uint32_t *first)
+{
+	int fd = dup(dirfd);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	uint32_t hi = 0, lo = 0;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		*first = 0;
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, "log.", 4) != 0)
+			continue;
+		uint32_t s = job_parse_id(de->d_name + 4);
+		if (s == 0)
+			continue;
+		if (s > hi)
+			hi = s;
+		if (lo == 0 || s < lo)
+			lo = s;
+	}
+	closedir(d);
+	*first = lo;
+	return hi;
+}
+
+int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes)
+{
+	memset(l, 0, sizeof(*l));
+	l->fd = -1;
+	l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (l->dirfd < 0)
+		return -errno;
+	uint32_t first, last = last_seg(l->dirfd, &first);
+	if (tail_bytes) {
+		/* Walk back from the newest segment until tail_bytes are
+		 * covered. */
+		uint64_t want = tail_bytes;
+		uint32_t s = last;
+		for (;;) {
+			uint64_t sz = seg_size(l->dirfd, s);
+			if (sz >= want) {
+				l->seg = s;
+				l->off = sz - want;
+				return 0;
+			}
+			want -= sz;
+			if (s == 0)
+				break;
+			s = s == first ? 0 : s - 1;
+		}
+		l->seg = 0;
+		l->off = 0;
+		return 0;
+	}
+	l->seg = 0;
+	return 0;
+}
+
+ssize_t job_log_read(struct job_log *l, void *p, size_t n)
+{
+	for (;;) {
+		if (l->gap_pending) {
+			char line[96];
+			int k = snprintf(line, sizeof(line), "\r\n[ferry: %llu bytes of output dropped]\r\n",
+					 (unsigned long long)l->gap);
+			if ((size_t)k > n)
+				return -ENOBUFS;
+			memcpy(p, line, (size_t)k);
+			l->gap_pending = false;
+			return k;
+		}
+		if (l->fd < 0) {
+			int fd = open_seg(l->dirfd, l->seg, O_RDONLY);
+			if (fd < 0 && fd != -ENOENT)
+				return fd;
+			if (fd < 0) {
+				/* Not written yet, or deleted under a slow reader:
+				 * go on with the oldest segment still there. */
+				uint32_t first, last = last_seg(l->dirfd, &first);
+				if (l->seg == 0 || first == 0 || l->seg > last)
+					return 0;
+				if (l->seg < first) {
+					uint64_t lost = (uint64_t)(first - l->seg) * JOB_LOG_SEG;
+					l->gap = lost > l->off ? lost - l->off : 0;
+					l->gap_pending = true;
+					l->seg = first;
+					l->off = 0;
+				}
+				continue;
+			}
+			l->fd = fd;
+		}
+		ssize_t r = pread(l->fd, p, n, (off_t)l->off);
+		if (r < 0)
+			return errno == EINTR ? 0 : -errno;
+		if (r > 0) {
+			l->off += (uint64_t)r;
+			return r;
+		}
+		/* End of this file: is there a next one? */
+		uint32_t first, last = last_seg(l->dirfd, &first);
+		uint32_t next = l->seg == 0 ? (first ? first : 0) : l->seg + 1;
+		if (next == 0 || next > last)
+			return 0;
+		if (l->seg == 0 && first > 1) {
+			/* Segments between the head and the oldest kept one are
+			 * gone. */
+			l->gap = (uint64_t)(first - 1) * JOB_LOG_SEG;
+			l->gap_pending = true;
+		}
+		close(l->fd);
+		l->fd = -1;
+		l->seg = next;
+		l->off = 0;
+	}
+}
+
+void job_log_close(struct job_log *l)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	if (l->dirfd >= 0)
+		close(l->dirfd);
+	l->fd = l->dirfd = -1;
+}
+
+int job_log_writer_open(struct job_log_writer *w, int dirfd)
+{
+	memset(w, 0, sizeof(*w));
+	w->dirfd = dirfd;
+	w->fd = open_seg(dirfd, 0, O_WRONLY | O_CREAT | O_APPEND);
+	return w->fd < 0 ? w->fd : 0;
+}
+
+int job_log_write(struct job_log_writer *w, const void *p, size_t n)
+{
+	const uint8_t *b = p;
+	w->total += n;
+	while (n > 0) {
+		uint64_t cap = w->seg == 0 ? JOB_LOG_HEAD : JOB_LOG_SEG;
+		if (w->seg_len >= cap) {
+			/* Rotate: a new segment, and the oldest kept one goes. */
+			close(w->fd);
+			w->seg++;
+			w->seg_len = 0;
+			if (w->seg > JOB_LOG_SEGS) {
+				char *old = seg_name(w->seg - JOB_LOG_SEGS);
+				(void)unlinkat(w->dirfd, old, 0);
+				free(old);
+			}
+			w->fd = open_seg(w->dirfd, w->seg, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND);
+			if (w->fd < 0)
+				return w->fd;
+			continue;
+		}
+		size_t k = n < cap - w->seg_len ? n : (size_t)(cap - w->seg_len);
+		int r = write_all(w->fd, b, k);
+		if (r < 0)
+			return r;
+		w->seg_len += k;
+		b += k;
+		n -= k;
+	}
+	return 0;
+}
+
+void job_log_writer_close(struct job_log_writer *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	w->fd = -1;
+}

@@ -1,0 +1,120 @@
+/*
+ * job.h - jobs on the server: the record of one run, where it lives, and
+ * its log.
+ *
+ * Every job has a folder under the jobs folder ($XDG_STATE_HOME/ferry/jobs,
+ * default ~/.local/state/ferry/jobs, mode 0700) named by its id:
+ *
+ *   record   the job record (job_encode; written atomically, 0600)
+ *   state    "running", "exited", ... one word, for readers like the monitor
+ *   sid      the session id of the job's processes (decimal)
+ *   log      the first JOB_LOG_HEAD bytes of output; then log.1, log.2, ...
+ *            segments of JOB_LOG_SEG bytes, of which the newest
+ *            JOB_LOG_SEGS are kept (the head and a rolling tail)
+ *   ctl      the supervisor's control socket while it runs
+ *
+ * A record that says running whose supervisor is gone (another boot id,
+ * no such pid, or a pid with another start time) is shown as lost.
+ */
+#ifndef FERRY_JOB_H
+#define FERRY_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "buf.h"
+
+enum job_state { JOB_RUNNING, JOB_EXITED, JOB_FAILED, JOB_KILLED, JOB_LOST, JOB_STATE_COUNT };
+
+struct job {
+	uint32_t id;
+	uint8_t state;		/* enum job_state */
+	uint8_t shell;		/* argv[0] is a shell line */
+	char *name;		/* "" when none */
+	char **argv;		/* NULL-terminated */
+	uint32_t argc;
+	char *root;		/* the live project folder */
+	char *cwd;		/* where it runs: a snapshot, or root */
+	char *snapshot;		/* snapshot id, "" when in place */
+	char *tree;		/* hash of the pushed tree (hex), "" unknown */
+	char *git_commit;	/* the laptop's HEAD, "" unknown */
+	uint8_t git_dirty;	/* 0 clean, 1 dirty, 2 unknown */
+	int32_t exit_code;	/* -1 while running or when killed by a signal */
+	int32_t signal;		/* the signal that ended it, 0 if none */
+	uint64_t start_ns, end_ns;	/* wall clock; end 0 while running */
+	uint64_t peak_rss;	/* bytes, the job's process tree at its largest */
+	int32_t pid;		/* the command (also its session id) */
+	int32_t sup_pid;	/* the supervisor */
+	uint64_t sup_start;	/* its start time, clock ticks after boot */
+	char *boot_id;
+	uint64_t log_bytes;	/* output written, dropped bytes included */
+	uint8_t killed;		/* stopped by `ferry kill` */
+};
+
+const char *job_state_name(uint8_t state);
+void job_release(struct job *j);
+
+/* The record's bytes (a parser of untrusted input: fuzzed).  0 or -1. */
+int job_encode(const struct job *j, struct buf *out);
+int job_decode(const void *p, size_t n, struct job *j);
+
+/* The jobs folder, created 0700 (checked: owner, no symlink).  NULL with
+ * *why set when it cannot be used. */
+char *jobs_dir(const char **why);
+/* A job's folder. */
+char *job_dir(const char *jobs, uint32_t id);
+
+/* A new job id with its folder created; 0 or -errno. */
+int job_alloc(const char *jobs, uint32_t *id);
+/* Writes record, state and sid atomically; 0 or -errno. */
+int job_save(const char *jobs, const struct job *j);
+/* Reads a job's record, and marks it lost if its supervisor is gone.
+ * 0, -ENOENT, or -EBADMSG. */
+int job_load(const char *jobs, uint32_t id, struct job *j);
+/* The ids of all jobs, ascending (caller frees). */
+uint32_t *job_ids(const char *jobs, size_t *n);
+/* Is the supervisor still the process the record names? */
+bool job_supervisor_alive(const struct job *j);
+
+/* This boot's id, and a process's start time (clock ticks after boot,
+ * field 22 of /proc/PID/stat): 0 when unknown. */
+char *boot_id(void);
+uint64_t proc_start_time(pid_t pid);
+
+/* The log, as one stream over its head and segments.  Bytes that were
+ * dropped between the head and the oldest kept segment read as one line
+ * "[ferry: N bytes of output dropped]". */
+struct job_log {
+	int dirfd;
+	uint32_t seg;		/* 0 = the head file "log", n = "log.n" */
+	int fd;			/* open file of seg, or -1 */
+	uint64_t off;		/* offset in it */
+	bool gap_pending;	/* a dropped-bytes line is owed */
+	uint64_t gap;
+};
+/* Opens the log of the job in dir at its start (tail_bytes 0) or at most
+ * tail_bytes before its end.  0 or -errno. */
+int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes);
+/* Reads what is there: >0 bytes, 0 nothing more for now, -errno. */
+ssize_t job_log_read(struct job_log *l, void *p, size_t n);
+void job_log_close(struct job_log *l);
+
+/* Writing side, for the supervisor: appends to the head, then to
+ * segments, rotating and deleting the oldest.  log_bytes counts all. */
+struct job_log_writer {
+	int dirfd;
+	int fd;
+	uint32_t seg;
+	uint64_t seg_len;
+	uint64_t total;
+};
+int job_log_writer_open(struct job_log_writer *w, int dirfd);
+int job_log_write(struct job_log_writer *w, const void *p, size_t n);
+void job_log_writer_close(struct job_log_writer *w);
+
+/* Parses a job id argument ("7", "#7"); 0 when invalid. */
+uint32_t job_parse_id(const char *s);
+
+#endif

@@ -1,0 +1,51 @@
+#!/usr/bin/env bats
+# Jobs against the local target.
+
+load helpers
+load push-lib
+load jobs-lib
+
+setup() {
+	common_setup
+	R="$T/remote"
+	"$FERRY" init --local "$R" >/dev/null
+}
+teardown() {
+	jobs_teardown
+	common_teardown
+}
+
+@test "jobs: run, logs -f, wait and run -f pass the exit status; env, names, a missing command" { check_jobs_basic; }
+@test "jobs: a running job keeps its code snapshot; data and results are live; rm and prune" { check_jobs_snapshot; }
+@test "jobs: kill stops the whole tree, children that ignore TERM included" { check_jobs_kill_tree; }
+@test "jobs: a job whose supervisor was killed shows as lost" { check_jobs_lost; }
+@test "jobs: binary output and a 10 MB line come back exactly; --tail" { check_jobs_output; }
+@test "jobs: 50 jobs at once" { check_jobs_many; }
+@test "jobs: attach through a real terminal: input, resize, detach, re-attach, exit status" { check_jobs_attach; }
+
+@test "jobs: a failed push starts no job" {
+	"$FERRY" push >/dev/null
+	echo theirs >"$R/a.txt"
+	echo mine >a.txt
+	run "$FERRY" run -- true
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no job started"* ]]
+	run "$FERRY" jobs
+	[[ "$output" == "no jobs"* ]]
+}
+
+@test "jobs: usage errors" {
+	run "$FERRY" run
+	[ "$status" -eq 64 ]
+	run "$FERRY" kill -s BOGUS 1
+	[ "$status" -eq 64 ]
+	run "$FERRY" jobs frob
+	[ "$status" -eq 64 ]
+	run "$FERRY" jobs prune --older-than 3x
+	[ "$status" -eq 64 ]
+	run "$FERRY" wait
+	[ "$status" -eq 64 ]
+	run "$FERRY" attach 1 </dev/null
+	[ "$status" -eq 64 ]
+}

@@ -1,0 +1,231 @@
+# jobs-lib.bash - job behaviours checked on every target.  The caller's
+# project points at the target; $R is the server-side project folder.
+
+# Runs a job and sets JOB to its id.
+start_job() {
+	JOB=$("$FERRY" run "$@")
+	[[ "$JOB" =~ ^[0-9]+$ ]]
+}
+
+job_field() {	# job_field ID KEY: a field of the job's JSON record
+	"$FERRY" jobs show --json "$1" | python3 -c "import json,sys; v=json.load(sys.stdin)[sys.argv[1]]; print('null' if v is None else v)" "$2"
+}
+
+wait_state() {	# wait_state ID STATE [tries of 0.1 s]
+	local i
+	for i in $(seq 1 "${3:-100}"); do
+		[ "$(job_field "$1" state)" = "$2" ] && return 0
+		sleep 0.1
+	done
+	echo "job $1 is $(job_field "$1" state), not $2"
+	return 1
+}
+
+# Every supervisor and agent left by a test goes with it.
+jobs_teardown() {
+	pkill -9 -f '[f]erry agent' 2>/dev/null || true
+}
+
+check_jobs_basic() {
+	mkdir -p src
+	echo 'import os, sys; print("hello", os.environ.get("FERRY_JOB_ID"), os.environ.get("X")); sys.exit(int(sys.argv[1]))' >src/main.py
+	start_job -n first -e X=42 -- python3 src/main.py 0
+	run "$FERRY" logs -f "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"hello $JOB 42"* ]]
+	[ "$(job_field "$JOB" state)" = exited ]
+	[ "$(job_field "$JOB" name)" = first ]
+	[ "$(job_field "$JOB" exit_code)" = 0 ]
+	# the exit status comes back through run -f, logs -f and wait
+	run "$FERRY" run -f -- python3 src/main.py 3
+	[ "$status" -eq 3 ]
+	[[ "$output" == *"hello"* ]]
+	run "$FERRY" run --no-push --shell 'echo from a shell; exit 5'
+	j=${lines[0]}
+	run "$FERRY" wait "$j"
+	[ "$status" -eq 5 ]
+	[[ "$output" == *"job $j failed (exit 5)"* ]]
+	run "$FERRY" logs "$j"
+	[[ "$output" == *"from a shell"* ]]
+	# a command that does not exist
+	run -127 "$FERRY" run -- no-such-command-xyz
+	echo "$output"
+	[ "$status" -eq 127 ]
+	[[ "$output" == *"cannot run 'no-such-command-xyz'"* ]]
+	# listing
+	run "$FERRY" jobs
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"first"*"exited"* ]]
+	run "$FERRY" jobs --json
+	echo "$output" | python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]'
+	run "$FERRY" logs 99999
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no job 99999"* ]]
+	run "$FERRY" logs abc
+	[ "$status" -eq 64 ]
+}
+
+check_jobs_snapshot() {
+	mkdir -p src data
+	echo v1 >src/version.txt
+	cat >src/job.py <<'PY'
+import os, time
+print("code", open("src/version.txt").read().strip(), flush=True)
+print("data", open("data/input.txt").read().strip(), flush=True)
+while not os.path.exists("results/go"):
+    time.sleep(0.05)
+print("later", open("src/version.txt").read().strip(), flush=True)
+open("results/out.txt", "w").write("made by the job\n")
+PY
+	printf 'data/\n' >.gitignore
+	"$FERRY" push >/dev/null
+	mkdir -p "$R/data"
+	echo server-data >"$R/data/input.txt"
+	start_job -- python3 src/job.py
+	old=$JOB
+	# a new version of the code while the old job runs
+	echo v2 >src/version.txt
+	start_job -- python3 src/job.py
+	new=$JOB
+	touch "$R/results/go"
+	"$FERRY" wait "$old" "$new"
+	run "$FERRY" logs "$old"
+	echo "$output"
+	[[ "$output" == *"code v1"* ]]
+	[[ "$output" == *"later v1"* ]]
+	[[ "$output" == *"data server-data"* ]]
+	run "$FERRY" logs "$new"
+	[[ "$output" == *"code v2"* ]]
+	# results land in the live project, where ferry pull finds them
+	[ "$(cat "$R/results/out.txt")" = "made by the job" ]
+	"$FERRY" pull >/dev/null
+	[ "$(cat results/out.txt)" = "made by the job" ]
+	# the two jobs ran different code, recorded
+	[ "$(job_field "$old" tree)" != "$(job_field "$new" tree)" ]
+	[ "$(job_field "$old" snapshot)" != "" ]
+	# --in-place runs in the live folder
+	run "$FERRY" run -f --in-place -- sh -c 'pwd'
+	[[ "$output" == *"$R"* ]]
+	[[ "$output" != *".ferry/snap"* ]]
+	# rm and prune: running jobs are refused, unused snapshots go
+	start_job -- sleep 30
+	run "$FERRY" jobs rm "$JOB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is running"* ]]
+	"$FERRY" kill -s KILL "$JOB" >/dev/null
+	run "$FERRY" jobs rm "$old"
+	[ "$status" -eq 0 ]
+	[ -d "$R/.ferry/snap/$(job_field "$new" snapshot)" ]
+	run "$FERRY" jobs prune
+	[ "$status" -eq 0 ]
+	run "$FERRY" jobs --all
+	[[ "$output" == "no jobs"* ]]
+	[ -z "$(ls "$R/.ferry/snap")" ]
+}
+
+check_jobs_kill_tree() {
+	# a job whose children ignore TERM: kill takes the whole tree
+	start_job --shell 'trap "" TERM; (trap "" TERM; sleep 300) & echo $! >results/child.pid; sleep 300'
+	for i in $(seq 1 50); do [ -s "$R/results/child.pid" ] && break; sleep 0.1; done
+	child=$(cat "$R/results/child.pid")
+	kill -0 "$child"
+	run "$FERRY" kill --grace 1s "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"job $JOB killed"* ]]
+	! kill -0 "$child" 2>/dev/null
+	[ "$(job_field "$JOB" state)" = killed ]
+	[ "$(job_field "$JOB" killed)" = True ]
+	run "$FERRY" kill "$JOB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not running"* ]]
+}
+
+check_jobs_lost() {
+	start_job -- sleep 300
+	sup=$(job_field "$JOB" supervisor_pid)
+	pid=$(job_field "$JOB" pid)
+	kill -9 "$sup"
+	wait_state "$JOB" lost
+	run "$FERRY" logs -f "$JOB"
+	[ "$status" -eq 1 ]
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+check_jobs_output() {
+	# binary junk and one 10 MB line come back byte for byte
+	python3 -c 'import os,sys; sys.stdout.buffer.write(bytes(range(256))*64 + b"x"*10000000 + b"\n")' >"$T/expect.bin"
+	start_job -- python3 -c 'import sys; sys.stdout.buffer.write(open(sys.argv[1],"rb").read())' "$T/expect.bin"
+	"$FERRY" wait "$JOB" >/dev/null
+	"$FERRY" logs "$JOB" >"$T/got.bin"
+	# the pty turns \n into \r\n; nothing else changes
+	python3 - "$T/expect.bin" "$T/got.bin" <<'PY'
+import sys
+a = open(sys.argv[1], "rb").read().replace(b"\n", b"\r\n")
+b = open(sys.argv[2], "rb").read()
+assert a == b, (len(a), len(b))
+PY
+	[ "$(job_field "$JOB" log_bytes)" -ge 10000000 ]
+	# --tail N
+	run "$FERRY" run -f --shell 'for i in $(seq 1 100); do echo line$i; done'
+	run "$FERRY" logs --tail 3 "$((JOB + 1))"
+	[ "${#lines[@]}" -eq 3 ]
+	[[ "${lines[0]}" == line98* ]]
+}
+
+check_jobs_many() {
+	ids=()
+	for i in $(seq 1 50); do
+		ids+=("$("$FERRY" run --no-push --shell "sleep 0.5; echo job-$i")")
+	done
+	run "$FERRY" wait "${ids[@]}"
+	[ "$status" -eq 0 ]
+	[ "$(echo "$output" | grep -c 'exited (exit 0)')" -eq 50 ]
+	for i in $(seq 1 50); do
+		run "$FERRY" logs "${ids[$((i - 1))]}"
+		[[ "$output" == "job-$i"* ]]
+	done
+}
+
+# Attach through a real terminal: tmux runs `ferry attach`.
+check_jobs_attach() {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	cat >prompt.py <<'PY'
+import signal, shutil, sys
+signal.signal(signal.SIGWINCH, lambda *a: print("\r\nsize", shutil.get_terminal_size(), flush=True))
+print("ready", flush=True)
+while True:
+    line = input("> ")
+    print("got", line, flush=True)
+    if line == "quit":
+        sys.exit(7)
+PY
+	start_job -- python3 prompt.py
+	sock="$T/tmux.sock"
+	tmux -S "$sock" new-session -d -x 100 -y 30 "cd $PWD && HOME=$HOME XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR $FERRY attach $JOB; echo attach-exit=\$?; sleep 30"
+	screen() { tmux -S "$sock" capture-pane -p; }
+	until_screen() {
+		local i
+		for i in $(seq 1 100); do screen | grep -q "$1" && return 0; sleep 0.1; done
+		screen
+		return 1
+	}
+	until_screen ready
+	tmux -S "$sock" send-keys "hello there" Enter
+	until_screen "got hello there"
+	tmux -S "$sock" resize-window -x 120 -y 40
+	until_screen "columns=120, lines=40"
+	# Ctrl-] detaches, the job goes on
+	tmux -S "$sock" send-keys C-]
+	until_screen "detached from job $JOB"
+	until_screen "attach-exit=0"
+	[ "$(job_field "$JOB" state)" = running ]
+	tmux -S "$sock" kill-server
+	tmux -S "$sock" new-session -d -x 80 -y 24 "cd $PWD && HOME=$HOME XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR $FERRY attach $JOB; echo attach-exit=\$?; sleep 30"
+	until_screen "got hello there"	# recent output is replayed
+	tmux -S "$sock" send-keys "quit" Enter
+	until_screen "attach-exit=7"
+	tmux -S "$sock" kill-server
+	[ "$(job_field "$JOB" state)" = failed ]
+}
