@@ -168,10 +168,15 @@ int agent_job_start(struct conn *c, struct rd *body)
 	q.env[q.envc] = NULL;
 	char *warning;
 	envp = agent_env(!(q.flags & JOBF_NO_LOGIN_ENV), q.env, q.envc, j.cwd, &warning);
-	r = job_launch(jobs, &j, envp, agent_user_shell(envp), q.rows, q.cols, &why);
+	char *sysd = NULL;
+	r = job_launch(jobs, &j, envp, agent_user_shell(envp), q.rows, q.cols, &why, &sysd);
 	if (warning) {
 		notice(c, j.id, "%s", warning);
 		free(warning);
+	}
+	if (sysd) {
+		notice(c, j.id, "%s", sysd);
+		free(sysd);
 	}
 	if (r < 0) {
 		agent_error(c, PERR_INTERNAL, "cannot start the job: %s", why ? why : strerror(-r));

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fsx.h"
 #include "limits.h"
 #include "proto.h"
 #include "sig.h"
@@ -539,6 +540,153 @@ static void report(int fd, const char *fmt, ...)
 	free(m);
 }
 
+/* ---- systemd-logind with KillUserProcesses=yes ---- */
+
+int logind_kill_setting(const char *text, size_t n, int current)
+{
+	bool in_login = false;
+	const char *p = text, *end = text + n;
+	while (p < end) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		while (len && (*p == ' ' || *p == '\t')) {
+			p++;
+			len--;
+		}
+		while (len && (p[len - 1] == ' ' || p[len - 1] == '\t' || p[len - 1] == '\r'))
+			len--;
+		if (len && p[0] == '[')
+			in_login = len == 7 && memcmp(p, "[Login]", 7) == 0;
+		else if (in_login && len > 18 && memcmp(p, "KillUserProcesses", 17) == 0) {
+			const char *v = p + 17;
+			size_t vl = len - 17;
+			while (vl && (*v == ' ' || *v == '\t')) {
+				v++;
+				vl--;
+			}
+			if (vl && *v == '=') {
+				v++;
+				vl--;
+				while (vl && (*v == ' ' || *v == '\t')) {
+					v++;
+					vl--;
+				}
+				if ((vl == 3 && strncasecmp(v, "yes", 3) == 0) || (vl == 1 && *v == '1') ||
+				    (vl == 4 && strncasecmp(v, "true", 4) == 0) || (vl == 2 && strncasecmp(v, "on", 2) == 0))
+					current = 1;
+				else if ((vl == 2 && strncasecmp(v, "no", 2) == 0) || (vl == 1 && *v == '0') ||
+					 (vl == 5 && strncasecmp(v, "false", 5) == 0) ||
+					 (vl == 3 && strncasecmp(v, "off", 3) == 0))
+					current = 0;
+			}
+		}
+		p += len;
+		p = nl ? nl + 1 : end;
+	}
+	return current;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Does logind kill this user's processes when the ssh session ends?
+ * logind.conf, then its drop-ins in name order; the last word wins. */
+static bool logind_kills(void)
+{
+	static const char *const dirs[] = { "/usr/lib/systemd/logind.conf.d", "/run/systemd/logind.conf.d",
+					    "/etc/systemd/logind.conf.d" };
+	char *t;
+	size_t n;
+	int v = 0;
+	if (access("/run/systemd/system", F_OK) < 0)
+		return false;	/* not a systemd host */
+	if (read_file("/etc/systemd/logind.conf", 1 << 20, &t, &n) == 0) {
+		v = logind_kill_setting(t, n, v);
+		free(t);
+	}
+	char **names = NULL;
+	size_t nn = 0;
+	for (size_t i = 0; i < ARRAY_LEN(dirs); i++) {
+		DIR *d = opendir(dirs[i]);
+		struct dirent *de;
+		while (d && (de = readdir(d)) != NULL && nn < 256) {
+			size_t l = strlen(de->d_name);
+			if (l > 5 && strcmp(de->d_name + l - 5, ".conf") == 0) {
+				names = xrealloc(names, (nn + 1) * sizeof(char *));
+				names[nn++] = xasprintf("%s\n%s", de->d_name, dirs[i]);
+			}
+		}
+		if (d)
+			closedir(d);
+	}
+	if (nn)
+		qsort(names, nn, sizeof(char *), cmp_str);
+	for (size_t i = 0; i < nn; i++) {
+		char *nl = strchr(names[i], '\n');
+		*nl = '\0';
+		char *path = xasprintf("%s/%s", nl + 1, names[i]);
+		if (read_file(path, 1 << 20, &t, &n) == 0) {
+			v = logind_kill_setting(t, n, v);
+			free(t);
+		}
+		free(path);
+		free(names[i]);
+	}
+	free(names);
+	return v == 1;
+}
+
+/* Where systemd would kill us: in an ssh login's session scope. */
+static bool in_session_scope(void)
+{
+	char *t;
+	size_t n;
+	if (read_file("/proc/self/cgroup", 1 << 16, &t, &n) < 0)
+		return false;
+	bool in = strstr(t, "/session-") != NULL && strstr(t, ".scope") != NULL;
+	free(t);
+	return in;
+}
+
+/* Moves this process (and so the job) into a scope of the user's own
+ * systemd, which outlives the login session, the supported way
+ * (StartTransientUnit with our pid, via busctl).  NULL on success, or
+ * what to tell the user. */
+static char *escape_session(uint32_t id)
+{
+	if (!in_session_scope() || !logind_kills())
+		return NULL;
+	char unit[64], pid[24];
+	snprintf(unit, sizeof(unit), "ferry-job-%u.scope", id);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	char *argv[] = { "busctl", "--user", "call", "org.freedesktop.systemd1", "/org/freedesktop/systemd1",
+			 "org.freedesktop.systemd1.Manager", "StartTransientUnit", "ssa(sv)a(sa(sv))", unit, "fail",
+			 "1", "PIDs", "au", "1", pid, "0", NULL };
+	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_NULL, .err = SPAWN_NULL };
+	struct child ch;
+	int st = -1;
+	if (spawn(argv, &o, &ch) == 0) {
+		child_close(&ch);
+		if (wait_child(ch.pid, &st) < 0)
+			st = -1;
+	}
+	char *user = getenv("USER");
+	char linger[300];
+	snprintf(linger, sizeof(linger), "/var/lib/systemd/linger/%s", user ? user : "");
+	bool lingers = user && access(linger, F_OK) == 0;
+	if (st == 0 && lingers)
+		return NULL;
+	if (st == 0)
+		return xstrdup("this server's logind kills your processes at logout (KillUserProcesses=yes); "
+			       "the job was moved to your systemd user manager, which also stops at logout "
+			       "unless lingering is on: run `loginctl enable-linger` (or ask the admin)");
+	return xstrdup("this server's logind kills your processes at logout (KillUserProcesses=yes) and the "
+		       "job could not be moved out of the ssh session: ask the admin for "
+		       "`loginctl enable-linger` for your user, or keep a session open");
+}
+
 /* The supervisor's life, in the grandchild.  Never returns. */
 static void supervise(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
 		      int rep)
@@ -571,6 +719,11 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 		_exit(1);
 	}
 	set_winsize(&s, rows ? rows : 24, cols ? cols : 80);
+	char *w = escape_session(j->id);
+	if (w) {
+		report(rep, "warn %s\n", w);
+		free(w);
+	}
 	j->sup_pid = getpid();
 	j->sup_start = proc_start_time(getpid());
 	j->boot_id = boot_id();
@@ -613,10 +766,12 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 }
 
 int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
-	       char **why)
+	       char **why, char **warning)
 {
 	int rp[2];
 	*why = NULL;
+	if (warning)
+		*warning = NULL;
 	if (pipe2(rp, O_CLOEXEC) < 0)
 		return -errno;
 	pid_t a = fork();
@@ -643,7 +798,7 @@ int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, 
 	(void)waitpid(a, &st, 0);
 	/* "ok", or why not: the supervisor closes the pipe once it wrote the
 	 * record. */
-	char msg[512];
+	char msg[2048];
 	size_t n = 0;
 	uint64_t until = now_mono_ns() + JOB_START_TIMEOUT_MS * 1000000ull;
 	for (;;) {
@@ -660,6 +815,16 @@ int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, 
 	}
 	close(rp[0]);
 	msg[n] = '\0';
+	/* Warnings come first, a line each. */
+	char *m = msg;
+	while (strncmp(m, "warn ", 5) == 0 && strchr(m, '\n')) {
+		char *nl = strchr(m, '\n');
+		*nl = '\0';
+		if (warning && *warning == NULL)
+			*warning = xstrdup(m + 5);
+		m = nl + 1;
+	}
+	memmove(msg, m, strlen(m) + 1);
 	if (strcmp(msg, "ok") == 0)
 		return 0;
 	if (strncmp(msg, "noexec ", 7) == 0) {

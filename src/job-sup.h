@@ -4,6 +4,7 @@
 #ifndef FERRY_JOB_SUP_H
 #define FERRY_JOB_SUP_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -16,7 +17,11 @@
  * failed, *why says why); -errno with *why when no job could be started.
  * *why: caller frees. */
 int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
-	       char **why);
+	       char **why, char **warning);
+
+/* The KillUserProcesses= value after reading one logind.conf text
+ * ([Login] section; yes/no and synonyms), starting from current (0/1). */
+int logind_kill_setting(const char *text, size_t n, int current);
 
 /* JOB_DONE: u32 id, u8 state, i32 exit code, i32 signal. */
 int job_done_encode(const struct job *j, struct buf *out);

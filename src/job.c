@@ -375,7 +375,9 @@ static uint64_t seg_size(int dirfd, uint32_t seg)
 /* The highest segment number present (0 if only the head). */
 static uint32_t last_seg(int dirfd, uint32_t *first)
 {
-	int fd = dup(dirfd);
+	/* A new open, not a dup: a dup would share the directory offset
+	 * left at the end by the last scan. */
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
 	struct dirent *de;
 	uint32_t hi = 0, lo = 0;
@@ -405,6 +407,7 @@ int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes)
 {
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
+	l->seg_max = JOB_LOG_SEG;
 	l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (l->dirfd < 0)
 		return -errno;
@@ -438,14 +441,20 @@ ssize_t job_log_read(struct job_log *l, void *p, size_t n)
 {
 	for (;;) {
 		if (l->gap_pending) {
-			char line[96];
-			int k = snprintf(line, sizeof(line), "\r\n[ferry: %llu bytes of output dropped]\r\n",
-					 (unsigned long long)l->gap);
-			if ((size_t)k > n)
-				return -ENOBUFS;
-			memcpy(p, line, (size_t)k);
-			l->gap_pending = false;
-			return k;
+			if (l->gaplen == 0) {
+				int k = snprintf(l->gapline, sizeof(l->gapline),
+						 "\r\n[ferry: %llu bytes of output dropped]\r\n", (unsigned long long)l->gap);
+				l->gaplen = (size_t)k < sizeof(l->gapline) ? (size_t)k : sizeof(l->gapline) - 1;
+				l->gapoff = 0;
+			}
+			size_t k = l->gaplen - l->gapoff < n ? l->gaplen - l->gapoff : n;
+			memcpy(p, l->gapline + l->gapoff, k);
+			l->gapoff += k;
+			if (l->gapoff == l->gaplen) {
+				l->gap_pending = false;
+				l->gaplen = 0;
+			}
+			return (ssize_t)k;
 		}
 		if (l->fd < 0) {
 			int fd = open_seg(l->dirfd, l->seg, O_RDONLY);
@@ -458,7 +467,7 @@ ssize_t job_log_read(struct job_log *l, void *p, size_t n)
 				if (l->seg == 0 || first == 0 || l->seg > last)
 					return 0;
 				if (l->seg < first) {
-					uint64_t lost = (uint64_t)(first - l->seg) * JOB_LOG_SEG;
+					uint64_t lost = (uint64_t)(first - l->seg) * l->seg_max;
 					l->gap = lost > l->off ? lost - l->off : 0;
 					l->gap_pending = true;
 					l->seg = first;
@@ -483,7 +492,7 @@ ssize_t job_log_read(struct job_log *l, void *p, size_t n)
 		if (l->seg == 0 && first > 1) {
 			/* Segments between the head and the oldest kept one are
 			 * gone. */
-			l->gap = (uint64_t)(first - 1) * JOB_LOG_SEG;
+			l->gap = (uint64_t)(first - 1) * l->seg_max;
 			l->gap_pending = true;
 		}
 		close(l->fd);
@@ -506,6 +515,9 @@ int job_log_writer_open(struct job_log_writer *w, int dirfd)
 {
 	memset(w, 0, sizeof(*w));
 	w->dirfd = dirfd;
+	w->head_max = JOB_LOG_HEAD;
+	w->seg_max = JOB_LOG_SEG;
+	w->segs = JOB_LOG_SEGS;
 	w->fd = open_seg(dirfd, 0, O_WRONLY | O_CREAT | O_APPEND);
 	return w->fd < 0 ? w->fd : 0;
 }
@@ -515,14 +527,14 @@ int job_log_write(struct job_log_writer *w, const void *p, size_t n)
 	const uint8_t *b = p;
 	w->total += n;
 	while (n > 0) {
-		uint64_t cap = w->seg == 0 ? JOB_LOG_HEAD : JOB_LOG_SEG;
+		uint64_t cap = w->seg == 0 ? w->head_max : w->seg_max;
 		if (w->seg_len >= cap) {
 			/* Rotate: a new segment, and the oldest kept one goes. */
 			close(w->fd);
 			w->seg++;
 			w->seg_len = 0;
-			if (w->seg > JOB_LOG_SEGS) {
-				char *old = seg_name(w->seg - JOB_LOG_SEGS);
+			if (w->seg > w->segs) {
+				char *old = seg_name(w->seg - w->segs);
 				(void)unlinkat(w->dirfd, old, 0);
 				free(old);
 			}

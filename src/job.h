@@ -93,6 +93,9 @@ struct job_log {
 	uint64_t off;		/* offset in it */
 	bool gap_pending;	/* a dropped-bytes line is owed */
 	uint64_t gap;
+	char gapline[80];	/* that line, and how much of it was read */
+	size_t gaplen, gapoff;
+	uint64_t seg_max;	/* JOB_LOG_SEG (smaller in tests) */
 };
 /* Opens the log of the job in dir at its start (tail_bytes 0) or at most
  * tail_bytes before its end.  0 or -errno. */
@@ -109,6 +112,8 @@ struct job_log_writer {
 	uint32_t seg;
 	uint64_t seg_len;
 	uint64_t total;
+	uint64_t head_max, seg_max;	/* JOB_LOG_HEAD, JOB_LOG_SEG */
+	uint32_t segs;			/* JOB_LOG_SEGS */
 };
 int job_log_writer_open(struct job_log_writer *w, int dirfd);
 int job_log_write(struct job_log_writer *w, const void *p, size_t n);

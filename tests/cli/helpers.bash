@@ -144,3 +144,19 @@ sshd_teardown_file() {
 	stop_sshd
 	rm -rf "$SSHD_TOP"
 }
+
+# kill_test_agents [SIGNAL]: agents and job supervisors started by this test
+# (their environment names the test's folders), not every ferry on the
+# machine.
+kill_test_agents() {
+	local p mark
+	for p in $(pgrep -f '[f]erry agent' 2>/dev/null); do
+		for mark in "$T" ${SSHD_DIR:+"$SSHD_DIR"}; do
+			if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q -- "$mark"; then
+				kill "-${1:-9}" "$p" 2>/dev/null || true
+				break
+			fi
+		done
+	done
+	return 0
+}

@@ -23,7 +23,8 @@ wait_state() {	# wait_state ID STATE [tries of 0.1 s]
 
 # Every supervisor and agent left by a test goes with it.
 jobs_teardown() {
-	pkill -9 -f '[f]erry agent' 2>/dev/null || true
+	kill_test_agents 9
+	pkill -9 -f "$T/" 2>/dev/null || true	# the jobs' own processes
 }
 
 check_jobs_basic() {

@@ -133,7 +133,7 @@ check_push_concurrent_and_kill() {
 		pid=$!
 		sleep "0.0$((RANDOM % 9))"
 		# odd rounds kill the client, even rounds the agent writing there
-		if [ $((round % 2)) = 0 ]; then pkill -9 -f '[f]erry agent' || true; fi
+		if [ $((round % 2)) = 0 ]; then kill_test_agents; fi
 		kill -9 "$pid" 2>/dev/null || true
 		wait "$pid" 2>/dev/null || true
 		for f in "$R"/f*.bin; do

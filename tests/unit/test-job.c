@@ -1,0 +1,245 @@
+/*
+ * test-job.c - job records, request codecs, ids, the capped log, lost
+ * detection and the logind.conf reader.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "job-sup.h"
+#include "job-wire.h"
+#include "job.h"
+#include "limits.h"
+#include "t.h"
+#include "util.h"
+
+static struct job sample(void)
+{
+	struct job j = { .id = 7, .state = JOB_RUNNING, .shell = 0, .exit_code = -1, .start_ns = 1700000000000000000ull,
+			 .peak_rss = 123456789, .pid = 4242, .sup_pid = 4241, .sup_start = 99999, .log_bytes = 10,
+			 .git_dirty = 1 };
+	j.name = xstrdup("train");
+	j.argc = 3;
+	j.argv = xcalloc(4, sizeof(char *));
+	j.argv[0] = xstrdup("python");
+	j.argv[1] = xstrdup("train.py");
+	j.argv[2] = xstrdup("--lr 3e-4 \n with newline");
+	j.root = xstrdup("/home/u/proj");
+	j.cwd = xstrdup("/home/u/proj/.ferry/snap/0123456789abcdef");
+	j.snapshot = xstrdup("0123456789abcdef");
+	j.tree = xstrdup("0123456789abcdef");
+	j.git_commit = xstrdup("1a2b3c4d5e6f");
+	j.boot_id = xstrdup("boot-1");
+	return j;
+}
+
+static void test_record(void)
+{
+	t_case = "job record";
+	struct job j = sample(), k;
+	struct buf b;
+	buf_init(&b, JOB_RECORD_MAX);
+	CHECK(job_encode(&j, &b) == 0);
+	CHECK(job_decode(b.data, b.len, &k) == 0);
+	CHECK(k.id == 7 && k.state == JOB_RUNNING && k.argc == 3 && k.pid == 4242 && k.peak_rss == 123456789);
+	CHECK_STR(k.argv[2], "--lr 3e-4 \n with newline");
+	CHECK(k.argv[3] == NULL);
+	CHECK_STR(k.git_commit, "1a2b3c4d5e6f");
+	CHECK(k.git_dirty == 1 && k.exit_code == -1);
+	job_release(&k);
+	/* Every truncation and a bad state, argc or trailing byte fail. */
+	for (size_t n = 0; n < b.len; n++)
+		CHECK(job_decode(b.data, n, &k) < 0);
+	uint8_t *c = xmalloc(b.len + 1);
+	memcpy(c, b.data, b.len);
+	c[b.len] = 0;
+	CHECK(job_decode(c, b.len + 1, &k) < 0);
+	c[8] = JOB_STATE_COUNT;	/* state follows magic and id */
+	CHECK(job_decode(c, b.len, &k) < 0);
+	free(c);
+	buf_release(&b);
+	job_release(&j);
+	CHECK_STR(job_state_name(JOB_LOST), "lost");
+	CHECK_STR(job_state_name(200), "unknown");
+}
+
+static void test_ids(void)
+{
+	t_case = "job ids";
+	CHECK(job_parse_id("7") == 7);
+	CHECK(job_parse_id("#12") == 12);
+	CHECK(job_parse_id("0") == 0);
+	CHECK(job_parse_id("-1") == 0);
+	CHECK(job_parse_id("7x") == 0);
+	CHECK(job_parse_id("") == 0);
+	CHECK(job_parse_id("99999999999") == 0);
+	CHECK(job_parse_id("007") == 0);
+
+	uint32_t ids[] = { 1, 2, 99 }, n;
+	struct buf b;
+	buf_init(&b, 1024);
+	CHECK(job_ids_encode(ids, 3, &b) == 0);
+	struct rd r;
+	rd_init(&r, b.data, b.len);
+	uint32_t *v = job_ids_decode(&r, &n);
+	CHECK(v && n == 3 && v[2] == 99 && rd_ok(&r));
+	free(v);
+	/* A count larger than the bytes there is refused before allocating. */
+	uint8_t big[8] = { 0x7f, 0xff, 0xff, 0xff, 0, 0, 0, 1 };
+	rd_init(&r, big, sizeof(big));
+	v = job_ids_decode(&r, &n);
+	CHECK(v == NULL && !rd_ok(&r));
+	buf_release(&b);
+}
+
+static void test_start_req(void)
+{
+	t_case = "job start request";
+	char *argv[] = { "echo", "hi", NULL }, *env[] = { "A=1", NULL }, *pull[] = { "results", NULL };
+	struct job_start_req q = { .flags = JOBF_SHELL, .name = "n", .root = "~/p", .argv = argv, .argc = 2,
+				   .env = env, .envc = 1, .rows = 24, .cols = 80, .git_commit = "abc",
+				   .git_dirty = 0, .pull = pull, .npull = 1 }, d;
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	CHECK(job_start_encode(&q, &b) == 0);
+	struct rd r;
+	rd_init(&r, b.data, b.len);
+	CHECK(job_start_decode(&r, &d) == 0);
+	CHECK(d.argc == 2 && d.envc == 1 && d.npull == 1 && d.rows == 24 && d.cols == 80);
+	CHECK_STR(d.argv[1], "hi");
+	job_start_release(&d);
+	/* A bad env entry, an escaping pull folder, no argv: refused. */
+	char *bad_env[] = { "NOEQUALS", NULL }, *bad_pull[] = { "../up", NULL }, *none[] = { NULL };
+	struct job_start_req bads[3] = { q, q, q };
+	bads[0].env = bad_env;
+	bads[1].pull = bad_pull;
+	bads[2].argv = none;
+	bads[2].argc = 0;
+	for (int i = 0; i < 3; i++) {
+		buf_reset(&b);
+		CHECK(job_start_encode(&bads[i], &b) == 0);
+		rd_init(&r, b.data, b.len);
+		CHECK(job_start_decode(&r, &d) < 0);
+	}
+	buf_release(&b);
+}
+
+static char *read_log(const char *dir, uint64_t tail, uint64_t seg_max)
+{
+	struct job_log l;
+	struct buf b;
+	char chunk[7];	/* small reads on purpose */
+	ssize_t n;
+	buf_init(&b, 1 << 20);
+	if (job_log_open(&l, dir, tail) < 0)
+		return NULL;
+	l.seg_max = seg_max;
+	while ((n = job_log_read(&l, chunk, sizeof(chunk))) > 0)
+		buf_put(&b, chunk, (size_t)n);
+	job_log_close(&l);
+	buf_put(&b, "", 1);
+	char *s = xstrdup((char *)b.data);
+	buf_release(&b);
+	return s;
+}
+
+static void test_log(void)
+{
+	t_case = "job log";
+	char dir[] = "/tmp/ferry-unit-log.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY);
+	struct job_log_writer w;
+	CHECK(job_log_writer_open(&w, dfd) == 0);
+	w.head_max = 10;
+	w.seg_max = 10;
+	w.segs = 2;
+	/* Under the head cap: all of it. */
+	CHECK(job_log_write(&w, "0123456789", 10) == 0);
+	char *s = read_log(dir, 0, 10);
+	CHECK_STR(s, "0123456789");
+	free(s);
+	/* Past it: segments, of which the newest two are kept. */
+	CHECK(job_log_write(&w, "abcdefghijABCDEFGHIJklmnopqrstKLMN", 34) == 0);
+	CHECK(w.total == 44);
+	s = read_log(dir, 0, 10);
+	CHECK_STR(s, "0123456789\r\n[ferry: 20 bytes of output dropped]\r\nklmnopqrstKLMN");
+	free(s);
+	/* The tail: the last bytes across segments. */
+	s = read_log(dir, 6, 10);
+	CHECK_STR(s, "qrstKLMN" + 2);
+	free(s);
+	s = read_log(dir, 15, 10);
+	CHECK_STR(s, "9\r\n[ferry: 20 bytes of output dropped]\r\nklmnopqrstKLMN");
+	free(s);
+	/* A reader that falls behind the rotation skips with a marker. */
+	struct job_log l;
+	char chunk[64];
+	CHECK(job_log_open(&l, dir, 0) == 0);
+	l.seg_max = 10;
+	CHECK(job_log_read(&l, chunk, 10) == 10);
+	CHECK(job_log_write(&w, "0123456789abcdefghij", 20) == 0);
+	ssize_t n = job_log_read(&l, chunk, sizeof(chunk));
+	CHECK(n > 0 && memmem(chunk, (size_t)n, "dropped", 7) != NULL);
+	job_log_close(&l);
+	job_log_writer_close(&w);
+	close(dfd);
+	char *cmd = xasprintf("rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+}
+
+static void test_lost(void)
+{
+	t_case = "job lost";
+	struct job j = sample();
+	/* This very process as the supervisor: alive. */
+	free(j.boot_id);
+	j.boot_id = boot_id();
+	j.sup_pid = getpid();
+	j.sup_start = proc_start_time(getpid());
+	CHECK(j.sup_start > 0);
+	CHECK(job_supervisor_alive(&j));
+	/* A reused pid (another start time), another boot, no such pid. */
+	j.sup_start++;
+	CHECK(!job_supervisor_alive(&j));
+	j.sup_start--;
+	free(j.boot_id);
+	j.boot_id = xstrdup("another-boot");
+	CHECK(!job_supervisor_alive(&j));
+	free(j.boot_id);
+	j.boot_id = boot_id();
+	j.sup_pid = 0x3ffffff;
+	CHECK(!job_supervisor_alive(&j));
+	job_release(&j);
+}
+
+static void test_logind(void)
+{
+	t_case = "logind.conf";
+	const char *a = "[Login]\n#KillUserProcesses=yes\nKillUserProcesses = yes \n";
+	CHECK(logind_kill_setting(a, strlen(a), 0) == 1);
+	const char *b = "[Login]\nKillUserProcesses=no\n";
+	CHECK(logind_kill_setting(b, strlen(b), 1) == 0);
+	const char *c = "[Other]\nKillUserProcesses=yes\n[Login]\nNAutoVTs=6\n";
+	CHECK(logind_kill_setting(c, strlen(c), 0) == 0);
+	const char *d = "[Login]\r\nKillUserProcesses=1\r\n";
+	CHECK(logind_kill_setting(d, strlen(d), 0) == 1);
+	const char *e = "[Login]\nKillUserProcessesX=yes\nKillUserProcesses=maybe\n";
+	CHECK(logind_kill_setting(e, strlen(e), 0) == 0);
+}
+
+void test_job(void)
+{
+	test_record();
+	test_ids();
+	test_start_req();
+	test_log();
+	test_lost();
+	test_logind();
+}
