@@ -474,6 +474,10 @@ static int file_data(struct dest *d, struct incoming *in, uint16_t type, struct 
 			proto_error(d, "a delta for '%s', which has no signature", e->path);
 			return -1;
 		}
+		if (n > DELTA_FRAME_MAX) {
+			proto_error(d, "an oversize delta frame for '%s'", e->path);
+			return -1;
+		}
 		struct delta_geom g = { .bs = d->sigbs[in->seq], .old_size = d->seen[in->seq].st.size };
 		rd_init(&plain, p, n);
 		int r = delta_apply(&plain, &g, in->oldfd, e->size - in->f.written, in->err ? NULL : write_out,
