@@ -16,11 +16,11 @@ PKG_CONFIG ?= pkg-config
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wvla -Wundef -Wcast-align -Wno-unused-parameter
 BASE_CFLAGS := -std=c11 -DFERRY_VERSION='"$(VERSION)"' $(WARN) \
-        $(shell $(PKG_CONFIG) --cflags inih) -Isrc
+        $(shell $(PKG_CONFIG) --cflags inih libzstd) -Isrc
 CFLAGS  ?= -O2 -g
 # Third-party libraries are linked statically: the same file is uploaded to
 # servers as the agent, and they may not have them installed.
-LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih) -Wl,-Bdynamic
+LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih libzstd) -Wl,-Bdynamic
 LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -31,8 +31,8 @@ LIB_SRC := src/util.c src/buf.c src/proto.c src/config.c src/fsx.c src/spawn.c \
            src/cmd-doctor.c src/cmd-ls-files.c src/cmd-check-ignore.c src/cmd-push.c \
            src/sync-ignore.c src/sync-scan.c src/sync-index.c \
            src/sync-apply.c src/sync-wire.c src/sync-dest.c src/sync-source.c \
-           src/agent-sync.c src/cmd-pull.c src/job.c src/job-sup.c src/job-wire.c \
-           src/job-snap.c src/agent-job.c src/cmd-job.c
+           src/agent-sync.c src/cmd-pull.c src/delta.c src/zchunk.c src/job.c src/job-sup.c \
+           src/job-wire.c src/job-snap.c src/agent-job.c src/cmd-job.c
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)

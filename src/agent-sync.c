@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,10 +90,24 @@ static void scan_warn(void *arg, bool is_error, const char *msg)
 	send_report(arg, MSG_SYNC_ERROR, is_error ? EIO : 0, "", msg);
 }
 
+/* After each chunk: write what the link takes now (so the queue's
+ * length says whether the link is the bottleneck, zchunk.h), and wait
+ * for it when the queue is over its bound. */
 static int pace_flush(void *arg, uint64_t n)
 {
 	struct conn *c = arg;
-	return c->out.len > CONN_OUT_HIGH ? conn_flush(c) : 0;
+	if (conn_flush_some(c) < 0)
+		return -1;
+	if (c->out.len <= CONN_OUT_HIGH)
+		return 0;
+	/* Over the bound: wait for the link, down to half. */
+	while (c->out.len > CONN_OUT_HIGH / 2) {
+		struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
+		(void)poll(&p, 1, -1);
+		if (conn_flush_some(c) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir)
@@ -109,6 +124,7 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	source_init(&src, rootfd, cache);
 	src.warn = source_warn;
 	src.arg = c;
+	src.z.enabled = !(b->flags & SYNC_NO_ZSTD);
 	struct scan_spec sp = {
 		.root = root, .folders = b->pull, .nfolders = b->npull, .ignore = b->ignore,
 		.nignore = b->nignore, .what = "pull folder", .missing_ok = true,
@@ -137,8 +153,15 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		struct rd body;
 		if (conn_flush(c) < 0 || conn_read(c, &type, &body) <= 0)
 			goto out;
+		if (type == MSG_SYNC_SIG) {
+			if (source_sig(&src, &body, nneed ? need[nneed - 1] : UINT32_MAX) < 0) {
+				agent_error(c, PERR_PROTOCOL, "malformed or unexpected file signature");
+				goto out;
+			}
+			continue;
+		}
 		if (type == MSG_SYNC_PLAN_END) {
-			if (sync_plan_end_decode(&body, &pe) < 0) {
+			if (sync_plan_end_decode(&body, &pe) < 0 || source_sigs_done(&src) < 0) {
 				agent_error(c, PERR_PROTOCOL, "malformed sync plan");
 				goto out;
 			}

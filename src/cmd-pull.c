@@ -220,7 +220,8 @@ int cmd_pull(int argc, char **argv)
 	int lockfd = lock_target(tdir);
 	char *ixfile = xasprintf("%s/pull.index", tdir), *jfile = xasprintf("%s/pull.journal", tdir);
 
-	sb.flags = SYNC_PULL | (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0);
+	sb.flags = SYNC_PULL | (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
+		   (cfg.kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
 	sb.root = cfg.path;
 	sb.ignore = cfg.ignore.v;
 	sb.nignore = (uint32_t)cfg.ignore.n;
@@ -251,6 +252,8 @@ int cmd_pull(int argc, char **argv)
 			session_lost(&s, true, &e);
 		ferr_die(&e);
 	}
+	/* Bytes on the wire, after delta and compression. */
+	uint64_t wire_in = s.c.bytes_in, wire_out = s.c.bytes_out;
 	session_close(&s);
 
 	int code;
@@ -269,12 +272,13 @@ int cmd_pull(int argc, char **argv)
 	} else {
 		double secs = (double)(now_mono_ns() - t0) / 1e9;
 		if (p.json)
-			printf("{\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%u,"
-			       "\"bytes_received\":%llu,\"seconds\":%.3f}\n", done.written, done.deleted, p.conflicts,
-			       p.errors + p.remote_errors, (unsigned long long)p.got_bytes, secs);
+			printf("{\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%u,\"bytes\":%llu,"
+			       "\"bytes_received\":%llu,\"bytes_sent\":%llu,\"seconds\":%.3f}\n", done.written,
+			       done.deleted, p.conflicts, p.errors + p.remote_errors, (unsigned long long)p.got_bytes,
+			       (unsigned long long)wire_in, (unsigned long long)wire_out, secs);
 		else if (!quiet)
 			printf("pulled %u, deleted %u, %u conflicts (%llu bytes received, %.2f s)\n", done.written,
-			       done.deleted, p.conflicts, (unsigned long long)p.got_bytes, secs);
+			       done.deleted, p.conflicts, (unsigned long long)wire_in, secs);
 		if (p.conflicts && !p.json)
 			hint_msg("conflicting files were left as they are; `ferry pull --force` overwrites them");
 		code = p.disk_full || p.errors ? EXIT_OSERR : p.conflicts || p.remote_errors ? EXIT_FAIL : 0;

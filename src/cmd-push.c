@@ -80,6 +80,11 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 		p->need[p->nneed++] = seq;
 		return 0;
 	}
+	case MSG_SYNC_SIG:
+		/* The signature of the file just asked for. */
+		if (source_sig(&p->src, body, p->nneed ? p->need[p->nneed - 1] : UINT32_MAX) < 0)
+			break;
+		return 0;
 	case MSG_SYNC_CONFLICT:
 	case MSG_SYNC_ERROR:
 	case MSG_SYNC_DELETE:
@@ -106,7 +111,7 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 		free(msg);
 		return 0;
 	case MSG_SYNC_PLAN_END:
-		if (pe == NULL || sync_plan_end_decode(body, pe) < 0)
+		if (pe == NULL || sync_plan_end_decode(body, pe) < 0 || source_sigs_done(&p->src) < 0)
 			break;
 		return 1;
 	case MSG_SYNC_DONE:
@@ -211,13 +216,19 @@ static void progress(struct push *p, bool final)
 	free(line);
 }
 
-/* After each chunk: the progress line, and a bounded queue. */
+/* After each chunk: the progress line, and a bounded queue.  Writing
+ * what the link takes now keeps the queue's length a measure of the link:
+ * only a backlog makes compression worth its time (zchunk.h). */
 static int pace(void *arg, uint64_t n)
 {
 	struct push *p = arg;
 	struct ferr *e = p->pace_err;
 	p->sent_bytes += n;
 	progress(p, false);
+	if (conn_flush_some(&p->s->c) < 0) {
+		session_lost(p->s, true, e);
+		return -1;
+	}
 	if (p->s->c.out.len > CONN_OUT_HIGH && drain_out(p, CONN_OUT_HIGH / 2, e) < 0)
 		return -1;
 	return 0;
@@ -289,7 +300,10 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	if (scan_push_set(cfg_, source_add, &p.src, &st, &err) < 0)
 		die(EXIT_OSERR, "%s", err);
 
-	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0);
+	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
+		   (cfg_->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
+	/* A local link is faster than any compression. */
+	p.src.z.enabled = cfg_->kind != TARGET_LOCAL;
 	sb.root = cfg_->path;
 	const char *dpull[] = { "results" };
 	sb.npull = (uint32_t)(cfg_->pull.n ? cfg_->pull.n : 1);
@@ -355,6 +369,8 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	struct sync_done done = { 0 };
 	if (pump_input(&p, true, NULL, &done, &e) < 0)
 		ferr_die(&e);
+	/* Bytes on the wire, after delta and compression. */
+	uint64_t wire_out = s.c.bytes_out, wire_in = s.c.bytes_in;
 	const char *why;
 	if (dir_private(tdir, &why) == 0)
 		source_save_cache(&p.src, ixf);
@@ -362,11 +378,12 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	double secs = (double)(now_mono_ns() - t0) / 1e9;
 	if (p.json)
 		printf("{\"files\":%zu,\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%zu,"
-		       "\"bytes_sent\":%llu,\"seconds\":%.3f}\n", p.src.n, done.written, done.deleted, p.conflicts,
-		       st.errors + p.src.errors + p.remote_errors, (unsigned long long)p.sent_bytes, secs);
+		       "\"bytes\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,\"seconds\":%.3f}\n", p.src.n,
+		       done.written, done.deleted, p.conflicts, st.errors + p.src.errors + p.remote_errors,
+		       (unsigned long long)p.sent_bytes, (unsigned long long)wire_out, (unsigned long long)wire_in, secs);
 	else if (!p.quiet)
 		printf("pushed %u, deleted %u, %u conflicts (%zu in the push set, %llu bytes sent, %.2f s)\n",
-		       done.written, done.deleted, p.conflicts, p.src.n, (unsigned long long)p.sent_bytes, secs);
+		       done.written, done.deleted, p.conflicts, p.src.n, (unsigned long long)wire_out, secs);
 	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || st.errors || p.src.errors ? EXIT_FAIL : 0;
 	if (p.conflicts && !p.json)
 		hint_msg("conflicting files were left as they are; `ferry push --force` overwrites them");

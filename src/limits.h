@@ -66,6 +66,27 @@
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */
 #define PATH_MAX_ABS		4096		/* an absolute path in a record */
+/* Delta transfer (delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */
+#define DELTA_MIN_SIZE		(64 * 1024)	/* smaller files go whole: a signature would not pay */
+#define DELTA_BLOCK_MIN		2048		/* block size floor: sums per byte stay small */
+#define DELTA_BLOCK_MAX		(128 * 1024)	/* ceiling: a changed byte costs at most this much literal */
+#define DELTA_BLOCKS_MAX	(1024 * 1024)	/* blocks in one signature: 12 MiB of sums; bigger files go whole */
+#define DELTA_SUM_LEN		12		/* u32 weak + u64 strong per block on the wire */
+#define DELTA_SIG_FRAME_SUMS	4096		/* sums per SYNC_SIG frame (48 KiB) */
+#define DELTA_SIG_TOTAL_MAX	(64u * 1024 * 1024)	/* bytes of sums one sync holds at the source; past it files go whole */
+#define DELTA_LITERAL_MAX	FRAME_CHUNK	/* bytes in one literal op */
+#define DELTA_FRAME_MAX		(FRAME_CHUNK + 16)	/* ops in one SYNC_DELTA frame, decompressed */
+#define DELTA_EMIT_BYTES	(8u * 1024 * 1024)	/* file bytes one DELTA frame may cover: keeps the destination busy */
+#define DELTA_CHAIN_MAX		64		/* weak-sum candidates tried per position (rsync's chain cap) */
+#define DELTA_READ		(256 * 1024)	/* read size for signatures, deltas and block copies */
+
+/* zstd for file data (zchunk.h): only while the link is the bottleneck. */
+#define ZSTD_LEVEL		3		/* zstd's default; the backlog rule stops it when it is the bottleneck */
+#define ZSTD_BACKLOG		(256 * 1024)	/* queued output that says "the link is slower than us" */
+#define ZSTD_MIN_CHUNK		512		/* smaller frames go raw: nothing to win */
+#define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */
+#define ZSTD_RETRY_CHUNKS	64		/* raw chunks before trying again in a file that did not shrink */
+#define ZSTD_RAW_MAX		DELTA_FRAME_MAX	/* decompressed bytes of one frame, a hard cap */
 
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */

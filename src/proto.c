@@ -328,6 +328,7 @@ int conn_fill(struct conn *c)
 		return 0;
 	}
 	buf_commit(&c->in, (size_t)n);
+	c->bytes_in += (uint64_t)n;
 	return (int)n;
 }
 
@@ -391,6 +392,7 @@ int conn_flush_some(struct conn *c)
 			return errno == EAGAIN ? 0 : -errno;
 		}
 		buf_consume(&c->out, (size_t)w);
+		c->bytes_out += (uint64_t)w;
 	}
 	return 0;
 }

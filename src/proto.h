@@ -74,6 +74,10 @@ enum msg_type {
 	MSG_JOB_CTL_ATTACH = 0x0420,
 	MSG_JOB_CTL_KILL = 0x0421,
 	MSG_JOB_CTL_OK = 0x0422,
+	MSG_SYNC_SIG = 0x030d,
+	MSG_SYNC_DELTA = 0x030e,
+	MSG_SYNC_DATA_Z = 0x030f,
+	MSG_SYNC_DELTA_Z = 0x0310,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
@@ -150,6 +154,7 @@ struct conn {
 	struct buf out;		/* queued output */
 	size_t frame_len;	/* bytes of the frame last returned, to drop */
 	bool eof;
+	uint64_t bytes_in, bytes_out;	/* read from and written to the fds */
 };
 
 void conn_init(struct conn *c, int rfd, int wfd);

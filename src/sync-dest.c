@@ -15,12 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "delta.h"
 #include "fsx.h"
 #include "limits.h"
 #include "sync-apply.h"
 #include "sync-index.h"
 #include "sync-scan.h"
 #include "util.h"
+#include "zchunk.h"
 
 enum act { ACT_NONE, ACT_NEED, ACT_MKDIR, ACT_LINK, ACT_META, ACT_CONFLICT, ACT_FAILED, ACT_DONE };
 
@@ -43,6 +45,9 @@ struct dest {
 	int cdirfd;
 	bool lost;		/* the connection ended */
 	struct sync_done done;
+	uint32_t *sigbs;	/* per entry: block size of the signature sent, 0 none */
+	size_t sig_budget;	/* sum bytes the source may still hold */
+	struct zunpack zu;
 };
 
 static void report(struct dest *d, uint16_t type, uint32_t code, const char *path, const char *fmt, ...)
@@ -271,6 +276,48 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 	}
 }
 
+static int sig_frame(void *arg, const uint8_t *p, size_t n)
+{
+	struct dest *d = arg;
+	conn_queue(d->c, MSG_SYNC_SIG, p, n);
+	if (d->c->out.len > CONN_OUT_HIGH && conn_flush(d->c) < 0) {
+		d->lost = true;
+		return -1;
+	}
+	return 0;
+}
+
+/* For a needed file whose old version is here and large: its signature,
+ * right behind the NEED, so the source has it before it sends the file
+ * (the stream stays pipelined: no round trip per file).  Best effort: a
+ * file that cannot be read, or changed meanwhile, goes whole. */
+static int send_sig(struct dest *d, size_t i)
+{
+	const struct sync_entry *e = &d->e[i];
+	const struct apply_stat *old = &d->seen[i].st;
+	struct delta_sig sig;
+	struct stat st;
+	struct apply_stat now;
+	if (!d->seen[i].have || !S_ISREG(old->mode) || e->size < DELTA_MIN_SIZE || old->size < DELTA_MIN_SIZE)
+		return 0;
+	struct delta_geom g = { .bs = delta_block_size(old->size), .old_size = old->size };
+	size_t bytes = (size_t)delta_nblocks(&g) * DELTA_SUM_LEN;
+	if (g.bs == 0 || bytes > d->sig_budget)
+		return 0;
+	int fd = open_beneath(d->rootfd, e->path, O_RDONLY | O_NONBLOCK, 0), r = 0;
+	if (fd < 0)
+		return 0;
+	if (fstat(fd, &st) == 0 && (apply_stat_from(&now, &st), apply_stat_same(&now, old)) &&
+	    delta_sig_compute(fd, old->size, &sig) == 0) {
+		r = delta_sig_encode(&sig, (uint32_t)i, sig_frame, d);
+		d->sigbs[i] = sig.g.bs;
+		d->sig_budget -= bytes;
+		delta_sig_release(&sig);
+	}
+	close(fd);
+	return r;
+}
+
 static int read_manifest(struct dest *d)
 {
 	for (;;) {
@@ -365,78 +412,158 @@ static void journal(struct dest *d, const struct sync_entry *e, const struct app
 	buf_release(&b);
 }
 
+static int write_out(void *arg, const void *p, size_t n)
+{
+	return apply_write(arg, p, n);
+}
+
+/* The file being received. */
+struct incoming {
+	struct apply_file f;
+	ssize_t seq;		/* -1: between files */
+	int err;		/* the first error; later data is checked, not written */
+	int oldfd;		/* the old version, for a delta */
+};
+
+/* FILE: start the temp file, and for a delta open the old version, which
+ * must still be the one the signature describes. */
+static int file_start(struct dest *d, struct incoming *in, struct rd *body)
+{
+	uint32_t seq = rd_u32(body);
+	rd_expect_end(body);
+	if (!rd_ok(body) || seq >= d->n || d->act[seq] != ACT_NEED) {
+		proto_error(d, "file %u was not asked for", seq);
+		return -1;
+	}
+	in->seq = seq;
+	parent_dirs(d, d->e[seq].path);
+	in->err = apply_begin(&in->f, d->rootfd, d->e[seq].path);
+	if (in->err == 0 && d->sigbs[seq]) {
+		struct stat st;
+		struct apply_stat now;
+		in->oldfd = open_beneath(d->rootfd, d->e[seq].path, O_RDONLY | O_NONBLOCK, 0);
+		if (in->oldfd < 0 || fstat(in->oldfd, &st) < 0 ||
+		    (apply_stat_from(&now, &st), !apply_stat_same(&now, &d->seen[seq].st)))
+			in->err = -ESTALE;
+	}
+	return 0;
+}
+
+/* DATA, DELTA and their compressed forms. */
+static int file_data(struct dest *d, struct incoming *in, uint16_t type, struct rd *body)
+{
+	const struct sync_entry *e = &d->e[in->seq];
+	struct rd plain;
+	size_t n = rd_left(body);
+	const uint8_t *p = rd_bytes(body, n);
+	uint64_t produced = n;
+	if (type == MSG_SYNC_DATA_Z || type == MSG_SYNC_DELTA_Z) {
+		if (zunpack_chunk(&d->zu, p, n, &p, &n) < 0) {
+			proto_error(d, "malformed compressed data for '%s'", e->path);
+			return -1;
+		}
+		produced = n;
+	}
+	if (type == MSG_SYNC_DATA || type == MSG_SYNC_DATA_Z) {
+		if (in->err == 0 && in->f.written + n > e->size)
+			in->err = -EBADMSG;
+		if (in->err == 0)
+			in->err = apply_write(&in->f, p, n);
+	} else {
+		if (d->sigbs[in->seq] == 0) {
+			proto_error(d, "a delta for '%s', which has no signature", e->path);
+			return -1;
+		}
+		if (n > DELTA_FRAME_MAX) {
+			proto_error(d, "an oversize delta frame for '%s'", e->path);
+			return -1;
+		}
+		struct delta_geom g = { .bs = d->sigbs[in->seq], .old_size = d->seen[in->seq].st.size };
+		rd_init(&plain, p, n);
+		int r = delta_apply(&plain, &g, in->oldfd, e->size - in->f.written, in->err ? NULL : write_out,
+				    &in->f, &produced);
+		if (r == -EPROTO) {
+			proto_error(d, "malformed delta for '%s' (a block outside its old version?)", e->path);
+			return -1;
+		}
+		if (in->err == 0)
+			in->err = r;
+	}
+	if (d->s->progress)
+		d->s->progress(d->s->arg, produced, false);
+	return 0;
+}
+
+/* FILE_END: check, record, place. */
+static void file_end(struct dest *d, struct incoming *in)
+{
+	size_t cur = (size_t)in->seq;
+	const struct sync_entry *e = &d->e[cur];
+	struct apply_stat placed;
+	int err = in->err;
+	if (err == 0) {
+		/* What we planned against must still be there. */
+		apply_expect(&in->f, d->seen[cur].have, &d->seen[cur].st);
+		err = apply_prepare(&in->f, e->hash, e->mode, e->mtime_ns, false, &placed);
+		/* Recorded before it appears: a kill right after the rename
+		 * must not leave it unknown.  If the rename never happens, the
+		 * index before this sync still vouches for what is there
+		 * (d->prev). */
+		if (err == 0) {
+			journal(d, e, &placed);
+			err = apply_place(&in->f);
+		}
+	} else {
+		apply_abort(&in->f);
+	}
+	if (err == -EEXIST || err == -ESTALE) {
+		d->act[cur] = ACT_CONFLICT;
+		d->done.conflicts++;
+		report(d, MSG_SYNC_CONFLICT, 0, e->path, "changed on the %s during the %s: kept", d->s->here,
+		       d->s->verb);
+	} else if (err < 0) {
+		fail_entry(d, cur, err);
+	} else {
+		d->act[cur] = ACT_DONE;
+		d->done.written++;
+		d->done.bytes += e->size;
+		d->seen[cur].st = placed;
+		d->seen[cur].have = true;
+	}
+	if (d->s->progress)
+		d->s->progress(d->s->arg, 0, true);
+	if (in->oldfd >= 0)
+		close(in->oldfd);
+	in->oldfd = -1;
+	in->seq = -1;
+	in->err = 0;
+}
+
 /* Receives the files, until SYNC_COMMIT. */
 static int receive(struct dest *d)
 {
-	struct apply_file f = { .dirfd = -1, .fd = -1 };
-	ssize_t cur = -1;
-	int cur_err = 0;
+	struct incoming in = { .f = { .dirfd = -1, .fd = -1 }, .seq = -1, .oldfd = -1 };
 
 	for (;;) {
 		uint16_t type;
 		struct rd body;
 		if (!next_frame(d, &type, &body))
 			goto fail;
-		if (type == MSG_SYNC_COMMIT && cur < 0)
+		if (type == MSG_SYNC_COMMIT && in.seq < 0)
 			return 0;
-		if (type == MSG_SYNC_FILE && cur < 0) {
-			uint32_t seq = rd_u32(&body);
-			rd_expect_end(&body);
-			if (!rd_ok(&body) || seq >= d->n || d->act[seq] != ACT_NEED) {
-				proto_error(d, "file %u was not asked for", seq);
+		if (type == MSG_SYNC_FILE && in.seq < 0) {
+			if (file_start(d, &in, &body) < 0)
 				goto fail;
-			}
-			cur = seq;
-			parent_dirs(d, d->e[seq].path);
-			cur_err = apply_begin(&f, d->rootfd, d->e[seq].path);
 			continue;
 		}
-		if (type == MSG_SYNC_DATA && cur >= 0) {
-			size_t n = rd_left(&body);
-			if (cur_err == 0 && f.written + n > d->e[cur].size)
-				cur_err = -EBADMSG;
-			if (cur_err == 0)
-				cur_err = apply_write(&f, rd_bytes(&body, n), n);
-			if (d->s->progress)
-				d->s->progress(d->s->arg, n, false);
+		if ((type == MSG_SYNC_DATA || type == MSG_SYNC_DATA_Z || type == MSG_SYNC_DELTA ||
+		     type == MSG_SYNC_DELTA_Z) && in.seq >= 0) {
+			if (file_data(d, &in, type, &body) < 0)
+				goto fail;
 			continue;
 		}
-		if (type == MSG_SYNC_FILE_END && cur >= 0) {
-			const struct sync_entry *e = &d->e[cur];
-			struct apply_stat placed;
-			if (cur_err == 0) {
-				/* What we planned against must still be there. */
-				apply_expect(&f, d->seen[cur].have, &d->seen[cur].st);
-				cur_err = apply_prepare(&f, e->hash, e->mode, e->mtime_ns, false, &placed);
-				/* Recorded before it appears: a kill right after the
-				 * rename must not leave it unknown.  If the rename
-				 * never happens, the index before this sync still
-				 * vouches for what is there (d->prev). */
-				if (cur_err == 0) {
-					journal(d, e, &placed);
-					cur_err = apply_place(&f);
-				}
-			} else {
-				apply_abort(&f);
-			}
-			if (cur_err == -EEXIST || cur_err == -ESTALE) {
-				d->act[cur] = ACT_CONFLICT;
-				d->done.conflicts++;
-				report(d, MSG_SYNC_CONFLICT, 0, e->path, "changed on the %s during the %s: kept", d->s->here,
-				       d->s->verb);
-			} else if (cur_err < 0) {
-				fail_entry(d, (size_t)cur, cur_err);
-			} else {
-				d->act[cur] = ACT_DONE;
-				d->done.written++;
-				d->done.bytes += e->size;
-				d->seen[cur].st = placed;
-				d->seen[cur].have = true;
-			}
-			if (d->s->progress)
-				d->s->progress(d->s->arg, 0, true);
-			cur = -1;
-			cur_err = 0;
+		if (type == MSG_SYNC_FILE_END && in.seq >= 0) {
+			file_end(d, &in);
 			continue;
 		}
 		if (type == MSG_SYNC_ERROR || type == MSG_ERROR) {
@@ -450,7 +577,9 @@ static int receive(struct dest *d)
 		goto fail;
 	}
 fail:
-	apply_abort(&f);
+	apply_abort(&in.f);
+	if (in.oldfd >= 0)
+		close(in.oldfd);
 	return -1;
 }
 
@@ -577,7 +706,8 @@ bool dest_guard_trips(const struct sync_plan_end *pe)
 
 int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync_done *done, bool *lost)
 {
-	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1, .cdirfd = -1 };
+	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1, .cdirfd = -1,
+			  .sig_budget = DELTA_SIG_TOTAL_MAX };
 	bool dry = side->flags & SYNC_DRY_RUN, force = side->flags & SYNC_FORCE;
 	struct buf b;
 	int ret = -1;
@@ -608,6 +738,8 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		goto out;
 	d.act = xcalloc(d.n + 1, 1);
 	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
+	d.sigbs = xcalloc(d.n + 1, sizeof(*d.sigbs));
+	zunpack_init(&d.zu);
 	for (size_t i = 0; i < d.n; i++) {
 		plan_one(&d, i);
 		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE && !dry)
@@ -617,6 +749,8 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 			conn_queue(d.c, MSG_SYNC_NEED, seq, 4);
 			if (side->need)
 				side->need(side->arg, &d.e[i]);
+			if (!dry && send_sig(&d, i) < 0)
+				goto out;
 		}
 		if (d.c->out.len > CONN_OUT_HIGH && conn_flush(d.c) < 0) {
 			d.lost = true;
@@ -667,6 +801,8 @@ out:
 	free(d.e);
 	free(d.act);
 	free(d.seen);
+	free(d.sigbs);
+	zunpack_release(&d.zu);
 	free(d.del);
 	free(d.delst);
 	index_release(&d.old);

@@ -20,6 +20,8 @@ void source_init(struct source *s, int rootfd, const char *cache_file)
 {
 	memset(s, 0, sizeof(*s));
 	s->rootfd = rootfd;
+	s->sig_budget = DELTA_SIG_TOTAL_MAX;
+	zpack_init(&s->z, false);
 	index_init(&s->cache);
 	if (cache_file && index_load(cache_file, &s->cache) < 0) {
 		index_release(&s->cache);
@@ -29,10 +31,17 @@ void source_init(struct source *s, int rootfd, const char *cache_file)
 
 void source_release(struct source *s)
 {
-	for (size_t i = 0; i < s->n; i++)
+	for (size_t i = 0; i < s->n; i++) {
 		sync_entry_release(&s->e[i]);
+		if (s->sig && s->sig[i]) {
+			delta_sig_release(s->sig[i]);
+			free(s->sig[i]);
+		}
+	}
 	free(s->e);
 	free(s->ino);
+	free(s->sig);
+	zpack_release(&s->z);
 	index_release(&s->cache);
 	memset(s, 0, sizeof(*s));
 }
@@ -105,30 +114,101 @@ void source_save_cache(const struct source *s, const char *file)
 	index_release(&nx);
 }
 
+int source_sig(struct source *s, struct rd *body, uint32_t last_need)
+{
+	struct rd peek = *body;
+	uint32_t seq = rd_u32(&peek);
+	if (!rd_ok(&peek) || seq != last_need || seq >= s->n)
+		return -1;
+	if (s->sig == NULL)
+		s->sig = xcalloc(s->n + 1, sizeof(*s->sig));
+	if (s->sig[seq] == NULL) {
+		s->sig[seq] = xmalloc(sizeof(**s->sig));
+		delta_sig_init(s->sig[seq]);
+	}
+	return delta_sig_decode(body, &seq, s->sig[seq], &s->sig_budget);
+}
+
+int source_sigs_done(const struct source *s)
+{
+	for (size_t i = 0; s->sig && i < s->n; i++)
+		if (s->sig[i] && !delta_sig_complete(s->sig[i]))
+			return -1;
+	return 0;
+}
+
+struct sender {
+	struct source *s;
+	struct conn *c;
+	int (*pace)(void *arg, uint64_t n);
+	void *arg;
+	bool failed;		/* pace said stop */
+};
+
+/* One chunk of file data, compressed when that pays. */
+static int send_chunk(struct sender *x, uint16_t raw_type, uint16_t z_type, const uint8_t *p, size_t n,
+		      uint64_t covered)
+{
+	if (zpack_try(&x->s->z, p, n, x->c->out.len >= ZSTD_BACKLOG))
+		conn_queue(x->c, z_type, x->s->z.out, x->s->z.out_len);
+	else
+		conn_queue(x->c, raw_type, p, n);
+	if (x->pace(x->arg, covered) < 0) {
+		x->failed = true;
+		return -1;
+	}
+	return 0;
+}
+
+static int emit_delta(void *arg, const uint8_t *ops, size_t n, uint64_t covered)
+{
+	return send_chunk(arg, MSG_SYNC_DELTA, MSG_SYNC_DELTA_Z, ops, n, covered);
+}
+
 int source_send(struct source *s, struct conn *c, uint32_t seq, int (*pace)(void *arg, uint64_t n), void *arg)
 {
 	const struct sync_entry *se = &s->e[seq];
-	uint8_t b[FRAME_CHUNK];
+	struct sender x = { .s = s, .c = c, .pace = pace, .arg = arg };
+	struct delta_sig *sig = s->sig ? s->sig[seq] : NULL;
+	uint8_t *b = NULL;
+	int r = 1;
 	int fd = open_beneath(s->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0) {
 		warn(s, se->path, fd == -ENOENT ? "vanished before it was sent" : strerror(-fd));
-		return 0;
+		r = 0;
+		goto out;
 	}
 	uint8_t s4[4] = { (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8), (uint8_t)seq };
 	conn_queue(c, MSG_SYNC_FILE, s4, 4);
-	for (;;) {
-		ssize_t n = read(fd, b, sizeof(b));
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		conn_queue(c, MSG_SYNC_DATA, b, (size_t)n);
-		if (pace(arg, (uint64_t)n) < 0) {
-			close(fd);
-			return -1;
+	zpack_file(&s->z);
+	if (sig && delta_sig_complete(sig)) {
+		/* A read error ends the ops early: the destination's hash
+		 * check then refuses the file, as with DATA. */
+		(void)delta_generate(sig, fd, emit_delta, &x);
+	} else {
+		b = xmalloc(FRAME_CHUNK);
+		for (;;) {
+			ssize_t n = read(fd, b, FRAME_CHUNK);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
+				break;
+			if (send_chunk(&x, MSG_SYNC_DATA, MSG_SYNC_DATA_Z, b, (size_t)n, (uint64_t)n) < 0)
+				break;
 		}
 	}
-	close(fd);
-	conn_queue(c, MSG_SYNC_FILE_END, NULL, 0);
-	return 1;
+	if (x.failed)
+		r = -1;
+	else
+		conn_queue(c, MSG_SYNC_FILE_END, NULL, 0);
+out:
+	if (fd >= 0)
+		close(fd);
+	free(b);
+	if (sig) {
+		delta_sig_release(sig);
+		free(sig);
+		s->sig[seq] = NULL;
+	}
+	return r;
 }

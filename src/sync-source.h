@@ -13,10 +13,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "delta.h"
 #include "proto.h"
 #include "sync-index.h"
 #include "sync-scan.h"
 #include "sync-wire.h"
+#include "zchunk.h"
 
 struct source {
 	int rootfd;
@@ -25,6 +27,13 @@ struct source {
 	uint64_t *ino;
 	size_t n, cap;
 	size_t errors;		/* files that could not be read */
+	/* Per entry, the destination's signature of its old version (NULL:
+	 * send it whole), and how many sum bytes we may still take. */
+	struct delta_sig **sig;
+	size_t sig_budget;
+	/* Compression of file data; z.enabled is false until the caller
+	 * says the link is not local (zpack_init). */
+	struct zpack z;
 	/* A file that cannot be read or vanished: "cannot read ...". */
 	void (*warn)(void *arg, const char *path, const char *msg);
 	void *arg;
@@ -41,8 +50,18 @@ int source_add(const struct scan_entry *se, void *arg);
  * is only a cache). */
 void source_save_cache(const struct source *s, const char *file);
 
-/* Queues the FILE, DATA and FILE_END frames of entry seq.  pace(arg, n)
- * is called after each chunk of n bytes (to flush or drain the queue);
+/* A SYNC_SIG frame from the destination: it must be for the file it
+ * asked for last (last_need; UINT32_MAX when none yet).  0, or -1 when
+ * malformed, for another file, or past DELTA_SIG_TOTAL_MAX. */
+int source_sig(struct source *s, struct rd *body, uint32_t last_need);
+/* At the plan's end: every signature begun was completed.  0 or -1. */
+int source_sigs_done(const struct source *s);
+
+/* Queues the FILE, DATA and FILE_END frames of entry seq (DELTA instead
+ * of DATA when the destination sent a signature; either compressed when
+ * the output queue is backlogged and the data shrinks).  pace(arg, n)
+ * is called after each chunk standing for n bytes of the file (to flush
+ * or drain the queue);
  * its -1 stops.  1 sent, 0 could not be opened (warned, nothing queued),
  * -1 when pace failed. */
 int source_send(struct source *s, struct conn *c, uint32_t seq, int (*pace)(void *arg, uint64_t n),

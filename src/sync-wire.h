@@ -14,7 +14,8 @@
 #define SYNC_FORCE	0x1u
 #define SYNC_DRY_RUN	0x2u
 #define SYNC_PULL	0x4u	/* the agent is the source, the client applies */
-#define SYNC_FLAGS_ALL	0x7u
+#define SYNC_NO_ZSTD	0x8u	/* a local link: the source never compresses */
+#define SYNC_FLAGS_ALL	0xfu
 
 struct sync_begin {
 	uint32_t flags;

@@ -94,7 +94,7 @@ sys.stdout.buffer.write(struct.pack(">IHH", len(hello), 1, 0) + hello + struct.p
 evil_pull() {
 	mkdir -p "$T/outside" src
 	echo mine >src/evil.py
-	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-pull-agent.py $1 $T/outside" run "$FERRY" pull
+	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-pull-agent.py $1 $T/outside" run "$FERRY" pull ${4:-}
 	echo "$output"
 	[ "$status" -eq "$2" ]
 	[[ "$output" == *"$3"* ]]
@@ -126,4 +126,29 @@ evil_pull() {
 	ln -s "$T/outside" results/out
 	evil_pull through-local-link 76 "was not asked for"
 	[[ "$output" == *"results/out/pwned"*"symlink"* ]]
+}
+
+# A delta against the laptop's old results/big.bin: the signature is
+# sent because the pull is forced over a file ferry did not put there.
+evil_delta() {
+	mkdir -p results
+	head -c 100000 /dev/zero | tr '\0' o >results/big.bin
+	evil_pull "$@" --force
+	[ "$(head -c 100000 /dev/zero | tr '\0' o)" = "$(cat results/big.bin)" ]
+}
+@test "pull from a malicious agent: a delta copies a block the old file does not have" {
+	evil_delta delta-range 76 "malformed delta for 'results/big.bin'"
+}
+@test "pull from a malicious agent: a delta block run that wraps around" {
+	evil_delta delta-wrap 76 "malformed delta"
+}
+@test "pull from a malicious agent: a delta with an unknown op" {
+	evil_delta delta-garbage 76 "malformed delta"
+}
+@test "pull from a malicious agent: a delta producing more than announced" {
+	evil_delta delta-toolong 71 "changed while it was being sent"
+}
+@test "pull from a malicious agent: a delta for a file with no old version" {
+	evil_pull delta-nosig 76 "which has no signature"
+	[ ! -e results/new.bin ]
 }

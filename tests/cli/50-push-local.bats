@@ -93,3 +93,6 @@ teardown() { common_teardown; }
 	run "$FERRY" push extra
 	[ "$status" -eq 64 ]
 }
+
+@test "push: a large file with a few KB changed goes as a delta" { check_push_delta; }
+@test "push: nothing is compressed on the local target" { check_push_not_compressed; }

@@ -18,3 +18,15 @@ teardown() { common_teardown; }
 @test "push over ssh: conflicts, --dry-run, --force" { check_push_conflicts; }
 @test "push over ssh: mass-deletion guard; pull folders untouched" { check_push_guard_and_pull_folders; }
 @test "push over ssh: kill -9 mid-push leaves no partial file" { check_push_concurrent_and_kill; }
+@test "push over ssh: a large file with a few KB changed goes as a delta" { check_push_delta; }
+
+@test "push over ssh: compressible data is compressed when the link is slow" {
+	slow_link 4000000
+	# 30 MB of a training log: zstd shrinks it a hundredfold
+	yes 'step 1234 loss 0.0123 accuracy 0.98' | head -c 30000000 >train.log
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["bytes_sent"] < 15000000'
+	trees_equal
+}

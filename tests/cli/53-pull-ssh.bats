@@ -18,3 +18,16 @@ teardown() { common_teardown; }
 @test "pull over ssh: conflicts, --dry-run, --force" { check_pull_conflicts; }
 @test "pull over ssh: FOLDER arguments, scope, mass-deletion guard" { check_pull_scope_and_guard; }
 @test "pull over ssh: kill -9 mid-pull leaves no partial file" { check_pull_kill; }
+@test "pull over ssh: a large file with a few KB changed goes as a delta" { check_pull_delta; }
+
+@test "pull over ssh: compressible data is compressed when the link is slow" {
+	slow_link 4000000
+	mkdir -p "$R/results"
+	# 30 MB of a training log: zstd shrinks it a hundredfold
+	yes 'step 1234 loss 0.0123 accuracy 0.98' | head -c 30000000 >"$R/results/train.log"
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["bytes_received"] < 15000000'
+	results_equal
+}

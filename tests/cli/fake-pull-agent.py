@@ -68,6 +68,7 @@ read_frame()            # SYNC_BEGIN
 outside = OUTSIDE.encode()
 files = {}              # seq -> bytes to send when asked (or not)
 unasked = []            # seqs to send whatever the plan says
+deltas = {}             # seq -> DELTA ops to send instead of DATA
 entries = []
 if SCENARIO == "dotdot":
     entries = [(DIR, b"results"), (FILE, b"results/../../escape.txt", b"pwned")]
@@ -91,6 +92,18 @@ elif SCENARIO == "unasked":
 elif SCENARIO == "toolong":
     entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
     files[1] = b"a" * 100000
+elif SCENARIO in ("delta-range", "delta-wrap", "delta-toolong", "delta-garbage"):
+    # The laptop has an old results/big.bin (100000 bytes: 49 blocks of
+    # 2048) and pulls with --force, so it sends a signature.
+    entries = [(DIR, b"results"), (FILE, b"results/big.bin", b"n" * 100000)]
+    copy = lambda first, count: b"\x01" + struct.pack(">II", first, count)
+    deltas[1] = {"delta-range": copy(49, 1),
+                 "delta-wrap": copy(0xffffffff, 2),
+                 "delta-toolong": copy(0, 49) + copy(0, 1),
+                 "delta-garbage": b"\x07junk"}[SCENARIO]
+elif SCENARIO == "delta-nosig":
+    entries = [(DIR, b"results"), (FILE, b"results/new.bin", b"n" * 100000)]
+    deltas[1] = b"\x01" + struct.pack(">II", 0, 1)
 elif SCENARIO == "unordered":
     entries = [(DIR, b"results"), (FILE, b"results/b.txt", b"b"), (FILE, b"results/a.txt", b"a")]
 
@@ -112,7 +125,10 @@ while True:
         break
 for seq in sorted(set(need) | set(unasked)):
     out.write(frame(0x306, struct.pack(">I", seq)))
-    out.write(frame(0x307, files.get(seq, b"")))
+    if seq in deltas:
+        out.write(frame(0x30e, deltas[seq]))
+    else:
+        out.write(frame(0x307, files.get(seq, b"")))
     out.write(frame(0x308))
 out.write(frame(0x309))
 out.flush()

@@ -160,3 +160,12 @@ kill_test_agents() {
 	done
 	return 0
 }
+
+# slow_link RATE: this test's ssh goes through tests/cli/slow-link.py, at
+# most RATE bytes a second each way (the test's runtime dir is new, so
+# its ControlMaster is made through the slow link too).
+slow_link() {
+	sed "/^Host ferry-test/a\\	ProxyCommand python3 $BATS_TEST_DIRNAME/slow-link.py %h %p $1" \
+		"$SSHD_DIR/ssh_config" >"$T/slow_config"
+	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" ferry.ini
+}

@@ -160,3 +160,43 @@ check_pull_kill() {
 	results_equal
 	[ -z "$(find results -name '.ferry-tmp.*')" ]
 }
+
+json_check() {
+	echo "$output" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); assert '"$1"', d'
+}
+
+scribble() {
+	python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(int(sys.argv[2])); f.write(b"x"*int(sys.argv[3]))' "$@"
+}
+
+check_pull_delta() {
+	mkdir -p "$R/results"
+	head -c 5000000 /dev/urandom >"$R/results/big.bin"
+	"$FERRY" pull >/dev/null
+	scribble "$R/results/big.bin" 2500000 4000
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 1 and d["bytes_received"] < 100000 and d["bytes_sent"] < 50000'
+	results_equal
+	# changed here: a conflict, left alone
+	scribble results/big.bin 10 10
+	scribble "$R/results/big.bin" 20 10
+	run "$FERRY" pull
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"conflict: results/big.bin: changed on the laptop"* ]]
+	run "$FERRY" pull --force --json
+	[ "$status" -eq 0 ]
+	json_check 'd["bytes_received"] < 100000'
+	results_equal
+}
+
+check_pull_not_compressed() {
+	mkdir -p "$R/results"
+	seq 1 1000000 >"$R/results/text.txt"
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["bytes_received"] >= 6888896'
+	results_equal
+}

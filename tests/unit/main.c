@@ -21,6 +21,7 @@ int main(void)
 	test_index();
 	test_apply();
 	test_job();
+	test_delta();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

@@ -32,5 +32,6 @@ void test_ignore(void);
 void test_index(void);
 void test_apply(void);
 void test_job(void);
+void test_delta(void);
 
 #endif

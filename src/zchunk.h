@@ -1,0 +1,48 @@
+/*
+ * zchunk.h - zstd for the file data of a sync, only where it pays.
+ *
+ * Two rules decide, per chunk (one DATA or DELTA frame):
+ *  - the link must be the bottleneck: the caller says whether its output
+ *    queue is backlogged; when it drains, compressing only costs time;
+ *  - the data must shrink: a chunk that does not lose ZSTD_GAIN_PCT
+ *    stops compression for that file for ZSTD_RETRY_CHUNKS chunks.
+ * A compressed chunk is one zstd frame with its content size in the
+ * header; decompression refuses anything else, and anything bigger than
+ * ZSTD_RAW_MAX, before it writes a byte.
+ */
+#ifndef FERRY_ZCHUNK_H
+#define FERRY_ZCHUNK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct zpack {
+	void *cctx;		/* ZSTD_CCtx, made on first use */
+	bool enabled;		/* false: never (the local target) */
+	unsigned skip;		/* chunks to send raw before trying again */
+	uint8_t *out;		/* the last compressed chunk */
+	size_t out_len, out_cap;
+	uint64_t raw_in, packed_out;	/* totals, for reports */
+};
+
+void zpack_init(struct zpack *z, bool enabled);
+void zpack_release(struct zpack *z);
+/* A new file: forget that the last one did not compress. */
+void zpack_file(struct zpack *z);
+/* Compresses p[0..n) when the rules say so: true and z->out/out_len hold
+ * the frame to send; false to send the chunk raw. */
+bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged);
+
+struct zunpack {
+	void *dctx;		/* ZSTD_DCtx, made on first use */
+	uint8_t *buf;		/* ZSTD_RAW_MAX bytes */
+};
+void zunpack_init(struct zunpack *u);
+void zunpack_release(struct zunpack *u);
+/* Decompresses one chunk: 0 and *out (valid until the next call) /
+ * *len set, or -1 when it is not exactly one zstd frame of a declared
+ * size of at most ZSTD_RAW_MAX bytes. */
+int zunpack_chunk(struct zunpack *u, const uint8_t *p, size_t n, const uint8_t **out, size_t *len);
+
+#endif
