@@ -19,6 +19,8 @@ char *agent_root_path(const char *root);
 int agent_exec(struct conn *c, struct rd *body);
 int agent_info(struct conn *c, struct rd *body);
 int agent_sync(struct conn *c, struct rd *body);
+int agent_mon(struct conn *c, struct rd *body);		/* agent-mon.c */
+int agent_mon_kill(struct conn *c, struct rd *body);
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
