@@ -31,7 +31,9 @@ LIB_SRC := src/util.c src/buf.c src/proto.c src/config.c src/fsx.c src/spawn.c \
            src/cmd-doctor.c src/cmd-ls-files.c src/cmd-check-ignore.c src/cmd-push.c \
            src/sync-ignore.c src/sync-scan.c src/sync-index.c \
            src/sync-apply.c src/sync-wire.c src/sync-dest.c src/sync-source.c \
-           src/agent-sync.c src/cmd-pull.c
+           src/agent-sync.c src/cmd-pull.c \
+           src/mon-text.c src/mon-proc.c src/mon-wire.c src/mon-gpu.c src/mon-jobs.c \
+           src/mon-sample.c src/agent-mon.c src/mon-fmt.c src/cmd-status.c src/cmd-top.c
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
