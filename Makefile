@@ -20,7 +20,9 @@ BASE_CFLAGS := -std=c11 -DFERRY_VERSION='"$(VERSION)"' $(WARN) \
 CFLAGS  ?= -O2 -g
 # Third-party libraries are linked statically: the same file is uploaded to
 # servers as the agent, and they may not have them installed.
-LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih) -Wl,-Bdynamic
+# ncurses too: only `ferry top` uses it, and the agent must start on a
+# server without libncurses.
+LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih) -lncursesw -ltinfo -Wl,-Bdynamic
 LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
