@@ -20,6 +20,7 @@ int main(void)
 	test_ignore();
 	test_index();
 	test_apply();
+	test_mon();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

@@ -31,5 +31,6 @@ void test_loginenv(void);
 void test_ignore(void);
 void test_index(void);
 void test_apply(void);
+void test_mon(void);
 
 #endif
