@@ -12,7 +12,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -228,7 +227,6 @@ int cmd_status(int argc, char **argv)
 	struct config cfg;
 	cmd_load_config(&cfg);
 	struct syncstate ss = { 0 };
-	sync_start(&ss);
 
 	struct mon_req q = { .interval_ms = STATUS_INTERVAL_MS, .count = 1, .nprocs = STATUS_PROCS, .root = cfg.path };
 	struct buf b;
@@ -237,13 +235,13 @@ int cmd_status(int argc, char **argv)
 	struct session s;
 	struct ferr e = { 0 };
 	struct session_opts so = { 0 };
-	if (session_open(&s, &cfg, &so, MSG_MON_REQ, &b, &e) < 0) {
-		if (ss.started)
-			kill(-ss.ch.pid, SIGTERM);
-		sync_finish(&ss);
+	if (session_open(&s, &cfg, &so, MSG_MON_REQ, &b, &e) < 0)
 		ferr_die(&e);
-	}
 	buf_release(&b);
+	/* The dry-run push runs while the agent measures; started only now,
+	 * so that it finds the ssh ControlMaster this session set up instead
+	 * of racing it for the socket. */
+	sync_start(&ss);
 	struct mon_sample smp = { 0 };
 	bool have = false;
 	for (;;) {

@@ -68,7 +68,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
-SetEnv XDG_CACHE_HOME=$SSHD_DIR/remote-cache FERRY_TEST_SSHD=1
+SetEnv XDG_CACHE_HOME=$SSHD_DIR/remote-cache FERRY_TEST_SSHD=1 ${SSHD_SETENV:-}
 ${SSHD_EXTRA:-}
 CFG
 	[ "$(id -u)" = 0 ] && mkdir -p /run/sshd
