@@ -20,7 +20,9 @@ BASE_CFLAGS := -std=c11 -DFERRY_VERSION='"$(VERSION)"' $(WARN) \
 CFLAGS  ?= -O2 -g
 # Third-party libraries are linked statically: the same file is uploaded to
 # servers as the agent, and they may not have them installed.
-LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih libzstd) -Wl,-Bdynamic
+# zstd and ncurses too (ncurses only for `ferry top`): the same file is
+# uploaded as the agent, to servers that may have neither.
+LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih libzstd) -lncursesw -ltinfo -Wl,-Bdynamic
 LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
@@ -32,7 +34,9 @@ LIB_SRC := src/util.c src/buf.c src/proto.c src/config.c src/fsx.c src/spawn.c \
            src/sync-ignore.c src/sync-scan.c src/sync-index.c \
            src/sync-apply.c src/sync-wire.c src/sync-dest.c src/sync-source.c \
            src/agent-sync.c src/cmd-pull.c src/delta.c src/zchunk.c src/job.c src/job-sup.c \
-           src/job-wire.c src/job-snap.c src/agent-job.c src/cmd-job.c
+           src/job-wire.c src/job-snap.c src/agent-job.c src/cmd-job.c \
+           src/mon-text.c src/mon-proc.c src/mon-wire.c src/mon-gpu.c src/mon-jobs.c \
+           src/mon-sample.c src/agent-mon.c src/mon-fmt.c src/cmd-status.c src/cmd-top.c
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)

@@ -424,6 +424,41 @@ static int ctl_connect(const char *jobs, uint32_t id)
 
 /* ---- kill ---- */
 
+int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms)
+{
+	const char *why;
+	char *jobs = jobs_dir(&why);
+	struct job j;
+	int r = jobs ? job_load(jobs, id, &j) : -ENOENT;
+	if (r < 0) {
+		free(jobs);
+		return r;
+	}
+	if (j.state != JOB_RUNNING) {
+		job_release(&j);
+		free(jobs);
+		return -ESRCH;
+	}
+	job_release(&j);
+	int fd = ctl_connect(jobs, id);
+	free(jobs);
+	if (fd < 0)
+		return fd;
+	uint32_t w = signal_to_wire(sig);
+	uint8_t req[8] = { (uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w,
+			   (uint8_t)(grace_ms >> 24), (uint8_t)(grace_ms >> 16), (uint8_t)(grace_ms >> 8),
+			   (uint8_t)grace_ms };
+	struct conn sc;
+	uint16_t type;
+	struct rd rb;
+	conn_init(&sc, fd, fd);
+	r = conn_send(&sc, MSG_JOB_CTL_KILL, req, sizeof(req)) < 0 || conn_read(&sc, &type, &rb) <= 0 ||
+	    type != MSG_JOB_CTL_OK ? -EIO : 0;
+	conn_release(&sc);
+	close(fd);
+	return r;
+}
+
 int agent_job_kill(struct conn *c, struct rd *body)
 {
 	uint32_t id = rd_u32(body), wsig = rd_u32(body), grace = rd_u32(body);

@@ -34,6 +34,8 @@ static const struct {
 	{ MSG_JOB_WAIT, agent_job_wait },
 	{ MSG_JOB_ATTACH, agent_job_attach },
 	{ MSG_JOB_RM, agent_job_rm },
+	{ MSG_MON_REQ, agent_mon },
+	{ MSG_MON_KILL, agent_mon_kill },
 };
 
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...)
@@ -133,6 +135,9 @@ int agent_main(void)
 		/* Input and signals for a command that already ended race with
 		 * its EXIT frame: they are dropped, not errors. */
 		if (type == MSG_STDIN || type == MSG_SIGNAL || type == MSG_CLOSE_STDOUT)
+			continue;
+		/* A stop that crossed the end of a monitoring stream. */
+		if (type == MSG_MON_STOP)
 			continue;
 		size_t i;
 		for (i = 0; i < ARRAY_LEN(requests); i++)

@@ -30,6 +30,10 @@ int agent_job_kill(struct conn *c, struct rd *body);
 int agent_job_wait(struct conn *c, struct rd *body);
 int agent_job_attach(struct conn *c, struct rd *body);
 int agent_job_rm(struct conn *c, struct rd *body);
+/* Asks job id's supervisor to signal the job (then KILL after grace_ms,
+ * 0 = the default), recorded as killed by the user.  0, -ENOENT, -ESRCH
+ * (not running), or another -errno (supervisor unreachable). */
+int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms);
 /* The sync state folder of a project root (index, journal, lock). */
 char *agent_state_dir(const char *root);
 /* The environment a command runs with: the login shell's (login) or
@@ -39,6 +43,8 @@ char **agent_env(bool login, char *const *extra, uint32_t nextra, const char *ro
 /* The user's shell: passwd, else $SHELL in envp, else /bin/sh. */
 const char *agent_user_shell(char *const *envp);
 
+int agent_mon(struct conn *c, struct rd *body);		/* agent-mon.c */
+int agent_mon_kill(struct conn *c, struct rd *body);
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -177,6 +177,28 @@ static const struct cmd cmds[] = {
 	  "\n"
 	  "  -v, --verbose        show the deciding rule\n"
 	  "  -n, --non-matching   with -v, also print paths that are pushed (\"::\")\n" },
+	{ "status", cmd_status, "the server (CPU, memory, disk, GPUs, users, jobs) and the sync state, once",
+	  "usage: ferry status [--json]\n"
+	  "\n"
+	  "Prints the server once: CPU, memory and swap, load, pressure, the project\n"
+	  "filesystem's free space and I/O, network rates, every GPU with its\n"
+	  "processes (user and ferry job of each), usage per user, your ferry jobs\n"
+	  "(running and recent), and the sync state of this project: up to date, N\n"
+	  "files differ, or conflicts (from a dry-run push).  Unknown figures show\n"
+	  "as '-' (null in JSON), never as 0.\n"
+	  "\n"
+	  "  --json   print one JSON object (see docs/status.md)\n" },
+	{ "top", cmd_top, "live full-screen view of the server, its GPUs, users and your jobs",
+	  "usage: ferry top [-d SECS]\n"
+	  "\n"
+	  "A live view of the server: CPU per core, memory, disk, network, GPUs with\n"
+	  "history, users, top processes and your ferry jobs.  The agent sends\n"
+	  "compact samples; the screen is drawn here.\n"
+	  "\n"
+	  "  -d, --delay SECS   seconds between samples (default 1, at least 0.1)\n"
+	  "\n"
+	  "Keys: q quit; c m g p sort processes by CPU, memory, GPU memory, pid;\n"
+	  "k stop one of your running ferry jobs (SIGTERM, after a confirmation).\n" },
 	{ "help", cmd_help, "show help for a command",
 	  "usage: ferry help [COMMAND]\n" },
 };

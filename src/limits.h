@@ -104,4 +104,25 @@
 #define STARTUP_TIMEOUT_MS	60000		/* ssh output to agent preamble */
 #define INT_PRESSES_TO_QUIT	3		/* Ctrl-C presses before ferry gives up */
 
+/* Monitoring (mon-*.c, docs/PROTOCOL.md 0x05xx). */
+#define MON_INTERVAL_MIN_MS	100		/* fastest sampling a client may ask for */
+#define MON_INTERVAL_MAX_MS	3600000
+#define MON_WARMUP_MS		250		/* first sample: rates over at most this */
+#define MON_PROC_FILE_MAX	(1024 * 1024)	/* bytes read from one /proc file (/proc/stat on 4096 cores) */
+#define MON_CPUS_MAX		4096		/* cores in one sample */
+#define MON_GPUS_MAX		64		/* GPUs in one sample (a bit mask each) */
+#define MON_GPU_PROCS_MAX	256		/* processes listed per GPU */
+#define MON_USERS_MAX		256		/* users in one sample */
+#define MON_JOBS_MAX		256		/* ferry jobs in one sample */
+#define MON_JOBS_RECENT		16		/* finished jobs listed beside the running ones */
+#define MON_PROCS_MAX		128		/* processes in one sample */
+#define MON_PROCS_DEFAULT	24		/* top consumers by CPU and by memory, each */
+#define MON_PIDS_MAX		(1024 * 1024)	/* processes one sampler tracks */
+#define MON_NAME_MAX		256		/* a name or id string in a sample */
+#define MON_SMI_OUT_MAX		(256 * 1024)	/* bytes of nvidia-smi output */
+#define MON_SMI_TIMEOUT_MS	5000		/* one nvidia-smi run */
+#define MON_SMI_PERIOD_MS	2000		/* nvidia-smi at most this often (a process per run) */
+#define MON_JOB_FILE_MAX	256		/* bytes of a job's sid or state file */
+#define MON_KILL_MAX		4096		/* processes one kill request signals */
+
 #endif

@@ -81,6 +81,13 @@ enum msg_type {
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
+	/* 0x05xx monitoring (mon.h) */
+	MSG_MON_REQ = 0x0500,
+	MSG_MON_SAMPLE = 0x0501,
+	MSG_MON_STOP = 0x0502,
+	MSG_MON_END = 0x0503,
+	MSG_MON_KILL = 0x0504,
+	MSG_MON_KILL_REPLY = 0x0505,
 };
 
 /* Error codes carried in MSG_ERROR. */

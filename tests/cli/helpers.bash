@@ -68,7 +68,7 @@ KbdInteractiveAuthentication no
 UsePAM no
 StrictModes no
 Subsystem sftp internal-sftp
-SetEnv XDG_CACHE_HOME=$SSHD_DIR/remote-cache XDG_STATE_HOME=$SSHD_DIR/remote-state FERRY_TEST_SSHD=1
+SetEnv XDG_CACHE_HOME=$SSHD_DIR/remote-cache ${SSHD_SETENV:-XDG_STATE_HOME=$SSHD_DIR/remote-state} FERRY_TEST_SSHD=1
 ${SSHD_EXTRA:-}
 CFG
 	[ "$(id -u)" = 0 ] && mkdir -p /run/sshd

@@ -22,6 +22,7 @@ int main(void)
 	test_apply();
 	test_job();
 	test_delta();
+	test_mon();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

@@ -33,5 +33,6 @@ void test_index(void);
 void test_apply(void);
 void test_job(void);
 void test_delta(void);
+void test_mon(void);
 
 #endif

@@ -1,0 +1,294 @@
+/*
+ * cmd-status.c - `ferry status [--json]`: the server once (host, disk,
+ * network, GPUs, users, this user's ferry jobs), and the sync state of the
+ * project.
+ *
+ * The sync state is a real dry-run push (`ferry push --dry-run --json`,
+ * run as a child of this process while the sample is taken), so it says
+ * exactly what a push would do: nothing (up to date), N files to send or
+ * delete, or conflicts.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "cmd.h"
+#include "limits.h"
+#include "mon-fmt.h"
+#include "mon.h"
+#include "session.h"
+#include "spawn.h"
+#include "util.h"
+
+#define STATUS_INTERVAL_MS	500	/* CPU rates are measured over this */
+#define STATUS_PROCS		8
+#define SYNC_OUT_MAX		(64 * 1024)
+
+struct syncstate {
+	struct child ch;
+	bool started;
+	struct buf out, err;
+	int status;
+	/* The result. */
+	bool known;
+	unsigned long long send, del, conflicts;
+	char why[200];
+};
+
+static void sync_start(struct syncstate *ss)
+{
+	char *argv[] = { "/proc/self/exe", "-C", (char *)cmd_dir, "push", "--dry-run", "--json", NULL };
+	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
+	buf_init(&ss->out, SYNC_OUT_MAX);
+	buf_init(&ss->err, SYNC_OUT_MAX);
+	ss->started = spawn(argv, &o, &ss->ch) == 0;
+	if (!ss->started)
+		snprintf(ss->why, sizeof(ss->why), "cannot run a dry-run push");
+}
+
+static unsigned long long json_num(const char *s, const char *key, bool *ok)
+{
+	const char *p = strstr(s, key);
+	if (p == NULL) {
+		*ok = false;
+		return 0;
+	}
+	return strtoull(p + strlen(key), NULL, 10);
+}
+
+static void sync_finish(struct syncstate *ss)
+{
+	if (!ss->started)
+		return;
+	struct pollfd pf[2] = { { .fd = ss->ch.out, .events = POLLIN }, { .fd = ss->ch.err, .events = POLLIN } };
+	struct buf *dst[2] = { &ss->out, &ss->err };
+	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
+		if (poll(pf, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			break;
+		}
+		for (int i = 0; i < 2; i++) {
+			if (pf[i].fd < 0 || !pf[i].revents)
+				continue;
+			char b[4096];
+			ssize_t r = read(pf[i].fd, b, sizeof(b));
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				pf[i].fd = -1;
+			else
+				(void)buf_put(dst[i], b, (size_t)r);
+		}
+	}
+	child_close(&ss->ch);
+	(void)wait_child(ss->ch.pid, &ss->status);
+	(void)buf_put(&ss->out, "", 1);
+	(void)buf_put(&ss->err, "", 1);
+	const char *o = (const char *)ss->out.data;
+	bool ok = o && strstr(o, "\"dry_run\":true") != NULL;
+	if (ok) {
+		ss->send = json_num(o, "\"send\":", &ok);
+		ss->del = json_num(o, "\"delete\":", &ok);
+		ss->conflicts = json_num(o, "\"conflicts\":", &ok);
+	}
+	ss->known = ok;
+	if (!ok) {
+		/* The push's own error line, without "ferry: ". */
+		const char *e = ss->err.data ? (const char *)ss->err.data : "";
+		if (strncmp(e, "ferry: ", 7) == 0)
+			e += 7;
+		size_t n = strcspn(e, "\n");
+		snprintf(ss->why, sizeof(ss->why), "%.*s", (int)(n > 180 ? 180 : n), n ? e : "dry-run push failed");
+	}
+}
+
+static void sync_release(struct syncstate *ss)
+{
+	buf_release(&ss->out);
+	buf_release(&ss->err);
+}
+
+static const char *sync_words(const struct syncstate *ss, char *b, size_t n)
+{
+	if (!ss->known)
+		snprintf(b, n, "unknown (%s)", ss->why);
+	else if (ss->conflicts)
+		snprintf(b, n, "%llu conflicts, %llu files differ", ss->conflicts, ss->send + ss->del);
+	else if (ss->send + ss->del)
+		snprintf(b, n, "%llu files differ (%llu to send, %llu to delete): run `ferry push`", ss->send + ss->del,
+			 ss->send, ss->del);
+	else
+		snprintf(b, n, "up to date");
+	return b;
+}
+
+static void print_text(const struct mon_sample *s, const struct syncstate *ss, const char *label)
+{
+	char a[32], b[32], c[32], d[32];
+	static const char *const src[] = { "", "NVML", "nvidia-smi" };
+
+	printf("host      %s (%s)  up %s  %u tasks\n", s->hostname, label, fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks);
+	printf("cpu       %s of %u cores", fmt_pct(s->cpu_total, a, sizeof(a)), s->ncpu);
+	if (s->load[0] != MON_NA)
+		printf("  load %u.%02u %u.%02u %u.%02u", s->load[0] / 100, s->load[0] % 100, s->load[1] / 100,
+		       s->load[1] % 100, s->load[2] / 100, s->load[2] % 100);
+	printf("\n");
+	uint64_t used = s->mem_total != MON_NA64 && s->mem_avail != MON_NA64 ? s->mem_total - s->mem_avail : MON_NA64;
+	uint64_t sw = s->swap_total != MON_NA64 && s->swap_free != MON_NA64 ? s->swap_total - s->swap_free : MON_NA64;
+	printf("memory    %s used of %s  swap %s of %s\n", fmt_bytes(used, a, sizeof(a)), fmt_bytes(s->mem_total, b, sizeof(b)),
+	       fmt_bytes(sw, c, sizeof(c)), fmt_bytes(s->swap_total, d, sizeof(d)));
+	if (s->psi_cpu != MON_NA || s->psi_mem != MON_NA || s->psi_io != MON_NA)
+		printf("pressure  cpu %s  memory %s  io %s\n", fmt_pct(s->psi_cpu, a, sizeof(a)), fmt_pct(s->psi_mem, b, sizeof(b)),
+		       fmt_pct(s->psi_io, c, sizeof(c)));
+	printf("disk      %s: %s free of %s", s->disk_path, fmt_bytes(s->disk_avail, a, sizeof(a)),
+	       fmt_bytes(s->disk_total, b, sizeof(b)));
+	if (s->disk_read != MON_NA64)
+		printf("  read %s/s  write %s/s", fmt_bytes(s->disk_read, a, sizeof(a)), fmt_bytes(s->disk_write, b, sizeof(b)));
+	printf("\n");
+	printf("network   rx %s/s  tx %s/s\n", fmt_bytes(s->net_rx, a, sizeof(a)), fmt_bytes(s->net_tx, b, sizeof(b)));
+	if (s->ngpus == 0)
+		printf("gpus      none%s%s%s\n", s->gpu_note[0] ? " (" : "", s->gpu_note, s->gpu_note[0] ? ")" : "");
+	else
+		printf("gpus      %u (%s)%s%s\n", s->ngpus, src[s->gpu_source <= 2 ? s->gpu_source : 0],
+		       s->gpu_note[0] ? "  " : "", s->gpu_note);
+	for (uint32_t i = 0; i < s->ngpus; i++) {
+		const struct mon_gpu *g = &s->gpus[i];
+		printf("  gpu %-3u %s  util %s  mem %s/%s", g->index, g->name,
+		       g->util == MON_NA ? "-" : (snprintf(a, sizeof(a), "%u%%", g->util), a),
+		       fmt_bytes(g->mem_used, b, sizeof(b)), fmt_bytes(g->mem_total, c, sizeof(c)));
+		if (g->temp != MON_NA)
+			printf("  %uC", g->temp);
+		if (g->power_mw != MON_NA)
+			printf("  %uW", (g->power_mw + 500) / 1000);
+		printf("\n");
+		for (uint32_t k = 0; k < g->nprocs; k++) {
+			const struct mon_gpu_proc *p = &g->procs[k];
+			printf("          pid %-8u %-12s %-14s %s\n", p->pid, fmt_user(s, p->uid, a, sizeof(a)),
+			       p->job == MON_NOJOB ? "-" : s->jobs[p->job].id, fmt_bytes(p->mem, b, sizeof(b)));
+		}
+	}
+	printf("users     %-14s %7s %7s %7s  %-8s %s\n", "USER", "CPU", "MEM", "GPUMEM", "GPUS", "PROCS");
+	for (uint32_t i = 0; i < s->nusers && i < 10; i++) {
+		const struct mon_user *u = &s->users[i];
+		char g[64] = "-";
+		for (int k = 0, o = 0; k < 64; k++)
+			if (u->gpus & (1ull << k) && o < 56)
+				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
+		printf("          %-14s %7s %7s %7s  %-8s %u\n", u->name, fmt_pct(u->cpu, a, sizeof(a)),
+		       fmt_bytes(u->rss, b, sizeof(b)), fmt_bytes(u->gpu_mem, c, sizeof(c)), g, u->nprocs);
+	}
+	if (s->njobs == 0)
+		printf("jobs      none\n");
+	else
+		printf("jobs      %-14s %-10s %7s %7s %7s  %-8s %s\n", "ID", "STATE", "CPU", "MEM", "GPUMEM", "GPUS", "PROCS");
+	for (uint32_t i = 0; i < s->njobs; i++) {
+		const struct mon_job *j = &s->jobs[i];
+		bool run = strcmp(j->state, "running") == 0;
+		char g[64] = "-";
+		for (int k = 0, o = 0; k < 64; k++)
+			if (j->gpus & (1ull << k) && o < 56)
+				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
+		if (run)
+			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", j->id, j->state, fmt_pct(j->cpu, a, sizeof(a)),
+			       fmt_bytes(j->rss, b, sizeof(b)), fmt_bytes(j->gpu_mem, c, sizeof(c)), g, j->nprocs);
+		else
+			printf("          %-14s %s\n", j->id, j->state);
+	}
+	char w[300];
+	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool json = false;
+	int c;
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j': json = true; break;
+		case 'h': cmd_usage("status", 0); return 0;
+		default: cmd_usage("status", 1); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		cmd_usage_die("status", "unexpected '%s'", argv[optind]);
+
+	struct config cfg;
+	cmd_load_config(&cfg);
+	struct syncstate ss = { 0 };
+
+	struct mon_req q = { .interval_ms = STATUS_INTERVAL_MS, .count = 1, .nprocs = STATUS_PROCS, .root = cfg.path };
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	mon_req_encode(&q, &b);
+	struct session s;
+	struct ferr e = { 0 };
+	struct session_opts so = { 0 };
+	if (session_open(&s, &cfg, &so, MSG_MON_REQ, &b, &e) < 0)
+		ferr_die(&e);
+	buf_release(&b);
+	/* The dry-run push runs while the agent measures; started only now,
+	 * so that it finds the ssh ControlMaster this session set up instead
+	 * of racing it for the socket. */
+	sync_start(&ss);
+	struct mon_sample smp = { 0 };
+	bool have = false;
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		int r = conn_read(&s.c, &type, &body);
+		if (r <= 0) {
+			session_lost(&s, false, &e);
+			ferr_die(&e);
+		}
+		if (type == MSG_MON_SAMPLE && !have) {
+			if (mon_sample_decode(&body, &smp) < 0)
+				die(EXIT_PROTO, "malformed sample from the agent on '%s'", s.label);
+			have = true;
+		} else if (type == MSG_MON_END) {
+			break;
+		} else if (type == MSG_ERROR) {
+			uint32_t code;
+			char *msg;
+			if (error_decode(&body, &code, &msg) == 0)
+				die(EXIT_REMOTE, "%s (on %s)", msg, s.label);
+			die(EXIT_PROTO, "malformed error from the agent on '%s'", s.label);
+		} else {
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
+		}
+	}
+	char *label = xstrdup(s.label);
+	session_close(&s);
+	sync_finish(&ss);
+	if (!have)
+		die(EXIT_PROTO, "the agent on '%s' sent no sample", label);
+	if (json) {
+		char *why = json_quote(ss.why);
+		char *extra = ss.known
+			? xasprintf("\"sync\":{\"state\":\"%s\",\"send\":%llu,\"delete\":%llu,\"conflicts\":%llu}",
+				    ss.conflicts ? "conflicts" : ss.send + ss.del ? "differ" : "up to date", ss.send,
+				    ss.del, ss.conflicts)
+			: xasprintf("\"sync\":{\"state\":\"unknown\",\"error\":%s}", why);
+		mon_json(stdout, &smp, extra);
+		free(extra);
+		free(why);
+	} else {
+		print_text(&smp, &ss, label);
+	}
+	free(label);
+	mon_sample_release(&smp);
+	sync_release(&ss);
+	config_release(&cfg);
+	return 0;
+}

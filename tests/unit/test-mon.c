@@ -1,0 +1,357 @@
+/*
+ * test-mon.c - monitoring: /proc parsers on recorded samples, nvidia-smi
+ * CSV, job files, attribution, the sample message, and the sampler on
+ * this machine's real /proc.
+ */
+#define _GNU_SOURCE
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "mon-gpu.h"
+#include "mon-jobs.h"
+#include "mon-proc.h"
+#include "mon-sample.h"
+#include "mon.h"
+#include "t.h"
+
+#define S(x) x, sizeof(x) - 1
+
+static void test_pid_stat(void)
+{
+	struct mp_pstat s;
+	t_case = "pid stat: name with spaces and parentheses";
+	CHECK(mp_pid_stat(S("4242 (my (odd) name) x) S 1 4242 4240 0 -1 4194304 10 0 0 0 250 50 0 0 20 0 3 0 "
+			    "98765 123456 789 18446744073709551615 1 2 3\n"), &s) == 0);
+	CHECK_STR(s.comm, "my (odd) name) x");
+	CHECK(s.pid == 4242 && s.ppid == 1 && s.pgrp == 4242 && s.session == 4240);
+	CHECK(s.state == 'S' && s.utime == 250 && s.stime == 50 && s.threads == 3);
+	CHECK(s.starttime == 98765 && s.rss_pages == 789);
+	CHECK(!(s.flags & MP_PF_KTHREAD));
+
+	t_case = "pid stat: kernel thread";
+	CHECK(mp_pid_stat(S("17 (kworker/0:1-events) I 2 0 0 0 -1 69238880 0 0 0 0 0 12 0 0 20 0 1 0 30 0 0 "
+			    "18446744073709551615 0 0 0\n"), &s) == 0);
+	CHECK(s.flags & MP_PF_KTHREAD);
+	CHECK(s.ppid == 2 && s.rss_pages == 0 && s.stime == 12);
+	CHECK_STR(s.comm, "kworker/0:1-events");
+
+	t_case = "pid stat: real-time priority is negative";
+	CHECK(mp_pid_stat(S("9 (rt) S 1 9 9 0 -1 0 0 0 0 0 1 2 0 0 -51 0 1 0 7 0 5\n"), &s) == 0);
+	CHECK(s.utime == 1 && s.stime == 2 && s.rss_pages == 5);
+
+	t_case = "pid stat: odd input is refused";
+	CHECK(mp_pid_stat(S(""), &s) < 0);
+	CHECK(mp_pid_stat(S("12 (no close paren S 1"), &s) < 0);
+	CHECK(mp_pid_stat(S("12 (x) S 1 2"), &s) < 0);
+	CHECK(mp_pid_stat(S("x (y) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21"), &s) < 0);
+	CHECK(mp_pid_stat(S("99999999999999999999999 (y) S 1"), &s) < 0);
+}
+
+static void test_host_files(void)
+{
+	static const char stat1[] =
+		"cpu  100 0 50 1000 10 0 5 0 0 0\n"
+		"cpu0 60 0 30 500 5 0 5 0 0 0\n"
+		"cpu1 40 0 20 500 5 0 0 0 0 0\n"
+		"intr 123 4 5 6\n"
+		"ctxt 999\n";
+	struct mp_cpu tot, cores[4];
+	uint32_t n;
+	t_case = "proc stat";
+	CHECK(mp_stat(S(stat1), &tot, cores, 4, &n) == 0);
+	CHECK(n == 2 && cores[0].id == 0 && cores[1].id == 1);
+	CHECK(tot.busy == 155 && tot.total == 1165);
+	CHECK(cores[0].busy == 95 && cores[0].total == 600);
+	t_case = "proc stat: cores past the cap are dropped, an odd line is skipped";
+	CHECK(mp_stat(S("cpu 1 2 3 4 5 6 7 8\ncpu7 1 1\ncpu3 1 1 1 1 1 1 1 1\n"), &tot, cores, 1, &n) == 0);
+	CHECK(n == 1 && cores[0].id == 3);
+	CHECK(mp_stat(S("garbage\n"), &tot, cores, 4, &n) < 0);
+
+	t_case = "counter wrap or reset never gives a negative delta";
+	CHECK(mp_delta(10, 5) == 5);
+	CHECK(mp_delta(5, 10) == 0);
+	CHECK(mp_delta(3, UINT64_MAX - 2) == 0);
+
+	struct mp_mem m;
+	t_case = "meminfo";
+	CHECK(mp_meminfo(S("MemTotal:       16303428 kB\nMemFree:  1 kB\nMemAvailable:   12000000 kB\n"
+			   "SwapTotal:             0 kB\nSwapFree:              0 kB\n"), &m) == 0);
+	CHECK(m.total == 16303428ull * 1024 && m.avail == 12000000ull * 1024 && m.swap_total == 0);
+	t_case = "meminfo: a missing field is unknown, not 0";
+	CHECK(mp_meminfo(S("MemTotal: 1000 kB\nMemAvailable: lots\n"), &m) == 0);
+	CHECK(m.total == 1024000 && m.avail == MON_NA64 && m.swap_free == MON_NA64);
+	CHECK(mp_meminfo(S("\x01\x02\n"), &m) < 0);
+
+	uint32_t load[3], tasks;
+	t_case = "loadavg";
+	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345 6789\n"), load, &tasks) == 0);
+	CHECK(load[0] == 52 && load[1] == 1040 && load[2] == 300 && tasks == 345);
+	CHECK(mp_loadavg(S("x"), load, &tasks) < 0 && load[0] == MON_NA && tasks == MON_NA);
+
+	uint32_t psi;
+	t_case = "pressure";
+	CHECK(mp_pressure(S("some avg10=1.25 avg60=0.50 avg300=0.10 total=123\nfull avg10=0.00 avg60=0.00\n"), &psi) == 0);
+	CHECK(psi == 125);
+	CHECK(mp_pressure(S("full avg10=1.00\n"), &psi) < 0 && psi == MON_NA);
+
+	uint64_t up;
+	CHECK(mp_uptime(S("12345.67 40000.00\n"), &up) == 0 && up == 12345);
+
+	t_case = "diskstats";
+	uint64_t r, w;
+	CHECK(mp_diskstats(S("   8       0 sda 100 0 2000 10 50 0 4000 20 0 30 30\n"
+			     " 259       1 nvme0n1p1 1 2 3 4 5 6 7 8 9 10 11\n"), 259, 1, &r, &w) == 0);
+	CHECK(r == 3 && w == 7);
+	CHECK(mp_diskstats(S("   8       0 sda 100 0 2000 10 50 0 4000 20 0 30 30\n"), 8, 1, &r, &w) < 0);
+	CHECK(r == MON_NA64);
+
+	t_case = "net/dev: lo is left out";
+	static const char netdev[] =
+		"Inter-|   Receive                                                |  Transmit\n"
+		" face |bytes    packets errs drop fifo frame compressed multicast|bytes    packets errs drop fifo colls carrier compressed\n"
+		"    lo: 5000 10 0 0 0 0 0 0 5000 10 0 0 0 0 0 0\n"
+		"  eth0: 1000 5 0 0 0 0 0 0 2000 6 0 0 0 0 0 0\n"
+		"  eth1: 1 1 0 0 0 0 0 0 2 1 0 0 0 0 0 0\n";
+	uint64_t rx, tx;
+	CHECK(mp_netdev(S(netdev), &rx, &tx) == 0);
+	CHECK(rx == 1001 && tx == 2002);
+	CHECK(mp_netdev(S("    lo: 5000 10 0 0 0 0 0 0 5000 10 0 0 0 0 0 0\n"), &rx, &tx) < 0 && rx == MON_NA64);
+
+	t_case = "pid status and io";
+	struct mp_pstatus ps;
+	CHECK(mp_pid_status(S("Name:\tpython3\nUid:\t1000\t1000\t1000\t1000\nVmRSS:\t  2048 kB\nThreads:\t12\n"), &ps) == 0);
+	CHECK(ps.uid == 1000 && ps.threads == 12 && ps.rss == 2048 * 1024);
+	CHECK(mp_pid_io(S("rchar: 1\nwchar: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n"), &r, &w) == 0);
+	CHECK(r == 4096 && w == 8192);
+	CHECK(mp_pid_io(S(""), &r, &w) < 0 && r == MON_NA64);
+}
+
+static void test_smi(void)
+{
+	struct mon_gpu *g;
+	uint32_t n;
+	t_case = "nvidia-smi: two GPUs, [N/A] and [Not Supported] are unknown";
+	static const char gpus[] =
+		"0, GPU-aaaa, NVIDIA H100 80GB HBM3, 45, 10240, 81559, 62, 250.57\n"
+		"1, GPU-bbbb, NVIDIA A100-SXM4-40GB, [N/A], 0, 40960, [Not Supported], [N/A]\n";
+	CHECK(smi_parse_gpus(S(gpus), &g, &n) == 0);
+	CHECK(n == 2);
+	if (n == 2) {
+		CHECK(g[0].index == 0 && g[0].util == 45 && g[0].temp == 62 && g[0].power_mw == 250570);
+		CHECK(g[0].mem_used == 10240ull * 1048576 && g[0].mem_total == 81559ull * 1048576);
+		CHECK_STR(g[0].name, "NVIDIA H100 80GB HBM3");
+		CHECK_STR(g[0].uuid, "GPU-aaaa");
+		CHECK(g[1].util == MON_NA && g[1].temp == MON_NA && g[1].power_mw == MON_NA);
+		CHECK(g[1].mem_used == 0);
+		t_case = "nvidia-smi: compute apps";
+		CHECK(smi_parse_apps(S("GPU-bbbb, 4242, 1024\nGPU-aaaa, 77, [N/A]\nGPU-zzzz, 5, 1\n"), g, n) == 0);
+		CHECK(g[1].nprocs == 1 && g[1].procs[0].pid == 4242 && g[1].procs[0].mem == 1024ull * 1048576);
+		CHECK(g[0].nprocs == 1 && g[0].procs[0].mem == MON_NA64 && g[0].procs[0].job == MON_NOJOB);
+		t_case = "nvidia-smi: an empty process list";
+		CHECK(smi_parse_apps(S(""), g, n) == 0);
+		CHECK(smi_parse_apps(S("garbage\n"), g, n) < 0);
+	}
+	mon_gpus_free(g, n);
+
+	t_case = "nvidia-smi: a name with commas";
+	CHECK(smi_parse_gpus(S("3, GPU-c, Weird, GPU, Name, 1, 2, 3, 4, 5\r\n"), &g, &n) == 0);
+	CHECK(n == 1 && n == 1 ? strcmp(g[0].name, "Weird, GPU, Name") == 0 && g[0].power_mw == 5000 : 0);
+	mon_gpus_free(g, n);
+
+	t_case = "nvidia-smi: error text instead of CSV (exit 9, 18)";
+	CHECK(smi_parse_gpus(S("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver.\n"), &g, &n) < 0);
+	CHECK(n == 0);
+	mon_gpus_free(g, n);
+	CHECK_STR(smi_exit_reason(9), "driver not loaded");
+	CHECK_STR(smi_exit_reason(18), "driver/library version mismatch");
+}
+
+static void test_jobs(void)
+{
+	t_case = "job sid files";
+	CHECK(mon_jobs_parse_sid(S("4242\n")) == 4242);
+	CHECK(mon_jobs_parse_sid(S("4242")) == 4242);
+	CHECK(mon_jobs_parse_sid(S("1\n")) == 0);
+	CHECK(mon_jobs_parse_sid(S("-5")) == 0);
+	CHECK(mon_jobs_parse_sid(S("12 13")) == 0);
+	CHECK(mon_jobs_parse_sid(S("99999999999")) == 0);
+	CHECK(mon_job_id_ok("j-20240101.1_a") && !mon_job_id_ok("../x") && !mon_job_id_ok(".x") && !mon_job_id_ok(""));
+
+	t_case = "job folders";
+	char tmpl[] = "/tmp/ferry-jobs-XXXXXX";
+	char *dir = mkdtemp(tmpl);
+	CHECK(dir != NULL);
+	if (dir == NULL)
+		return;
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd),
+		 "cd %s && mkdir a b c .hidden && echo 100 >a/sid && echo running >a/state && echo 200 >b/sid && "
+		 "printf 'exited 1\\nmore' >b/state && echo junk >c/sid && ln -s a d", dir);
+	CHECK(system(cmd) == 0);
+	struct mon_jobrec *j;
+	int n = mon_jobs_list(dir, &j);
+	CHECK(n == 3);
+	if (n == 3) {
+		CHECK_STR(j[0].id, "a");
+		CHECK(j[0].sid == 100);
+		CHECK_STR(j[0].state, "running");
+		int b = strcmp(j[1].id, "b") == 0 ? 1 : 2, c = 3 - b;
+		CHECK_STR(j[b].state, "exited 1");
+		CHECK(j[c].sid == 0);
+		CHECK_STR(j[c].state, "?");
+	}
+	mon_jobs_free(j, n);
+	n = mon_jobs_running(dir, &j);
+	CHECK(n == 1 && strcmp(j[0].id, "a") == 0);
+	mon_jobs_free(j, n);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+	CHECK(mon_jobs_list("/nonexistent/ferry/jobs", &j) == 0);
+	free(j);
+}
+
+static const char *names(void *arg, uint32_t uid)
+{
+	(void)arg;
+	return uid == 0 ? "root" : uid == 1000 ? "alice" : "bob";
+}
+
+static void test_attribution(void)
+{
+	struct mon_sample s = { 0 };
+	struct mon_pent p[5] = {
+		{ .pid = 1, .uid = 0, .session = 1, .cpu = 100, .rss = 1000 },
+		{ .pid = 500, .uid = 1000, .session = 500, .cpu = 10000, .rss = 2000 },	/* job leader */
+		{ .pid = 501, .uid = 1000, .session = 500, .cpu = 5000, .rss = 3000 },	/* in the job */
+		{ .pid = 600, .uid = 1000, .session = 600, .cpu = 50, .rss = 10 },	/* alice, no job */
+		{ .pid = 700, .uid = 1001, .session = 700, .cpu = 20000, .rss = 4000 },	/* bob, ended job's sid */
+	};
+	struct mon_jobrec jobs[2] = {
+		{ .id = "j1", .state = "running", .sid = 500 },
+		{ .id = "j0", .state = "exited 0", .sid = 700 },
+	};
+	s.ngpus = 2;
+	s.gpus = calloc(2, sizeof(*s.gpus));
+	s.gpus[0].index = 0;
+	s.gpus[1].index = 1;
+	s.gpus[0].name = strdup("g0");
+	s.gpus[1].name = strdup("g1");
+	s.gpus[0].uuid = strdup("");
+	s.gpus[1].uuid = strdup("");
+	s.gpus[1].nprocs = 2;
+	s.gpus[1].procs = calloc(2, sizeof(struct mon_gpu_proc));
+	s.gpus[1].procs[0] = (struct mon_gpu_proc){ 501, MON_NA, 1ull << 30, MON_NOJOB };
+	s.gpus[1].procs[1] = (struct mon_gpu_proc){ 99999, MON_NA, 5, MON_NOJOB };	/* not visible here */
+	s.gpus[0].nprocs = 1;
+	s.gpus[0].procs = calloc(1, sizeof(struct mon_gpu_proc));
+	s.gpus[0].procs[0] = (struct mon_gpu_proc){ 700, MON_NA, MON_NA64, MON_NOJOB };
+
+	t_case = "attribution: jobs by session id, users, GPU memory";
+	mon_attribute(&s, p, 5, jobs, 2, names, NULL);
+	CHECK(s.njobs == 2 && s.nusers == 3);
+	CHECK(s.jobs[0].nprocs == 2 && s.jobs[0].cpu == 15000 && s.jobs[0].rss == 5000);
+	CHECK(s.jobs[0].gpu_mem == 1ull << 30 && s.jobs[0].gpus == 2);
+	CHECK(s.jobs[1].nprocs == 0);	/* not running: gets no processes */
+	CHECK(s.gpus[1].procs[0].uid == 1000 && s.gpus[1].procs[0].job == 0);
+	CHECK(s.gpus[1].procs[1].uid == MON_NA && s.gpus[1].procs[1].job == MON_NOJOB);
+	CHECK(s.gpus[0].procs[0].uid == 1001);
+	/* Users sorted by CPU: bob 200%, alice 150.5%, root 1%. */
+	CHECK(s.users[0].uid == 1001 && s.users[0].gpus == 1 && s.users[0].gpu_mem == 0);
+	CHECK(s.users[1].uid == 1000 && s.users[1].cpu == 15050 && s.users[1].nprocs == 3);
+	CHECK(s.users[1].gpu_mem == 1ull << 30 && s.users[1].gpus == 2);
+	CHECK_STR(s.users[1].name, "alice");
+	CHECK(p[2].job == 0 && p[3].job == MON_NOJOB && p[4].job == MON_NOJOB);
+
+	t_case = "attribution: top processes keep GPU users";
+	mon_pick_procs(&s, p, 5, 1);
+	CHECK(s.nprocs == 4);	/* 501 and 700 (GPU), 500 (top CPU of the rest), 1 (top memory of the rest) */
+	bool has501 = false;
+	for (uint32_t i = 0; i < s.nprocs; i++)
+		has501 |= s.procs[i].pid == 501 && s.procs[i].job == 0 && s.procs[i].gpu_mem == 1ull << 30;
+	CHECK(has501);
+
+	t_case = "sample message round trip";
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	s.hostname = strdup("h");
+	s.disk_path = strdup("/");
+	s.gpu_note = strdup("");
+	s.cpu = calloc(2, sizeof(uint32_t));
+	s.ncpu = 2;
+	s.cpu[1] = MON_NA;
+	s.mem_avail = MON_NA64;
+	CHECK(mon_sample_encode(&s, &b) == 0);
+	struct rd r;
+	struct mon_sample d;
+	rd_init(&r, b.data, b.len);
+	CHECK(mon_sample_decode(&r, &d) == 0);
+	CHECK(d.ngpus == 2 && d.gpus[1].nprocs == 2 && d.gpus[1].procs[0].job == 0);
+	CHECK(d.njobs == 2 && strcmp(d.jobs[0].id, "j1") == 0 && d.nusers == 3 && d.nprocs == s.nprocs);
+	CHECK(d.cpu[1] == MON_NA && d.mem_avail == MON_NA64);
+	mon_sample_release(&d);
+	t_case = "sample message: truncated or trailing bytes fail";
+	rd_init(&r, b.data, b.len - 1);
+	CHECK(mon_sample_decode(&r, &d) < 0);
+	(void)buf_put_u8(&b, 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(mon_sample_decode(&r, &d) < 0);
+	t_case = "sample message: a job index out of range fails";
+	s.procs[0].job = 7;
+	buf_reset(&b);
+	mon_sample_encode(&s, &b);
+	rd_init(&r, b.data, b.len);
+	CHECK(mon_sample_decode(&r, &d) < 0);
+	buf_release(&b);
+	mon_sample_release(&s);
+
+	t_case = "monitoring request";
+	struct mon_req q = { .interval_ms = 1000, .nprocs = 10, .root = "~/p" }, q2;
+	buf_init(&b, FRAME_MAX);
+	mon_req_encode(&q, &b);
+	rd_init(&r, b.data, b.len);
+	CHECK(mon_req_decode(&r, &q2) == 0 && q2.interval_ms == 1000 && strcmp(q2.root, "~/p") == 0);
+	mon_req_release(&q2);
+	q.interval_ms = 1;
+	buf_reset(&b);
+	mon_req_encode(&q, &b);
+	rd_init(&r, b.data, b.len);
+	CHECK(mon_req_decode(&r, &q2) < 0);
+	buf_release(&b);
+}
+
+static void test_sampler_live(void)
+{
+	t_case = "sampler on this machine's /proc";
+	struct sampler *sm = sampler_new("/nonexistent/project", "/nonexistent/jobs");
+	struct mon_sample s;
+	sampler_take(sm, 64, &s);
+	CHECK(s.cpu_total == MON_NA);	/* no previous reading: unknown, not 0 */
+	mon_sample_release(&s);
+	volatile unsigned long spin = 0;
+	for (unsigned long i = 0; i < 30000000ul; i++)
+		spin += i;
+	usleep(20000);
+	sampler_take(sm, 64, &s);
+	CHECK(s.ncpu >= 1 && s.cpu_total != MON_NA && s.cpu_total <= 10000);
+	CHECK(s.mem_total != MON_NA64 && s.tasks > 0 && s.nusers >= 1);
+	CHECK_STR(s.disk_path, "/");
+	CHECK(s.disk_total != MON_NA64);
+	bool me = false;
+	for (uint32_t i = 0; i < s.nprocs; i++)
+		me |= s.procs[i].pid == (uint32_t)getpid() && s.procs[i].cpu > 0;
+	CHECK(me);	/* the busiest process here just now */
+	mon_sample_release(&s);
+	sampler_free(sm);
+}
+
+void test_mon(void)
+{
+	test_pid_stat();
+	test_host_files();
+	test_smi();
+	test_jobs();
+	test_attribution();
+	test_sampler_live();
+}
