@@ -253,22 +253,33 @@ static void print_show(const struct job *j)
 
 /* ---- run ---- */
 
-/* stdout of a command run here (git), trimmed; NULL when it fails. */
-static char *capture(char *const argv[])
+/* A command run here (git) whose output is collected later, so it runs
+ * while the push does. */
+struct probe {
+	struct child ch;
+	bool started;
+};
+
+static void probe_start(struct probe *p, char *const argv[])
 {
 	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_NULL };
-	struct child ch;
-	if (spawn(argv, &o, &ch) < 0)
+	p->started = spawn(argv, &o, &p->ch) == 0;
+}
+
+/* Its stdout, first line; NULL when it failed. */
+static char *probe_finish(struct probe *p)
+{
+	if (!p->started)
 		return NULL;
 	struct buf b;
 	char chunk[4096];
 	ssize_t n;
 	buf_init(&b, 1u << 20);
-	while ((n = read(ch.out, chunk, sizeof(chunk))) > 0 && buf_put(&b, chunk, (size_t)n) == 0)
+	while ((n = read(p->ch.out, chunk, sizeof(chunk))) > 0 && buf_put(&b, chunk, (size_t)n) == 0)
 		;
 	int st;
-	child_close(&ch);
-	bool ok = wait_child(ch.pid, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+	child_close(&p->ch);
+	bool ok = wait_child(p->ch.pid, &st) == 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
 	buf_put(&b, "", 1);
 	char *s = ok ? xstrdup((char *)b.data) : NULL;
 	buf_release(&b);
@@ -277,20 +288,26 @@ static char *capture(char *const argv[])
 	return s;
 }
 
-static void git_version(const char *root, char **commit, uint8_t *dirty)
+struct git_probe {
+	struct probe rev, status;
+};
+
+static void git_start(struct git_probe *g, const char *root)
 {
 	char *rev[] = { "git", "-C", (char *)root, "rev-parse", "--verify", "-q", "HEAD", NULL };
 	char *st[] = { "git", "-C", (char *)root, "status", "--porcelain", NULL };
-	char *c = capture(rev);
-	*commit = c && strlen(c) <= 64 ? c : xstrdup("");
-	if (c && strlen(c) > 64)
-		free(c);
-	*dirty = 2;
-	if ((*commit)[0]) {
-		char *s = capture(st);
-		*dirty = s == NULL ? 2 : s[0] != '\0';
-		free(s);
-	}
+	memset(g, 0, sizeof(*g));
+	probe_start(&g->rev, rev);
+	probe_start(&g->status, st);
+}
+
+static void git_finish(struct git_probe *g, char **commit, uint8_t *dirty)
+{
+	char *c = probe_finish(&g->rev), *s = probe_finish(&g->status);
+	*commit = c && strlen(c) <= 64 ? xstrdup(c) : xstrdup("");
+	*dirty = (*commit)[0] == '\0' || s == NULL ? 2 : s[0] != '\0';
+	free(c);
+	free(s);
 }
 
 static void term_size(uint16_t *rows, uint16_t *cols)
@@ -418,7 +435,8 @@ int cmd_run(int argc, char **argv)
 		q.name = xstrdup("");
 	cmd_load_config(&cfg);
 	q.root = xstrdup(cfg.path);
-	git_version(cfg.root, &q.git_commit, &q.git_dirty);
+	struct git_probe git;
+	git_start(&git, cfg.root);
 	static const char *const dpull[] = { "results" };
 	q.npull = (uint32_t)(cfg.pull.n ? cfg.pull.n : 1);
 	q.pull = xcalloc(q.npull + 1, sizeof(char *));
@@ -426,19 +444,31 @@ int cmd_run(int argc, char **argv)
 		q.pull[i] = xstrdup(cfg.pull.n ? cfg.pull.v[i] : dpull[i]);
 	term_size(&q.rows, &q.cols);
 	buf_init(&b, FRAME_MAX);
-	if (job_start_encode(&q, &b) < 0 || b.len > FRAME_MAX)
-		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX);
+	/* Too long is a usage error before anything happens (the commit,
+	 * added later, is at most 64 bytes). */
+	q.git_commit = xstrdup("");
+	if (job_start_encode(&q, &b) < 0 || b.len + 64 > FRAME_MAX)
+		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX - 64);
+	buf_reset(&b);
+	free(q.git_commit);
 
 	if (no_push) {
+		git_finish(&git, &q.git_commit, &q.git_dirty);
+		if (job_start_encode(&q, &b) < 0 || b.len > FRAME_MAX)
+			cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX);
 		open_or_die(&s, &cfg, MSG_JOB_START, &b);
 	} else {
-		/* The push is the barrier: no job unless it completed. */
+		/* The push is the barrier: no job unless it completed.  git
+		 * runs meanwhile. */
 		struct push_opts po = { .quiet = true, .want_progress = isatty(2) ? -1 : 0 };
 		int code = push_run(&cfg, &po, &s);
+		git_finish(&git, &q.git_commit, &q.git_dirty);
 		if (code != 0) {
 			error_msg("no job started: the push did not complete");
 			exit(code);
 		}
+		if (job_start_encode(&q, &b) < 0 || b.len > FRAME_MAX)
+			cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX);
 		conn_queue(&s.c, MSG_JOB_START, b.data, b.len);
 	}
 	struct job j;

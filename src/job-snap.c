@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "fsx.h"
@@ -179,6 +180,18 @@ static int link_through(int rootfd, int snapfd, const char *root, const char *di
 	return r;
 }
 
+/* link_through, unless the live folder is older than since. */
+static int link_through_if(int rootfd, int snapfd, const char *root, const char *dir, const struct timespec *since)
+{
+	struct stat st;
+	int r = dir[0] ? fstatat(rootfd, dir, &st, AT_SYMLINK_NOFOLLOW) : fstat(rootfd, &st);
+	if (r == 0 && S_ISDIR(st.st_mode) &&
+	    (st.st_mtim.tv_sec < since->tv_sec ||
+	     (st.st_mtim.tv_sec == since->tv_sec && st.st_mtim.tv_nsec < since->tv_nsec)))
+		return 0;
+	return link_through(rootfd, snapfd, root, dir);
+}
+
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	(void)st;
@@ -196,7 +209,7 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 {
 	char *tree = snapshot_tree_id(ix);
 	char *base = xasprintf("%s/%s", root, SNAP_DIR);
-	char *final = xasprintf("%s/%s", base, tree), *tmp = NULL;
+	char *final = xasprintf("%s/%s", base, tree), *tmp = NULL, *stamp = NULL;
 	int rootfd = -1, snapfd = -1, r = 0;
 	struct builder b = { .csrc = -1, .cdst = -1 };
 
@@ -242,14 +255,31 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 			goto out;
 		}
 	}
-	/* The live-only names, at the root and in every folder of the set. */
-	r = link_through(rootfd, snapfd, root, "");
+	/* The live-only names, at the root and in every folder of the set;
+	 * a folder whose entries did not change since the last refresh (its
+	 * mtime is older than the stamp) is skipped. */
+	stamp = xasprintf("%s.linked", final);
+	struct stat sst;
+	struct timespec since = { 0, 0 };
+	if (stat(stamp, &sst) == 0)
+		since = sst.st_mtim;
+	struct timespec began;
+	clock_gettime(CLOCK_REALTIME, &began);
+	r = link_through_if(rootfd, snapfd, root, "", &since);
 	for (size_t i = 0; i < ix->n && r == 0; i++)
 		if (ix->e[i].type == ENT_DIR)
-			r = link_through(rootfd, snapfd, root, index_path(ix, &ix->e[i]));
+			r = link_through_if(rootfd, snapfd, root, index_path(ix, &ix->e[i]), &since);
 	if (r < 0) {
 		*why = xasprintf("cannot link the snapshot to the live folder: %s", strerror(-r));
 		goto out;
+	}
+	/* The stamp says when this refresh began: a change made during it
+	 * is newer and is seen next time. */
+	int sfd = open(stamp, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (sfd >= 0) {
+		struct timespec ts[2] = { began, began };
+		(void)futimens(sfd, ts);
+		close(sfd);
 	}
 	*dir = final;
 	*id = tree;
@@ -271,6 +301,7 @@ out:
 		close(snapfd);
 	free(base);
 	free(final);
+	free(stamp);
 	free(tree);
 	return r;
 }
@@ -282,17 +313,20 @@ int snapshot_prune(const char *root, char *const *keep, size_t nkeep)
 	struct dirent *de;
 	int n = 0;
 	while (d && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] == '.')
+		size_t nl = strlen(de->d_name);
+		if (de->d_name[0] == '.' || (nl > 7 && strcmp(de->d_name + nl - 7, ".linked") == 0))
 			continue;
 		bool used = false;
 		for (size_t i = 0; i < nkeep && !used; i++)
 			used = keep[i] && strcmp(keep[i], de->d_name) == 0;
 		if (used)
 			continue;
-		char *p = xasprintf("%s/%s", base, de->d_name);
+		char *p = xasprintf("%s/%s", base, de->d_name), *st = xasprintf("%s.linked", p);
 		if (rm_tree(p) == 0)
 			n++;
+		unlink(st);
 		free(p);
+		free(st);
 	}
 	if (d)
 		closedir(d);

@@ -281,6 +281,25 @@ out:
 	return r;
 }
 
+/* Has pid ended without being reaped yet (state Z in /proc/PID/stat)? */
+static bool is_zombie(pid_t pid)
+{
+	char path[64], b[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	b[n] = '\0';
+	/* The name is in parentheses and may hold anything: the state is
+	 * the field after the last ')'. */
+	char *p = strrchr(b, ')');
+	return p && p[1] == ' ' && p[2] == 'Z';
+}
+
 int apply_sweep(int rootfd, const char *dir)
 {
 	int dfd = dir[0] ? open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0)
@@ -313,8 +332,9 @@ int apply_sweep(int rootfd, const char *dir)
 		if (fstatat(keep, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode) ||
 		    (st.st_mode & 07777) != 0600 || st.st_uid != geteuid())
 			continue;
-		/* Its writer still runs (or is another user's): leave it. */
-		if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+		/* Its writer still runs (or is another user's): leave it.  A
+		 * zombie (killed, not yet reaped) writes nothing more. */
+		if ((kill((pid_t)pid, 0) == 0 || errno == EPERM) && !is_zombie((pid_t)pid))
 			continue;
 		if (unlinkat(keep, de->d_name, 0) == 0)
 			n++;

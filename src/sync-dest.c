@@ -721,7 +721,9 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	char *jdata;
 	size_t jlen;
 	index_init(&d.prev);
+	bool had_journal = false;
 	if (read_file(side->jfile, INDEX_FILE_MAX, &jdata, &jlen) == 0) {
+		had_journal = true;
 		if (index_load(side->ixfile, &d.prev) < 0) {
 			index_release(&d.prev);
 			index_init(&d.prev);
@@ -782,7 +784,9 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	struct index nx;
 	index_init(&nx);
 	build_index(&d, &nx);
-	int r = index_save(side->ixfile, &nx);
+	/* Nothing changed and no journal to fold in: the index on disk is
+	 * already this one. */
+	int r = !had_journal && index_same(&d.old, &nx) ? 0 : index_save(side->ixfile, &nx);
 	index_release(&nx);
 	if (r == 0)
 		unlink(side->jfile);	/* everything in it is in the index now */

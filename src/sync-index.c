@@ -20,6 +20,7 @@
 
 #include "fsx.h"
 #include "limits.h"
+#include "sync-scan.h"
 #include "util.h"
 
 #define INDEX_MAGIC	0x46495831u	/* "FIX1" */
@@ -193,6 +194,22 @@ bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint6
 	/* Racily clean: changed again in the same timestamp tick as the
 	 * write we recorded, the stat would look the same. */
 	return mtime_ns + INDEX_RACY_NS < ix->written_ns;
+}
+
+bool index_same(const struct index *old, const struct index *nx)
+{
+	if (old->n != nx->n || old->written_ns == 0)
+		return false;
+	for (size_t i = 0; i < old->n; i++) {
+		const struct index_entry *a = &old->e[i], *b = &nx->e[i];
+		if (a->type != b->type || a->mode != b->mode || a->size != b->size || a->mtime_ns != b->mtime_ns ||
+		    a->ino != b->ino || memcmp(a->hash, b->hash, INDEX_HASH_LEN) != 0 ||
+		    strcmp(index_path(old, a), index_path(nx, b)) != 0)
+			return false;
+		if (a->type == ENT_FILE && a->mtime_ns + INDEX_RACY_NS >= old->written_ns)
+			return false;
+	}
+	return true;
 }
 
 void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN])

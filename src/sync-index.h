@@ -73,6 +73,11 @@ int index_journal_merge(struct index *ix, const void *p, size_t n);
 bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint64_t size,
 		      uint64_t mtime_ns, uint64_t ino, uint16_t mode);
 
+/* Would writing nx over old change nothing a later sync relies on?  Same
+ * paths and fields, and no entry of old racily clean (rewriting the index
+ * is what makes those trusted).  Lets a no-op sync skip the write. */
+bool index_same(const struct index *old, const struct index *nx);
+
 /* XXH3-128 of a file's content, read from fd to EOF.  0 or -errno. */
 int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN]);
 void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN]);

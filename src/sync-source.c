@@ -110,7 +110,9 @@ void source_save_cache(const struct source *s, const char *file)
 		x->ino = s->ino[i];
 		memcpy(x->hash, s->e[i].hash, INDEX_HASH_LEN);
 	}
-	(void)index_save(file, &nx);
+	/* A no-op sync leaves the cache as it was: no write, no fsync. */
+	if (!index_same(&s->cache, &nx))
+		(void)index_save(file, &nx);
 	index_release(&nx);
 }
 
