@@ -156,6 +156,9 @@ int agent_job_start(struct conn *c, struct rd *body)
 	j.root = xstrdup(root);
 	j.git_commit = xstrdup(q.git_commit);
 	j.git_dirty = q.git_dirty;
+	j.max_mem = q.max_mem;
+	j.min_avail = q.min_avail;
+	j.reason = xstrdup("");
 	if (prepare_code(c, &q, root, &j) < 0) {
 		char *d = job_dir(jobs, j.id);
 		rmdir(d);

@@ -70,6 +70,12 @@ int cmd_config(int argc, char **argv)
 	s = join(&c.ignore, "(none; .gitignore files apply)");
 	row(&c, KEY_IGNORE, s, "default");
 	free(s);
+	s = c.max_mem ? xasprintf("%llu", (unsigned long long)c.max_mem) : xstrdup("(none)");
+	row(&c, KEY_MAX_MEM, s, "default");
+	free(s);
+	s = c.min_available ? xasprintf("%llu", (unsigned long long)c.min_available) : xstrdup("(off)");
+	row(&c, KEY_MIN_AVAILABLE, s, "default");
+	free(s);
 	config_release(&c);
 	return 0;
 }

@@ -184,6 +184,7 @@ static void print_json(const struct job *j)
 {
 	char *name = json_quote(j->name), *cwd = json_quote(j->cwd), *root = json_quote(j->root);
 	char *tree = json_quote(j->tree), *git = json_quote(j->git_commit), *snap = json_quote(j->snapshot);
+	char *reason = json_quote(j->reason);
 	printf("{\"id\":%u,\"name\":%s,\"state\":\"%s\",\"exit_code\":", j->id, name, job_state_name(j->state));
 	if (j->state == JOB_RUNNING || j->state == JOB_LOST || j->signal)
 		printf("null");
@@ -191,10 +192,12 @@ static void print_json(const struct job *j)
 		printf("%d", j->exit_code);
 	printf(",\"signal\":%d,\"start_ns\":%llu,\"end_ns\":%llu,\"peak_rss\":%llu,\"pid\":%d,\"supervisor_pid\":%d,"
 	       "\"root\":%s,\"cwd\":%s,\"snapshot\":%s,\"tree\":%s,\"git_commit\":%s,\"git_dirty\":%s,"
-	       "\"killed\":%s,\"log_bytes\":%llu,\"shell\":%s,\"argv\":[",
+	       "\"killed\":%s,\"reason\":%s,\"max_mem\":%llu,\"min_available\":%llu,"
+	       "\"log_bytes\":%llu,\"shell\":%s,\"argv\":[",
 	       j->signal, (unsigned long long)j->start_ns, (unsigned long long)j->end_ns,
 	       (unsigned long long)j->peak_rss, j->pid, j->sup_pid, root, cwd, snap, tree, git,
 	       j->git_dirty == 2 ? "null" : j->git_dirty ? "true" : "false", j->killed ? "true" : "false",
+	       reason, (unsigned long long)j->max_mem, (unsigned long long)j->min_avail,
 	       (unsigned long long)j->log_bytes, j->shell ? "true" : "false");
 	for (uint32_t i = 0; i < j->argc; i++) {
 		char *a = json_quote(j->argv[i]);
@@ -208,6 +211,7 @@ static void print_json(const struct job *j)
 	free(tree);
 	free(git);
 	free(snap);
+	free(reason);
 }
 
 static void print_row(const struct job *j)
@@ -233,7 +237,8 @@ static void print_show(const struct job *j)
 	char *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
 	printf("id:        %u\n", j->id);
 	printf("name:      %s\n", j->name[0] ? j->name : "-");
-	printf("state:     %s%s\n", job_state_name(j->state), j->killed ? " (by ferry kill)" : "");
+	printf("state:     %s%s%s%s\n", job_state_name(j->state),
+	       j->killed && !j->reason[0] ? " (by ferry kill)" : "", j->reason[0] ? " - " : "", j->reason);
 	printf("exit:      %s\n", ex);
 	printf("command:   %s%s\n", cmd, j->shell ? "  (shell)" : "");
 	printf("started:   %s\n", start);
@@ -244,6 +249,12 @@ static void print_show(const struct job *j)
 	printf("ran in:    %s%s\n", j->cwd, j->snapshot[0] ? "  (snapshot)" : "  (in place)");
 	printf("pid:       %d\n", j->pid);
 	printf("log:       %llu bytes\n", (unsigned long long)j->log_bytes);
+	if (j->max_mem || j->min_avail) {
+		char *a = fmt_bytes(j->max_mem), *b = fmt_bytes(j->min_avail);
+		printf("limits:    max mem %s, host guard %s\n", j->max_mem ? a : "none", j->min_avail ? b : "off");
+		free(a);
+		free(b);
+	}
 	free(start);
 	free(mem);
 	free(cmd);
@@ -377,10 +388,12 @@ int cmd_run(int argc, char **argv)
 		{ "shell", required_argument, NULL, 's' },
 		{ "no-login-env", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "max-mem", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct job_start_req q = { 0 };
+	bool max_mem_set = false;
 	struct config cfg;
 	struct session s;
 	struct buf b;
@@ -410,6 +423,11 @@ int cmd_run(int argc, char **argv)
 		case 's': shell = optarg; break;
 		case 'L': q.flags |= JOBF_NO_LOGIN_ENV; break;
 		case 'j': json = true; break;
+		case 'M':
+			if (parse_size(optarg, &q.max_mem) < 0 || q.max_mem == 0)
+				cmd_usage_die("run", "--max-mem wants a size like 512M or 8G, not '%s'", optarg);
+			max_mem_set = true;
+			break;
 		case 'h': cmd_usage("run", 0); return 0;
 		default: cmd_usage("run", 1); return EXIT_USAGE;
 		}
@@ -435,6 +453,9 @@ int cmd_run(int argc, char **argv)
 		q.name = xstrdup("");
 	cmd_load_config(&cfg);
 	q.root = xstrdup(cfg.path);
+	if (!max_mem_set)
+		q.max_mem = cfg.max_mem;
+	q.min_avail = cfg.min_available;
 	struct git_probe git;
 	git_start(&git, cfg.root);
 	static const char *const dpull[] = { "results" };

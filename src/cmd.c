@@ -86,7 +86,7 @@ static const struct cmd cmds[] = {
 	  "  -q, --quiet    no summary line, no progress line\n"
 	  "  --progress     a progress line on stderr even when it is not a terminal\n" },
 	{ "run", cmd_run, "start a job on the server that outlives the connection",
-	  "usage: ferry run [-n NAME] [-f] [--no-push] [--in-place] [-e K=V]... [--json]\n"
+	  "usage: ferry run [-n NAME] [-f] [--no-push] [--in-place] [-e K=V]... [--max-mem SIZE] [--json]\n"
 	  "                 [--no-login-env] (-- CMD [ARG...] | --shell 'LINE')\n"
 	  "\n"
 	  "Pushes first (the job starts only if the push completed), then starts CMD\n"
@@ -103,6 +103,8 @@ static const struct cmd cmds[] = {
 	  "  -e, --env K=V     set a variable for the job (repeatable)\n"
 	  "  --shell 'LINE'    run LINE with the user's shell\n"
 	  "  --no-login-env    do not use the login shell's environment\n"
+	  "  --max-mem SIZE    stop the job (TERM, then KILL) when its processes use\n"
+	  "                    more than SIZE of memory (default: jobs.max_mem)\n"
 	  "  --json            print the job record as JSON\n" },
 	{ "jobs", cmd_jobs, "list jobs; show, rm or prune them",
 	  "usage: ferry jobs [--all] [--json]\n"

@@ -31,6 +31,8 @@ static const struct key_def {
 	[KEY_PUSH] = { "sync", "push", true },
 	[KEY_PULL] = { "sync", "pull", true },
 	[KEY_IGNORE] = { "sync", "ignore", true },
+	[KEY_MAX_MEM] = { "jobs", "max_mem", false },
+	[KEY_MIN_AVAILABLE] = { "guard", "min_available", false },
 };
 
 const char *config_key_name(enum config_key k)
@@ -318,6 +320,16 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		return list_add_items(x, &c->pull, value, KEY_PULL);
 	case KEY_IGNORE:
 		return list_add_items(x, &c->ignore, value, KEY_IGNORE);
+	case KEY_MAX_MEM:
+	case KEY_MIN_AVAILABLE: {
+		uint64_t v;
+		if (parse_size(value, &v) < 0) {
+			ctx_error(x, x->line, "'%s' is not a size like 512M, 8G or 1.5T", value);
+			return 0;
+		}
+		*(k == KEY_MAX_MEM ? &c->max_mem : &c->min_available) = v;
+		break;
+	}
 	case KEY__COUNT:
 		break;
 	}

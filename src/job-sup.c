@@ -39,6 +39,8 @@
 
 #include "fsx.h"
 #include "limits.h"
+#include "mon-proc.h"
+#include "mon.h"
 #include "proto.h"
 #include "sig.h"
 #include "spawn.h"
@@ -64,7 +66,103 @@ struct sup {
 	uint64_t next_sample, kill_at;
 	struct buf in;		/* input for the pty not yet written */
 	uint64_t saved_peak;	/* peak_rss in the record on disk */
+	bool stopping;		/* a guard is stopping the job */
 };
+
+static void signal_job(struct sup *s, int sig);
+
+static char *human(uint64_t b)
+{
+	if (b >= 1024ull * 1024 * 1024)
+		return xasprintf("%.1f GiB", (double)b / (1024.0 * 1024 * 1024));
+	return xasprintf("%.0f MiB", (double)b / (1024.0 * 1024));
+}
+
+/* A guard stops the job: TERM to the tree now, KILL after the grace
+ * period; the record says why. */
+static void stop_for(struct sup *s, char *reason)
+{
+	free(s->j->reason);
+	s->j->reason = reason;
+	s->j->killed = 1;
+	s->stopping = true;
+	(void)job_save(s->jobs, s->j);
+	char *line = xasprintf("\r\n[ferry: stopping the job: %s]\r\n", reason);
+	(void)job_log_write(&s->log, line, strlen(line));
+	free(line);
+	signal_job(s, SIGTERM);
+	s->kill_at = now_mono_ns() + (uint64_t)JOB_KILL_GRACE_MS * 1000000u;
+}
+
+/* Is this job the user's largest running one (by the `rss` each guarded
+ * supervisor writes)?  Ties go to the lower id. */
+static bool largest_job(const struct sup *s, uint64_t mine)
+{
+	size_t n;
+	uint32_t *ids = job_ids(s->jobs, &n);
+	bool largest = true;
+	for (size_t i = 0; i < n && largest; i++) {
+		if (ids[i] == s->j->id)
+			continue;
+		char *d = job_dir(s->jobs, ids[i]), *f = xasprintf("%s/rss", d), *st = xasprintf("%s/state", d);
+		char *t = NULL, *u = NULL;
+		size_t len;
+		if (read_file(st, 64, &u, &len) == 0 && strncmp(u, "running", 7) == 0 &&
+		    read_file(f, 64, &t, &len) == 0) {
+			uint64_t other = strtoull(t, NULL, 10);
+			if (other > mine || (other == mine && ids[i] < s->j->id))
+				largest = false;
+		}
+		free(t);
+		free(u);
+		free(d);
+		free(f);
+		free(st);
+	}
+	free(ids);
+	return largest;
+}
+
+/* The memory guards, after each sample of the tree's resident memory. */
+static void guard_memory(struct sup *s, uint64_t rss)
+{
+	struct job *j = s->j;
+	if (s->stopping || s->exited)
+		return;
+	if (j->max_mem && rss > j->max_mem) {
+		char *a = human(rss), *b = human(j->max_mem);
+		stop_for(s, xasprintf("memory limit: its processes used %s, over --max-mem %s", a, b));
+		free(a);
+		free(b);
+		return;
+	}
+	if (!j->min_avail)
+		return;
+	char *d = job_dir(s->jobs, j->id), *f = xasprintf("%s/rss", d), num[24];
+	int l = snprintf(num, sizeof(num), "%llu\n", (unsigned long long)rss);
+	int fd = open(f, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd >= 0) {
+		(void)write_all(fd, num, (size_t)l);
+		close(fd);
+	}
+	free(d);
+	free(f);
+	char *t;
+	size_t n;
+	struct mp_mem m;
+	if (read_file("/proc/meminfo", MON_PROC_FILE_MAX, &t, &n) < 0)
+		return;
+	int r = mp_meminfo(t, n, &m);
+	free(t);
+	if (r < 0 || m.avail == MON_NA64 || m.avail >= j->min_avail || !largest_job(s, rss))
+		return;
+	char *a = human(m.avail), *b = human(j->min_avail), *c = human(rss);
+	stop_for(s, xasprintf("host memory guard: %s available on the server, under guard.min_available %s; "
+			      "this was your largest job (%s)", a, b, c));
+	free(a);
+	free(b);
+	free(c);
+}
 
 /* ---- the process tree ---- */
 
@@ -142,6 +240,7 @@ static void sample_memory(struct sup *s)
 		sum += rss_of(t[i]);
 	if (sum > s->j->peak_rss)
 		s->j->peak_rss = sum;
+	guard_memory(s, sum);
 	/* `ferry jobs` shows the peak while the job runs: the record is
 	 * rewritten when it grew by a tenth. */
 	if (s->j->peak_rss > s->saved_peak + s->saved_peak / 10) {

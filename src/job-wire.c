@@ -50,6 +50,8 @@ int job_start_encode(const struct job_start_req *q, struct buf *out)
 	r |= buf_put_cstr(out, q->git_commit ? q->git_commit : "");
 	r |= buf_put_u8(out, q->git_dirty);
 	r |= put_list(out, q->pull, q->npull);
+	r |= buf_put_u64(out, q->max_mem);
+	r |= buf_put_u64(out, q->min_avail);
 	return r ? -1 : 0;
 }
 
@@ -77,6 +79,8 @@ int job_start_decode(struct rd *r, struct job_start_req *q)
 	q->git_commit = rd_cstr(r, 64);
 	q->git_dirty = rd_u8(r);
 	q->pull = get_list(r, CONFIG_LIST_MAX, PATH_REL_MAX, &q->npull);
+	q->max_mem = rd_u64(r);
+	q->min_avail = rd_u64(r);
 	rd_expect_end(r);
 	bool ok = rd_ok(r) && !(q->flags & ~JOBF_ALL) && q->name && q->root && q->argc > 0 && q->git_commit &&
 		  q->git_dirty <= 2;

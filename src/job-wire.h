@@ -26,6 +26,8 @@ struct job_start_req {
 	uint8_t git_dirty;	/* 0, 1, 2 unknown */
 	char **pull;		/* pull folders: made live before the snapshot */
 	uint32_t npull;
+	uint64_t max_mem;	/* stop the job past this (its tree's RSS), 0 none */
+	uint64_t min_avail;	/* host guard: MemAvailable threshold, 0 off */
 };
 
 int job_start_encode(const struct job_start_req *q, struct buf *out);

@@ -20,7 +20,8 @@
 #include "limits.h"
 #include "util.h"
 
-#define JOB_MAGIC	0x464a4231u	/* "FJB1" */
+#define JOB_MAGIC_1	0x464a4231u	/* "FJB1": no reason and limits */
+#define JOB_MAGIC	0x464a4232u	/* "FJB2" */
 
 static const char *const state_names[JOB_STATE_COUNT] = {
 	"running", "exited", "failed", "killed", "lost",
@@ -41,6 +42,7 @@ void job_release(struct job *j)
 	free(j->tree);
 	free(j->git_commit);
 	free(j->boot_id);
+	free(j->reason);
 	memset(j, 0, sizeof(*j));
 }
 
@@ -76,6 +78,9 @@ int job_encode(const struct job *j, struct buf *out)
 	r |= buf_put_cstr(out, nz(j->boot_id));
 	r |= buf_put_u64(out, j->log_bytes);
 	r |= buf_put_u8(out, j->killed);
+	r |= buf_put_cstr(out, nz(j->reason));
+	r |= buf_put_u64(out, j->max_mem);
+	r |= buf_put_u64(out, j->min_avail);
 	return r ? -1 : 0;
 }
 
@@ -84,7 +89,8 @@ int job_decode(const void *p, size_t n, struct job *j)
 	struct rd r;
 	memset(j, 0, sizeof(*j));
 	rd_init(&r, p, n);
-	if (rd_u32(&r) != JOB_MAGIC)
+	uint32_t magic = rd_u32(&r);
+	if (magic != JOB_MAGIC && magic != JOB_MAGIC_1)
 		rd_fail(&r);
 	j->id = rd_u32(&r);
 	j->state = rd_u8(&r);
@@ -118,9 +124,16 @@ int job_decode(const void *p, size_t n, struct job *j)
 	j->boot_id = rd_cstr(&r, 64);
 	j->log_bytes = rd_u64(&r);
 	j->killed = rd_u8(&r);
+	if (magic == JOB_MAGIC) {
+		j->reason = rd_cstr(&r, JOB_REASON_MAX);
+		j->max_mem = rd_u64(&r);
+		j->min_avail = rd_u64(&r);
+	} else {
+		j->reason = xstrdup("");
+	}
 	rd_expect_end(&r);
 	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty > 2 ||
-	    j->killed > 1 || j->argc != argc || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128) {
+	    j->killed > 1 || j->reason == NULL || j->argc != argc || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128) {
 		job_release(j);
 		return -1;
 	}

@@ -50,7 +50,10 @@ struct job {
 	uint64_t sup_start;	/* its start time, clock ticks after boot */
 	char *boot_id;
 	uint64_t log_bytes;	/* output written, dropped bytes included */
-	uint8_t killed;		/* stopped by `ferry kill` */
+	uint8_t killed;		/* stopped by ferry: `ferry kill` or a guard */
+	char *reason;		/* why ferry stopped it, "" otherwise */
+	uint64_t max_mem;	/* --max-mem for its process tree, 0 none */
+	uint64_t min_avail;	/* host guard threshold (MemAvailable), 0 off */
 };
 
 const char *job_state_name(uint8_t state);

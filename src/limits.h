@@ -64,6 +64,7 @@
 #define JOB_PEAK_SAMPLE_MS	1000		/* how often the tree's memory is summed */
 #define JOB_START_TIMEOUT_MS	10000		/* supervisor to report the job running */
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
+#define JOB_REASON_MAX		512		/* bytes of why ferry stopped a job */
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */
 #define PATH_MAX_ABS		4096		/* an absolute path in a record */
 /* Delta transfer (delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */

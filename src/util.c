@@ -378,3 +378,30 @@ char *json_quote(const char *s)
 	*o = '\0';
 	return out;
 }
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	if (s[0] < '0' || s[0] > '9')
+		return -1;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || v < 0)
+		return -1;
+	double mul = 1;
+	switch (*end) {
+	case 'k': case 'K': mul = 1024.0; end++; break;
+	case 'm': case 'M': mul = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mul = 1024.0 * 1024 * 1024; end++; break;
+	case 't': case 'T': mul = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default: break;
+	}
+	if (mul > 1 && (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0))
+		end += strlen(end);
+	else if (mul == 1 && strcmp(end, "B") == 0)
+		end++;
+	if (*end != '\0' || v * mul > (double)(1ull << 60))
+		return -1;
+	*out = (uint64_t)(v * mul);
+	return 0;
+}

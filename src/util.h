@@ -73,6 +73,10 @@ const char *ferry_build_id(void);
 /* s as a JSON string literal, quotes included (bytes >= 0x80 pass as is;
  * invalid UTF-8 becomes U+FFFD). */
 char *json_quote(const char *s);
+/* "512M", "8G", "1.5T", "4096" (bytes; K, M, G, T are powers of 1024, an
+ * optional "B" or "iB" after them).  0, or -1 for anything else or more
+ * than 2^60. */
+int parse_size(const char *s, uint64_t *out);
 
 /* POSIX cksum(1) CRC of a byte string (length folded in). */
 uint32_t posix_cksum(const void *p, size_t n);

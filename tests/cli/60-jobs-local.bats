@@ -21,6 +21,7 @@ teardown() {
 @test "jobs: a job whose supervisor was killed shows as lost" { check_jobs_lost; }
 @test "jobs: binary output and a 10 MB line come back exactly; --tail" { check_jobs_output; }
 @test "jobs: 50 jobs at once" { check_jobs_many; }
+@test "jobs: --max-mem and the host memory guard stop a job, with the reason" { check_jobs_memory_guard; }
 @test "jobs: attach through a real terminal: input, resize, detach, re-attach, exit status" { check_jobs_attach; }
 
 @test "jobs: a failed push starts no job" {

@@ -230,3 +230,38 @@ PY
 	tmux -S "$sock" kill-server
 	[ "$(job_field "$JOB" state)" = failed ]
 }
+
+check_jobs_memory_guard() {
+	# --max-mem: a job that grows past its limit is stopped, the reason kept
+	cat >grow.py <<'PY'
+import time
+hog = []
+for i in range(200):
+    hog.append(bytearray(10 * 1024 * 1024))
+    time.sleep(0.05)
+print("not stopped", flush=True)
+PY
+	start_job --max-mem 100M -- python3 grow.py
+	wait_state "$JOB" killed 200
+	[[ "$(job_field "$JOB" reason)" == "memory limit: its processes used"*"over --max-mem 100 MiB" ]]
+	run "$FERRY" logs "$JOB"
+	[[ "$output" == *"[ferry: stopping the job: memory limit"* ]]
+	[[ "$output" != *"not stopped"* ]]
+	run "$FERRY" jobs show "$JOB"
+	[[ "$output" == *"state:     killed - memory limit"* ]]
+	# the host guard stops the user's largest guarded job, not the others
+	start_job --no-push -- sleep 30
+	small=$JOB
+	printf '[guard]\nmin_available = 1000T\n' >>ferry.ini
+	start_job -- python3 grow.py
+	wait_state "$JOB" killed 200
+	[[ "$(job_field "$JOB" reason)" == "host memory guard:"*"this was your largest job"* ]]
+	[ "$(job_field "$small" state)" = running ]
+	"$FERRY" kill "$small" >/dev/null
+	run "$FERRY" run --max-mem lots -- true
+	[ "$status" -eq 64 ]
+	printf '[jobs]\nmax_mem = 12Q\n' >>ferry.ini
+	run "$FERRY" jobs
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"is not a size"* ]]
+}

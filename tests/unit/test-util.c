@@ -104,8 +104,28 @@ static void test_json(void)
 	}
 }
 
+static void test_size(void)
+{
+	uint64_t v;
+	t_case = "parse_size";
+	CHECK(parse_size("4096", &v) == 0 && v == 4096);
+	CHECK(parse_size("512M", &v) == 0 && v == 512ull << 20);
+	CHECK(parse_size("8G", &v) == 0 && v == 8ull << 30);
+	CHECK(parse_size("8GiB", &v) == 0 && v == 8ull << 30);
+	CHECK(parse_size("1.5T", &v) == 0 && v == 3ull << 39);
+	CHECK(parse_size("100k", &v) == 0 && v == 102400);
+	CHECK(parse_size("10B", &v) == 0 && v == 10);
+	CHECK(parse_size("", &v) < 0);
+	CHECK(parse_size("G", &v) < 0);
+	CHECK(parse_size("-1G", &v) < 0);
+	CHECK(parse_size("12Q", &v) < 0);
+	CHECK(parse_size("1G extra", &v) < 0);
+	CHECK(parse_size("2000000000T", &v) < 0);
+}
+
 void test_util(void)
 {
+	test_size();
 	test_split();
 	test_quote();
 	test_cksum();
