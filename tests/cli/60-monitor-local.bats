@@ -110,6 +110,14 @@ wait_screen() {
 	wait_screen "jtop"
 	screen | grep -q "^USER .*CPU .*MEM .*GPUMEM"
 	screen | grep -q "PID USER .*JOB .*(sort: cpu)"
+	# By GPU memory the job's process (100 MiB on the fake GPU) comes
+	# first, however busy the machine is.
+	tmux -L "$TMUX_S" send-keys -t top g
+	wait_screen "(sort: gpu"
+	for i in $(seq 1 30); do
+		screen | grep -qE "^ *$JOB_SID +$(id -un) +jtop" && break
+		sleep 0.1
+	done
 	screen | grep -qE "^ *$JOB_SID +$(id -un) +jtop"
 	# History sparklines after a few samples.
 	sleep 1.2
