@@ -303,11 +303,34 @@ struct git_probe {
 	struct probe rev, status;
 };
 
+/* Is root inside a git work tree (a .git in it or a parent)?  Without
+ * one, git is not run at all. */
+static bool in_git_tree(const char *root)
+{
+	char *d = xstrdup(root);
+	bool found = false;
+	for (int depth = 0; depth < CONFIG_DIR_DEPTH_MAX && !found; depth++) {
+		char *g = xasprintf("%s/.git", d);
+		found = access(g, F_OK) == 0;
+		free(g);
+		char *slash = strrchr(d, '/');
+		if (slash == NULL || slash == d)
+			break;
+		*slash = '\0';
+	}
+	if (!found && access("/.git", F_OK) == 0)
+		found = true;
+	free(d);
+	return found;
+}
+
 static void git_start(struct git_probe *g, const char *root)
 {
 	char *rev[] = { "git", "-C", (char *)root, "rev-parse", "--verify", "-q", "HEAD", NULL };
 	char *st[] = { "git", "-C", (char *)root, "status", "--porcelain", NULL };
 	memset(g, 0, sizeof(*g));
+	if (!in_git_tree(root))
+		return;
 	probe_start(&g->rev, rev);
 	probe_start(&g->status, st);
 }
@@ -474,10 +497,12 @@ int cmd_run(int argc, char **argv)
 	free(q.git_commit);
 
 	if (no_push) {
+		/* The session opens while git looks at the work tree. */
+		open_or_die(&s, &cfg, 0, NULL);
 		git_finish(&git, &q.git_commit, &q.git_dirty);
 		if (job_start_encode(&q, &b) < 0 || b.len > FRAME_MAX)
 			cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX);
-		open_or_die(&s, &cfg, MSG_JOB_START, &b);
+		conn_queue(&s.c, MSG_JOB_START, b.data, b.len);
 	} else {
 		/* The push is the barrier: no job unless it completed.  git
 		 * runs meanwhile. */
