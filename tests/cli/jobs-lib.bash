@@ -223,6 +223,7 @@ PY
 	until_screen "attach-exit=0"
 	[ "$(job_field "$JOB" state)" = running ]
 	tmux -S "$sock" kill-server
+	sock="$T/tmux2.sock"	# a new server: the old one may still be going
 	tmux -S "$sock" new-session -d -x 80 -y 24 "cd $PWD && HOME=$HOME XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR $FERRY attach $JOB; echo attach-exit=\$?; sleep 30"
 	until_screen "got hello there"	# recent output is replayed
 	tmux -S "$sock" send-keys "quit" Enter
