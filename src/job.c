@@ -242,8 +242,12 @@ int job_save(const char *jobs, const struct job *j)
 		r = put_file(sid, num, (size_t)l);
 	}
 	if (r == 0) {
+		/* "running", or how it ended: "exited 0", "failed 3",
+		 * "killed SIGKILL" (ferry status shows it as it is). */
 		const char *s = job_state_name(j->state);
-		char *line = xasprintf("%s\n", s);
+		char *line = j->state == JOB_RUNNING || j->state == JOB_LOST ? xasprintf("%s\n", s)
+			     : j->signal ? xasprintf("%s SIG%s\n", s, sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?")
+			     : xasprintf("%s %d\n", s, j->exit_code);
 		r = put_file(st, line, strlen(line));
 		free(line);
 	}

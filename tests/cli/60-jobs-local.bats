@@ -22,6 +22,7 @@ teardown() {
 @test "jobs: binary output and a 10 MB line come back exactly; --tail" { check_jobs_output; }
 @test "jobs: 50 jobs at once" { check_jobs_many; }
 @test "jobs: --max-mem and the host memory guard stop a job, with the reason" { check_jobs_memory_guard; }
+@test "jobs: ferry status attributes a running job's processes, then shows its exit status" { check_jobs_in_status; }
 @test "jobs: attach through a real terminal: input, resize, detach, re-attach, exit status" { check_jobs_attach; }
 
 @test "jobs: a failed push starts no job" {

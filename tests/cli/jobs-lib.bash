@@ -266,3 +266,24 @@ PY
 	[ "$status" -eq 78 ]
 	[[ "$output" == *"is not a size"* ]]
 }
+
+# A real job in ferry status: its process attributed to it while it runs,
+# its exit status after.
+check_jobs_in_status() {
+	start_job --no-push -- sh -c 'sleep 3; exit 3'
+	sleep 1
+	"$FERRY" status --json >"$T/st.json"
+	python3 - "$T/st.json" "$JOB" "$(id -un)" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+job = [j for j in d["jobs"] if j["id"] == sys.argv[2]][0]
+assert job["state"] == "running" and job["procs"] >= 1 and job["mem"] > 0, job
+# The top processes list is by CPU; where the job's show, they carry it.
+for p in d["processes"]:
+    if p.get("job") == sys.argv[2]:
+        assert p["user"] == sys.argv[3], p
+PY
+	"$FERRY" wait "$JOB" >/dev/null || true
+	run "$FERRY" status
+	[[ "$output" == *"$JOB"*"failed 3"* ]]
+}
