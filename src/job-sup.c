@@ -794,7 +794,13 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 	char *slave = NULL, *dir = job_dir(jobs, j->id);
 	int pex[2] = { -1, -1 };
 
+	/* Signal handlers the agent set write to its self-pipe, whose fds
+	 * detach_fds just closed: back to defaults, and a pipe of our own. */
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			signal(sig, SIG_DFL);
 	detach_fds(rep);
+	sig_forget();
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);

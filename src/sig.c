@@ -34,6 +34,12 @@ static void ensure_pipe(void)
 		die(EXIT_OSERR, "cannot create a pipe: %s", strerror(errno));
 }
 
+void sig_forget(void)
+{
+	pipefd[0] = pipefd[1] = -1;
+	memset((void *)counts, 0, sizeof(counts));
+}
+
 void sig_watch(int signo)
 {
 	struct sigaction sa;

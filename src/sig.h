@@ -9,6 +9,10 @@
 void sig_watch(int signo);
 /* Back to the default disposition. */
 void sig_unwatch(int signo);
+/* In a child that closed the inherited fds: forget the parent's pipe (its
+ * fd numbers may be reused by files the child opens); the next
+ * sig_watch makes a new one. */
+void sig_forget(void);
 /* The read end of the self-pipe (non-blocking), for poll. */
 int sig_fd(void);
 /* Drains the self-pipe. */
