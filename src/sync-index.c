@@ -212,6 +212,41 @@ bool index_same(const struct index *old, const struct index *nx)
 	return true;
 }
 
+static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+void index_state_id(const struct index *ix, uint8_t out[INDEX_HASH_LEN])
+{
+	XXH3_state_t st;
+	XXH3_128bits_reset(&st);
+	for (size_t i = 0; i < ix->n; i++) {
+		const struct index_entry *e = &ix->e[i];
+		const char *path = index_path(ix, e);
+		uint8_t rec[1 + 2 + 8 + 8 + INDEX_HASH_LEN], *p = rec;
+		/* The path with its NUL: no two entry lists run together alike. */
+		XXH3_128bits_update(&st, path, strlen(path) + 1);
+		*p++ = e->type;
+		if (e->type == ENT_FILE || e->type == ENT_DIR)
+			p = put_be(p, e->mode, 2);
+		if (e->type == ENT_FILE) {
+			p = put_be(p, e->size, 8);
+			p = put_be(p, e->mtime_ns, 8);
+		}
+		if (e->type != ENT_DIR) {
+			memcpy(p, e->hash, INDEX_HASH_LEN);
+			p += INDEX_HASH_LEN;
+		}
+		XXH3_128bits_update(&st, rec, (size_t)(p - rec));
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	memcpy(out, c.digest, INDEX_HASH_LEN);
+}
+
 void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN])
 {
 	XXH128_canonical_t c;

@@ -78,6 +78,14 @@ bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint6
  * is what makes those trusted).  Lets a no-op sync skip the write. */
 bool index_same(const struct index *old, const struct index *nx);
 
+/* The id of a sync state: XXH3-128 over each entry's path and type and
+ * what both sides record alike — a file's mode, size, mtime and hash, a
+ * folder's mode, a symlink's target hash (not inodes, not a folder's or
+ * a symlink's own mtime, which differ between the two sides).  The
+ * source's cache of its last manifest and the destination's index after
+ * a clean sync of that manifest have the same id. */
+void index_state_id(const struct index *ix, uint8_t out[INDEX_HASH_LEN]);
+
 /* XXH3-128 of a file's content, read from fd to EOF.  0 or -errno. */
 int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN]);
 void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN]);
