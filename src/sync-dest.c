@@ -46,6 +46,9 @@ struct dest {
 	bool lost;		/* the connection ended */
 	bool sweep;		/* a sync did not finish: look for its temp files */
 	size_t same;		/* entries left exactly as the index has them */
+	/* Per index entry, its lstat taken while the source still walks (a
+	 * changes-only manifest: the index is the base): NULL otherwise. */
+	struct prestat { struct stat st; int err; } *pre;
 	struct sync_done done;
 	uint32_t *sigbs;	/* per entry: block size of the signature sent, 0 none */
 	size_t sig_budget;	/* sum bytes the source may still hold */
@@ -201,11 +204,16 @@ static bool as_indexed(const struct dest *d, size_t i, const struct index_entry 
 }
 
 /* Decides what to do with manifest entry i; o is its index entry. */
-static void plan_one(struct dest *d, size_t i, const struct index_entry *o)
+static void plan_one(struct dest *d, size_t i, const struct index_entry *o, const struct prestat *pre)
 {
 	const struct sync_entry *e = &d->e[i];
 	struct stat st;
-	int r = dest_lstat(d, e->path, &st);
+	/* A stat from before the manifest came is as good as one taken now:
+	 * what changes after it is caught when the file is placed (expect)
+	 * or, untouched, on the next sync (the index records this stat). */
+	int r = pre ? pre->err : dest_lstat(d, e->path, &st);
+	if (pre)
+		st = pre->st;
 	bool force = d->s->flags & SYNC_FORCE;
 
 	if (r == 0) {
@@ -846,6 +854,13 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		(void)apply_sweep(d.rootfd, "");
 
 	trace_phase("dest index loaded, swept");
+	/* The source is still walking its tree: walk ours meanwhile. */
+	if (incr) {
+		d.pre = xcalloc(d.old.n, sizeof(*d.pre));
+		for (size_t j = 0; j < d.old.n; j++)
+			d.pre[j].err = dest_lstat(&d, index_path(&d.old, &d.old.e[j]), &d.pre[j].st);
+		trace_phase("dest index lstat'ed");
+	}
 	if (read_manifest(&d, incr) < 0)
 		goto out;
 	trace_phase("dest manifest read");
@@ -860,7 +875,7 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 			oj++;
 		const struct index_entry *o =
 			oj < d.old.n && strcmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) == 0 ? &d.old.e[oj] : NULL;
-		plan_one(&d, i, o);
+		plan_one(&d, i, o, o && d.pre ? &d.pre[o - d.old.e] : NULL);
 		d.same += as_indexed(&d, i, o);
 		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE && d.sweep)
 			(void)apply_sweep(d.rootfd, d.e[i].path);
@@ -932,6 +947,7 @@ out:
 	free(d.act);
 	free(d.seen);
 	free(d.sigbs);
+	free(d.pre);
 	zunpack_release(&d.zu);
 	free(d.del);
 	free(d.delst);
