@@ -43,6 +43,7 @@
 #define INDEX_FILE_MAX		((size_t)2 << 30)	/* bytes of an index file */
 #define INDEX_RACY_NS		(1000000000ull)	/* timestamp granularity we assume */
 #define HASH_CHUNK		(128 * 1024)	/* read size when hashing */
+#define SOURCE_ARENA_BLOCK	(256 * 1024)	/* manifest paths are packed in blocks of this */
 
 /* Sync. */
 #define SYNC_LOCK_WAIT_MS	30000		/* a second sync of a root waits this long */

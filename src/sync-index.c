@@ -102,21 +102,31 @@ const struct index_entry *index_find(const struct index *ix, const char *path)
 	return NULL;
 }
 
-int index_encode(const struct index *ix, struct buf *out)
+int index_encode_head(struct buf *out, uint64_t written_ns, uint32_t count)
 {
 	int r = buf_put_u32(out, INDEX_MAGIC);
-	r |= buf_put_u64(out, ix->written_ns);
-	r |= buf_put_u32(out, (uint32_t)ix->n);
-	for (size_t i = 0; i < ix->n && r == 0; i++) {
-		const struct index_entry *e = &ix->e[i];
-		r |= buf_put_cstr(out, index_path(ix, e));
-		r |= buf_put_u8(out, e->type);
-		r |= buf_put_u16(out, e->mode);
-		r |= buf_put_u64(out, e->size);
-		r |= buf_put_u64(out, e->mtime_ns);
-		r |= buf_put_u64(out, e->ino);
-		r |= buf_put(out, e->hash, INDEX_HASH_LEN);
-	}
+	r |= buf_put_u64(out, written_ns);
+	r |= buf_put_u32(out, count);
+	return r ? -1 : 0;
+}
+
+int index_encode_entry(struct buf *out, const char *path, const struct index_entry *e)
+{
+	int r = buf_put_cstr(out, path);
+	r |= buf_put_u8(out, e->type);
+	r |= buf_put_u16(out, e->mode);
+	r |= buf_put_u64(out, e->size);
+	r |= buf_put_u64(out, e->mtime_ns);
+	r |= buf_put_u64(out, e->ino);
+	r |= buf_put(out, e->hash, INDEX_HASH_LEN);
+	return r ? -1 : 0;
+}
+
+int index_encode(const struct index *ix, struct buf *out)
+{
+	int r = index_encode_head(out, ix->written_ns, (uint32_t)ix->n);
+	for (size_t i = 0; i < ix->n && r == 0; i++)
+		r = index_encode_entry(out, index_path(ix, &ix->e[i]), &ix->e[i]);
 	return r ? -1 : 0;
 }
 
@@ -158,6 +168,11 @@ int index_decode(const void *p, size_t n, struct index *ix)
 		index_release(ix);
 		index_init(ix);
 		return -1;
+	}
+	/* Held for a whole sync, beside the manifest: no growth slack. */
+	if (ix->cap > ix->n && ix->n) {
+		ix->e = xrealloc(ix->e, ix->n * sizeof(*ix->e));
+		ix->cap = ix->n;
 	}
 	return 0;
 }

@@ -53,6 +53,11 @@ int path_cmp(const char *a, const char *b);
 
 /* The on-disk form (a parser of untrusted bytes: fuzzed).  0 or -1. */
 int index_encode(const struct index *ix, struct buf *out);
+/* The same form, written piecewise by a caller that holds its entries
+ * elsewhere: the header (count entries follow), then each entry, in
+ * path_cmp order (the caller's duty; index_decode checks it). */
+int index_encode_head(struct buf *out, uint64_t written_ns, uint32_t count);
+int index_encode_entry(struct buf *out, const char *path, const struct index_entry *e);
 int index_decode(const void *p, size_t n, struct index *ix);
 /* Reads/writes a file atomically (0600).  -ENOENT when there is none. */
 int index_load(const char *file, struct index *ix);

@@ -27,7 +27,9 @@ struct source {
 				 * changes-only manifest */
 	size_t cache_cur;	/* walk-order cursor into cache */
 	size_t same;		/* entries exactly as in the cache */
-	struct sync_entry *e;	/* the manifest, in walk order */
+	struct sync_entry *e;	/* the manifest, in walk order; paths in arena */
+	char **arena;		/* blocks of SOURCE_ARENA_BLOCK bytes of paths */
+	size_t narena, arena_used;	/* blocks; bytes used in the last */
 	uint64_t *ino;
 	size_t n, cap;
 	size_t errors;		/* files that could not be read */
