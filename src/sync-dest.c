@@ -45,6 +45,7 @@ struct dest {
 	int cdirfd;
 	bool lost;		/* the connection ended */
 	bool sweep;		/* a sync did not finish: look for its temp files */
+	char *made;		/* the folder parent_dirs made last */
 	size_t same;		/* entries left exactly as the index has them */
 	/* Per index entry, its lstat taken while the source still walks (a
 	 * changes-only manifest: the index is the base): NULL otherwise. */
@@ -468,13 +469,24 @@ static void set_meta(struct dest *d, size_t i)
 	close(fd);
 }
 
+/* The folders above path.  Files come in walk order, so siblings share
+ * them: the last folder made (or found) is remembered, and the next file
+ * in it costs nothing here (apply_mkdirs opens and makes each component:
+ * ~10 syscalls a file on an initial push).  Should the folder vanish or
+ * turn into a symlink meanwhile, writing beneath the root fails safely. */
 static void parent_dirs(struct dest *d, const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	if (slash) {
-		char *dir = xstrndup(path, (size_t)(slash - path));
-		(void)apply_mkdirs(d->rootfd, dir, 0755);
-		free(dir);
+	if (slash == NULL)
+		return;
+	size_t n = (size_t)(slash - path);
+	if (d->made && strlen(d->made) == n && strncmp(d->made, path, n) == 0)
+		return;
+	free(d->made);
+	d->made = xstrndup(path, n);
+	if (apply_mkdirs(d->rootfd, d->made, 0755) < 0) {
+		free(d->made);
+		d->made = NULL;
 	}
 }
 
@@ -948,6 +960,7 @@ out:
 	free(d.seen);
 	free(d.sigbs);
 	free(d.pre);
+	free(d.made);
 	zunpack_release(&d.zu);
 	free(d.del);
 	free(d.delst);
