@@ -15,14 +15,14 @@ PKG_CONFIG ?= pkg-config
 
 WARN := -Wall -Wextra -Wshadow -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes \
         -Wpointer-arith -Wvla -Wundef -Wcast-align -Wno-unused-parameter
-BASE_CFLAGS := -std=c11 -DFERRY_VERSION='"$(VERSION)"' $(WARN) \
+BASE_CFLAGS := -std=c11 -pthread -DFERRY_VERSION='"$(VERSION)"' $(WARN) \
         $(shell $(PKG_CONFIG) --cflags inih libzstd) -Isrc
 CFLAGS  ?= -O2 -g
 # Third-party libraries are linked statically: the same file is uploaded to
 # servers as the agent, and they may not have them installed.
 # zstd and ncurses too (ncurses only for `ferry top`): the same file is
 # uploaded as the agent, to servers that may have neither.
-LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih libzstd) -lncursesw -ltinfo -Wl,-Bdynamic
+LIBS := -Wl,-Bstatic $(shell $(PKG_CONFIG) --libs inih libzstd) -lncursesw -ltinfo -Wl,-Bdynamic -pthread
 LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined

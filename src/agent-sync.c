@@ -62,6 +62,7 @@ static int push_dest(struct conn *c, const struct sync_begin *b, int rootfd, con
 		.c = c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = b->flags,
 		.pull = b->pull, .npull = b->npull, .pull_side = false, .here = "server", .verb = "push",
 		.report = dest_report, .other = dest_other, .proto_error = dest_proto_error, .arg = c,
+		.base_id = b->flags & SYNC_BASE_ID ? b->base : NULL,
 	};
 	struct sync_plan_end pe;
 	struct sync_done done;
@@ -110,6 +111,11 @@ static int pace_flush(void *arg, uint64_t n)
 	return 0;
 }
 
+static int flush_flow(void *arg)
+{
+	return conn_flush(arg);
+}
+
 static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir)
 {
 	char *cache = xasprintf("%s/pull.cache", sdir), *err = NULL;
@@ -138,14 +144,9 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		agent_error(c, PERR_ROOT, "%s", err);
 		goto out;
 	}
-	for (size_t i = 0; i < src.n; i++) {
-		buf_reset(&out);
-		sync_entry_encode(&src.e[i], &out);
-		conn_queue(c, MSG_SYNC_ENTRY, out.data, out.len);
-		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
-			goto out;
-	}
-	conn_queue(c, MSG_SYNC_ENTRIES_END, NULL, 0);
+	size_t sent;
+	if (source_queue_manifest(&src, c, false, flush_flow, c, &sent) < 0)
+		goto out;
 	/* The client plans: NEED for each file it wants, then its plan. */
 	struct sync_plan_end pe;
 	for (;;) {

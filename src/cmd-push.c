@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,24 @@ struct push {
 	size_t files_sent;
 	struct session *s;
 	struct ferr *pace_err;
+	int base_reply;			/* SYNC_BASE: -2 not asked, -1 awaited, 0/1 */
 };
+
+/* The walk, run on a thread of its own while ssh connects. */
+struct scan_job {
+	const struct config *cfg;
+	struct source *src;
+	struct scan_stats st;
+	char *err;
+	int r;
+};
+
+static void *scan_main(void *arg)
+{
+	struct scan_job *j = arg;
+	j->r = scan_push_set(j->cfg, source_add, j->src, &j->st, &j->err);
+	return NULL;
+}
 
 static void on_unreadable(void *arg, const char *path, const char *msg)
 {
@@ -110,6 +128,13 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 		free(path);
 		free(msg);
 		return 0;
+	case MSG_SYNC_BASE: {
+		bool match;
+		if (p->base_reply != -1 || sync_base_decode(body, &match) < 0)
+			break;
+		p->base_reply = match;
+		return 1;
+	}
 	case MSG_SYNC_PLAN_END:
 		if (pe == NULL || sync_plan_end_decode(body, pe) < 0 || source_sigs_done(&p->src) < 0)
 			break;
@@ -234,6 +259,12 @@ static int pace(void *arg, uint64_t n)
 	return 0;
 }
 
+static int manifest_flow(void *arg)
+{
+	struct push *p = arg;
+	return drain_out(p, CONN_OUT_HIGH / 2, p->pace_err);
+}
+
 static void push_release(struct push *p)
 {
 	int fd = p->src.rootfd;
@@ -279,15 +310,15 @@ int cmd_push(int argc, char **argv)
 
 int push_run(const struct config *cfg_, const struct push_opts *po, struct session *keep)
 {
-		struct push p = { .dry_run = po->dry_run, .json = po->json, .quiet = po->quiet };
+	struct push p = { .dry_run = po->dry_run, .json = po->json, .quiet = po->quiet, .base_reply = -2 };
 	struct session s;
 	struct ferr e = { 0 };
-	struct scan_stats st;
 	struct sync_begin sb = { 0 };
+	struct scan_job sj = { .cfg = cfg_, .src = &p.src };
 	struct buf b;
-	char *err = NULL;
 	int force = po->force, want_progress = po->want_progress;
 	uint64_t t0 = now_mono_ns();
+	trace_phase("start");
 
 	p.cfg = cfg_;
 	int rootfd = open(cfg_->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -297,11 +328,14 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	char *tdir = sync_target_dir(cfg_), *ixf = xasprintf("%s/push.index", tdir);
 	source_init(&p.src, rootfd, ixf);
 	p.src.warn = on_unreadable;
-	if (scan_push_set(cfg_, source_add, &p.src, &st, &err) < 0)
-		die(EXIT_OSERR, "%s", err);
+	trace_phase("cache loaded");
 
 	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
 		   (cfg_->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
+	/* The manifest we sent last time: if the agent's index is still the
+	 * result of it, only what changed since needs to travel. */
+	if (source_base_id(&p.src, sb.base))
+		sb.flags |= SYNC_BASE_ID;
 	/* A local link is faster than any compression. */
 	p.src.z.enabled = cfg_->kind != TARGET_LOCAL;
 	sb.root = cfg_->path;
@@ -313,21 +347,41 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 
 	/* Signals keep their default: an interrupted push leaves no partial
 	 * file (temp + rename), and the next push completes it. */
+	/* The walk (and hashing) overlaps ssh's start and the agent's: on a
+	 * warm ControlMaster the connection costs more than the walk. */
 	struct session_opts so = { 0 };
-	if (session_open(&s, cfg_, &so, MSG_SYNC_BEGIN, &b, &e) < 0)
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, scan_main, &sj) == 0;
+	if (!threaded)
+		scan_main(&sj);
+	int opened = session_open(&s, cfg_, &so, MSG_SYNC_BEGIN, &b, &e);
+	if (threaded)
+		pthread_join(th, NULL);
+	trace_phase("session open, scanned");
+	if (sj.r < 0) {
+		if (opened == 0)
+			session_close(&s);
+		die(EXIT_OSERR, "%s", sj.err);
+	}
+	if (opened < 0)
 		ferr_die(&e);
 	p.s = &s;
-	for (size_t i = 0; i < p.src.n; i++) {
-		buf_reset(&b);
-		sync_entry_encode(&p.src.e[i], &b);
-		conn_queue(&s.c, MSG_SYNC_ENTRY, b.data, b.len);
-		if (s.c.out.len > CONN_OUT_HIGH && drain_out(&p, CONN_OUT_HIGH / 2, &e) < 0)
+	p.pace_err = &e;
+	bool changes_only = false;
+	if (sb.flags & SYNC_BASE_ID) {
+		p.base_reply = -1;
+		if (pump_input(&p, true, NULL, NULL, &e) < 0)
 			ferr_die(&e);
+		changes_only = p.base_reply == 1;
 	}
-	conn_queue(&s.c, MSG_SYNC_ENTRIES_END, NULL, 0);
+	size_t sent_entries;
+	if (source_queue_manifest(&p.src, &s.c, changes_only, manifest_flow, &p, &sent_entries) < 0)
+		ferr_die(&e);
+	trace_phase("manifest queued");
 	struct sync_plan_end pe = { 0 };
 	if (pump_input(&p, true, &pe, NULL, &e) < 0)
 		ferr_die(&e);
+	trace_phase("plan end");
 	int code = 0;
 	if (pe.guard && !force) {
 		error_msg("this push would delete %u of the %u files on %s", pe.deletes, pe.indexed, s.label);
@@ -345,7 +399,7 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 			printf("{\"dry_run\":true,\"send\":%zu,\"delete\":%u,\"conflicts\":%u}\n", p.nneed, p.deletes, p.conflicts);
 		else
 			printf("dry run: %zu to send, %u to delete, %u conflicts\n", p.nneed, p.deletes, p.conflicts);
-		code = p.conflicts || st.errors || p.src.errors ? EXIT_FAIL : 0;
+		code = p.conflicts || sj.st.errors || p.src.errors ? EXIT_FAIL : 0;
 		goto out;
 	}
 	/* A progress line on a terminal unless --quiet; --progress forces it. */
@@ -353,7 +407,6 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	for (size_t i = 0; i < p.nneed; i++)
 		p.total_bytes += p.src.e[p.need[i]].size;
 	p.t_start = now_mono_ns();
-	p.pace_err = &e;
 	for (size_t i = 0; i < p.nneed; i++) {
 		int r = source_send(&p.src, &s.c, p.need[i], pace, &p);
 		if (r < 0)
@@ -369,22 +422,26 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	struct sync_done done = { 0 };
 	if (pump_input(&p, true, NULL, &done, &e) < 0)
 		ferr_die(&e);
+	trace_phase("done");
 	/* Bytes on the wire, after delta and compression. */
 	uint64_t wire_out = s.c.bytes_out, wire_in = s.c.bytes_in;
 	const char *why;
 	if (dir_private(tdir, &why) == 0)
 		source_save_cache(&p.src, ixf);
 
+	trace_phase("cache saved");
 	double secs = (double)(now_mono_ns() - t0) / 1e9;
 	if (p.json)
 		printf("{\"files\":%zu,\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%zu,"
-		       "\"bytes\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,\"seconds\":%.3f}\n", p.src.n,
-		       done.written, done.deleted, p.conflicts, st.errors + p.src.errors + p.remote_errors,
-		       (unsigned long long)p.sent_bytes, (unsigned long long)wire_out, (unsigned long long)wire_in, secs);
+		       "\"bytes\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,\"seconds\":%.3f,"
+		       "\"manifest\":\"%s\",\"manifest_entries\":%zu}\n", p.src.n,
+		       done.written, done.deleted, p.conflicts, sj.st.errors + p.src.errors + p.remote_errors,
+		       (unsigned long long)p.sent_bytes, (unsigned long long)wire_out, (unsigned long long)wire_in, secs,
+		       changes_only ? "changes" : "full", sent_entries);
 	else if (!p.quiet)
 		printf("pushed %u, deleted %u, %u conflicts (%zu in the push set, %llu bytes sent, %.2f s)\n",
 		       done.written, done.deleted, p.conflicts, p.src.n, (unsigned long long)wire_out, secs);
-	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || st.errors || p.src.errors ? EXIT_FAIL : 0;
+	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || sj.st.errors || p.src.errors ? EXIT_FAIL : 0;
 	if (p.conflicts && !p.json)
 		hint_msg("conflicting files were left as they are; `ferry push --force` overwrites them");
 	/* ferry run goes on in the same session once the push is complete. */
@@ -395,6 +452,7 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 out:
 	free(tdir);
 	free(ixf);
+	free(sj.err);
 	push_release(&p);
 	buf_release(&b);
 	return code;

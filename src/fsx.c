@@ -8,6 +8,7 @@
 #include "fsx.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,7 +148,19 @@ out:
 	return r;
 }
 
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl, bool durable);
+
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
+{
+	return write_atomic(path, data, len, mode, excl, true);
+}
+
+int write_cache_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+	return write_atomic(path, data, len, mode, 0, false);
+}
+
+static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl, bool durable)
 {
 	char *tmp = xasprintf("%s.ferry-tmp.%ld", path, (long)getpid());
 	int fd = -1, r = 0;
@@ -162,7 +175,7 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 		goto out;
 	}
 	r = write_all(fd, data, len);
-	if (r == 0 && fsync(fd) < 0)
+	if (r == 0 && durable && fsync(fd) < 0)
 		r = -errno;
 	if (close(fd) < 0 && r == 0)
 		r = -errno;

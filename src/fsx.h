@@ -30,6 +30,10 @@ int read_file(const char *path, size_t max, char **out, size_t *len);
 /* Writes data to path atomically: a temp file beside it, fsync, rename.
  * With excl, fails with -EEXIST if path exists.  0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
+/* The same without the fsync, for a cache that may be lost: a crash
+ * leaves the old file, the new one, or (no fsync) one that fails to
+ * decode and is rebuilt. */
+int write_cache_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Opens rel (checked with path_check_rel) beneath the directory rootfd,
  * never following a symlink in any component, the last included: openat2

@@ -78,6 +78,8 @@ enum msg_type {
 	MSG_SYNC_DELTA = 0x030e,
 	MSG_SYNC_DATA_Z = 0x030f,
 	MSG_SYNC_DELTA_Z = 0x0310,
+	MSG_SYNC_BASE = 0x0311,
+	MSG_SYNC_DROP = 0x0312,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,

@@ -44,6 +44,12 @@ struct dest {
 	char *cdir;		/* folder whose fd is cached for lstat */
 	int cdirfd;
 	bool lost;		/* the connection ended */
+	bool sweep;		/* a sync did not finish: look for its temp files */
+	char *made;		/* the folder parent_dirs made last */
+	size_t same;		/* entries left exactly as the index has them */
+	/* Per index entry, its lstat taken while the source still walks (a
+	 * changes-only manifest: the index is the base): NULL otherwise. */
+	struct prestat { struct stat st; int err; } *pre;
 	struct sync_done done;
 	uint32_t *sigbs;	/* per entry: block size of the signature sent, 0 none */
 	size_t sig_budget;	/* sum bytes the source may still hold */
@@ -184,13 +190,31 @@ static void conflict(struct dest *d, size_t i, const char *why)
 	report(d, MSG_SYNC_CONFLICT, 0, d->e[i].path, "%s", why);
 }
 
-/* Decides what to do with manifest entry i. */
-static void plan_one(struct dest *d, size_t i)
+/* Is entry i, left as it is (ACT_NONE), exactly what the index says,
+ * stat included?  Then the index needs no rewrite for it. */
+static bool as_indexed(const struct dest *d, size_t i, const struct index_entry *o)
 {
 	const struct sync_entry *e = &d->e[i];
-	const struct index_entry *o = index_find(&d->old, e->path);
+	const struct apply_stat *a = &d->seen[i].st;
+	if (o == NULL || d->act[i] != ACT_NONE || !d->seen[i].have || o->type != e->type ||
+	    memcmp(o->hash, e->hash, INDEX_HASH_LEN) != 0 || o->mode != (a->mode & 07777) || o->size != a->size ||
+	    o->mtime_ns != a->mtime_ns || o->ino != a->ino)
+		return false;
+	/* Racily clean: rewriting the index is what makes it trusted. */
+	return e->type != ENT_FILE || o->mtime_ns + INDEX_RACY_NS < d->old.written_ns;
+}
+
+/* Decides what to do with manifest entry i; o is its index entry. */
+static void plan_one(struct dest *d, size_t i, const struct index_entry *o, const struct prestat *pre)
+{
+	const struct sync_entry *e = &d->e[i];
 	struct stat st;
-	int r = dest_lstat(d, e->path, &st);
+	/* A stat from before the manifest came is as good as one taken now:
+	 * what changes after it is caught when the file is placed (expect)
+	 * or, untouched, on the next sync (the index records this stat). */
+	int r = pre ? pre->err : dest_lstat(d, e->path, &st);
+	if (pre)
+		st = pre->st;
 	bool force = d->s->flags & SYNC_FORCE;
 
 	if (r == 0) {
@@ -318,38 +342,110 @@ static int send_sig(struct dest *d, size_t i)
 	return r;
 }
 
-static int read_manifest(struct dest *d)
+/* Appends e (taken over) to the manifest: in walk order, in scope.  0,
+ * or -1 after a protocol error. */
+static int add_manifest(struct dest *d, struct sync_entry *e)
 {
+	if ((d->n && path_cmp(d->e[d->n - 1].path, e->path) >= 0) || !in_scope(d->s, e->path) ||
+	    d->n >= INDEX_ENTRIES_MAX) {
+		proto_error(d, "sync entry '%s' out of order, repeated or %s", e->path,
+			    d->s->pull_side ? "outside the pull folders" : "in a pull folder");
+		sync_entry_release(e);
+		return -1;
+	}
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 1024;
+		d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
+	}
+	d->e[d->n++] = *e;
+	return 0;
+}
+
+/* A changes-only manifest: the index entries before path (all of them
+ * when path is NULL) are manifest entries unchanged since the base.  The
+ * index has no symlink targets, so the source sends every symlink; one
+ * left out is a protocol error, as is one out of scope (the source drops
+ * what its scope no longer has). */
+static int take_old(struct dest *d, size_t *j, const char *path)
+{
+	for (; *j < d->old.n; (*j)++) {
+		const struct index_entry *o = &d->old.e[*j];
+		const char *op = index_path(&d->old, o);
+		if (path && path_cmp(op, path) >= 0)
+			return 0;
+		if (o->type != ENT_FILE && o->type != ENT_DIR) {
+			proto_error(d, "'%s' left out of a changes-only manifest: a symlink must be sent", op);
+			return -1;
+		}
+		struct sync_entry e = { .type = o->type, .mode = o->mode, .size = o->size, .mtime_ns = o->mtime_ns,
+					.path = xstrdup(op) };
+		memcpy(e.hash, o->hash, INDEX_HASH_LEN);
+		if (add_manifest(d, &e) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Reads the source's manifest: every entry, or (changes_only) the
+ * entries that changed since the base (ENTRY, replacing the index's
+ * entry of that path or new) and the base's paths that are gone (DROP),
+ * in one walk order, merged here with the index. */
+static int read_manifest(struct dest *d, bool changes_only)
+{
+	size_t j = 0;
+	char *prev = NULL;
+	int ret = -1;
 	for (;;) {
 		uint16_t type;
 		struct rd body;
 		if (!next_frame(d, &type, &body))
-			return -1;
-		if (type == MSG_SYNC_ENTRIES_END)
-			return 0;
-		if (type != MSG_SYNC_ENTRY) {
+			goto out;
+		if (type == MSG_SYNC_ENTRIES_END) {
+			ret = changes_only ? take_old(d, &j, NULL) : 0;
+			goto out;
+		}
+		if (type != MSG_SYNC_ENTRY && !(type == MSG_SYNC_DROP && changes_only)) {
 			if (d->s->other(d->s->arg, type, &body) < 0)
-				return -1;
+				goto out;
 			continue;
 		}
-		struct sync_entry e;
-		if (sync_entry_decode(&body, &e) < 0) {
-			proto_error(d, "malformed sync entry");
-			return -1;
+		struct sync_entry e = { 0 };
+		char *drop = NULL;
+		if (type == MSG_SYNC_ENTRY ? sync_entry_decode(&body, &e) < 0 : sync_drop_decode(&body, &drop) < 0) {
+			proto_error(d, "malformed sync %s", type == MSG_SYNC_ENTRY ? "entry" : "drop");
+			goto out;
 		}
-		if ((d->n && path_cmp(d->e[d->n - 1].path, e.path) >= 0) || !in_scope(d->s, e.path) ||
-		    d->n >= INDEX_ENTRIES_MAX) {
-			proto_error(d, "sync entry '%s' out of order, repeated or %s", e.path,
-				    d->s->pull_side ? "outside the pull folders" : "in a pull folder");
-			sync_entry_release(&e);
-			return -1;
+		const char *path = drop ? drop : e.path;
+		if (changes_only) {
+			bool ok = prev == NULL || path_cmp(prev, path) < 0;
+			if (!ok)
+				proto_error(d, "sync entry '%s' out of order or repeated", path);
+			else
+				ok = take_old(d, &j, path) == 0;
+			if (ok) {
+				bool known = j < d->old.n && strcmp(index_path(&d->old, &d->old.e[j]), path) == 0;
+				if (known)
+					j++;	/* replaced or dropped */
+				else if (drop)
+					proto_error(d, "'%s' dropped from a changes-only manifest, but the base has no such path",
+						    drop);
+				ok = known || !drop;
+			}
+			free(prev);
+			prev = xstrdup(path);
+			if (!ok) {
+				sync_entry_release(&e);
+				free(drop);
+				goto out;
+			}
 		}
-		if (d->n == d->cap) {
-			d->cap = d->cap ? d->cap * 2 : 1024;
-			d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
-		}
-		d->e[d->n++] = e;
+		free(drop);
+		if (type == MSG_SYNC_ENTRY && add_manifest(d, &e) < 0)
+			goto out;
 	}
+out:
+	free(prev);
+	return ret;
 }
 
 static void set_meta(struct dest *d, size_t i)
@@ -373,13 +469,24 @@ static void set_meta(struct dest *d, size_t i)
 	close(fd);
 }
 
+/* The folders above path.  Files come in walk order, so siblings share
+ * them: the last folder made (or found) is remembered, and the next file
+ * in it costs nothing here (apply_mkdirs opens and makes each component:
+ * ~10 syscalls a file on an initial push).  Should the folder vanish or
+ * turn into a symlink meanwhile, writing beneath the root fails safely. */
 static void parent_dirs(struct dest *d, const char *path)
 {
 	const char *slash = strrchr(path, '/');
-	if (slash) {
-		char *dir = xstrndup(path, (size_t)(slash - path));
-		(void)apply_mkdirs(d->rootfd, dir, 0755);
-		free(dir);
+	if (slash == NULL)
+		return;
+	size_t n = (size_t)(slash - path);
+	if (d->made && strlen(d->made) == n && strncmp(d->made, path, n) == 0)
+		return;
+	free(d->made);
+	d->made = xstrndup(path, n);
+	if (apply_mkdirs(d->rootfd, d->made, 0755) < 0) {
+		free(d->made);
+		d->made = NULL;
 	}
 }
 
@@ -713,6 +820,7 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	int ret = -1;
 
 	memset(pe, 0, sizeof(*pe));
+	trace_phase("dest start");
 	buf_init(&b, FRAME_MAX);
 	index_init(&d.old);
 	if (index_load(side->ixfile, &d.old) == -EBADMSG)
@@ -731,20 +839,57 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		(void)index_journal_merge(&d.old, jdata, jlen);
 		free(jdata);
 	}
+	/* The source's base is what this index was made from (and no sync
+	 * was interrupted since): it sends only what changed.  Answered at
+	 * once: the source waits for it, its walk done meanwhile. */
+	bool incr = false;
+	if (side->base_id) {
+		uint8_t id[INDEX_HASH_LEN];
+		index_state_id(&d.old, id);
+		incr = !had_journal && d.old.n && memcmp(id, side->base_id, INDEX_HASH_LEN) == 0;
+		uint8_t m = incr;
+		conn_queue(d.c, MSG_SYNC_BASE, &m, 1);
+		if (conn_flush(d.c) < 0) {
+			d.lost = true;
+			goto out;
+		}
+	}
 	if (!dry)
 		d.journal = open(side->jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (!dry)
+	/* Stray temp files exist only where a sync did not finish, and every
+	 * sync creates the journal before its first temp file and removes it
+	 * at its end: no journal, nothing to sweep (a no-op push of 1,000
+	 * folders saves 1,000 directory reads).  Without a journal of our
+	 * own we cannot tell the next sync, so we sweep. */
+	d.sweep = !dry && (had_journal || d.journal < 0);
+	if (d.sweep)
 		(void)apply_sweep(d.rootfd, "");
 
-	if (read_manifest(&d) < 0)
+	trace_phase("dest index loaded, swept");
+	/* The source is still walking its tree: walk ours meanwhile. */
+	if (incr) {
+		d.pre = xcalloc(d.old.n, sizeof(*d.pre));
+		for (size_t j = 0; j < d.old.n; j++)
+			d.pre[j].err = dest_lstat(&d, index_path(&d.old, &d.old.e[j]), &d.pre[j].st);
+		trace_phase("dest index lstat'ed");
+	}
+	if (read_manifest(&d, incr) < 0)
 		goto out;
+	trace_phase("dest manifest read");
 	d.act = xcalloc(d.n + 1, 1);
 	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
 	d.sigbs = xcalloc(d.n + 1, sizeof(*d.sigbs));
 	zunpack_init(&d.zu);
+	size_t oj = 0;
 	for (size_t i = 0; i < d.n; i++) {
-		plan_one(&d, i);
-		if (d.e[i].type == ENT_DIR && d.act[i] == ACT_NONE && !dry)
+		/* The manifest and the index share one order: a cursor. */
+		while (oj < d.old.n && path_cmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) < 0)
+			oj++;
+		const struct index_entry *o =
+			oj < d.old.n && strcmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) == 0 ? &d.old.e[oj] : NULL;
+		plan_one(&d, i, o, o && d.pre ? &d.pre[o - d.old.e] : NULL);
+		d.same += as_indexed(&d, i, o);
+		if (d.e[i].type == ENT_DIR && (d.act[i] == ACT_NONE || d.act[i] == ACT_META) && d.sweep)
 			(void)apply_sweep(d.rootfd, d.e[i].path);
 		if (d.act[i] == ACT_NEED) {
 			uint8_t seq[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
@@ -759,7 +904,9 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 			goto out;
 		}
 	}
+	trace_phase("dest planned");
 	plan_deletes(&d, &pe->deletes);
+	trace_phase("dest deletes planned");
 	pe->conflicts = d.done.conflicts;
 	for (size_t i = 0; i < d.n; i++)
 		pe->need += d.act[i] == ACT_NEED || d.act[i] == ACT_MKDIR || d.act[i] == ACT_LINK;
@@ -781,13 +928,19 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		goto out;
 	apply_rest(&d);
 
-	struct index nx;
-	index_init(&nx);
-	build_index(&d, &nx);
+	trace_phase("dest received");
 	/* Nothing changed and no journal to fold in: the index on disk is
-	 * already this one. */
-	int r = !had_journal && index_same(&d.old, &nx) ? 0 : index_save(side->ixfile, &nx);
-	index_release(&nx);
+	 * already the new one.  Every entry as indexed, as many as the index
+	 * holds: nothing was written or deleted, and no copy is built. */
+	int r = 0;
+	if (had_journal || d.same != d.n || d.n != d.old.n) {
+		struct index nx;
+		index_init(&nx);
+		build_index(&d, &nx);
+		r = !had_journal && index_same(&d.old, &nx) ? 0 : index_save(side->ixfile, &nx);
+		index_release(&nx);
+	}
+	trace_phase("dest index saved");
 	if (r == 0)
 		unlink(side->jfile);	/* everything in it is in the index now */
 	if (r < 0) {
@@ -806,6 +959,8 @@ out:
 	free(d.act);
 	free(d.seen);
 	free(d.sigbs);
+	free(d.pre);
+	free(d.made);
 	zunpack_release(&d.zu);
 	free(d.del);
 	free(d.delst);

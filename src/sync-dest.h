@@ -31,6 +31,10 @@ struct dest_side {
 	const char *ixfile;	/* this side's index of what ferry put here */
 	const char *jfile;	/* its journal */
 	uint32_t flags;		/* SYNC_FORCE, SYNC_DRY_RUN */
+	/* The source's base (SYNC_BEGIN's state id), or NULL: the engine
+	 * answers SYNC_BASE first, and on a match reads a changes-only
+	 * manifest, taking every other entry from its own index. */
+	const uint8_t *base_id;
 	/* The pull folders.  A push (pull_side false) never touches them; a
 	 * pull (pull_side true) touches nothing else. */
 	char *const *pull;
@@ -54,7 +58,7 @@ struct dest_side {
 	void *arg;
 };
 
-/* Runs the destination side until the source's COMMIT, or until the plan
+/* Runs the destination side (SYNC_BASE first when side->base_id) until the source's COMMIT, or until the plan
  * when dry-running or when the mass-deletion guard trips without force.
  * Fills *pe (the plan) and *done (what happened).  0, or -1 when the
  * connection failed or the source broke the protocol (proto_error or

@@ -102,21 +102,31 @@ const struct index_entry *index_find(const struct index *ix, const char *path)
 	return NULL;
 }
 
-int index_encode(const struct index *ix, struct buf *out)
+int index_encode_head(struct buf *out, uint64_t written_ns, uint32_t count)
 {
 	int r = buf_put_u32(out, INDEX_MAGIC);
-	r |= buf_put_u64(out, ix->written_ns);
-	r |= buf_put_u32(out, (uint32_t)ix->n);
-	for (size_t i = 0; i < ix->n && r == 0; i++) {
-		const struct index_entry *e = &ix->e[i];
-		r |= buf_put_cstr(out, index_path(ix, e));
-		r |= buf_put_u8(out, e->type);
-		r |= buf_put_u16(out, e->mode);
-		r |= buf_put_u64(out, e->size);
-		r |= buf_put_u64(out, e->mtime_ns);
-		r |= buf_put_u64(out, e->ino);
-		r |= buf_put(out, e->hash, INDEX_HASH_LEN);
-	}
+	r |= buf_put_u64(out, written_ns);
+	r |= buf_put_u32(out, count);
+	return r ? -1 : 0;
+}
+
+int index_encode_entry(struct buf *out, const char *path, const struct index_entry *e)
+{
+	int r = buf_put_cstr(out, path);
+	r |= buf_put_u8(out, e->type);
+	r |= buf_put_u16(out, e->mode);
+	r |= buf_put_u64(out, e->size);
+	r |= buf_put_u64(out, e->mtime_ns);
+	r |= buf_put_u64(out, e->ino);
+	r |= buf_put(out, e->hash, INDEX_HASH_LEN);
+	return r ? -1 : 0;
+}
+
+int index_encode(const struct index *ix, struct buf *out)
+{
+	int r = index_encode_head(out, ix->written_ns, (uint32_t)ix->n);
+	for (size_t i = 0; i < ix->n && r == 0; i++)
+		r = index_encode_entry(out, index_path(ix, &ix->e[i]), &ix->e[i]);
 	return r ? -1 : 0;
 }
 
@@ -158,6 +168,11 @@ int index_decode(const void *p, size_t n, struct index *ix)
 		index_release(ix);
 		index_init(ix);
 		return -1;
+	}
+	/* Held for a whole sync, beside the manifest: no growth slack. */
+	if (ix->cap > ix->n && ix->n) {
+		ix->e = xrealloc(ix->e, ix->n * sizeof(*ix->e));
+		ix->cap = ix->n;
 	}
 	return 0;
 }
@@ -210,6 +225,41 @@ bool index_same(const struct index *old, const struct index *nx)
 			return false;
 	}
 	return true;
+}
+
+static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
+{
+	for (int i = n - 1; i >= 0; i--)
+		*p++ = (uint8_t)(v >> (8 * i));
+	return p;
+}
+
+void index_state_id(const struct index *ix, uint8_t out[INDEX_HASH_LEN])
+{
+	XXH3_state_t st;
+	XXH3_128bits_reset(&st);
+	for (size_t i = 0; i < ix->n; i++) {
+		const struct index_entry *e = &ix->e[i];
+		const char *path = index_path(ix, e);
+		uint8_t rec[1 + 2 + 8 + 8 + INDEX_HASH_LEN], *p = rec;
+		/* The path with its NUL: no two entry lists run together alike. */
+		XXH3_128bits_update(&st, path, strlen(path) + 1);
+		*p++ = e->type;
+		if (e->type == ENT_FILE || e->type == ENT_DIR)
+			p = put_be(p, e->mode, 2);
+		if (e->type == ENT_FILE) {
+			p = put_be(p, e->size, 8);
+			p = put_be(p, e->mtime_ns, 8);
+		}
+		if (e->type != ENT_DIR) {
+			memcpy(p, e->hash, INDEX_HASH_LEN);
+			p += INDEX_HASH_LEN;
+		}
+		XXH3_128bits_update(&st, rec, (size_t)(p - rec));
+	}
+	XXH128_canonical_t c;
+	XXH128_canonicalFromHash(&c, XXH3_128bits_digest(&st));
+	memcpy(out, c.digest, INDEX_HASH_LEN);
 }
 
 void hash_bytes(const void *p, size_t n, uint8_t out[INDEX_HASH_LEN])

@@ -53,6 +53,11 @@ int path_cmp(const char *a, const char *b);
 
 /* The on-disk form (a parser of untrusted bytes: fuzzed).  0 or -1. */
 int index_encode(const struct index *ix, struct buf *out);
+/* The same form, written piecewise by a caller that holds its entries
+ * elsewhere: the header (count entries follow), then each entry, in
+ * path_cmp order (the caller's duty; index_decode checks it). */
+int index_encode_head(struct buf *out, uint64_t written_ns, uint32_t count);
+int index_encode_entry(struct buf *out, const char *path, const struct index_entry *e);
 int index_decode(const void *p, size_t n, struct index *ix);
 /* Reads/writes a file atomically (0600).  -ENOENT when there is none. */
 int index_load(const char *file, struct index *ix);
@@ -77,6 +82,14 @@ bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint6
  * paths and fields, and no entry of old racily clean (rewriting the index
  * is what makes those trusted).  Lets a no-op sync skip the write. */
 bool index_same(const struct index *old, const struct index *nx);
+
+/* The id of a sync state: XXH3-128 over each entry's path and type and
+ * what both sides record alike — a file's mode, size, mtime and hash, a
+ * folder's mode, a symlink's target hash (not inodes, not a folder's or
+ * a symlink's own mtime, which differ between the two sides).  The
+ * source's cache of its last manifest and the destination's index after
+ * a clean sync of that manifest have the same id. */
+void index_state_id(const struct index *ix, uint8_t out[INDEX_HASH_LEN]);
 
 /* XXH3-128 of a file's content, read from fd to EOF.  0 or -errno. */
 int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN]);

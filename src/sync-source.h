@@ -22,8 +22,14 @@
 
 struct source {
 	int rootfd;
-	struct index cache;	/* hashes of the last scan */
-	struct sync_entry *e;	/* the manifest, in walk order */
+	struct index cache;	/* the last manifest sent, with inodes: hashes
+				 * of unchanged files, and the base of a
+				 * changes-only manifest */
+	size_t cache_cur;	/* walk-order cursor into cache */
+	size_t same;		/* entries exactly as in the cache */
+	struct sync_entry *e;	/* the manifest, in walk order; paths in arena */
+	char **arena;		/* blocks of SOURCE_ARENA_BLOCK bytes of paths */
+	size_t narena, arena_used;	/* blocks; bytes used in the last */
 	uint64_t *ino;
 	size_t n, cap;
 	size_t errors;		/* files that could not be read */
@@ -47,8 +53,23 @@ void source_release(struct source *s);
  * out. */
 int source_add(const struct scan_entry *se, void *arg);
 /* Saves the manifest as the cache for the next scan (errors ignored: it
- * is only a cache). */
+ * is only a cache).  Nothing is written when the cache already is this
+ * manifest. */
 void source_save_cache(const struct source *s, const char *file);
+
+/* The state id of the cache (index_state_id): the base a changes-only
+ * manifest is relative to.  false when there is no usable cache. */
+bool source_base_id(const struct source *s, uint8_t id[INDEX_HASH_LEN]);
+
+/* Queues the manifest on c: every entry, or with changes_only the
+ * entries that differ from the cache (SYNC_ENTRY; symlinks always, as
+ * the destination's index holds no link targets) and the cache's paths
+ * the manifest no longer has (SYNC_DROP), merged in walk order; then
+ * SYNC_ENTRIES_END.  flow(arg) runs whenever the queue passes
+ * CONN_OUT_HIGH; its -1 stops (returned).  0 or -1.  *sent counts the
+ * ENTRY and DROP frames. */
+int source_queue_manifest(const struct source *s, struct conn *c, bool changes_only, int (*flow)(void *arg),
+			  void *arg, size_t *sent);
 
 /* A SYNC_SIG frame from the destination: it must be for the file it
  * asked for last (last_need; UINT32_MAX when none yet).  0, or -1 when

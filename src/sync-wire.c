@@ -26,6 +26,8 @@ int sync_begin_encode(const struct sync_begin *b, struct buf *out)
 	r |= buf_put_u32(out, b->nignore);
 	for (uint32_t i = 0; i < b->nignore; i++)
 		r |= buf_put_cstr(out, b->ignore[i]);
+	if (b->flags & SYNC_BASE_ID)
+		r |= buf_put(out, b->base, INDEX_HASH_LEN);
 	return r ? -1 : 0;
 }
 
@@ -70,6 +72,11 @@ int sync_begin_decode(struct rd *r, struct sync_begin *b)
 			break;
 		b->ignore = xrealloc(b->ignore, (b->nignore + 1) * sizeof(char *));
 		b->ignore[b->nignore++] = p;
+	}
+	if (b->flags & SYNC_BASE_ID) {
+		const uint8_t *h = rd_bytes(r, INDEX_HASH_LEN);
+		if (h)
+			memcpy(b->base, h, INDEX_HASH_LEN);
 	}
 	rd_expect_end(r);
 	if (!rd_ok(r) || b->root == NULL) {
@@ -183,4 +190,29 @@ int sync_done_decode(struct rd *r, struct sync_done *d)
 	d->bytes = rd_u64(r);
 	rd_expect_end(r);
 	return rd_ok(r) ? 0 : -1;
+}
+
+int sync_drop_encode(const char *path, struct buf *out)
+{
+	return buf_put_cstr(out, path) ? -1 : 0;
+}
+
+int sync_drop_decode(struct rd *r, char **path)
+{
+	*path = rd_cstr(r, PATH_REL_MAX);
+	rd_expect_end(r);
+	if (!rd_ok(r) || !path_ok(*path)) {
+		free(*path);
+		*path = NULL;
+		return -1;
+	}
+	return 0;
+}
+
+int sync_base_decode(struct rd *r, bool *match)
+{
+	uint8_t m = rd_u8(r);
+	rd_expect_end(r);
+	*match = m == 1;
+	return rd_ok(r) && m <= 1 ? 0 : -1;
 }

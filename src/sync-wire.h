@@ -6,6 +6,7 @@
 #ifndef FERRY_SYNC_WIRE_H
 #define FERRY_SYNC_WIRE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "buf.h"
@@ -15,7 +16,8 @@
 #define SYNC_DRY_RUN	0x2u
 #define SYNC_PULL	0x4u	/* the agent is the source, the client applies */
 #define SYNC_NO_ZSTD	0x8u	/* a local link: the source never compresses */
-#define SYNC_FLAGS_ALL	0xfu
+#define SYNC_BASE_ID	0x10u	/* the client has a base: only changes if it matches */
+#define SYNC_FLAGS_ALL	0x1fu
 
 struct sync_begin {
 	uint32_t flags;
@@ -25,6 +27,9 @@ struct sync_begin {
 	uint32_t npull;
 	char **ignore;		/* the project file's ignore patterns (pull) */
 	uint32_t nignore;
+	/* With SYNC_BASE_ID: the state id (index_state_id) of the manifest
+	 * the client sent in its last push, which it keeps as its cache. */
+	uint8_t base[INDEX_HASH_LEN];
 };
 
 struct sync_entry {
@@ -58,6 +63,13 @@ void sync_entry_release(struct sync_entry *e);
 /* SYNC_CONFLICT and SYNC_ERROR: u32 code, path, message. */
 int sync_report_encode(uint32_t code, const char *path, const char *msg, struct buf *out);
 int sync_report_decode(struct rd *r, uint32_t *code, char **path, char **msg);
+
+/* SYNC_DROP: a path of the base that the source no longer has. */
+int sync_drop_encode(const char *path, struct buf *out);
+int sync_drop_decode(struct rd *r, char **path);
+/* SYNC_BASE: u8 1 when the destination's index is the client's base
+ * (send changes only), 0 otherwise (send everything). */
+int sync_base_decode(struct rd *r, bool *match);
 
 int sync_plan_end_encode(const struct sync_plan_end *p, struct buf *out);
 int sync_plan_end_decode(struct rd *r, struct sync_plan_end *p);

@@ -405,3 +405,17 @@ int parse_size(const char *s, uint64_t *out)
 	*out = (uint64_t)(v * mul);
 	return 0;
 }
+
+void trace_phase(const char *what)
+{
+	static uint64_t t0;
+	static int on = -1;
+	if (on < 0)
+		on = getenv("FERRY_TIMING") != NULL;
+	if (!on)
+		return;
+	uint64_t now = now_mono_ns();
+	if (t0 == 0)
+		t0 = now;
+	fprintf(stderr, "[%d] %8.2f ms %s\n", (int)getpid(), (double)(now - t0) / 1e6, what);
+}

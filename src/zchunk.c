@@ -1,5 +1,6 @@
 /*
- * zchunk.c - per-chunk zstd with the "only where it pays" rules
+ * zchunk.c - zstd for file data, one stream per session and direction,
+ * flushed at every chunk, with the "only where it pays" rules
  * (zchunk.h).
  */
 #define _GNU_SOURCE
@@ -45,23 +46,38 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged)
 		if (z->cctx == NULL)
 			bug("out of memory for zstd");
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG);
 	}
-	size_t need = ZSTD_compressBound(n);
+	size_t need = ZSTD_compressBound(n) + 64;
 	if (need > z->out_cap) {
 		z->out = xrealloc(z->out, need);
 		z->out_cap = need;
 	}
-	/* One-shot: the frame header carries the content size. */
-	size_t r = ZSTD_compress2(z->cctx, z->out, z->out_cap, p, n);
-	if (ZSTD_isError(r) || r * 100 > n * (100 - ZSTD_GAIN_PCT)) {
+	/* One stream for the whole session, flushed at every chunk: each
+	 * chunk decodes on its own, yet compresses against everything
+	 * compressed before it (thousands of small, alike files shrink as
+	 * one text would, not one by one). */
+	ZSTD_outBuffer ob = { z->out, z->out_cap, 0 };
+	ZSTD_inBuffer ib = { p, n, 0 };
+	size_t r;
+	do {
+		r = ZSTD_compressStream2(z->cctx, &ob, &ib, ZSTD_e_flush);
+	} while (!ZSTD_isError(r) && r != 0 && ob.pos < ob.size);
+	if (ZSTD_isError(r) || r != 0)
+		bug("zstd: cannot flush a chunk into its bound");
+	/* Sent as it is (the stream has it now); if it did not shrink, the
+	 * next chunks go raw for a while. */
+	if (ob.pos * 100 > n * (100 - ZSTD_GAIN_PCT))
 		z->skip = ZSTD_RETRY_CHUNKS;
-		return false;
-	}
-	z->out_len = r;
+	z->out_len = ob.pos;
 	z->raw_in += n;
-	z->packed_out += r;
+	z->packed_out += ob.pos;
 	return true;
 }
+
+/* zstd's block header size (ZSTD_blockHeaderSize, not in its public
+ * API): what ZSTD_decompressStream asks for next at a block boundary. */
+#define ZCHUNK_BLOCK_HEADER 3
 
 void zunpack_init(struct zunpack *u)
 {
@@ -79,22 +95,35 @@ void zunpack_release(struct zunpack *u)
 
 int zunpack_chunk(struct zunpack *u, const uint8_t *p, size_t n, const uint8_t **out, size_t *len)
 {
-	unsigned long long want = ZSTD_getFrameContentSize(p, n);
-	if (want == ZSTD_CONTENTSIZE_UNKNOWN || want == ZSTD_CONTENTSIZE_ERROR || want > ZSTD_RAW_MAX ||
-	    ZSTD_findFrameCompressedSize(p, n) != n)
-		return -1;
 	if (u->dctx == NULL) {
 		u->dctx = ZSTD_createDCtx();
 		if (u->dctx == NULL)
 			bug("out of memory for zstd");
-		u->buf = xmalloc(ZSTD_RAW_MAX);
+		/* The peer picks the window: never more memory than ours. */
+		ZSTD_DCtx_setParameter(u->dctx, ZSTD_d_windowLogMax, ZSTD_WINDOW_LOG);
+		u->buf = xmalloc(ZSTD_RAW_MAX + 1);
 	}
-	/* Into a buffer of the cap: a frame that lies about its size fails
-	 * with dstSize_tooSmall instead of writing past it. */
-	size_t r = ZSTD_decompressDCtx(u->dctx, u->buf, ZSTD_RAW_MAX, p, n);
-	if (ZSTD_isError(r) || r != want)
+	if (u->failed || n == 0)
 		return -1;
+	/* Into a buffer one byte over the cap: a chunk that decodes to more
+	 * than ZSTD_RAW_MAX fills it and is refused, nothing is written
+	 * past it. */
+	ZSTD_outBuffer ob = { u->buf, ZSTD_RAW_MAX + 1, 0 };
+	ZSTD_inBuffer ib = { p, n, 0 };
+	size_t r = 1;
+	while (ib.pos < ib.size && ob.pos < ob.size) {
+		r = ZSTD_decompressStream(u->dctx, &ob, &ib);
+		if (ZSTD_isError(r))
+			break;
+	}
+	/* A flushed chunk ends on a block boundary: the decoder then wants a
+	 * block header (3 bytes) next.  Anything else is a cut chunk. */
+	if (ZSTD_isError(r) || r != ZCHUNK_BLOCK_HEADER || ib.pos < ib.size || ob.pos > ZSTD_RAW_MAX ||
+	    ob.pos == 0) {
+		u->failed = true;	/* the stream is out of step: no more */
+		return -1;
+	}
 	*out = u->buf;
-	*len = r;
+	*len = ob.pos;
 	return 0;
 }

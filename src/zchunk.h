@@ -6,9 +6,13 @@
  *    queue is backlogged; when it drains, compressing only costs time;
  *  - the data must shrink: a chunk that does not lose ZSTD_GAIN_PCT
  *    stops compression for that file for ZSTD_RETRY_CHUNKS chunks.
- * A compressed chunk is one zstd frame with its content size in the
- * header; decompression refuses anything else, and anything bigger than
- * ZSTD_RAW_MAX, before it writes a byte.
+ * Compressed chunks of a session (one direction) are one zstd stream,
+ * flushed at the end of every chunk: each decodes completely when it
+ * arrives, against the history of those before it (a window of 2^
+ * ZSTD_WINDOW_LOG bytes at most, enforced on the receiving side).  Raw
+ * chunks are not part of the stream.  Decompression refuses a chunk
+ * that decodes to nothing or to more than ZSTD_RAW_MAX bytes, without
+ * writing past its buffer; after one bad chunk every later one fails.
  */
 #ifndef FERRY_ZCHUNK_H
 #define FERRY_ZCHUNK_H
@@ -30,19 +34,21 @@ void zpack_init(struct zpack *z, bool enabled);
 void zpack_release(struct zpack *z);
 /* A new file: forget that the last one did not compress. */
 void zpack_file(struct zpack *z);
-/* Compresses p[0..n) when the rules say so: true and z->out/out_len hold
- * the frame to send; false to send the chunk raw. */
+/* Compresses p[0..n) into the stream when the rules say so: true and
+ * z->out/out_len hold the chunk to send (it must be sent: the stream
+ * has it); false to send the chunk raw. */
 bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged);
 
 struct zunpack {
 	void *dctx;		/* ZSTD_DCtx, made on first use */
-	uint8_t *buf;		/* ZSTD_RAW_MAX bytes */
+	uint8_t *buf;		/* ZSTD_RAW_MAX + 1 bytes */
+	bool failed;		/* a chunk did not decode: the stream is lost */
 };
 void zunpack_init(struct zunpack *u);
 void zunpack_release(struct zunpack *u);
-/* Decompresses one chunk: 0 and *out (valid until the next call) /
- * *len set, or -1 when it is not exactly one zstd frame of a declared
- * size of at most ZSTD_RAW_MAX bytes. */
+/* Decompresses one chunk of the stream: 0 and *out (valid until the
+ * next call) / *len set, or -1 when it does not decode, leaves input
+ * unused, or yields nothing or more than ZSTD_RAW_MAX bytes. */
 int zunpack_chunk(struct zunpack *u, const uint8_t *p, size_t n, const uint8_t **out, size_t *len);
 
 #endif

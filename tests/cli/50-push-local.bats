@@ -15,6 +15,9 @@ teardown() { common_teardown; }
 @test "push: conflicts in both directions, --dry-run, --force" { check_push_conflicts; }
 @test "push: mass-deletion guard; pull folders untouched" { check_push_guard_and_pull_folders; }
 @test "push: kill -9 mid-push leaves no partial file; next push completes" { check_push_concurrent_and_kill; }
+@test "push: only changes travel; remote edits still conflict, remote deletes are re-sent" { check_push_changes_only; }
+@test "push: a stale base falls back to the full manifest" { check_push_base_mismatch; }
+@test "push: a lost agent index: full manifest, nothing unknown deleted" { check_push_index_lost; }
 
 @test "push: a second push of the same target waits its turn" {
 	for i in $(seq 1 200); do head -c 20000 /dev/urandom >"f$i"; done

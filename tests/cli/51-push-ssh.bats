@@ -18,6 +18,9 @@ teardown() { common_teardown; }
 @test "push over ssh: conflicts, --dry-run, --force" { check_push_conflicts; }
 @test "push over ssh: mass-deletion guard; pull folders untouched" { check_push_guard_and_pull_folders; }
 @test "push over ssh: kill -9 mid-push leaves no partial file" { check_push_concurrent_and_kill; }
+@test "push over ssh: only changes travel; remote edits still conflict, remote deletes are re-sent" { check_push_changes_only; }
+@test "push over ssh: a stale base falls back to the full manifest" { check_push_base_mismatch; }
+@test "push over ssh: a lost agent index: full manifest, nothing unknown deleted" { check_push_index_lost; }
 @test "push over ssh: a large file with a few KB changed goes as a delta" { check_push_delta; }
 
 @test "push over ssh: compressible data is compressed when the link is slow" {

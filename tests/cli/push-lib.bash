@@ -155,6 +155,93 @@ json_check() {
 	echo "$output" | python3 -c 'import json,sys; d=json.loads(sys.stdin.read().strip().splitlines()[-1]); assert '"$1"', d'
 }
 
+# The agent's index of this test's project: the one written since
+# "$T/mark" (local agent: under $HOME; ssh: the sshd's XDG_STATE_HOME).
+agent_index() {
+	find "$HOME/.local/state/ferry/roots" ${SSHD_DIR:+"$SSHD_DIR/remote-state/ferry/roots"} \
+		-name push.index -newer "$T/mark" 2>/dev/null | head -n 1
+}
+
+# After a clean push only the changes travel (and every symlink: the
+# agent's index has no link targets), yet the agent still checks every
+# file it placed: an edit there is a conflict, a file deleted there is
+# asked for again.
+check_push_changes_only() {
+	touch "$T/mark"
+	make_tree
+	"$FERRY" push >/dev/null
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["manifest_entries"] == 2 and d["written"] == 0'
+	echo theirs >"$R/src/a.txt"
+	rm "$R/sp ace/f 1"
+	echo new >src/sub/b.txt
+	rm src/run.sh
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 1 ]
+	json_check 'd["manifest"] == "changes" and d["manifest_entries"] == 4'
+	json_check 'd["conflicts"] == 1 and d["written"] == 2 and d["deleted"] == 1'
+	[ "$(cat "$R/src/a.txt")" = theirs ]
+	[ "$(cat "$R/sp ace/f 1")" = x ]
+	[ "$(cat "$R/src/sub/b.txt")" = new ]
+	[ ! -e "$R/src/run.sh" ]
+	# still a conflict on the next push, until --force
+	run "$FERRY" push --json
+	[ "$status" -eq 1 ]
+	json_check 'd["manifest"] == "changes" and d["conflicts"] == 1'
+	run "$FERRY" push --force --json
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["written"] == 1'
+	trees_equal
+}
+
+# A client whose base is not the agent's index (here: a cache from two
+# pushes ago) sends the full manifest, and the result is the same.
+check_push_base_mismatch() {
+	make_tree
+	"$FERRY" push >/dev/null
+	cache=$(find .ferry -name push.index)
+	[ -n "$cache" ]
+	cp "$cache" "$T/old-cache"
+	echo v2 >src/a.txt
+	"$FERRY" push >/dev/null
+	cp "$T/old-cache" "$cache"
+	echo v3 >src/a.txt
+	rm src/sub/b.txt
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "full" and d["written"] == 1 and d["deleted"] == 1'
+	trees_equal
+	run "$FERRY" push --json
+	json_check 'd["manifest"] == "changes" and d["manifest_entries"] == 2'
+}
+
+# The agent lost its index: the full manifest, files that match are
+# adopted, and nothing ferry no longer knows it put there is deleted.
+check_push_index_lost() {
+	touch "$T/mark"
+	make_tree
+	"$FERRY" push >/dev/null
+	ix=$(agent_index)
+	[ -n "$ix" ]
+	rm "$ix"
+	echo kept >"$R/src/sub/server-only.txt"
+	rm src/sub/b.txt
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "full" and d["deleted"] == 0 and d["written"] == 0'
+	[ "$(cat "$R/src/sub/b.txt")" = b ]
+	[ "$(cat "$R/src/sub/server-only.txt")" = kept ]
+	run "$FERRY" push --json
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["deleted"] == 0'
+	[ -e "$R/src/sub/b.txt" ]
+}
+
 # Overwrites N bytes of FILE at OFFSET with 'x', in place.
 scribble() {
 	python3 -c 'import sys; f=open(sys.argv[1],"r+b"); f.seek(int(sys.argv[2])); f.write(b"x"*int(sys.argv[3]))' "$@"

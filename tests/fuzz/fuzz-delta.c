@@ -89,7 +89,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 	}
 
-	/* A compressed chunk. */
+	/* Compressed chunks: the input whole, then as consecutive pieces of
+	 * one stream (piece lengths from the first bytes), as a session
+	 * would deliver them. */
 	struct zunpack u;
 	const uint8_t *out;
 	size_t len;
@@ -97,5 +99,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (zunpack_chunk(&u, data, size, &out, &len) == 0 && len > ZSTD_RAW_MAX)
 		abort();
 	zunpack_release(&u);
+	if (size > 4) {
+		size_t off = 4;
+		zunpack_init(&u);
+		for (int k = 0; k < 4 && off < size; k++) {
+			size_t n = 1 + (size_t)data[k] * 16;
+			if (n > size - off)
+				n = size - off;
+			if (zunpack_chunk(&u, data + off, n, &out, &len) == 0 && (len == 0 || len > ZSTD_RAW_MAX))
+				abort();
+			off += n;
+		}
+		zunpack_release(&u);
+	}
 	return 0;
 }

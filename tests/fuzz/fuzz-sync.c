@@ -1,8 +1,10 @@
 /*
  * fuzz-sync.c - libFuzzer harness: the sync messages an agent or client
- * receives, and the push journal the agent reads back.
+ * receives (SYNC_BEGIN with its base id, ENTRY, DROP, BASE, reports,
+ * PLAN_END, DONE), and the push journal the agent reads back.
  */
 #define _GNU_SOURCE
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -22,6 +24,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	char *path, *msg;
 	struct index ix;
 	int err;
+	bool match;
 
 	rd_init(&r, data, size);
 	if (sync_begin_decode(&r, &b) == 0)
@@ -34,6 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(path);
 		free(msg);
 	}
+	rd_init(&r, data, size);
+	if (sync_drop_decode(&r, &path) == 0)
+		free(path);
+	rd_init(&r, data, size);
+	(void)sync_base_decode(&r, &match);
 	rd_init(&r, data, size);
 	(void)sync_plan_end_decode(&r, &pe);
 	rd_init(&r, data, size);

@@ -420,25 +420,52 @@ static void test_zchunk(void)
 	zpack_init(&z, true);
 	zunpack_init(&u);
 	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false));
-	CHECK(!zpack_try(&z, text, 100, true));
+	CHECK(!zpack_try(&z, text, ZSTD_MIN_CHUNK - 1, true));
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true) && z.out_len < FRAME_CHUNK / 10);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == FRAME_CHUNK &&
 	      memcmp(out, text, len) == 0);
+	t_case = "zstd: one stream, each chunk against the ones before";
+	uint8_t small[300];
+	memcpy(small, text + 7, sizeof(small));
+	CHECK(zpack_try(&z, small, sizeof(small), true) && z.out_len < 40);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == sizeof(small) &&
+	      memcmp(out, small, len) == 0);
 	t_case = "zstd: trailing bytes, truncation, garbage";
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true));
 	uint8_t *copy = xmalloc(z.out_len + 1);
 	memcpy(copy, z.out, z.out_len);
 	copy[z.out_len] = 0;
-	CHECK(zunpack_chunk(&u, copy, z.out_len + 1, &out, &len) == -1);
-	for (size_t cut = 0; cut < z.out_len; cut++)
-		CHECK(zunpack_chunk(&u, copy, cut, &out, &len) == -1);
-	CHECK(zunpack_chunk(&u, noise, 1000, &out, &len) == -1);
+	struct zunpack v;
+	for (size_t cut = 0; cut <= z.out_len + 1; cut++) {
+		if (cut == z.out_len)
+			continue;
+		/* a fresh receiver in step with the stream so far */
+		struct zpack y;
+		zpack_init(&y, true);
+		zunpack_init(&v);
+		CHECK(zpack_try(&y, text, FRAME_CHUNK, true) && zunpack_chunk(&v, y.out, y.out_len, &out, &len) == 0);
+		CHECK(zpack_try(&y, small, sizeof(small), true) && zunpack_chunk(&v, y.out, y.out_len, &out, &len) == 0);
+		CHECK(zunpack_chunk(&v, copy, cut, &out, &len) == -1);
+		/* out of step for good (an empty chunk is refused untouched) */
+		CHECK(zunpack_chunk(&v, z.out, z.out_len, &out, &len) == (cut ? -1 : 0));
+		zunpack_release(&v);
+		zpack_release(&y);
+	}
+	zunpack_init(&v);
+	CHECK(zunpack_chunk(&v, noise, 1000, &out, &len) == -1);
+	zunpack_release(&v);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == FRAME_CHUNK);
 	free(copy);
 	t_case = "zstd: incompressible data stops compression for a while";
-	CHECK(!zpack_try(&z, noise, FRAME_CHUNK, true));
+	CHECK(zpack_try(&z, noise, FRAME_CHUNK, true));	/* in the stream now: sent */
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, noise, FRAME_CHUNK) == 0);
 	CHECK(!zpack_try(&z, text, FRAME_CHUNK, true));	/* skipping */
 	zpack_file(&z);
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true));
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, FRAME_CHUNK) == 0);
 	zpack_release(&z);
+	zunpack_release(&u);
+	zunpack_init(&u);
 
 	t_case = "zstd: a frame bigger than the cap is refused";
 	uint8_t *big = xcalloc(1, ZSTD_RAW_MAX + 1);

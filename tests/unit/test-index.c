@@ -14,6 +14,7 @@
 #include "fsx.h"
 #include "sync-index.h"
 #include "sync-scan.h"
+#include "sync-wire.h"
 #include "t.h"
 #include "util.h"
 
@@ -232,8 +233,123 @@ static void test_journal(void)
 	index_release(&ix);
 }
 
+static struct index_entry *put(struct index *ix, const char *path, uint8_t type, uint16_t mode, uint64_t size,
+				uint64_t mtime, uint64_t ino, uint8_t h)
+{
+	int err;
+	struct index_entry *e = index_append(ix, path, &err);
+	e->type = type;
+	e->mode = mode;
+	e->size = size;
+	e->mtime_ns = mtime;
+	e->ino = ino;
+	memset(e->hash, h, INDEX_HASH_LEN);
+	return e;
+}
+
+/* The source's cache and the destination's index of one manifest differ
+ * in inodes and in folders' and symlinks' own stat: same id.  Anything a
+ * plan relies on: another id. */
+static void test_state_id(void)
+{
+	struct index a, b;
+	uint8_t ia[INDEX_HASH_LEN], ib[INDEX_HASH_LEN];
+	t_case = "state id";
+	index_init(&a);
+	index_init(&b);
+	put(&a, "d", ENT_DIR, 0755, 4096, 111, 1, 0);
+	put(&a, "d/f", ENT_FILE, 0644, 10, 5000, 2, 7);
+	put(&a, "d/l", ENT_LINK, 0777, 3, 9, 3, 8);
+	put(&b, "d", ENT_DIR, 0755, 60, 222, 91, 0);
+	struct index_entry *f = put(&b, "d/f", ENT_FILE, 0644, 10, 5000, 92, 7);
+	struct index_entry *l = put(&b, "d/l", ENT_LINK, 0777, 3, 10, 93, 8);
+	index_state_id(&a, ia);
+	index_state_id(&b, ib);
+	CHECK(memcmp(ia, ib, INDEX_HASH_LEN) == 0);
+	struct { uint64_t *field; uint64_t v; } edits[] = { { &f->size, 11 }, { &f->mtime_ns, 5001 } };
+	for (size_t i = 0; i < sizeof(edits) / sizeof(edits[0]); i++) {
+		uint64_t old = *edits[i].field;
+		*edits[i].field = edits[i].v;
+		index_state_id(&b, ib);
+		CHECK(memcmp(ia, ib, INDEX_HASH_LEN) != 0);
+		*edits[i].field = old;
+	}
+	f->mode = 0600;
+	index_state_id(&b, ib);
+	CHECK(memcmp(ia, ib, INDEX_HASH_LEN) != 0);
+	f->mode = 0644;
+	l->hash[3] ^= 1;
+	index_state_id(&b, ib);
+	CHECK(memcmp(ia, ib, INDEX_HASH_LEN) != 0);
+	l->hash[3] ^= 1;
+	/* One entry more, or a path spelled apart differently: another id. */
+	put(&b, "e", ENT_DIR, 0755, 0, 0, 0, 0);
+	index_state_id(&b, ib);
+	CHECK(memcmp(ia, ib, INDEX_HASH_LEN) != 0);
+	index_release(&a);
+	index_release(&b);
+	t_case = NULL;
+}
+
+/* SYNC_BEGIN carries the base id only with its flag; DROP and BASE. */
+static void test_sync_wire(void)
+{
+	struct buf b;
+	struct rd r;
+	char *pull[] = { "results" };
+	struct sync_begin sb = { .flags = SYNC_BASE_ID | SYNC_FORCE, .root = "p", .pull = pull, .npull = 1 }, got;
+	t_case = "sync wire";
+	memset(sb.base, 0xab, INDEX_HASH_LEN);
+	buf_init(&b, 4096);
+	CHECK(sync_begin_encode(&sb, &b) == 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(sync_begin_decode(&r, &got) == 0 && got.flags == sb.flags && memcmp(got.base, sb.base, INDEX_HASH_LEN) == 0);
+	sync_begin_release(&got);
+	rd_init(&r, b.data, b.len - 1);		/* the id cut short */
+	CHECK(sync_begin_decode(&r, &got) < 0);
+	sb.flags = SYNC_FORCE;
+	buf_reset(&b);
+	sync_begin_encode(&sb, &b);
+	CHECK(b.len > 0);
+	buf_put(&b, sb.base, INDEX_HASH_LEN);	/* an id without its flag */
+	rd_init(&r, b.data, b.len);
+	CHECK(sync_begin_decode(&r, &got) < 0);
+
+	static const struct { const char *path; int ok; } drops[] = {
+		{ "a/b", 1 }, { "../x", 0 }, { "/abs", 0 }, { "a//b", 0 }, { "", 0 },
+	};
+	for (size_t i = 0; i < sizeof(drops) / sizeof(drops[0]); i++) {
+		char *p;
+		buf_reset(&b);
+		buf_put_cstr(&b, drops[i].path);
+		rd_init(&r, b.data, b.len);
+		int rc = sync_drop_decode(&r, &p);
+		CHECK((rc == 0) == drops[i].ok);
+		if (rc == 0) {
+			CHECK_STR(p, drops[i].path);
+			free(p);
+		}
+	}
+	bool m;
+	static const uint8_t yes[] = { 1 }, no[] = { 0 }, bad[] = { 2 }, longer[] = { 1, 0 };
+	rd_init(&r, yes, 1);
+	CHECK(sync_base_decode(&r, &m) == 0 && m);
+	rd_init(&r, no, 1);
+	CHECK(sync_base_decode(&r, &m) == 0 && !m);
+	rd_init(&r, bad, 1);
+	CHECK(sync_base_decode(&r, &m) < 0);
+	rd_init(&r, longer, 2);
+	CHECK(sync_base_decode(&r, &m) < 0);
+	rd_init(&r, yes, 0);
+	CHECK(sync_base_decode(&r, &m) < 0);
+	buf_release(&b);
+	t_case = NULL;
+}
+
 void test_index(void)
 {
+	test_state_id();
+	test_sync_wire();
 	test_journal();
 	test_order();
 	test_append_find();
