@@ -20,8 +20,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (job_decode(data, size, &j) == 0) {
 		struct buf b;
 		buf_init(&b, SIZE_MAX);
-		if (job_encode(&j, &b) != 0 || b.len != size || memcmp(b.data, data, size) != 0)
+		/* A current record re-encodes to its own bytes; an old
+		 * ("FJB1") one is written back in the current form. */
+		if (job_encode(&j, &b) != 0 || (memcmp(data, "FJB2", 4) == 0 &&
+						 (b.len != size || memcmp(b.data, data, size) != 0)))
 			abort();
+		struct job k;
+		if (job_decode(b.data, b.len, &k) != 0)
+			abort();
+		job_release(&k);
 		buf_release(&b);
 		job_release(&j);
 	}
