@@ -196,6 +196,18 @@ int mp_pid_stat(const char *p, size_t n, struct mp_pstat *s)
 	return 0;
 }
 
+int mp_pid_schedstat(const char *p, size_t n, uint64_t *runtime_ns)
+{
+	struct rd f;
+	rd_init(&f, p, n);
+	uint64_t v = tx_u64(&f);
+	*runtime_ns = 0;
+	if (!rd_ok(&f))
+		return -1;
+	*runtime_ns = v;
+	return 0;
+}
+
 int mp_pid_status(const char *p, size_t n, struct mp_pstatus *s)
 {
 	struct rd f;

@@ -51,6 +51,12 @@ struct mp_pstat {
 #define MP_PF_KTHREAD 0x00200000u
 int mp_pid_stat(const char *p, size_t n, struct mp_pstat *s);
 
+/* /proc/PID/schedstat: "runtime_ns run_delay_ns timeslices", the first
+ * field being the time the task (the thread group's leader, for
+ * /proc/PID) has spent on a CPU.  A kernel without schedstats prints
+ * "0 0 0": a runtime of 0 means unknown to the caller. */
+int mp_pid_schedstat(const char *p, size_t n, uint64_t *runtime_ns);
+
 /* /proc/PID/status: real uid, threads, resident set. */
 struct mp_pstatus {
 	uint32_t uid, threads;
