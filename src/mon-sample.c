@@ -37,6 +37,7 @@ static const char *const host_files[F_N] = {
 struct ptrack {
 	int schedfd;		/* kept-open /proc/PID/schedstat, or -1 */
 	uint8_t cached;		/* this sample's entry is the previous one */
+	size_t from;		/* during a scan: its index in prev, or SIZE_MAX */
 	uint64_t runtime;	/* ns on a CPU at the last look; 0: unknown */
 };
 
@@ -67,6 +68,9 @@ struct sampler {
 	struct ptrack *ptrack;	/* nprev, set by scan_procs before prev is */
 	size_t nfds, fd_budget;	/* kept-open schedstat files, and their cap */
 	uint64_t nsample;
+	bool own_ns;		/* /proc is of our pid namespace: its loadavg counts its pids */
+	uint32_t last_pid;	/* loadavg's when /proc was last listed */
+	uint64_t t_list;	/* and when */
 	uint32_t *pids, *gone;	/* scratch of scan_procs, kept between samples */
 	size_t pids_cap, gone_cap;
 	struct uname_ent *names;
@@ -167,6 +171,12 @@ struct sampler *sampler_new_at(const char *proc, const char *root, const char *j
 	find_dev(sm, root);
 	sm->jobs_dir = jobs_dir ? xstrdup(jobs_dir) : mon_jobs_dir();
 	sm->gpu = gpusrc_new();
+	char self[32];
+	ssize_t sl = sm->procfd >= 0 ? readlinkat(sm->procfd, "self", self, sizeof(self) - 1) : -1;
+	if (sl > 0) {
+		self[sl] = '\0';
+		sm->own_ns = strtol(self, NULL, 10) == (long)getpid();
+	}
 	/* Half of the fd limit at most: the agent needs fds for its own work,
 	 * and past the budget a process costs an open per read, no more. */
 	struct rlimit rl;
@@ -325,21 +335,35 @@ void mon_attribute(struct mon_sample *s, struct mon_pent *p, size_t n, const str
 		s->users[k].name = xstrdup(uname(arg, s->users[k].uid));
 }
 
+struct rank {
+	uint64_t v;
+	size_t i;
+};
+
+/* Largest first; among equals, the lower pid. */
+static int cmp_rank(const void *a, const void *b)
+{
+	const struct rank *x = a, *y = b;
+	if (x->v != y->v)
+		return x->v > y->v ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Picks the k user processes (not yet picked) using most CPU or memory;
+ * none using 0.  One sort, not k passes over a thousand processes. */
 static void mark_top(const struct mon_pent *p, size_t n, uint8_t *pick, uint32_t k, bool by_cpu)
 {
-	for (uint32_t round = 0; round < k; round++) {
-		size_t best = n;
-		for (size_t i = 0; i < n; i++) {
-			if (pick[i] || p[i].kthread)
-				continue;
-			uint64_t v = by_cpu ? p[i].cpu : p[i].rss, bv = best < n ? (by_cpu ? p[best].cpu : p[best].rss) : 0;
-			if (best == n || v > bv)
-				best = i;
-		}
-		if (best == n || (by_cpu ? p[best].cpu : p[best].rss) == 0)
-			return;
-		pick[best] = 1;
+	struct rank *r = xmalloc((n ? n : 1) * sizeof(*r));
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = by_cpu ? p[i].cpu : p[i].rss;
+		if (!pick[i] && !p[i].kthread && v > 0)
+			r[m++] = (struct rank){ v, i };
 	}
+	qsort(r, m, sizeof(*r), cmp_rank);
+	for (size_t i = 0; i < m && i < k; i++)
+		pick[r[i].i] = 1;
+	free(r);
 }
 
 void mon_pick_procs(struct mon_sample *s, const struct mon_pent *p, size_t n, uint32_t k)
@@ -403,6 +427,20 @@ static int read_stat(struct sampler *sm, uint32_t pid, struct mon_pent *e)
 	return 0;
 }
 
+/* /proc/PID/statm's resident set, in bytes: what of an idle process can
+ * still change (reclaim, swap), at half the cost of its stat. */
+static int read_rss(struct sampler *sm, uint32_t pid, uint64_t *rss)
+{
+	char rel[32], b[256];
+	uint64_t pages;
+	snprintf(rel, sizeof(rel), "%u/statm", pid);
+	ssize_t len = read_at(sm->procfd, rel, b, sizeof(b));
+	if (len <= 0 || mp_pid_statm(b, (size_t)len, &pages) < 0)
+		return -1;
+	*rss = pages * (uint64_t)sm->pagesize;
+	return 0;
+}
+
 /* The time on a CPU of the process behind a kept-open schedstat file:
  * > 0, 0 when unknown (no schedstats), or -1 when that process is gone
  * (ESRCH: the fd stays tied to it even if its pid is reused). */
@@ -460,13 +498,14 @@ static size_t list_pids(struct sampler *sm)
  *     a process that did not run cannot change its name, session, uid,
  *     threads or CPU time), or it has several threads (another thread may
  *     have run: the leader's runtime does not tell);
- *   - its parent went away (it was reparented without running);
- *   - once every MON_PROC_REFRESH samples, staggered by pid: the resident
- *     set of an idle process can still shrink (reclaim, swap).
+ *   - its parent went away (it was reparented without running).
+ * Otherwise its previous entry is kept, and its resident set is read from statm once every MON_PROC_REFRESH
+ * samples (staggered by pid): an idle one can still shrink (reclaim, swap).
  * A pid reused by a new process fails the old fd's read (ESRCH), and a
  * changed start time tells it apart where there is no fd.  Past the fd
  * budget, or with no schedstat, every stat is read, as before. */
-static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_ns, uint32_t ncpu)
+static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t now, uint64_t dt_ns, uint32_t ncpu,
+				   uint32_t last_pid)
 {
 	double ticks_per_s = (double)sm->hz;
 	struct mon_pent *prev = sm->prev;
@@ -476,7 +515,25 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 	*np = 0;
 	if (sm->procdir == NULL)
 		return NULL;
-	size_t npids = list_pids(sm);
+	/* No pid handed out since /proc was last listed (loadavg's last
+	 * field, read before this): there is no new process, and the gone
+	 * ones fail their reads.  Listing /proc costs ~0.45 ms per thousand
+	 * processes; it is done anyway every MON_PROC_RELIST_MS (the pid
+	 * counter could have come round to the same value). */
+	size_t npids;
+	if (!sm->own_ns || last_pid == MON_NA || last_pid != sm->last_pid || sm->t_list == 0 ||
+	    now - sm->t_list >= (uint64_t)MON_PROC_RELIST_MS * 1000000u) {
+		npids = list_pids(sm);
+		sm->last_pid = last_pid;
+		sm->t_list = now;
+	} else {
+		if (sm->pids_cap < nprev + 1) {
+			sm->pids_cap = nprev + 1;
+			sm->pids = xrealloc(sm->pids, sm->pids_cap * sizeof(*sm->pids));
+		}
+		for (npids = 0; npids < nprev; npids++)
+			sm->pids[npids] = prev[npids].pid;
+	}
 	struct mon_pent *v = xmalloc((npids ? npids : 1) * sizeof(*v));
 	struct ptrack *tr = xmalloc((npids ? npids : 1) * sizeof(*tr));
 	if (sm->gone_cap < nprev + 1) {
@@ -501,6 +558,7 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 			o = &prev[j];
 			*t = ptr[j++];
 		}
+		t->from = o ? (size_t)(o - prev) : SIZE_MAX;
 		if (t->schedfd < 0 && sm->nfds < sm->fd_budget) {
 			char rel[32];
 			snprintf(rel, sizeof(rel), "%u/schedstat", pid);
@@ -510,6 +568,7 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 			t->runtime = 0;
 		}
 		int64_t rt = t->schedfd >= 0 ? read_runtime(t->schedfd) : 0;
+		uint64_t rss = 0;
 		if (rt < 0) {
 			/* The process that fd was opened on is gone; this pid
 			 * is someone else's (or nobody's) now. */
@@ -517,12 +576,15 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 			if (o)
 				sm->gone[ngone++] = pid;
 			o = NULL;
+			t->from = SIZE_MAX;
 			rt = 0;
 		}
 		t->cached = 0;
 		if (o && rt > 0 && (uint64_t)rt == t->runtime && o->threads == 1 &&
-		    (pid + sm->nsample) % MON_PROC_REFRESH != 0) {
+		    ((pid + sm->nsample) % MON_PROC_REFRESH != 0 || read_rss(sm, pid, &rss) == 0)) {
 			*e = *o;
+			if ((pid + sm->nsample) % MON_PROC_REFRESH == 0)
+				e->rss = rss;
 			t->cached = 1;
 			n++;
 			continue;
@@ -533,8 +595,10 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 				sm->gone[ngone++] = pid;
 			continue;
 		}
-		if (o && o->starttime != e->starttime)
+		if (o && o->starttime != e->starttime) {
 			sm->gone[ngone++] = pid;	/* its children were reparented */
+			t->from = SIZE_MAX;
+		}
 		t->runtime = (uint64_t)rt;
 		n++;
 	}
@@ -556,7 +620,7 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 	 * all its ticks, capped by what the interval allows. */
 	double max_ticks = (double)dt_ns / 1e9 * ticks_per_s * (ncpu ? ncpu : 1);
 	for (size_t i = 0; i < n; i++) {
-		struct mon_pent *e = &v[i], *o = find_pid(prev, nprev, e->pid);
+		struct mon_pent *e = &v[i], *o = tr[i].from != SIZE_MAX ? &prev[tr[i].from] : NULL;
 		double d;
 		e->cpu = 0;
 		if (!sm->t_prev || !dt_ns)
@@ -679,9 +743,10 @@ void sampler_take(struct sampler *sm, uint32_t nprocs, struct mon_sample *s)
 	s->swap_free = m.swap_free;
 
 	s->load[0] = s->load[1] = s->load[2] = s->tasks = MON_NA;
+	uint32_t last_pid = MON_NA;
 	len = pread_all(sm->hostfd[F_LOADAVG], b, MON_PROC_FILE_MAX);
 	if (len > 0)
-		(void)mp_loadavg(b, (size_t)len, s->load, &s->tasks);
+		(void)mp_loadavg(b, (size_t)len, s->load, &s->tasks, &last_pid);
 	uint32_t *psi[3] = { &s->psi_cpu, &s->psi_mem, &s->psi_io };
 	for (int i = 0; i < 3; i++) {
 		*psi[i] = MON_NA;
@@ -722,7 +787,7 @@ void sampler_take(struct sampler *sm, uint32_t nprocs, struct mon_sample *s)
 	s->gpu_note = xstrdup(gpusrc_note(sm->gpu));
 
 	size_t n;
-	struct mon_pent *p = scan_procs(sm, &n, dt, s->ncpu);
+	struct mon_pent *p = scan_procs(sm, &n, now, dt, s->ncpu, last_pid);
 	if (s->tasks == MON_NA || n > s->tasks)
 		s->tasks = (uint32_t)n;
 	struct mon_jobrec *jobs;

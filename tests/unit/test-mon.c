@@ -39,6 +39,10 @@ static void test_pid_stat(void)
 	CHECK_STR(s.comm, "kworker/0:1-events");
 
 	uint64_t rt;
+	t_case = "pid statm";
+	CHECK(mp_pid_statm(S("2000 789 100 10 0 500 0\n"), &rt) == 0 && rt == 789);
+	CHECK(mp_pid_statm(S("2000"), &rt) < 0 && rt == 0);
+
 	t_case = "pid schedstat";
 	CHECK(mp_pid_schedstat(S("123456789 4242 17\n"), &rt) == 0 && rt == 123456789);
 	CHECK(mp_pid_schedstat(S("0 0 0\n"), &rt) == 0 && rt == 0);
@@ -92,11 +96,12 @@ static void test_host_files(void)
 	CHECK(m.total == 1024000 && m.avail == MON_NA64 && m.swap_free == MON_NA64);
 	CHECK(mp_meminfo(S("\x01\x02\n"), &m) < 0);
 
-	uint32_t load[3], tasks;
+	uint32_t load[3], tasks, last;
 	t_case = "loadavg";
-	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345 6789\n"), load, &tasks) == 0);
-	CHECK(load[0] == 52 && load[1] == 1040 && load[2] == 300 && tasks == 345);
-	CHECK(mp_loadavg(S("x"), load, &tasks) < 0 && load[0] == MON_NA && tasks == MON_NA);
+	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345 6789\n"), load, &tasks, &last) == 0);
+	CHECK(load[0] == 52 && load[1] == 1040 && load[2] == 300 && tasks == 345 && last == 6789);
+	CHECK(mp_loadavg(S("x"), load, &tasks, &last) < 0 && load[0] == MON_NA && tasks == MON_NA && last == MON_NA);
+	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345"), load, &tasks, &last) == 0 && tasks == 345 && last == MON_NA);
 
 	uint32_t psi;
 	t_case = "pressure";
@@ -369,6 +374,12 @@ static void fake_proc(const char *proc, uint32_t pid, uint32_t ppid, uint64_t ti
 			pid, (unsigned long long)ticks, (unsigned long long)start, pid);
 		fclose(f);
 	}
+	snprintf(path, sizeof(path), "%s/%u/statm", proc, pid);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "2000 %u 10 1 0 100 0\n", pid);
+		fclose(f);
+	}
 	snprintf(path, sizeof(path), "%s/%u/schedstat", proc, pid);
 	f = fopen(path, "w");
 	if (f) {
@@ -393,7 +404,7 @@ static void take_later(struct sampler *sm, struct mon_sample *s)
 
 static void test_sampler_tracking(void)
 {
-	char tmpl[] = "/tmp/ferry-proc-XXXXXX", proc[64], cmd[128];
+	char tmpl[] = "/tmp/ferry-proc-XXXXXX", proc[64], cmd[128], path[160];
 	char *dir = mkdtemp(tmpl);
 	t_case = "sampler: kept-open schedstat files";
 	CHECK(dir != NULL);
@@ -416,6 +427,21 @@ static void test_sampler_tracking(void)
 	take_later(sm, &s);
 	CHECK((q = proc_of(&s, 100)) != NULL && q->cpu == 0);
 	mon_sample_release(&s);
+
+	t_case = "sampler: the resident set of an idle process is read again";
+	snprintf(path, sizeof(path), "%s/200/statm", proc);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "2000 5 1 1 0 100 0\n");	/* swapped out */
+		fclose(f);
+	}
+	bool shrank = false;
+	for (int i = 0; i < MON_PROC_REFRESH && !shrank; i++) {
+		take_later(sm, &s);
+		shrank = (q = proc_of(&s, 200)) != NULL && q->rss == 5 * (uint64_t)sysconf(_SC_PAGESIZE);
+		mon_sample_release(&s);
+	}
+	CHECK(shrank);
 
 	t_case = "sampler: a process that ran is";
 	fake_proc(proc, 100, 1, 1020, 500, 6000);
