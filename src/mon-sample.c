@@ -67,6 +67,7 @@ struct sampler {
 	size_t nprev;
 	struct ptrack *ptrack;	/* nprev, set by scan_procs before prev is */
 	size_t nfds, fd_budget;	/* kept-open schedstat files, and their cap */
+	rlim_t nofile_was;	/* the soft fd limit sampler_new raised, or 0 */
 	uint64_t nsample;
 	bool own_ns;		/* /proc is of our pid namespace: its loadavg counts its pids */
 	uint32_t last_pid;	/* loadavg's when /proc was last listed */
@@ -178,11 +179,24 @@ struct sampler *sampler_new_at(const char *proc, const char *root, const char *j
 		sm->own_ns = strtol(self, NULL, 10) == (long)getpid();
 	}
 	/* Half of the fd limit at most: the agent needs fds for its own work,
-	 * and past the budget a process costs an open per read, no more. */
+	 * and past the budget a process costs an open per read, no more.  A
+	 * soft limit of 1024 (the usual default) would leave 512 processes
+	 * tracked: it is raised towards the hard limit while the sampler
+	 * lives (the fds are close-on-exec), and put back after. */
 	struct rlimit rl;
 	sm->fd_budget = MON_PID_FDS_MAX;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 2 < sm->fd_budget)
-		sm->fd_budget = (size_t)(rl.rlim_cur / 2);
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t want = (rlim_t)MON_PID_FDS_MAX * 2;
+		if (rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+			struct rlimit up = { rl.rlim_max < want ? rl.rlim_max : want, rl.rlim_max };
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+				sm->nofile_was = rl.rlim_cur;
+				rl.rlim_cur = up.rlim_cur;
+			}
+		}
+		if (rl.rlim_cur / 2 < sm->fd_budget)
+			sm->fd_budget = (size_t)(rl.rlim_cur / 2);
+	}
 	return sm;
 }
 
@@ -206,6 +220,11 @@ void sampler_free(struct sampler *sm)
 	free(sm->prev_cores);
 	for (size_t i = 0; sm->ptrack && i < sm->nprev; i++)
 		track_close(sm, &sm->ptrack[i]);
+	struct rlimit rl;
+	if (sm->nofile_was && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = sm->nofile_was;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
 	free(sm->ptrack);
 	free(sm->prev);
 	free(sm->pids);

@@ -48,14 +48,16 @@ void mon_pick_procs(struct mon_sample *s, const struct mon_pent *p, size_t n, ui
 
 struct sampler;
 /* root: the project folder (need not exist: its nearest existing parent
- * gives the filesystem).  jobs_dir: NULL for mon_jobs_dir(). */
+ * gives the filesystem).  jobs_dir: NULL for mon_jobs_dir().  One sampler
+ * at a time: it raises the soft RLIMIT_NOFILE while it lives and
+ * sampler_free puts it back. */
 struct sampler *sampler_new(const char *root, const char *jobs_dir);
 /* The same over another /proc (tests: a recorded tree; files it lacks
  * are missing metrics). */
 struct sampler *sampler_new_at(const char *proc, const char *root, const char *jobs_dir);
 void sampler_free(struct sampler *sm);
 /* The per-process files it keeps open (at most MON_PID_FDS_MAX, and half
- * of RLIMIT_NOFILE). */
+ * of RLIMIT_NOFILE, raised towards the hard limit). */
 size_t sampler_fds(const struct sampler *sm);
 /* A reading; rates cover the time since the previous one (the first call
  * gives rates of MON_NA).  Fills *out, which the caller releases. */

@@ -6,6 +6,7 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -476,6 +477,26 @@ static void test_sampler_tracking(void)
 	CHECK(system(cmd) == 0);
 }
 
+static void test_sampler_nofile(void)
+{
+	struct rlimit was, low, now;
+	t_case = "sampler: the soft fd limit is raised while it lives, then put back";
+	CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+	low = was;
+	low.rlim_cur = 64;
+	if (was.rlim_max <= 64 || setrlimit(RLIMIT_NOFILE, &low) < 0)
+		return;
+	struct sampler *sm = sampler_new("/nonexistent/project", "/nonexistent/jobs");
+	CHECK(getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur > 64 && now.rlim_max == was.rlim_max);
+	struct mon_sample s;
+	sampler_take(sm, 8, &s);
+	CHECK(sampler_fds(sm) <= now.rlim_cur / 2);
+	mon_sample_release(&s);
+	sampler_free(sm);
+	CHECK(getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur == 64);
+	CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+}
+
 void test_mon(void)
 {
 	test_pid_stat();
@@ -485,4 +506,5 @@ void test_mon(void)
 	test_attribution();
 	test_sampler_live();
 	test_sampler_tracking();
+	test_sampler_nofile();
 }
