@@ -443,6 +443,7 @@ static int read_stat(struct sampler *sm, uint32_t pid, struct mon_pent *e)
 	e->state = (uint8_t)ps.state;
 	e->kthread = (ps.flags & MP_PF_KTHREAD) != 0;
 	memcpy(e->comm, ps.comm, sizeof(e->comm));
+	e->ruid = MON_NA;
 	return 0;
 }
 
@@ -604,6 +605,7 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t now,
 			*e = *o;
 			if ((pid + sm->nsample) % MON_PROC_REFRESH == 0)
 				e->rss = rss;
+			e->idle = 1;
 			t->cached = 1;
 			n++;
 			continue;
@@ -664,19 +666,31 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t now,
 }
 
 /* /proc/PID/status and /proc/PID/io for the processes a sample reports:
- * the real uid, threads, and I/O rates. */
+ * the real uid, threads, and I/O rates.  A process that did not run since
+ * its last reading has the same real uid and did no I/O (both are
+ * accounted in its own context): the files are not read again. */
 static void read_details(struct sampler *sm, struct mon_sample *s, struct mon_pent *p, size_t n, uint64_t now)
 {
 	char rel[48], b[4096];
 	for (uint32_t i = 0; i < s->nprocs; i++) {
 		struct mon_proc *q = &s->procs[i];
 		struct mon_pent *e = find_pid(p, n, q->pid);
+		if (e && e->idle && e->ruid != MON_NA) {
+			q->uid = e->ruid;
+			if (e->io_at) {
+				q->io_read = q->io_write = 0;
+				e->io_at = now;
+			}
+			continue;
+		}
 		snprintf(rel, sizeof(rel), "%u/status", q->pid);
 		ssize_t len = read_at(sm->procfd, rel, b, sizeof(b));
 		struct mp_pstatus pst;
 		if (len > 0 && mp_pid_status(b, (size_t)len, &pst) == 0) {
 			if (pst.uid != MON_NA)
 				q->uid = pst.uid;
+			if (e)
+				e->ruid = pst.uid;
 			if (pst.threads != MON_NA)
 				q->threads = pst.threads;
 		}

@@ -33,6 +33,8 @@ struct mon_pent {
 	uint16_t job;
 	uint8_t state, kthread;
 	char comm[MP_COMM_MAX];
+	uint32_t ruid;		/* real uid from its last /proc/PID/status, MON_NA: none */
+	uint8_t idle;		/* did not run since the previous sample: carried over */
 };
 
 /* Attribution, pure.  p sorted by pid.  Fills s->users (names from

@@ -429,9 +429,37 @@ static void test_sampler_tracking(void)
 	CHECK((q = proc_of(&s, 100)) != NULL && q->cpu == 0);
 	mon_sample_release(&s);
 
+	t_case = "sampler: status and io of a shown process are read when it ran, not when idle";
+	snprintf(path, sizeof(path), "%s/100/status", proc);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "Name:\tp100\nUid:\t4242\t4242\t4242\t4242\nThreads:\t1\n");
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/100/io", proc);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "read_bytes: 1000\nwrite_bytes: 0\n");
+		fclose(f);
+	}
+	fake_proc(proc, 100, 1, 1010, 500, 5500);	/* ran: details read */
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->uid == 4242);
+	mon_sample_release(&s);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "read_bytes: 900000\nwrite_bytes: 0\n");	/* cannot happen without running */
+		fclose(f);
+	}
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->uid == 4242 && q->io_read == 0);
+	mon_sample_release(&s);
+	fake_proc(proc, 100, 1, 1010, 500, 5600);	/* ran (under a tick): read */
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->io_read != MON_NA64 && q->io_read > 0);
+	mon_sample_release(&s);
+
 	t_case = "sampler: the resident set of an idle process is read again";
 	snprintf(path, sizeof(path), "%s/200/statm", proc);
-	FILE *f = fopen(path, "w");
+	f = fopen(path, "w");
 	if (f) {
 		fprintf(f, "2000 5 1 1 0 100 0\n");	/* swapped out */
 		fclose(f);
