@@ -121,6 +121,9 @@
 #define MON_PROCS_MAX		128		/* processes in one sample */
 #define MON_PROCS_DEFAULT	24		/* top consumers by CPU and by memory, each */
 #define MON_PIDS_MAX		(1024 * 1024)	/* processes one sampler tracks */
+#define MON_PID_FDS_MAX		16384		/* /proc/PID/schedstat files kept open (and at most half of RLIMIT_NOFILE) */
+#define MON_PROC_REFRESH	10		/* an idle process's resident set is re-read (statm) every this many samples */
+#define MON_PROC_RELIST_MS	10000		/* /proc is listed at least this often, even when no pid was handed out */
 #define MON_NAME_MAX		256		/* a name or id string in a sample */
 #define MON_SMI_OUT_MAX		(256 * 1024)	/* bytes of nvidia-smi output */
 #define MON_SMI_TIMEOUT_MS	5000		/* one nvidia-smi run */

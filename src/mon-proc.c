@@ -87,7 +87,7 @@ int mp_meminfo(const char *p, size_t n, struct mp_mem *m)
 	return found ? 0 : -1;
 }
 
-int mp_loadavg(const char *p, size_t n, uint32_t load[3], uint32_t *tasks)
+int mp_loadavg(const char *p, size_t n, uint32_t load[3], uint32_t *tasks, uint32_t *last_pid)
 {
 	struct rd f;
 	rd_init(&f, p, n);
@@ -97,7 +97,7 @@ int mp_loadavg(const char *p, size_t n, uint32_t load[3], uint32_t *tasks)
 		v[i] = tx_fixed100(&l);
 		load[i] = MON_NA;
 	}
-	*tasks = MON_NA;
+	*tasks = *last_pid = MON_NA;
 	if (!rd_ok(&l))
 		return -1;
 	for (int i = 0; i < 3; i++)
@@ -107,6 +107,9 @@ int mp_loadavg(const char *p, size_t n, uint32_t load[3], uint32_t *tasks)
 		uint64_t t = tx_u64(&l);
 		if (rd_ok(&l) && t < MON_NA)
 			*tasks = (uint32_t)t;
+		uint64_t last = tx_u64(&l);
+		if (rd_ok(&l) && last < MON_NA)
+			*last_pid = (uint32_t)last;
 	}
 	return 0;
 }
@@ -193,6 +196,31 @@ int mp_pid_stat(const char *p, size_t n, struct mp_pstat *s)
 	s->threads = v[16] < MON_NA ? (uint32_t)v[16] : MON_NA;
 	s->starttime = v[18];
 	s->rss_pages = rss;
+	return 0;
+}
+
+int mp_pid_schedstat(const char *p, size_t n, uint64_t *runtime_ns)
+{
+	struct rd f;
+	rd_init(&f, p, n);
+	uint64_t v = tx_u64(&f);
+	*runtime_ns = 0;
+	if (!rd_ok(&f))
+		return -1;
+	*runtime_ns = v;
+	return 0;
+}
+
+int mp_pid_statm(const char *p, size_t n, uint64_t *rss_pages)
+{
+	struct rd f;
+	rd_init(&f, p, n);
+	(void)tx_u64(&f);
+	uint64_t v = tx_u64(&f);
+	*rss_pages = 0;
+	if (!rd_ok(&f))
+		return -1;
+	*rss_pages = v;
 	return 0;
 }
 

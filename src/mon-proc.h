@@ -28,8 +28,9 @@ struct mp_mem {
 	uint64_t total, avail, swap_total, swap_free;	/* bytes */
 };
 int mp_meminfo(const char *p, size_t n, struct mp_mem *m);
-/* "0.52 0.40 0.31 2/345 6789": loads x100 and the number of tasks. */
-int mp_loadavg(const char *p, size_t n, uint32_t load[3], uint32_t *tasks);
+/* "0.52 0.40 0.31 2/345 6789": loads x100, the number of tasks, and the
+ * last pid handed out in the reader's pid namespace (MON_NA if unknown). */
+int mp_loadavg(const char *p, size_t n, uint32_t load[3], uint32_t *tasks, uint32_t *last_pid);
 /* /proc/pressure/X: "some avg10=" x100. */
 int mp_pressure(const char *p, size_t n, uint32_t *some_avg10);
 /* /proc/uptime: whole seconds. */
@@ -50,6 +51,16 @@ struct mp_pstat {
 };
 #define MP_PF_KTHREAD 0x00200000u
 int mp_pid_stat(const char *p, size_t n, struct mp_pstat *s);
+
+/* /proc/PID/schedstat: "runtime_ns run_delay_ns timeslices", the first
+ * field being the time the task (the thread group's leader, for
+ * /proc/PID) has spent on a CPU.  A kernel without schedstats prints
+ * "0 0 0": a runtime of 0 means unknown to the caller. */
+int mp_pid_schedstat(const char *p, size_t n, uint64_t *runtime_ns);
+
+/* /proc/PID/statm: "size resident shared text lib data dt", in pages;
+ * resident is the same figure as stat's rss. */
+int mp_pid_statm(const char *p, size_t n, uint64_t *rss_pages);
 
 /* /proc/PID/status: real uid, threads, resident set. */
 struct mp_pstatus {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
@@ -29,6 +30,15 @@ enum { F_STAT, F_MEMINFO, F_LOADAVG, F_UPTIME, F_PSI_CPU, F_PSI_MEM, F_PSI_IO, F
 static const char *const host_files[F_N] = {
 	"stat", "meminfo", "loadavg", "uptime", "pressure/cpu", "pressure/memory", "pressure/io", "diskstats",
 	"net/dev",
+};
+
+/* What the sampler keeps of a process between samples, beside its
+ * mon_pent in prev (same index). */
+struct ptrack {
+	int schedfd;		/* kept-open /proc/PID/schedstat, or -1 */
+	uint8_t cached;		/* this sample's entry is the previous one */
+	size_t from;		/* during a scan: its index in prev, or SIZE_MAX */
+	uint64_t runtime;	/* ns on a CPU at the last look; 0: unknown */
 };
 
 struct uname_ent {
@@ -55,19 +65,37 @@ struct sampler {
 	uint64_t prev_disk_r, prev_disk_w, prev_net_rx, prev_net_tx;
 	struct mon_pent *prev;
 	size_t nprev;
+	struct ptrack *ptrack;	/* nprev, set by scan_procs before prev is */
+	size_t nfds, fd_budget;	/* kept-open schedstat files, and their cap */
+	rlim_t nofile_was;	/* the soft fd limit sampler_new raised, or 0 */
+	uint64_t nsample;
+	bool own_ns;		/* /proc is of our pid namespace: its loadavg counts its pids */
+	uint32_t last_pid;	/* loadavg's when /proc was last listed */
+	uint64_t t_list;	/* and when */
+	uint32_t *pids, *gone;	/* scratch of scan_procs, kept between samples */
+	size_t pids_cap, gone_cap;
 	struct uname_ent *names;
 	size_t nnames;
 };
 
-/* Reads the whole of a kept-open /proc file; its length, or -1. */
+/* Reads the whole of a kept-open /proc file; its length, or -1.  A
+ * short read is the end: /proc fills the buffer as far as the file goes,
+ * and asking again for the 0 that says so would double the system calls
+ * (one per process per sample for schedstat). */
 static ssize_t pread_all(int fd, char *b, size_t max)
 {
 	size_t n = 0;
 	ssize_t r;
 	if (fd < 0)
 		return -1;
-	while (n < max && (r = pread(fd, b + n, max - n, (off_t)n)) > 0)
+	while (n < max) {
+		size_t want = max - n;
+		if ((r = pread(fd, b + n, want, (off_t)n)) <= 0)
+			break;
 		n += (size_t)r;
+		if ((size_t)r < want)
+			break;
+	}
 	return n ? (ssize_t)n : -1;
 }
 
@@ -79,6 +107,16 @@ static ssize_t read_at(int dirfd, const char *rel, char *b, size_t max)
 	ssize_t n = pread_all(fd, b, max);
 	close(fd);
 	return n;
+}
+
+static void track_close(struct sampler *sm, struct ptrack *t)
+{
+	if (t->schedfd >= 0) {
+		close(t->schedfd);
+		sm->nfds--;
+	}
+	t->schedfd = -1;
+	t->runtime = 0;
 }
 
 static void find_dev(struct sampler *sm, const char *root)
@@ -104,8 +142,18 @@ static void find_dev(struct sampler *sm, const char *root)
 
 struct sampler *sampler_new(const char *root, const char *jobs_dir)
 {
+	return sampler_new_at("/proc", root, jobs_dir);
+}
+
+size_t sampler_fds(const struct sampler *sm)
+{
+	return sm->nfds;
+}
+
+struct sampler *sampler_new_at(const char *proc, const char *root, const char *jobs_dir)
+{
 	struct sampler *sm = xcalloc(1, sizeof(*sm));
-	sm->procfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	sm->procfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	int dfd = sm->procfd >= 0 ? dup(sm->procfd) : -1;
 	sm->procdir = dfd >= 0 ? fdopendir(dfd) : NULL;
 	if (sm->procdir == NULL && dfd >= 0)
@@ -124,6 +172,31 @@ struct sampler *sampler_new(const char *root, const char *jobs_dir)
 	find_dev(sm, root);
 	sm->jobs_dir = jobs_dir ? xstrdup(jobs_dir) : mon_jobs_dir();
 	sm->gpu = gpusrc_new();
+	char self[32];
+	ssize_t sl = sm->procfd >= 0 ? readlinkat(sm->procfd, "self", self, sizeof(self) - 1) : -1;
+	if (sl > 0) {
+		self[sl] = '\0';
+		sm->own_ns = strtol(self, NULL, 10) == (long)getpid();
+	}
+	/* Half of the fd limit at most: the agent needs fds for its own work,
+	 * and past the budget a process costs an open per read, no more.  A
+	 * soft limit of 1024 (the usual default) would leave 512 processes
+	 * tracked: it is raised towards the hard limit while the sampler
+	 * lives (the fds are close-on-exec), and put back after. */
+	struct rlimit rl;
+	sm->fd_budget = MON_PID_FDS_MAX;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+		rlim_t want = (rlim_t)MON_PID_FDS_MAX * 2;
+		if (rl.rlim_cur < want && rl.rlim_max > rl.rlim_cur) {
+			struct rlimit up = { rl.rlim_max < want ? rl.rlim_max : want, rl.rlim_max };
+			if (setrlimit(RLIMIT_NOFILE, &up) == 0) {
+				sm->nofile_was = rl.rlim_cur;
+				rl.rlim_cur = up.rlim_cur;
+			}
+		}
+		if (rl.rlim_cur / 2 < sm->fd_budget)
+			sm->fd_budget = (size_t)(rl.rlim_cur / 2);
+	}
 	return sm;
 }
 
@@ -145,7 +218,17 @@ void sampler_free(struct sampler *sm)
 	free(sm->root);
 	free(sm->jobs_dir);
 	free(sm->prev_cores);
+	for (size_t i = 0; sm->ptrack && i < sm->nprev; i++)
+		track_close(sm, &sm->ptrack[i]);
+	struct rlimit rl;
+	if (sm->nofile_was && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+		rl.rlim_cur = sm->nofile_was;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	free(sm->ptrack);
 	free(sm->prev);
+	free(sm->pids);
+	free(sm->gone);
 	gpusrc_free(sm->gpu);
 	free(sm);
 }
@@ -271,21 +354,35 @@ void mon_attribute(struct mon_sample *s, struct mon_pent *p, size_t n, const str
 		s->users[k].name = xstrdup(uname(arg, s->users[k].uid));
 }
 
+struct rank {
+	uint64_t v;
+	size_t i;
+};
+
+/* Largest first; among equals, the lower pid. */
+static int cmp_rank(const void *a, const void *b)
+{
+	const struct rank *x = a, *y = b;
+	if (x->v != y->v)
+		return x->v > y->v ? -1 : 1;
+	return x->i < y->i ? -1 : x->i > y->i;
+}
+
+/* Picks the k user processes (not yet picked) using most CPU or memory;
+ * none using 0.  One sort, not k passes over a thousand processes. */
 static void mark_top(const struct mon_pent *p, size_t n, uint8_t *pick, uint32_t k, bool by_cpu)
 {
-	for (uint32_t round = 0; round < k; round++) {
-		size_t best = n;
-		for (size_t i = 0; i < n; i++) {
-			if (pick[i] || p[i].kthread)
-				continue;
-			uint64_t v = by_cpu ? p[i].cpu : p[i].rss, bv = best < n ? (by_cpu ? p[best].cpu : p[best].rss) : 0;
-			if (best == n || v > bv)
-				best = i;
-		}
-		if (best == n || (by_cpu ? p[best].cpu : p[best].rss) == 0)
-			return;
-		pick[best] = 1;
+	struct rank *r = xmalloc((n ? n : 1) * sizeof(*r));
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++) {
+		uint64_t v = by_cpu ? p[i].cpu : p[i].rss;
+		if (!pick[i] && !p[i].kthread && v > 0)
+			r[m++] = (struct rank){ v, i };
 	}
+	qsort(r, m, sizeof(*r), cmp_rank);
+	for (size_t i = 0; i < m && i < k; i++)
+		pick[r[i].i] = 1;
+	free(r);
 }
 
 void mon_pick_procs(struct mon_sample *s, const struct mon_pent *p, size_t n, uint32_t k)
@@ -318,63 +415,237 @@ void mon_pick_procs(struct mon_sample *s, const struct mon_pent *p, size_t n, ui
 	free(pick);
 }
 
-/* Every process: /proc/PID/stat and the owner of that file. */
-static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_ns, uint32_t ncpu)
+/* /proc/PID/stat of one process into *e (everything but the rates), with
+ * the owner of that file as its uid; -1 when the process is gone. */
+static int read_stat(struct sampler *sm, uint32_t pid, struct mon_pent *e)
 {
-	struct mon_pent *v = NULL;
-	size_t n = 0, cap = 0;
+	char rel[32], b[4096];
+	snprintf(rel, sizeof(rel), "%u/stat", pid);
+	int fd = openat(sm->procfd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	ssize_t len = read(fd, b, sizeof(b) - 1);
+	int fr = fstat(fd, &st);
+	close(fd);
+	struct mp_pstat ps;
+	if (len <= 0 || fr < 0 || mp_pid_stat(b, (size_t)len, &ps) < 0 || ps.pid != pid)
+		return -1;
+	memset(e, 0, sizeof(*e));
+	e->pid = ps.pid;
+	e->ppid = ps.ppid;
+	e->session = ps.session;
+	e->uid = (uint32_t)st.st_uid;
+	e->threads = ps.threads;
+	e->rss = ps.rss_pages * (uint64_t)sm->pagesize;
+	e->starttime = ps.starttime;
+	e->ticks = ps.utime + ps.stime;
+	e->state = (uint8_t)ps.state;
+	e->kthread = (ps.flags & MP_PF_KTHREAD) != 0;
+	memcpy(e->comm, ps.comm, sizeof(e->comm));
+	e->ruid = MON_NA;
+	return 0;
+}
+
+/* /proc/PID/statm's resident set, in bytes: what of an idle process can
+ * still change (reclaim, swap), at half the cost of its stat. */
+static int read_rss(struct sampler *sm, uint32_t pid, uint64_t *rss)
+{
+	char rel[32], b[256];
+	uint64_t pages;
+	snprintf(rel, sizeof(rel), "%u/statm", pid);
+	ssize_t len = read_at(sm->procfd, rel, b, sizeof(b));
+	if (len <= 0 || mp_pid_statm(b, (size_t)len, &pages) < 0)
+		return -1;
+	*rss = pages * (uint64_t)sm->pagesize;
+	return 0;
+}
+
+/* The time on a CPU of the process behind a kept-open schedstat file:
+ * > 0, 0 when unknown (no schedstats), or -1 when that process is gone
+ * (ESRCH: the fd stays tied to it even if its pid is reused). */
+static int64_t read_runtime(int fd)
+{
+	char b[128];
+	uint64_t rt;
+	ssize_t len = pread_all(fd, b, sizeof(b));
+	if (len <= 0 || mp_pid_schedstat(b, (size_t)len, &rt) < 0)
+		return -1;
+	return rt > INT64_MAX ? 0 : (int64_t)rt;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The pids in /proc, ascending, into sm->pids. */
+static size_t list_pids(struct sampler *sm)
+{
 	struct dirent *de;
-	char rel[300], b[4096];
+	size_t n = 0;
 	bool sorted = true;
+	rewinddir(sm->procdir);
+	while ((de = readdir(sm->procdir)) != NULL && n < MON_PIDS_MAX) {
+		const char *d = de->d_name;
+		if (d[0] < '1' || d[0] > '9')
+			continue;
+		uint64_t pid = 0;
+		for (; *d >= '0' && *d <= '9' && pid < MON_NA; d++)
+			pid = pid * 10 + (uint64_t)(*d - '0');
+		if (*d != '\0' || pid >= MON_NA)
+			continue;
+		if (n == sm->pids_cap) {
+			sm->pids_cap = sm->pids_cap ? sm->pids_cap * 2 : 1024;
+			sm->pids = xrealloc(sm->pids, sm->pids_cap * sizeof(*sm->pids));
+		}
+		sm->pids[n++] = (uint32_t)pid;
+		if (n > 1 && sm->pids[n - 2] > pid)
+			sorted = false;
+	}
+	if (!sorted)
+		qsort(sm->pids, n, sizeof(*sm->pids), cmp_u32);
+	return n;
+}
+
+/* Every process.  /proc/PID/stat is what costs (the kernel formats 52
+ * fields and walks the thread group: ~5.4 us a read here, against ~0.8 us
+ * for schedstat, and open+fstat+close add ~2.5 us), so a process keeps an
+ * open /proc/PID/schedstat and its stat is read again only when it may
+ * have changed:
+ *   - its leader ran since the last look (schedstat's runtime, in ns, moved:
+ *     a process that did not run cannot change its name, session, uid,
+ *     threads or CPU time), or it has several threads (another thread may
+ *     have run: the leader's runtime does not tell);
+ *   - its parent went away (it was reparented without running).
+ * Otherwise its previous entry is kept, and its resident set is read from statm once every MON_PROC_REFRESH
+ * samples (staggered by pid): an idle one can still shrink (reclaim, swap).
+ * A pid reused by a new process fails the old fd's read (ESRCH), and a
+ * changed start time tells it apart where there is no fd.  Past the fd
+ * budget, or with no schedstat, every stat is read, as before. */
+static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t now, uint64_t dt_ns, uint32_t ncpu,
+				   uint32_t last_pid)
+{
 	double ticks_per_s = (double)sm->hz;
+	struct mon_pent *prev = sm->prev;
+	struct ptrack *ptr = sm->ptrack;
+	size_t nprev = sm->nprev, j = 0, n = 0, ngone = 0;
 
 	*np = 0;
 	if (sm->procdir == NULL)
 		return NULL;
-	rewinddir(sm->procdir);
-	while ((de = readdir(sm->procdir)) != NULL && n < MON_PIDS_MAX) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		snprintf(rel, sizeof(rel), "%s/stat", de->d_name);
-		int fd = openat(sm->procfd, rel, O_RDONLY | O_CLOEXEC);
-		if (fd < 0)
-			continue;	/* gone already */
-		struct stat st;
-		ssize_t len = read(fd, b, sizeof(b) - 1);
-		int fr = fstat(fd, &st);
-		close(fd);
-		struct mp_pstat ps;
-		if (len <= 0 || fr < 0 || mp_pid_stat(b, (size_t)len, &ps) < 0)
-			continue;
-		if (n == cap) {
-			cap = cap ? cap * 2 : 256;
-			v = xrealloc(v, cap * sizeof(*v));
+	/* No pid handed out since /proc was last listed (loadavg's last
+	 * field, read before this): there is no new process, and the gone
+	 * ones fail their reads.  Listing /proc costs ~0.45 ms per thousand
+	 * processes; it is done anyway every MON_PROC_RELIST_MS (the pid
+	 * counter could have come round to the same value). */
+	size_t npids;
+	if (!sm->own_ns || last_pid == MON_NA || last_pid != sm->last_pid || sm->t_list == 0 ||
+	    now - sm->t_list >= (uint64_t)MON_PROC_RELIST_MS * 1000000u) {
+		npids = list_pids(sm);
+		sm->last_pid = last_pid;
+		sm->t_list = now;
+	} else {
+		if (sm->pids_cap < nprev + 1) {
+			sm->pids_cap = nprev + 1;
+			sm->pids = xrealloc(sm->pids, sm->pids_cap * sizeof(*sm->pids));
 		}
-		struct mon_pent *e = &v[n++];
-		memset(e, 0, sizeof(*e));
-		e->pid = ps.pid;
-		e->ppid = ps.ppid;
-		e->session = ps.session;
-		e->uid = (uint32_t)st.st_uid;
-		e->threads = ps.threads;
-		e->rss = ps.rss_pages * (uint64_t)sm->pagesize;
-		e->starttime = ps.starttime;
-		e->ticks = ps.utime + ps.stime;
-		e->state = (uint8_t)ps.state;
-		e->kthread = (ps.flags & MP_PF_KTHREAD) != 0;
-		memcpy(e->comm, ps.comm, sizeof(e->comm));
-		if (n > 1 && v[n - 2].pid > e->pid)
-			sorted = false;
+		for (npids = 0; npids < nprev; npids++)
+			sm->pids[npids] = prev[npids].pid;
 	}
-	if (!sorted)
-		qsort(v, n, sizeof(*v), cmp_pid);
+	struct mon_pent *v = xmalloc((npids ? npids : 1) * sizeof(*v));
+	struct ptrack *tr = xmalloc((npids ? npids : 1) * sizeof(*tr));
+	if (sm->gone_cap < nprev + 1) {
+		sm->gone_cap = nprev + 1;
+		sm->gone = xrealloc(sm->gone, sm->gone_cap * sizeof(*sm->gone));
+	}
+	sm->nsample++;
+	for (size_t i = 0; i <= npids; i++) {
+		uint32_t pid = i < npids ? sm->pids[i] : MON_NA;
+		/* Tracked pids that are no longer in /proc: gone. */
+		while (j < nprev && prev[j].pid < pid) {
+			track_close(sm, &ptr[j]);
+			sm->gone[ngone++] = prev[j++].pid;
+		}
+		if (i == npids)
+			break;
+		const struct mon_pent *o = NULL;
+		struct ptrack *t = &tr[n];
+		struct mon_pent *e = &v[n];
+		*t = (struct ptrack){ .schedfd = -1 };
+		if (j < nprev && prev[j].pid == pid) {
+			o = &prev[j];
+			*t = ptr[j++];
+		}
+		t->from = o ? (size_t)(o - prev) : SIZE_MAX;
+		if (t->schedfd < 0 && sm->nfds < sm->fd_budget) {
+			char rel[32];
+			snprintf(rel, sizeof(rel), "%u/schedstat", pid);
+			t->schedfd = openat(sm->procfd, rel, O_RDONLY | O_CLOEXEC);
+			if (t->schedfd >= 0)
+				sm->nfds++;
+			t->runtime = 0;
+		}
+		int64_t rt = t->schedfd >= 0 ? read_runtime(t->schedfd) : 0;
+		uint64_t rss = 0;
+		if (rt < 0) {
+			/* The process that fd was opened on is gone; this pid
+			 * is someone else's (or nobody's) now. */
+			track_close(sm, t);
+			if (o)
+				sm->gone[ngone++] = pid;
+			o = NULL;
+			t->from = SIZE_MAX;
+			rt = 0;
+		}
+		t->cached = 0;
+		if (o && rt > 0 && (uint64_t)rt == t->runtime && o->threads == 1 &&
+		    ((pid + sm->nsample) % MON_PROC_REFRESH != 0 || read_rss(sm, pid, &rss) == 0)) {
+			*e = *o;
+			if ((pid + sm->nsample) % MON_PROC_REFRESH == 0)
+				e->rss = rss;
+			e->idle = 1;
+			t->cached = 1;
+			n++;
+			continue;
+		}
+		if (read_stat(sm, pid, e) < 0) {
+			track_close(sm, t);
+			if (o)
+				sm->gone[ngone++] = pid;
+			continue;
+		}
+		if (o && o->starttime != e->starttime) {
+			sm->gone[ngone++] = pid;	/* its children were reparented */
+			t->from = SIZE_MAX;
+		}
+		t->runtime = (uint64_t)rt;
+		n++;
+	}
+	/* A process whose parent went away was reparented without running:
+	 * read it again for its new ppid. */
+	if (ngone) {
+		qsort(sm->gone, ngone, sizeof(*sm->gone), cmp_u32);
+		for (size_t i = 0; i < n; i++) {
+			struct mon_pent e;
+			if (tr[i].cached && bsearch(&v[i].ppid, sm->gone, ngone, sizeof(*sm->gone), cmp_u32) &&
+			    read_stat(sm, v[i].pid, &e) == 0 && e.starttime == v[i].starttime) {
+				v[i] = e;
+				tr[i].cached = 0;
+			}
+		}
+	}
 	/* CPU over the interval.  A pid seen before with the same start
 	 * time: the tick difference (0 if it went backwards).  A new one:
 	 * all its ticks, capped by what the interval allows. */
 	double max_ticks = (double)dt_ns / 1e9 * ticks_per_s * (ncpu ? ncpu : 1);
-	for (size_t i = 0; i < n && sm->t_prev && dt_ns; i++) {
-		struct mon_pent *e = &v[i], *o = find_pid(sm->prev, sm->nprev, e->pid);
+	for (size_t i = 0; i < n; i++) {
+		struct mon_pent *e = &v[i], *o = tr[i].from != SIZE_MAX ? &prev[tr[i].from] : NULL;
 		double d;
+		e->cpu = 0;
+		if (!sm->t_prev || !dt_ns)
+			continue;
 		if (o && o->starttime == e->starttime) {
 			d = (double)mp_delta(e->ticks, o->ticks);
 			e->io_r = o->io_r;
@@ -382,29 +653,44 @@ static struct mon_pent *scan_procs(struct sampler *sm, size_t *np, uint64_t dt_n
 			e->io_at = o->io_at;
 		} else {
 			d = (double)e->ticks;
+			e->io_r = e->io_w = e->io_at = 0;
 		}
 		if (d > max_ticks)
 			d = max_ticks;
 		e->cpu = pct100(d / ticks_per_s / ((double)dt_ns / 1e9) * 10000.0);
 	}
+	free(sm->ptrack);
+	sm->ptrack = tr;
 	*np = n;
 	return v;
 }
 
 /* /proc/PID/status and /proc/PID/io for the processes a sample reports:
- * the real uid, threads, and I/O rates. */
+ * the real uid, threads, and I/O rates.  A process that did not run since
+ * its last reading has the same real uid and did no I/O (both are
+ * accounted in its own context): the files are not read again. */
 static void read_details(struct sampler *sm, struct mon_sample *s, struct mon_pent *p, size_t n, uint64_t now)
 {
 	char rel[48], b[4096];
 	for (uint32_t i = 0; i < s->nprocs; i++) {
 		struct mon_proc *q = &s->procs[i];
 		struct mon_pent *e = find_pid(p, n, q->pid);
+		if (e && e->idle && e->ruid != MON_NA) {
+			q->uid = e->ruid;
+			if (e->io_at) {
+				q->io_read = q->io_write = 0;
+				e->io_at = now;
+			}
+			continue;
+		}
 		snprintf(rel, sizeof(rel), "%u/status", q->pid);
 		ssize_t len = read_at(sm->procfd, rel, b, sizeof(b));
 		struct mp_pstatus pst;
 		if (len > 0 && mp_pid_status(b, (size_t)len, &pst) == 0) {
 			if (pst.uid != MON_NA)
 				q->uid = pst.uid;
+			if (e)
+				e->ruid = pst.uid;
 			if (pst.threads != MON_NA)
 				q->threads = pst.threads;
 		}
@@ -490,9 +776,10 @@ void sampler_take(struct sampler *sm, uint32_t nprocs, struct mon_sample *s)
 	s->swap_free = m.swap_free;
 
 	s->load[0] = s->load[1] = s->load[2] = s->tasks = MON_NA;
+	uint32_t last_pid = MON_NA;
 	len = pread_all(sm->hostfd[F_LOADAVG], b, MON_PROC_FILE_MAX);
 	if (len > 0)
-		(void)mp_loadavg(b, (size_t)len, s->load, &s->tasks);
+		(void)mp_loadavg(b, (size_t)len, s->load, &s->tasks, &last_pid);
 	uint32_t *psi[3] = { &s->psi_cpu, &s->psi_mem, &s->psi_io };
 	for (int i = 0; i < 3; i++) {
 		*psi[i] = MON_NA;
@@ -533,7 +820,7 @@ void sampler_take(struct sampler *sm, uint32_t nprocs, struct mon_sample *s)
 	s->gpu_note = xstrdup(gpusrc_note(sm->gpu));
 
 	size_t n;
-	struct mon_pent *p = scan_procs(sm, &n, dt, s->ncpu);
+	struct mon_pent *p = scan_procs(sm, &n, now, dt, s->ncpu, last_pid);
 	if (s->tasks == MON_NA || n > s->tasks)
 		s->tasks = (uint32_t)n;
 	struct mon_jobrec *jobs;

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	const char *p = (const char *)data;
 	struct mp_cpu tot, cores[8];
-	uint32_t n, load[3], tasks, psi;
+	uint32_t n, load[3], tasks, last_pid, psi;
 	struct mp_mem m;
 	struct mp_pstat ps;
 	struct mp_pstatus pst;
@@ -25,10 +25,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (mp_stat(p, size, &tot, cores, 8, &n) == 0 && n > 8)
 		abort();
 	(void)mp_meminfo(p, size, &m);
-	(void)mp_loadavg(p, size, load, &tasks);
+	(void)mp_loadavg(p, size, load, &tasks, &last_pid);
 	if (mp_pressure(p, size, &psi) == 0 && psi > 10000)
 		abort();
 	(void)mp_uptime(p, size, &a);
+	(void)mp_pid_statm(p, size, &a);
+	(void)mp_pid_schedstat(p, size, &a);
 	if (mp_pid_stat(p, size, &ps) == 0 && ps.comm[MP_COMM_MAX - 1] != '\0')
 		abort();
 	(void)mp_pid_status(p, size, &pst);

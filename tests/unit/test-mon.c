@@ -6,6 +6,8 @@
 #define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "limits.h"
@@ -36,6 +38,17 @@ static void test_pid_stat(void)
 	CHECK(s.flags & MP_PF_KTHREAD);
 	CHECK(s.ppid == 2 && s.rss_pages == 0 && s.stime == 12);
 	CHECK_STR(s.comm, "kworker/0:1-events");
+
+	uint64_t rt;
+	t_case = "pid statm";
+	CHECK(mp_pid_statm(S("2000 789 100 10 0 500 0\n"), &rt) == 0 && rt == 789);
+	CHECK(mp_pid_statm(S("2000"), &rt) < 0 && rt == 0);
+
+	t_case = "pid schedstat";
+	CHECK(mp_pid_schedstat(S("123456789 4242 17\n"), &rt) == 0 && rt == 123456789);
+	CHECK(mp_pid_schedstat(S("0 0 0\n"), &rt) == 0 && rt == 0);
+	CHECK(mp_pid_schedstat(S(""), &rt) < 0 && rt == 0);
+	CHECK(mp_pid_schedstat(S("x 1 2"), &rt) < 0);
 
 	t_case = "pid stat: real-time priority is negative";
 	CHECK(mp_pid_stat(S("9 (rt) S 1 9 9 0 -1 0 0 0 0 0 1 2 0 0 -51 0 1 0 7 0 5\n"), &s) == 0);
@@ -84,11 +97,12 @@ static void test_host_files(void)
 	CHECK(m.total == 1024000 && m.avail == MON_NA64 && m.swap_free == MON_NA64);
 	CHECK(mp_meminfo(S("\x01\x02\n"), &m) < 0);
 
-	uint32_t load[3], tasks;
+	uint32_t load[3], tasks, last;
 	t_case = "loadavg";
-	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345 6789\n"), load, &tasks) == 0);
-	CHECK(load[0] == 52 && load[1] == 1040 && load[2] == 300 && tasks == 345);
-	CHECK(mp_loadavg(S("x"), load, &tasks) < 0 && load[0] == MON_NA && tasks == MON_NA);
+	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345 6789\n"), load, &tasks, &last) == 0);
+	CHECK(load[0] == 52 && load[1] == 1040 && load[2] == 300 && tasks == 345 && last == 6789);
+	CHECK(mp_loadavg(S("x"), load, &tasks, &last) < 0 && load[0] == MON_NA && tasks == MON_NA && last == MON_NA);
+	CHECK(mp_loadavg(S("0.52 10.4 3.00 2/345"), load, &tasks, &last) == 0 && tasks == 345 && last == MON_NA);
 
 	uint32_t psi;
 	t_case = "pressure";
@@ -346,6 +360,171 @@ static void test_sampler_live(void)
 	sampler_free(sm);
 }
 
+/* A process of a recorded /proc tree: stat and schedstat, written in
+ * place (a kept-open fd sees the new bytes, as it would in /proc). */
+static void fake_proc(const char *proc, uint32_t pid, uint32_t ppid, uint64_t ticks, uint64_t start,
+		      uint64_t runtime)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%u", proc, pid);
+	(void)mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/%u/stat", proc, pid);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%u (p%u) S %u %u %u 0 -1 0 0 0 0 0 %llu 0 0 0 20 0 1 0 %llu 1000 %u\n", pid, pid, ppid, pid,
+			pid, (unsigned long long)ticks, (unsigned long long)start, pid);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/%u/statm", proc, pid);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "2000 %u 10 1 0 100 0\n", pid);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/%u/schedstat", proc, pid);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "%llu 0 1\n", (unsigned long long)runtime);
+		fclose(f);
+	}
+}
+
+static const struct mon_proc *proc_of(const struct mon_sample *s, uint32_t pid)
+{
+	for (uint32_t i = 0; i < s->nprocs; i++)
+		if (s->procs[i].pid == pid)
+			return &s->procs[i];
+	return NULL;
+}
+
+static void take_later(struct sampler *sm, struct mon_sample *s)
+{
+	usleep(20000);
+	sampler_take(sm, 64, s);
+}
+
+static void test_sampler_tracking(void)
+{
+	char tmpl[] = "/tmp/ferry-proc-XXXXXX", proc[64], cmd[128], path[160];
+	char *dir = mkdtemp(tmpl);
+	t_case = "sampler: kept-open schedstat files";
+	CHECK(dir != NULL);
+	if (dir == NULL)
+		return;
+	snprintf(proc, sizeof(proc), "%s/proc", dir);
+	CHECK(mkdir(proc, 0755) == 0);
+	fake_proc(proc, 100, 1, 1000, 500, 5000);
+	fake_proc(proc, 200, 1, 50, 600, 7000);
+	fake_proc(proc, 300, 200, 70, 700, 9000);
+	struct sampler *sm = sampler_new_at(proc, "/nonexistent/project", "/nonexistent/jobs");
+	struct mon_sample s;
+	const struct mon_proc *q;
+	sampler_take(sm, 64, &s);
+	CHECK(s.nprocs == 3 && sampler_fds(sm) == 3);
+	mon_sample_release(&s);
+
+	t_case = "sampler: a process that did not run is not read again";
+	fake_proc(proc, 100, 1, 1010, 500, 5000);	/* cannot happen in /proc: the runtime says it did not run */
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->cpu == 0);
+	mon_sample_release(&s);
+
+	t_case = "sampler: status and io of a shown process are read when it ran, not when idle";
+	snprintf(path, sizeof(path), "%s/100/status", proc);
+	FILE *f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "Name:\tp100\nUid:\t4242\t4242\t4242\t4242\nThreads:\t1\n");
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/100/io", proc);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "read_bytes: 1000\nwrite_bytes: 0\n");
+		fclose(f);
+	}
+	fake_proc(proc, 100, 1, 1010, 500, 5500);	/* ran: details read */
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->uid == 4242);
+	mon_sample_release(&s);
+	if ((f = fopen(path, "w")) != NULL) {
+		fprintf(f, "read_bytes: 900000\nwrite_bytes: 0\n");	/* cannot happen without running */
+		fclose(f);
+	}
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->uid == 4242 && q->io_read == 0);
+	mon_sample_release(&s);
+	fake_proc(proc, 100, 1, 1010, 500, 5600);	/* ran (under a tick): read */
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->io_read != MON_NA64 && q->io_read > 0);
+	mon_sample_release(&s);
+
+	t_case = "sampler: the resident set of an idle process is read again";
+	snprintf(path, sizeof(path), "%s/200/statm", proc);
+	f = fopen(path, "w");
+	if (f) {
+		fprintf(f, "2000 5 1 1 0 100 0\n");	/* swapped out */
+		fclose(f);
+	}
+	bool shrank = false;
+	for (int i = 0; i < MON_PROC_REFRESH && !shrank; i++) {
+		take_later(sm, &s);
+		shrank = (q = proc_of(&s, 200)) != NULL && q->rss == 5 * (uint64_t)sysconf(_SC_PAGESIZE);
+		mon_sample_release(&s);
+	}
+	CHECK(shrank);
+
+	t_case = "sampler: a process that ran is";
+	fake_proc(proc, 100, 1, 1020, 500, 6000);
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->cpu > 0);
+	mon_sample_release(&s);
+
+	t_case = "sampler: an exited process is dropped, its fd closed, its child reparented";
+	snprintf(cmd, sizeof(cmd), "rm -rf %s/200", proc);
+	CHECK(system(cmd) == 0);
+	fake_proc(proc, 300, 1, 70, 700, 9000);	/* did not run: only its parent's exit says to look */
+	take_later(sm, &s);
+	CHECK(proc_of(&s, 200) == NULL && sampler_fds(sm) == 2);
+	CHECK((q = proc_of(&s, 300)) != NULL && q->ppid == 1 && q->cpu == 0);
+	mon_sample_release(&s);
+
+	t_case = "sampler: a reused pid (new start time) is a new process";
+	fake_proc(proc, 100, 1, 30, 900, 100);
+	take_later(sm, &s);
+	CHECK((q = proc_of(&s, 100)) != NULL && q->cpu > 0);	/* all of its 30 ticks, not 30 - 1020 */
+	mon_sample_release(&s);
+
+	t_case = "sampler: a process gone between its schedstat and its stat is dropped";
+	fake_proc(proc, 300, 1, 80, 700, 9500);
+	snprintf(cmd, sizeof(cmd), "rm -f %s/300/stat", proc);
+	CHECK(system(cmd) == 0);
+	take_later(sm, &s);
+	CHECK(proc_of(&s, 300) == NULL && proc_of(&s, 100) != NULL && sampler_fds(sm) == 1);
+	mon_sample_release(&s);
+	sampler_free(sm);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	CHECK(system(cmd) == 0);
+}
+
+static void test_sampler_nofile(void)
+{
+	struct rlimit was, low, now;
+	t_case = "sampler: the soft fd limit is raised while it lives, then put back";
+	CHECK(getrlimit(RLIMIT_NOFILE, &was) == 0);
+	low = was;
+	low.rlim_cur = 64;
+	if (was.rlim_max <= 64 || setrlimit(RLIMIT_NOFILE, &low) < 0)
+		return;
+	struct sampler *sm = sampler_new("/nonexistent/project", "/nonexistent/jobs");
+	CHECK(getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur > 64 && now.rlim_max == was.rlim_max);
+	struct mon_sample s;
+	sampler_take(sm, 8, &s);
+	CHECK(sampler_fds(sm) <= now.rlim_cur / 2);
+	mon_sample_release(&s);
+	sampler_free(sm);
+	CHECK(getrlimit(RLIMIT_NOFILE, &now) == 0 && now.rlim_cur == 64);
+	CHECK(setrlimit(RLIMIT_NOFILE, &was) == 0);
+}
+
 void test_mon(void)
 {
 	test_pid_stat();
@@ -354,4 +533,6 @@ void test_mon(void)
 	test_jobs();
 	test_attribution();
 	test_sampler_live();
+	test_sampler_tracking();
+	test_sampler_nofile();
 }
