@@ -472,7 +472,7 @@ int agent_job_kill(struct conn *c, struct rd *body)
 	}
 	struct job j;
 	char *jobs = jobs_or_error(c), *dir = NULL;
-	int fd = -1, ino = -1;
+	int ino = -1;
 	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
 		free(jobs);
 		return 0;
@@ -482,21 +482,13 @@ int agent_job_kill(struct conn *c, struct rd *body)
 		goto out;
 	}
 	dir = job_dir(jobs, id);
-	ino = watch_dir(dir);
-	fd = ctl_connect(jobs, id);
-	struct conn sc;
-	uint8_t req[8] = { (uint8_t)(wsig >> 24), (uint8_t)(wsig >> 16), (uint8_t)(wsig >> 8), (uint8_t)wsig,
-			   (uint8_t)(grace >> 24), (uint8_t)(grace >> 16), (uint8_t)(grace >> 8), (uint8_t)grace };
-	uint16_t type;
-	struct rd rb;
-	conn_init(&sc, fd, fd);
-	if (fd < 0 || conn_send(&sc, MSG_JOB_CTL_KILL, req, sizeof(req)) < 0 || conn_read(&sc, &type, &rb) <= 0 ||
-	    type != MSG_JOB_CTL_OK) {
-		conn_release(&sc);
-		agent_error(c, PERR_JOB, "cannot reach the supervisor of job %u", id);
+	ino = watch_dir(dir);	/* before the signal: its end is not missed */
+	int r = job_ctl_kill(id, wire_to_signal(wsig), grace);
+	if (r < 0) {
+		agent_error(c, PERR_JOB, "cannot reach the supervisor of job %u: %s", id,
+			    r == -ESRCH ? "it is not running" : strerror(-r));
 		goto out;
 	}
-	conn_release(&sc);
 	/* Wait for the end (TERM, the grace period, KILL), then report. */
 	uint64_t until = now_mono_ns() + ((uint64_t)(grace ? grace : JOB_KILL_GRACE_MS) + 2000) * 1000000u;
 	while (j.state == JOB_RUNNING && now_mono_ns() < until) {
@@ -510,8 +502,6 @@ int agent_job_kill(struct conn *c, struct rd *body)
 	}
 	send_record(c, &j);
 out:
-	if (fd >= 0)
-		close(fd);
 	if (ino >= 0)
 		close(ino);
 	job_release(&j);

@@ -235,20 +235,14 @@ int agent_sync(struct conn *c, struct rd *body)
 		goto out;
 	}
 	char *lock = xasprintf("%s/lock", sdir);
-	lockfd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	lockfd = lock_file_wait(lock, SYNC_LOCK_WAIT_MS);
 	free(lock);
-	uint64_t until = now_mono_ns() + SYNC_LOCK_WAIT_MS * 1000000ull;
-	while (lockfd >= 0 && flock(lockfd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || now_mono_ns() > until) {
-			close(lockfd);
-			lockfd = -1;
-			break;
-		}
-		struct timespec ts = { 0, 50 * 1000000L };
-		nanosleep(&ts, NULL);
+	if (lockfd == -EWOULDBLOCK) {
+		agent_error(c, PERR_BUSY, "another sync of '%s' is running", root);
+		goto out;
 	}
 	if (lockfd < 0) {
-		agent_error(c, PERR_BUSY, "another sync of '%s' is running", root);
+		agent_error(c, PERR_ROOT, "cannot lock '%s/lock': %s", sdir, strerror(-lockfd));
 		goto out;
 	}
 	ret = b.flags & SYNC_PULL ? pull_source(c, &b, root, rootfd, sdir) : push_dest(c, &b, rootfd, sdir);

@@ -359,20 +359,20 @@ static void term_size(uint16_t *rows, uint16_t *cols)
 
 /* Streams a job's log until it ends (follow) or is read; returns the
  * exit status to use. */
-static int stream_logs(struct session *s, uint32_t id, uint32_t tail, bool follow)
+/* JOB_LOGS' body: u32 id, u32 tail lines, u8 follow. */
+static void logs_request(struct buf *b, uint32_t id, uint32_t tail, bool follow)
 {
-	struct buf b;
-	buf_init(&b, 16);
-	buf_put_u32(&b, id);
-	buf_put_u32(&b, tail);
-	buf_put_u8(&b, follow ? 1 : 0);
-	conn_queue(&s->c, MSG_JOB_LOGS, b.data, b.len);
-	buf_release(&b);
-	if (conn_flush(&s->c) < 0) {
-		struct ferr e = { 0 };
-		session_lost(s, true, &e);
-		ferr_die(&e);
-	}
+	buf_init(b, 16);
+	buf_put_u32(b, id);
+	buf_put_u32(b, tail);
+	buf_put_u8(b, follow ? 1 : 0);
+}
+
+/* Prints the log the agent streams back for a JOB_LOGS request already
+ * sent, until its JOB_DONE; the exit status to use (the job's own when
+ * following). */
+static int read_logs(struct session *s, uint32_t id, bool follow)
+{
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
 		struct rd body;
@@ -382,21 +382,20 @@ static int stream_logs(struct session *s, uint32_t id, uint32_t tail, bool follo
 				return errno == EPIPE ? 0 : EXIT_OSERR;
 			continue;
 		}
-		if (type == MSG_JOB_DONE) {
-			uint32_t jid;
-			uint8_t state;
-			int32_t code, sig;
-			if (job_done_decode(&body, &jid, &state, &code, &sig) < 0)
-				die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
-			if (!follow)
-				return 0;
-			if (state == JOB_LOST) {
-				error_msg("job %u is lost: its supervisor on %s is gone", id, s->label);
-				return EXIT_FAIL;
-			}
-			return job_status(state, code, sig);
+		if (type != MSG_JOB_DONE)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+		uint32_t jid;
+		uint8_t state;
+		int32_t code, sig;
+		if (job_done_decode(&body, &jid, &state, &code, &sig) < 0)
+			die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
+		if (!follow)
+			return 0;
+		if (state == JOB_LOST) {
+			error_msg("job %u is lost: its supervisor on %s is gone", id, s->label);
+			return EXIT_FAIL;
 		}
-		die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+		return job_status(state, code, sig);
 	}
 }
 
@@ -540,7 +539,11 @@ int cmd_run(int argc, char **argv)
 		/* The command could not be executed: the notice said why. */
 		code = j.exit_code;
 	} else if (follow) {
-		code = stream_logs(&s, j.id, 0, true);
+		struct buf lb;
+		logs_request(&lb, j.id, 0, true);
+		conn_queue(&s.c, MSG_JOB_LOGS, lb.data, lb.len);
+		buf_release(&lb);
+		code = read_logs(&s, j.id, true);
 	} else if (!json && isatty(2)) {
 		hint_msg("follow it with `ferry logs -f %u`, stop it with `ferry kill %u`", j.id, j.id);
 	}
@@ -756,40 +759,9 @@ int cmd_logs(int argc, char **argv)
 	cmd_load_config(&cfg);
 	struct session s;
 	struct buf b;
-	buf_init(&b, 16);
-	buf_put_u32(&b, id);
-	buf_put_u32(&b, tail);
-	buf_put_u8(&b, follow ? 1 : 0);
+	logs_request(&b, id, tail, follow);
 	open_or_die(&s, &cfg, MSG_JOB_LOGS, &b);
-	/* The request went with the session's first frame; stream_logs sends
-	 * its own, so read the replies here. */
-	int code = 0;
-	signal(SIGPIPE, SIG_IGN);
-	for (;;) {
-		struct rd body;
-		uint16_t type = next_or_die(&s, &body);
-		if (type == MSG_JOB_OUTPUT) {
-			if (write_all(1, body.p + body.off, rd_left(&body)) < 0) {
-				code = errno == EPIPE ? 0 : EXIT_OSERR;
-				break;
-			}
-			continue;
-		}
-		if (type != MSG_JOB_DONE)
-			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
-		uint32_t jid;
-		uint8_t state;
-		int32_t jc, sig;
-		if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
-			die(EXIT_PROTO, "malformed job end from the agent on '%s'", s.label);
-		if (follow && state == JOB_LOST) {
-			error_msg("job %u is lost: its supervisor on %s is gone", id, s.label);
-			code = EXIT_FAIL;
-		} else if (follow) {
-			code = job_status(state, jc, sig);
-		}
-		break;
-	}
+	int code = read_logs(&s, id, follow);
 	session_close(&s);
 	buf_release(&b);
 	config_release(&cfg);

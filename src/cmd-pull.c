@@ -164,15 +164,12 @@ static char **pull_folders(const struct config *cfg, int argc, char **argv, uint
 static int lock_target(const char *tdir)
 {
 	char *f = xasprintf("%s/pull.lock", tdir);
-	int fd = open(f, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	int fd = lock_file_wait(f, SYNC_LOCK_WAIT_MS);
+	if (fd == -EWOULDBLOCK)
+		die(EXIT_FAIL, "another pull of this target is running");
+	if (fd < 0)
+		die(EXIT_OSERR, "cannot lock '%s': %s", f, strerror(-fd));
 	free(f);
-	uint64_t until = now_mono_ns() + SYNC_LOCK_WAIT_MS * 1000000ull;
-	while (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		if (errno != EWOULDBLOCK || now_mono_ns() > until)
-			die(EXIT_FAIL, "another pull of this target is running");
-		struct timespec ts = { 0, 50 * 1000000L };
-		nanosleep(&ts, NULL);
-	}
 	return fd;
 }
 

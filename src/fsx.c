@@ -10,6 +10,8 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <time.h>
+#include <sys/file.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,4 +308,22 @@ int open_beneath(int rootfd, const char *rel, int flags, mode_t mode)
 	}
 #endif
 	return open_walk(rootfd, rel, flags, mode);
+}
+
+int lock_file_wait(const char *path, unsigned ms)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0)
+		return -errno;
+	uint64_t until = now_mono_ns() + (uint64_t)ms * 1000000u;
+	while (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int e = errno;
+		if (e != EWOULDBLOCK || now_mono_ns() > until) {
+			close(fd);
+			return -e;
+		}
+		struct timespec ts = { 0, 50 * 1000000L };
+		nanosleep(&ts, NULL);
+	}
+	return fd;
 }

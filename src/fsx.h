@@ -27,6 +27,11 @@ int mkdir_p(const char *dir, mode_t mode);
  * (-EFBIG when larger).  *out is NUL-terminated; caller frees. */
 int read_file(const char *path, size_t max, char **out, size_t *len);
 
+/* Opens (creating, 0600) the lock file path and takes an exclusive flock
+ * on it, waiting up to ms for a holder to let go.  The fd (the lock lasts
+ * until it is closed), or -errno: -EWOULDBLOCK when the wait ran out. */
+int lock_file_wait(const char *path, unsigned ms);
+
 /* Writes data to path atomically: a temp file beside it, fsync, rename.
  * With excl, fails with -EEXIST if path exists.  0 or -errno. */
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
