@@ -41,6 +41,7 @@
 #define INDEX_ENTRIES_MAX	(8 * 1024 * 1024)	/* files one index tracks */
 #define INDEX_PATHS_MAX		((size_t)1 << 31)	/* bytes of paths in one index */
 #define INDEX_FILE_MAX		((size_t)2 << 30)	/* bytes of an index file */
+#define INDEX_LOG_MIN		(64 * 1024)	/* an index's log may grow to this, or a quarter of the index */
 #define INDEX_RACY_NS		(1000000000ull)	/* timestamp granularity we assume */
 #define HASH_CHUNK		(128 * 1024)	/* read size when hashing */
 #define SOURCE_ARENA_BLOCK	(256 * 1024)	/* manifest paths are packed in blocks of this */

@@ -936,8 +936,13 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	if (had_journal || d.same != d.n || d.n != d.old.n) {
 		struct index nx;
 		index_init(&nx);
+		index_reserve(&nx, d.n + d.old.n, d.old.paths.len + d.n * 64);
 		build_index(&d, &nx);
-		r = !had_journal && index_same(&d.old, &nx) ? 0 : index_save(side->ixfile, &nx);
+		trace_phase("dest index built");
+		/* What is on disk now (file and log): a few changes go to
+		 * its log, not a rewrite of every entry (sync-index.h). */
+		const struct index *disk = had_journal ? &d.prev : &d.old;
+		r = !had_journal && index_same(&d.old, &nx) ? 0 : index_commit(side->ixfile, disk, &nx, true);
 		index_release(&nx);
 	}
 	trace_phase("dest index saved");

@@ -11,6 +11,7 @@
 #include "sync-index.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -24,6 +25,7 @@
 #include "util.h"
 
 #define INDEX_MAGIC	0x46495831u	/* "FIX1" */
+#define INDEX_ENTRY_MIN	(2 + 1 + 2 + 3 * 8 + INDEX_HASH_LEN)	/* encoded: a 1-byte path and its NUL */
 
 void index_init(struct index *ix)
 {
@@ -38,6 +40,17 @@ void index_release(struct index *ix)
 	free(ix->e);
 	buf_release(&ix->paths);
 	memset(ix, 0, sizeof(*ix));
+}
+
+void index_reserve(struct index *ix, size_t n, size_t path_bytes)
+{
+	if (n > INDEX_ENTRIES_MAX)
+		n = INDEX_ENTRIES_MAX;
+	if (n > ix->cap) {
+		ix->e = xrealloc(ix->e, n * sizeof(*ix->e));
+		ix->cap = n;
+	}
+	(void)buf_space(&ix->paths, path_bytes);
 }
 
 const char *index_path(const struct index *ix, const struct index_entry *e)
@@ -141,6 +154,10 @@ int index_decode(const void *p, size_t n, struct index *ix)
 	uint32_t count = rd_u32(&r);
 	if (count > INDEX_ENTRIES_MAX)
 		rd_fail(&r);
+	/* An entry takes at least INDEX_ENTRY_MIN bytes: a count the bytes
+	 * cannot hold reserves no more than they can. */
+	else
+		index_reserve(ix, count < n / INDEX_ENTRY_MIN ? count : n / INDEX_ENTRY_MIN, n);
 	for (uint32_t i = 0; i < count && rd_ok(&r); i++) {
 		char *path = rd_cstr(&r, PATH_REL_MAX);
 		uint8_t type = rd_u8(&r);
@@ -169,12 +186,22 @@ int index_decode(const void *p, size_t n, struct index *ix)
 		index_init(ix);
 		return -1;
 	}
+	/* Entries racily clean when the file was written stay untrusted
+	 * whatever later log groups say of the time. */
+	ix->gen = ix->written_ns;
+	for (size_t i = 0; i < ix->n; i++)
+		ix->e[i].racy = index_entry_racy(ix, &ix->e[i]);
 	/* Held for a whole sync, beside the manifest: no growth slack. */
 	if (ix->cap > ix->n && ix->n) {
 		ix->e = xrealloc(ix->e, ix->n * sizeof(*ix->e));
 		ix->cap = ix->n;
 	}
 	return 0;
+}
+
+static char *log_path(const char *file)
+{
+	return xasprintf("%s.log", file);
 }
 
 int index_load(const char *file, struct index *ix)
@@ -188,6 +215,19 @@ int index_load(const char *file, struct index *ix)
 	}
 	r = index_decode(data, len, ix) < 0 ? -EBADMSG : 0;
 	free(data);
+	if (r < 0)
+		return r;
+	ix->file_bytes = len;
+	char *lf = log_path(file);
+	if (read_file(lf, INDEX_FILE_MAX, &data, &len) == 0) {
+		if (index_log_merge(ix, ix->gen, data, len) < 0) {
+			index_release(ix);
+			index_init(ix);
+			r = -EBADMSG;
+		}
+		free(data);
+	}
+	free(lf);
 	return r;
 }
 
@@ -198,13 +238,25 @@ int index_save(const char *file, struct index *ix)
 	ix->written_ns = now_wall_ns();
 	int r = index_encode(ix, &b) < 0 ? -E2BIG : write_file_atomic(file, b.data, b.len, 0600, 0);
 	buf_release(&b);
+	if (r == 0) {
+		/* Its groups name the old generation: ignored even if this
+		 * unlink is lost to a crash. */
+		char *lf = log_path(file);
+		(void)unlink(lf);
+		free(lf);
+	}
 	return r;
+}
+
+bool index_entry_racy(const struct index *ix, const struct index_entry *e)
+{
+	return e->type != ENT_DIR && (e->racy || e->mtime_ns + INDEX_RACY_NS >= ix->written_ns);
 }
 
 bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint64_t size,
 		      uint64_t mtime_ns, uint64_t ino, uint16_t mode)
 {
-	if (e->size != size || e->mtime_ns != mtime_ns || e->ino != ino || e->mode != mode)
+	if (e->size != size || e->mtime_ns != mtime_ns || e->ino != ino || e->mode != mode || e->racy)
 		return false;
 	/* Racily clean: changed again in the same timestamp tick as the
 	 * write we recorded, the stat would look the same. */
@@ -221,7 +273,7 @@ bool index_same(const struct index *old, const struct index *nx)
 		    a->ino != b->ino || memcmp(a->hash, b->hash, INDEX_HASH_LEN) != 0 ||
 		    strcmp(index_path(old, a), index_path(nx, b)) != 0)
 			return false;
-		if (a->type == ENT_FILE && a->mtime_ns + INDEX_RACY_NS >= old->written_ns)
+		if (index_entry_racy(old, a))
 			return false;
 	}
 	return true;
@@ -291,27 +343,12 @@ int hash_fd(int fd, uint8_t out[INDEX_HASH_LEN])
 	return 0;
 }
 
-int index_journal_record(struct buf *out, const char *path, const struct index_entry *e)
-{
-	struct buf rec;
-	buf_init(&rec, PATH_REL_MAX + 64);
-	int r = buf_put_cstr(&rec, path);
-	r |= buf_put_u8(&rec, e->type);
-	r |= buf_put_u16(&rec, e->mode);
-	r |= buf_put_u64(&rec, e->size);
-	r |= buf_put_u64(&rec, e->mtime_ns);
-	r |= buf_put_u64(&rec, e->ino);
-	r |= buf_put(&rec, e->hash, INDEX_HASH_LEN);
-	if (r == 0)
-		r = buf_put_str(out, rec.data, rec.len);
-	buf_release(&rec);
-	return r ? -1 : 0;
-}
-
 struct jrec {
 	char *path;
 	struct index_entry e;
 	size_t seq;
+	uint64_t when;		/* its log group's time; 0 for the journal */
+	bool del;
 };
 
 static int jrec_cmp(const void *a, const void *b)
@@ -321,12 +358,141 @@ static int jrec_cmp(const void *a, const void *b)
 	return c ? c : (x->seq < y->seq ? -1 : x->seq > y->seq);
 }
 
+/* An entry's fields after its path, as the journal and the log write them. */
+static int put_fields(struct buf *b, const struct index_entry *e)
+{
+	int r = buf_put_u8(b, e->type);
+	r |= buf_put_u16(b, e->mode);
+	r |= buf_put_u64(b, e->size);
+	r |= buf_put_u64(b, e->mtime_ns);
+	r |= buf_put_u64(b, e->ino);
+	r |= buf_put(b, e->hash, INDEX_HASH_LEN);
+	return r;
+}
+
+static bool get_fields(struct rd *b, struct index_entry *e)
+{
+	e->type = rd_u8(b);
+	e->mode = rd_u16(b);
+	e->size = rd_u64(b);
+	e->mtime_ns = rd_u64(b);
+	e->ino = rd_u64(b);
+	const uint8_t *h = rd_bytes(b, INDEX_HASH_LEN);
+	if (!rd_ok(b) || e->type > 3 || (e->mode & ~07777u))
+		return false;
+	memcpy(e->hash, h, INDEX_HASH_LEN);
+	return true;
+}
+
+int index_journal_record(struct buf *out, const char *path, const struct index_entry *e)
+{
+	struct buf rec;
+	buf_init(&rec, PATH_REL_MAX + 64);
+	int r = buf_put_cstr(&rec, path);
+	r |= put_fields(&rec, e);
+	if (r == 0)
+		r = buf_put_str(out, rec.data, rec.len);
+	buf_release(&rec);
+	return r ? -1 : 0;
+}
+
+/* Appends a path already checked (in order, valid): the merges below
+ * copy entries of a decoded index or of checked records. */
+static struct index_entry *append_checked(struct index *ix, const char *path)
+{
+	size_t len = strlen(path);
+	size_t off = ix->paths.len;
+	if (off > UINT32_MAX - len - 1 || ix->n >= INDEX_ENTRIES_MAX || buf_put(&ix->paths, path, len + 1) < 0)
+		return NULL;
+	if (ix->n == ix->cap) {
+		ix->cap = ix->cap ? ix->cap * 2 : 256;
+		ix->e = xrealloc(ix->e, ix->cap * sizeof(*ix->e));
+	}
+	struct index_entry *e = &ix->e[ix->n++];
+	e->path_off = (uint32_t)off;
+	return e;
+}
+
+static void take_rec(struct index_entry *x, const struct jrec *r)
+{
+	uint32_t off = x->path_off;
+	*x = r->e;
+	x->path_off = off;
+	if (r->when)
+		x->racy = x->type != ENT_DIR && x->mtime_ns + INDEX_RACY_NS >= r->when;
+}
+
+/* v (nv records, in any order; the last of a path wins) on top of ix.
+ * A record's when: its group's time for the racy rule, 0 to keep the
+ * flag it has.  Records that only replace entries ix has (files edited,
+ * the common case) are written in place; others rebuild ix once. */
+static void merge_recs(struct index *ix, struct jrec *v, size_t nv)
+{
+	if (nv == 0)
+		return;
+	qsort(v, nv, sizeof(*v), jrec_cmp);
+	size_t m = 0;
+	for (size_t k = 0; k < nv; k++) {
+		if (m && path_cmp(v[m - 1].path, v[k].path) == 0) {
+			free(v[m - 1].path);
+			v[m - 1] = v[k];
+		} else {
+			v[m++] = v[k];
+		}
+		if (k >= m)
+			v[k].path = NULL;
+	}
+	bool inplace = true;
+	for (size_t k = 0; k < m && inplace; k++)
+		inplace = !v[k].del && index_find(ix, v[k].path) != NULL;
+	if (inplace) {
+		for (size_t k = 0; k < m; k++)
+			take_rec((struct index_entry *)index_find(ix, v[k].path), &v[k]);
+		return;
+	}
+	struct index nx;
+	index_init(&nx);
+	nx.written_ns = ix->written_ns;
+	nx.gen = ix->gen;
+	nx.file_bytes = ix->file_bytes;
+	nx.log_bytes = ix->log_bytes;
+	size_t i = 0, k = 0;
+	while (i < ix->n || k < m) {
+		const char *ip = i < ix->n ? index_path(ix, &ix->e[i]) : NULL;
+		int c = k >= m ? -1 : ip == NULL ? 1 : path_cmp(ip, v[k].path);
+		if (c < 0) {
+			struct index_entry *x = append_checked(&nx, ip);
+			if (x != NULL) {
+				uint32_t off = x->path_off;
+				*x = ix->e[i];
+				x->path_off = off;
+			}
+		} else if (!v[k].del) {
+			struct index_entry *x = append_checked(&nx, v[k].path);
+			if (x != NULL)
+				take_rec(x, &v[k]);
+		}
+		if (c <= 0)
+			i++;
+		if (c >= 0)
+			k++;
+	}
+	index_release(ix);
+	*ix = nx;
+}
+
+static void free_recs(struct jrec *v, size_t nv)
+{
+	for (size_t q = 0; q < nv; q++)
+		free(v[q].path);
+	free(v);
+}
+
 int index_journal_merge(struct index *ix, const void *p, size_t n)
 {
 	struct rd r;
 	struct jrec *v = NULL;
 	size_t nv = 0;
-	int ret = 0;
 
 	rd_init(&r, p, n);
 	while (rd_left(&r) >= 4) {
@@ -338,60 +504,178 @@ int index_journal_merge(struct index *ix, const void *p, size_t n)
 		rd_init(&b, body, len);
 		struct jrec j = { .seq = nv };
 		j.path = rd_cstr(&b, PATH_REL_MAX);
-		j.e.type = rd_u8(&b);
-		j.e.mode = rd_u16(&b);
-		j.e.size = rd_u64(&b);
-		j.e.mtime_ns = rd_u64(&b);
-		j.e.ino = rd_u64(&b);
-		const uint8_t *h = rd_bytes(&b, INDEX_HASH_LEN);
+		bool ok = get_fields(&b, &j.e);
 		rd_expect_end(&b);
-		if (!rd_ok(&b) || j.e.type > 3 || (j.e.mode & ~07777u) ||
-		    path_check_rel(j.path, strlen(j.path)) < 0) {
+		if (!ok || !rd_ok(&b) || path_check_rel(j.path, strlen(j.path)) < 0 || nv >= INDEX_ENTRIES_MAX) {
 			free(j.path);
-			ret = -1;
-			goto out;
-		}
-		memcpy(j.e.hash, h, INDEX_HASH_LEN);
-		if (nv >= INDEX_ENTRIES_MAX) {
-			free(j.path);
-			ret = -1;
-			goto out;
+			free_recs(v, nv);
+			return -1;
 		}
 		v = xrealloc(v, (nv + 1) * sizeof(*v));
 		v[nv++] = j;
 	}
-	if (nv == 0)
-		goto out;
-	qsort(v, nv, sizeof(*v), jrec_cmp);
-	struct index nx;
-	index_init(&nx);
-	nx.written_ns = ix->written_ns;
+	merge_recs(ix, v, nv);
+	free_recs(v, nv);
+	return 0;
+}
+
+enum { LOG_PUT = 1, LOG_DEL = 2, LOG_COMMIT = 3 };
+#define LOG_REC_MAX	(PATH_REL_MAX + 64)
+
+int index_log_put(struct buf *out, const char *path, const struct index_entry *e)
+{
+	struct buf rec;
+	buf_init(&rec, LOG_REC_MAX);
+	int r = buf_put_u8(&rec, e ? LOG_PUT : LOG_DEL);
+	r |= buf_put_cstr(&rec, path);
+	if (e)
+		r |= put_fields(&rec, e);
+	if (r == 0)
+		r = buf_put_str(out, rec.data, rec.len);
+	buf_release(&rec);
+	return r ? -1 : 0;
+}
+
+int index_log_merge(struct index *ix, uint64_t gen, const void *p, size_t n)
+{
+	struct rd r;
+	struct jrec *v = NULL;
+	size_t nv = 0, committed = 0, good = 0;
+	uint64_t last = 0;
+	int ret = 0;
+
+	/* Records of committed groups of this generation are gathered, then
+	 * merged once; a group's records are dropped if it is of another
+	 * generation, and left out if it never committed. */
+	rd_init(&r, p, n);
+	while (rd_left(&r) >= 4) {
+		size_t len;
+		const uint8_t *body = rd_str(&r, LOG_REC_MAX, &len);
+		if (body == NULL)
+			break;		/* torn tail: that group never committed */
+		struct rd b;
+		rd_init(&b, body, len);
+		uint8_t kind = rd_u8(&b);
+		if (kind == LOG_COMMIT) {
+			uint64_t g = rd_u64(&b), when = rd_u64(&b);
+			uint32_t count = rd_u32(&b);
+			rd_expect_end(&b);
+			if (!rd_ok(&b) || count != nv - committed) {
+				ret = -1;
+				break;
+			}
+			if (g == gen) {
+				for (size_t q = committed; q < nv; q++)
+					v[q].when = when ? when : 1;
+				committed = nv;
+				if (when > last)
+					last = when;
+			} else {
+				for (size_t q = committed; q < nv; q++)
+					free(v[q].path);
+				nv = committed;
+			}
+			good = n - rd_left(&r);
+			continue;
+		}
+		struct jrec j = { .seq = nv, .del = kind == LOG_DEL };
+		j.path = rd_cstr(&b, PATH_REL_MAX);
+		bool ok = kind == LOG_DEL || (kind == LOG_PUT && get_fields(&b, &j.e));
+		rd_expect_end(&b);
+		if (!ok || !rd_ok(&b) || path_check_rel(j.path, strlen(j.path)) < 0 || nv >= INDEX_ENTRIES_MAX) {
+			free(j.path);
+			ret = -1;
+			break;
+		}
+		v = xrealloc(v, (nv + 1) * sizeof(*v));
+		v[nv++] = j;
+	}
+	if (ret == 0) {
+		merge_recs(ix, v, committed);
+		if (last > ix->written_ns)
+			ix->written_ns = last;
+		ix->log_bytes = good;
+	}
+	free_recs(v, nv);
+	return ret;
+}
+
+int index_log_commit(const char *file, const struct index *disk, const struct buf *recs, uint32_t nrec,
+		     bool durable)
+{
+	if (disk->gen == 0)
+		return 1;
+	size_t bound = disk->file_bytes / 4 > INDEX_LOG_MIN ? disk->file_bytes / 4 : INDEX_LOG_MIN;
+	if (disk->log_bytes + recs->len + 64 > bound)
+		return 1;
+	struct buf g, c;
+	buf_init(&g, INDEX_FILE_MAX);
+	buf_init(&c, 64);
+	int r = buf_put(&g, recs->data, recs->len);
+	r |= buf_put_u8(&c, LOG_COMMIT);
+	r |= buf_put_u64(&c, disk->gen);
+	r |= buf_put_u64(&c, now_wall_ns());
+	r |= buf_put_u32(&c, nrec);
+	r |= buf_put_str(&g, c.data, c.len);
+	buf_release(&c);
+	char *lf = log_path(file);
+	int fd = r ? -1 : open(lf, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(lf);
+	if (fd < 0) {
+		buf_release(&g);
+		return r ? 1 : -errno;
+	}
+	/* After the last group that committed: a torn group from a writer
+	 * that died is cut off, not built upon. */
+	if (ftruncate(fd, (off_t)disk->log_bytes) < 0 || lseek(fd, (off_t)disk->log_bytes, SEEK_SET) < 0)
+		r = -errno;
+	else if ((r = write_all(fd, g.data, g.len)) == 0 && durable && fdatasync(fd) < 0)
+		r = -errno;
+	if (r < 0)
+		(void)ftruncate(fd, (off_t)disk->log_bytes);
+	close(fd);
+	buf_release(&g);
+	return r;
+}
+
+/* Are a and b the same entry, fields and all (paths aside)? */
+static bool same_entry(const struct index_entry *a, const struct index_entry *b)
+{
+	return a->type == b->type && a->mode == b->mode && a->size == b->size && a->mtime_ns == b->mtime_ns &&
+	       a->ino == b->ino && memcmp(a->hash, b->hash, INDEX_HASH_LEN) == 0;
+}
+
+int index_commit(const char *file, const struct index *disk, struct index *nx, bool durable)
+{
+	if (disk == NULL || disk->gen == 0)
+		return index_save(file, nx);
+	struct buf recs;
+	buf_init(&recs, INDEX_FILE_MAX);
+	uint32_t nrec = 0;
 	size_t i = 0, k = 0;
-	int err;
-	while (i < ix->n || k < nv) {
-		/* The last record of a path wins. */
-		while (k + 1 < nv && path_cmp(v[k].path, v[k + 1].path) == 0)
-			k++;
-		const char *ip = i < ix->n ? index_path(ix, &ix->e[i]) : NULL;
-		int c = k >= nv ? -1 : ip == NULL ? 1 : path_cmp(ip, v[k].path);
-		const struct index_entry *src = c < 0 ? &ix->e[i] : &v[k].e;
-		const char *path = c < 0 ? ip : v[k].path;
-		struct index_entry *x = index_append(&nx, path, &err);
-		if (x != NULL) {
-			uint32_t off = x->path_off;
-			*x = *src;
-			x->path_off = off;
+	int r = 0;
+	while ((i < disk->n || k < nx->n) && r == 0) {
+		const char *dp = i < disk->n ? index_path(disk, &disk->e[i]) : NULL;
+		const char *np = k < nx->n ? index_path(nx, &nx->e[k]) : NULL;
+		int c = np == NULL ? -1 : dp == NULL ? 1 : path_cmp(dp, np);
+		if (c < 0) {
+			r = index_log_put(&recs, dp, NULL);
+			nrec++;
+		} else if (c > 0 || !same_entry(&disk->e[i], &nx->e[k]) || index_entry_racy(disk, &disk->e[i])) {
+			/* A racy entry is logged again: the group's later time
+			 * is what makes it trusted. */
+			r = index_log_put(&recs, np, &nx->e[k]);
+			nrec++;
 		}
 		if (c <= 0)
 			i++;
 		if (c >= 0)
 			k++;
+		if (recs.len > INDEX_FILE_MAX / 2)
+			r = 1;
 	}
-	index_release(ix);
-	*ix = nx;
-out:
-	for (size_t q = 0; q < nv; q++)
-		free(v[q].path);
-	free(v);
-	return ret;
+	if (r == 0 && nrec > 0)
+		r = index_log_commit(file, disk, &recs, nrec, durable);
+	buf_release(&recs);
+	return r == 1 || r == -1 ? index_save(file, nx) : r;
 }

@@ -30,18 +30,23 @@ struct index_entry {
 	uint32_t path_off;		/* into struct index.paths */
 	uint16_t mode;			/* permission bits (07777) */
 	uint8_t type;			/* enum entry_type */
+	uint8_t racy;			/* racily clean when written: never trusted by stat */
 };
 
 struct index {
 	struct index_entry *e;
 	size_t n, cap;
 	struct buf paths;		/* NUL-terminated paths, back to back */
-	uint64_t written_ns;		/* wall clock when it was written */
+	uint64_t written_ns;		/* wall clock when it (or its log's last group) was written */
+	uint64_t gen;			/* written_ns of the file alone: its log's generation */
+	size_t file_bytes, log_bytes;	/* on disk, as loaded */
 };
 
 void index_init(struct index *ix);
 void index_release(struct index *ix);
 const char *index_path(const struct index *ix, const struct index_entry *e);
+/* Room for n entries and path_bytes of paths (no copies while growing). */
+void index_reserve(struct index *ix, size_t n, size_t path_bytes);
 /* Appends; entries must come in path_cmp order (-EINVAL otherwise, and for
  * a path path_check_rel refuses).  Returns the new entry or NULL. */
 struct index_entry *index_append(struct index *ix, const char *path, int *err);
@@ -59,9 +64,36 @@ int index_encode(const struct index *ix, struct buf *out);
 int index_encode_head(struct buf *out, uint64_t written_ns, uint32_t count);
 int index_encode_entry(struct buf *out, const char *path, const struct index_entry *e);
 int index_decode(const void *p, size_t n, struct index *ix);
-/* Reads/writes a file atomically (0600).  -ENOENT when there is none. */
+/* Reads a file and the committed groups of its log (FILE.log, below);
+ * writes a file atomically (0600) and removes its log.  -ENOENT when
+ * there is none, -EBADMSG when it or its log is malformed. */
 int index_load(const char *file, struct index *ix);
 int index_save(const char *file, struct index *ix);
+
+/* The log: a sync that changed a few entries of a large index appends
+ * them to FILE.log as one committed group instead of rewriting FILE (100k
+ * entries are ~6 MB to write and fsync for one changed file).  A group is
+ * records (index_log_put: an entry, or a path's removal) then a commit
+ * record naming the file's generation (its written_ns) and the group's
+ * time, which the racy rule uses for the group's entries.  A group whose
+ * commit is missing or torn (the writer died) is ignored; groups of an
+ * older generation (a crash between a rewrite and the log's removal) too.
+ * Once the log would pass a quarter of the file, the file is rewritten. */
+int index_log_put(struct buf *out, const char *path, const struct index_entry *e);	/* e NULL: removed */
+/* Applies the committed groups of generation gen in p on top of ix.
+ * 0, or -1 for a malformed log (ix unchanged). */
+int index_log_merge(struct index *ix, uint64_t gen, const void *p, size_t n);
+/* Appends recs (nrec records) to file's log as one group on top of disk
+ * (what index_load gave; disk->gen names the file).  0 when committed,
+ * 1 when the file must be rewritten instead (no file, or the log too
+ * large), -errno.  durable: fsync the log. */
+int index_log_commit(const char *file, const struct index *disk, const struct buf *recs, uint32_t nrec,
+		     bool durable);
+/* nx as file's new content: a log group of what differs from disk, or a
+ * whole rewrite (index_save) when the log says so.  disk NULL: rewrite. */
+int index_commit(const char *file, const struct index *disk, struct index *nx, bool durable);
+/* Is e racily clean in ix (never to be trusted by its stat alone)? */
+bool index_entry_racy(const struct index *ix, const struct index_entry *e);
 
 /* The journal: entries appended one by one as files land, so a sync that
  * is killed before it saves the index still knows what it wrote.  A record

@@ -124,25 +124,76 @@ int source_add(const struct scan_entry *se, void *arg)
 	return 0;
 }
 
+static struct index_entry cache_entry(const struct source *s, size_t i)
+{
+	struct index_entry x = { .type = s->e[i].type, .mode = s->e[i].mode, .size = s->e[i].size,
+				 .mtime_ns = s->e[i].mtime_ns, .ino = s->ino[i] };
+	memcpy(x.hash, s->e[i].hash, INDEX_HASH_LEN);
+	return x;
+}
+
+/* The manifest's differences from the cache as one log group: 0 when
+ * committed, else the cache is to be rewritten. */
+static int log_changes(const struct source *s, struct buf *recs, const char *file)
+{
+	const struct index *c = &s->cache;
+	uint32_t nrec = 0;
+	size_t i = 0, k = 0;
+	if (c->gen == 0 || (s->n - s->same) + (c->n - s->same) > c->n / 8 + 16)
+		return 1;
+	while (i < c->n || k < s->n) {
+		const char *cp = i < c->n ? index_path(c, &c->e[i]) : NULL;
+		int o = k >= s->n ? -1 : cp == NULL ? 1 : path_cmp(cp, s->e[k].path);
+		int r = 0;
+		if (o < 0) {
+			r = index_log_put(recs, cp, NULL);
+			nrec++;
+		} else {
+			struct index_entry x = cache_entry(s, k);
+			const struct index_entry *ce = &c->e[i];
+			if (o > 0 || ce->type != x.type || ce->mode != x.mode || ce->size != x.size ||
+			    ce->mtime_ns != x.mtime_ns || ce->ino != x.ino ||
+			    memcmp(ce->hash, x.hash, INDEX_HASH_LEN) != 0 || index_entry_racy(c, ce)) {
+				r = index_log_put(recs, s->e[k].path, &x);
+				nrec++;
+			}
+		}
+		if (r < 0)
+			return 1;
+		if (o <= 0)
+			i++;
+		if (o >= 0)
+			k++;
+	}
+	return nrec == 0 ? 0 : index_log_commit(file, c, recs, nrec, false) == 0 ? 0 : 1;
+}
+
 void source_save_cache(const struct source *s, const char *file)
 {
 	/* Every entry as the cache has it, and nothing more: a no-op sync
 	 * leaves the cache as it is (no write, no fsync). */
 	if (s->same == s->n && s->n == s->cache.n && s->cache.written_ns)
 		return;
-	/* Encoded straight from the manifest (already in walk order, paths
-	 * checked by the scan): no second copy of it as an index. */
+	/* A few changes: a group in the cache's log (sync-index.h). */
 	struct buf b;
 	buf_init(&b, INDEX_FILE_MAX);
+	if (log_changes(s, &b, file) == 0) {
+		buf_release(&b);
+		return;
+	}
+	/* Else encoded straight from the manifest (already in walk order,
+	 * paths checked by the scan): no second copy of it as an index. */
+	buf_reset(&b);
 	int r = index_encode_head(&b, now_wall_ns(), (uint32_t)s->n);
 	for (size_t i = 0; i < s->n && r == 0; i++) {
-		struct index_entry x = { .type = s->e[i].type, .mode = s->e[i].mode, .size = s->e[i].size,
-					 .mtime_ns = s->e[i].mtime_ns, .ino = s->ino[i] };
-		memcpy(x.hash, s->e[i].hash, INDEX_HASH_LEN);
+		struct index_entry x = cache_entry(s, i);
 		r = index_encode_entry(&b, s->e[i].path, &x);
 	}
-	if (r == 0)
-		(void)write_cache_atomic(file, b.data, b.len, 0600);	/* only a cache: no fsync */
+	if (r == 0 && write_cache_atomic(file, b.data, b.len, 0600) == 0) {	/* only a cache: no fsync */
+		char *lf = xasprintf("%s.log", file);
+		(void)unlink(lf);
+		free(lf);
+	}
 	buf_release(&b);
 }
 

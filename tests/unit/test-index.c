@@ -247,6 +247,172 @@ static struct index_entry *put(struct index *ix, const char *path, uint8_t type,
 	return e;
 }
 
+static void make_entry(struct index *ix, const char *path, uint64_t size, uint64_t mtime)
+{
+	int err;
+	struct index_entry *e = index_append(ix, path, &err);
+	e->type = ENT_FILE;
+	e->mode = 0644;
+	e->size = size;
+	e->mtime_ns = mtime;
+	e->ino = size + 7;
+	memset(e->hash, (int)size, INDEX_HASH_LEN);
+}
+
+static bool same_index(const struct index *a, const struct index *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (strcmp(index_path(a, &a->e[i]), index_path(b, &b->e[i])) != 0 || a->e[i].size != b->e[i].size ||
+		    a->e[i].mtime_ns != b->e[i].mtime_ns || memcmp(a->e[i].hash, b->e[i].hash, INDEX_HASH_LEN) != 0)
+			return false;
+	return true;
+}
+
+static void test_log(void)
+{
+	char dir[] = "/tmp/ferry-ixlog.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	char *file = xasprintf("%s/push.index", dir), *logf = xasprintf("%s/push.index.log", dir);
+	uint64_t old = now_wall_ns() - 100 * INDEX_RACY_NS;
+	struct index base, disk, nx, got;
+	struct stat st;
+
+	index_init(&base);
+	for (int i = 0; i < 2000; i++) {
+		char p[32];
+		snprintf(p, sizeof(p), "d%02d/f%04d", i / 100, i);
+		make_entry(&base, p, (uint64_t)i, old);
+	}
+	CHECK(index_save(file, &base) == 0);
+	off_t whole;
+	CHECK(stat(file, &st) == 0);
+	whole = st.st_size;
+
+	t_case = "one changed entry: a log group, the index file untouched";
+	CHECK(index_load(file, &disk) == 0 && disk.n == 2000 && disk.log_bytes == 0);
+	index_init(&nx);
+	for (size_t i = 0; i < disk.n; i++)
+		make_entry(&nx, index_path(&disk, &disk.e[i]), i == 5 ? 555 : disk.e[i].size, old);
+	CHECK(index_commit(file, &disk, &nx, true) == 0);
+	CHECK(stat(file, &st) == 0 && st.st_size == whole);
+	CHECK(stat(logf, &st) == 0 && st.st_size > 0 && st.st_size < 200 && (st.st_mode & 0777) == 0600);
+	CHECK(index_load(file, &got) == 0 && same_index(&got, &nx));
+	CHECK(index_find(&got, "d00/f0005")->size == 555);
+	index_release(&got);
+
+	t_case = "removals and new paths in a second group";
+	index_release(&disk);
+	CHECK(index_load(file, &disk) == 0 && disk.log_bytes > 0);
+	index_release(&nx);
+	index_init(&nx);
+	for (size_t i = 0; i < disk.n; i++) {
+		const char *p = index_path(&disk, &disk.e[i]);
+		if (strcmp(p, "d03/f0300") == 0)
+			continue;	/* removed */
+		make_entry(&nx, p, disk.e[i].size, old);
+		if (strcmp(p, "d03/f0301") == 0)
+			make_entry(&nx, "d03/f0301.new", 1, old);
+	}
+	CHECK(index_commit(file, &disk, &nx, true) == 0);
+	CHECK(index_load(file, &got) == 0 && same_index(&got, &nx) && got.n == 2000);
+	CHECK(index_find(&got, "d03/f0300") == NULL && index_find(&got, "d03/f0301.new") != NULL);
+	index_release(&got);
+
+	t_case = "a torn group is ignored, and cut off by the next commit";
+	CHECK(stat(logf, &st) == 0);
+	off_t good = st.st_size;
+	int fd = open(logf, O_WRONLY | O_APPEND);
+	struct buf recs;
+	buf_init(&recs, SIZE_MAX);
+	struct index_entry x = nx.e[0];
+	x.size = 999;
+	CHECK(index_log_put(&recs, index_path(&nx, &nx.e[0]), &x) == 0);
+	CHECK(write(fd, recs.data, recs.len) == (ssize_t)recs.len);	/* records, no commit */
+	close(fd);
+	CHECK(index_load(file, &got) == 0 && same_index(&got, &nx) && got.log_bytes == (size_t)good);
+	buf_reset(&recs);
+	x.size = 777;
+	CHECK(index_log_put(&recs, index_path(&nx, &nx.e[1]), &x) == 0);
+	CHECK(index_log_commit(file, &got, &recs, 1, false) == 0);
+	index_release(&got);
+	CHECK(index_load(file, &got) == 0 && got.e[0].size == nx.e[0].size && got.e[1].size == 777);
+	index_release(&got);
+
+	t_case = "a commit whose count does not match is refused";
+	fd = open(logf, O_RDWR);
+	char *all = xmalloc(1 << 16);
+	ssize_t len = read(fd, all, 1 << 16);
+	close(fd);
+	CHECK(len > 0);
+	CHECK(index_log_merge(&base, base.gen, all, (size_t)len) == 0);
+	all[len - 1] ^= 1;	/* the commit's count, last byte */
+	struct index copy;
+	index_init(&copy);
+	make_entry(&copy, "d00/f0000", 0, old);
+	copy.gen = base.gen;
+	CHECK(index_log_merge(&copy, copy.gen, all, (size_t)len) < 0 && copy.n == 1);
+	index_release(&copy);
+
+	t_case = "groups of another generation are skipped";
+	index_init(&copy);
+	make_entry(&copy, "d00/f0005", 5, old);
+	all[len - 1] ^= 1;
+	CHECK(index_log_merge(&copy, base.gen + 1, all, (size_t)len) == 0 && copy.n == 1 && copy.e[0].size == 5);
+	index_release(&copy);
+	free(all);
+
+	t_case = "an entry racy for its group is not trusted; logged again later, it is";
+	index_release(&disk);
+	CHECK(index_load(file, &disk) == 0);
+	index_release(&nx);
+	index_init(&nx);
+	uint64_t fresh = now_wall_ns();
+	for (size_t i = 0; i < disk.n; i++)
+		make_entry(&nx, index_path(&disk, &disk.e[i]), disk.e[i].size, i == 9 ? fresh : disk.e[i].mtime_ns);
+	CHECK(index_commit(file, &disk, &nx, false) == 0);
+	index_release(&disk);
+	CHECK(index_load(file, &disk) == 0);
+	const struct index_entry *r9 = &disk.e[9], *r8 = &disk.e[8];
+	CHECK(!index_stat_clean(&disk, r9, r9->size, r9->mtime_ns, r9->ino, r9->mode));
+	CHECK(index_stat_clean(&disk, r8, r8->size, r8->mtime_ns, r8->ino, r8->mode));
+	CHECK(index_entry_racy(&disk, r9) && !index_entry_racy(&disk, r8));
+
+	t_case = "a log past a quarter of the index: rewritten whole, log removed";
+	index_release(&nx);
+	index_init(&nx);
+	for (size_t i = 0; i < disk.n; i++)
+		make_entry(&nx, index_path(&disk, &disk.e[i]), disk.e[i].size + 1, old);
+	CHECK(index_commit(file, &disk, &nx, false) == 0);
+	CHECK(stat(logf, &st) < 0 && errno == ENOENT);
+	CHECK(index_load(file, &got) == 0 && same_index(&got, &nx) && got.log_bytes == 0);
+	index_release(&got);
+
+	t_case = "a stale log (crash between a rewrite and its removal) is skipped";
+	fd = open(logf, O_WRONLY | O_CREAT, 0600);
+	buf_reset(&recs);
+	CHECK(index_log_put(&recs, "d00/f0000", NULL) == 0);
+	struct index fake;
+	index_init(&fake);
+	fake.gen = 12345;
+	fake.file_bytes = 1 << 20;
+	close(fd);
+	CHECK(index_log_commit(file, &fake, &recs, 1, false) == 0);
+	CHECK(index_load(file, &got) == 0 && same_index(&got, &nx));
+	index_release(&got);
+
+	buf_release(&recs);
+	index_release(&disk);
+	index_release(&nx);
+	index_release(&base);
+	unlink(logf);
+	unlink(file);
+	rmdir(dir);
+	free(file);
+	free(logf);
+}
+
 /* The source's cache and the destination's index of one manifest differ
  * in inodes and in folders' and symlinks' own stat: same id.  Anything a
  * plan relies on: another id. */
@@ -351,6 +517,7 @@ void test_index(void)
 	test_state_id();
 	test_sync_wire();
 	test_journal();
+	test_log();
 	test_order();
 	test_append_find();
 	test_codec();
