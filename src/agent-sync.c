@@ -62,6 +62,7 @@ static int push_dest(struct conn *c, const struct sync_begin *b, int rootfd, con
 		.c = c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = b->flags,
 		.pull = b->pull, .npull = b->npull, .pull_side = false, .here = "server", .verb = "push",
 		.report = dest_report, .other = dest_other, .proto_error = dest_proto_error, .arg = c,
+		.keep_old = agent_defer_close, .sync_later = agent_sync_later,
 		.base_id = b->flags & SYNC_BASE_ID ? b->base : NULL,
 	};
 	struct sync_plan_end pe;

@@ -10,6 +10,7 @@
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -103,6 +104,80 @@ static int handshake(struct conn *c)
 	return 0;
 }
 
+/* Old versions of large files a push replaced, held open so that the
+ * filesystem frees them after the session, not while the client waits. */
+static int deferred[DROP_DEFER_MAX];
+static size_t ndeferred;
+static char *to_sync;		/* an index to fsync after the session */
+
+void agent_defer_close(int fd)
+{
+	if (ndeferred < DROP_DEFER_MAX)
+		deferred[ndeferred++] = fd;
+	else
+		close(fd);
+}
+
+void agent_sync_later(const char *file)
+{
+	free(to_sync);
+	to_sync = xstrdup(file);
+}
+
+static void fsync_path(const char *path, int flags)
+{
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | flags);
+	if (fd >= 0) {
+		(void)fsync(fd);
+		close(fd);
+	}
+}
+
+/* Hands the held files to a child that drops them once we are gone: our
+ * exit (what the client waits for) then frees nothing itself. */
+static void drop_deferred(void)
+{
+	int p[2];
+	if (ndeferred == 0 && to_sync == NULL)
+		return;
+	pid_t pid = pipe2(p, O_CLOEXEC) < 0 ? -1 : fork();
+	if (pid == 0) {
+		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (nul >= 0) {
+			dup2(nul, 0);
+			dup2(nul, 1);
+			dup2(nul, 2);
+		}
+		close(p[1]);
+		(void)setsid();
+		char c;
+		while (read(p[0], &c, 1) < 0 && errno == EINTR)
+			;		/* EOF: the agent has exited */
+		for (size_t i = 0; i < ndeferred; i++)
+			close(deferred[i]);
+		if (to_sync) {
+			char *log = xasprintf("%s.log", to_sync), *dir = xstrdup(to_sync), *slash = strrchr(dir, '/');
+			fsync_path(to_sync, 0);
+			fsync_path(log, 0);
+			if (slash)
+				*slash = '\0';
+			fsync_path(dir, O_DIRECTORY);
+		}
+		_exit(0);
+	}
+	/* Our copies go now (the child's keep the files); the pipe's write
+	 * end at our exit. */
+	for (size_t i = 0; i < ndeferred; i++)
+		close(deferred[i]);
+	ndeferred = 0;
+	if (pid > 0)
+		close(p[0]);
+	else if (to_sync)
+		fsync_path(to_sync, 0);	/* no child: now, as before */
+	free(to_sync);
+	to_sync = NULL;
+}
+
 int agent_main(void)
 {
 	struct conn c;
@@ -156,5 +231,6 @@ int agent_main(void)
 out:
 	(void)conn_flush(&c);
 	conn_release(&c);
+	drop_deferred();
 	return code;
 }

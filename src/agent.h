@@ -48,4 +48,10 @@ int agent_mon_kill(struct conn *c, struct rd *body);
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Keeps fd (the old version of a large replaced file) open until the
+ * agent has exited, then closes it from a child (agent.c). */
+void agent_defer_close(int fd);
+/* fsyncs an index file, its log and its folder from that child. */
+void agent_sync_later(const char *file);
+
 #endif

@@ -27,6 +27,7 @@ struct apply_file {
 	char *tmp;		/* temp name in dirfd */
 	void *hs;		/* hash state of what was written */
 	uint64_t written;
+	uint64_t kicked;	/* bytes handed to writeback so far */
 	/* What the destination must still be at rename time (apply_expect). */
 	bool expect_set, expect_exists;
 	struct apply_stat {

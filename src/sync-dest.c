@@ -608,6 +608,7 @@ static void file_end(struct dest *d, struct incoming *in)
 	const struct sync_entry *e = &d->e[cur];
 	struct apply_stat placed;
 	int err = in->err;
+	bool big_old = d->s->keep_old && d->seen[cur].have && d->seen[cur].st.size >= DROP_DEFER_MIN;
 	if (err == 0) {
 		/* What we planned against must still be there. */
 		apply_expect(&in->f, d->seen[cur].have, &d->seen[cur].st);
@@ -618,6 +619,9 @@ static void file_end(struct dest *d, struct incoming *in)
 		 * (d->prev). */
 		if (err == 0) {
 			journal(d, e, &placed);
+			/* Held open, a large old version is freed later. */
+			if (in->oldfd < 0 && big_old)
+				in->oldfd = open_beneath(d->rootfd, e->path, O_RDONLY | O_NONBLOCK, 0);
 			err = apply_place(&in->f);
 		}
 	} else {
@@ -639,8 +643,12 @@ static void file_end(struct dest *d, struct incoming *in)
 	}
 	if (d->s->progress)
 		d->s->progress(d->s->arg, 0, true);
-	if (in->oldfd >= 0)
-		close(in->oldfd);
+	if (in->oldfd >= 0) {
+		if (err == 0 && big_old)
+			d->s->keep_old(in->oldfd);
+		else
+			close(in->oldfd);
+	}
 	in->oldfd = -1;
 	in->seq = -1;
 	in->err = 0;
@@ -942,7 +950,13 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		/* What is on disk now (file and log): a few changes go to
 		 * its log, not a rewrite of every entry (sync-index.h). */
 		const struct index *disk = had_journal ? &d.prev : &d.old;
-		r = !had_journal && index_same(&d.old, &nx) ? 0 : index_commit(side->ixfile, disk, &nx, true);
+		if (!had_journal && index_same(&d.old, &nx)) {
+			r = 0;
+		} else {
+			r = index_commit(side->ixfile, disk, &nx, side->sync_later == NULL);
+			if (r == 0 && side->sync_later)
+				side->sync_later(side->ixfile);
+		}
 		index_release(&nx);
 	}
 	trace_phase("dest index saved");

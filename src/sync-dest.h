@@ -55,6 +55,14 @@ struct dest_side {
 	void (*need)(void *arg, const struct sync_entry *e);
 	/* Bytes of file data received (for a progress line); may be NULL. */
 	void (*progress)(void *arg, uint64_t bytes, bool file_done);
+	/* The open old version of a large file just replaced: freeing it
+	 * (~0.4 s a GiB on ext4) may wait until the reply is out.  NULL:
+	 * closed at once. */
+	void (*keep_old)(int fd);
+	/* Makes the index durable later (fsync after the agent has exited:
+	 * an fsync behind a large write waits for all of its data, ~0.2 s a
+	 * GiB).  NULL: fsynced before the reply. */
+	void (*sync_later)(const char *file);
 	void *arg;
 };
 

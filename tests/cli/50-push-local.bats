@@ -99,3 +99,54 @@ teardown() { common_teardown; }
 
 @test "push: a large file with a few KB changed goes as a delta" { check_push_delta; }
 @test "push: nothing is compressed on the local target" { check_push_not_compressed; }
+
+@test "push: a few changes go to the index logs; a large replaced file is freed after the session" {
+	for i in $(seq 1 300); do echo "$i" >"f$i"; done
+	head -c 20000000 /dev/urandom >big.bin
+	touch -d '2 hours ago' f* big.bin	# not racily clean: no re-logging
+	"$FERRY" push >/dev/null
+	agent_ix=$(echo "$HOME"/.local/state/ferry/roots/*/push.index)
+	client_ix=$(echo .ferry/*/push.index)
+	[ -f "$agent_ix" ] && [ -f "$client_ix" ]
+	[ ! -e "$agent_ix.log" ] && [ ! -e "$client_ix.log" ]
+	ix_before=$(stat -c %Y.%s "$agent_ix")
+
+	# one small change: a log group on each side, the index files untouched
+	echo changed >f7
+	scribble big.bin 10000000 4000
+	old_ino=$(stat -c %i "$R/big.bin")
+	run "$FERRY" push --json
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 2'
+	trees_equal
+	[ -s "$agent_ix.log" ] && [ -s "$client_ix.log" ]
+	[ "$(stat -c %Y.%s "$agent_ix")" = "$ix_before" ]
+	[ "$(stat -c %i "$R/big.bin")" != "$old_ino" ]
+	# the old version is held by no process for long (the agent's child
+	# drops it once the agent is gone)
+	for _ in $(seq 1 50); do
+		ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q "$R/big.bin (deleted)" || break
+		sleep 0.1
+	done
+	! ls -l /proc/[0-9]*/fd 2>/dev/null | grep -q "$R/big.bin (deleted)"
+
+	# what the logs say is what the next push relies on: a no-op, then
+	# a remote edit of a logged file is still a conflict
+	run "$FERRY" push --json
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 0'
+	echo "server edit" >"$R/f7"
+	echo "laptop edit" >f7
+	run "$FERRY" push
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"conflict: f7: changed on the server"* ]]
+
+	# a deleted file leaves the index through the log too
+	rm f9
+	run "$FERRY" push
+	[ "$status" -eq 1 ]
+	[ ! -e "$R/f9" ]
+	run "$FERRY" push --force
+	[ "$status" -eq 0 ]
+	trees_equal
+}
