@@ -125,9 +125,15 @@ wait_screen() {
 	tmux -L "$TMUX_S" send-keys -t top m
 	wait_screen "(sort: mem)"
 	tmux -L "$TMUX_S" resize-window -t top -x 70 -y 18
-	sleep 0.8
+	# Widest line in characters (the sparklines are 3-byte UTF-8, which
+	# awk would count as bytes), once the redraw has come.
+	widest() { screen | python3 -c 'import sys; print(max((len(l) for l in sys.stdin.buffer.read().decode("utf-8", "replace").splitlines()), default=0))'; }
+	for i in $(seq 1 30); do
+		[ "$(widest)" -le 70 ] && [ "$(screen | wc -l)" -le 18 ] && break
+		sleep 0.1
+	done
 	screen | grep -q "q quit"
-	[ "$(screen | awk '{ if (length($0) > m) m = length($0) } END { print m }')" -le 70 ]
+	[ "$(widest)" -le 70 ]
 	[ "$(screen | wc -l)" -le 18 ]
 	tmux -L "$TMUX_S" send-keys -t top q
 	for i in $(seq 1 50); do [ -s "$T/top.rc" ] && break; sleep 0.1; done
