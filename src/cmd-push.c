@@ -328,6 +328,7 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 	char *tdir = sync_target_dir(cfg_), *ixf = xasprintf("%s/push.index", tdir);
 	source_init(&p.src, rootfd, ixf);
 	p.src.warn = on_unreadable;
+	p.src.defer_big = !p.dry_run;
 	trace_phase("cache loaded");
 
 	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
@@ -367,6 +368,17 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 		ferr_die(&e);
 	p.s = &s;
 	p.pace_err = &e;
+	/* Large changed files: the agent makes their signatures while we
+	 * hash them, not after. */
+	if (p.src.ndeferred) {
+		source_queue_hints(&p.src, &s.c);
+		if (conn_flush(&s.c) < 0) {
+			session_lost(&s, true, &e);
+			ferr_die(&e);
+		}
+		source_hash_deferred(&p.src);
+		trace_phase("large files hashed");
+	}
 	bool changes_only = false;
 	if (sb.flags & SYNC_BASE_ID) {
 		p.base_reply = -1;

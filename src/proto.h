@@ -80,6 +80,7 @@ enum msg_type {
 	MSG_SYNC_DELTA_Z = 0x0310,
 	MSG_SYNC_BASE = 0x0311,
 	MSG_SYNC_DROP = 0x0312,
+	MSG_SYNC_HINT = 0x0313,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,

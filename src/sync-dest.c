@@ -52,6 +52,10 @@ struct dest {
 	struct prestat { struct stat st; int err; } *pre;
 	struct sync_done done;
 	uint32_t *sigbs;	/* per entry: block size of the signature sent, 0 none */
+	/* Signatures made ahead (SYNC_HINT: large files the source names
+	 * before hashing them), with the stat they were made from. */
+	struct hint { char *path; struct delta_sig sig; struct apply_stat st; } *hints;
+	size_t nhints;
 	size_t sig_budget;	/* sum bytes the source may still hold */
 	struct zunpack zu;
 };
@@ -311,6 +315,8 @@ static int sig_frame(void *arg, const uint8_t *p, size_t n)
 	return 0;
 }
 
+static struct hint *find_hint(struct dest *d, const char *path, const struct apply_stat *old);
+
 /* For a needed file whose old version is here and large: its signature,
  * right behind the NEED, so the source has it before it sends the file
  * (the stream stays pipelined: no round trip per file).  Best effort: a
@@ -324,6 +330,12 @@ static int send_sig(struct dest *d, size_t i)
 	struct apply_stat now;
 	if (!d->seen[i].have || !S_ISREG(old->mode) || e->size < DELTA_MIN_SIZE || old->size < DELTA_MIN_SIZE)
 		return 0;
+	struct hint *h = find_hint(d, e->path, old);
+	if (h) {
+		int r = delta_sig_encode(&h->sig, (uint32_t)i, sig_frame, d);
+		d->sigbs[i] = h->sig.g.bs;	/* its budget was taken when made */
+		return r;
+	}
 	struct delta_geom g = { .bs = delta_block_size(old->size), .old_size = old->size };
 	size_t bytes = (size_t)delta_nblocks(&g) * DELTA_SUM_LEN;
 	if (g.bs == 0 || bytes > d->sig_budget)
@@ -386,6 +398,50 @@ static int take_old(struct dest *d, size_t *j, const char *path)
 	return 0;
 }
 
+/* SYNC_HINT: the source names a large file it found changed and is
+ * about to hash.  Its signature is made now, while the source hashes
+ * (otherwise the two run one after the other); used if the plan asks for
+ * the file and the old version is still the one it was made from. */
+static int take_hint(struct dest *d, struct rd *body)
+{
+	char *path = NULL;
+	struct stat st;
+	if (sync_drop_decode(body, &path) < 0 || path_check_rel(path, strlen(path)) < 0) {
+		free(path);
+		proto_error(d, "malformed sync hint");
+		return -1;
+	}
+	int fd = -1;
+	struct hint h = { .path = path };
+	if (d->nhints < SIG_HINT_MAX && !(d->s->flags & SYNC_DRY_RUN) &&
+	    (fd = open_beneath(d->rootfd, path, O_RDONLY | O_NONBLOCK, 0)) >= 0 && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode) && (uint64_t)st.st_size >= DELTA_MIN_SIZE) {
+		struct delta_geom g = { .bs = delta_block_size((uint64_t)st.st_size), .old_size = (uint64_t)st.st_size };
+		size_t bytes = (size_t)delta_nblocks(&g) * DELTA_SUM_LEN;
+		apply_stat_from(&h.st, &st);
+		if (g.bs && bytes <= d->sig_budget && delta_sig_compute(fd, h.st.size, &h.sig) == 0) {
+			d->sig_budget -= bytes;
+			d->hints = xrealloc(d->hints, (d->nhints + 1) * sizeof(*d->hints));
+			d->hints[d->nhints++] = h;
+			path = NULL;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return 0;
+}
+
+/* The signature made ahead for path, taken over, if its stat still is
+ * old; NULL otherwise. */
+static struct hint *find_hint(struct dest *d, const char *path, const struct apply_stat *old)
+{
+	for (size_t k = 0; k < d->nhints; k++)
+		if (d->hints[k].path && strcmp(d->hints[k].path, path) == 0)
+			return apply_stat_same(&d->hints[k].st, old) ? &d->hints[k] : NULL;
+	return NULL;
+}
+
 /* Reads the source's manifest: every entry, or (changes_only) the
  * entries that changed since the base (ENTRY, replacing the index's
  * entry of that path or new) and the base's paths that are gone (DROP),
@@ -403,6 +459,17 @@ static int read_manifest(struct dest *d, bool changes_only)
 		if (type == MSG_SYNC_ENTRIES_END) {
 			ret = changes_only ? take_old(d, &j, NULL) : 0;
 			goto out;
+		}
+		if (type == MSG_SYNC_HINT) {
+			/* Before the first entry only: the source sends them
+			 * while it hashes, ahead of its manifest. */
+			if (d->n || prev) {
+				proto_error(d, "a sync hint after the manifest began");
+				goto out;
+			}
+			if (take_hint(d, &body) < 0)
+				goto out;
+			continue;
 		}
 		if (type != MSG_SYNC_ENTRY && !(type == MSG_SYNC_DROP && changes_only)) {
 			if (d->s->other(d->s->arg, type, &body) < 0)
@@ -978,6 +1045,11 @@ out:
 	free(d.act);
 	free(d.seen);
 	free(d.sigbs);
+	for (size_t k = 0; k < d.nhints; k++) {
+		free(d.hints[k].path);
+		delta_sig_release(&d.hints[k].sig);
+	}
+	free(d.hints);
 	free(d.pre);
 	free(d.made);
 	zunpack_release(&d.zu);

@@ -91,6 +91,10 @@ int source_add(const struct scan_entry *se, void *arg)
 		if (o && o->type == ENT_FILE &&
 		    index_stat_clean(&s->cache, o, se->size, se->mtime_ns, se->ino, (uint16_t)se->mode)) {
 			memcpy(e.hash, o->hash, INDEX_HASH_LEN);
+		} else if (s->defer_big && o && o->type == ENT_FILE && se->size >= SIG_HINT_MIN &&
+			   s->ndeferred < SIG_HINT_MAX) {
+			same = false;	/* hashed later: source_hash_deferred */
+			s->deferred[s->ndeferred++] = s->n;
 		} else {
 			same = false;	/* racily clean, or changed */
 			int fd = open_beneath(s->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
@@ -122,6 +126,49 @@ int source_add(const struct scan_entry *se, void *arg)
 	s->ino[s->n] = se->ino;
 	s->e[s->n++] = e;
 	return 0;
+}
+
+void source_queue_hints(const struct source *s, struct conn *c)
+{
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	for (size_t k = 0; k < s->ndeferred; k++) {
+		buf_reset(&b);
+		if (sync_drop_encode(s->e[s->deferred[k]].path, &b) == 0)
+			conn_queue(c, MSG_SYNC_HINT, b.data, b.len);
+	}
+	buf_release(&b);
+}
+
+void source_hash_deferred(struct source *s)
+{
+	bool gone[SIG_HINT_MAX] = { false }, any = false;
+	for (size_t k = 0; k < s->ndeferred; k++) {
+		struct sync_entry *e = &s->e[s->deferred[k]];
+		int fd = open_beneath(s->rootfd, e->path, O_RDONLY | O_NONBLOCK, 0);
+		int r = fd < 0 ? fd : hash_fd(fd, e->hash);
+		if (fd >= 0)
+			close(fd);
+		if (r < 0) {
+			warn(s, e->path, strerror(-r));
+			gone[k] = any = true;
+		}
+	}
+	/* Left out of the manifest, as source_add leaves them. */
+	if (any) {
+		size_t w = 0, k = 0;
+		for (size_t i = 0; i < s->n; i++) {
+			bool drop = k < s->ndeferred && s->deferred[k] == i && gone[k];
+			if (k < s->ndeferred && s->deferred[k] == i)
+				k++;
+			if (drop)
+				continue;
+			s->e[w] = s->e[i];
+			s->ino[w++] = s->ino[i];
+		}
+		s->n = w;
+	}
+	s->ndeferred = 0;
 }
 
 static struct index_entry cache_entry(const struct source *s, size_t i)

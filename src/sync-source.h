@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "delta.h"
+#include "limits.h"
 #include "proto.h"
 #include "sync-index.h"
 #include "sync-scan.h"
@@ -40,6 +41,12 @@ struct source {
 	/* Compression of file data; z.enabled is false until the caller
 	 * says the link is not local (zpack_init). */
 	struct zpack z;
+	/* defer_big: large changed files the cache knew are hashed after the
+	 * walk (source_hash_deferred), once the destination has their names
+	 * (source_queue_hints) and can make their signatures meanwhile. */
+	bool defer_big;
+	size_t deferred[SIG_HINT_MAX];
+	size_t ndeferred;
 	/* A file that cannot be read or vanished: "cannot read ...". */
 	void (*warn)(void *arg, const char *path, const char *msg);
 	void *arg;
@@ -52,6 +59,11 @@ void source_release(struct source *s);
  * it).  Always 0: an unreadable file is warned about, counted and left
  * out. */
 int source_add(const struct scan_entry *se, void *arg);
+/* SYNC_HINT for each deferred file, on c. */
+void source_queue_hints(const struct source *s, struct conn *c);
+/* Hashes the deferred files; one that cannot be read is warned about,
+ * counted and left out, as source_add does. */
+void source_hash_deferred(struct source *s);
 /* Saves the manifest as the cache for the next scan (errors ignored: it
  * is only a cache).  Nothing is written when the cache already is this
  * manifest. */
