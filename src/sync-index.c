@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -73,10 +75,13 @@ int path_cmp(const char *a, const char *b)
 
 struct index_entry *index_append(struct index *ix, const char *path, int *err)
 {
-	size_t len = strlen(path);
+	return index_append_n(ix, path, strlen(path), err);
+}
+
+struct index_entry *index_append_n(struct index *ix, const char *path, size_t len, int *err)
+{
 	*err = 0;
-	if (path_check_rel(path, len) < 0 ||
-	    (ix->n && path_cmp(index_path(ix, &ix->e[ix->n - 1]), path) >= 0)) {
+	if (path_check_rel(path, len) < 0) {
 		*err = -EINVAL;
 		return NULL;
 	}
@@ -85,10 +90,19 @@ struct index_entry *index_append(struct index *ix, const char *path, int *err)
 		return NULL;
 	}
 	size_t off = ix->paths.len;
-	if (off > UINT32_MAX - len - 1 || buf_put(&ix->paths, path, len + 1) < 0) {
+	uint8_t *p = off > UINT32_MAX - len - 1 ? NULL : buf_space(&ix->paths, len + 1);
+	if (p == NULL) {
 		*err = -E2BIG;
 		return NULL;
 	}
+	memcpy(p, path, len);
+	p[len] = '\0';
+	/* In order after the last one (compared in place, NUL-terminated). */
+	if (ix->n && path_cmp(index_path(ix, &ix->e[ix->n - 1]), (const char *)p) >= 0) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	buf_commit(&ix->paths, len + 1);
 	if (ix->n == ix->cap) {
 		ix->cap = ix->cap ? ix->cap * 2 : 256;
 		ix->e = xrealloc(ix->e, ix->cap * sizeof(*ix->e));
@@ -159,16 +173,18 @@ int index_decode(const void *p, size_t n, struct index *ix)
 	else
 		index_reserve(ix, count < n / INDEX_ENTRY_MIN ? count : n / INDEX_ENTRY_MIN, n);
 	for (uint32_t i = 0; i < count && rd_ok(&r); i++) {
-		char *path = rd_cstr(&r, PATH_REL_MAX);
+		size_t plen = 0;
+		const char *path = (const char *)rd_str(&r, PATH_REL_MAX, &plen);
 		uint8_t type = rd_u8(&r);
 		uint16_t mode = rd_u16(&r);
 		uint64_t size = rd_u64(&r), mtime = rd_u64(&r), ino = rd_u64(&r);
 		const uint8_t *h = rd_bytes(&r, INDEX_HASH_LEN);
 		int err;
 		struct index_entry *e = NULL;
-		if (rd_ok(&r) && type <= 3 && !(mode & ~07777u))
-			e = index_append(ix, path, &err);
-		free(path);
+		/* Copied once, straight from the file's bytes (a NUL inside
+		 * fails path_check_rel). */
+		if (rd_ok(&r) && path && type <= 3 && !(mode & ~07777u))
+			e = index_append_n(ix, path, plen, &err);
 		if (e == NULL) {
 			rd_fail(&r);
 			break;
@@ -204,17 +220,36 @@ static char *log_path(const char *file)
 	return xasprintf("%s.log", file);
 }
 
+/* The index file mapped, not read: no copy of its bytes and no fresh
+ * buffer to fault in (a third of a 100k-entry load).  It is only ever
+ * replaced by a rename, never truncated in place, so the mapping cannot
+ * lose pages under us. */
+static int decode_file(const char *file, struct index *ix, size_t *len)
+{
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	index_init(ix);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > INDEX_FILE_MAX) {
+		close(fd);
+		return -EBADMSG;
+	}
+	*len = (size_t)st.st_size;
+	void *p = *len ? mmap(NULL, *len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : MAP_FAILED;
+	close(fd);
+	if (p == MAP_FAILED)
+		return -EBADMSG;
+	int r = index_decode(p, *len, ix) < 0 ? -EBADMSG : 0;
+	munmap(p, *len);
+	return r;
+}
+
 int index_load(const char *file, struct index *ix)
 {
 	char *data;
 	size_t len;
-	int r = read_file(file, INDEX_FILE_MAX, &data, &len);
-	if (r < 0) {
-		index_init(ix);
-		return r;
-	}
-	r = index_decode(data, len, ix) < 0 ? -EBADMSG : 0;
-	free(data);
+	int r = decode_file(file, ix, &len);
 	if (r < 0)
 		return r;
 	ix->file_bytes = len;

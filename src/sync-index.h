@@ -50,6 +50,8 @@ void index_reserve(struct index *ix, size_t n, size_t path_bytes);
 /* Appends; entries must come in path_cmp order (-EINVAL otherwise, and for
  * a path path_check_rel refuses).  Returns the new entry or NULL. */
 struct index_entry *index_append(struct index *ix, const char *path, int *err);
+/* The same for len bytes at path (no NUL needed; one inside is refused). */
+struct index_entry *index_append_n(struct index *ix, const char *path, size_t len, int *err);
 /* Binary search; NULL when absent. */
 const struct index_entry *index_find(const struct index *ix, const char *path);
 
