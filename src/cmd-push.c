@@ -44,6 +44,9 @@ struct push {
 	struct session *s;
 	struct ferr *pace_err;
 	int base_reply;			/* SYNC_BASE: -2 not asked, -1 awaited, 0/1 */
+	int retries_left;		/* pushes again for files changed while sent */
+	char *changed[PUSH_CHANGED_MAX];	/* such files this time (not yet reported) */
+	uint32_t changed_during;
 };
 
 /* The walk, run on a thread of its own while ssh connects. */
@@ -116,6 +119,11 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 			p->deletes++;
 			if (p->dry_run && !p->json)
 				printf("delete  %s\n", path);
+		} else if (code == EBADMSG && p->retries_left > 0 && p->changed_during < PUSH_CHANGED_MAX) {
+			/* Changed while it was read: the push runs again (with
+			 * its new content) before this is an error. */
+			p->changed[p->changed_during++] = path;
+			path = NULL;
 		} else {
 			p->remote_errors++;
 			if (code == ENOSPC || code == EDQUOT) {
@@ -267,6 +275,8 @@ static int manifest_flow(void *arg)
 
 static void push_release(struct push *p)
 {
+	for (uint32_t i = 0; i < p->changed_during; i++)
+		free(p->changed[i]);
 	int fd = p->src.rootfd;
 	source_release(&p->src);
 	free(p->need);
@@ -308,9 +318,19 @@ int cmd_push(int argc, char **argv)
 	return c;
 }
 
+static int push_attempt(const struct config *cfg_, const struct push_opts *po, struct session *keep,
+			int retries_left);
+
 int push_run(const struct config *cfg_, const struct push_opts *po, struct session *keep)
 {
-	struct push p = { .dry_run = po->dry_run, .json = po->json, .quiet = po->quiet, .base_reply = -2 };
+	return push_attempt(cfg_, po, keep, PUSH_RETRIES);
+}
+
+static int push_attempt(const struct config *cfg_, const struct push_opts *po, struct session *keep,
+			int retries_left)
+{
+	struct push p = { .dry_run = po->dry_run, .json = po->json, .quiet = po->quiet, .base_reply = -2,
+			  .retries_left = retries_left };
 	struct session s;
 	struct ferr e = { 0 };
 	struct sync_begin sb = { 0 };
@@ -442,6 +462,22 @@ int push_run(const struct config *cfg_, const struct push_opts *po, struct sessi
 		source_save_cache(&p.src, ixf);
 
 	trace_phase("cache saved");
+	if (p.changed_during && !p.disk_full && !p.remote_errors && !p.conflicts) {
+		/* Files changed while they were sent: they were not placed.
+		 * Once more, with what they hold now (only they travel). */
+		session_close(&s);
+		if (!p.quiet && !p.json)
+			warn_msg("%u file%s changed while %s sent; pushing again", p.changed_during,
+				 p.changed_during == 1 ? "" : "s", p.changed_during == 1 ? "it was" : "they were");
+		code = push_attempt(cfg_, po, keep, retries_left - 1);
+		goto out;
+	}
+	/* Not pushed again (other problems to report): errors after all. */
+	for (uint32_t i = 0; i < p.changed_during; i++) {
+		error_msg("cannot write '%s' on %s: changed while it was being sent; push again", p.changed[i],
+			  s.label);
+		p.remote_errors++;
+	}
 	double secs = (double)(now_mono_ns() - t0) / 1e9;
 	if (p.json)
 		printf("{\"files\":%zu,\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%zu,"

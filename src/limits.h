@@ -73,6 +73,8 @@
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */
 #define PATH_MAX_ABS		4096		/* an absolute path in a record */
 /* Delta transfer (delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */
+#define PUSH_RETRIES		2		/* pushes again when files changed while they were sent */
+#define PUSH_CHANGED_MAX	64		/* such files held back for that, past it plain errors */
 #define SIG_HINT_MIN		(16u << 20)	/* a changed file this large is named to the destination before it is hashed */
 #define SIG_HINT_MAX		16		/* such names in one sync */
 #define DELTA_MIN_SIZE		(64 * 1024)	/* smaller files go whole: a signature would not pay */

@@ -33,3 +33,32 @@ teardown() { common_teardown; }
 	json_check 'd["bytes_sent"] < 15000000'
 	trees_equal
 }
+
+@test "push over ssh: a file changed while it is sent is pushed again, then reported if it keeps changing" {
+	slow_link 1000000
+	head -c 3000000 /dev/urandom >big.bin
+	echo small >small.txt
+	# changed once, well after the walk hashed it, while ~3 s of it
+	# are still on the way
+	(sleep 1; scribble big.bin 2500000 100) &
+	run "$FERRY" push
+	wait
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"1 file changed while it was sent; pushing again"* ]]
+	trees_equal
+
+	# changing all the time: two more tries, then an error (exit 73)
+	head -c 3000000 /dev/urandom >big.bin
+	(for i in $(seq 1 120); do sleep 0.3; scribble big.bin $((i * 1000)) 10; done) &
+	writer=$!
+	run "$FERRY" push
+	kill "$writer" 2>/dev/null || true
+	wait "$writer" 2>/dev/null || true
+	echo "$output"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"cannot write 'big.bin' on"*"changed while it was being sent; push again"* ]]
+	[ "$(grep -c 'pushing again' <<<"$output")" -eq 2 ]
+	# nothing partial on the server
+	[ -z "$(find "$R" -name '.ferry-tmp*')" ]
+}
