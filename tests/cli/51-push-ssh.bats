@@ -35,12 +35,14 @@ teardown() { common_teardown; }
 }
 
 @test "push over ssh: a file changed while it is sent is pushed again, then reported if it keeps changing" {
-	slow_link 1000000
-	head -c 3000000 /dev/urandom >big.bin
+	slow_link 2000000
+	# 8 MB at 2 MB/s: its end is read from disk seconds after the walk
+	# hashed it (what is queued on the way is a few MB at most)
+	head -c 8000000 /dev/urandom >big.bin
 	echo small >small.txt
-	# changed once, well after the walk hashed it, while ~3 s of it
-	# are still on the way
-	(sleep 1; scribble big.bin 2500000 100) &
+	# changed once near its end, well after the walk, before that part
+	# is read
+	(sleep 1; scribble big.bin 7900000 100) &
 	run "$FERRY" push
 	wait
 	echo "$output"
@@ -48,9 +50,10 @@ teardown() { common_teardown; }
 	[[ "$output" == *"1 file changed while it was sent; pushing again"* ]]
 	trees_equal
 
-	# changing all the time: two more tries, then an error (exit 73)
-	head -c 3000000 /dev/urandom >big.bin
-	(for i in $(seq 1 120); do sleep 0.3; scribble big.bin $((i * 1000)) 10; done) &
+	# changing all the time near its end: two more tries, then an error
+	# (exit 73)
+	head -c 8000000 /dev/urandom >big.bin
+	(for i in $(seq 1 150); do sleep 0.2; scribble big.bin $((7900000 + i % 50)) 10; done) &
 	writer=$!
 	run "$FERRY" push
 	kill "$writer" 2>/dev/null || true
