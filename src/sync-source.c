@@ -279,7 +279,7 @@ struct sender {
 static int send_chunk(struct sender *x, uint16_t raw_type, uint16_t z_type, const uint8_t *p, size_t n,
 		      uint64_t covered)
 {
-	if (zpack_try(&x->s->z, p, n, x->c->out.len >= ZSTD_BACKLOG))
+	if (zpack_try(&x->s->z, p, n, x->c->out.len >= ZSTD_BACKLOG, x->c->bytes_out))
 		conn_queue(x->c, z_type, x->s->z.out, x->s->z.out_len);
 	else
 		conn_queue(x->c, raw_type, p, n);

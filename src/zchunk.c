@@ -33,20 +33,45 @@ void zpack_file(struct zpack *z)
 	z->skip = 0;
 }
 
-bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged)
+static double ewma(double avg, double v)
 {
+	return avg > 0 ? 0.75 * avg + 0.25 * v : v;
+}
+
+bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64_t wire_out)
+{
+	uint64_t now = now_mono_ns();
+	/* The link's speed: what it took between two calls that both found
+	 * the queue backlogged (it was busy all along). */
+	if (backlogged && z->prev_backlogged && now > z->t_prev && wire_out > z->out_prev)
+		z->link_bps = ewma(z->link_bps, (double)(wire_out - z->out_prev) * 1e9 / (double)(now - z->t_prev));
+	z->t_prev = now;
+	z->out_prev = wire_out;
+	z->prev_backlogged = backlogged;
 	if (!z->enabled || !backlogged || n < ZSTD_MIN_CHUNK)
 		return false;
 	if (z->skip) {
 		z->skip--;
 		return false;
 	}
+	bool first = z->cctx == NULL;
 	if (z->cctx == NULL) {
 		z->cctx = ZSTD_createCCtx();
 		if (z->cctx == NULL)
 			bug("out of memory for zstd");
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, ZSTD_LEVEL);
+		z->level = ZSTD_LEVEL;
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG);
+	}
+	/* Slower than the link: the link would wait for us. */
+	if (z->comp_bps > 0 && z->link_bps > 0 && z->comp_bps < z->link_bps) {
+		if (z->level > ZSTD_LEVEL_FAST) {
+			z->level = ZSTD_LEVEL_FAST;	/* allowed mid-stream */
+			ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
+			z->comp_bps = 0;		/* to be measured again */
+		} else if (++z->probe % ZSTD_PROBE_EVERY != 0) {
+			return false;
+		}
 	}
 	size_t need = ZSTD_compressBound(n) + 64;
 	if (need > z->out_cap) {
@@ -63,6 +88,12 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged)
 	do {
 		r = ZSTD_compressStream2(z->cctx, &ob, &ib, ZSTD_e_flush);
 	} while (!ZSTD_isError(r) && r != 0 && ob.pos < ob.size);
+	uint64_t t1 = now_mono_ns();
+	/* Not the first call: it also builds zstd's tables. */
+	if (t1 > now && !first)
+		z->comp_bps = ewma(z->comp_bps, (double)n * 1e9 / (double)(t1 - now));
+	/* Our own time is not the link's. */
+	z->t_prev = t1;
 	if (ZSTD_isError(r) || r != 0)
 		bug("zstd: cannot flush a chunk into its bound");
 	/* Sent as it is (the stream has it now); if it did not shrink, the

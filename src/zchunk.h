@@ -1,9 +1,15 @@
 /*
  * zchunk.h - zstd for the file data of a sync, only where it pays.
  *
- * Two rules decide, per chunk (one DATA or DELTA frame):
+ * Three rules decide, per chunk (one DATA or DELTA frame):
  *  - the link must be the bottleneck: the caller says whether its output
  *    queue is backlogged; when it drains, compressing only costs time;
+ *  - compression must outrun the link: its speed at the current level
+ *    and the link's (bytes written while the queue stayed backlogged)
+ *    are measured as they go; a level slower than the link drops to
+ *    ZSTD_LEVEL_FAST, and that one too slow sends raw, trying one chunk
+ *    in ZSTD_PROBE_EVERY to see whether things changed (on loopback ssh
+ *    level 9 made an initial push wait for zstd);
  *  - the data must shrink: a chunk that does not lose ZSTD_GAIN_PCT
  *    stops compression for that file for ZSTD_RETRY_CHUNKS chunks.
  * Compressed chunks of a session (one direction) are one zstd stream,
@@ -28,16 +34,24 @@ struct zpack {
 	uint8_t *out;		/* the last compressed chunk */
 	size_t out_len, out_cap;
 	uint64_t raw_in, packed_out;	/* totals, for reports */
+	int level;		/* current zstd level */
+	/* Bytes a second, moving averages: the link's while the queue
+	 * stayed backlogged, and our compression's at this level. */
+	double link_bps, comp_bps;
+	uint64_t t_prev, out_prev;	/* the last call: time, bytes on the wire */
+	bool prev_backlogged;
+	unsigned probe;
 };
 
 void zpack_init(struct zpack *z, bool enabled);
 void zpack_release(struct zpack *z);
 /* A new file: forget that the last one did not compress. */
 void zpack_file(struct zpack *z);
-/* Compresses p[0..n) into the stream when the rules say so: true and
+/* Compresses p[0..n) into the stream when the rules say so (wire_out:
+ * the bytes written to the link so far, for its speed): true and
  * z->out/out_len hold the chunk to send (it must be sent: the stream
  * has it); false to send the chunk raw. */
-bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged);
+bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64_t wire_out);
 
 struct zunpack {
 	void *dctx;		/* ZSTD_DCtx, made on first use */

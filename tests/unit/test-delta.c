@@ -415,23 +415,23 @@ static void test_zchunk(void)
 
 	t_case = "zstd: only when enabled, backlogged and shrinking";
 	zpack_init(&z, false);
-	CHECK(!zpack_try(&z, text, FRAME_CHUNK, true));
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, true, 0));
 	zpack_release(&z);
 	zpack_init(&z, true);
 	zunpack_init(&u);
-	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false));
-	CHECK(!zpack_try(&z, text, ZSTD_MIN_CHUNK - 1, true));
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, true) && z.out_len < FRAME_CHUNK / 10);
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, 0));
+	CHECK(!zpack_try(&z, text, ZSTD_MIN_CHUNK - 1, true, 0));
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, 0) && z.out_len < FRAME_CHUNK / 10);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == FRAME_CHUNK &&
 	      memcmp(out, text, len) == 0);
 	t_case = "zstd: one stream, each chunk against the ones before";
 	uint8_t small[300];
 	memcpy(small, text + 7, sizeof(small));
-	CHECK(zpack_try(&z, small, sizeof(small), true) && z.out_len < 40);
+	CHECK(zpack_try(&z, small, sizeof(small), true, 0) && z.out_len < 40);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == sizeof(small) &&
 	      memcmp(out, small, len) == 0);
 	t_case = "zstd: trailing bytes, truncation, garbage";
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, true));
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, 0));
 	uint8_t *copy = xmalloc(z.out_len + 1);
 	memcpy(copy, z.out, z.out_len);
 	copy[z.out_len] = 0;
@@ -443,8 +443,8 @@ static void test_zchunk(void)
 		struct zpack y;
 		zpack_init(&y, true);
 		zunpack_init(&v);
-		CHECK(zpack_try(&y, text, FRAME_CHUNK, true) && zunpack_chunk(&v, y.out, y.out_len, &out, &len) == 0);
-		CHECK(zpack_try(&y, small, sizeof(small), true) && zunpack_chunk(&v, y.out, y.out_len, &out, &len) == 0);
+		CHECK(zpack_try(&y, text, FRAME_CHUNK, true, 0) && zunpack_chunk(&v, y.out, y.out_len, &out, &len) == 0);
+		CHECK(zpack_try(&y, small, sizeof(small), true, 0) && zunpack_chunk(&v, y.out, y.out_len, &out, &len) == 0);
 		CHECK(zunpack_chunk(&v, copy, cut, &out, &len) == -1);
 		/* out of step for good (an empty chunk is refused untouched) */
 		CHECK(zunpack_chunk(&v, z.out, z.out_len, &out, &len) == (cut ? -1 : 0));
@@ -457,12 +457,41 @@ static void test_zchunk(void)
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == FRAME_CHUNK);
 	free(copy);
 	t_case = "zstd: incompressible data stops compression for a while";
-	CHECK(zpack_try(&z, noise, FRAME_CHUNK, true));	/* in the stream now: sent */
+	CHECK(zpack_try(&z, noise, FRAME_CHUNK, true, 0));	/* in the stream now: sent */
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, noise, FRAME_CHUNK) == 0);
-	CHECK(!zpack_try(&z, text, FRAME_CHUNK, true));	/* skipping */
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, true, 0));	/* skipping */
 	zpack_file(&z);
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, true));
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, 0));
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, FRAME_CHUNK) == 0);
+	zpack_release(&z);
+	zunpack_release(&u);
+	zunpack_init(&u);
+
+	t_case = "zstd: slower than the link, it drops to the fast level, then to raw with probes";
+	zpack_init(&z, true);
+	zunpack_init(&u);
+	/* A link that takes 1 TB between two calls: faster than any zstd. */
+	uint64_t wire = 0;
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* builds zstd's tables */
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
+	CHECK(z.level == ZSTD_LEVEL && z.comp_bps == 0);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, wire) == false);	/* not backlogged: raw */
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* measures zstd */
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
+	CHECK(z.level == ZSTD_LEVEL && z.comp_bps > 0);
+	wire += 1ull << 40;
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* measures the link: too slow, level drops */
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(z.level == ZSTD_LEVEL_FAST);
+	int packed = 0;
+	for (int i = 0; i < 3 * ZSTD_PROBE_EVERY; i++) {
+		wire += 1ull << 40;
+		if (zpack_try(&z, text, FRAME_CHUNK, true, wire)) {
+			packed++;
+			CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+		}
+	}
+	CHECK(packed >= 2 && packed <= 5);	/* the probes, and what measured the fast level */
 	zpack_release(&z);
 	zunpack_release(&u);
 	zunpack_init(&u);
@@ -470,7 +499,7 @@ static void test_zchunk(void)
 	t_case = "zstd: a frame bigger than the cap is refused";
 	uint8_t *big = xcalloc(1, ZSTD_RAW_MAX + 1);
 	zpack_init(&z, true);
-	CHECK(zpack_try(&z, big, ZSTD_RAW_MAX + 1, true));
+	CHECK(zpack_try(&z, big, ZSTD_RAW_MAX + 1, true, 0));
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == -1);
 	zpack_release(&z);
 	free(big);
