@@ -17,6 +17,7 @@ void zpack_init(struct zpack *z, bool enabled)
 {
 	memset(z, 0, sizeof(*z));
 	z->enabled = enabled;
+	z->window_ns = ZSTD_LINK_WINDOW_MS * 1000000ull;
 }
 
 void zpack_release(struct zpack *z)
@@ -43,8 +44,17 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	uint64_t now = now_mono_ns();
 	/* The link's speed: what it took between two calls that both found
 	 * the queue backlogged (it was busy all along). */
-	if (backlogged && z->prev_backlogged && now > z->t_prev && wire_out > z->out_prev)
-		z->link_bps = ewma(z->link_bps, (double)(wire_out - z->out_prev) * 1e9 / (double)(now - z->t_prev));
+	if (backlogged && z->prev_backlogged && now > z->t_prev && wire_out >= z->out_prev) {
+		/* Summed over a window: the pipe and ssh's buffers take a
+		 * burst at once, only a longer span says what the link
+		 * carries. */
+		z->win_ns += now - z->t_prev;
+		z->win_bytes += wire_out - z->out_prev;
+		if (z->win_ns >= z->window_ns) {
+			z->link_bps = ewma(z->link_bps, (double)z->win_bytes * 1e9 / (double)z->win_ns);
+			z->win_ns = z->win_bytes = 0;
+		}
+	}
 	z->t_prev = now;
 	z->out_prev = wire_out;
 	z->prev_backlogged = backlogged;
@@ -92,8 +102,6 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	/* Not the first call: it also builds zstd's tables. */
 	if (t1 > now && !first)
 		z->comp_bps = ewma(z->comp_bps, (double)n * 1e9 / (double)(t1 - now));
-	/* Our own time is not the link's. */
-	z->t_prev = t1;
 	if (ZSTD_isError(r) || r != 0)
 		bug("zstd: cannot flush a chunk into its bound");
 	/* Sent as it is (the stream has it now); if it did not shrink, the

@@ -39,6 +39,7 @@ struct zpack {
 	 * stayed backlogged, and our compression's at this level. */
 	double link_bps, comp_bps;
 	uint64_t t_prev, out_prev;	/* the last call: time, bytes on the wire */
+	uint64_t win_ns, win_bytes, window_ns;	/* the link's current window */
 	bool prev_backlogged;
 	unsigned probe;
 };
