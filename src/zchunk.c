@@ -73,8 +73,10 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG);
 	}
-	/* Slower than the link: the link would wait for us. */
-	if (z->comp_bps > 0 && z->link_bps > 0 && z->comp_bps < z->link_bps) {
+	/* Not well ahead of the link: the link would wait for us, or soon
+	 * (a margin: the two speeds are noisy, and near the link's pace a
+	 * cheaper level loses little). */
+	if (z->comp_bps > 0 && z->link_bps > 0 && z->comp_bps < z->link_bps * ZSTD_SPEED_MARGIN) {
 		if (z->level > ZSTD_LEVEL_FAST) {
 			z->level = ZSTD_LEVEL_FAST;	/* allowed mid-stream */
 			ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
