@@ -133,6 +133,21 @@ static void fsync_path(const char *path, int flags)
 	}
 }
 
+/* The index named by agent_sync_later, its log and its folder. */
+static void sync_index_files(void)
+{
+	if (to_sync == NULL)
+		return;
+	char *log = xasprintf("%s.log", to_sync), *dir = xstrdup(to_sync), *slash = strrchr(dir, '/');
+	fsync_path(to_sync, 0);
+	fsync_path(log, 0);
+	if (slash)
+		*slash = '\0';
+	fsync_path(dir, O_DIRECTORY);
+	free(log);
+	free(dir);
+}
+
 /* Hands the held files to a child that drops them once we are gone: our
  * exit (what the client waits for) then frees nothing itself. */
 static void drop_deferred(void)
@@ -155,14 +170,7 @@ static void drop_deferred(void)
 			;		/* EOF: the agent has exited */
 		for (size_t i = 0; i < ndeferred; i++)
 			close(deferred[i]);
-		if (to_sync) {
-			char *log = xasprintf("%s.log", to_sync), *dir = xstrdup(to_sync), *slash = strrchr(dir, '/');
-			fsync_path(to_sync, 0);
-			fsync_path(log, 0);
-			if (slash)
-				*slash = '\0';
-			fsync_path(dir, O_DIRECTORY);
-		}
+		sync_index_files();
 		_exit(0);
 	}
 	/* Our copies go now (the child's keep the files); the pipe's write
@@ -172,8 +180,8 @@ static void drop_deferred(void)
 	ndeferred = 0;
 	if (pid > 0)
 		close(p[0]);
-	else if (to_sync)
-		fsync_path(to_sync, 0);	/* no child: now, as before */
+	else
+		sync_index_files();	/* no child: now, as before */
 	free(to_sync);
 	to_sync = NULL;
 }

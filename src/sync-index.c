@@ -273,14 +273,18 @@ int index_save(const char *file, struct index *ix)
 	ix->written_ns = now_wall_ns();
 	int r = index_encode(ix, &b) < 0 ? -E2BIG : write_file_atomic(file, b.data, b.len, 0600, 0);
 	buf_release(&b);
-	if (r == 0) {
-		/* Its groups name the old generation: ignored even if this
-		 * unlink is lost to a crash. */
-		char *lf = log_path(file);
-		(void)unlink(lf);
-		free(lf);
-	}
+	if (r == 0)
+		index_drop_log(file);
 	return r;
+}
+
+void index_drop_log(const char *file)
+{
+	/* Its groups name the old generation: ignored even if this unlink
+	 * is lost to a crash. */
+	char *lf = log_path(file);
+	(void)unlink(lf);
+	free(lf);
 }
 
 bool index_entry_racy(const struct index *ix, const struct index_entry *e)
@@ -431,23 +435,6 @@ int index_journal_record(struct buf *out, const char *path, const struct index_e
 	return r ? -1 : 0;
 }
 
-/* Appends a path already checked (in order, valid): the merges below
- * copy entries of a decoded index or of checked records. */
-static struct index_entry *append_checked(struct index *ix, const char *path)
-{
-	size_t len = strlen(path);
-	size_t off = ix->paths.len;
-	if (off > UINT32_MAX - len - 1 || ix->n >= INDEX_ENTRIES_MAX || buf_put(&ix->paths, path, len + 1) < 0)
-		return NULL;
-	if (ix->n == ix->cap) {
-		ix->cap = ix->cap ? ix->cap * 2 : 256;
-		ix->e = xrealloc(ix->e, ix->cap * sizeof(*ix->e));
-	}
-	struct index_entry *e = &ix->e[ix->n++];
-	e->path_off = (uint32_t)off;
-	return e;
-}
-
 static void take_rec(struct index_entry *x, const struct jrec *r)
 {
 	uint32_t off = x->path_off;
@@ -492,18 +479,19 @@ static void merge_recs(struct index *ix, struct jrec *v, size_t nv)
 	nx.file_bytes = ix->file_bytes;
 	nx.log_bytes = ix->log_bytes;
 	size_t i = 0, k = 0;
+	int err;
 	while (i < ix->n || k < m) {
 		const char *ip = i < ix->n ? index_path(ix, &ix->e[i]) : NULL;
 		int c = k >= m ? -1 : ip == NULL ? 1 : path_cmp(ip, v[k].path);
 		if (c < 0) {
-			struct index_entry *x = append_checked(&nx, ip);
+			struct index_entry *x = index_append(&nx, ip, &err);
 			if (x != NULL) {
 				uint32_t off = x->path_off;
 				*x = ix->e[i];
 				x->path_off = off;
 			}
 		} else if (!v[k].del) {
-			struct index_entry *x = append_checked(&nx, v[k].path);
+			struct index_entry *x = index_append(&nx, v[k].path, &err);
 			if (x != NULL)
 				take_rec(x, &v[k]);
 		}
@@ -643,41 +631,46 @@ int index_log_commit(const char *file, const struct index *disk, const struct bu
 	size_t bound = disk->file_bytes / 4 > INDEX_LOG_MIN ? disk->file_bytes / 4 : INDEX_LOG_MIN;
 	if (disk->log_bytes + recs->len + 64 > bound)
 		return 1;
-	struct buf g, c;
-	buf_init(&g, INDEX_FILE_MAX);
+	struct buf c;
 	buf_init(&c, 64);
-	int r = buf_put(&g, recs->data, recs->len);
-	r |= buf_put_u8(&c, LOG_COMMIT);
+	int r = buf_put_u8(&c, LOG_COMMIT);
 	r |= buf_put_u64(&c, disk->gen);
 	r |= buf_put_u64(&c, now_wall_ns());
 	r |= buf_put_u32(&c, nrec);
-	r |= buf_put_str(&g, c.data, c.len);
+	struct buf commit;
+	buf_init(&commit, 128);
+	r |= buf_put_str(&commit, c.data, c.len);
 	buf_release(&c);
 	char *lf = log_path(file);
 	int fd = r ? -1 : open(lf, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
 	free(lf);
 	if (fd < 0) {
-		buf_release(&g);
+		buf_release(&commit);
 		return r ? 1 : -errno;
 	}
 	/* After the last group that committed: a torn group from a writer
-	 * that died is cut off, not built upon. */
+	 * that died is cut off, not built upon.  The records, then their
+	 * commit: a group cut between the two is ignored when read. */
 	if (ftruncate(fd, (off_t)disk->log_bytes) < 0 || lseek(fd, (off_t)disk->log_bytes, SEEK_SET) < 0)
 		r = -errno;
-	else if ((r = write_all(fd, g.data, g.len)) == 0 && durable && fdatasync(fd) < 0)
+	else if ((r = write_all(fd, recs->data, recs->len)) == 0 && (r = write_all(fd, commit.data, commit.len)) == 0 &&
+		 durable && fdatasync(fd) < 0)
 		r = -errno;
 	if (r < 0)
 		(void)ftruncate(fd, (off_t)disk->log_bytes);
 	close(fd);
-	buf_release(&g);
+	buf_release(&commit);
 	return r;
 }
 
-/* Are a and b the same entry, fields and all (paths aside)? */
-static bool same_entry(const struct index_entry *a, const struct index_entry *b)
+bool index_entry_differs(const struct index *disk, const struct index_entry *old, const struct index_entry *nw)
 {
-	return a->type == b->type && a->mode == b->mode && a->size == b->size && a->mtime_ns == b->mtime_ns &&
-	       a->ino == b->ino && memcmp(a->hash, b->hash, INDEX_HASH_LEN) == 0;
+	bool same = old->type == nw->type && old->mode == nw->mode && old->size == nw->size &&
+		    old->mtime_ns == nw->mtime_ns && old->ino == nw->ino &&
+		    memcmp(old->hash, nw->hash, INDEX_HASH_LEN) == 0;
+	/* A racy entry is logged again: the group's later time is what
+	 * makes it trusted. */
+	return !same || index_entry_racy(disk, old);
 }
 
 int index_commit(const char *file, const struct index *disk, struct index *nx, bool durable)
@@ -693,13 +686,9 @@ int index_commit(const char *file, const struct index *disk, struct index *nx, b
 		const char *dp = i < disk->n ? index_path(disk, &disk->e[i]) : NULL;
 		const char *np = k < nx->n ? index_path(nx, &nx->e[k]) : NULL;
 		int c = np == NULL ? -1 : dp == NULL ? 1 : path_cmp(dp, np);
-		if (c < 0) {
-			r = index_log_put(&recs, dp, NULL);
-			nrec++;
-		} else if (c > 0 || !same_entry(&disk->e[i], &nx->e[k]) || index_entry_racy(disk, &disk->e[i])) {
-			/* A racy entry is logged again: the group's later time
-			 * is what makes it trusted. */
-			r = index_log_put(&recs, np, &nx->e[k]);
+		if (c != 0 || index_entry_differs(disk, &disk->e[i], &nx->e[k])) {
+			if (index_log_put(&recs, c < 0 ? dp : np, c < 0 ? NULL : &nx->e[k]) < 0)
+				r = 1;
 			nrec++;
 		}
 		if (c <= 0)
@@ -712,5 +701,5 @@ int index_commit(const char *file, const struct index *disk, struct index *nx, b
 	if (r == 0 && nrec > 0)
 		r = index_log_commit(file, disk, &recs, nrec, durable);
 	buf_release(&recs);
-	return r == 1 || r == -1 ? index_save(file, nx) : r;
+	return r == 1 ? index_save(file, nx) : r;
 }

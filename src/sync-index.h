@@ -96,6 +96,11 @@ int index_log_commit(const char *file, const struct index *disk, const struct bu
 int index_commit(const char *file, const struct index *disk, struct index *nx, bool durable);
 /* Is e racily clean in ix (never to be trusted by its stat alone)? */
 bool index_entry_racy(const struct index *ix, const struct index_entry *e);
+/* Must nw, for the path of disk's entry old, go into a log group: a field
+ * differs, or old is racy (logging it again makes it trusted)? */
+bool index_entry_differs(const struct index *disk, const struct index_entry *old, const struct index_entry *nw);
+/* Removes FILE.log, once FILE was rewritten whole by other means. */
+void index_drop_log(const char *file);
 
 /* The journal: entries appended one by one as files land, so a sync that
  * is killed before it saves the index still knows what it wrote.  A record

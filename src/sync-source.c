@@ -197,10 +197,7 @@ static int log_changes(const struct source *s, struct buf *recs, const char *fil
 			nrec++;
 		} else {
 			struct index_entry x = cache_entry(s, k);
-			const struct index_entry *ce = &c->e[i];
-			if (o > 0 || ce->type != x.type || ce->mode != x.mode || ce->size != x.size ||
-			    ce->mtime_ns != x.mtime_ns || ce->ino != x.ino ||
-			    memcmp(ce->hash, x.hash, INDEX_HASH_LEN) != 0 || index_entry_racy(c, ce)) {
+			if (o > 0 || index_entry_differs(c, &c->e[i], &x)) {
 				r = index_log_put(recs, s->e[k].path, &x);
 				nrec++;
 			}
@@ -236,11 +233,8 @@ void source_save_cache(const struct source *s, const char *file)
 		struct index_entry x = cache_entry(s, i);
 		r = index_encode_entry(&b, s->e[i].path, &x);
 	}
-	if (r == 0 && write_cache_atomic(file, b.data, b.len, 0600) == 0) {	/* only a cache: no fsync */
-		char *lf = xasprintf("%s.log", file);
-		(void)unlink(lf);
-		free(lf);
-	}
+	if (r == 0 && write_cache_atomic(file, b.data, b.len, 0600) == 0)	/* only a cache: no fsync */
+		index_drop_log(file);
 	buf_release(&b);
 }
 
