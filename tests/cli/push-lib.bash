@@ -198,16 +198,22 @@ check_push_changes_only() {
 }
 
 # A client whose base is not the agent's index (here: a cache from two
-# pushes ago) sends the full manifest, and the result is the same.
+# pushes ago) sends the full manifest, and the result is the same. The
+# cache is its file and its log: whether the second push rewrites the
+# file or appends to the log depends on timing (racy entries), so both
+# are saved and put back.
 check_push_base_mismatch() {
 	make_tree
 	"$FERRY" push >/dev/null
 	cache=$(find .ferry -name push.index)
 	[ -n "$cache" ]
 	cp "$cache" "$T/old-cache"
+	if [ -e "$cache.log" ]; then cp "$cache.log" "$T/old-log"; fi
 	echo v2 >src/a.txt
 	"$FERRY" push >/dev/null
 	cp "$T/old-cache" "$cache"
+	rm -f "$cache.log"
+	if [ -e "$T/old-log" ]; then cp "$T/old-log" "$cache.log"; fi
 	echo v3 >src/a.txt
 	rm src/sub/b.txt
 	run "$FERRY" push --json
