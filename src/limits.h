@@ -99,6 +99,8 @@
 #define ZSTD_BACKLOG		(256 * 1024)	/* queued output that says "the link is slower than us" */
 #define ZSTD_MIN_CHUNK		64		/* smaller chunks go raw (the stream's history makes small ones pay) */
 #define ZSTD_WINDOW_LOG		23		/* 8 MiB of history, both sides: bounds the receiver's memory */
+#define ZSTD_HASH_LOG		20		/* level ZSTD_LEVEL's match tables (4 + 2 MiB, not 16 + 8): */
+#define ZSTD_CHAIN_LOG		19		/*   0.6% more bytes on a source tree, and faster */
 #define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */
 #define ZSTD_RETRY_CHUNKS	64		/* raw chunks before trying again in a file that did not shrink */
 #define ZSTD_RAW_MAX		DELTA_FRAME_MAX	/* decompressed bytes of one frame, a hard cap */

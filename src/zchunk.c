@@ -72,15 +72,18 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		z->level = ZSTD_LEVEL;
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, ZSTD_HASH_LOG);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, ZSTD_CHAIN_LOG);
 	}
+	/* A level takes effect with a new frame only (zstd keeps a frame's
+	 * parameters): this chunk ends the frame, the next starts one. */
+	bool end_frame = false;
 	/* Not well ahead of the link: the link would wait for us, or soon
 	 * (a margin: the two speeds are noisy, and near the link's pace a
 	 * cheaper level loses little). */
 	if (z->comp_bps > 0 && z->link_bps > 0 && z->comp_bps < z->link_bps * ZSTD_SPEED_MARGIN) {
 		if (z->level > ZSTD_LEVEL_FAST) {
-			z->level = ZSTD_LEVEL_FAST;	/* allowed mid-stream */
-			ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
-			z->comp_bps = 0;		/* to be measured again */
+			end_frame = true;
 		} else if (++z->probe % ZSTD_PROBE_EVERY != 0) {
 			return false;
 		}
@@ -98,7 +101,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	ZSTD_inBuffer ib = { p, n, 0 };
 	size_t r;
 	do {
-		r = ZSTD_compressStream2(z->cctx, &ob, &ib, ZSTD_e_flush);
+		r = ZSTD_compressStream2(z->cctx, &ob, &ib, end_frame ? ZSTD_e_end : ZSTD_e_flush);
 	} while (!ZSTD_isError(r) && r != 0 && ob.pos < ob.size);
 	uint64_t t1 = now_mono_ns();
 	/* Not the first call: it also builds zstd's tables. */
@@ -106,6 +109,15 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		z->comp_bps = ewma(z->comp_bps, (double)n * 1e9 / (double)(t1 - now));
 	if (ZSTD_isError(r) || r != 0)
 		bug("zstd: cannot flush a chunk into its bound");
+	if (end_frame) {
+		/* The next frame: the fast level with its own (small)
+		 * tables; its history starts afresh. */
+		z->level = ZSTD_LEVEL_FAST;
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, 0);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, 0);
+		z->comp_bps = 0;	/* to be measured again */
+	}
 	/* Sent as it is (the stream has it now); if it did not shrink, the
 	 * next chunks go raw for a while. */
 	if (ob.pos * 100 > n * (100 - ZSTD_GAIN_PCT))
@@ -158,8 +170,10 @@ int zunpack_chunk(struct zunpack *u, const uint8_t *p, size_t n, const uint8_t *
 			break;
 	}
 	/* A flushed chunk ends on a block boundary: the decoder then wants a
-	 * block header (3 bytes) next.  Anything else is a cut chunk. */
-	if (ZSTD_isError(r) || r != ZCHUNK_BLOCK_HEADER || ib.pos < ib.size || ob.pos > ZSTD_RAW_MAX ||
+	 * block header (3 bytes) next; a chunk that ends its frame (the
+	 * level changes with the next) leaves it wanting nothing (0).
+	 * Anything else is a cut chunk. */
+	if (ZSTD_isError(r) || (r != ZCHUNK_BLOCK_HEADER && r != 0) || ib.pos < ib.size || ob.pos > ZSTD_RAW_MAX ||
 	    ob.pos == 0) {
 		u->failed = true;	/* the stream is out of step: no more */
 		return -1;

@@ -15,7 +15,9 @@
  * Compressed chunks of a session (one direction) are one zstd stream,
  * flushed at the end of every chunk: each decodes completely when it
  * arrives, against the history of those before it (a window of 2^
- * ZSTD_WINDOW_LOG bytes at most, enforced on the receiving side).  Raw
+ * ZSTD_WINDOW_LOG bytes at most, enforced on the receiving side).  The
+ * drop to ZSTD_LEVEL_FAST ends the frame with that chunk (zstd applies a
+ * level from the next frame on); the stream goes on with a new frame.  Raw
  * chunks are not part of the stream.  Decompression refuses a chunk
  * that decodes to nothing or to more than ZSTD_RAW_MAX bytes, without
  * writing past its buffer; after one bad chunk every later one fails.

@@ -485,6 +485,13 @@ static void test_zchunk(void)
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* measures the link: too slow, level drops */
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
 	CHECK(z.level == ZSTD_LEVEL_FAST);
+	/* That chunk ended the frame: the next compressed one starts a new
+	 * frame (zstd's magic number), which is where the level applies. */
+	wire += 1ull << 40;
+	z.comp_bps = 0;		/* not yet measured: no probe rule */
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));
+	CHECK(z.out_len >= 4 && z.out[0] == 0x28 && z.out[1] == 0xb5 && z.out[2] == 0x2f && z.out[3] == 0xfd);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
 	int packed = 0;
 	for (int i = 0; i < 3 * ZSTD_PROBE_EVERY; i++) {
 		wire += 1ull << 40;
