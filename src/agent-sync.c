@@ -94,10 +94,13 @@ static void scan_warn(void *arg, bool is_error, const char *msg)
 
 /* After each chunk: write what the link takes now (so the queue's
  * length says whether the link is the bottleneck, zchunk.h), and wait
- * for it when the queue is over its bound. */
+ * for it when the queue is over its bound.  Less than CONN_OUT_BATCH
+ * waits for more (small files share a write). */
 static int pace_flush(void *arg, uint64_t n)
 {
 	struct conn *c = arg;
+	if (c->out.len < CONN_OUT_BATCH)
+		return 0;
 	if (conn_flush_some(c) < 0)
 		return -1;
 	if (c->out.len <= CONN_OUT_HIGH)
@@ -185,6 +188,8 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 			if (source_send(&src, c, need[i], pace_flush, c) < 0)
 				goto out;
 		conn_queue(c, MSG_SYNC_COMMIT, NULL, 0);
+		if (conn_flush(c) < 0)	/* the client commits while we save */
+			goto out;
 	}
 	source_save_cache(&src, cache);
 	ret = 0;

@@ -251,13 +251,18 @@ static void progress(struct push *p, bool final)
 
 /* After each chunk: the progress line, and a bounded queue.  Writing
  * what the link takes now keeps the queue's length a measure of the link:
- * only a backlog makes compression worth its time (zchunk.h). */
+ * only a backlog makes compression worth its time (zchunk.h).  Below
+ * CONN_OUT_BATCH nothing is written yet: a hundred small files are a few
+ * writes, not a hundred wake-ups of ssh and the agent.  Whatever is left
+ * goes out with the poll that waits for the agent's answer. */
 static int pace(void *arg, uint64_t n)
 {
 	struct push *p = arg;
 	struct ferr *e = p->pace_err;
 	p->sent_bytes += n;
 	progress(p, false);
+	if (p->s->c.out.len < CONN_OUT_BATCH)
+		return 0;
 	if (conn_flush_some(&p->s->c) < 0) {
 		session_lost(p->s, true, e);
 		return -1;

@@ -20,6 +20,7 @@
 #define PRELUDE_MAX		(64 * 1024)	/* bytes the remote shell may print before the agent */
 #define PRELUDE_LINE_MAX	4096		/* one FERRY-BOOT line field */
 #define CONN_OUT_HIGH		(1024 * 1024)	/* stop reading producers above this queue */
+#define CONN_OUT_BATCH		(64 * 1024)	/* file data queued before a write: one write for many small files */
 #define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
 
 /* Project file. */
