@@ -137,7 +137,7 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	src.z.enabled = !(b->flags & SYNC_NO_ZSTD);
 	struct scan_spec sp = {
 		.root = root, .folders = b->pull, .nfolders = b->npull, .ignore = b->ignore,
-		.nignore = b->nignore, .what = "pull folder", .missing_ok = true,
+		.nignore = b->nignore, .what = "pull folder", .missing_ok = true, .no_parents = true,
 		.warn = scan_warn, .warn_arg = c,
 	};
 	if (b->npull == 0) {

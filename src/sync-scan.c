@@ -334,7 +334,8 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 			continue;
 		}
 		/* Down to the folder: each level's .gitignore applies, and the
-		 * folders on the way are entries too (they must exist there). */
+		 * folders on the way are entries too (they must exist there),
+		 * unless sp->no_parents. */
 		int dirfd = dup(rootfd);
 		size_t mark = ignore_mark(&w.ig);
 		const char *f = folders[i];
@@ -360,7 +361,7 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 				note(sp, false, "%s '%s' is ignored (see `ferry check-ignore %s`)", sp->what, f, w.path);
 				break;
 			}
-			if (emit(&w, &sb))
+			if ((slash == NULL || !sp->no_parents) && emit(&w, &sb))
 				break;
 			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (fd < 0) {

@@ -51,6 +51,9 @@ struct scan_spec {
 	int ignore_line;	/* of sync.ignore in ferry.ini, for check-ignore */
 	const char *what;	/* "push folder" / "pull folder", for messages */
 	bool missing_ok;	/* a listed folder that does not exist is empty */
+	/* The folders above a listed one are no entries: a pull, whose other
+	 * side writes only inside the folders it asked for. */
+	bool no_parents;
 	/* Warnings go here instead of stderr when set (is_error: counted). */
 	void (*warn)(void *arg, bool is_error, const char *msg);
 	void *warn_arg;
