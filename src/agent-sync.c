@@ -148,8 +148,17 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		agent_error(c, PERR_ROOT, "%s", err);
 		goto out;
 	}
+	/* The client's index is what we sent last time (our cache): only
+	 * the changes since travel.  Said first, the manifest after. */
+	bool changes = false;
+	if (b->flags & SYNC_BASE_ID) {
+		uint8_t id[INDEX_HASH_LEN];
+		changes = source_base_id(&src, id) && memcmp(id, b->base, INDEX_HASH_LEN) == 0;
+		uint8_t m = changes;
+		conn_queue(c, MSG_SYNC_BASE, &m, 1);
+	}
 	size_t sent;
-	if (source_queue_manifest(&src, c, false, flush_flow, c, &sent) < 0)
+	if (source_queue_manifest(&src, c, changes, flush_flow, c, &sent) < 0)
 		goto out;
 	/* The client plans: NEED for each file it wants, then its plan. */
 	struct sync_plan_end pe;

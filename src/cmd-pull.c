@@ -24,6 +24,7 @@
 #include "limits.h"
 #include "session.h"
 #include "sync-dest.h"
+#include "sync-index.h"
 #include "sync-scan.h"
 #include "sync-wire.h"
 #include "util.h"
@@ -160,6 +161,19 @@ static char **pull_folders(const struct config *cfg, int argc, char **argv, uint
 	return v;
 }
 
+/* The state id of the index in file: 0, or -1 when there is none (or
+ * it is empty or unreadable). */
+static int index_base(const char *file, uint8_t id[INDEX_HASH_LEN])
+{
+	struct index ix;
+	index_init(&ix);
+	int r = index_load(file, &ix) == 0 && ix.n ? 0 : -1;
+	if (r == 0)
+		index_state_id(&ix, id);
+	index_release(&ix);
+	return r;
+}
+
 /* One pull of this target at a time, on this side too. */
 static int lock_target(const char *tdir)
 {
@@ -222,6 +236,10 @@ int cmd_pull(int argc, char **argv)
 	sb.root = cfg.path;
 	sb.ignore = cfg.ignore.v;
 	sb.nignore = (uint32_t)cfg.ignore.n;
+	/* Our index of every pull folder, with no pull interrupted since:
+	 * the base for a changes-only manifest (sync-dest.h). */
+	if (optind == argc && access(jfile, F_OK) < 0 && errno == ENOENT && index_base(ixfile, sb.base) == 0)
+		sb.flags |= SYNC_BASE_ID;
 	buf_init(&b, FRAME_MAX);
 	sync_begin_encode(&sb, &b);
 
@@ -235,8 +253,10 @@ int cmd_pull(int argc, char **argv)
 	p.progress = want_progress == 1 || (want_progress < 0 && !quiet && !p.json && !p.dry_run && isatty(2));
 	p.t_start = now_mono_ns();
 
+	bool changes_only = false;
 	struct dest_side side = {
 		.c = &s.c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = sb.flags,
+		.base_sent = sb.flags & SYNC_BASE_ID ? sb.base : NULL, .changes_only = &changes_only,
 		.pull = sb.pull, .npull = sb.npull, .pull_side = true, .here = "laptop", .verb = "pull",
 		.report = on_report, .other = on_other, .proto_error = on_proto_error, .need = on_need,
 		.progress = on_progress, .arg = &p,
@@ -270,9 +290,10 @@ int cmd_pull(int argc, char **argv)
 		double secs = (double)(now_mono_ns() - t0) / 1e9;
 		if (p.json)
 			printf("{\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%u,\"bytes\":%llu,"
-			       "\"bytes_received\":%llu,\"bytes_sent\":%llu,\"seconds\":%.3f}\n", done.written,
-			       done.deleted, p.conflicts, p.errors + p.remote_errors, (unsigned long long)p.got_bytes,
-			       (unsigned long long)wire_in, (unsigned long long)wire_out, secs);
+			       "\"bytes_received\":%llu,\"bytes_sent\":%llu,\"seconds\":%.3f,\"manifest\":\"%s\"}\n",
+			       done.written, done.deleted, p.conflicts, p.errors + p.remote_errors,
+			       (unsigned long long)p.got_bytes, (unsigned long long)wire_in, (unsigned long long)wire_out,
+			       secs, changes_only ? "changes" : "full");
 		else if (!quiet)
 			printf("pulled %u, deleted %u, %u conflicts (%llu bytes received, %.2f s)\n", done.written,
 			       done.deleted, p.conflicts, (unsigned long long)wire_in, secs);

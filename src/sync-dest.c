@@ -530,6 +530,38 @@ out:
 	return ret;
 }
 
+/* A pull: the source's SYNC_BASE, ahead of its manifest (its scan
+ * warnings may come first).  Changes only is believed only of the base
+ * this side sent, still on disk with no interrupted sync since. */
+static int told_base(struct dest *d, bool can_be_base, bool *incr)
+{
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		if (!next_frame(d, &type, &body))
+			return -1;
+		if (type != MSG_SYNC_BASE) {
+			if (d->s->other(d->s->arg, type, &body) < 0)
+				return -1;
+			continue;
+		}
+		bool match;
+		if (sync_base_decode(&body, &match) < 0) {
+			proto_error(d, "malformed sync base");
+			return -1;
+		}
+		uint8_t id[INDEX_HASH_LEN];
+		if (match && can_be_base)
+			index_state_id(&d->old, id);
+		if (match && (!can_be_base || memcmp(id, d->s->base_sent, INDEX_HASH_LEN) != 0)) {
+			proto_error(d, "a changes-only manifest against a base this side does not have");
+			return -1;
+		}
+		*incr = match;
+		return 0;
+	}
+}
+
 static void set_meta(struct dest *d, size_t i)
 {
 	const struct sync_entry *e = &d->e[i];
@@ -944,6 +976,9 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 			goto out;
 		}
 	}
+	/* A pull whose base we sent: the lstat below runs while the source
+	 * walks, and its answer comes with the manifest. */
+	bool maybe_told = side->base_sent && !had_journal && d.old.n;
 	if (!dry)
 		d.journal = open(side->jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	/* Stray temp files exist only where a sync did not finish, and every
@@ -957,12 +992,20 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 
 	trace_phase("dest index loaded, swept");
 	/* The source is still walking its tree: walk ours meanwhile. */
-	if (incr) {
+	if (incr || maybe_told) {
 		d.pre = xcalloc(d.old.n, sizeof(*d.pre));
 		for (size_t j = 0; j < d.old.n; j++)
 			d.pre[j].err = dest_lstat(&d, index_path(&d.old, &d.old.e[j]), &d.pre[j].st);
 		trace_phase("dest index lstat'ed");
 	}
+	if (side->base_sent && told_base(&d, maybe_told, &incr) < 0)
+		goto out;
+	if (!incr) {
+		free(d.pre);
+		d.pre = NULL;
+	}
+	if (side->changes_only)
+		*side->changes_only = incr;
 	if (read_manifest(&d, incr) < 0)
 		goto out;
 	trace_phase("dest manifest read");

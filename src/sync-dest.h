@@ -35,6 +35,12 @@ struct dest_side {
 	 * answers SYNC_BASE first, and on a match reads a changes-only
 	 * manifest, taking every other entry from its own index. */
 	const uint8_t *base_id;
+	/* A pull: the state id of this side's index sent in SYNC_BEGIN, or
+	 * NULL.  The source compares it with its cache of what it last sent
+	 * and says first (SYNC_BASE) whether its manifest holds only the
+	 * changes since; this side then checks the index is still that base. */
+	const uint8_t *base_sent;
+	bool *changes_only;	/* out, or NULL: the manifest held only changes */
 	/* The pull folders.  A push (pull_side false) never touches them; a
 	 * pull (pull_side true) touches nothing else. */
 	char *const *pull;

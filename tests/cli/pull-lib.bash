@@ -200,3 +200,79 @@ check_pull_not_compressed() {
 	json_check 'd["bytes_received"] >= 6888896'
 	results_equal
 }
+
+# After a clean pull the agent sends only what changed since (its cache
+# of what it sent is this side's index), yet this side still checks
+# every file it holds: an edit here is a conflict, a file deleted here
+# is asked for again.  A pull of one folder is no base for the next.
+check_pull_changes_only() {
+	mkdir -p "$R/results/sub"
+	for i in $(seq 1 20); do echo "$i" >"$R/results/sub/f$i"; done
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "full" and d["written"] == 22'	# and the two folders
+	run "$FERRY" pull --json
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["written"] == 0'
+	echo new >"$R/results/new.txt"
+	echo changed >"$R/results/sub/f4"
+	rm "$R/results/sub/f3"
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["written"] == 2 and d["deleted"] == 1'
+	results_equal
+	echo mine >results/sub/f5
+	rm results/sub/f6
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 1 ]
+	json_check 'd["manifest"] == "changes" and d["conflicts"] == 1 and d["written"] == 1'
+	[ "$(cat results/sub/f5)" = mine ] && [ "$(cat results/sub/f6)" = 6 ]
+	run "$FERRY" pull --force --json
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 1'
+	results_equal
+	# one folder: the full list of that folder; then the next whole
+	# pull has no base (the agent's cache holds that folder only)
+	echo again >"$R/results/sub/f7"
+	echo top >"$R/results/top.txt"
+	run "$FERRY" pull --json results/sub
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "full" and d["written"] == 1'
+	[ ! -e results/top.txt ]
+	run "$FERRY" pull --json
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "full" and d["written"] == 1'
+	run "$FERRY" pull --json
+	json_check 'd["manifest"] == "changes" and d["written"] == 0'
+	results_equal
+}
+
+# A pull folder below another folder, and a FOLDER argument below a pull
+# folder: the folders above are not the pull's to write, only to make.
+check_pull_nested() {
+	printf '[sync]\npull = out/results\n' >>ferry.ini
+	mkdir -p "$R/out/results/a/b" "$R/out/other"
+	echo 1 >"$R/out/results/a/b/x"
+	echo 2 >"$R/out/results/a/y"
+	echo not-pulled >"$R/out/other/z"
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 5'	# and three folders
+	[ "$(cat out/results/a/b/x)" = 1 ] && [ ! -e out/other ]
+	echo 3 >"$R/out/results/a/b/x"
+	echo 4 >"$R/out/results/a/y"
+	run "$FERRY" pull --json out/results/a/b
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 1'
+	[ "$(cat out/results/a/b/x)" = 3 ] && [ "$(cat out/results/a/y)" = 2 ]
+	run "$FERRY" pull --json
+	[ "$status" -eq 0 ]
+	json_check 'd["written"] == 1'
+	[ "$(cat out/results/a/y)" = 4 ]
+}
