@@ -113,6 +113,17 @@ evil_pull() {
 @test "pull from a malicious agent: ferry's own state" { evil_pull state 76 "outside the pull folders"; }
 @test "pull from a malicious agent: entries out of order" { evil_pull unordered 76 "out of order"; }
 @test "pull from a malicious agent: a file nobody asked for" { evil_pull unasked 76 "was not asked for"; }
+@test "pull from a malicious agent: a changes-only manifest nobody asked for" {
+	evil_pull base-unasked 76 "unexpected or malformed message 0x0311"
+	[ ! -e results/a.txt ]
+}
+@test "pull from a malicious agent: a path dropped from a full manifest" { evil_pull drop-in-full 76 "unexpected or malformed message 0x0312"; }
+@test "pull from a malicious agent: a changes-only manifest drops a path the base lacks" {
+	evil_pull benign 0 ""
+	[ "$(cat results/a.txt)" = aaa ]
+	evil_pull drop-unknown 76 "the base has no such path"
+	[ "$(cat results/a.txt)" = aaa ]
+}
 @test "pull from a malicious agent: more bytes than announced" {
 	evil_pull toolong 71 "changed while it was being sent"
 	[ ! -e results/a.txt ]

@@ -63,7 +63,8 @@ def hello():
 out.write(b"\x7fFERRY-AGENT\n" + hello())
 out.flush()
 read_frame()            # HELLO
-read_frame()            # SYNC_BEGIN
+_, begin = read_frame()  # SYNC_BEGIN
+has_base = bool(struct.unpack(">I", begin[:4])[0] & 16)
 
 outside = OUTSIDE.encode()
 files = {}              # seq -> bytes to send when asked (or not)
@@ -106,6 +107,21 @@ elif SCENARIO == "delta-nosig":
     deltas[1] = b"\x01" + struct.pack(">II", 0, 1)
 elif SCENARIO == "unordered":
     entries = [(DIR, b"results"), (FILE, b"results/b.txt", b"b"), (FILE, b"results/a.txt", b"a")]
+elif SCENARIO == "benign":
+    entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
+elif SCENARIO == "base-unasked":
+    # "Only changes" though the laptop named no base.
+    out.write(frame(0x311, b"\x01"))
+    entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
+elif SCENARIO == "drop-in-full":
+    out.write(frame(0x312, s(b"results/a.txt")))
+    entries = [(DIR, b"results")]
+elif SCENARIO == "drop-unknown":
+    # After a benign pull: "only changes", then a path the base lacks
+    # is dropped.
+    assert has_base, "the laptop sent no base"
+    out.write(frame(0x311, b"\x01"))
+    out.write(frame(0x312, s(b"results/zzz.txt")))
 
 for seq, e in enumerate(entries):
     typ, path = e[0], e[1]
