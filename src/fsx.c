@@ -123,9 +123,20 @@ int read_file(const char *path, size_t max, char **out, size_t *len)
 		r = -EINVAL;
 		goto out;
 	}
-	data = xmalloc(max + 2);
+	/* Sized by the file (a /proc file says 0), grown as it reads: room
+	 * for one byte past max (that says "too big") and the NUL.  Never
+	 * max up front: the index's log may be 2 GiB at most, and is KBs. */
+	size_t cap = (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
+	if (cap < 4096)
+		cap = max < 4096 ? max : 4096;
+	cap += 2;
+	data = xmalloc(cap);
 	for (;;) {
-		ssize_t got = read(fd, data + n, max + 1 - n);
+		if (n == cap - 1) {
+			cap = cap > (max + 2) / 2 ? max + 2 : cap * 2;
+			data = xrealloc(data, cap);
+		}
+		ssize_t got = read(fd, data + n, cap - 1 - n);
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;

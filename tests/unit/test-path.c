@@ -108,6 +108,23 @@ static void test_private_dir(void)
 	CHECK(read_file(w, 0, &data, &len) == -EFBIG);
 	CHECK(read_file(base, 10, &data, &len) == -EINVAL);
 
+	t_case = "read_file: sized by the file, grown past what stat says, capped";
+	char *big = xmalloc(20000);
+	for (size_t i = 0; i < 20000; i++)
+		big[i] = (char)('a' + i % 26);
+	CHECK(write_file_atomic(w, big, 20000, 0600, 0) == 0);
+	CHECK(read_file(w, 20000, &data, &len) == 0 && len == 20000 && memcmp(data, big, 20000) == 0 &&
+	      data[20000] == '\0');
+	free(data);
+	CHECK(read_file(w, 19999, &data, &len) == -EFBIG);
+	CHECK(read_file(w, (size_t)2 << 30, &data, &len) == 0 && len == 20000);
+	free(data);
+	free(big);
+	/* /proc says 0 bytes; smaps of a running process holds more than
+	 * the first 4096 the buffer starts with. */
+	CHECK(read_file("/proc/self/smaps", 1 << 24, &data, &len) == 0 && len > 4096 && strlen(data) == len);
+	free(data);
+
 	char *cmd = xasprintf("rm -rf '%s'", base);
 	CHECK(system(cmd) == 0);
 	free(cmd);
