@@ -88,6 +88,19 @@ CFG
 	write_ssh_config "$SSHD_DIR/ssh_config" "$(id -un)" "$SSHD_DIR/userkey" "$SSHD_PORT"
 }
 
+# Runs "$@" without root's power over file modes (as root: CAP_DAC_OVERRIDE
+# and CAP_DAC_READ_SEARCH out of its bounding set, setpriv from
+# util-linux), so a file with mode 000 is as unreadable to it as to any
+# user; as anyone else it simply runs "$@".
+no_dac() {
+	if [ "$(id -u)" = 0 ]; then
+		setpriv --bounding-set=-dac_override,-dac_read_search \
+			--inh-caps=-dac_override,-dac_read_search -- "$@"
+	else
+		"$@"
+	fi
+}
+
 # write_ssh_config FILE USER KEY PORT: a client config with host alias
 # "ferry-test" and no prompt ever.
 write_ssh_config() {
