@@ -63,6 +63,28 @@ teardown() { common_teardown; }
 	[ -e "$R/a.txt" ]
 }
 
+@test "push: a folder on the server it may not write into is reported, the rest is pushed" {
+	mkdir sub
+	echo a >a.txt
+	echo b >sub/b.txt
+	"$FERRY" push >/dev/null
+	echo a2 >a.txt
+	echo b2 >sub/b.txt
+	echo c >sub/c.txt
+	chmod 555 "$R/sub"
+	run no_dac "$FERRY" push
+	chmod 755 "$R/sub"
+	echo "$output"
+	[ "$status" -eq 73 ]
+	[[ "$output" == *"cannot write 'sub/b.txt' on local: Permission denied"* ]]
+	[[ "$output" == *"cannot write 'sub/c.txt' on local: Permission denied"* ]]
+	[ "$(cat "$R/a.txt")" = a2 ] && [ "$(cat "$R/sub/b.txt")" = b ] && [ ! -e "$R/sub/c.txt" ]
+	[ -z "$(find "$R" -name '.ferry-tmp.*')" ]
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	trees_equal
+}
+
 @test "push: --dry-run changes nothing, and only ferry's own temp files are swept" {
 	mkdir -p "$R"
 	echo keep >"$R/.ferry-tmp.999999.notes"
