@@ -34,6 +34,32 @@ teardown() { common_teardown; }
 	trees_equal
 }
 
+@test "push over ssh: a file that vanishes after the walk is reported, the rest is pushed" {
+	slow_link 2000000
+	# 16 MB at 2 MB/s ahead of zz.txt in walk order: more than ssh and
+	# the sockets buffer, so zz.txt is opened seconds after the walk
+	# found it
+	head -c 8000000 /dev/urandom >big.bin
+	head -c 8000000 /dev/urandom >mid.bin
+	echo bye >zz.txt
+	# removed once big.bin is arriving on the server (the walk is done)
+	(for _ in $(seq 1 200); do
+		[ -n "$(find "$R" -name '.ferry-tmp*' 2>/dev/null)" ] && break
+		sleep 0.05
+	done; rm zz.txt) &
+	run "$FERRY" push
+	wait
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot read 'zz.txt': vanished before it was sent (not pushed)"* ]]
+	cmp big.bin "$R/big.bin" && cmp mid.bin "$R/mid.bin"
+	[ ! -e "$R/zz.txt" ]
+	[ -z "$(find "$R" -name '.ferry-tmp*')" ]
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	trees_equal
+}
+
 @test "push over ssh: a file changed while it is sent is pushed again, then reported if it keeps changing" {
 	slow_link 2000000
 	# 8 MB at 2 MB/s: its end is read from disk seconds after the walk
