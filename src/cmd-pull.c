@@ -161,19 +161,6 @@ static char **pull_folders(const struct config *cfg, int argc, char **argv, uint
 	return v;
 }
 
-/* The state id of the index in file: 0, or -1 when there is none (or
- * it is empty or unreadable). */
-static int index_base(const char *file, uint8_t id[INDEX_HASH_LEN])
-{
-	struct index ix;
-	index_init(&ix);
-	int r = index_load(file, &ix) == 0 && ix.n ? 0 : -1;
-	if (r == 0)
-		index_state_id(&ix, id);
-	index_release(&ix);
-	return r;
-}
-
 /* One pull of this target at a time, on this side too. */
 static int lock_target(const char *tdir)
 {
@@ -237,9 +224,18 @@ int cmd_pull(int argc, char **argv)
 	sb.ignore = cfg.ignore.v;
 	sb.nignore = (uint32_t)cfg.ignore.n;
 	/* Our index of every pull folder, with no pull interrupted since:
-	 * the base for a changes-only manifest (sync-dest.h). */
-	if (optind == argc && access(jfile, F_OK) < 0 && errno == ENOENT && index_base(ixfile, sb.base) == 0)
+	 * the base for a changes-only manifest (sync-dest.h).  Loaded once,
+	 * here; the engine takes it over. */
+	struct index ix;
+	index_init(&ix);
+	if (index_load(ixfile, &ix) < 0) {
+		index_release(&ix);
+		index_init(&ix);	/* none, or unreadable: as if first pull */
+	}
+	if (optind == argc && ix.n && access(jfile, F_OK) < 0 && errno == ENOENT) {
+		index_state_id(&ix, sb.base);
 		sb.flags |= SYNC_BASE_ID;
+	}
 	buf_init(&b, FRAME_MAX);
 	sync_begin_encode(&sb, &b);
 
@@ -256,7 +252,7 @@ int cmd_pull(int argc, char **argv)
 	bool changes_only = false;
 	struct dest_side side = {
 		.c = &s.c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = sb.flags,
-		.base_sent = sb.flags & SYNC_BASE_ID ? sb.base : NULL, .changes_only = &changes_only,
+		.base_sent = sb.flags & SYNC_BASE_ID ? sb.base : NULL, .preloaded = &ix, .changes_only = &changes_only,
 		.pull = sb.pull, .npull = sb.npull, .pull_side = true, .here = "laptop", .verb = "pull",
 		.report = on_report, .other = on_other, .proto_error = on_proto_error, .need = on_need,
 		.progress = on_progress, .arg = &p,
@@ -301,6 +297,7 @@ int cmd_pull(int argc, char **argv)
 			hint_msg("conflicting files were left as they are; `ferry pull --force` overwrites them");
 		code = p.disk_full || p.errors ? EXIT_OSERR : p.conflicts || p.remote_errors ? EXIT_FAIL : 0;
 	}
+	index_release(&ix);
 	free_words(sb.pull);
 	free(ixfile);
 	free(jfile);

@@ -73,11 +73,13 @@
 #define JOB_REASON_MAX		512		/* bytes of why ferry stopped a job */
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */
 #define PATH_MAX_ABS		4096		/* an absolute path in a record */
-/* Delta transfer (delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */
+/* Push (cmd-push.c) and signature hints (SYNC_HINT). */
 #define PUSH_RETRIES		2		/* pushes again when files changed while they were sent */
 #define PUSH_CHANGED_MAX	64		/* such files held back for that, past it plain errors */
 #define SIG_HINT_MIN		(16u << 20)	/* a changed file this large is named to the destination before it is hashed */
 #define SIG_HINT_MAX		16		/* such names in one sync */
+
+/* Delta transfer (delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */
 #define DELTA_MIN_SIZE		(64 * 1024)	/* smaller files go whole: a signature would not pay */
 #define DELTA_BLOCK_MIN		2048		/* block size floor: sums per byte stay small */
 #define DELTA_BLOCK_MAX		(128 * 1024)	/* ceiling: a changed byte costs at most this much literal */

@@ -368,7 +368,6 @@ int apply_lstat(int rootfd, const char *path, struct stat *st)
 int apply_hash(int rootfd, const char *path, const struct stat *st, uint8_t out[INDEX_HASH_LEN])
 {
 	const char *name;
-	int r = 0;
 	if (S_ISLNK(st->st_mode)) {
 		char target[PATH_REL_MAX + 1];
 		int dfd = open_parent(rootfd, path, &name);
@@ -385,10 +384,15 @@ int apply_hash(int rootfd, const char *path, const struct stat *st, uint8_t out[
 		memset(out, 0, INDEX_HASH_LEN);
 		return 0;
 	}
+	return apply_hash_file(rootfd, path, out);
+}
+
+int apply_hash_file(int rootfd, const char *path, uint8_t out[INDEX_HASH_LEN])
+{
 	int fd = open_beneath(rootfd, path, O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return fd;
-	r = hash_fd(fd, out);
+	int r = hash_fd(fd, out);
 	close(fd);
 	return r;
 }

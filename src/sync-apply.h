@@ -81,6 +81,8 @@ int apply_remove(int rootfd, const char *path, bool is_dir, const struct apply_s
 int apply_lstat(int rootfd, const char *path, struct stat *st);
 /* Content hash of what is at path: a file's bytes, a symlink's target. */
 int apply_hash(int rootfd, const char *path, const struct stat *st, uint8_t out[INDEX_HASH_LEN]);
+/* The bytes of the regular file at path: 0, or -errno. */
+int apply_hash_file(int rootfd, const char *path, uint8_t out[INDEX_HASH_LEN]);
 
 /* readlink of path beneath rootfd into a new string (caller frees), or
  * NULL with errno set. */

@@ -354,8 +354,6 @@ static int send_sig(struct dest *d, size_t i)
 	return r;
 }
 
-/* Appends e (taken over) to the manifest: in walk order, in scope.  0,
- * or -1 after a protocol error. */
 /* Paths of entries take_old made point into the index's own buffer
  * (100k copies saved); only the others are freed. */
 static bool borrowed(const struct dest *d, const char *p)
@@ -371,6 +369,8 @@ static void entry_release(const struct dest *d, struct sync_entry *e)
 	sync_entry_release(e);
 }
 
+/* Appends e (taken over) to the manifest: in walk order, in scope.  0,
+ * or -1 after a protocol error. */
 static int add_manifest(struct dest *d, struct sync_entry *e)
 {
 	if ((d->n && path_cmp(d->e[d->n - 1].path, e->path) >= 0) || !in_scope(d->s, e->path) ||
@@ -447,8 +447,8 @@ static int take_hint(struct dest *d, struct rd *body)
 	return 0;
 }
 
-/* The signature made ahead for path, taken over, if its stat still is
- * old; NULL otherwise. */
+/* The signature made ahead for path, if the file still has the stat it
+ * was made from (old); NULL otherwise. */
 static struct hint *find_hint(struct dest *d, const char *path, const struct apply_stat *old)
 {
 	for (size_t k = 0; k < d->nhints; k++)
@@ -532,7 +532,8 @@ out:
 
 /* A pull: the source's SYNC_BASE, ahead of its manifest (its scan
  * warnings may come first).  Changes only is believed only of the base
- * this side sent, still on disk with no interrupted sync since. */
+ * this side sent (its id is of d->old: the caller's preloaded index),
+ * with no interrupted sync since. */
 static int told_base(struct dest *d, bool can_be_base, bool *incr)
 {
 	for (;;) {
@@ -550,10 +551,7 @@ static int told_base(struct dest *d, bool can_be_base, bool *incr)
 			proto_error(d, "malformed sync base");
 			return -1;
 		}
-		uint8_t id[INDEX_HASH_LEN];
-		if (match && can_be_base)
-			index_state_id(&d->old, id);
-		if (match && (!can_be_base || memcmp(id, d->s->base_sent, INDEX_HASH_LEN) != 0)) {
+		if (match && !can_be_base) {
 			proto_error(d, "a changes-only manifest against a base this side does not have");
 			return -1;
 		}
@@ -945,8 +943,13 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	trace_phase("dest start");
 	buf_init(&b, FRAME_MAX);
 	index_init(&d.old);
-	if (index_load(side->ixfile, &d.old) == -EBADMSG)
+	bool preloaded = side->preloaded != NULL;
+	if (preloaded) {
+		d.old = *side->preloaded;
+		index_init(side->preloaded);
+	} else if (index_load(side->ixfile, &d.old) == -EBADMSG) {
 		index_init(&d.old);	/* unreadable: as if first sync, conflicts protect */
+	}
 	/* What an interrupted sync placed but did not get to record. */
 	char *jdata;
 	size_t jlen;
@@ -978,7 +981,7 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	}
 	/* A pull whose base we sent: the lstat below runs while the source
 	 * walks, and its answer comes with the manifest. */
-	bool maybe_told = side->base_sent && !had_journal && d.old.n;
+	bool maybe_told = side->base_sent && preloaded && !had_journal && d.old.n;
 	if (!dry)
 		d.journal = open(side->jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	/* Stray temp files exist only where a sync did not finish, and every

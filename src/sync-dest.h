@@ -25,6 +25,8 @@
 #include "proto.h"
 #include "sync-wire.h"
 
+struct index;
+
 struct dest_side {
 	struct conn *c;		/* to the source */
 	int rootfd;
@@ -35,11 +37,14 @@ struct dest_side {
 	 * answers SYNC_BASE first, and on a match reads a changes-only
 	 * manifest, taking every other entry from its own index. */
 	const uint8_t *base_id;
-	/* A pull: the state id of this side's index sent in SYNC_BEGIN, or
-	 * NULL.  The source compares it with its cache of what it last sent
-	 * and says first (SYNC_BASE) whether its manifest holds only the
-	 * changes since; this side then checks the index is still that base. */
+	/* A pull: the state id of this side's index (preloaded, below) sent
+	 * in SYNC_BEGIN, or NULL.  The source compares it with its cache of
+	 * what it last sent and says first (SYNC_BASE) whether its manifest
+	 * holds only the changes since. */
 	const uint8_t *base_sent;
+	/* This side's index (ixfile) as the caller loaded it, taken over; or
+	 * NULL: loaded here. */
+	struct index *preloaded;
 	bool *changes_only;	/* out, or NULL: the manifest held only changes */
 	/* The pull folders.  A push (pull_side false) never touches them; a
 	 * pull (pull_side true) touches nothing else. */

@@ -97,10 +97,7 @@ int source_add(const struct scan_entry *se, void *arg)
 			s->deferred[s->ndeferred++] = s->n;
 		} else {
 			same = false;	/* racily clean, or changed */
-			int fd = open_beneath(s->rootfd, se->path, O_RDONLY | O_NONBLOCK, 0);
-			int r = fd < 0 ? fd : hash_fd(fd, e.hash);
-			if (fd >= 0)
-				close(fd);
+			int r = apply_hash_file(s->rootfd, se->path, e.hash);
 			if (r < 0) {
 				warn(s, se->path, strerror(-r));
 				return 0;
@@ -145,10 +142,7 @@ void source_hash_deferred(struct source *s)
 	bool gone[SIG_HINT_MAX] = { false }, any = false;
 	for (size_t k = 0; k < s->ndeferred; k++) {
 		struct sync_entry *e = &s->e[s->deferred[k]];
-		int fd = open_beneath(s->rootfd, e->path, O_RDONLY | O_NONBLOCK, 0);
-		int r = fd < 0 ? fd : hash_fd(fd, e->hash);
-		if (fd >= 0)
-			close(fd);
+		int r = apply_hash_file(s->rootfd, e->path, e->hash);
 		if (r < 0) {
 			warn(s, e->path, strerror(-r));
 			gone[k] = any = true;
