@@ -37,6 +37,7 @@
 
 /* Walking the project. */
 #define SCAN_DEPTH_MAX		512		/* nested folders */
+#define SCAN_DENTS_CHUNK	(32 * 1024)	/* room for one getdents64 call */
 
 /* The sync index. */
 #define INDEX_ENTRIES_MAX	(8 * 1024 * 1024)	/* files one index tracks */
@@ -111,6 +112,10 @@
 /* Paths. */
 #define PATH_REL_MAX		4096		/* a relative path on the wire */
 #define PATH_NAME_MAX		255		/* one component */
+
+/* Memory (util.c). */
+#define ALLOC_HUGE_PAGE		(2u << 20)	/* a transparent huge page on x86-64 and arm64 (4K base pages) */
+#define ALLOC_HUGE_MIN		(2u << 20)	/* blocks this large ask (for their aligned 2 MiB spans) */
 
 /* Processes and environment. */
 #define LOGIN_ENV_TIMEOUT_MS	10000		/* resolving the login shell's env */

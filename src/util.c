@@ -3,13 +3,17 @@
  */
 #define _GNU_SOURCE
 #include "util.h"
+#include "limits.h"
 
 #include <errno.h>
 #include <link.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -23,11 +27,28 @@ static void oom(size_t n)
 	abort();
 }
 
+/* Large arrays (a 100k-file index, a manifest) are filled front to back
+ * once: asked for transparent huge pages, each 2 MiB of them costs one
+ * page fault instead of 512.  Only whole aligned 2 MiB spans inside the
+ * block are advised, so nothing beyond it becomes resident.  A fault
+ * costs ~0.5 us on bare metal but 10-15 us under some hypervisors' shadow
+ * paging, where a sync of 100k files spent ~130 ms of CPU on them. */
+static void advise_huge(void *p, size_t n)
+{
+	if (n < ALLOC_HUGE_MIN)
+		return;
+	uintptr_t a = ((uintptr_t)p + ALLOC_HUGE_PAGE - 1) & ~(uintptr_t)(ALLOC_HUGE_PAGE - 1);
+	uintptr_t z = ((uintptr_t)p + n) & ~(uintptr_t)(ALLOC_HUGE_PAGE - 1);
+	if (z > a)
+		(void)madvise((void *)a, z - a, MADV_HUGEPAGE);
+}
+
 void *xmalloc(size_t n)
 {
 	void *p = malloc(n ? n : 1);
 	if (p == NULL)
 		oom(n);
+	advise_huge(p, n);
 	return p;
 }
 
@@ -36,6 +57,9 @@ void *xcalloc(size_t n, size_t size)
 	void *p = calloc(n ? n : 1, size ? size : 1);
 	if (p == NULL)
 		oom(n * size);
+	/* Fresh memory calloc knows to be zero is not touched: advised
+	 * before the caller's first write. */
+	advise_huge(p, n * size);
 	return p;
 }
 
@@ -44,6 +68,7 @@ void *xrealloc(void *p, size_t n)
 	p = realloc(p, n ? n : 1);
 	if (p == NULL)
 		oom(n);
+	advise_huge(p, n);
 	return p;
 }
 
@@ -417,5 +442,10 @@ void trace_phase(const char *what)
 	uint64_t now = now_mono_ns();
 	if (t0 == 0)
 		t0 = now;
-	fprintf(stderr, "[%d] %8.2f ms %s\n", (int)getpid(), (double)(now - t0) / 1e6, what);
+	/* The monotonic clock too (seconds mod 100), to line up the client's
+	 * phases with the agent's on one machine. */
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	fprintf(stderr, "[%d] %8.2f ms @%9.3f %6ld faults %s\n", (int)getpid(), (double)(now - t0) / 1e6,
+		(double)(now % 100000000000ULL) / 1e9, ru.ru_minflt, what);
 }

@@ -81,7 +81,7 @@ int parse_size(const char *s, uint64_t *out);
 /* POSIX cksum(1) CRC of a byte string (length folded in). */
 uint32_t posix_cksum(const void *p, size_t n);
 
-/* With FERRY_TIMING set: "[pid] ms-since-first-call what" on stderr, for
+/* With FERRY_TIMING set: "[pid] ms-since-first-call @monotonic-s what" on stderr, for
  * profiling a sync's phases (client and agent alike). */
 void trace_phase(const char *what);
 
