@@ -26,8 +26,18 @@
 #include "limits.h"
 #include "util.h"
 
+/* One depth's folder listing: getdents64 records, and the names in them. */
+struct level {
+	char *blk;
+	size_t cap;
+	char **v;
+	size_t n, vcap;
+	bool gitignore;		/* it has a .gitignore */
+};
+
 struct walker {
 	const struct scan_spec *sp;
+	struct level *lvl;	/* per depth: SCAN_DEPTH_MAX + 2 */
 	struct ignore ig;
 	scan_fn fn;
 	void *arg;
@@ -131,37 +141,44 @@ static int cmp_names(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The names in a directory, sorted; NULL-terminated. */
-static char **read_names(int dirfd, size_t *count)
+/* The names in the directory dirfd (freshly opened: read from offset
+ * 0), sorted, in lv (reused from folder to folder at one depth).  Read
+ * with getdents64 straight from dirfd: no dup, fdopendir and fcntl, no
+ * copy of each name.  -1 with errno on error. */
+static int read_names(int dirfd, struct level *lv)
 {
-	int fd = dup(dirfd);
-	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
-	char **v = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-
-	*count = 0;
-	if (d == NULL) {
-		if (fd >= 0)
-			close(fd);
-		return NULL;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
-			continue;
-		if (n + 1 >= cap) {
-			cap = cap ? cap * 2 : 32;
-			v = xrealloc(v, cap * sizeof(char *));
+	size_t len = 0;
+	lv->n = 0;
+	for (;;) {
+		if (lv->cap - len < SCAN_DENTS_CHUNK) {
+			lv->cap = lv->cap ? lv->cap * 2 : SCAN_DENTS_CHUNK * 2;
+			lv->blk = xrealloc(lv->blk, lv->cap);
 		}
-		v[n++] = xstrdup(de->d_name);
+		ssize_t r = getdents64(dirfd, lv->blk + len, lv->cap - len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			break;
+		len += (size_t)r;
 	}
-	closedir(d);
-	if (v == NULL)
-		v = xcalloc(1, sizeof(char *));
-	qsort(v, n, sizeof(char *), cmp_names);
-	v[n] = NULL;
-	*count = n;
-	return v;
+	lv->gitignore = false;
+	for (size_t off = 0; off < len;) {
+		struct dirent64 *de = (struct dirent64 *)(void *)(lv->blk + off);
+		off += de->d_reclen;
+		const char *nm = de->d_name;
+		if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
+			continue;
+		if (lv->n == lv->vcap) {
+			lv->vcap = lv->vcap ? lv->vcap * 2 : 64;
+			lv->v = xrealloc(lv->v, lv->vcap * sizeof(char *));
+		}
+		lv->v[lv->n++] = de->d_name;
+		lv->gitignore |= strcmp(nm, ".gitignore") == 0;
+	}
+	qsort(lv->v, lv->n, sizeof(char *), cmp_names);
+	return 0;
 }
 
 static enum entry_type type_of(mode_t m)
@@ -191,7 +208,6 @@ static int emit(struct walker *w, const struct stat *st)
 /* Walks the directory dirfd whose path is w->path[0..plen). */
 static void walk(struct walker *w, int dirfd, size_t plen)
 {
-	size_t count;
 	size_t mark = ignore_mark(&w->ig);
 
 	if (++w->depth > SCAN_DEPTH_MAX) {
@@ -199,14 +215,16 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 		note(w->sp, true, "'%s' is nested deeper than %d folders: not synced", w->path, SCAN_DEPTH_MAX);
 		goto out;
 	}
-	load_gitignore(w->sp, &w->ig, dirfd, w->path);
-	char **names = read_names(dirfd, &count);
-	if (names == NULL) {
+	struct level *lv = &w->lvl[w->depth];
+	if (read_names(dirfd, lv) < 0) {
 		count_error(w, "read folder", plen ? w->path : ".", errno);
 		goto out;
 	}
-	for (size_t i = 0; i < count && !w->stop; i++) {
-		const char *name = names[i];
+	/* Opened only where the listing has one: most folders have none. */
+	if (lv->gitignore)
+		load_gitignore(w->sp, &w->ig, dirfd, w->path);
+	for (size_t i = 0; i < lv->n && !w->stop; i++) {
+		const char *name = lv->v[i];
 		size_t nl = strlen(name);
 		if (plen + 1 + nl > PATH_REL_MAX) {
 			w->st->errors++;
@@ -249,7 +267,6 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 next:
 		w->path[plen] = '\0';
 	}
-	free_words(names);
 out:
 	w->depth--;
 	ignore_pop(&w->ig, mark);
@@ -313,6 +330,7 @@ int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_s
 int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_stats *st, char **err)
 {
 	struct walker w = { .sp = sp, .fn = fn, .arg = arg, .st = st };
+	w.lvl = xcalloc(SCAN_DEPTH_MAX + 2, sizeof(*w.lvl));
 	size_t nf;
 	char **folders = NULL;
 	int rootfd;
@@ -381,6 +399,11 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 	}
 	free_words(folders);
 	ignore_release(&w.ig);
+	for (size_t i = 0; i < SCAN_DEPTH_MAX + 2; i++) {
+		free(w.lvl[i].blk);
+		free(w.lvl[i].v);
+	}
+	free(w.lvl);
 	close(rootfd);
 	return w.stop;
 }
