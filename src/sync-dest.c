@@ -41,15 +41,20 @@ struct dest {
 				/* per entry: the destination's stat at planning,
 				 * then as placed */
 	struct apply_stat *delst;	/* per old entry planned for deletion */
-	char *cdir;		/* folder whose fd is cached for lstat */
-	int cdirfd;
+	/* dest_lstat's folders: the fds of the folders down to the last
+	 * one (ds[k] for dpath's first dlen[k] bytes; none: the root), and
+	 * a folder on that way that would not open (bad bytes, -errno). */
+	char dpath[PATH_REL_MAX + 1];
+	int ds[SCAN_DEPTH_MAX + 1];
+	size_t dlen[SCAN_DEPTH_MAX + 1], nds, bad;
+	int bad_err;
 	bool lost;		/* the connection ended */
 	bool sweep;		/* a sync did not finish: look for its temp files */
 	char *made;		/* the folder parent_dirs made last */
 	size_t same;		/* entries left exactly as the index has them */
 	/* Per index entry, its lstat taken while the source still walks (a
 	 * changes-only manifest: the index is the base): NULL otherwise. */
-	struct prestat { struct stat st; int err; } *pre;
+	struct prestat { struct apply_stat st; int err; } *pre;	/* 40 bytes, not a struct stat's 152 */
 	struct sync_done done;
 	uint32_t *sigbs;	/* per entry: block size of the signature sent, 0 none */
 	/* Signatures made ahead (SYNC_HINT: large files the source names
@@ -117,28 +122,47 @@ static uint8_t type_of_mode(mode_t m)
 	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
 }
 
-/* lstat beneath the root with the parent folder's fd cached: entries come
- * in walk order, so siblings share it (one open per folder, not per file). */
+/* Is dpath's first n bytes a leading part of path's folder (dl bytes)? */
+static bool dir_prefix(const char *dpath, size_t n, const char *path, size_t dl)
+{
+	return n <= dl && memcmp(dpath, path, n) == 0 && (n == 0 || n == dl || path[n] == '/');
+}
+
+/* lstat beneath the root.  Entries come in walk order, so the fds of the
+ * folders on the way are kept as a stack: siblings share their folder's
+ * fd, and a folder's subfolders open from it, one component at a time
+ * with O_NOFOLLOW (never through a symlink, as open_beneath). */
 static int dest_lstat(struct dest *d, const char *path, struct stat *st)
 {
 	const char *slash = strrchr(path, '/');
 	size_t dl = slash ? (size_t)(slash - path) : 0;
-	if (d->cdir == NULL || strlen(d->cdir) != dl || strncmp(d->cdir, path, dl) != 0) {
-		if (d->cdirfd >= 0)
-			close(d->cdirfd);
-		free(d->cdir);
-		d->cdir = xstrndup(path, dl);
-		if (dl) {
-			d->cdirfd = open_beneath(d->rootfd, d->cdir, O_RDONLY | O_DIRECTORY, 0);
-		} else {
-			d->cdirfd = fcntl(d->rootfd, F_DUPFD_CLOEXEC, 0);
-			if (d->cdirfd < 0)
-				d->cdirfd = -errno;
+	if (d->bad && dir_prefix(d->dpath, d->bad, path, dl))
+		return d->bad_err;	/* a folder on the way would not open */
+	d->bad = 0;
+	while (d->nds && !dir_prefix(d->dpath, d->dlen[d->nds - 1], path, dl))
+		close(d->ds[--d->nds]);
+	size_t have = d->nds ? d->dlen[d->nds - 1] : 0;
+	int fd = d->nds ? d->ds[d->nds - 1] : d->rootfd;
+	while (have < dl) {
+		size_t from = have ? have + 1 : 0;
+		const char *end = memchr(path + from, '/', dl - from);
+		size_t to = end ? (size_t)(end - path) : dl;
+		char name[PATH_NAME_MAX + 1];
+		if (to - from > PATH_NAME_MAX || d->nds == SCAN_DEPTH_MAX)
+			return -ENAMETOOLONG;
+		memcpy(name, path + from, to - from);
+		name[to - from] = '\0';
+		memcpy(d->dpath, path, to);
+		int nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			d->bad = to;
+			d->bad_err = -errno;
+			return d->bad_err;
 		}
+		d->ds[d->nds] = fd = nfd;
+		d->dlen[d->nds++] = have = to;
 	}
-	if (d->cdirfd < 0)
-		return d->cdirfd;	/* -errno of opening the folder */
-	if (fstatat(d->cdirfd, slash ? slash + 1 : path, st, AT_SYMLINK_NOFOLLOW) < 0)
+	if (fstatat(fd, slash ? slash + 1 : path, st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -errno;
 	return 0;
 }
@@ -216,9 +240,19 @@ static void plan_one(struct dest *d, size_t i, const struct index_entry *o, cons
 	/* A stat from before the manifest came is as good as one taken now:
 	 * what changes after it is caught when the file is placed (expect)
 	 * or, untouched, on the next sync (the index records this stat). */
-	int r = pre ? pre->err : dest_lstat(d, e->path, &st);
-	if (pre)
-		st = pre->st;
+	int r;
+	if (pre) {
+		/* The fields a plan reads (apply_stat_from's), no more. */
+		memset(&st, 0, sizeof(st));
+		st.st_size = (off_t)pre->st.size;
+		st.st_mtim.tv_sec = (time_t)(pre->st.mtime_ns / 1000000000u);
+		st.st_mtim.tv_nsec = (long)(pre->st.mtime_ns % 1000000000u);
+		st.st_ino = (ino_t)pre->st.ino;
+		st.st_mode = (mode_t)pre->st.mode;
+		r = pre->err;
+	} else {
+		r = dest_lstat(d, e->path, &st);
+	}
 	bool force = d->s->flags & SYNC_FORCE;
 
 	if (r == 0) {
@@ -278,9 +312,11 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 	for (size_t i = 0; i < d->old.n; i++) {
 		const struct index_entry *o = &d->old.e[i];
 		const char *p = index_path(&d->old, o);
-		while (j < d->n && path_cmp(d->e[j].path, p) < 0)
+		/* In the manifest: its entry refers to this one (the refs rise
+		 * with the manifest's order). */
+		while (j < d->n && (d->e[j].ref == 0 || d->e[j].ref - 1 < i))
 			j++;
-		if (j < d->n && path_cmp(d->e[j].path, p) == 0)
+		if (j < d->n && d->e[j].ref - 1 == i)
 			continue;
 		if (!in_scope(d->s, p))
 			continue;	/* not ours to touch (the scope changed) */
@@ -373,7 +409,10 @@ static void entry_release(const struct dest *d, struct sync_entry *e)
  * or -1 after a protocol error. */
 static int add_manifest(struct dest *d, struct sync_entry *e)
 {
-	if ((d->n && path_cmp(d->e[d->n - 1].path, e->path) >= 0) || !in_scope(d->s, e->path) ||
+	/* Two entries of the index, in its order, are in walk order. */
+	bool ordered = d->n == 0 || (e->ref && d->e[d->n - 1].ref && d->e[d->n - 1].ref < e->ref) ||
+		       path_cmp(d->e[d->n - 1].path, e->path) < 0;
+	if (!ordered || !in_scope(d->s, e->path) ||
 	    d->n >= INDEX_ENTRIES_MAX) {
 		proto_error(d, "sync entry '%s' out of order, repeated or %s", e->path,
 			    d->s->pull_side ? "outside the pull folders" : "in a pull folder");
@@ -395,17 +434,28 @@ static int add_manifest(struct dest *d, struct sync_entry *e)
  * what its scope no longer has). */
 static int take_old(struct dest *d, size_t *j, const char *path)
 {
-	for (; *j < d->old.n; (*j)++) {
+	/* Where path goes among the rest of the index: a binary search, not
+	 * a comparison per entry taken. */
+	size_t end = d->old.n;
+	if (path) {
+		size_t lo = *j;
+		while (lo < end) {
+			size_t mid = lo + (end - lo) / 2;
+			if (path_cmp(index_path(&d->old, &d->old.e[mid]), path) < 0)
+				lo = mid + 1;
+			else
+				end = mid;
+		}
+	}
+	for (; *j < end; (*j)++) {
 		const struct index_entry *o = &d->old.e[*j];
 		const char *op = index_path(&d->old, o);
-		if (path && path_cmp(op, path) >= 0)
-			return 0;
 		if (o->type != ENT_FILE && o->type != ENT_DIR) {
 			proto_error(d, "'%s' left out of a changes-only manifest: a symlink must be sent", op);
 			return -1;
 		}
-		struct sync_entry e = { .type = o->type, .mode = o->mode, .size = o->size, .mtime_ns = o->mtime_ns,
-					.path = (char *)op };
+		struct sync_entry e = { .type = o->type, .mode = o->mode, .ref = (uint32_t)*j + 1, .size = o->size,
+					.mtime_ns = o->mtime_ns, .path = (char *)op };
 		memcpy(e.hash, o->hash, INDEX_HASH_LEN);
 		if (add_manifest(d, &e) < 0)
 			return -1;
@@ -466,6 +516,12 @@ static int read_manifest(struct dest *d, bool changes_only)
 	size_t j = 0;
 	char *prev = NULL;
 	int ret = -1;
+	/* Changes only: about as many entries as the base has, so no
+	 * doubling and copying while they come in. */
+	if (changes_only && d->cap < d->old.n + 64) {
+		d->cap = d->old.n + 64;
+		d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
+	}
 	for (;;) {
 		uint16_t type;
 		struct rd body;
@@ -507,7 +563,7 @@ static int read_manifest(struct dest *d, bool changes_only)
 			if (ok) {
 				bool known = j < d->old.n && strcmp(index_path(&d->old, &d->old.e[j]), path) == 0;
 				if (known)
-					j++;	/* replaced or dropped */
+					e.ref = (uint32_t)j++ + 1;	/* replaced or dropped */
 				else if (drop)
 					proto_error(d, "'%s' dropped from a changes-only manifest, but the base has no such path",
 						    drop);
@@ -869,34 +925,74 @@ static void apply_rest(struct dest *d)
 	}
 }
 
-static void add_entry(struct index *nx, const char *path, const struct index_entry *src, int rootfd)
+/* Where build_index puts the new index's entries, in walk order: a whole
+ * index (nx), or the records of a log group against the index on disk
+ * (sync-index.h), without building the copy: a push that changed one
+ * file of 100k writes one record and copies no entry.  The log form
+ * needs disk to be d->old: each entry knows its old one. */
+struct ix_sink {
+	struct index *nx;
+	const struct index *disk;	/* nx NULL: the log group's base */
+	struct buf recs;
+	uint32_t nrec;
+	bool full;			/* too many records: rewrite instead */
+};
+
+#define NO_OLD SIZE_MAX
+
+static void log_rec(struct ix_sink *k, const char *path, const struct index_entry *x)
 {
-	int err;
-	struct index_entry *n = index_append(nx, path, &err);
-	if (n == NULL)
+	if (k->full)
 		return;
-	uint32_t off = n->path_off;
-	*n = *src;
-	n->path_off = off;
+	if (index_log_put(&k->recs, path, x) < 0 || k->recs.len > INDEX_FILE_MAX / 2)
+		k->full = true;
+	k->nrec++;
+}
+
+/* src as path's entry, oj the old entry of path (NO_OLD: none); with
+ * rootfd, its stat taken now (a file whose stat as placed is unknown). */
+static void add_entry(struct ix_sink *k, const char *path, const struct index_entry *src, int rootfd, size_t oj)
+{
+	struct index_entry x = *src;
 	struct stat st;
 	if (rootfd >= 0 && apply_lstat(rootfd, path, &st) == 0) {
-		n->size = (uint64_t)st.st_size;
-		n->mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
-		n->ino = (uint64_t)st.st_ino;
-		n->mode = st.st_mode & 07777;
+		x.size = (uint64_t)st.st_size;
+		x.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
+		x.ino = (uint64_t)st.st_ino;
+		x.mode = st.st_mode & 07777;
+	}
+	if (k->nx) {
+		int err;
+		struct index_entry *n = index_append(k->nx, path, &err);
+		if (n) {
+			x.path_off = n->path_off;
+			*n = x;
+		}
+	} else if (oj == NO_OLD || index_entry_differs(k->disk, &k->disk->e[oj], &x)) {
+		log_rec(k, path, &x);
 	}
 }
 
-/* The new index: what ferry left here, merged in walk order. */
-static void build_index(struct dest *d, struct index *nx)
+/* Old entry oj is not in the new index. */
+static void drop_entry(struct ix_sink *k, const char *path)
+{
+	if (k->nx == NULL)
+		log_rec(k, path, NULL);
+}
+
+/* The new index: what ferry left here, merged in walk order (the refs
+ * pair a manifest entry with its old one; only a new path is compared). */
+static void build_index(struct dest *d, struct ix_sink *k)
 {
 	size_t i = 0, j = 0;
 	while (i < d->n || j < d->old.n) {
 		const char *op = j < d->old.n ? index_path(&d->old, &d->old.e[j]) : NULL;
-		int c = i >= d->n ? 1 : op == NULL ? -1 : path_cmp(d->e[i].path, op);
+		int c = i >= d->n ? 1 : op == NULL ? -1 : d->e[i].ref ? (d->e[i].ref - 1 == j ? 0 : 1)
+			: path_cmp(d->e[i].path, op);
 		if (c <= 0) {
 			const struct sync_entry *e = &d->e[i];
 			uint8_t a = d->act[i];
+			size_t oj = c == 0 ? j : NO_OLD;
 			if ((a == ACT_NONE || a == ACT_DONE) && d->seen[i].have) {
 				/* Untouched (the planning stat) or written (the stat as
 				 * placed): never a stat taken after someone else may
@@ -905,25 +1001,67 @@ static void build_index(struct dest *d, struct index *nx)
 				struct index_entry x = { .type = e->type, .mode = (uint16_t)(a_st->mode & 07777),
 							 .size = a_st->size, .mtime_ns = a_st->mtime_ns, .ino = a_st->ino };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-				add_entry(nx, e->path, &x, -1);
+				add_entry(k, e->path, &x, -1, oj);
 			} else if (a == ACT_DONE || a == ACT_NONE) {
 				struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size,
 							 .mtime_ns = e->mtime_ns };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-				add_entry(nx, e->path, &x, d->rootfd);
+				add_entry(k, e->path, &x, d->rootfd, oj);
 			} else if (c == 0) {
 				/* Conflict or failure: what ferry knew stays. */
-				add_entry(nx, op, &d->old.e[j], -1);
+				add_entry(k, op, &d->old.e[j], -1, j);
 			}
 			i++;
 			if (c == 0)
 				j++;
 		} else {
 			if (d->del[j] != 1)
-				add_entry(nx, op, &d->old.e[j], -1);
+				add_entry(k, op, &d->old.e[j], -1, j);
+			else
+				drop_entry(k, op);
 			j++;
 		}
 	}
+}
+
+/* Saves what this sync left as the index.  The common case (the index on
+ * disk is d->old: no journal) goes straight to a log group of what
+ * differs; a rewrite builds the whole new index.  0 or -errno. */
+static int save_index(struct dest *d, bool had_journal)
+{
+	const struct dest_side *side = d->s;
+	bool durable = side->sync_later == NULL, wrote = true;
+	int r = 1;
+	if (!had_journal && d->old.gen) {
+		struct ix_sink k = { .disk = &d->old };
+		buf_init(&k.recs, INDEX_FILE_MAX);
+		build_index(d, &k);
+		trace_phase("dest index diffed");
+		wrote = k.nrec > 0;
+		r = k.full ? 1 : !wrote ? 0 : index_log_commit(side->ixfile, &d->old, &k.recs, k.nrec, durable);
+		buf_release(&k.recs);
+	}
+	if (r == 1) {
+		/* A journal to fold in, a first index, or a log grown too
+		 * large: the whole index, a few changes still as a log group
+		 * when that is what the disk holds (index_commit). */
+		struct index nx;
+		index_init(&nx);
+		index_reserve(&nx, d->n + d->old.n, d->old.paths.len + d->n * 64);
+		struct ix_sink k = { .nx = &nx };
+		build_index(d, &k);
+		trace_phase("dest index built");
+		const struct index *disk = had_journal ? &d->prev : &d->old;
+		wrote = had_journal || !index_same(&d->old, &nx);
+		if (!wrote)
+			r = 0;
+		else
+			r = had_journal ? index_commit(side->ixfile, disk, &nx, durable) : index_save(side->ixfile, &nx);
+		index_release(&nx);
+	}
+	if (r == 0 && wrote && side->sync_later)
+		side->sync_later(side->ixfile);
+	return r;
 }
 
 bool dest_guard_trips(const struct sync_plan_end *pe)
@@ -933,7 +1071,7 @@ bool dest_guard_trips(const struct sync_plan_end *pe)
 
 int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync_done *done, bool *lost)
 {
-	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1, .cdirfd = -1,
+	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1,
 			  .sig_budget = DELTA_SIG_TOTAL_MAX };
 	bool dry = side->flags & SYNC_DRY_RUN, force = side->flags & SYNC_FORCE;
 	struct buf b;
@@ -997,8 +1135,12 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	/* The source is still walking its tree: walk ours meanwhile. */
 	if (incr || maybe_told) {
 		d.pre = xcalloc(d.old.n, sizeof(*d.pre));
-		for (size_t j = 0; j < d.old.n; j++)
-			d.pre[j].err = dest_lstat(&d, index_path(&d.old, &d.old.e[j]), &d.pre[j].st);
+		for (size_t j = 0; j < d.old.n; j++) {
+			struct stat st;
+			d.pre[j].err = dest_lstat(&d, index_path(&d.old, &d.old.e[j]), &st);
+			if (d.pre[j].err == 0)
+				apply_stat_from(&d.pre[j].st, &st);
+		}
 		trace_phase("dest index lstat'ed");
 	}
 	if (side->base_sent && told_base(&d, maybe_told, &incr) < 0)
@@ -1018,11 +1160,16 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	zunpack_init(&d.zu);
 	size_t oj = 0;
 	for (size_t i = 0; i < d.n; i++) {
-		/* The manifest and the index share one order: a cursor. */
-		while (oj < d.old.n && path_cmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) < 0)
-			oj++;
-		const struct index_entry *o =
-			oj < d.old.n && strcmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) == 0 ? &d.old.e[oj] : NULL;
+		/* A changes-only manifest came with each entry's index entry
+		 * (ref); a full one shares the index's order: a cursor, and
+		 * the refs set for the passes after (deletes, the new index). */
+		if (!incr) {
+			while (oj < d.old.n && path_cmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) < 0)
+				oj++;
+			if (oj < d.old.n && strcmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) == 0)
+				d.e[i].ref = (uint32_t)oj + 1;
+		}
+		const struct index_entry *o = d.e[i].ref ? &d.old.e[d.e[i].ref - 1] : NULL;
 		plan_one(&d, i, o, o && d.pre ? &d.pre[o - d.old.e] : NULL);
 		d.same += as_indexed(&d, i, o);
 		if (d.e[i].type == ENT_DIR && (d.act[i] == ACT_NONE || d.act[i] == ACT_META) && d.sweep)
@@ -1069,24 +1216,8 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	 * already the new one.  Every entry as indexed, as many as the index
 	 * holds: nothing was written or deleted, and no copy is built. */
 	int r = 0;
-	if (had_journal || d.same != d.n || d.n != d.old.n) {
-		struct index nx;
-		index_init(&nx);
-		index_reserve(&nx, d.n + d.old.n, d.old.paths.len + d.n * 64);
-		build_index(&d, &nx);
-		trace_phase("dest index built");
-		/* What is on disk now (file and log): a few changes go to
-		 * its log, not a rewrite of every entry (sync-index.h). */
-		const struct index *disk = had_journal ? &d.prev : &d.old;
-		if (!had_journal && index_same(&d.old, &nx)) {
-			r = 0;
-		} else {
-			r = index_commit(side->ixfile, disk, &nx, side->sync_later == NULL);
-			if (r == 0 && side->sync_later)
-				side->sync_later(side->ixfile);
-		}
-		index_release(&nx);
-	}
+	if (had_journal || d.same != d.n || d.n != d.old.n)
+		r = save_index(&d, had_journal);
 	trace_phase("dest index saved");
 	if (r == 0)
 		unlink(side->jfile);	/* everything in it is in the index now */
@@ -1120,9 +1251,8 @@ out:
 	index_release(&d.prev);
 	if (d.journal >= 0)
 		close(d.journal);
-	if (d.cdirfd >= 0)
-		close(d.cdirfd);
-	free(d.cdir);
+	while (d.nds)
+		close(d.ds[--d.nds]);
 	buf_release(&b);
 	return ret;
 }

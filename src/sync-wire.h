@@ -35,6 +35,9 @@ struct sync_begin {
 struct sync_entry {
 	uint8_t type;		/* enum entry_type: file, dir, link */
 	uint16_t mode;
+	uint32_t ref;		/* never on the wire: the receiver's own 1 + index
+				 * of its index entry of this path, 0 none (in
+				 * the padding: the struct does not grow) */
 	uint64_t size, mtime_ns;
 	uint8_t hash[INDEX_HASH_LEN];
 	char *path;
