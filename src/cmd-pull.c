@@ -217,6 +217,10 @@ int cmd_pull(int argc, char **argv)
 		die(EXIT_OSERR, "cannot use ferry's state folder '%s': %s", tdir, why ? why : strerror(errno));
 	int lockfd = lock_target(tdir);
 	char *ixfile = xasprintf("%s/pull.index", tdir), *jfile = xasprintf("%s/pull.journal", tdir);
+	/* ssh and the agent start while we load our index. */
+	struct session_opts so = { 0 };
+	if (session_start(&s, &cfg, &so, &e) < 0)
+		ferr_die(&e);
 
 	sb.flags = SYNC_PULL | (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
 		   (cfg.kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
@@ -241,8 +245,7 @@ int cmd_pull(int argc, char **argv)
 
 	/* Signals keep their default: an interrupted pull leaves no partial
 	 * file (temp + rename), and the next pull completes it. */
-	struct session_opts so = { 0 };
-	if (session_open(&s, &cfg, &so, MSG_SYNC_BEGIN, &b, &e) < 0)
+	if (session_finish(&s, MSG_SYNC_BEGIN, &b, &e) < 0)
 		ferr_die(&e);
 	p.s = &s;
 	p.e = &e;

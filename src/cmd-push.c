@@ -350,10 +350,20 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	if (rootfd < 0)
 		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg_->root, strerror(errno));
 
+	/* ssh and the agent start first, then the walk (and hashing), while
+	 * we load our cache: on a warm ControlMaster the connection costs
+	 * more than the walk.  Signals keep their default: an interrupted
+	 * push leaves no partial file (temp + rename), and the next push
+	 * completes it. */
+	struct session_opts so = { 0 };
+	int opened = session_start(&s, cfg_, &so, &e);
 	char *tdir = sync_target_dir(cfg_), *ixf = xasprintf("%s/push.index", tdir);
-	source_init(&p.src, rootfd, ixf);
+	source_init(&p.src, rootfd, NULL);
 	p.src.warn = on_unreadable;
 	p.src.defer_big = !p.dry_run;
+	pthread_t th;
+	bool threaded = pthread_create(&th, NULL, scan_main, &sj) == 0;
+	source_load_cache(&p.src, ixf);
 	trace_phase("cache loaded");
 
 	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
@@ -362,8 +372,6 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	 * result of it, only what changed since needs to travel. */
 	if (source_base_id(&p.src, sb.base))
 		sb.flags |= SYNC_BASE_ID;
-	/* A local link is faster than any compression. */
-	p.src.z.enabled = cfg_->kind != TARGET_LOCAL;
 	sb.root = cfg_->path;
 	const char *dpull[] = { "results" };
 	sb.npull = (uint32_t)(cfg_->pull.n ? cfg_->pull.n : 1);
@@ -371,18 +379,15 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	buf_init(&b, FRAME_MAX);
 	sync_begin_encode(&sb, &b);
 
-	/* Signals keep their default: an interrupted push leaves no partial
-	 * file (temp + rename), and the next push completes it. */
-	/* The walk (and hashing) overlaps ssh's start and the agent's: on a
-	 * warm ControlMaster the connection costs more than the walk. */
-	struct session_opts so = { 0 };
-	pthread_t th;
-	bool threaded = pthread_create(&th, NULL, scan_main, &sj) == 0;
 	if (!threaded)
 		scan_main(&sj);
-	int opened = session_open(&s, cfg_, &so, MSG_SYNC_BEGIN, &b, &e);
+	if (opened == 0)
+		opened = session_finish(&s, MSG_SYNC_BEGIN, &b, &e);
 	if (threaded)
 		pthread_join(th, NULL);
+	source_scan_done(&p.src);
+	/* A local link is faster than any compression. */
+	p.src.z.enabled = cfg_->kind != TARGET_LOCAL;
 	trace_phase("session open, scanned");
 	if (sj.r < 0) {
 		if (opened == 0)

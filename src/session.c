@@ -620,18 +620,15 @@ static int expect_hello(struct session *s, struct ferr *e)
 	}
 }
 
-int session_open(struct session *s, const struct config *cfg, const struct session_opts *o,
-		 uint16_t first_type, const struct buf *first, struct ferr *e)
+int session_start(struct session *s, const struct config *cfg, const struct session_opts *o, struct ferr *e)
 {
-	char *ctl_dir = NULL, *cmd = NULL, *boot = NULL;
 	struct hello me;
-	struct buf hb;
-	int ret = -1;
-	uint64_t t0 = now_mono_ns();
 
 	memset(s, 0, sizeof(*s));
-	buf_init(&hb, FRAME_MAX);
+	s->t0 = now_mono_ns();
+	buf_init(&s->hello, FRAME_MAX);
 	s->cfg = cfg;
+	s->opts = *o;
 	s->label = cfg->kind == TARGET_SSH ? cfg->host : "local";
 	s->proc.pid = -1;
 	s->proc.in = s->proc.out = s->proc.err = -1;
@@ -640,20 +637,37 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 	signal(SIGPIPE, SIG_IGN);
 
 	if (cfg->kind == TARGET_SSH) {
-		if (session_control_dir(&ctl_dir, e) < 0)
-			goto out;
-		cmd = boot_command(cfg, boot_run_script, NULL);
+		if (session_control_dir(&s->ctl_dir, e) < 0)
+			goto fail;
+		s->boot_cmd = boot_command(cfg, boot_run_script, NULL);
 	}
 	hello_init_self(&me);
-	hello_encode(&me, &hb);
+	hello_encode(&me, &s->hello);
 	hello_release(&me);
+	if (start_transport(s, s->ctl_dir, s->boot_cmd, &s->opts, e) < 0)
+		goto fail;
+	/* Pipelined: the hello goes out before the agent has even started;
+	 * it reads it when it does. */
+	conn_queue(&s->c, MSG_HELLO, s->hello.data, s->hello.len);
+	(void)conn_flush_some(&s->c);
+	return 0;
+fail:
+	session_free(s, false);
+	return -1;
+}
+
+int session_finish(struct session *s, uint16_t first_type, const struct buf *first, struct ferr *e)
+{
+	char *boot = NULL;
+	int ret = -1;
 
 	for (int attempt = 0;; attempt++) {
-		if (start_transport(s, ctl_dir, cmd, o, e) < 0)
-			goto out;
-		/* Pipelined: hello and the first request go out before the
-		 * agent has even started; it reads them when it does. */
-		conn_queue(&s->c, MSG_HELLO, hb.data, hb.len);
+		if (attempt > 0) {
+			if (start_transport(s, s->ctl_dir, s->boot_cmd, &s->opts, e) < 0)
+				goto out;
+			conn_queue(&s->c, MSG_HELLO, s->hello.data, s->hello.len);
+		}
+		/* The first request follows the hello, just as unasked. */
 		if (first_type)
 			conn_queue(&s->c, first_type, first->data, first->len);
 		(void)conn_flush_some(&s->c);
@@ -682,7 +696,7 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 			ferr_set(e, EXIT_REMOTE, NULL, "the agent was installed on '%s' but does not start: %s", s->label, boot);
 			goto out;
 		}
-		if (install_agent(s, ctl_dir, boot, o, e) < 0)
+		if (install_agent(s, s->ctl_dir, boot, &s->opts, e) < 0)
 			goto out;
 		free(boot);
 		boot = NULL;
@@ -690,16 +704,21 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 	(void)conn_flush_some(&s->c);
 	if (expect_hello(s, e) < 0)
 		goto out;
-	s->connect_ns = now_mono_ns() - t0;
+	s->connect_ns = now_mono_ns() - s->t0;
 	ret = 0;
 out:
 	if (ret < 0)
 		session_free(s, false);	/* ssh's words are in e already */
-	buf_release(&hb);
-	free(ctl_dir);
-	free(cmd);
 	free(boot);
 	return ret;
+}
+
+int session_open(struct session *s, const struct config *cfg, const struct session_opts *o,
+		 uint16_t first_type, const struct buf *first, struct ferr *e)
+{
+	if (session_start(s, cfg, o, e) < 0)
+		return -1;
+	return session_finish(s, first_type, first, e);
 }
 
 static void session_free(struct session *s, bool print_stderr)
@@ -712,9 +731,12 @@ static void session_free(struct session *s, bool print_stderr)
 	conn_release(&s->c);
 	buf_release(&s->ssh_err);
 	hello_release(&s->peer);
+	buf_release(&s->hello);
 	free(s->agent_where);
 	free(s->noise_line);
-	s->agent_where = s->noise_line = NULL;
+	free(s->ctl_dir);
+	free(s->boot_cmd);
+	s->agent_where = s->noise_line = s->ctl_dir = s->boot_cmd = NULL;
 }
 
 void session_close(struct session *s)

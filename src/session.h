@@ -41,12 +41,25 @@ struct session {
 	char *noise_line;	/* the first such line */
 	uint64_t connect_ns;	/* spawn to hello */
 	uint64_t deadline;	/* for the agent to show up */
+	/* Between session_start and session_finish (a retry after an
+	 * install starts the transport again). */
+	struct session_opts opts;
+	struct buf hello;	/* our MSG_HELLO body */
+	char *ctl_dir, *boot_cmd;
+	uint64_t t0;
 };
 
 /* Opens a session.  If first_type is non-zero, that request is sent right
  * behind our hello, before the agent answers (one round trip saved). */
 int session_open(struct session *s, const struct config *cfg, const struct session_opts *o,
 		 uint16_t first_type, const struct buf *first, struct ferr *e);
+/* session_open in two halves, for a command whose first request takes
+ * a while to make: start spawns the transport and sends the hello, so
+ * ssh and the agent start meanwhile; finish sends the first request and
+ * shakes hands (installing the agent if need be).  Each 0, or -1 with e
+ * set and the session freed; after a failed start, finish is not called. */
+int session_start(struct session *s, const struct config *cfg, const struct session_opts *o, struct ferr *e);
+int session_finish(struct session *s, uint16_t first_type, const struct buf *first, struct ferr *e);
 /* Reads what ssh wrote on stderr so far (non-blocking). */
 void session_read_stderr(struct session *s);
 /* The session ended without a proper goodbye: wait for the transport and

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -23,10 +24,22 @@ void source_init(struct source *s, int rootfd, const char *cache_file)
 	s->sig_budget = DELTA_SIG_TOTAL_MAX;
 	zpack_init(&s->z, false);
 	index_init(&s->cache);
-	if (cache_file && index_load(cache_file, &s->cache) < 0) {
-		index_release(&s->cache);
-		index_init(&s->cache);
+	atomic_init(&s->cache_ready, false);
+	if (cache_file)
+		source_load_cache(s, cache_file);
+}
+
+void source_load_cache(struct source *s, const char *cache_file)
+{
+	struct index ix;
+	if (index_load(cache_file, &ix) < 0) {
+		index_release(&ix);
+		index_init(&ix);
 	}
+	index_release(&s->cache);
+	s->cache = ix;
+	/* Published: the walk's thread reads s->cache only after this. */
+	atomic_store_explicit(&s->cache_ready, true, memory_order_release);
 }
 
 void source_release(struct source *s)
@@ -72,48 +85,71 @@ static char *arena_strdup(struct source *s, const char *path)
 	return p;
 }
 
+/* Entry k (s->e[k], its inode s->ino[k]) against the cache: its hash
+ * taken from the cache when its stat is clean, else read (or deferred).
+ * false: unreadable (warned about), to be left out. */
+static bool resolve(struct source *s, size_t k)
+{
+	struct sync_entry *e = &s->e[k];
+	uint64_t ino = s->ino[k];
+
+	/* The walk and the cache share one order: a cursor, not a search. */
+	const struct index_entry *o = NULL;
+	while (s->cache_cur < s->cache.n && path_cmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), e->path) < 0)
+		s->cache_cur++;
+	if (s->cache_cur < s->cache.n && strcmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), e->path) == 0)
+		o = &s->cache.e[s->cache_cur];
+	bool same = o && o->type == e->type && o->mode == e->mode && o->size == e->size &&
+		    o->mtime_ns == e->mtime_ns && o->ino == ino;
+	if (e->type == ENT_FILE) {
+		if (o && o->type == ENT_FILE && index_stat_clean(&s->cache, o, e->size, e->mtime_ns, ino, e->mode)) {
+			memcpy(e->hash, o->hash, INDEX_HASH_LEN);
+		} else if (s->defer_big && o && o->type == ENT_FILE && e->size >= SIG_HINT_MIN &&
+			   s->ndeferred < SIG_HINT_MAX) {
+			same = false;	/* hashed later: source_hash_deferred */
+			s->deferred[s->ndeferred++] = k;
+		} else {
+			same = false;	/* racily clean, or changed */
+			int r = apply_hash_file(s->rootfd, e->path, e->hash);
+			if (r < 0) {
+				warn(s, e->path, strerror(-r));
+				return false;
+			}
+		}
+	} else if (e->type == ENT_LINK) {
+		e->link = apply_readlink(s->rootfd, e->path);
+		if (e->link == NULL || e->link[0] == '\0') {
+			warn(s, e->path, "cannot read the symlink");
+			free(e->link);
+			e->link = NULL;
+			return false;
+		}
+		hash_bytes(e->link, strlen(e->link), e->hash);
+		same = same && memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
+	}
+	s->same += same;
+	return true;
+}
+
+/* The entries the walk added before the cache was loaded, resolved now
+ * in order; those left out close up. */
+static void catch_up(struct source *s)
+{
+	size_t w = s->resolved;
+	for (size_t k = s->resolved; k < s->n; k++) {
+		s->e[w] = s->e[k];
+		s->ino[w] = s->ino[k];
+		w += resolve(s, w);
+	}
+	s->n = s->resolved = w;
+}
+
 int source_add(const struct scan_entry *se, void *arg)
 {
 	struct source *s = arg;
 	struct sync_entry e = { .type = (uint8_t)se->type, .mode = (uint16_t)se->mode,
 				.size = se->size, .mtime_ns = se->mtime_ns };
 
-	/* The walk and the cache share one order: a cursor, not a search. */
-	const struct index_entry *o = NULL;
-	while (s->cache_cur < s->cache.n &&
-	       path_cmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), se->path) < 0)
-		s->cache_cur++;
-	if (s->cache_cur < s->cache.n && strcmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), se->path) == 0)
-		o = &s->cache.e[s->cache_cur];
-	bool same = o && o->type == (uint8_t)se->type && o->mode == (uint16_t)se->mode && o->size == se->size &&
-		    o->mtime_ns == se->mtime_ns && o->ino == se->ino;
-	if (se->type == ENT_FILE) {
-		if (o && o->type == ENT_FILE &&
-		    index_stat_clean(&s->cache, o, se->size, se->mtime_ns, se->ino, (uint16_t)se->mode)) {
-			memcpy(e.hash, o->hash, INDEX_HASH_LEN);
-		} else if (s->defer_big && o && o->type == ENT_FILE && se->size >= SIG_HINT_MIN &&
-			   s->ndeferred < SIG_HINT_MAX) {
-			same = false;	/* hashed later: source_hash_deferred */
-			s->deferred[s->ndeferred++] = s->n;
-		} else {
-			same = false;	/* racily clean, or changed */
-			int r = apply_hash_file(s->rootfd, se->path, e.hash);
-			if (r < 0) {
-				warn(s, se->path, strerror(-r));
-				return 0;
-			}
-		}
-	} else if (se->type == ENT_LINK) {
-		e.link = apply_readlink(s->rootfd, se->path);
-		if (e.link == NULL || e.link[0] == '\0') {
-			warn(s, se->path, "cannot read the symlink");
-			free(e.link);
-			return 0;
-		}
-		hash_bytes(e.link, strlen(e.link), e.hash);
-		same = same && memcmp(o->hash, e.hash, INDEX_HASH_LEN) == 0;
-	}
-	s->same += same;
 	e.path = arena_strdup(s, se->path);
 	if (s->n == s->cap) {
 		s->cap = s->cap ? s->cap * 2 : 1024;
@@ -122,7 +158,21 @@ int source_add(const struct scan_entry *se, void *arg)
 	}
 	s->ino[s->n] = se->ino;
 	s->e[s->n++] = e;
+	/* The cache may still be loading (source_load_cache, on another
+	 * thread): the walk goes on, and what it found waits for it. */
+	if (!s->have_cache) {
+		if (!atomic_load_explicit(&s->cache_ready, memory_order_acquire))
+			return 0;
+		s->have_cache = true;
+	}
+	catch_up(s);
 	return 0;
+}
+
+void source_scan_done(struct source *s)
+{
+	s->have_cache = true;
+	catch_up(s);
 }
 
 void source_queue_hints(const struct source *s, struct conn *c)

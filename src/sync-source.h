@@ -10,6 +10,7 @@
 #ifndef FERRY_SYNC_SOURCE_H
 #define FERRY_SYNC_SOURCE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,6 +28,12 @@ struct source {
 				 * of unchanged files, and the base of a
 				 * changes-only manifest */
 	size_t cache_cur;	/* walk-order cursor into cache */
+	/* The cache may load while the walk runs (source_load_cache on one
+	 * thread, source_add on another): entries found before it is ready
+	 * wait, unresolved (no hash), until the first source_add after. */
+	atomic_bool cache_ready;
+	bool have_cache;	/* the walk's thread has seen cache_ready */
+	size_t resolved;	/* entries [0, resolved) compared with the cache */
 	size_t same;		/* entries exactly as in the cache */
 	struct sync_entry *e;	/* the manifest, in walk order; paths in arena */
 	char **arena;		/* blocks of SOURCE_ARENA_BLOCK bytes of paths */
@@ -52,8 +59,15 @@ struct source {
 	void *arg;
 };
 
-/* Starts an empty manifest; cache_file may be missing or unreadable. */
+/* Starts an empty manifest; cache_file may be missing or unreadable.
+ * With cache_file NULL the cache comes later: source_load_cache, which
+ * may run on another thread while this one walks (source_add), and
+ * source_scan_done once both are over. */
 void source_init(struct source *s, int rootfd, const char *cache_file);
+void source_load_cache(struct source *s, const char *cache_file);
+/* After the walk and source_load_cache: the entries still waiting for
+ * the cache are resolved. */
+void source_scan_done(struct source *s);
 void source_release(struct source *s);
 /* The scan callback: adds one entry (hashing it unless the cache knows
  * it).  Always 0: an unreadable file is warned about, counted and left
