@@ -177,7 +177,8 @@ static int read_names(int dirfd, struct level *lv)
 		lv->v[lv->n++] = de->d_name;
 		lv->gitignore |= strcmp(nm, ".gitignore") == 0;
 	}
-	qsort(lv->v, lv->n, sizeof(char *), cmp_names);
+	if (lv->n > 1)
+		qsort(lv->v, lv->n, sizeof(char *), cmp_names);
 	return 0;
 }
 
