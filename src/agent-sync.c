@@ -193,10 +193,6 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	}
 	/* Dry run, or the guard tripped: the client stops here, and so do we. */
 	if (!(b->flags & SYNC_DRY_RUN) && !(dest_guard_trips(&pe) && !(b->flags & SYNC_FORCE))) {
-		uint64_t total = 0;
-		for (size_t i = 0; i < nneed; i++)
-			total += src.e[need[i]].size;
-		zpack_expect(&src.z, total);
 		for (size_t i = 0; i < nneed; i++)
 			if (source_send(&src, c, need[i], pace_flush, c) < 0)
 				goto out;

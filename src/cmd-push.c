@@ -448,7 +448,6 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	p.progress = want_progress == 1 || (want_progress < 0 && !p.quiet && !p.json && isatty(2));
 	for (size_t i = 0; i < p.nneed; i++)
 		p.total_bytes += p.src.e[p.need[i]].size;
-	zpack_expect(&p.src.z, p.total_bytes);
 	p.t_start = now_mono_ns();
 	for (size_t i = 0; i < p.nneed; i++) {
 		int r = source_send(&p.src, &s.c, p.need[i], pace, &p);

@@ -18,7 +18,6 @@ void zpack_init(struct zpack *z, bool enabled)
 	memset(z, 0, sizeof(*z));
 	z->enabled = enabled;
 	z->window_ns = ZSTD_LINK_WINDOW_MS * 1000000ull;
-	z->first_window_ns = ZSTD_LINK_FIRST_MS * 1000000ull;
 }
 
 void zpack_release(struct zpack *z)
@@ -28,11 +27,6 @@ void zpack_release(struct zpack *z)
 	ZSTD_freeCCtx(z->cctx);
 	free(z->out);
 	memset(z, 0, sizeof(*z));
-}
-
-void zpack_expect(struct zpack *z, uint64_t n)
-{
-	z->expect = n;
 }
 
 void zpack_file(struct zpack *z)
@@ -56,9 +50,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		 * carries. */
 		z->win_ns += now - z->t_prev;
 		z->win_bytes += wire_out - z->out_prev;
-		/* The first window is short: until it ends, chunks go raw. */
-		uint64_t win = z->link_bps > 0 ? z->window_ns : z->first_window_ns;
-		if (z->win_ns >= win) {
+		if (z->win_ns >= z->window_ns) {
 			z->link_bps = ewma(z->link_bps, (double)z->win_bytes * 1e9 / (double)z->win_ns);
 			z->win_ns = z->win_bytes = 0;
 		}
@@ -72,31 +64,16 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		z->skip--;
 		return false;
 	}
-	/* What the link carries comes first: until a first window of
-	 * ZSTD_LINK_FIRST_MS says it, chunks go raw (on a thin link that is
-	 * a few tens of KB; on a fast one, level 9 from the start cost more
-	 * time than it saved, and a short stream ended before its speed was
-	 * ever measured). */
-	if (z->link_bps <= 0)
-		return false;
 	bool first = z->cctx == NULL;
 	if (z->cctx == NULL) {
 		z->cctx = ZSTD_createCCtx();
 		if (z->cctx == NULL)
 			bug("out of memory for zstd");
-		/* Level 9 where it would outrun the link by the margin (its
-		 * speed a guess until measured), else the fast level. */
-		z->level = z->link_bps * ZSTD_SPEED_MARGIN < ZSTD_LEVEL_BPS ? ZSTD_LEVEL : ZSTD_LEVEL_FAST;
-		/* History beyond what will be sent is never used. */
-		int wl = ZSTD_WINDOW_LOG;
-		while (z->expect && wl > ZSTD_WINDOW_LOG_MIN && (1ull << (wl - 1)) >= z->expect)
-			wl--;
+		z->level = ZSTD_LEVEL;
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, wl);
-		if (z->level == ZSTD_LEVEL) {
-			ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, wl - 1 < ZSTD_HASH_LOG ? wl - 1 : ZSTD_HASH_LOG);
-			ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, wl - 2 < ZSTD_CHAIN_LOG ? wl - 2 : ZSTD_CHAIN_LOG);
-		}
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, ZSTD_HASH_LOG);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, ZSTD_CHAIN_LOG);
 	}
 	/* A level takes effect with a new frame only (zstd keeps a frame's
 	 * parameters): this chunk ends the frame, the next starts one. */

@@ -4,16 +4,12 @@
  * Three rules decide, per chunk (one DATA or DELTA frame):
  *  - the link must be the bottleneck: the caller says whether its output
  *    queue is backlogged; when it drains, compressing only costs time;
- *  - compression must outrun the link: the link's speed (bytes written
- *    while the queue stayed backlogged) is measured first, over a short
- *    window (ZSTD_LINK_FIRST_MS) sent raw, then all along; the stream
- *    starts at level ZSTD_LEVEL where that level (ZSTD_LEVEL_BPS, a
- *    guess) would outrun the link by ZSTD_SPEED_MARGIN, else at
- *    ZSTD_LEVEL_FAST; compression's own speed is measured as it goes; a
- *    level slower than the link drops to ZSTD_LEVEL_FAST, and that one
- *    too slow sends raw, trying one chunk in ZSTD_PROBE_EVERY to see
- *    whether things changed (on loopback ssh level 9 made an initial
- *    push wait for zstd, and 100 changed files took 30 ms longer);
+ *  - compression must outrun the link: its speed at the current level
+ *    and the link's (bytes written while the queue stayed backlogged)
+ *    are measured as they go; a level slower than the link drops to
+ *    ZSTD_LEVEL_FAST, and that one too slow sends raw, trying one chunk
+ *    in ZSTD_PROBE_EVERY to see whether things changed (on loopback ssh
+ *    level 9 made an initial push wait for zstd);
  *  - the data must shrink: a chunk that does not lose ZSTD_GAIN_PCT
  *    stops compression for that file for ZSTD_RETRY_CHUNKS chunks.
  * Compressed chunks of a session (one direction) are one zstd stream,
@@ -46,19 +42,12 @@ struct zpack {
 	double link_bps, comp_bps;
 	uint64_t t_prev, out_prev;	/* the last call: time, bytes on the wire */
 	uint64_t win_ns, win_bytes, window_ns;	/* the link's current window */
-	uint64_t first_window_ns;	/* the first one (raw until it ends) */
 	bool prev_backlogged;
 	unsigned probe;
-	uint64_t expect;	/* bytes the caller means to send, 0 unknown */
 };
 
 void zpack_init(struct zpack *z, bool enabled);
 void zpack_release(struct zpack *z);
-/* The caller will send about n bytes of file data (before delta): a
- * stream for less than ZSTD_WINDOW_LOG's window gets a window and match
- * tables to fit (a few changed files, not 8 MiB of history and 6 MiB of
- * tables to set up).  Before the first chunk. */
-void zpack_expect(struct zpack *z, uint64_t n);
 /* A new file: forget that the last one did not compress. */
 void zpack_file(struct zpack *z);
 /* Compresses p[0..n) into the stream when the rules say so (wire_out:
