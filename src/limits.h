@@ -99,6 +99,7 @@
 #define ZSTD_LEVEL_FAST		1		/* when level ZSTD_LEVEL is slower than the link */
 #define ZSTD_PROBE_EVERY	64		/* too slow even so: one chunk in this many still tries */
 #define ZSTD_LINK_WINDOW_MS	200		/* the link's speed is taken over at least this much backlogged time */
+#define ZSTD_LEVEL_BPS		(70 * 1000 * 1000)	/* level ZSTD_LEVEL's speed, a guess until measured (one core, source code) */
 #define ZSTD_SPEED_MARGIN	2		/* a level is kept while it compresses this many times faster than the link */
 #define ZSTD_BACKLOG		(256 * 1024)	/* queued output that says "the link is slower than us" */
 #define ZSTD_MIN_CHUNK		64		/* smaller chunks go raw (the stream's history makes small ones pay) */

@@ -34,6 +34,9 @@ enum {
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
+/* Asks for transparent huge pages on p[0..n)'s aligned 2 MiB spans, if
+ * n is at least ALLOC_HUGE_MIN (x*alloc do it themselves). */
+void advise_huge(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);

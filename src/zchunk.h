@@ -6,18 +6,22 @@
  *    queue is backlogged; when it drains, compressing only costs time;
  *  - compression must outrun the link: its speed at the current level
  *    and the link's (bytes written while the queue stayed backlogged)
- *    are measured as they go; a level slower than the link drops to
- *    ZSTD_LEVEL_FAST, and that one too slow sends raw, trying one chunk
- *    in ZSTD_PROBE_EVERY to see whether things changed (on loopback ssh
- *    level 9 made an initial push wait for zstd);
+ *    are measured as they go.  The stream starts at ZSTD_LEVEL_FAST and
+ *    goes up to ZSTD_LEVEL once the link turns out slower than that
+ *    level's speed (ZSTD_LEVEL_BPS, a guess until measured) by
+ *    ZSTD_SPEED_MARGIN; a level slower than the link drops to
+ *    ZSTD_LEVEL_FAST for good, and that one too slow sends raw, trying
+ *    one chunk in ZSTD_PROBE_EVERY to see whether things changed (on
+ *    loopback ssh level 9 made an initial push wait for zstd, and 100
+ *    changed files took ~30 ms longer than raw);
  *  - the data must shrink: a chunk that does not lose ZSTD_GAIN_PCT
  *    stops compression for that file for ZSTD_RETRY_CHUNKS chunks.
  * Compressed chunks of a session (one direction) are one zstd stream,
  * flushed at the end of every chunk: each decodes completely when it
  * arrives, against the history of those before it (a window of 2^
- * ZSTD_WINDOW_LOG bytes at most, enforced on the receiving side).  The
- * drop to ZSTD_LEVEL_FAST ends the frame with that chunk (zstd applies a
- * level from the next frame on); the stream goes on with a new frame.  Raw
+ * ZSTD_WINDOW_LOG bytes at most, enforced on the receiving side).  A
+ * level change ends the frame with that chunk (zstd applies a level
+ * from the next frame on); the stream goes on with a new frame.  Raw
  * chunks are not part of the stream.  Decompression refuses a chunk
  * that decodes to nothing or to more than ZSTD_RAW_MAX bytes, without
  * writing past its buffer; after one bad chunk every later one fails.
@@ -44,6 +48,8 @@ struct zpack {
 	uint64_t win_ns, win_bytes, window_ns;	/* the link's current window */
 	bool prev_backlogged;
 	unsigned probe;
+	bool fresh;		/* the next chunk is its level's first */
+	bool climbed;		/* went up to ZSTD_LEVEL once (never again) */
 };
 
 void zpack_init(struct zpack *z, bool enabled);

@@ -467,20 +467,31 @@ static void test_zchunk(void)
 	zunpack_release(&u);
 	zunpack_init(&u);
 
-	t_case = "zstd: slower than the link, it drops to the fast level, then to raw with probes";
+	t_case = "zstd: the fast level first; a thin link takes it up to the strong level, in a new frame";
 	zpack_init(&z, true);
 	zunpack_init(&u);
-	/* A link that takes 1 TB between two calls: faster than any zstd
-	 * (measured at every call here, not over 200 ms). */
-	z.window_ns = 0;
+	z.window_ns = 0;	/* the link measured at every call, not over 200 ms */
 	uint64_t wire = 0;
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* builds zstd's tables */
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
-	CHECK(z.level == ZSTD_LEVEL && z.comp_bps == 0);
+	CHECK(z.level == ZSTD_LEVEL_FAST && z.link_bps == 0 && z.comp_bps == 0);
+	usleep(2000);
+	wire += 1000;		/* ~500 KB/s: far below level 9's speed */
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* measured: the frame ends here */
+	CHECK(z.link_bps > 0 && z.link_bps < 1e6 && z.level == ZSTD_LEVEL && z.climbed);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* a new frame, at level 9 */
+	CHECK(z.out_len >= 4 && z.out[0] == 0x28 && z.out[1] == 0xb5 && z.out[2] == 0x2f && z.out[3] == 0xfd);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(z.level == ZSTD_LEVEL && z.comp_bps == 0);	/* its first chunk: not measured */
+
+	t_case = "zstd: slower than the link, it drops to the fast level, then to raw with probes";
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, wire) == false);	/* not backlogged: raw */
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* measures zstd */
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
 	CHECK(z.level == ZSTD_LEVEL && z.comp_bps > 0);
+	/* Now a link that takes 1 TB between two calls: faster than any
+	 * zstd. */
 	wire += 1ull << 40;
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));	/* measures the link: too slow, level drops */
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
@@ -488,10 +499,10 @@ static void test_zchunk(void)
 	/* That chunk ended the frame: the next compressed one starts a new
 	 * frame (zstd's magic number), which is where the level applies. */
 	wire += 1ull << 40;
-	z.comp_bps = 0;		/* not yet measured: no probe rule */
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, wire));
 	CHECK(z.out_len >= 4 && z.out[0] == 0x28 && z.out[1] == 0xb5 && z.out[2] == 0x2f && z.out[3] == 0xfd);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(z.level == ZSTD_LEVEL_FAST);	/* never climbs again */
 	int packed = 0;
 	for (int i = 0; i < 3 * ZSTD_PROBE_EVERY; i++) {
 		wire += 1ull << 40;
