@@ -104,6 +104,7 @@
 #define ZSTD_BACKLOG		(256 * 1024)	/* queued output that says "the link is slower than us" */
 #define ZSTD_MIN_CHUNK		64		/* smaller chunks go raw (the stream's history makes small ones pay) */
 #define ZSTD_WINDOW_LOG		23		/* 8 MiB of history, both sides: bounds the receiver's memory */
+#define ZSTD_WINDOW_LOG_FAST	20		/* level ZSTD_LEVEL_FAST's: 1 MiB (the sender's memory on a fast link) */
 #define ZSTD_HASH_LOG		20		/* level ZSTD_LEVEL's match tables (4 + 2 MiB, not 16 + 8): */
 #define ZSTD_CHAIN_LOG		19		/*   0.6% more bytes on a source tree, and faster */
 #define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */

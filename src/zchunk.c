@@ -8,30 +8,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#define ZSTD_STATIC_LINKING_ONLY	/* ZSTD_customMem: linked statically, no ABI drift */
 #include <zstd.h>
 
 #include "limits.h"
 #include "util.h"
-
-/* zstd's workspace (window and match tables, ~14 MiB) as one block of
- * huge pages: ~3,500 page faults fewer for the first chunk. */
-static void *zalloc(void *opaque, size_t n)
-{
-	(void)opaque;
-	void *p = malloc(n);
-	if (p)
-		advise_huge(p, n);
-	return p;
-}
-
-static void zfree(void *opaque, void *p)
-{
-	(void)opaque;
-	free(p);
-}
-
-static const ZSTD_customMem zmem = { zalloc, zfree, NULL };
 
 void zpack_init(struct zpack *z, bool enabled)
 {
@@ -87,7 +67,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	/* The first chunk of a level also builds its tables: not measured. */
 	bool first = z->cctx == NULL || z->fresh;
 	if (z->cctx == NULL) {
-		z->cctx = ZSTD_createCCtx_advanced(zmem);
+		z->cctx = ZSTD_createCCtx();
 		if (z->cctx == NULL)
 			bug("out of memory for zstd");
 		/* The fast level until the link's speed is known: level 9
@@ -95,7 +75,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		 * is fast (100 changed files on loopback: ~30 ms). */
 		z->level = ZSTD_LEVEL_FAST;
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG_FAST);
 	}
 	/* A level takes effect with a new frame only (zstd keeps a frame's
 	 * parameters): this chunk ends the frame, the next starts one. */
@@ -146,6 +126,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		 * history starts afresh. */
 		z->level = next;
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
+		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, next == ZSTD_LEVEL ? ZSTD_WINDOW_LOG : ZSTD_WINDOW_LOG_FAST);
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, next == ZSTD_LEVEL ? ZSTD_HASH_LOG : 0);
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, next == ZSTD_LEVEL ? ZSTD_CHAIN_LOG : 0);
 		z->comp_bps = 0;	/* to be measured again */
@@ -182,7 +163,7 @@ void zunpack_release(struct zunpack *u)
 int zunpack_chunk(struct zunpack *u, const uint8_t *p, size_t n, const uint8_t **out, size_t *len)
 {
 	if (u->dctx == NULL) {
-		u->dctx = ZSTD_createDCtx_advanced(zmem);
+		u->dctx = ZSTD_createDCtx();
 		if (u->dctx == NULL)
 			bug("out of memory for zstd");
 		/* The peer picks the window: never more memory than ours. */
