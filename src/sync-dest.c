@@ -1042,21 +1042,17 @@ static int save_index(struct dest *d, bool had_journal)
 		buf_release(&k.recs);
 	}
 	if (r == 1) {
-		/* A journal to fold in, a first index, or a log grown too
-		 * large: the whole index, a few changes still as a log group
-		 * when that is what the disk holds (index_commit). */
+		/* A journal to fold in (a few changes against the index
+		 * before it still go to the log: index_commit), a first
+		 * index, or a log grown too large: the whole new index. */
 		struct index nx;
 		index_init(&nx);
 		index_reserve(&nx, d->n + d->old.n, d->old.paths.len + d->n * 64);
 		struct ix_sink k = { .nx = &nx };
 		build_index(d, &k);
 		trace_phase("dest index built");
-		const struct index *disk = had_journal ? &d->prev : &d->old;
-		wrote = had_journal || !index_same(&d->old, &nx);
-		if (!wrote)
-			r = 0;
-		else
-			r = had_journal ? index_commit(side->ixfile, disk, &nx, durable) : index_save(side->ixfile, &nx);
+		wrote = true;
+		r = had_journal ? index_commit(side->ixfile, &d->prev, &nx, durable) : index_save(side->ixfile, &nx);
 		index_release(&nx);
 	}
 	if (r == 0 && wrote && side->sync_later)

@@ -302,22 +302,6 @@ bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint6
 	return mtime_ns + INDEX_RACY_NS < ix->written_ns;
 }
 
-bool index_same(const struct index *old, const struct index *nx)
-{
-	if (old->n != nx->n || old->written_ns == 0)
-		return false;
-	for (size_t i = 0; i < old->n; i++) {
-		const struct index_entry *a = &old->e[i], *b = &nx->e[i];
-		if (a->type != b->type || a->mode != b->mode || a->size != b->size || a->mtime_ns != b->mtime_ns ||
-		    a->ino != b->ino || memcmp(a->hash, b->hash, INDEX_HASH_LEN) != 0 ||
-		    strcmp(index_path(old, a), index_path(nx, b)) != 0)
-			return false;
-		if (index_entry_racy(old, a))
-			return false;
-	}
-	return true;
-}
-
 static uint8_t *put_be(uint8_t *p, uint64_t v, int n)
 {
 	for (int i = n - 1; i >= 0; i--)

@@ -117,10 +117,6 @@ int index_journal_merge(struct index *ix, const void *p, size_t n);
 bool index_stat_clean(const struct index *ix, const struct index_entry *e, uint64_t size,
 		      uint64_t mtime_ns, uint64_t ino, uint16_t mode);
 
-/* Would writing nx over old change nothing a later sync relies on?  Same
- * paths and fields, and no entry of old racily clean (rewriting the index
- * is what makes those trusted).  Lets a no-op sync skip the write. */
-bool index_same(const struct index *old, const struct index *nx);
 
 /* The id of a sync state: XXH3-128 over each entry's path and type and
  * what both sides record alike — a file's mode, size, mtime and hash, a

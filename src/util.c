@@ -33,7 +33,7 @@ static void oom(size_t n)
  * block are advised, so nothing beyond it becomes resident.  A fault
  * costs ~0.5 us on bare metal but 10-15 us under some hypervisors' shadow
  * paging, where a sync of 100k files spent ~130 ms of CPU on them. */
-void advise_huge(void *p, size_t n)
+static void advise_huge(void *p, size_t n)
 {
 	if (n < ALLOC_HUGE_MIN)
 		return;

@@ -34,9 +34,6 @@ enum {
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
-/* Asks for transparent huge pages on p[0..n)'s aligned 2 MiB spans, if
- * n is at least ALLOC_HUGE_MIN (x*alloc do it themselves). */
-void advise_huge(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
@@ -84,8 +81,9 @@ int parse_size(const char *s, uint64_t *out);
 /* POSIX cksum(1) CRC of a byte string (length folded in). */
 uint32_t posix_cksum(const void *p, size_t n);
 
-/* With FERRY_TIMING set: "[pid] ms-since-first-call @monotonic-s what" on stderr, for
- * profiling a sync's phases (client and agent alike). */
+/* With FERRY_TIMING set: "[pid] ms-since-first-call @monotonic-s N
+ * faults what" on stderr (N: minor page faults so far), for profiling a
+ * sync's phases (client and agent alike). */
 void trace_phase(const char *what);
 
 #endif
