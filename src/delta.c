@@ -11,6 +11,7 @@
 #include "delta.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -570,6 +571,16 @@ static int copy_blocks(const struct delta_geom *g, int oldfd, uint32_t first, ui
 		int r = out(arg, *bufp, (size_t)n);
 		if (r < 0)
 			return r;
+		/* The old version is on its way out: its cached pages go
+		 * once the copy has passed them, and the new version's pages
+		 * reuse them.  Pages the kernel has to find afresh cost far
+		 * more (on these VMs a 1 GiB copy took ~1.4 s instead of
+		 * ~0.3 s).  Whole aligned windows only: the kernel drops a
+		 * large folio only when the range covers all of it.  A
+		 * block copied twice is read again from the disk. */
+		uint64_t end = off + (uint64_t)n, w = end & ~(uint64_t)(DELTA_DROP_ALIGN - 1);
+		if (w > off && w >= DELTA_DROP_ALIGN)	/* this chunk ended the window before w */
+			(void)posix_fadvise(oldfd, (off_t)(w - DELTA_DROP_ALIGN), DELTA_DROP_ALIGN, POSIX_FADV_DONTNEED);
 		off += (uint64_t)n;
 		left -= (uint64_t)n;
 	}

@@ -92,6 +92,7 @@
 #define DELTA_FRAME_MAX		(FRAME_CHUNK + 16)	/* ops in one SYNC_DELTA frame, decompressed */
 #define DELTA_EMIT_BYTES	(8u * 1024 * 1024)	/* file bytes one DELTA frame may cover: keeps the destination busy */
 #define DELTA_CHAIN_MAX		64		/* weak-sum candidates tried per position (rsync's chain cap) */
+#define DELTA_DROP_ALIGN	(2u << 20)	/* the old version's cache goes in aligned windows this large (a folio's most) */
 #define DELTA_READ		(256 * 1024)	/* read size for signatures, deltas and block copies */
 
 /* zstd for file data (zchunk.h): only while the link is the bottleneck. */

@@ -446,6 +446,8 @@ void trace_phase(const char *what)
 	 * phases with the agent's on one machine. */
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	fprintf(stderr, "[%d] %8.2f ms @%9.3f %6ld faults %s\n", (int)getpid(), (double)(now - t0) / 1e6,
-		(double)(now % 100000000000ULL) / 1e9, ru.ru_minflt, what);
+	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
+		     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
+	fprintf(stderr, "[%d] %8.2f ms @%9.3f %6ld faults %8.2f cpu ms %s\n", (int)getpid(),
+		(double)(now - t0) / 1e6, (double)(now % 100000000000ULL) / 1e9, ru.ru_minflt, cpu, what);
 }

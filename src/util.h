@@ -82,8 +82,9 @@ int parse_size(const char *s, uint64_t *out);
 uint32_t posix_cksum(const void *p, size_t n);
 
 /* With FERRY_TIMING set: "[pid] ms-since-first-call @monotonic-s N
- * faults what" on stderr (N: minor page faults so far), for profiling a
- * sync's phases (client and agent alike). */
+ * faults C cpu ms what" on stderr (N: minor page faults so far, C: CPU
+ * time so far, user and system), for profiling a sync's phases (client
+ * and agent alike). */
 void trace_phase(const char *what);
 
 #endif

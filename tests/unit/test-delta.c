@@ -403,6 +403,52 @@ static void test_apply_decoder(void)
 	free(out.p);
 }
 
+/* Pages of the old file's cached in the page cache, of npages. */
+static size_t resident(int fd, size_t size)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE), np = (size_t)(size + pg - 1) / pg, n = 0;
+	void *m = mmap(NULL, size, PROT_READ, MAP_SHARED, fd, 0);
+	unsigned char *v = xmalloc(np);
+	if (m == MAP_FAILED || mincore(m, size, v) != 0)
+		abort();
+	for (size_t i = 0; i < np; i++)
+		n += v[i] & 1;
+	munmap(m, size);
+	free(v);
+	return n;
+}
+
+static void test_apply_drops_old(void)
+{
+	/* On a disk file (a memfd's pages are not a cache to drop). */
+	char path[] = "/var/tmp/ferry-delta.XXXXXX";
+	const size_t bs = 256 * 1024, size = 16 * bs;
+	uint8_t *old = random_bytes(size, 12), *back = xmalloc(size);
+	int fd = mkstemp(path);
+	struct sink out = { 0 };
+	uint64_t produced;
+	t_case = "delta apply: the old version's pages leave the cache as they are copied";
+	CHECK(fd >= 0 && write(fd, old, size) == (ssize_t)size && fdatasync(fd) == 0 &&
+	      pread(fd, back, size, 0) == (ssize_t)size);
+	size_t pages = size / (size_t)sysconf(_SC_PAGESIZE);
+	CHECK(resident(fd, size) == pages);
+	/* Blocks 8..15 copied (the second 2 MiB), then a literal. */
+	uint8_t ops[] = { 1, 0, 0, 0, 8, 0, 0, 0, 8, 2, 0, 0, 0, 1, 'x' };
+	struct rd r;
+	struct delta_geom g = { .bs = (uint32_t)bs, .old_size = size };
+	rd_init(&r, ops, sizeof(ops));
+	CHECK(delta_apply(&r, &g, fd, size, sink_put, &out, &produced) == 0 && out.len == 8 * bs + 1 &&
+	      memcmp(out.p, old + 8 * bs, 8 * bs) == 0);
+	/* The copied half is gone, the rest stays. */
+	CHECK(resident(fd, size) == pages / 2);
+	CHECK(resident(fd, size / 2) == pages / 2);
+	close(fd);
+	unlink(path);
+	free(old);
+	free(back);
+	free(out.p);
+}
+
 static void test_zchunk(void)
 {
 	struct zpack z;
@@ -533,5 +579,6 @@ void test_delta(void)
 	test_roundtrips();
 	test_sig_decoder();
 	test_apply_decoder();
+	test_apply_drops_old();
 	test_zchunk();
 }
