@@ -104,10 +104,11 @@
 #define ZSTD_SPEED_MARGIN	2		/* a level is kept while it compresses this many times faster than the link */
 #define ZSTD_BACKLOG		(256 * 1024)	/* queued output that says "the link is slower than us" */
 #define ZSTD_MIN_CHUNK		64		/* smaller chunks go raw (the stream's history makes small ones pay) */
-#define ZSTD_WINDOW_LOG		23		/* 8 MiB of history, both sides: bounds the receiver's memory */
+#define ZSTD_WINDOW_LOG		24		/* 16 MiB of history, both sides: bounds the receiver's memory (4.7% fewer bytes than 8 MiB on the source tree; 32 MiB: 0.2% more) */
 #define ZSTD_WINDOW_LOG_FAST	20		/* level ZSTD_LEVEL_FAST's: 1 MiB (the sender's memory on a fast link) */
-#define ZSTD_HASH_LOG		20		/* level ZSTD_LEVEL's match tables (4 + 2 MiB, not 16 + 8): */
-#define ZSTD_CHAIN_LOG		19		/*   0.6% more bytes on a source tree, and faster */
+#define ZSTD_HASH_LOG		21		/* level ZSTD_LEVEL's match tables (8 + 4 MiB): with the */
+#define ZSTD_CHAIN_LOG		20		/*   16 MiB window, 2.4% fewer bytes than 4 + 2 MiB */
+#define ZSTD_START_BYTES	(8u << 20)	/* until a session wrote this much, chunks go compressed (fast level) even without a backlog */
 #define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */
 #define ZSTD_RETRY_CHUNKS	64		/* raw chunks before trying again in a file that did not shrink */
 #define ZSTD_RAW_MAX		DELTA_FRAME_MAX	/* decompressed bytes of one frame, a hard cap */

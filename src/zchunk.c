@@ -58,7 +58,14 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	z->t_prev = now;
 	z->out_prev = wire_out;
 	z->prev_backlogged = backlogged;
-	if (!z->enabled || !backlogged || n < ZSTD_MIN_CHUNK)
+	/* Until a session has written ZSTD_START_BYTES to the link, chunks
+	 * go compressed (fast level) whether or not the queue is backlogged:
+	 * the pipe, ssh and the kernel take a few MB before a thin link
+	 * pushes back, and those went raw (1.8 MB of the source tree's first
+	 * push at 20 Mbit/s); on a fast link the fast level costs little
+	 * for them. */
+	bool start = wire_out < ZSTD_START_BYTES && z->level <= ZSTD_LEVEL_FAST;
+	if (!z->enabled || (!backlogged && !start) || n < ZSTD_MIN_CHUNK)
 		return false;
 	if (z->skip) {
 		z->skip--;

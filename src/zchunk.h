@@ -3,7 +3,9 @@
  *
  * Three rules decide, per chunk (one DATA or DELTA frame):
  *  - the link must be the bottleneck: the caller says whether its output
- *    queue is backlogged; when it drains, compressing only costs time;
+ *    queue is backlogged; when it drains, compressing only costs time
+ *    (except before ZSTD_START_BYTES have been written: the buffers
+ *    ahead of a thin link take a burst before it pushes back);
  *  - compression must outrun the link: its speed at the current level
  *    and the link's (bytes written while the queue stayed backlogged)
  *    are measured as they go.  The stream starts at ZSTD_LEVEL_FAST and

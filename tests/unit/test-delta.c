@@ -465,7 +465,7 @@ static void test_zchunk(void)
 	zpack_release(&z);
 	zpack_init(&z, true);
 	zunpack_init(&u);
-	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, 0));
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, ZSTD_START_BYTES));
 	CHECK(!zpack_try(&z, text, ZSTD_MIN_CHUNK - 1, true, 0));
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, 0) && z.out_len < FRAME_CHUNK / 10);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && len == FRAME_CHUNK &&
@@ -512,6 +512,19 @@ static void test_zchunk(void)
 	zpack_release(&z);
 	zunpack_release(&u);
 	zunpack_init(&u);
+
+	t_case = "zstd: a session's first bytes go compressed before any backlog, the rest only with one";
+	zpack_init(&z, true);
+	zunpack_init(&u);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL_FAST);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(zpack_try(&z, small, sizeof(small), false, ZSTD_START_BYTES - 1));
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, ZSTD_START_BYTES));
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, ZSTD_START_BYTES));
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	zpack_release(&z);
+	zunpack_release(&u);
 
 	t_case = "zstd: the fast level first; a thin link takes it up to the strong level, in a new frame";
 	zpack_init(&z, true);
