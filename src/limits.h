@@ -108,6 +108,10 @@
 #define ZSTD_WINDOW_LOG_FAST	20		/* level ZSTD_LEVEL_FAST's: 1 MiB (the sender's memory on a fast link) */
 #define ZSTD_HASH_LOG		21		/* level ZSTD_LEVEL's match tables (8 + 4 MiB): with the */
 #define ZSTD_CHAIN_LOG		20		/*   16 MiB window, 2.4% fewer bytes than 4 + 2 MiB */
+#define MANIFEST_BATCH		(128 * 1024)	/* manifest frames compressed together (SYNC_ENTRIES_Z) */
+#define MANIFEST_BATCH_MAX	(1024 * 1024)	/* a batch's decoded size, a hard cap (one entry is < 9 KiB) */
+#define MANIFEST_ZMIN		1024		/* a smaller batch goes as plain frames */
+#define MANIFEST_ZSTD_LEVEL	3		/* the manifest's compression: small, alike records */
 #define ZSTD_START_BYTES	(8u << 20)	/* until a session wrote this much, chunks go compressed (fast level) even without a backlog */
 #define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */
 #define ZSTD_RETRY_CHUNKS	64		/* raw chunks before trying again in a file that did not shrink */

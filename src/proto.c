@@ -382,6 +382,11 @@ int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 	return 0;
 }
 
+void conn_queue_framed(struct conn *c, const void *p, size_t n)
+{
+	buf_put(&c->out, p, n);
+}
+
 int conn_flush_some(struct conn *c)
 {
 	while (c->out.len) {

@@ -81,6 +81,7 @@ enum msg_type {
 	MSG_SYNC_BASE = 0x0311,
 	MSG_SYNC_DROP = 0x0312,
 	MSG_SYNC_HINT = 0x0313,
+	MSG_SYNC_ENTRIES_Z = 0x0314,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
@@ -179,6 +180,8 @@ int conn_next(struct conn *c, uint16_t *type, struct rd *body);
 int conn_read(struct conn *c, uint16_t *type, struct rd *body);
 /* Queues one frame; -1 if the payload is over FRAME_MAX. */
 int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n);
+/* Appends frames already framed as conn_queue frames them. */
+void conn_queue_framed(struct conn *c, const void *p, size_t n);
 /* Writes what it can of the queue: 0, or -errno (not -EAGAIN). */
 int conn_flush_some(struct conn *c);
 /* Blocking flush of the whole queue (polls on EAGAIN). */

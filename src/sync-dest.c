@@ -522,11 +522,36 @@ static int read_manifest(struct dest *d, bool changes_only)
 		d->cap = d->old.n + 64;
 		d->e = xrealloc(d->e, d->cap * sizeof(*d->e));
 	}
+	/* A batch being read (SYNC_ENTRIES_Z): its frames come first. */
+	uint8_t *bat = NULL;
+	struct rd br;
 	for (;;) {
 		uint16_t type;
 		struct rd body;
-		if (!next_frame(d, &type, &body))
-			goto out;
+		if (bat) {
+			int k = sync_batch_next(&br, &type, &body);
+			if (k < 0 || (k > 0 && type == MSG_SYNC_DROP && !changes_only)) {
+				proto_error(d, "malformed manifest batch");
+				goto out;
+			}
+			if (k == 0) {
+				free(bat);
+				bat = NULL;
+				continue;
+			}
+		} else {
+			if (!next_frame(d, &type, &body))
+				goto out;
+			if (type == MSG_SYNC_ENTRIES_Z) {
+				size_t n = rd_left(&body), len;
+				if (n == 0 || sync_batch_unpack(rd_bytes(&body, n), n, &bat, &len) < 0) {
+					proto_error(d, "malformed compressed manifest");
+					goto out;
+				}
+				rd_init(&br, bat, len);
+				continue;
+			}
+		}
 		if (type == MSG_SYNC_ENTRIES_END) {
 			ret = changes_only ? take_old(d, &j, NULL) : 0;
 			goto out;
@@ -582,6 +607,7 @@ static int read_manifest(struct dest *d, bool changes_only)
 			goto out;
 	}
 out:
+	free(bat);
 	free(prev);
 	return ret;
 }

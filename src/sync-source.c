@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 #include <unistd.h>
 
 #include "fsx.h"
@@ -402,6 +403,56 @@ static bool differs(const struct sync_entry *e, const struct index_entry *o)
 	return true;
 }
 
+/* The manifest's frames on their way out: plain, or (a link that may
+ * compress) gathered into batches of MANIFEST_BATCH bytes, each sent as
+ * one SYNC_ENTRIES_Z when zstd shrinks it.  Paths, sizes and times of
+ * alike files shrink about threefold; the source tree's first push over
+ * 20 Mbit/s sent 0.9 MB of manifest before its data. */
+struct mqueue {
+	struct conn *c;
+	bool batch;
+	struct buf b;		/* frames framed as on the wire */
+	void *cctx;		/* ZSTD_CCtx, made for the first batch */
+	uint8_t *z;
+	size_t zcap;
+};
+
+static void mq_flush(struct mqueue *q)
+{
+	if (q->b.len == 0)
+		return;
+	size_t zn = 0;
+	if (q->b.len >= MANIFEST_ZMIN) {
+		if (q->cctx == NULL && (q->cctx = ZSTD_createCCtx()) == NULL)
+			bug("out of memory for zstd");
+		size_t need = ZSTD_compressBound(q->b.len);
+		if (need > q->zcap) {
+			q->z = xrealloc(q->z, need);
+			q->zcap = need;
+		}
+		zn = ZSTD_compressCCtx(q->cctx, q->z, q->zcap, q->b.data, q->b.len, MANIFEST_ZSTD_LEVEL);
+	}
+	if (zn && !ZSTD_isError(zn) && zn < q->b.len && zn <= FRAME_MAX)
+		conn_queue(q->c, MSG_SYNC_ENTRIES_Z, q->z, zn);
+	else
+		conn_queue_framed(q->c, q->b.data, q->b.len);
+	buf_reset(&q->b);
+}
+
+static void mq_put(struct mqueue *q, uint16_t type, const struct buf *f)
+{
+	if (!q->batch) {
+		conn_queue(q->c, type, f->data, f->len);
+		return;
+	}
+	buf_put_u32(&q->b, (uint32_t)f->len);
+	buf_put_u16(&q->b, type);
+	buf_put_u16(&q->b, 0);
+	buf_put(&q->b, f->data, f->len);
+	if (q->b.len >= MANIFEST_BATCH)
+		mq_flush(q);
+}
+
 int source_queue_manifest(const struct source *s, struct conn *c, bool changes_only, int (*flow)(void *arg),
 			  void *arg, size_t *sent)
 {
@@ -409,7 +460,9 @@ int source_queue_manifest(const struct source *s, struct conn *c, bool changes_o
 	size_t i = 0, j = 0;
 	int r = 0;
 	const struct index *base = &s->cache;
+	struct mqueue q = { .c = c, .batch = s->z.enabled };
 	buf_init(&b, FRAME_MAX);
+	buf_init(&q.b, SIZE_MAX);
 	*sent = 0;
 	while (r == 0 && (i < s->n || (changes_only && j < base->n))) {
 		int cmp = !changes_only || j >= base->n ? -1
@@ -418,7 +471,7 @@ int source_queue_manifest(const struct source *s, struct conn *c, bool changes_o
 		buf_reset(&b);
 		if (cmp > 0) {
 			sync_drop_encode(index_path(base, &base->e[j++]), &b);
-			conn_queue(c, MSG_SYNC_DROP, b.data, b.len);
+			mq_put(&q, MSG_SYNC_DROP, &b);
 		} else {
 			const struct sync_entry *e = &s->e[i++];
 			bool skip = cmp == 0 && !differs(e, &base->e[j]);
@@ -427,14 +480,19 @@ int source_queue_manifest(const struct source *s, struct conn *c, bool changes_o
 			if (skip)
 				continue;
 			sync_entry_encode(e, &b);
-			conn_queue(c, MSG_SYNC_ENTRY, b.data, b.len);
+			mq_put(&q, MSG_SYNC_ENTRY, &b);
 		}
 		(*sent)++;
 		if (c->out.len > CONN_OUT_HIGH)
 			r = flow(arg);
 	}
 	buf_release(&b);
-	if (r == 0)
+	if (r == 0) {
+		mq_flush(&q);
 		conn_queue(c, MSG_SYNC_ENTRIES_END, NULL, 0);
+	}
+	buf_release(&q.b);
+	ZSTD_freeCCtx(q.cctx);
+	free(q.z);
 	return r < 0 ? -1 : 0;
 }

@@ -6,9 +6,11 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zstd.h>
 
 #include "fsx.h"
 #include "limits.h"
+#include "proto.h"
 #include "util.h"
 
 static bool path_ok(const char *p)
@@ -215,4 +217,37 @@ int sync_base_decode(struct rd *r, bool *match)
 	rd_expect_end(r);
 	*match = m == 1;
 	return rd_ok(r) && m <= 1 ? 0 : -1;
+}
+
+int sync_batch_unpack(const uint8_t *p, size_t n, uint8_t **out, size_t *len)
+{
+	unsigned long long sz = ZSTD_getFrameContentSize(p, n);
+	if (sz == ZSTD_CONTENTSIZE_UNKNOWN || sz == ZSTD_CONTENTSIZE_ERROR || sz == 0 || sz > MANIFEST_BATCH_MAX)
+		return -1;
+	/* One frame, nothing after it (and no skippable frame: size 0). */
+	size_t fs = ZSTD_findFrameCompressedSize(p, n);
+	if (ZSTD_isError(fs) || fs != n)
+		return -1;
+	uint8_t *b = xmalloc((size_t)sz);
+	size_t r = ZSTD_decompress(b, (size_t)sz, p, n);
+	if (ZSTD_isError(r) || r != sz) {
+		free(b);
+		return -1;
+	}
+	*out = b;
+	*len = (size_t)sz;
+	return 0;
+}
+
+int sync_batch_next(struct rd *r, uint16_t *type, struct rd *body)
+{
+	if (rd_left(r) == 0)
+		return 0;
+	uint32_t n = rd_u32(r);
+	uint16_t t = rd_u16(r), pad = rd_u16(r);
+	if (!rd_ok(r) || n == 0 || n > rd_left(r) || pad != 0 || (t != MSG_SYNC_ENTRY && t != MSG_SYNC_DROP))
+		return -1;
+	rd_init(body, rd_bytes(r, n), n);
+	*type = t;
+	return 1;
 }

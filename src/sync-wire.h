@@ -74,6 +74,17 @@ int sync_drop_decode(struct rd *r, char **path);
  * (send changes only), 0 otherwise (send everything). */
 int sync_base_decode(struct rd *r, bool *match);
 
+/* A manifest batch (SYNC_ENTRIES_Z): ENTRY and DROP frames, framed as on
+ * the wire (u32 length, u16 type, u16 0, body), compressed as one zstd
+ * frame that carries its decoded size.  Unpacks into *out (malloc'd,
+ * *len bytes): 0, or -1 for anything but exactly one frame of 1 to
+ * MANIFEST_BATCH_MAX bytes. */
+int sync_batch_unpack(const uint8_t *p, size_t n, uint8_t **out, size_t *len);
+/* The next frame of an unpacked batch: 1 and *type / *body (pointing into
+ * the batch), 0 at its end, -1 when malformed (a cut frame, padding that
+ * is not 0, a type other than ENTRY or DROP, an empty body). */
+int sync_batch_next(struct rd *r, uint16_t *type, struct rd *body);
+
 int sync_plan_end_encode(const struct sync_plan_end *p, struct buf *out);
 int sync_plan_end_decode(struct rd *r, struct sync_plan_end *p);
 int sync_done_encode(const struct sync_done *d, struct buf *out);

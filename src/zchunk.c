@@ -99,10 +99,14 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 			return false;
 		}
 	} else if (z->level == ZSTD_LEVEL_FAST && !z->climbed && z->link_bps > 0 &&
-		   z->link_bps * ZSTD_SPEED_MARGIN < ZSTD_LEVEL_BPS) {
-		/* The link is thin: the strong level from the next frame on
-		 * (once only; measured like any level, and dropped if it
-		 * does not keep ahead). */
+		   z->link_bps * ZSTD_SPEED_MARGIN < ZSTD_LEVEL_BPS &&
+		   z->packed_out * 100 < z->raw_in * (100 - ZSTD_GAIN_PCT)) {
+		/* The link is thin and the data shrinks: the strong level
+		 * from the next frame on (once only; measured like any level,
+		 * and dropped if it does not keep ahead).  Data that the fast
+		 * level did not shrink (random files: each one's first chunk
+		 * is tried) would gain nothing from it but its ~28 MB of
+		 * window and tables. */
 		end_frame = true;
 		next = ZSTD_LEVEL;
 		z->climbed = true;

@@ -34,6 +34,30 @@ teardown() { common_teardown; }
 	trees_equal
 }
 
+@test "push over ssh: a large manifest travels in compressed batches, a changes-only one too" {
+	# 3,000 entries with long alike paths: ~350 KB of plain manifest
+	python3 - <<-'PY'
+	import os
+	for i in range(3000):
+	    d = "experiments/configs/sweep-%02d/learning-rate-schedules" % (i // 100)
+	    os.makedirs(d, exist_ok=True)
+	    with open("%s/warmup-cosine-variant-%04d.yaml" % (d, i), "w") as f:
+	        f.write(str(i))
+	PY
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "full" and d["written"] >= 3000 and d["bytes_sent"] < 250000'
+	trees_equal
+	# 2,000 DROPs in a changes-only manifest
+	rm -rf experiments/configs/sweep-0* experiments/configs/sweep-1[0-9]
+	run "$FERRY" push --json --force
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["deleted"] >= 2000 and d["bytes_sent"] < 40000'
+	trees_equal
+}
+
 @test "push over ssh: a file that vanishes after the walk is reported, the rest is pushed" {
 	slow_link 2000000
 	# 16 MB at 2 MB/s ahead of zz.txt in walk order: more than ssh and

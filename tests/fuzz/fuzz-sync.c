@@ -1,13 +1,14 @@
 /*
  * fuzz-sync.c - libFuzzer harness: the sync messages an agent or client
  * receives (SYNC_BEGIN with its base id, ENTRY, DROP, BASE, reports,
- * PLAN_END, DONE), and the push journal the agent reads back.
+ * PLAN_END, DONE, manifest batches), and the push journal the agent reads back.
  */
 #define _GNU_SOURCE
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 
+#include "proto.h"
 #include "sync-index.h"
 #include "sync-wire.h"
 
@@ -46,6 +47,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)sync_plan_end_decode(&r, &pe);
 	rd_init(&r, data, size);
 	(void)sync_done_decode(&r, &d);
+
+	/* A manifest batch: unpacked, and its frames read; and the input
+	 * itself read as unpacked frames. */
+	uint8_t *bat;
+	size_t blen;
+	uint16_t type;
+	struct rd body;
+	if (sync_batch_unpack(data, size, &bat, &blen) == 0) {
+		rd_init(&r, bat, blen);
+		while (sync_batch_next(&r, &type, &body) == 1)
+			;
+		free(bat);
+	}
+	rd_init(&r, data, size);
+	while (sync_batch_next(&r, &type, &body) == 1)
+		if (type == MSG_SYNC_ENTRY && sync_entry_decode(&body, &e) == 0)
+			sync_entry_release(&e);
 
 	index_init(&ix);
 	index_append(&ix, "a", &err);

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -543,6 +544,24 @@ static void test_zchunk(void)
 	CHECK(z.out_len >= 4 && z.out[0] == 0x28 && z.out[1] == 0xb5 && z.out[2] == 0x2f && z.out[3] == 0xfd);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
 	CHECK(z.level == ZSTD_LEVEL && z.comp_bps == 0);	/* its first chunk: not measured */
+
+	t_case = "zstd: a thin link does not take data that does not shrink up to the strong level";
+	{
+		struct zpack y;
+		zpack_init(&y, true);
+		y.window_ns = 0;
+		uint64_t w = 0;
+		for (int k = 0; k < 4; k++) {
+			uint8_t *fresh = random_bytes(FRAME_CHUNK, 20 + (unsigned)k);
+			zpack_file(&y);		/* each a new file: its first chunk tried */
+			(void)zpack_try(&y, fresh, FRAME_CHUNK, true, w);
+			free(fresh);
+			usleep(2000);
+			w += 1000;
+		}
+		CHECK(y.link_bps > 0 && y.link_bps < 1e6 && y.level == ZSTD_LEVEL_FAST && !y.climbed);
+		zpack_release(&y);
+	}
 
 	t_case = "zstd: slower than the link, it drops to the fast level, then to raw with probes";
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, wire) == false);	/* not backlogged: raw */

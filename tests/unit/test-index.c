@@ -10,8 +10,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "fsx.h"
+#include "limits.h"
+#include "proto.h"
 #include "sync-index.h"
 #include "sync-scan.h"
 #include "sync-wire.h"
@@ -512,8 +515,107 @@ static void test_sync_wire(void)
 	t_case = NULL;
 }
 
+/* A batch frame: u32 length, u16 type, u16 pad, body. */
+static void put_frame(struct buf *b, uint16_t type, uint16_t pad, const void *p, size_t n)
+{
+	buf_put_u32(b, (uint32_t)n);
+	buf_put_u16(b, type);
+	buf_put_u16(b, pad);
+	buf_put(b, p, n);
+}
+
+/* zstd of b: with its size in the frame (one-shot) or without (stream). */
+static size_t pack(const struct buf *b, uint8_t *out, size_t cap, bool with_size)
+{
+	if (with_size)
+		return ZSTD_compress(out, cap, b->data, b->len, 3);
+	ZSTD_CCtx *c = ZSTD_createCCtx();
+	ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 0);
+	ZSTD_outBuffer ob = { out, cap, 0 };
+	ZSTD_inBuffer ib = { b->data, b->len, 0 };
+	size_t r = ZSTD_compressStream2(c, &ob, &ib, ZSTD_e_end);
+	ZSTD_freeCCtx(c);
+	return r == 0 ? ob.pos : 0;
+}
+
+static void test_manifest_batch(void)
+{
+	struct buf b, e;
+	struct rd r, body;
+	uint8_t z[4096], *out = NULL;
+	size_t zn, len;
+	uint16_t type;
+	struct sync_entry ent = { .type = 0, .mode = 0644, .size = 5, .mtime_ns = 7, .path = "src/a.c" }, got;
+
+	t_case = "manifest batch: ENTRY and DROP frames round-trip";
+	buf_init(&b, 1 << 20);
+	buf_init(&e, 4096);
+	sync_entry_encode(&ent, &e);
+	put_frame(&b, MSG_SYNC_ENTRY, 0, e.data, e.len);
+	buf_reset(&e);
+	sync_drop_encode("src/b.c", &e);
+	put_frame(&b, MSG_SYNC_DROP, 0, e.data, e.len);
+	zn = pack(&b, z, sizeof(z), true);
+	CHECK(zn > 0 && sync_batch_unpack(z, zn, &out, &len) == 0 && len == b.len);
+	rd_init(&r, out, len);
+	CHECK(sync_batch_next(&r, &type, &body) == 1 && type == MSG_SYNC_ENTRY);
+	CHECK(sync_entry_decode(&body, &got) == 0 && strcmp(got.path, "src/a.c") == 0 && got.size == 5);
+	sync_entry_release(&got);
+	char *p = NULL;
+	CHECK(sync_batch_next(&r, &type, &body) == 1 && type == MSG_SYNC_DROP);
+	CHECK(sync_drop_decode(&body, &p) == 0 && strcmp(p, "src/b.c") == 0);
+	free(p);
+	CHECK(sync_batch_next(&r, &type, &body) == 0);
+	free(out);
+	out = NULL;
+
+	t_case = "manifest batch: refused whole";
+	CHECK(sync_batch_unpack(z, zn - 1, &out, &len) < 0);		/* cut */
+	memcpy(z + zn, z, zn);
+	CHECK(sync_batch_unpack(z, 2 * zn, &out, &len) < 0);		/* two frames */
+	zn = pack(&b, z, sizeof(z), false);
+	CHECK(zn > 0 && sync_batch_unpack(z, zn, &out, &len) < 0);	/* no size in the frame */
+	CHECK(sync_batch_unpack(b.data, b.len, &out, &len) < 0);	/* not zstd */
+	buf_reset(&b);
+	zn = pack(&b, z, sizeof(z), true);
+	CHECK(zn > 0 && sync_batch_unpack(z, zn, &out, &len) < 0);	/* empty */
+	/* Over the cap: a megabyte of zeros packs small. */
+	uint8_t *big = xcalloc(1, MANIFEST_BATCH_MAX + 1);
+	zn = ZSTD_compress(z, sizeof(z), big, MANIFEST_BATCH_MAX + 1, 3);
+	CHECK(!ZSTD_isError(zn) && sync_batch_unpack(z, zn, &out, &len) < 0);
+	free(big);
+	CHECK(out == NULL);
+
+	t_case = "manifest batch: malformed frames inside";
+	static const uint16_t types[] = { MSG_SYNC_ENTRY, MSG_SYNC_HINT, MSG_SYNC_DATA, MSG_SYNC_ENTRIES_END };
+	for (size_t i = 0; i < ARRAY_LEN(types); i++) {
+		buf_reset(&b);
+		put_frame(&b, types[i], 0, "x", 1);
+		rd_init(&r, b.data, b.len);
+		CHECK(sync_batch_next(&r, &type, &body) == (i == 0 ? 1 : -1));
+	}
+	buf_reset(&b);
+	put_frame(&b, MSG_SYNC_ENTRY, 1, "x", 1);		/* padding not 0 */
+	rd_init(&r, b.data, b.len);
+	CHECK(sync_batch_next(&r, &type, &body) == -1);
+	buf_reset(&b);
+	put_frame(&b, MSG_SYNC_ENTRY, 0, "", 0);		/* empty body */
+	rd_init(&r, b.data, b.len);
+	CHECK(sync_batch_next(&r, &type, &body) == -1);
+	buf_reset(&b);
+	put_frame(&b, MSG_SYNC_ENTRY, 0, "abc", 3);
+	for (size_t cut = 1; cut < b.len; cut++) {		/* cut anywhere */
+		rd_init(&r, b.data, cut);
+		CHECK(sync_batch_next(&r, &type, &body) == -1);
+	}
+	buf_release(&b);
+	buf_release(&e);
+	t_case = NULL;
+}
+
 void test_index(void)
 {
+	test_manifest_batch();
 	test_state_id();
 	test_sync_wire();
 	test_journal();
