@@ -332,17 +332,35 @@ int conn_fill(struct conn *c)
 	return (int)n;
 }
 
-int conn_next(struct conn *c, uint16_t *type, struct rd *body)
+int frame_header(const uint8_t *p, uint32_t *len, uint16_t *type)
 {
 	struct rd h;
+	rd_init(&h, p, FRAME_HDR_LEN);
+	*len = rd_u32(&h);
+	*type = rd_u16(&h);
+	uint16_t zero = rd_u16(&h);
+	return *len > FRAME_MAX || zero != 0 ? -1 : 0;
+}
+
+int frame_put(struct buf *b, uint16_t type, const void *p, size_t n)
+{
+	if (n > FRAME_MAX)
+		return -1;
+	buf_put_u32(b, (uint32_t)n);
+	buf_put_u16(b, type);
+	buf_put_u16(b, 0);
+	buf_put(b, p, n);
+	return 0;
+}
+
+int conn_next(struct conn *c, uint16_t *type, struct rd *body)
+{
 	conn_drop(c);
 	if (c->in.len < FRAME_HDR_LEN)
 		return 0;
-	rd_init(&h, c->in.data, FRAME_HDR_LEN);
-	uint32_t len = rd_u32(&h);
-	uint16_t t = rd_u16(&h);
-	uint16_t zero = rd_u16(&h);
-	if (len > FRAME_MAX || zero != 0)
+	uint32_t len;
+	uint16_t t;
+	if (frame_header(c->in.data, &len, &t) < 0)
 		return -1;
 	if (c->in.len - FRAME_HDR_LEN < len)
 		return 0;
@@ -373,13 +391,7 @@ int conn_read(struct conn *c, uint16_t *type, struct rd *body)
 
 int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 {
-	if (n > FRAME_MAX)
-		return -1;
-	buf_put_u32(&c->out, (uint32_t)n);
-	buf_put_u16(&c->out, type);
-	buf_put_u16(&c->out, 0);
-	buf_put(&c->out, p, n);
-	return 0;
+	return frame_put(&c->out, type, p, n);
 }
 
 void conn_queue_framed(struct conn *c, const void *p, size_t n)

@@ -178,6 +178,12 @@ int conn_fill(struct conn *c);
 int conn_next(struct conn *c, uint16_t *type, struct rd *body);
 /* Blocking: reads until a frame, EOF (0) or error (<0). */
 int conn_read(struct conn *c, uint16_t *type, struct rd *body);
+/* The framing itself, for frames carried inside others (a manifest
+ * batch): a header of FRAME_HDR_LEN bytes at p decoded (-1 when its pad
+ * is not zero or it announces more than FRAME_MAX), one frame appended
+ * to b (-1 if the payload is over FRAME_MAX). */
+int frame_header(const uint8_t *p, uint32_t *len, uint16_t *type);
+int frame_put(struct buf *b, uint16_t type, const void *p, size_t n);
 /* Queues one frame; -1 if the payload is over FRAME_MAX. */
 int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n);
 /* Appends frames already framed as conn_queue frames them. */

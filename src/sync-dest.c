@@ -530,8 +530,12 @@ static int read_manifest(struct dest *d, bool changes_only)
 		struct rd body;
 		if (bat) {
 			int k = sync_batch_next(&br, &type, &body);
-			if (k < 0 || (k > 0 && type == MSG_SYNC_DROP && !changes_only)) {
-				proto_error(d, "malformed manifest batch");
+			if (k < 0) {
+				proto_error(d, "malformed frame in a compressed manifest");
+				goto out;
+			}
+			if (k > 0 && type == MSG_SYNC_DROP && !changes_only) {
+				proto_error(d, "a sync drop in a full manifest");
 				goto out;
 			}
 			if (k == 0) {

@@ -445,10 +445,7 @@ static void mq_put(struct mqueue *q, uint16_t type, const struct buf *f)
 		conn_queue(q->c, type, f->data, f->len);
 		return;
 	}
-	buf_put_u32(&q->b, (uint32_t)f->len);
-	buf_put_u16(&q->b, type);
-	buf_put_u16(&q->b, 0);
-	buf_put(&q->b, f->data, f->len);
+	frame_put(&q->b, type, f->data, f->len);
 	if (q->b.len >= MANIFEST_BATCH)
 		mq_flush(q);
 }

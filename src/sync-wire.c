@@ -243,9 +243,11 @@ int sync_batch_next(struct rd *r, uint16_t *type, struct rd *body)
 {
 	if (rd_left(r) == 0)
 		return 0;
-	uint32_t n = rd_u32(r);
-	uint16_t t = rd_u16(r), pad = rd_u16(r);
-	if (!rd_ok(r) || n == 0 || n > rd_left(r) || pad != 0 || (t != MSG_SYNC_ENTRY && t != MSG_SYNC_DROP))
+	const uint8_t *h = rd_bytes(r, FRAME_HDR_LEN);
+	uint32_t n;
+	uint16_t t;
+	if (h == NULL || frame_header(h, &n, &t) < 0 || n == 0 || n > rd_left(r) ||
+	    (t != MSG_SYNC_ENTRY && t != MSG_SYNC_DROP))
 		return -1;
 	rd_init(body, rd_bytes(r, n), n);
 	*type = t;

@@ -515,9 +515,14 @@ static void test_sync_wire(void)
 	t_case = NULL;
 }
 
-/* A batch frame: u32 length, u16 type, u16 pad, body. */
+/* A batch frame: u32 length, u16 type, u16 pad, body (frame_put's,
+ * with a pad of our choosing). */
 static void put_frame(struct buf *b, uint16_t type, uint16_t pad, const void *p, size_t n)
 {
+	if (pad == 0) {
+		frame_put(b, type, p, n);
+		return;
+	}
 	buf_put_u32(b, (uint32_t)n);
 	buf_put_u16(b, type);
 	buf_put_u16(b, pad);
