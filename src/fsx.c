@@ -161,53 +161,94 @@ out:
 	return r;
 }
 
-static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl, bool durable);
-
 int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
 {
-	return write_atomic(path, data, len, mode, excl, true);
+	if (excl && access(path, F_OK) == 0)
+		return -EEXIST;
+	struct atomic_out o;
+	int r = atomic_out_open(&o, path, mode);
+	if (r < 0)
+		return r;
+	atomic_out_write(&o, data, len);
+	return excl ? atomic_out_link(&o) : atomic_out_commit(&o, true);
 }
 
 int write_cache_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-	return write_atomic(path, data, len, mode, 0, false);
+	struct atomic_out o;
+	int r = atomic_out_open(&o, path, mode);
+	if (r < 0)
+		return r;
+	atomic_out_write(&o, data, len);
+	return atomic_out_commit(&o, false);
 }
 
-static int write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl, bool durable)
+int atomic_out_open(struct atomic_out *o, const char *path, mode_t mode)
 {
-	char *tmp = xasprintf("%s.ferry-tmp.%ld", path, (long)getpid());
-	int fd = -1, r = 0;
+	o->path = path;
+	o->tmp = xasprintf("%s.ferry-tmp.%ld", path, (long)getpid());
+	o->err = 0;
+	o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+	if (o->fd < 0) {
+		int r = -errno;
+		free(o->tmp);
+		o->tmp = NULL;
+		return r;
+	}
+	return 0;
+}
 
-	if (excl && access(path, F_OK) == 0) {
-		r = -EEXIST;
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
-	if (fd < 0) {
+void atomic_out_write(struct atomic_out *o, const void *data, size_t len)
+{
+	if (o->err == 0)
+		o->err = write_all(o->fd, data, len);
+}
+
+/* Closes the temp file (after an fsync when durable): 0 or -errno. */
+static int atomic_out_close(struct atomic_out *o, bool durable)
+{
+	int r = o->err;
+	if (r == 0 && durable && fsync(o->fd) < 0)
 		r = -errno;
-		goto out;
-	}
-	r = write_all(fd, data, len);
-	if (r == 0 && durable && fsync(fd) < 0)
+	if (close(o->fd) < 0 && r == 0)
 		r = -errno;
-	if (close(fd) < 0 && r == 0)
-		r = -errno;
-	fd = -1;
-	if (r == 0) {
-		if (excl) {
-			/* link() fails if path appeared meanwhile: no overwrite race. */
-			if (link(tmp, path) < 0)
-				r = -errno;
-			unlink(tmp);
-		} else if (rename(tmp, path) < 0) {
-			r = -errno;
-		}
-	}
-	if (r < 0)
-		unlink(tmp);
-out:
-	free(tmp);
+	o->fd = -1;
 	return r;
+}
+
+static int atomic_out_done(struct atomic_out *o, int r)
+{
+	if (r < 0)
+		unlink(o->tmp);
+	free(o->tmp);
+	o->tmp = NULL;
+	return r;
+}
+
+int atomic_out_commit(struct atomic_out *o, bool durable)
+{
+	int r = atomic_out_close(o, durable);
+	if (r == 0 && rename(o->tmp, o->path) < 0)
+		r = -errno;
+	return atomic_out_done(o, r);
+}
+
+int atomic_out_link(struct atomic_out *o)
+{
+	int r = atomic_out_close(o, true);
+	/* link() fails if path appeared meanwhile: no overwrite race. */
+	if (r == 0 && link(o->tmp, o->path) < 0)
+		r = -errno;
+	if (r == 0)
+		unlink(o->tmp);
+	return atomic_out_done(o, r);
+}
+
+void atomic_out_abort(struct atomic_out *o)
+{
+	close(o->fd);
+	o->fd = -1;
+	atomic_out_done(o, -1);
 }
 
 char *path_absolute(const char *p)

@@ -6,6 +6,7 @@
 #ifndef FERRY_FSX_H
 #define FERRY_FSX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -39,6 +40,24 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
  * leaves the old file, the new one, or (no fsync) one that fails to
  * decode and is rebuilt. */
 int write_cache_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* The same for a file written in pieces (a large index, encoded a piece
+ * at a time instead of whole in memory): atomic_out_open makes the temp
+ * file (0 or -errno), atomic_out_write appends (the first error is kept
+ * and later writes skipped), then one of atomic_out_commit (rename over
+ * path; fsync first when durable), atomic_out_link (fsync, then link:
+ * -EEXIST when path appeared) or atomic_out_abort (the temp file goes).
+ * commit and link return 0 or -errno and leave no temp file behind. */
+struct atomic_out {
+	const char *path;
+	char *tmp;
+	int fd, err;
+};
+int atomic_out_open(struct atomic_out *o, const char *path, mode_t mode);
+void atomic_out_write(struct atomic_out *o, const void *data, size_t len);
+int atomic_out_commit(struct atomic_out *o, bool durable);
+int atomic_out_link(struct atomic_out *o);
+void atomic_out_abort(struct atomic_out *o);
 
 /* Opens rel (checked with path_check_rel) beneath the directory rootfd,
  * never following a symlink in any component, the last included: openat2

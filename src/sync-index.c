@@ -266,13 +266,62 @@ int index_load(const char *file, struct index *ix)
 	return r;
 }
 
+int index_writer_open(struct index_writer *w, const char *file, uint64_t written_ns, uint32_t count)
+{
+	memset(w, 0, sizeof(*w));
+	int r = atomic_out_open(&w->o, file, 0600);
+	if (r < 0)
+		return r;
+	buf_init(&w->b, 2 * INDEX_WRITE_PIECE + PATH_REL_MAX + 64);
+	w->r = index_encode_head(&w->b, written_ns, count) < 0 ? -E2BIG : 0;
+	return 0;
+}
+
+static void writer_flush(struct index_writer *w)
+{
+	w->total += w->b.len;
+	if (w->r == 0 && w->total > INDEX_FILE_MAX)
+		w->r = -E2BIG;
+	if (w->r == 0)
+		atomic_out_write(&w->o, w->b.data, w->b.len);
+	buf_reset(&w->b);
+}
+
+void index_writer_put(struct index_writer *w, const char *path, const struct index_entry *e)
+{
+	if (w->r == 0 && index_encode_entry(&w->b, path, e) < 0)
+		w->r = -E2BIG;
+	if (w->b.len >= INDEX_WRITE_PIECE)
+		writer_flush(w);
+}
+
+int index_writer_commit(struct index_writer *w, bool durable)
+{
+	writer_flush(w);
+	buf_release(&w->b);
+	if (w->r < 0) {
+		atomic_out_abort(&w->o);
+		return w->r;
+	}
+	return atomic_out_commit(&w->o, durable);
+}
+
+void index_writer_abort(struct index_writer *w)
+{
+	buf_release(&w->b);
+	atomic_out_abort(&w->o);
+}
+
 int index_save(const char *file, struct index *ix)
 {
-	struct buf b;
-	buf_init(&b, INDEX_FILE_MAX);
+	struct index_writer w;
 	ix->written_ns = now_wall_ns();
-	int r = index_encode(ix, &b) < 0 ? -E2BIG : write_file_atomic(file, b.data, b.len, 0600, 0);
-	buf_release(&b);
+	int r = index_writer_open(&w, file, ix->written_ns, (uint32_t)ix->n);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < ix->n; i++)
+		index_writer_put(&w, index_path(ix, &ix->e[i]), &ix->e[i]);
+	r = index_writer_commit(&w, true);
 	if (r == 0)
 		index_drop_log(file);
 	return r;

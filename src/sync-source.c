@@ -266,21 +266,22 @@ void source_save_cache(const struct source *s, const char *file)
 	/* A few changes: a group in the cache's log (sync-index.h). */
 	struct buf b;
 	buf_init(&b, INDEX_FILE_MAX);
-	if (log_changes(s, &b, file) == 0) {
-		buf_release(&b);
-		return;
-	}
-	/* Else encoded straight from the manifest (already in walk order,
-	 * paths checked by the scan): no second copy of it as an index. */
-	buf_reset(&b);
-	int r = index_encode_head(&b, now_wall_ns(), (uint32_t)s->n);
-	for (size_t i = 0; i < s->n && r == 0; i++) {
-		struct index_entry x = cache_entry(s, i);
-		r = index_encode_entry(&b, s->e[i].path, &x);
-	}
-	if (r == 0 && write_cache_atomic(file, b.data, b.len, 0600) == 0)	/* only a cache: no fsync */
-		index_drop_log(file);
+	int logged = log_changes(s, &b, file);
 	buf_release(&b);
+	if (logged == 0)
+		return;
+	/* Else written straight from the manifest (already in walk order,
+	 * paths checked by the scan), a piece at a time: neither a second
+	 * copy of it as an index nor its whole encoding in memory. */
+	struct index_writer w;
+	if (index_writer_open(&w, file, now_wall_ns(), (uint32_t)s->n) < 0)
+		return;
+	for (size_t i = 0; i < s->n; i++) {
+		struct index_entry x = cache_entry(s, i);
+		index_writer_put(&w, s->e[i].path, &x);
+	}
+	if (index_writer_commit(&w, false) == 0)	/* only a cache: no fsync */
+		index_drop_log(file);
 }
 
 int source_sig(struct source *s, struct rd *body, uint32_t last_need)

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <link.h>
 #include <poll.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -431,7 +432,7 @@ int parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
-void trace_phase(const char *what)
+void trace_phase(const char *fmt, ...)
 {
 	static uint64_t t0;
 	static int on = -1;
@@ -448,6 +449,12 @@ void trace_phase(const char *what)
 	getrusage(RUSAGE_SELF, &ru);
 	double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e3 +
 		     (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e3;
-	fprintf(stderr, "[%d] %8.2f ms @%9.3f %6ld faults %8.2f cpu ms %s\n", (int)getpid(),
-		(double)(now - t0) / 1e6, (double)(now % 100000000000ULL) / 1e9, ru.ru_minflt, cpu, what);
+	char what[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "[%d] %8.2f ms @%9.3f %6ld faults %8.2f cpu ms %7ld KiB peak %s\n", (int)getpid(),
+		(double)(now - t0) / 1e6, (double)(now % 100000000000ULL) / 1e9, ru.ru_minflt, cpu, ru.ru_maxrss,
+		what);
 }

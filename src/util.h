@@ -82,9 +82,10 @@ int parse_size(const char *s, uint64_t *out);
 uint32_t posix_cksum(const void *p, size_t n);
 
 /* With FERRY_TIMING set: "[pid] ms-since-first-call @monotonic-s N
- * faults C cpu ms what" on stderr (N: minor page faults so far, C: CPU
- * time so far, user and system), for profiling a sync's phases (client
- * and agent alike). */
-void trace_phase(const char *what);
+ * faults C cpu ms P KiB peak what" on stderr (N: minor page faults so
+ * far, C: CPU time so far, user and system, P: peak RSS so far), for
+ * profiling a sync's phases (client and agent alike); what is printf's
+ * format. */
+void trace_phase(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

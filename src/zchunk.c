@@ -142,6 +142,9 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, next == ZSTD_LEVEL ? ZSTD_CHAIN_LOG : 0);
 		z->comp_bps = 0;	/* to be measured again */
 		z->fresh = true;
+		trace_phase("zstd level %d: %llu raw -> %llu packed so far, %llu on the wire, link %.0f B/s",
+			    z->level, (unsigned long long)(z->raw_in + n), (unsigned long long)(z->packed_out + ob.pos),
+			    (unsigned long long)wire_out, z->link_bps);
 	}
 	/* Sent as it is (the stream has it now); if it did not shrink, the
 	 * next chunks go raw for a while. */

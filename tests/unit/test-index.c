@@ -115,6 +115,44 @@ static void test_codec(void)
 	CHECK(index_load(tmpl, &d) == -ENOENT && d.n == 0);
 	index_release(&d);
 
+	t_case = "save writes in pieces: the same bytes as one encoding, no temp file left";
+	struct index big;
+	index_init(&big);
+	bool appended = true;
+	for (unsigned i = 0; i < 20000 && appended; i++) {	/* ~1.2 MB: several INDEX_WRITE_PIECEs */
+		char name[32];
+		snprintf(name, sizeof(name), "d/f%06u", i);
+		struct index_entry *x = index_append(&big, name, &err);
+		if ((appended = x != NULL) == false)
+			break;
+		x->type = ENT_FILE;
+		x->mode = 0644;
+		x->size = i;
+		x->mtime_ns = 1000000000ull * i;
+		x->ino = i + 7;
+		hash_bytes(name, strlen(name), x->hash);
+	}
+	CHECK(appended && big.n == 20000);
+	fd = mkstemp(tmpl);
+	close(fd);
+	CHECK(index_save(tmpl, &big) == 0);
+	buf_init(&b, SIZE_MAX);
+	CHECK(index_encode(&big, &b) == 0 && b.len > 4 * INDEX_WRITE_PIECE);
+	char *saved;
+	size_t saved_len;
+	CHECK(read_file(tmpl, SIZE_MAX, &saved, &saved_len) == 0 && saved_len == b.len &&
+	      memcmp(saved, b.data, b.len) == 0);
+	free(saved);
+	char *tmpf = xasprintf("%s.ferry-tmp.%ld", tmpl, (long)getpid());
+	CHECK(access(tmpf, F_OK) < 0);
+	free(tmpf);
+	CHECK(index_load(tmpl, &d) == 0 && d.n == 20000 && strcmp(index_path(&d, &d.e[19999]), "d/f019999") == 0 &&
+	      d.e[19999].ino == 20006);
+	index_release(&d);
+	unlink(tmpl);
+	buf_release(&b);
+	index_release(&big);
+
 	t_case = "racy clean";
 	struct index_entry *e = &ix.e[1];
 	ix.written_ns = e->mtime_ns + 5 * INDEX_RACY_NS;

@@ -108,6 +108,33 @@ static void test_private_dir(void)
 	CHECK(read_file(w, 0, &data, &len) == -EFBIG);
 	CHECK(read_file(base, 10, &data, &len) == -EINVAL);
 
+	t_case = "atomic write in pieces: commit, abort, link";
+	struct atomic_out o;
+	CHECK(atomic_out_open(&o, w, 0600) == 0);
+	atomic_out_write(&o, "ab", 2);
+	atomic_out_write(&o, "cd", 2);
+	CHECK(read_file(w, 10, &data, &len) == 0 && len == 1 && data[0] == 'z');	/* not yet */
+	free(data);
+	CHECK(atomic_out_commit(&o, false) == 0);
+	CHECK(read_file(w, 10, &data, &len) == 0 && len == 4 && memcmp(data, "abcd", 4) == 0);
+	free(data);
+	char *tmp = xasprintf("%s.ferry-tmp.%ld", w, (long)getpid());
+	CHECK(access(tmp, F_OK) < 0);
+	CHECK(atomic_out_open(&o, w, 0600) == 0);
+	atomic_out_write(&o, "lost", 4);
+	CHECK(access(tmp, F_OK) == 0);
+	atomic_out_abort(&o);
+	CHECK(access(tmp, F_OK) < 0);
+	CHECK(read_file(w, 10, &data, &len) == 0 && len == 4 && memcmp(data, "abcd", 4) == 0);
+	free(data);
+	CHECK(atomic_out_open(&o, w, 0600) == 0);
+	atomic_out_write(&o, "new", 3);
+	CHECK(atomic_out_link(&o) == -EEXIST);	/* never over an existing file */
+	CHECK(access(tmp, F_OK) < 0);
+	CHECK(read_file(w, 10, &data, &len) == 0 && len == 4 && memcmp(data, "abcd", 4) == 0);
+	free(data);
+	free(tmp);
+
 	t_case = "read_file: sized by the file, grown past what stat says, capped";
 	char *big = xmalloc(20000);
 	for (size_t i = 0; i < 20000; i++)
