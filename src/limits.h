@@ -43,6 +43,7 @@
 #define INDEX_ENTRIES_MAX	(8 * 1024 * 1024)	/* files one index tracks */
 #define INDEX_PATHS_MAX		((size_t)1 << 31)	/* bytes of paths in one index */
 #define INDEX_FILE_MAX		((size_t)2 << 30)	/* bytes of an index file */
+#define INDEX_DROP_EVERY	(1024 * 1024)	/* an index file's mapped pages are given back as decoding passes this much */
 #define INDEX_WRITE_PIECE	(256 * 1024)	/* an index file is written in pieces of about this much */
 #define APPLY_WRITEBACK_CHUNK	(8u << 20)	/* a file being written starts writeback every this many bytes */
 #define DROP_DEFER_MIN		(16u << 20)	/* an old version this large is freed after the reply (agent_defer_close) */

@@ -86,6 +86,19 @@ static char *arena_strdup(struct source *s, const char *path)
 	return p;
 }
 
+/* A path the cache holds too: the entry uses the cache's copy (it lives
+ * as long as the manifest), and its own goes back to the arena when it
+ * is the last one there (the entry was resolved as soon as it was
+ * added): a steady push holds each path once, not twice (~17 bytes a
+ * file on the 100k-file tree). */
+static void share_path(struct source *s, struct sync_entry *e, const char *cached)
+{
+	size_t n = strlen(e->path) + 1;
+	if (s->narena && e->path + n == s->arena[s->narena - 1] + s->arena_used)
+		s->arena_used -= n;
+	e->path = (char *)cached;
+}
+
 /* Entry k (s->e[k], its inode s->ino[k]) against the cache: its hash
  * taken from the cache when its stat is clean, else read (or deferred).
  * false: unreadable (warned about), to be left out. */
@@ -98,8 +111,10 @@ static bool resolve(struct source *s, size_t k)
 	const struct index_entry *o = NULL;
 	while (s->cache_cur < s->cache.n && path_cmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), e->path) < 0)
 		s->cache_cur++;
-	if (s->cache_cur < s->cache.n && strcmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), e->path) == 0)
+	if (s->cache_cur < s->cache.n && strcmp(index_path(&s->cache, &s->cache.e[s->cache_cur]), e->path) == 0) {
 		o = &s->cache.e[s->cache_cur];
+		share_path(s, e, index_path(&s->cache, o));
+	}
 	bool same = o && o->type == e->type && o->mode == e->mode && o->size == e->size &&
 		    o->mtime_ns == e->mtime_ns && o->ino == ino;
 	if (e->type == ENT_FILE) {

@@ -35,7 +35,8 @@ struct source {
 	bool have_cache;	/* the walk's thread has seen cache_ready */
 	size_t resolved;	/* entries [0, resolved) compared with the cache */
 	size_t same;		/* entries exactly as in the cache */
-	struct sync_entry *e;	/* the manifest, in walk order; paths in arena */
+	struct sync_entry *e;	/* the manifest, in walk order; paths in the
+				 * arena, or the cache's when it has them */
 	char **arena;		/* blocks of SOURCE_ARENA_BLOCK bytes of paths */
 	size_t narena, arena_used;	/* blocks; bytes used in the last */
 	uint64_t *ino;
