@@ -920,7 +920,7 @@ static void apply_rest(struct dest *d)
 		}
 		case ACT_LINK:
 			parent_dirs(d, e->path);
-			r = apply_symlink(d->rootfd, e->path, e->link);
+			r = apply_symlink(d->rootfd, e->path, sync_entry_link(e));
 			break;
 		case ACT_META:
 			set_meta(d, i);

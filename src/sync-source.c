@@ -46,7 +46,7 @@ void source_load_cache(struct source *s, const char *cache_file)
 void source_release(struct source *s)
 {
 	for (size_t i = 0; i < s->n; i++) {
-		free(s->e[i].link);	/* the path lives in the arena */
+		/* Paths live in the arena or the cache. */
 		if (s->sig && s->sig[i]) {
 			delta_sig_release(s->sig[i]);
 			free(s->sig[i]);
@@ -70,20 +70,32 @@ static void warn(struct source *s, const char *path, const char *msg)
 		s->warn(s->arg, path, msg);
 }
 
-/* A copy of path in the arena: one allocation per block, not per entry
- * (a 100k-file manifest saves ~16 bytes of malloc overhead a path). */
-static char *arena_strdup(struct source *s, const char *path)
+/* Room for n bytes in the arena: one allocation per block, not per
+ * entry (a 100k-file manifest saves ~16 bytes of malloc overhead a path). */
+static char *arena_take(struct source *s, size_t n)
 {
-	size_t n = strlen(path) + 1;	/* ≤ PATH_REL_MAX + 1, far below a block */
+	/* n ≤ 2 * (PATH_REL_MAX + 1), far below a block. */
 	if (s->narena == 0 || n > SOURCE_ARENA_BLOCK - s->arena_used) {
 		s->arena = xrealloc(s->arena, (s->narena + 1) * sizeof(*s->arena));
 		s->arena[s->narena++] = xmalloc(SOURCE_ARENA_BLOCK);
 		s->arena_used = 0;
 	}
 	char *p = s->arena[s->narena - 1] + s->arena_used;
-	memcpy(p, path, n);
 	s->arena_used += n;
 	return p;
+}
+
+static char *arena_strdup(struct source *s, const char *path)
+{
+	size_t n = strlen(path) + 1;
+	return memcpy(arena_take(s, n), path, n);
+}
+
+/* Gives back the arena's last n bytes when p is them. */
+static void arena_give_back(struct source *s, const char *p, size_t n)
+{
+	if (s->narena && p + n == s->arena[s->narena - 1] + s->arena_used)
+		s->arena_used -= n;
 }
 
 /* A path the cache holds too: the entry uses the cache's copy (it lives
@@ -93,10 +105,19 @@ static char *arena_strdup(struct source *s, const char *path)
  * file on the 100k-file tree). */
 static void share_path(struct source *s, struct sync_entry *e, const char *cached)
 {
-	size_t n = strlen(e->path) + 1;
-	if (s->narena && e->path + n == s->arena[s->narena - 1] + s->arena_used)
-		s->arena_used -= n;
+	arena_give_back(s, e->path, strlen(e->path) + 1);
 	e->path = (char *)cached;
+}
+
+/* A symlink's path again, with its target after the NUL (struct
+ * sync_entry has no pointer of its own for it). */
+static void with_link(struct source *s, struct sync_entry *e, const char *link)
+{
+	size_t pn = strlen(e->path) + 1, ln = strlen(link) + 1;
+	char *p = arena_take(s, pn + ln);
+	memcpy(p, e->path, pn);
+	memcpy(p + pn, link, ln);
+	e->path = p;
 }
 
 /* Entry k (s->e[k], its inode s->ino[k]) against the cache: its hash
@@ -133,14 +154,15 @@ static bool resolve(struct source *s, size_t k)
 			}
 		}
 	} else if (e->type == ENT_LINK) {
-		e->link = apply_readlink(s->rootfd, e->path);
-		if (e->link == NULL || e->link[0] == '\0') {
+		char *link = apply_readlink(s->rootfd, e->path);
+		if (link == NULL || link[0] == '\0') {
 			warn(s, e->path, "cannot read the symlink");
-			free(e->link);
-			e->link = NULL;
+			free(link);
 			return false;
 		}
-		hash_bytes(e->link, strlen(e->link), e->hash);
+		hash_bytes(link, strlen(link), e->hash);
+		with_link(s, e, link);
+		free(link);
 		same = same && memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
 	}
 	s->same += same;

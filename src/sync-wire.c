@@ -11,6 +11,7 @@
 #include "fsx.h"
 #include "limits.h"
 #include "proto.h"
+#include "sync-scan.h"
 #include "util.h"
 
 static bool path_ok(const char *p)
@@ -96,14 +97,18 @@ int sync_entry_encode(const struct sync_entry *e, struct buf *out)
 	r |= buf_put_u64(out, e->mtime_ns);
 	r |= buf_put(out, e->hash, INDEX_HASH_LEN);
 	r |= buf_put_cstr(out, e->path);
-	r |= buf_put_cstr(out, e->link ? e->link : "");
+	r |= buf_put_cstr(out, sync_entry_link(e));
 	return r ? -1 : 0;
+}
+
+const char *sync_entry_link(const struct sync_entry *e)
+{
+	return e->type == ENT_LINK ? e->path + strlen(e->path) + 1 : "";
 }
 
 void sync_entry_release(struct sync_entry *e)
 {
 	free(e->path);
-	free(e->link);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -117,12 +122,24 @@ int sync_entry_decode(struct rd *r, struct sync_entry *e)
 	const uint8_t *h = rd_bytes(r, INDEX_HASH_LEN);
 	if (h)
 		memcpy(e->hash, h, INDEX_HASH_LEN);
-	e->path = rd_cstr(r, PATH_REL_MAX);
-	e->link = rd_cstr(r, PATH_REL_MAX);
+	size_t plen = 0, llen = 0;
+	const uint8_t *path = rd_str(r, PATH_REL_MAX, &plen);
+	const uint8_t *link = rd_str(r, PATH_REL_MAX, &llen);
 	rd_expect_end(r);
-	/* Types: 0 file, 1 dir, 2 symlink; a target only for a symlink. */
-	if (!rd_ok(r) || e->type > 2 || (e->mode & ~07777u) || !path_ok(e->path) ||
-	    e->link == NULL || ((e->type == 2) != (e->link[0] != '\0'))) {
+	/* Types: 0 file, 1 dir, 2 symlink; a target only for a symlink;
+	 * no NUL inside either string. */
+	if (!rd_ok(r) || path == NULL || link == NULL || memchr(path, '\0', plen) || memchr(link, '\0', llen) ||
+	    e->type > 2 || (e->mode & ~07777u) || (e->type == ENT_LINK) != (llen > 0)) {
+		memset(e, 0, sizeof(*e));
+		return -1;
+	}
+	/* The path, then the target after its NUL (sync_entry_link). */
+	e->path = xmalloc(plen + 1 + llen + 1);
+	memcpy(e->path, path, plen);
+	e->path[plen] = '\0';
+	memcpy(e->path + plen + 1, link, llen);
+	e->path[plen + 1 + llen] = '\0';
+	if (!path_ok(e->path)) {
 		sync_entry_release(e);
 		return -1;
 	}

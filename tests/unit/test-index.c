@@ -556,6 +556,44 @@ static void test_sync_wire(void)
 	CHECK(sync_base_decode(&r, &m) < 0);
 	rd_init(&r, yes, 0);
 	CHECK(sync_base_decode(&r, &m) < 0);
+
+	t_case = "sync entry: a symlink's target travels after its path";
+	char lpath[] = "dir/ln\0../target";	/* as the source holds it */
+	struct sync_entry le = { .type = ENT_LINK, .mode = 0777, .size = 9, .mtime_ns = 5, .path = lpath }, ge;
+	CHECK_STR(sync_entry_link(&le), "../target");
+	buf_reset(&b);
+	CHECK(sync_entry_encode(&le, &b) == 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(sync_entry_decode(&r, &ge) == 0 && ge.type == ENT_LINK && ge.size == 9);
+	CHECK_STR(ge.path, "dir/ln");
+	CHECK_STR(sync_entry_link(&ge), "../target");
+	sync_entry_release(&ge);
+	struct sync_entry fe = { .type = ENT_FILE, .mode = 0644, .path = "f" };
+	CHECK_STR(sync_entry_link(&fe), "");
+	buf_reset(&b);
+	CHECK(sync_entry_encode(&fe, &b) == 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(sync_entry_decode(&r, &ge) == 0 && ge.type == ENT_FILE);
+	CHECK_STR(ge.path, "f");
+	CHECK_STR(sync_entry_link(&ge), "");
+	sync_entry_release(&ge);
+	/* Malformed: a target for a file, none for a link, a NUL inside. */
+	static const struct { uint8_t type; const char *path; size_t plen; const char *link; size_t llen; } bad_e[] = {
+		{ ENT_FILE, "f", 1, "x", 1 }, { ENT_LINK, "l", 1, "", 0 }, { ENT_LINK, "l", 1, "a\0b", 3 },
+		{ ENT_FILE, "a\0b", 3, "", 0 }, { ENT_FILE, "../f", 4, "", 0 }, { 3, "f", 1, "", 0 },
+	};
+	for (size_t i = 0; i < sizeof(bad_e) / sizeof(bad_e[0]); i++) {
+		buf_reset(&b);
+		buf_put_u8(&b, bad_e[i].type);
+		buf_put_u16(&b, 0644);
+		buf_put_u64(&b, 1);
+		buf_put_u64(&b, 1);
+		buf_put(&b, sb.base, INDEX_HASH_LEN);
+		buf_put_str(&b, bad_e[i].path, bad_e[i].plen);
+		buf_put_str(&b, bad_e[i].link, bad_e[i].llen);
+		rd_init(&r, b.data, b.len);
+		CHECK(sync_entry_decode(&r, &ge) < 0 && ge.path == NULL);
+	}
 	buf_release(&b);
 	t_case = NULL;
 }
