@@ -246,6 +246,8 @@ int atomic_out_link(struct atomic_out *o)
 
 void atomic_out_abort(struct atomic_out *o)
 {
+	if (o->tmp == NULL)
+		return;
 	close(o->fd);
 	o->fd = -1;
 	atomic_out_done(o, -1);

@@ -157,6 +157,10 @@ int index_encode(const struct index *ix, struct buf *out)
 	return r ? -1 : 0;
 }
 
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22	/* Linux 5.14; older headers lack the name */
+#endif
+
 /* A window of a file mapping with its page tables filled at once (page
  * faults one at a time cost a third of a 100k-entry load); where the
  * kernel cannot (before 5.14), the pages fault in as they are read. */
