@@ -161,7 +161,8 @@ out:
 	return r;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
+/* data as path's whole content, in one piece (the two below). */
+static int write_whole(const char *path, const void *data, size_t len, mode_t mode, int excl, bool durable)
 {
 	if (excl && access(path, F_OK) == 0)
 		return -EEXIST;
@@ -170,17 +171,17 @@ int write_file_atomic(const char *path, const void *data, size_t len, mode_t mod
 	if (r < 0)
 		return r;
 	atomic_out_write(&o, data, len);
-	return excl ? atomic_out_link(&o) : atomic_out_commit(&o, true);
+	return excl ? atomic_out_link(&o) : atomic_out_commit(&o, durable);
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
+{
+	return write_whole(path, data, len, mode, excl, true);
 }
 
 int write_cache_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
-	struct atomic_out o;
-	int r = atomic_out_open(&o, path, mode);
-	if (r < 0)
-		return r;
-	atomic_out_write(&o, data, len);
-	return atomic_out_commit(&o, false);
+	return write_whole(path, data, len, mode, 0, false);
 }
 
 int atomic_out_open(struct atomic_out *o, const char *path, mode_t mode)

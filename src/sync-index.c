@@ -340,12 +340,6 @@ int index_writer_commit(struct index_writer *w, bool durable)
 	return atomic_out_commit(&w->o, durable);
 }
 
-void index_writer_abort(struct index_writer *w)
-{
-	buf_release(&w->b);
-	atomic_out_abort(&w->o);
-}
-
 int index_save(const char *file, struct index *ix)
 {
 	struct index_writer w;

@@ -70,8 +70,8 @@ int index_decode(const void *p, size_t n, struct index *ix);
 /* Writes an index file a piece at a time (INDEX_WRITE_PIECE bytes in
  * memory, not the whole encoding: 100k entries are ~6 MB): open with the
  * header, put each entry (path_cmp order), then commit (atomic rename,
- * fsync when durable; 0 or -errno, -E2BIG past INDEX_FILE_MAX) or abort.
- * Errors are kept until commit. */
+ * fsync when durable; 0 or -errno, -E2BIG past INDEX_FILE_MAX; on an
+ * error no temp file is left).  Errors are kept until commit. */
 struct index_writer {
 	struct atomic_out o;
 	struct buf b;
@@ -81,7 +81,6 @@ struct index_writer {
 int index_writer_open(struct index_writer *w, const char *file, uint64_t written_ns, uint32_t count);
 void index_writer_put(struct index_writer *w, const char *path, const struct index_entry *e);
 int index_writer_commit(struct index_writer *w, bool durable);
-void index_writer_abort(struct index_writer *w);
 /* Reads a file and the committed groups of its log (FILE.log, below);
  * writes a file atomically (0600) and removes its log.  -ENOENT when
  * there is none, -EBADMSG when it or its log is malformed. */

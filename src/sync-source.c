@@ -91,10 +91,11 @@ static char *arena_strdup(struct source *s, const char *path)
 	return memcpy(arena_take(s, n), path, n);
 }
 
-/* Gives back the arena's last n bytes when p is them. */
+/* Gives back the arena's last n bytes when p is them (a pointer
+ * elsewhere, into the cache, is left alone). */
 static void arena_give_back(struct source *s, const char *p, size_t n)
 {
-	if (s->narena && p + n == s->arena[s->narena - 1] + s->arena_used)
+	if (s->narena && n <= s->arena_used && p == s->arena[s->narena - 1] + s->arena_used - n)
 		s->arena_used -= n;
 }
 
@@ -109,13 +110,16 @@ static void share_path(struct source *s, struct sync_entry *e, const char *cache
 	e->path = (char *)cached;
 }
 
-/* A symlink's path again, with its target after the NUL (struct
- * sync_entry has no pointer of its own for it). */
+/* A symlink's path with its target after the NUL (struct sync_entry
+ * has no pointer of its own for it): in place when the path is the
+ * arena's last, else a new copy (a block never moves, so the old bytes
+ * stay readable while they are copied). */
 static void with_link(struct source *s, struct sync_entry *e, const char *link)
 {
 	size_t pn = strlen(e->path) + 1, ln = strlen(link) + 1;
+	arena_give_back(s, e->path, pn);
 	char *p = arena_take(s, pn + ln);
-	memcpy(p, e->path, pn);
+	memmove(p, e->path, pn);
 	memcpy(p + pn, link, ln);
 	e->path = p;
 }
