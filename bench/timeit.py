@@ -21,5 +21,6 @@ for _ in range(n):
         sys.exit(f"command failed ({r.returncode}): {cmd}")
     samples.append((t1 - t0) * 1000)
 samples.sort()
-q = statistics.quantiles(samples, n=10)
+# One run (a quick look, RUNS=1) has no spread: p10 and p90 are the run.
+q = statistics.quantiles(samples, n=10) if n > 1 else samples
 print(f"{statistics.median(samples):.2f} {q[0]:.2f} {q[-1]:.2f}")

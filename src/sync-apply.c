@@ -98,7 +98,11 @@ int apply_begin(struct apply_file *f, int rootfd, const char *path)
 			f->fd = fd;
 			f->tmp = tmp;
 			f->name = xstrdup(name);
-			f->hs = xmalloc(sizeof(XXH3_state_t));
+			/* XXH3_state_t wants 64-byte alignment, more than
+			 * malloc promises: xxHash's own allocator gives it. */
+			f->hs = XXH3_createState();
+			if (f->hs == NULL)
+				oom(sizeof(XXH3_state_t));
 			XXH3_128bits_reset(f->hs);
 			return 0;
 		}
@@ -142,7 +146,7 @@ void apply_abort(struct apply_file *f)
 		close(f->dirfd);
 	free(f->tmp);
 	free(f->name);
-	free(f->hs);
+	XXH3_freeState(f->hs);
 	memset(f, 0, sizeof(*f));
 	f->dirfd = f->fd = -1;
 }

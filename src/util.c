@@ -22,7 +22,7 @@
 #define FERRY_VERSION "0.0.0-dev"
 #endif
 
-static void oom(size_t n)
+void oom(size_t n)
 {
 	fprintf(stderr, "ferry: out of memory allocating %zu bytes\n", n);
 	abort();

@@ -31,6 +31,8 @@ enum {
 #define ATTR_NORETURN __attribute__((noreturn))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* Says so and aborts: what the x* allocators do when memory runs out. */
+void oom(size_t n) ATTR_NORETURN;
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
