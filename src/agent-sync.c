@@ -144,6 +144,17 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		agent_error(c, PERR_PROTOCOL, "a pull names no folder");
 		goto out;
 	}
+	/* The round trip, for zstd's first level (zpack_rtt): the client
+	 * answers while we walk. */
+	uint64_t ping_sent = 0;
+	if (src.z.enabled) {
+		ping_sent = now_mono_ns();
+		sync_ping_encode(ping_sent, &out);
+		conn_queue(c, MSG_SYNC_PING, out.data, out.len);
+		buf_reset(&out);
+		if (conn_flush(c) < 0)
+			goto out;
+	}
 	if (scan_tree(&sp, source_add, &src, &st, &err) < 0) {
 		agent_error(c, PERR_ROOT, "%s", err);
 		goto out;
@@ -172,6 +183,16 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 				agent_error(c, PERR_PROTOCOL, "malformed or unexpected file signature");
 				goto out;
 			}
+			continue;
+		}
+		if (type == MSG_SYNC_PONG) {
+			uint64_t t;
+			if (ping_sent == 0 || sync_ping_decode(&body, &t) < 0 || t != ping_sent) {
+				agent_error(c, PERR_PROTOCOL, "an unexpected or malformed pong");
+				goto out;
+			}
+			zpack_rtt(&src.z, now_mono_ns() - t);
+			ping_sent = 0;
 			continue;
 		}
 		if (type == MSG_SYNC_PLAN_END) {

@@ -47,6 +47,7 @@ struct push {
 	int retries_left;		/* pushes again for files changed while sent */
 	char *changed[PUSH_CHANGED_MAX];	/* such files this time (not yet reported) */
 	uint32_t changed_during;
+	uint64_t ping_sent;		/* SYNC_PING's clock, until its pong */
 };
 
 /* The walk, run on a thread of its own while ssh connects. */
@@ -136,6 +137,14 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 		free(path);
 		free(msg);
 		return 0;
+	case MSG_SYNC_PONG: {
+		uint64_t t;
+		if (p->ping_sent == 0 || sync_ping_decode(body, &t) < 0 || t != p->ping_sent)
+			break;
+		zpack_rtt(&p->src.z, now_mono_ns() - t);
+		p->ping_sent = 0;
+		return 0;
+	}
 	case MSG_SYNC_BASE: {
 		bool match;
 		if (p->base_reply != -1 || sync_base_decode(body, &match) < 0)
@@ -398,6 +407,20 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 		ferr_die(&e);
 	p.s = &s;
 	p.pace_err = &e;
+	/* The round trip, for zstd's first level (zpack_rtt): the agent
+	 * answers before it walks its tree or reads our manifest. */
+	if (p.src.z.enabled) {
+		struct buf pb;
+		buf_init(&pb, 16);
+		p.ping_sent = now_mono_ns();
+		sync_ping_encode(p.ping_sent, &pb);
+		conn_queue(&s.c, MSG_SYNC_PING, pb.data, pb.len);
+		buf_release(&pb);
+		if (conn_flush(&s.c) < 0) {
+			session_lost(&s, true, &e);
+			ferr_die(&e);
+		}
+	}
 	/* Large changed files: the agent makes their signatures while we
 	 * hash them, not after. */
 	if (p.src.ndeferred) {

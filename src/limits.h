@@ -115,6 +115,9 @@
 #define MANIFEST_ZMIN		1024		/* a smaller batch goes as plain frames */
 #define MANIFEST_ZSTD_LEVEL	3		/* the manifest's compression: small, alike records */
 #define ZSTD_START_BYTES	(8u << 20)	/* until a session wrote this much, chunks go compressed (fast level) even without a backlog */
+#define SSH_WINDOW_BYTES	(2u << 20)	/* OpenSSH's session channel window: at most this much in flight per round trip */
+#define PING_CHECK_EVERY	1024		/* the destination's index walk looks for a ping this often (entries) */
+#define PING_ANSWER_MAX		16		/* pings answered at one such look */
 #define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */
 #define ZSTD_RETRY_CHUNKS	64		/* raw chunks before trying again in a file that did not shrink */
 #define ZSTD_RAW_MAX		DELTA_FRAME_MAX	/* decompressed bytes of one frame, a hard cap */

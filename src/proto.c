@@ -370,6 +370,27 @@ int conn_next(struct conn *c, uint16_t *type, struct rd *body)
 	return 1;
 }
 
+void conn_unread(struct conn *c)
+{
+	c->frame_len = 0;
+}
+
+int conn_ready(struct conn *c)
+{
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		int r = conn_next(c, &type, &body);
+		if (r != 0) {
+			conn_unread(c);
+			return r > 0;
+		}
+		struct pollfd p = { .fd = c->rfd, .events = POLLIN };
+		if (c->eof || poll(&p, 1, 0) <= 0 || conn_fill(c) <= 0)
+			return 0;
+	}
+}
+
 int conn_read(struct conn *c, uint16_t *type, struct rd *body)
 {
 	for (;;) {

@@ -82,6 +82,8 @@ enum msg_type {
 	MSG_SYNC_DROP = 0x0312,
 	MSG_SYNC_HINT = 0x0313,
 	MSG_SYNC_ENTRIES_Z = 0x0314,
+	MSG_SYNC_PING = 0x0315,
+	MSG_SYNC_PONG = 0x0316,
 	/* 0x02xx information */
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
@@ -176,6 +178,13 @@ int conn_fill(struct conn *c);
  * valid until the next conn_* call), 0 if more bytes are needed, -1 if the
  * header is malformed or announces more than FRAME_MAX. */
 int conn_next(struct conn *c, uint16_t *type, struct rd *body);
+/* Puts back the frame conn_next returned last: the next conn_next returns
+ * it again. */
+void conn_unread(struct conn *c);
+/* Without blocking: 1 when a whole frame is buffered or, after reading
+ * what the fd already holds, is now; 0 otherwise (errors and EOF are
+ * left for the next conn_read to report). */
+int conn_ready(struct conn *c);
 /* Blocking: reads until a frame, EOF (0) or error (<0). */
 int conn_read(struct conn *c, uint16_t *type, struct rd *body);
 /* The framing itself, for frames carried inside others (a manifest

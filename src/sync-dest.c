@@ -88,15 +88,52 @@ static void proto_error(struct dest *d, const char *fmt, ...)
 	free(m);
 }
 
-/* The next frame from the source, flushing what we queued first.  1, or
- * 0 when the connection ended. */
+/* A ping from the source (it measures the round trip): echoed at once.
+ * false when the frame is not a well-formed ping (left to the caller). */
+static bool pong(struct dest *d, uint16_t type, struct rd *body)
+{
+	uint64_t t;
+	if (type != MSG_SYNC_PING || sync_ping_decode(body, &t) < 0)
+		return false;
+	struct buf b;
+	buf_init(&b, 16);
+	sync_ping_encode(t, &b);
+	conn_queue(d->c, MSG_SYNC_PONG, b.data, b.len);
+	buf_release(&b);
+	return true;
+}
+
+/* The next frame from the source, flushing what we queued first (pings
+ * are answered here).  1, or 0 when the connection ended. */
 static int next_frame(struct dest *d, uint16_t *type, struct rd *body)
 {
-	if (conn_flush(d->c) < 0 || conn_read(d->c, type, body) <= 0) {
-		d->lost = true;
-		return 0;
-	}
+	do {
+		if (conn_flush(d->c) < 0 || conn_read(d->c, type, body) <= 0) {
+			d->lost = true;
+			return 0;
+		}
+	} while (pong(d, *type, body));
 	return 1;
+}
+
+/* Pings that have arrived, answered without waiting for anything: a
+ * ping left unread while we walk would make the link look slower than it
+ * is.  A few at a time: a peer that sends nothing but pings gets no more
+ * of our memory than one that sends nothing. */
+static void answer_pings(struct dest *d)
+{
+	uint16_t type;
+	struct rd body;
+	bool any = false;
+	for (int k = 0; k < PING_ANSWER_MAX && conn_ready(d->c) == 1 && conn_next(d->c, &type, &body) == 1; k++) {
+		if (!pong(d, type, &body)) {
+			conn_unread(d->c);
+			break;
+		}
+		any = true;
+	}
+	if (any)
+		(void)conn_flush_some(d->c);
 }
 
 /* path equals a pull folder or lies inside one. */
@@ -1163,6 +1200,8 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		d.pre = xcalloc(d.old.n, sizeof(*d.pre));
 		for (size_t j = 0; j < d.old.n; j++) {
 			struct stat st;
+			if (j % PING_CHECK_EVERY == 0)
+				answer_pings(&d);
 			d.pre[j].err = dest_lstat(&d, index_path(&d.old, &d.old.e[j]), &st);
 			if (d.pre[j].err == 0)
 				apply_stat_from(&d.pre[j].st, &st);

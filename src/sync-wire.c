@@ -236,6 +236,18 @@ int sync_base_decode(struct rd *r, bool *match)
 	return rd_ok(r) && m <= 1 ? 0 : -1;
 }
 
+void sync_ping_encode(uint64_t t, struct buf *b)
+{
+	buf_put_u64(b, t);
+}
+
+int sync_ping_decode(struct rd *r, uint64_t *t)
+{
+	*t = rd_u64(r);
+	rd_expect_end(r);
+	return rd_ok(r) ? 0 : -1;
+}
+
 int sync_batch_unpack(const uint8_t *p, size_t n, uint8_t **out, size_t *len)
 {
 	unsigned long long sz = ZSTD_getFrameContentSize(p, n);

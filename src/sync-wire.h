@@ -77,6 +77,10 @@ int sync_drop_decode(struct rd *r, char **path);
 /* SYNC_BASE: u8 1 when the destination's index is the client's base
  * (send changes only), 0 otherwise (send everything). */
 int sync_base_decode(struct rd *r, bool *match);
+/* SYNC_PING / SYNC_PONG: u64, the sender's clock when it pinged, echoed
+ * back unchanged (the source learns the round trip; zchunk.h). */
+void sync_ping_encode(uint64_t t, struct buf *b);
+int sync_ping_decode(struct rd *r, uint64_t *t);
 
 /* A manifest batch (SYNC_ENTRIES_Z): ENTRY and DROP frames, framed as on
  * the wire (u32 length, u16 type, u16 0, body), compressed as one zstd

@@ -34,6 +34,27 @@ void zpack_file(struct zpack *z)
 	z->skip = 0;
 }
 
+/* The level (and its window and tables) from the next frame on, its
+ * speed to be measured again. */
+static void set_level(struct zpack *z, int level)
+{
+	z->level = level;
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, level);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, level == ZSTD_LEVEL ? ZSTD_WINDOW_LOG : ZSTD_WINDOW_LOG_FAST);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, level == ZSTD_LEVEL ? ZSTD_HASH_LOG : 0);
+	ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, level == ZSTD_LEVEL ? ZSTD_CHAIN_LOG : 0);
+	z->comp_bps = 0;
+	z->fresh = true;
+}
+
+void zpack_rtt(struct zpack *z, uint64_t rtt_ns)
+{
+	double cap = rtt_ns ? (double)SSH_WINDOW_BYTES * 1e9 / (double)rtt_ns : 0;
+	z->thin = rtt_ns && cap * ZSTD_SPEED_MARGIN < ZSTD_LEVEL_BPS;
+	trace_phase("round trip %.1f ms: at most %.0f B/s through ssh%s", (double)rtt_ns / 1e6, cap,
+		    z->thin ? ", a thin link" : "");
+}
+
 static double ewma(double avg, double v)
 {
 	return avg > 0 ? 0.75 * avg + 0.25 * v : v;
@@ -64,7 +85,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	 * pushes back, and those went raw (1.8 MB of the source tree's first
 	 * push at 20 Mbit/s); on a fast link the fast level costs little
 	 * for them. */
-	bool start = wire_out < ZSTD_START_BYTES && z->level <= ZSTD_LEVEL_FAST;
+	bool start = wire_out < ZSTD_START_BYTES && (z->level <= ZSTD_LEVEL_FAST || (z->thin && z->climbed));
 	if (!z->enabled || (!backlogged && !start) || n < ZSTD_MIN_CHUNK)
 		return false;
 	if (z->skip) {
@@ -83,6 +104,12 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		z->level = ZSTD_LEVEL_FAST;
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
 		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG_FAST);
+		/* A thin link (zpack_rtt): the strong level from the start. */
+		if (z->thin && !z->climbed) {
+			set_level(z, ZSTD_LEVEL);
+			z->climbed = true;
+			trace_phase("zstd level %d from the start (a thin link)", z->level);
+		}
 	}
 	/* A level takes effect with a new frame only (zstd keeps a frame's
 	 * parameters): this chunk ends the frame, the next starts one. */
@@ -98,8 +125,8 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 		} else if (++z->probe % ZSTD_PROBE_EVERY != 0) {
 			return false;
 		}
-	} else if (z->level == ZSTD_LEVEL_FAST && !z->climbed && z->link_bps > 0 &&
-		   z->link_bps * ZSTD_SPEED_MARGIN < ZSTD_LEVEL_BPS &&
+	} else if (z->level == ZSTD_LEVEL_FAST && !z->climbed &&
+		   (z->thin || (z->link_bps > 0 && z->link_bps * ZSTD_SPEED_MARGIN < ZSTD_LEVEL_BPS)) &&
 		   z->packed_out * 100 < z->raw_in * (100 - ZSTD_GAIN_PCT)) {
 		/* The link is thin and the data shrinks: the strong level
 		 * from the next frame on (once only; measured like any level,
@@ -135,13 +162,7 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	if (end_frame) {
 		/* The next frame, at the next level with its own tables; its
 		 * history starts afresh. */
-		z->level = next;
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, next == ZSTD_LEVEL ? ZSTD_WINDOW_LOG : ZSTD_WINDOW_LOG_FAST);
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_hashLog, next == ZSTD_LEVEL ? ZSTD_HASH_LOG : 0);
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_chainLog, next == ZSTD_LEVEL ? ZSTD_CHAIN_LOG : 0);
-		z->comp_bps = 0;	/* to be measured again */
-		z->fresh = true;
+		set_level(z, next);
 		trace_phase("zstd level %d: %llu raw -> %llu packed so far, %llu on the wire, link %.0f B/s",
 			    z->level, (unsigned long long)(z->raw_in + n), (unsigned long long)(z->packed_out + ob.pos),
 			    (unsigned long long)wire_out, z->link_bps);

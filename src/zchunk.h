@@ -52,12 +52,23 @@ struct zpack {
 	unsigned probe;
 	bool fresh;		/* the next chunk is its level's first */
 	bool climbed;		/* went up to ZSTD_LEVEL once (never again) */
+	bool thin;		/* the round trip says the link is slower than ZSTD_LEVEL */
 };
 
 void zpack_init(struct zpack *z, bool enabled);
 void zpack_release(struct zpack *z);
 /* A new file: forget that the last one did not compress. */
 void zpack_file(struct zpack *z);
+/* The session's round trip, measured (SYNC_PING).  ssh carries at most
+ * its channel window (SSH_WINDOW_BYTES) per round trip, so a long one
+ * caps the link: when that cap is below ZSTD_LEVEL's speed by
+ * ZSTD_SPEED_MARGIN (a round trip over ~60 ms), the stream starts at
+ * ZSTD_LEVEL instead of climbing to it once the link pushes back, and
+ * the start rule (ZSTD_START_BYTES) compresses at that level: the few MB
+ * ssh and the kernel take before a thin link pushes back no longer go
+ * at the fast level.  The measured speeds still rule after that: a
+ * level slower than the link drops to the fast one. */
+void zpack_rtt(struct zpack *z, uint64_t rtt_ns);
 /* Compresses p[0..n) into the stream when the rules say so (wire_out:
  * the bytes written to the link so far, for its speed): true and
  * z->out/out_len hold the chunk to send (it must be sent: the stream

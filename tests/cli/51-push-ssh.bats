@@ -34,6 +34,30 @@ teardown() { common_teardown; }
 	trees_equal
 }
 
+@test "push over ssh: a long round trip starts zstd at its strong level" {
+	# 80 ms each way: ssh's 2 MiB window per 160 ms caps it near 13 MB/s
+	long_link 80 4000000
+	yes 'step 5678 loss 0.0456 accuracy 0.99' | head -c 2000000 >b.log
+	run env FERRY_TIMING=1 "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"a thin link"* ]]
+	[[ "$output" == *"zstd level 9 from the start"* ]]
+	json_check 'd["bytes_sent"] < 200000'
+	trees_equal
+}
+
+@test "push over ssh: a short round trip keeps zstd's fast level first" {
+	yes 'step 1234 loss 0.0123 accuracy 0.98' | head -c 2000000 >a.log
+	run env FERRY_TIMING=1 "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"round trip "* ]]
+	[[ "$output" != *"a thin link"* ]]
+	[[ "$output" != *"zstd level 9"* ]]
+	trees_equal
+}
+
 @test "push over ssh: a large manifest travels in compressed batches, a changes-only one too" {
 	# 3,000 entries with long alike paths: ~350 KB of plain manifest
 	python3 - <<-'PY'

@@ -22,6 +22,25 @@ teardown() { common_teardown; }
 @test "pull over ssh: kill -9 mid-pull leaves no partial file" { check_pull_kill; }
 @test "pull over ssh: a large file with a few KB changed goes as a delta" { check_pull_delta; }
 
+@test "pull over ssh: over a long round trip the agent's ping is answered, whole and changes-only pulls" {
+	long_link 80 4000000
+	mkdir -p "$R/results"
+	yes 'step 1234 loss 0.0123 accuracy 0.98' | head -c 2000000 >"$R/results/train.log"
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	results_equal
+	# Now the laptop lstats its pull index while the agent walks: the
+	# ping is answered during that walk.
+	echo more >>"$R/results/train.log"
+	echo new >"$R/results/metrics.json"
+	run "$FERRY" pull --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	json_check 'd["manifest"] == "changes" and d["written"] == 2'
+	results_equal
+}
+
 @test "pull over ssh: compressible data is compressed when the link is slow" {
 	slow_link 4000000
 	mkdir -p "$R/results"

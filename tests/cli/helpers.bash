@@ -182,3 +182,11 @@ slow_link() {
 		"$SSHD_DIR/ssh_config" >"$T/slow_config"
 	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" ferry.ini
 }
+
+# The same with DELAY_MS ($1) of latency each way and RATE bytes a second
+# ($2): the benchmark's relay (bench/delay-relay.py).
+long_link() {
+	sed "/^Host ferry-test/a\\	ProxyCommand python3 $BATS_TEST_DIRNAME/../../bench/delay-relay.py %h %p $1 $2" \
+		"$SSHD_DIR/ssh_config" >"$T/slow_config"
+	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" ferry.ini
+}

@@ -1,6 +1,6 @@
 /*
  * fuzz-sync.c - libFuzzer harness: the sync messages an agent or client
- * receives (SYNC_BEGIN with its base id, ENTRY, DROP, BASE, reports,
+ * receives (SYNC_BEGIN with its base id, ENTRY, DROP, BASE, PING/PONG, reports,
  * PLAN_END, DONE, manifest batches), and the push journal the agent reads back.
  */
 #define _GNU_SOURCE
@@ -43,6 +43,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		free(path);
 	rd_init(&r, data, size);
 	(void)sync_base_decode(&r, &match);
+	uint64_t t;
+	rd_init(&r, data, size);
+	(void)sync_ping_decode(&r, &t);
 	rd_init(&r, data, size);
 	(void)sync_plan_end_decode(&r, &pe);
 	rd_init(&r, data, size);

@@ -594,6 +594,39 @@ static void test_zchunk(void)
 	zunpack_release(&u);
 	zunpack_init(&u);
 
+	t_case = "zstd: a long round trip starts at the strong level, start rule and all; a short one does not";
+	zpack_init(&z, true);
+	zunpack_init(&u);
+	zpack_rtt(&z, 100 * 1000000ull);	/* 2 MiB per 100 ms: ~21 MB/s at most */
+	CHECK(z.thin);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL && z.climbed);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(zpack_try(&z, small, sizeof(small), false, ZSTD_START_BYTES - 1) && z.level == ZSTD_LEVEL);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, ZSTD_START_BYTES));
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, ZSTD_START_BYTES) && z.level == ZSTD_LEVEL);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	zpack_release(&z);
+	zunpack_release(&u);
+	zpack_init(&z, true);
+	zpack_rtt(&z, 1000000ull);		/* 1 ms: ssh could carry ~2 GB/s */
+	CHECK(!z.thin);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL_FAST);
+	zpack_release(&z);
+	/* Measured after the first chunks went out: the climb comes with the
+	 * next chunk, which ends the fast level's frame. */
+	zpack_init(&z, true);
+	zunpack_init(&u);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL_FAST);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
+	zpack_rtt(&z, 200 * 1000000ull);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(zpack_try(&z, small, sizeof(small), false, 0));
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	zpack_release(&z);
+	zunpack_release(&u);
+
 	t_case = "zstd: a frame bigger than the cap is refused";
 	uint8_t *big = xcalloc(1, ZSTD_RAW_MAX + 1);
 	zpack_init(&z, true);

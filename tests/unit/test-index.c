@@ -557,6 +557,20 @@ static void test_sync_wire(void)
 	rd_init(&r, yes, 0);
 	CHECK(sync_base_decode(&r, &m) < 0);
 
+	t_case = "sync ping: eight bytes, echoed as they came";
+	struct buf pb;
+	uint64_t t;
+	buf_init(&pb, 64);
+	sync_ping_encode(0x0102030405060708ull, &pb);
+	rd_init(&r, pb.data, pb.len);
+	CHECK(pb.len == 8 && sync_ping_decode(&r, &t) == 0 && t == 0x0102030405060708ull);
+	rd_init(&r, pb.data, 7);
+	CHECK(sync_ping_decode(&r, &t) < 0);
+	buf_put_u8(&pb, 0);
+	rd_init(&r, pb.data, pb.len);
+	CHECK(sync_ping_decode(&r, &t) < 0);
+	buf_release(&pb);
+
 	t_case = "sync entry: a symlink's target travels after its path";
 	char lpath[] = "dir/ln\0../target";	/* as the source holds it */
 	struct sync_entry le = { .type = ENT_LINK, .mode = 0777, .size = 9, .mtime_ns = 5, .path = lpath }, ge;

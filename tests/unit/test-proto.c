@@ -83,6 +83,40 @@ static void test_frames(void)
 	free(big);
 }
 
+/* conn_ready never blocks and never loses a frame; conn_unread puts the
+ * last one back. */
+static void test_ready_unread(void)
+{
+	int fds[2];
+	struct conn c, w;
+	struct rd body;
+	uint16_t type;
+	t_case = "conn_ready on an empty pipe, a half frame, a whole one; conn_unread";
+	CHECK(pipe2(fds, O_NONBLOCK) == 0);
+	conn_init(&c, fds[0], -1);
+	conn_init(&w, -1, fds[1]);
+	CHECK(conn_ready(&c) == 0);		/* nothing there: no wait */
+	CHECK(conn_queue(&w, 0x0315, "12345678", 8) == 0 && conn_queue(&w, 0x0301, "abc", 3) == 0);
+	CHECK(write(fds[1], w.out.data, 5) == 5);	/* half a header */
+	CHECK(conn_ready(&c) == 0);
+	CHECK(write(fds[1], w.out.data + 5, w.out.len - 5) == (ssize_t)(w.out.len - 5));
+	CHECK(conn_ready(&c) == 1);
+	CHECK(conn_next(&c, &type, &body) == 1 && type == 0x0315 && rd_left(&body) == 8);
+	CHECK(conn_ready(&c) == 1);		/* the first is gone, the next is whole */
+	CHECK(conn_next(&c, &type, &body) == 1 && type == 0x0301);
+	conn_unread(&c);
+	CHECK(conn_ready(&c) == 1);
+	CHECK(conn_next(&c, &type, &body) == 1 && type == 0x0301 && rd_left(&body) == 3 &&
+	      memcmp(rd_bytes(&body, 3), "abc", 3) == 0);
+	CHECK(conn_ready(&c) == 0);
+	close(fds[1]);
+	CHECK(conn_ready(&c) == 0);		/* EOF: for conn_read to report */
+	CHECK(conn_read(&c, &type, &body) == 0);
+	conn_release(&c);
+	conn_release(&w);
+	close(fds[0]);
+}
+
 static void test_hello(void)
 {
 	struct hello h, d;
@@ -283,6 +317,7 @@ static void test_preamble(void)
 void test_proto(void)
 {
 	test_frames();
+	test_ready_unread();
 	test_hello();
 	test_exec_req();
 	test_kv_and_error();
