@@ -115,9 +115,41 @@ static int pace_flush(void *arg, uint64_t n)
 	return 0;
 }
 
+/* A pull's source: the connection, and the ping awaiting its pong. */
+struct pull_link {
+	struct conn *c;
+	struct zpack *z;
+	uint64_t ping_sent;	/* SYNC_PING's clock; 0: none awaited */
+};
+
+/* A pong: the round trip for zstd (zpack_rtt).  -1 when it is not the
+ * one we await. */
+static int take_pong(struct pull_link *l, struct rd *body)
+{
+	uint64_t t;
+	if (l->ping_sent == 0 || sync_ping_decode(body, &t) < 0 || t != l->ping_sent) {
+		agent_error(l->c, PERR_PROTOCOL, "an unexpected or malformed pong");
+		return -1;
+	}
+	zpack_rtt(l->z, now_mono_ns() - t);
+	l->ping_sent = 0;
+	return 0;
+}
+
+/* While the manifest is queued: a pong that has arrived is taken now
+ * (its time is when it is read); the queue goes out once it is long. */
 static int flush_flow(void *arg)
 {
-	return conn_flush(arg);
+	struct pull_link *l = arg;
+	uint16_t type;
+	struct rd body;
+	if (l->ping_sent && conn_ready(l->c) == 1 && conn_next(l->c, &type, &body) == 1) {
+		if (type != MSG_SYNC_PONG)
+			conn_unread(l->c);
+		else if (take_pong(l, &body) < 0)
+			return -1;
+	}
+	return l->c->out.len > CONN_OUT_HIGH ? conn_flush(l->c) : 0;
 }
 
 static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir)
@@ -144,20 +176,22 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		agent_error(c, PERR_PROTOCOL, "a pull names no folder");
 		goto out;
 	}
-	/* The round trip, for zstd's first level (zpack_rtt): the client
-	 * answers while we walk. */
-	uint64_t ping_sent = 0;
+	if (scan_tree(&sp, source_add, &src, &st, &err) < 0) {
+		agent_error(c, PERR_ROOT, "%s", err);
+		goto out;
+	}
+	/* The round trip, for zstd's first level (zpack_rtt): pinged once
+	 * the walk and its hashing are done, so that the pong is read as it
+	 * arrives (while the manifest is queued, or as we wait for the
+	 * plan).  The client answers between frames and during its walk. */
+	struct pull_link link = { .c = c, .z = &src.z };
 	if (src.z.enabled) {
-		ping_sent = now_mono_ns();
-		sync_ping_encode(ping_sent, &out);
+		link.ping_sent = now_mono_ns();
+		sync_ping_encode(link.ping_sent, &out);
 		conn_queue(c, MSG_SYNC_PING, out.data, out.len);
 		buf_reset(&out);
 		if (conn_flush(c) < 0)
 			goto out;
-	}
-	if (scan_tree(&sp, source_add, &src, &st, &err) < 0) {
-		agent_error(c, PERR_ROOT, "%s", err);
-		goto out;
 	}
 	/* The client's index is what we sent last time (our cache): only
 	 * the changes since travel.  Said first, the manifest after. */
@@ -169,7 +203,7 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		conn_queue(c, MSG_SYNC_BASE, &m, 1);
 	}
 	size_t sent;
-	if (source_queue_manifest(&src, c, changes, flush_flow, c, &sent) < 0)
+	if (source_queue_manifest(&src, c, changes, flush_flow, &link, &sent) < 0)
 		goto out;
 	/* The client plans: NEED for each file it wants, then its plan. */
 	struct sync_plan_end pe;
@@ -186,13 +220,8 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 			continue;
 		}
 		if (type == MSG_SYNC_PONG) {
-			uint64_t t;
-			if (ping_sent == 0 || sync_ping_decode(&body, &t) < 0 || t != ping_sent) {
-				agent_error(c, PERR_PROTOCOL, "an unexpected or malformed pong");
+			if (take_pong(&link, &body) < 0)
 				goto out;
-			}
-			zpack_rtt(&src.z, now_mono_ns() - t);
-			ping_sent = 0;
 			continue;
 		}
 		if (type == MSG_SYNC_PLAN_END) {

@@ -281,10 +281,14 @@ static int pace(void *arg, uint64_t n)
 	return 0;
 }
 
+/* While the manifest is queued: the queue kept bounded, and what the
+ * agent said meanwhile (a pong: its time is when it is read) handled. */
 static int manifest_flow(void *arg)
 {
 	struct push *p = arg;
-	return drain_out(p, CONN_OUT_HIGH / 2, p->pace_err);
+	if (drain_out(p, CONN_OUT_HIGH / 2, p->pace_err) < 0)
+		return -1;
+	return pump_input(p, false, NULL, NULL, p->pace_err) < 0 ? -1 : 0;
 }
 
 static void push_release(struct push *p)
@@ -407,8 +411,22 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 		ferr_die(&e);
 	p.s = &s;
 	p.pace_err = &e;
-	/* The round trip, for zstd's first level (zpack_rtt): the agent
-	 * answers before it walks its tree or reads our manifest. */
+	/* Large changed files: the agent makes their signatures while we
+	 * hash them, not after. */
+	if (p.src.ndeferred) {
+		source_queue_hints(&p.src, &s.c);
+		if (conn_flush(&s.c) < 0) {
+			session_lost(&s, true, &e);
+			ferr_die(&e);
+		}
+		source_hash_deferred(&p.src);
+		trace_phase("large files hashed");
+	}
+	/* The round trip, for zstd's first level (zpack_rtt).  Sent when
+	 * nothing but the manifest is left to do before we wait: its pong is
+	 * taken as it arrives (manifest_flow looks while the manifest is
+	 * built), not after minutes of hashing.  The agent answers between
+	 * frames and during its index walk. */
 	if (p.src.z.enabled) {
 		struct buf pb;
 		buf_init(&pb, 16);
@@ -420,17 +438,6 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 			session_lost(&s, true, &e);
 			ferr_die(&e);
 		}
-	}
-	/* Large changed files: the agent makes their signatures while we
-	 * hash them, not after. */
-	if (p.src.ndeferred) {
-		source_queue_hints(&p.src, &s.c);
-		if (conn_flush(&s.c) < 0) {
-			session_lost(&s, true, &e);
-			ferr_die(&e);
-		}
-		source_hash_deferred(&p.src);
-		trace_phase("large files hashed");
 	}
 	bool changes_only = false;
 	if (sb.flags & SYNC_BASE_ID) {

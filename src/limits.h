@@ -114,9 +114,11 @@
 #define MANIFEST_BATCH_MAX	(1024 * 1024)	/* a batch's decoded size, a hard cap (one entry is < 9 KiB) */
 #define MANIFEST_ZMIN		1024		/* a smaller batch goes as plain frames */
 #define MANIFEST_ZSTD_LEVEL	3		/* the manifest's compression: small, alike records */
-#define ZSTD_START_BYTES	(8u << 20)	/* until a session wrote this much, chunks go compressed (fast level) even without a backlog */
+#define ZSTD_START_BYTES	(8u << 20)	/* until a session wrote this much, chunks go compressed (at the stream's first level) even without a backlog */
 #define SSH_WINDOW_BYTES	(2u << 20)	/* OpenSSH's session channel window: at most this much in flight per round trip */
-#define PING_CHECK_EVERY	1024		/* the destination's index walk looks for a ping this often (entries) */
+#define THIN_PROOF_BYTES	(2 * SSH_WINDOW_BYTES)	/* a thin link backs our queue up before this much went out (~2.9 MB at 20 Mbit/s) */
+#define PING_CHECK_EVERY	256		/* the destination's index walk looks for a ping this often (entries: ~1 ms) */
+#define MANIFEST_FLOW_EVERY	4096		/* the source looks at its input this often while it queues its manifest (entries) */
 #define PING_ANSWER_MAX		16		/* pings answered at one such look */
 #define ZSTD_GAIN_PCT		10		/* a chunk must shrink by this much to keep compressing the file */
 #define ZSTD_RETRY_CHUNKS	64		/* raw chunks before trying again in a file that did not shrink */

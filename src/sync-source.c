@@ -522,7 +522,7 @@ int source_queue_manifest(const struct source *s, struct conn *c, bool changes_o
 			mq_put(&q, MSG_SYNC_ENTRY, &b);
 		}
 		(*sent)++;
-		if (c->out.len > CONN_OUT_HIGH)
+		if (c->out.len > CONN_OUT_HIGH || *sent % MANIFEST_FLOW_EVERY == 0)
 			r = flow(arg);
 	}
 	buf_release(&b);

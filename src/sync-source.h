@@ -93,8 +93,9 @@ bool source_base_id(const struct source *s, uint8_t id[INDEX_HASH_LEN]);
  * the destination's index holds no link targets) and the cache's paths
  * the manifest no longer has (SYNC_DROP), merged in walk order; then
  * SYNC_ENTRIES_END.  flow(arg) runs whenever the queue passes
- * CONN_OUT_HIGH; its -1 stops (returned).  0 or -1.  *sent counts the
- * ENTRY and DROP frames. */
+ * CONN_OUT_HIGH, and every MANIFEST_FLOW_EVERY frames (to look at what
+ * the peer said: a pong is timed when it is read); its -1 stops
+ * (returned).  0 or -1.  *sent counts the ENTRY and DROP frames. */
 int source_queue_manifest(const struct source *s, struct conn *c, bool changes_only, int (*flow)(void *arg),
 			  void *arg, size_t *sent);
 

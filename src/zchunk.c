@@ -79,12 +79,22 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	z->t_prev = now;
 	z->out_prev = wire_out;
 	z->prev_backlogged = backlogged;
+	if (backlogged)
+		z->pushed_back = true;
+	if (z->thin && !z->pushed_back && wire_out > THIN_PROOF_BYTES) {
+		z->thin = false;
+		z->unthin = z->level > ZSTD_LEVEL_FAST;
+		z->climbed = false;
+		trace_phase("not a thin link after all: %llu bytes out, the queue never backed up",
+			    (unsigned long long)wire_out);
+	}
 	/* Until a session has written ZSTD_START_BYTES to the link, chunks
-	 * go compressed (fast level) whether or not the queue is backlogged:
-	 * the pipe, ssh and the kernel take a few MB before a thin link
-	 * pushes back, and those went raw (1.8 MB of the source tree's first
-	 * push at 20 Mbit/s); on a fast link the fast level costs little
-	 * for them. */
+	 * go compressed whether or not the queue is backlogged, at the fast
+	 * level, or at the strong one on a link the round trip says is thin
+	 * (zpack_rtt): the pipe, ssh and the kernel take a few MB before a
+	 * thin link pushes back, and those went raw (1.8 MB of the source
+	 * tree's first push at 20 Mbit/s); on a fast link the fast level
+	 * costs little for them. */
 	bool start = wire_out < ZSTD_START_BYTES && (z->level <= ZSTD_LEVEL_FAST || (z->thin && z->climbed));
 	if (!z->enabled || (!backlogged && !start) || n < ZSTD_MIN_CHUNK)
 		return false;
@@ -115,10 +125,16 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 	 * parameters): this chunk ends the frame, the next starts one. */
 	bool end_frame = false;
 	int next = z->level;
-	/* Not well ahead of the link: the link would wait for us, or soon
-	 * (a margin: the two speeds are noisy, and near the link's pace a
-	 * cheaper level loses little). */
-	if (z->comp_bps > 0 && z->link_bps > 0 && z->comp_bps < z->link_bps * ZSTD_SPEED_MARGIN) {
+	if (z->unthin) {
+		/* Not thin after all (zpack_rtt): the fast level from the next
+		 * frame on, as if the round trip had not been known. */
+		z->unthin = false;
+		end_frame = true;
+		next = ZSTD_LEVEL_FAST;
+	} else if (z->comp_bps > 0 && z->link_bps > 0 && z->comp_bps < z->link_bps * ZSTD_SPEED_MARGIN) {
+		/* Not well ahead of the link: the link would wait for us, or
+		 * soon (a margin: the two speeds are noisy, and near the
+		 * link's pace a cheaper level loses little). */
 		if (z->level > ZSTD_LEVEL_FAST) {
 			end_frame = true;
 			next = ZSTD_LEVEL_FAST;

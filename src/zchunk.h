@@ -8,8 +8,9 @@
  *    ahead of a thin link take a burst before it pushes back);
  *  - compression must outrun the link: its speed at the current level
  *    and the link's (bytes written while the queue stayed backlogged)
- *    are measured as they go.  The stream starts at ZSTD_LEVEL_FAST and
- *    goes up to ZSTD_LEVEL once the link turns out slower than that
+ *    are measured as they go.  The stream starts at ZSTD_LEVEL_FAST
+ *    (at ZSTD_LEVEL where the round trip says the link is thin:
+ *    zpack_rtt) and goes up to ZSTD_LEVEL once the link turns out slower than that
  *    level's speed (ZSTD_LEVEL_BPS, a guess until measured) by
  *    ZSTD_SPEED_MARGIN; a level slower than the link drops to
  *    ZSTD_LEVEL_FAST for good, and that one too slow sends raw, trying
@@ -53,6 +54,8 @@ struct zpack {
 	bool fresh;		/* the next chunk is its level's first */
 	bool climbed;		/* went up to ZSTD_LEVEL once (never again) */
 	bool thin;		/* the round trip says the link is slower than ZSTD_LEVEL */
+	bool pushed_back;	/* the queue was backlogged once */
+	bool unthin;		/* thin, but the link never pushed back: level down */
 };
 
 void zpack_init(struct zpack *z, bool enabled);
@@ -67,7 +70,10 @@ void zpack_file(struct zpack *z);
  * the start rule (ZSTD_START_BYTES) compresses at that level: the few MB
  * ssh and the kernel take before a thin link pushes back no longer go
  * at the fast level.  The measured speeds still rule after that: a
- * level slower than the link drops to the fast one. */
+ * level slower than the link drops to the fast one.  And a link that has
+ * taken THIN_PROOF_BYTES without its queue ever backing up was not thin
+ * (the round trip was stretched by a busy peer): the fast level again,
+ * the rules as without a round trip. */
 void zpack_rtt(struct zpack *z, uint64_t rtt_ns);
 /* Compresses p[0..n) into the stream when the rules say so (wire_out:
  * the bytes written to the link so far, for its speed): true and

@@ -24,14 +24,18 @@ teardown() { common_teardown; }
 
 @test "pull over ssh: over a long round trip the agent's ping is answered, whole and changes-only pulls" {
 	long_link 80 4000000
-	mkdir -p "$R/results"
+	mkdir -p "$R/results/runs"
 	yes 'step 1234 loss 0.0123 accuracy 0.98' | head -c 2000000 >"$R/results/train.log"
+	# More entries than the laptop's walk checks for a ping at once.
+	for i in $(seq 400); do echo "$i" >"$R/results/runs/$i.txt"; done
 	run "$FERRY" pull --json
 	echo "$output"
 	[ "$status" -eq 0 ]
 	results_equal
-	# Now the laptop lstats its pull index while the agent walks: the
-	# ping is answered during that walk.
+	# Now the laptop lstats its pull index (400 entries) while the agent
+	# walks and pings: the ping is answered during that walk or as the
+	# manifest is read, and the agent takes its pong (it refuses any
+	# other).
 	echo more >>"$R/results/train.log"
 	echo new >"$R/results/metrics.json"
 	run "$FERRY" pull --json

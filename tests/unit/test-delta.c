@@ -601,7 +601,11 @@ static void test_zchunk(void)
 	CHECK(z.thin);
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL && z.climbed);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
-	CHECK(zpack_try(&z, small, sizeof(small), false, ZSTD_START_BYTES - 1) && z.level == ZSTD_LEVEL);
+	CHECK(zpack_try(&z, small, sizeof(small), false, THIN_PROOF_BYTES - 1) && z.level == ZSTD_LEVEL);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, THIN_PROOF_BYTES) && z.level == ZSTD_LEVEL);	/* pushed back */
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(zpack_try(&z, small, sizeof(small), false, ZSTD_START_BYTES - 1) && z.thin && z.level == ZSTD_LEVEL);
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
 	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, ZSTD_START_BYTES));
 	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, ZSTD_START_BYTES) && z.level == ZSTD_LEVEL);
@@ -626,6 +630,28 @@ static void test_zchunk(void)
 	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
 	zpack_release(&z);
 	zunpack_release(&u);
+
+	t_case = "zstd: a thin link that never pushes back was not thin: the fast level again";
+	zpack_init(&z, true);
+	zunpack_init(&u);
+	zpack_rtt(&z, 100 * 1000000ull);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
+	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, THIN_PROOF_BYTES + 1));	/* raw now */
+	CHECK(!z.thin && z.level == ZSTD_LEVEL);
+	/* The next compressed chunk ends level 9's frame; then the fast one. */
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, THIN_PROOF_BYTES + 2) && z.level == ZSTD_LEVEL_FAST);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(zpack_try(&z, small, sizeof(small), true, THIN_PROOF_BYTES + 3) && z.level == ZSTD_LEVEL_FAST);
+	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	zpack_release(&z);
+	zunpack_release(&u);
+	t_case = "zstd: a thin link that pushed back stays thin past the proof";
+	zpack_init(&z, true);
+	zpack_rtt(&z, 100 * 1000000ull);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, 1 << 20) && z.level == ZSTD_LEVEL);
+	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, THIN_PROOF_BYTES + 1) && z.thin && z.level == ZSTD_LEVEL);
+	zpack_release(&z);
 
 	t_case = "zstd: a frame bigger than the cap is refused";
 	uint8_t *big = xcalloc(1, ZSTD_RAW_MAX + 1);

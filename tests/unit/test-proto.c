@@ -92,7 +92,10 @@ static void test_ready_unread(void)
 	struct rd body;
 	uint16_t type;
 	t_case = "conn_ready on an empty pipe, a half frame, a whole one; conn_unread";
-	CHECK(pipe2(fds, O_NONBLOCK) == 0);
+	/* A blocking pipe, as the client's may be: conn_ready must not
+	 * wait (the alarm ends the test if it does). */
+	CHECK(pipe(fds) == 0);
+	alarm(10);
 	conn_init(&c, fds[0], -1);
 	conn_init(&w, -1, fds[1]);
 	CHECK(conn_ready(&c) == 0);		/* nothing there: no wait */
@@ -113,8 +116,20 @@ static void test_ready_unread(void)
 	CHECK(conn_ready(&c) == 0);		/* EOF: for conn_read to report */
 	CHECK(conn_read(&c, &type, &body) == 0);
 	conn_release(&c);
+	close(fds[0]);
+
+	t_case = "conn_ready leaves a malformed header for conn_read to report";
+	CHECK(pipe(fds) == 0);
+	conn_init(&c, fds[0], -1);
+	static const uint8_t bad[8] = { 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0 };
+	CHECK(write(fds[1], bad, sizeof(bad)) == (ssize_t)sizeof(bad));
+	CHECK(conn_ready(&c) == 0);		/* no frame to hand out... */
+	CHECK(conn_read(&c, &type, &body) == -1);	/* ...and conn_read says why */
+	conn_release(&c);
 	conn_release(&w);
 	close(fds[0]);
+	close(fds[1]);
+	alarm(0);
 }
 
 static void test_hello(void)
