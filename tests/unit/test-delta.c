@@ -450,6 +450,17 @@ static void test_apply_drops_old(void)
 	free(out.p);
 }
 
+/* One chunk through zpack_try (it must compress) and back through the
+ * receiver's stream, byte for byte. */
+static bool packs_and_unpacks(struct zpack *z, struct zunpack *u, const uint8_t *p, size_t n, bool backlogged,
+			      uint64_t wire)
+{
+	const uint8_t *out;
+	size_t len;
+	return zpack_try(z, p, n, backlogged, wire) && zunpack_chunk(u, z->out, z->out_len, &out, &len) == 0 &&
+	       len == n && memcmp(out, p, n) == 0;
+}
+
 static void test_zchunk(void)
 {
 	struct zpack z;
@@ -599,17 +610,13 @@ static void test_zchunk(void)
 	zunpack_init(&u);
 	zpack_rtt(&z, 100 * 1000000ull);	/* 2 MiB per 100 ms: ~21 MB/s at most */
 	CHECK(z.thin);
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL && z.climbed);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
-	CHECK(zpack_try(&z, small, sizeof(small), false, THIN_PROOF_BYTES - 1) && z.level == ZSTD_LEVEL);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, THIN_PROOF_BYTES) && z.level == ZSTD_LEVEL);	/* pushed back */
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
-	CHECK(zpack_try(&z, small, sizeof(small), false, ZSTD_START_BYTES - 1) && z.thin && z.level == ZSTD_LEVEL);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL && z.climbed);
+	CHECK(packs_and_unpacks(&z, &u, small, sizeof(small), false, THIN_PROOF_BYTES - 1) && z.level == ZSTD_LEVEL);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, true, THIN_PROOF_BYTES));	/* pushed back */
+	CHECK(packs_and_unpacks(&z, &u, small, sizeof(small), false, ZSTD_START_BYTES - 1) && z.thin &&
+	      z.level == ZSTD_LEVEL);
 	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, ZSTD_START_BYTES));
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, ZSTD_START_BYTES) && z.level == ZSTD_LEVEL);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, true, ZSTD_START_BYTES) && z.level == ZSTD_LEVEL);
 	zpack_release(&z);
 	zunpack_release(&u);
 	zpack_init(&z, true);
@@ -621,13 +628,10 @@ static void test_zchunk(void)
 	 * next chunk, which ends the fast level's frame. */
 	zpack_init(&z, true);
 	zunpack_init(&u);
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL_FAST);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL_FAST);
 	zpack_rtt(&z, 200 * 1000000ull);
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
-	CHECK(zpack_try(&z, small, sizeof(small), false, 0));
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL);
+	CHECK(packs_and_unpacks(&z, &u, small, sizeof(small), false, 0));
 	zpack_release(&z);
 	zunpack_release(&u);
 
@@ -635,15 +639,13 @@ static void test_zchunk(void)
 	zpack_init(&z, true);
 	zunpack_init(&u);
 	zpack_rtt(&z, 100 * 1000000ull);
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, false, 0) && z.level == ZSTD_LEVEL);
 	CHECK(!zpack_try(&z, text, FRAME_CHUNK, false, THIN_PROOF_BYTES + 1));	/* raw now */
 	CHECK(!z.thin && z.level == ZSTD_LEVEL);
 	/* The next compressed chunk ends level 9's frame; then the fast one. */
-	CHECK(zpack_try(&z, text, FRAME_CHUNK, true, THIN_PROOF_BYTES + 2) && z.level == ZSTD_LEVEL_FAST);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, text, len) == 0);
-	CHECK(zpack_try(&z, small, sizeof(small), true, THIN_PROOF_BYTES + 3) && z.level == ZSTD_LEVEL_FAST);
-	CHECK(zunpack_chunk(&u, z.out, z.out_len, &out, &len) == 0 && memcmp(out, small, len) == 0);
+	CHECK(packs_and_unpacks(&z, &u, text, FRAME_CHUNK, true, THIN_PROOF_BYTES + 2) && z.level == ZSTD_LEVEL_FAST);
+	CHECK(packs_and_unpacks(&z, &u, small, sizeof(small), true, THIN_PROOF_BYTES + 3) &&
+	      z.level == ZSTD_LEVEL_FAST);
 	zpack_release(&z);
 	zunpack_release(&u);
 	t_case = "zstd: a thin link that pushed back stays thin past the proof";
