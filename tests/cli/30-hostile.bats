@@ -117,6 +117,14 @@ evil_pull() {
 	evil_pull base-unasked 76 "unexpected or malformed message 0x0311"
 	[ ! -e results/a.txt ]
 }
+@test "pull from a malicious agent: a thousand pings are each answered, the pull goes on" {
+	evil_pull pings 0 ""
+	[ "$(cat results/a.txt)" = aaa ]
+}
+@test "pull from a malicious agent: a malformed ping" {
+	evil_pull bad-ping 76 "unexpected or malformed message 0x0315"
+	[ ! -e results/a.txt ]
+}
 @test "pull from a malicious agent: a path dropped from a full manifest" { evil_pull drop-in-full 76 "unexpected or malformed message 0x0312"; }
 @test "pull from a malicious agent: a changes-only manifest drops a path the base lacks" {
 	evil_pull benign 0 ""

@@ -109,6 +109,14 @@ elif SCENARIO == "unordered":
     entries = [(DIR, b"results"), (FILE, b"results/b.txt", b"b"), (FILE, b"results/a.txt", b"a")]
 elif SCENARIO == "benign":
     entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
+elif SCENARIO == "pings":
+    # A thousand pings before the manifest (16 KB, within a pipe's
+    # buffer): each is answered, the pull goes on.
+    out.write(frame(0x315, struct.pack(">Q", 7)) * 1000)
+    entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
+elif SCENARIO == "bad-ping":
+    out.write(frame(0x315, b"\x00" * 7))
+    entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
 elif SCENARIO == "base-unasked":
     # "Only changes" though the laptop named no base.
     out.write(frame(0x311, b"\x01"))
@@ -132,13 +140,18 @@ for seq, e in enumerate(entries):
 out.write(frame(0x302))
 out.flush()
 
-need = []
+need, pongs = [], 0
 while True:
     t, body = read_frame()
-    if t == 0x303:
+    if t == 0x316:
+        assert body == struct.pack(">Q", 7), "a pong that is not the ping's"
+        pongs += 1
+    elif t == 0x303:
         need.append(struct.unpack(">I", body)[0])
     elif t == 0x305:
         break
+if SCENARIO == "pings":
+    assert pongs == 1000, "%d pongs for 1000 pings" % pongs
 for seq in sorted(set(need) | set(unasked)):
     out.write(frame(0x306, struct.pack(">I", seq)))
     if seq in deltas:
