@@ -115,24 +115,19 @@ static int pace_flush(void *arg, uint64_t n)
 	return 0;
 }
 
-/* A pull's source: the connection, and the ping awaiting its pong. */
+/* A pull's source and its connection (flush_flow's argument). */
 struct pull_link {
 	struct conn *c;
-	struct zpack *z;
-	uint64_t ping_sent;	/* SYNC_PING's clock; 0: none awaited */
+	struct source *src;
 };
 
-/* A pong: the round trip for zstd (zpack_rtt).  -1 when it is not the
- * one we await. */
+/* A pong: the round trip for zstd (source_pong). */
 static int take_pong(struct pull_link *l, struct rd *body)
 {
-	uint64_t t;
-	if (l->ping_sent == 0 || sync_ping_decode(body, &t) < 0 || t != l->ping_sent) {
+	if (source_pong(l->src, body) < 0) {
 		agent_error(l->c, PERR_PROTOCOL, "an unexpected or malformed pong");
 		return -1;
 	}
-	zpack_rtt(l->z, now_mono_ns() - t);
-	l->ping_sent = 0;
 	return 0;
 }
 
@@ -143,7 +138,7 @@ static int flush_flow(void *arg)
 	struct pull_link *l = arg;
 	uint16_t type;
 	struct rd body;
-	if (l->ping_sent && conn_ready(l->c) == 1 && conn_next(l->c, &type, &body) == 1) {
+	if (l->src->ping_sent && conn_ready(l->c) == 1 && conn_next(l->c, &type, &body) == 1) {
 		if (type != MSG_SYNC_PONG)
 			conn_unread(l->c);
 		else if (take_pong(l, &body) < 0)
@@ -157,12 +152,10 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	char *cache = xasprintf("%s/pull.cache", sdir), *err = NULL;
 	struct source src;
 	struct scan_stats st;
-	struct buf out;
 	uint32_t *need = NULL;
 	size_t nneed = 0;
 	int ret = -1;
 
-	buf_init(&out, FRAME_MAX);
 	source_init(&src, rootfd, cache);
 	src.warn = source_warn;
 	src.arg = c;
@@ -184,15 +177,9 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	 * the walk and its hashing are done, so that the pong is read as it
 	 * arrives (while the manifest is queued, or as we wait for the
 	 * plan).  The client answers between frames and during its walk. */
-	struct pull_link link = { .c = c, .z = &src.z };
-	if (src.z.enabled) {
-		link.ping_sent = now_mono_ns();
-		sync_ping_encode(link.ping_sent, &out);
-		conn_queue(c, MSG_SYNC_PING, out.data, out.len);
-		buf_reset(&out);
-		if (conn_flush(c) < 0)
-			goto out;
-	}
+	struct pull_link link = { .c = c, .src = &src };
+	if (source_ping(&src, c) < 0)
+		goto out;
 	/* The client's index is what we sent last time (our cache): only
 	 * the changes since travel.  Said first, the manifest after. */
 	bool changes = false;
@@ -256,7 +243,6 @@ out:
 	free(need);
 	free(err);
 	free(cache);
-	buf_release(&out);
 	source_release(&src);
 	return ret;
 }

@@ -47,7 +47,6 @@ struct push {
 	int retries_left;		/* pushes again for files changed while sent */
 	char *changed[PUSH_CHANGED_MAX];	/* such files this time (not yet reported) */
 	uint32_t changed_during;
-	uint64_t ping_sent;		/* SYNC_PING's clock, until its pong */
 };
 
 /* The walk, run on a thread of its own while ssh connects. */
@@ -137,14 +136,10 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 		free(path);
 		free(msg);
 		return 0;
-	case MSG_SYNC_PONG: {
-		uint64_t t;
-		if (p->ping_sent == 0 || sync_ping_decode(body, &t) < 0 || t != p->ping_sent)
+	case MSG_SYNC_PONG:
+		if (source_pong(&p->src, body) < 0)
 			break;
-		zpack_rtt(&p->src.z, now_mono_ns() - t);
-		p->ping_sent = 0;
 		return 0;
-	}
 	case MSG_SYNC_BASE: {
 		bool match;
 		if (p->base_reply != -1 || sync_base_decode(body, &match) < 0)
@@ -288,6 +283,8 @@ static int manifest_flow(void *arg)
 	struct push *p = arg;
 	if (drain_out(p, CONN_OUT_HIGH / 2, p->pace_err) < 0)
 		return -1;
+	if (p->src.ping_sent == 0)
+		return 0;
 	return pump_input(p, false, NULL, NULL, p->pace_err) < 0 ? -1 : 0;
 }
 
@@ -422,22 +419,13 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 		source_hash_deferred(&p.src);
 		trace_phase("large files hashed");
 	}
-	/* The round trip, for zstd's first level (zpack_rtt).  Sent when
-	 * nothing but the manifest is left to do before we wait: its pong is
-	 * taken as it arrives (manifest_flow looks while the manifest is
-	 * built), not after minutes of hashing.  The agent answers between
-	 * frames and during its index walk. */
-	if (p.src.z.enabled) {
-		struct buf pb;
-		buf_init(&pb, 16);
-		p.ping_sent = now_mono_ns();
-		sync_ping_encode(p.ping_sent, &pb);
-		conn_queue(&s.c, MSG_SYNC_PING, pb.data, pb.len);
-		buf_release(&pb);
-		if (conn_flush(&s.c) < 0) {
-			session_lost(&s, true, &e);
-			ferr_die(&e);
-		}
+	/* The round trip, for zstd's first level: pinged when nothing but
+	 * the manifest is left before we wait (manifest_flow takes the pong
+	 * as it arrives), not before minutes of hashing.  The agent answers
+	 * between frames and during its index walk. */
+	if (source_ping(&p.src, &s.c) < 0) {
+		session_lost(&s, true, &e);
+		ferr_die(&e);
 	}
 	bool changes_only = false;
 	if (sb.flags & SYNC_BASE_ID) {

@@ -340,6 +340,29 @@ int source_sig(struct source *s, struct rd *body, uint32_t last_need)
 	return delta_sig_decode(body, &seq, s->sig[seq], &s->sig_budget);
 }
 
+int source_ping(struct source *s, struct conn *c)
+{
+	if (!s->z.enabled)
+		return 0;
+	struct buf b;
+	buf_init(&b, 16);
+	s->ping_sent = now_mono_ns();
+	sync_ping_encode(s->ping_sent, &b);
+	conn_queue(c, MSG_SYNC_PING, b.data, b.len);
+	buf_release(&b);
+	return conn_flush(c);
+}
+
+int source_pong(struct source *s, struct rd *body)
+{
+	uint64_t t;
+	if (s->ping_sent == 0 || sync_ping_decode(body, &t) < 0 || t != s->ping_sent)
+		return -1;
+	zpack_rtt(&s->z, now_mono_ns() - t);
+	s->ping_sent = 0;
+	return 0;
+}
+
 int source_sigs_done(const struct source *s)
 {
 	for (size_t i = 0; s->sig && i < s->n; i++)

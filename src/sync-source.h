@@ -49,6 +49,7 @@ struct source {
 	/* Compression of file data; z.enabled is false until the caller
 	 * says the link is not local (zpack_init). */
 	struct zpack z;
+	uint64_t ping_sent;	/* SYNC_PING's clock until its pong; 0: none awaited */
 	/* defer_big: large changed files the cache knew are hashed after the
 	 * walk (source_hash_deferred), once the destination has their names
 	 * (source_queue_hints) and can make their signatures meanwhile. */
@@ -105,6 +106,15 @@ int source_queue_manifest(const struct source *s, struct conn *c, bool changes_o
 int source_sig(struct source *s, struct rd *body, uint32_t last_need);
 /* At the plan's end: every signature begun was completed.  0 or -1. */
 int source_sigs_done(const struct source *s);
+
+/* The round trip, for zstd's first level (zpack_rtt): source_ping
+ * queues and sends one SYNC_PING when the link compresses (0, or -1 when
+ * the write fails); source_pong takes its SYNC_PONG (0, or -1 for a pong
+ * that is malformed, not the ping's, or not awaited).  Ping once the walk
+ * and its hashing are done, and look for the pong while the manifest is
+ * queued: it is timed when it is read. */
+int source_ping(struct source *s, struct conn *c);
+int source_pong(struct source *s, struct rd *body);
 
 /* Queues the FILE, DATA and FILE_END frames of entry seq (DELTA instead
  * of DATA when the destination sent a signature; either compressed when

@@ -110,16 +110,12 @@ bool zpack_try(struct zpack *z, const void *p, size_t n, bool backlogged, uint64
 			bug("out of memory for zstd");
 		/* The fast level until the link's speed is known: level 9
 		 * from the start spent more time than it saved where the link
-		 * is fast (100 changed files on loopback: ~30 ms). */
-		z->level = ZSTD_LEVEL_FAST;
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_compressionLevel, z->level);
-		ZSTD_CCtx_setParameter(z->cctx, ZSTD_c_windowLog, ZSTD_WINDOW_LOG_FAST);
-		/* A thin link (zpack_rtt): the strong level from the start. */
-		if (z->thin && !z->climbed) {
-			set_level(z, ZSTD_LEVEL);
-			z->climbed = true;
+		 * is fast (100 changed files on loopback: ~30 ms).  On a link
+		 * the round trip says is thin (zpack_rtt), level 9 at once. */
+		z->climbed = z->thin;
+		set_level(z, z->thin ? ZSTD_LEVEL : ZSTD_LEVEL_FAST);
+		if (z->thin)
 			trace_phase("zstd level %d from the start (a thin link)", z->level);
-		}
 	}
 	/* A level takes effect with a new frame only (zstd keeps a frame's
 	 * parameters): this chunk ends the frame, the next starts one. */
