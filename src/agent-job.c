@@ -667,7 +667,7 @@ out:
 
 static int rm_job_dir(const char *jobs, uint32_t id)
 {
-	static const char *const files[] = { "record", "state", "sid", "ctl", "log" };
+	static const char *const files[] = { "record", "state", "sid", "ctl", "log", "outputs", "rss" };
 	char *dir = job_dir(jobs, id);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	int r = 0;
@@ -696,6 +696,13 @@ static int rm_job_dir(const char *jobs, uint32_t id)
 		r = -errno;
 	free(dir);
 	return r;
+}
+
+/* A snapshot that still holds what a job wrote is not removed: a notice
+ * (id 0: nothing failed) says where it is. */
+static void snapshot_kept(void *arg, const char *what, const char *why)
+{
+	notice(arg, 0, "kept %s: %s", what, why);
 }
 
 int agent_job_rm(struct conn *c, struct rd *body)
@@ -758,7 +765,7 @@ int agent_job_rm(struct conn *c, struct rd *body)
 		job_release(&j);
 	}
 	for (size_t k = 0; k < nr; k++)
-		(void)snapshot_prune(roots[k], keep, nk);
+		(void)snapshot_prune(roots[k], keep, nk, snapshot_kept, c);
 	free_words(keep);
 	free_words(roots);
 	free(left);

@@ -73,17 +73,18 @@ static uint16_t next_or_die(struct session *s, struct rd *body)
 	return type;
 }
 
-static void print_notice(struct session *s, struct rd *body)
+/* Prints a notice; returns its job id (0: about no job in particular). */
+static uint32_t print_notice(struct session *s, struct rd *body)
 {
 	uint32_t id = rd_u32(body);
 	char *m = rd_cstr(body, 1024);
 	rd_expect_end(body);
 	if (!rd_ok(body) || m == NULL)
 		die(EXIT_PROTO, "malformed notice from the agent on '%s'", s->label);
-	(void)id;
 	m[strcspn(m, "\n")] = '\0';
 	warn_msg("%s", m);
 	free(m);
+	return id;
 }
 
 static void decode_record_or_die(struct session *s, struct rd *body, struct job *j)
@@ -596,8 +597,8 @@ static int jobs_rm(struct config *cfg, bool prune, uint64_t older, char **ids, i
 		if (type == MSG_JOB_LIST_END)
 			break;
 		if (type == MSG_JOB_NOTICE) {
-			print_notice(&s, &body);
-			code = EXIT_FAIL;
+			if (print_notice(&s, &body) != 0)
+				code = EXIT_FAIL;
 			continue;
 		}
 		if (type != MSG_JOB_RECORD)
@@ -606,11 +607,12 @@ static int jobs_rm(struct config *cfg, bool prune, uint64_t older, char **ids, i
 		decode_record_or_die(&s, &body, &j);
 		removed++;
 		if (!prune)
-			printf("removed job %u\n", j.id);
+			printf("removed job %u (its record and log; what it wrote stays in %s)\n", j.id, j.root);
 		job_release(&j);
 	}
 	if (prune)
-		printf("removed %d finished job%s\n", removed, removed == 1 ? "" : "s");
+		printf("removed %d finished job%s (records and logs; what they wrote stays in the project folder)\n",
+		       removed, removed == 1 ? "" : "s");
 	session_close(&s);
 	free(v);
 	buf_release(&b);

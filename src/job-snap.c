@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -33,6 +34,16 @@
 #include "util.h"
 
 #define SNAP_DIR ".ferry/snap"
+
+#ifndef RENAME_NOREPLACE
+#define RENAME_NOREPLACE (1 << 0)
+#endif
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)
+#endif
+
+static char *code_path(const char *root, const char *id);
+static int code_set_save(const char *path, const struct index *ix);
 
 char *snapshot_tree_id(const struct index *ix)
 {
@@ -209,7 +220,7 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 {
 	char *tree = snapshot_tree_id(ix);
 	char *base = xasprintf("%s/%s", root, SNAP_DIR);
-	char *final = xasprintf("%s/%s", base, tree), *tmp = NULL, *stamp = NULL;
+	char *final = xasprintf("%s/%s", base, tree), *tmp = NULL, *stamp = NULL, *code = NULL;
 	int rootfd = -1, snapfd = -1, r = 0;
 	struct builder b = { .csrc = -1, .cdst = -1 };
 
@@ -241,6 +252,11 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 			*why = xasprintf("cannot make the snapshot: %s", strerror(-r));
 			goto out;
 		}
+		code = code_path(root, tree);
+		if ((r = code_set_save(code, ix)) < 0) {
+			*why = xasprintf("cannot write the snapshot's code list '%s': %s", code, strerror(-r));
+			goto out;
+		}
 		if (rename(tmp, final) < 0 && errno != ENOTEMPTY && errno != EEXIST) {
 			r = -errno;
 			*why = xasprintf("cannot make the snapshot '%s': %s", final, strerror(-r));
@@ -254,6 +270,14 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 			*why = xasprintf("cannot open the snapshot '%s': %s", final, strerror(-r));
 			goto out;
 		}
+	}
+	/* Its code list: the same tree id is the same index, so a snapshot
+	 * made before code lists were kept gets one when it is reused. */
+	if (code == NULL)
+		code = code_path(root, tree);
+	if (access(code, F_OK) < 0 && (r = code_set_save(code, ix)) < 0) {
+		*why = xasprintf("cannot write the snapshot's code list '%s': %s", code, strerror(-r));
+		goto out;
 	}
 	/* The live-only names, at the root and in every folder of the set;
 	 * a folder whose entries did not change since the last refresh (its
@@ -302,34 +326,519 @@ out:
 	free(base);
 	free(final);
 	free(stamp);
+	free(code);
 	free(tree);
 	return r;
 }
 
-int snapshot_prune(const char *root, char *const *keep, size_t nkeep)
+/* ---- code lists ---- */
+
+static char *code_path(const char *root, const char *id)
+{
+	return xasprintf("%s/%s/%s.code", root, SNAP_DIR, id);
+}
+
+static int code_set_save(const char *path, const struct index *ix)
+{
+	struct buf b;
+	buf_init(&b, 64 + (size_t)ix->n * 24);
+	for (size_t i = 0; i < ix->n; i++) {
+		const char *p = index_path(ix, &ix->e[i]);
+		buf_put(&b, p, strlen(p) + 1);
+	}
+	int r = b.len > SNAP_CODE_MAX ? -EFBIG : write_file_atomic(path, b.data, b.len, 0600, 0);
+	buf_release(&b);
+	return r;
+}
+
+static int cmp_path(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+int code_set_load(const char *root, const char *id, struct code_set *cs)
+{
+	char *path = code_path(root, id);
+	size_t len = 0;
+	memset(cs, 0, sizeof(*cs));
+	int r = read_file(path, SNAP_CODE_MAX, &cs->buf, &len);
+	free(path);
+	if (r < 0)
+		return r;
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += cs->buf[i] == '\0';
+	cs->path = xcalloc(n + 1, sizeof(char *));
+	/* A last path without its NUL (a torn file) is left out. */
+	for (size_t i = 0, start = 0; i < len; i++) {
+		if (cs->buf[i] != '\0')
+			continue;
+		if (i > start)
+			cs->path[cs->n++] = cs->buf + start;
+		start = i + 1;
+	}
+	qsort(cs->path, cs->n, sizeof(char *), cmp_path);
+	return 0;
+}
+
+bool code_set_has(const struct code_set *cs, const char *rel)
+{
+	return cs->n && bsearch(&rel, cs->path, cs->n, sizeof(char *), cmp_path) != NULL;
+}
+
+void code_set_release(struct code_set *cs)
+{
+	free(cs->buf);
+	free(cs->path);
+	memset(cs, 0, sizeof(*cs));
+}
+
+/* ---- moving a job's outputs out ---- */
+
+static int rename2(int ofd, const char *o, int nfd, const char *n, unsigned flags)
+{
+	/* The system call itself: glibc has a wrapper only from 2.28. */
+#ifdef SYS_renameat2
+	return syscall(SYS_renameat2, ofd, o, nfd, n, flags) < 0 ? -errno : 0;
+#else
+	return -ENOSYS;
+#endif
+}
+
+/* The filesystem or kernel has no such rename. */
+static bool no_rename2(int r)
+{
+	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP;
+}
+
+static int dir_fd(int base, const char *d)
+{
+	int fd = d[0] ? open_beneath(base, d, O_RDONLY | O_DIRECTORY, 0) : fcntl(base, F_DUPFD_CLOEXEC, 0);
+	return fd < 0 && !d[0] ? -errno : fd;
+}
+
+static char *link_at(int dirfd, const char *name)
+{
+	char t[PATH_REL_MAX + 4096];
+	ssize_t n = readlinkat(dirfd, name, t, sizeof(t) - 1);
+	if (n < 0)
+		return NULL;
+	t[n] = '\0';
+	return xstrdup(t);
+}
+
+static void tmp_name(char *out, size_t n)
+{
+	static unsigned seq;
+	snprintf(out, n, "%sout.%ld.%u", APPLY_TMP_PREFIX, (long)getpid(), seq++);
+}
+
+static void note_kept(struct snap_out *o, const char *rel, const char *why)
+{
+	o->nkept++;
+	if (o->kept)
+		o->kept(o->arg, rel, why);
+}
+
+static void note_moved(struct snap_out *o, const char *rel, const struct stat *st)
+{
+	o->nmoved++;
+	if (o->moved)
+		o->moved(o->arg, rel, st);
+}
+
+/* Names in a folder, read whole before anything in it moves. */
+static char **names_in(int dfd, size_t *n)
+{
+	int fd = fcntl(dfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	char **v = NULL;
+	size_t cap = 0;
+	struct dirent *de;
+	*n = 0;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return xcalloc(1, sizeof(char *));
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		if (*n + 2 > cap) {
+			cap = cap ? 2 * cap : 16;
+			v = xrealloc(v, cap * sizeof(char *));
+		}
+		v[(*n)++] = xstrdup(de->d_name);
+	}
+	closedir(d);
+	if (v == NULL)
+		v = xcalloc(1, sizeof(char *));
+	v[*n] = NULL;
+	return v;
+}
+
+static char *join(const char *d, const char *n)
+{
+	return d[0] ? xasprintf("%s/%s", d, n) : xstrdup(n);
+}
+
+/* Puts a link to want at name in the snapshot folder sd, over the entry
+ * there, if that entry is still the one the caller moved (st): never over
+ * something newer the job put there meanwhile.  0, -EAGAIN (the job was
+ * faster: nothing changed), -errno. */
+static int link_over(int sd, const char *name, const char *want, const struct stat *st)
+{
+	char t[64];
+	struct stat now;
+	tmp_name(t, sizeof(t));
+	if (symlinkat(want, sd, t) < 0)
+		return -errno;
+	int r = rename2(sd, t, sd, name, RENAME_EXCHANGE);
+	if (r == 0) {
+		/* What came out must be what moved; else put it back. */
+		if (fstatat(sd, t, &now, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    (now.st_ino != st->st_ino || now.st_dev != st->st_dev)) {
+			(void)rename2(sd, t, sd, name, RENAME_EXCHANGE);
+			r = -EAGAIN;
+		}
+		unlinkat(sd, t, 0);
+		return r;
+	}
+	if (!no_rename2(r)) {
+		unlinkat(sd, t, 0);
+		return r;
+	}
+	/* No exchange on this filesystem: check, then replace. */
+	if (fstatat(sd, name, &now, AT_SYMLINK_NOFOLLOW) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+		unlinkat(sd, t, 0);
+		return -EAGAIN;
+	}
+	if (renameat(sd, t, sd, name) < 0) {
+		r = -errno;
+		unlinkat(sd, t, 0);
+		return r;
+	}
+	return 0;
+}
+
+/* A file (or a link the job made) at name in the snapshot gets a second
+ * hard link at its live path: the job keeps its name, its open files and
+ * its bytes, the live project has the same file, and it needs nothing a
+ * filesystem may lack.  With replace, over the live entry.  1, or -errno
+ * (-EEXIST: the live project has an entry there). */
+static int move_file(struct snap_out *o, int sd, int ld, const char *name, const char *rel, const struct stat *st,
+		     bool replace)
+{
+	char t[64];
+	if (replace) {
+		tmp_name(t, sizeof(t));
+		if (linkat(sd, name, ld, t, 0) < 0)
+			return -errno;
+		int r = renameat(ld, t, ld, name) < 0 ? -errno : 0;
+		/* rename between two links of one file does nothing. */
+		unlinkat(ld, t, 0);
+		if (r < 0)
+			return r;
+	} else if (linkat(sd, name, ld, name, 0) < 0) {
+		return -errno;
+	}
+	note_moved(o, rel, st);
+	return 1;
+}
+
+/* The job renamed a file of its own over name (so the snapshot's link
+ * to the live path of the old name now stands at name): the live file
+ * takes the new name too, and the link is made to say so, without a
+ * moment where name leads nowhere.  1, or -errno. */
+static int follow_rename(struct snap_out *o, int sd, int ld, const char *name, const char *old, const char *want,
+			 const char *rel)
+{
+	char t1[64];
+	struct stat st, lk;
+	if (fstatat(ld, old, &st, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(sd, name, &lk, AT_SYMLINK_NOFOLLOW) < 0)
+		return -errno;
+	tmp_name(t1, sizeof(t1));
+	if (linkat(ld, old, ld, t1, 0) == 0) {
+		if (renameat(ld, t1, ld, name) < 0) {
+			int e = -errno;
+			unlinkat(ld, t1, 0);
+			return e;
+		}
+	} else if (renameat(ld, old, ld, name) < 0) {
+		return -errno;
+	}
+	int r = link_over(sd, name, want, &lk);
+	if (r < 0)
+		return r == -EAGAIN ? 0 : r;
+	/* The old name in the snapshot is gone (the job renamed it): so
+	 * goes its live twin, if it is still that file. */
+	struct stat now;
+	if (faccessat(sd, old, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+	    fstatat(ld, old, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
+		unlinkat(ld, old, 0);
+	note_moved(o, rel, &st);
+	return 1;
+}
+
+int snap_relink(struct snap_out *o, const char *rel)
+{
+	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
+	char *dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
+	char *want = xasprintf("%s/%s", o->root, rel);
+	int sd = dir_fd(o->snapfd, dir), r = 0;
+	int lf = open_beneath(o->rootfd, rel, O_PATH | O_NOFOLLOW, 0);
+	struct stat st, lst;
+	if (sd >= 0 && lf >= 0 && fstatat(sd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    fstat(lf, &lst) == 0 && lst.st_ino == st.st_ino && lst.st_dev == st.st_dev)
+		r = link_over(sd, name, want, &st);
+	if (sd >= 0)
+		close(sd);
+	if (lf >= 0)
+		close(lf);
+	free(dir);
+	free(want);
+	return r == -EAGAIN ? 0 : r;
+}
+
+static int take_children(struct snap_out *o, const char *rel)
+{
+	int fd = dir_fd(o->snapfd, rel), r = 0;
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	size_t n;
+	char **names = names_in(fd, &n);
+	close(fd);
+	for (size_t i = 0; i < n; i++) {
+		char *c = join(rel, names[i]);
+		int k = snap_take(o, c);
+		if (k < 0 && k != -EEXIST && k != -EOPNOTSUPP && r == 0)
+			r = k;
+		free(c);
+	}
+	free_words(names);
+	return r;
+}
+
+int snap_take(struct snap_out *o, const char *rel)
+{
+	if (code_set_has(o->code, rel))
+		return 0;
+	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
+	char *dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
+	char *want = xasprintf("%s/%s", o->root, rel), *target = NULL;
+	char *prefix = dir[0] ? xasprintf("%s/%s/", o->root, dir) : xasprintf("%s/", o->root);
+	int sd = dir_fd(o->snapfd, dir), ld = -1, r = 0;
+	struct stat st, lst;
+	char tmp[64];
+
+	if (sd < 0 || fstatat(sd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = sd >= 0 && errno != ENOENT ? -errno : 0;
+		goto out;
+	}
+	ld = dir_fd(o->rootfd, dir);
+	if (ld == -ENOENT) {
+		char *p = xasprintf("%s/%s", o->root, dir);
+		(void)mkdir_p(p, 0755);
+		free(p);
+		ld = dir_fd(o->rootfd, dir);
+	}
+	if (S_ISLNK(st.st_mode) && (target = link_at(sd, name)) != NULL) {
+		if (strcmp(target, want) == 0)
+			goto out;	/* already a link to its live path */
+		const char *old = target + strlen(prefix);
+		if (ld >= 0 && strncmp(target, prefix, strlen(prefix)) == 0 && old[0] && !strchr(old, '/') &&
+		    faccessat(ld, old, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+			r = follow_rename(o, sd, ld, name, old, want, rel);
+			goto out;
+		}
+	}
+	if (ld < 0) {
+		note_kept(o, rel, "its folder in the project is not a folder");
+		r = -EEXIST;
+		goto out;
+	}
+	if (fstatat(ld, name, &lst, AT_SYMLINK_NOFOLLOW) == 0) {
+		if (lst.st_ino == st.st_ino && lst.st_dev == st.st_dev)
+			goto out;	/* the same file, linked before */
+		if (S_ISDIR(st.st_mode) && S_ISDIR(lst.st_mode)) {
+			r = take_children(o, rel);
+		} else if (S_ISREG(st.st_mode) && S_ISREG(lst.st_mode)) {
+			/* The job wrote a file where the project has one (a
+			 * new checkpoint renamed over the old one): the new
+			 * one takes the live path, as if the job ran there. */
+			r = move_file(o, sd, ld, name, rel, &st, true);
+		} else {
+			note_kept(o, rel, "the project folder has another entry at that path");
+			r = -EEXIST;
+		}
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		r = move_file(o, sd, ld, name, rel, &st, false);
+		if (r == -EEXIST)
+			note_kept(o, rel, "the project folder has another entry at that path");
+		if (r != -EPERM && r != -EMLINK && r != -EOPNOTSUPP)
+			goto out;
+		/* No hard links here: as a folder, below. */
+	}
+	/* A folder: a link to itself takes the live name first (so no one
+	 * else can),
+	 * then one exchange puts the job's entry there and the link in the
+	 * snapshot: at no moment does the job's path lead nowhere. */
+	tmp_name(tmp, sizeof(tmp));
+	if (symlinkat(want, ld, tmp) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = rename2(ld, tmp, ld, name, RENAME_NOREPLACE);
+	if (r == 0) {
+		r = rename2(sd, name, ld, name, RENAME_EXCHANGE);
+		if (r == 0) {
+			note_moved(o, rel, &st);
+			r = 1;
+			goto out;
+		}
+		unlinkat(ld, name, 0);
+	} else {
+		unlinkat(ld, tmp, 0);
+		if (r == -EEXIST) {
+			note_kept(o, rel, "the project folder has another entry at that path");
+			goto out;
+		}
+	}
+	if (!no_rename2(r))
+		goto out;
+	if (o->atomic_only) {
+		r = -EOPNOTSUPP;
+		goto out;
+	}
+	/* No exchange here (NFS, old kernels): no job runs in the snapshot
+	 * any more, so a rename then a link will do. */
+	if (renameat(sd, name, ld, name) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (symlinkat(want, sd, name) < 0)
+		r = -errno;
+	note_moved(o, rel, &st);
+	r = r < 0 ? r : 1;
+out:
+	if (sd >= 0)
+		close(sd);
+	if (ld >= 0)
+		close(ld);
+	free(dir);
+	free(want);
+	free(prefix);
+	free(target);
+	return r;
+}
+
+static int sweep_dir(struct snap_out *o, const char *rel)
+{
+	int fd = dir_fd(o->snapfd, rel), r = 0;
+	if (fd < 0)
+		return fd == -ENOENT ? 0 : fd;
+	size_t n;
+	char **names = names_in(fd, &n);
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(names[i], APPLY_TMP_PREFIX, strlen(APPLY_TMP_PREFIX)) == 0)
+			continue;
+		char *c = join(rel, names[i]);
+		struct stat st;
+		int k = 0;
+		if (code_set_has(o->code, c)) {
+			if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+				k = sweep_dir(o, c);
+		} else {
+			k = snap_take(o, c);
+		}
+		if (k < 0 && k != -EEXIST && k != -EOPNOTSUPP && r == 0)
+			r = k;
+		free(c);
+	}
+	close(fd);
+	free_words(names);
+	return r;
+}
+
+int snap_sweep(struct snap_out *o)
+{
+	return sweep_dir(o, "");
+}
+
+struct prune_note {
+	const char *snap;
+	void (*kept)(void *arg, const char *what, const char *why);
+	void *arg;
+};
+
+static void prune_kept(void *arg, const char *rel, const char *why)
+{
+	struct prune_note *pn = arg;
+	char *what = xasprintf("%s/%s/%s", SNAP_DIR, pn->snap, rel);
+	if (pn->kept)
+		pn->kept(pn->arg, what, why);
+	free(what);
+}
+
+static bool has_suffix(const char *s, const char *suf)
+{
+	size_t n = strlen(s), k = strlen(suf);
+	return n > k && strcmp(s + n - k, suf) == 0;
+}
+
+int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
+		   void (*kept)(void *arg, const char *what, const char *why), void *arg)
 {
 	char *base = xasprintf("%s/%s", root, SNAP_DIR);
-	DIR *d = opendir(base);
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = rootfd >= 0 ? opendir(base) : NULL;
 	struct dirent *de;
 	int n = 0;
 	while (d && (de = readdir(d)) != NULL) {
-		size_t nl = strlen(de->d_name);
-		if (de->d_name[0] == '.' || (nl > 7 && strcmp(de->d_name + nl - 7, ".linked") == 0))
+		if (de->d_name[0] == '.' || has_suffix(de->d_name, ".linked") || has_suffix(de->d_name, ".code"))
 			continue;
 		bool used = false;
 		for (size_t i = 0; i < nkeep && !used; i++)
 			used = keep[i] && strcmp(keep[i], de->d_name) == 0;
 		if (used)
 			continue;
-		char *p = xasprintf("%s/%s", base, de->d_name), *st = xasprintf("%s.linked", p);
-		if (rm_tree(p) == 0)
-			n++;
-		unlink(st);
+		struct code_set cs;
+		if (code_set_load(root, de->d_name, &cs) < 0) {
+			char *what = xasprintf("%s/%s", SNAP_DIR, de->d_name);
+			if (kept)
+				kept(arg, what, "made by an older ferry, it may hold files a job wrote: "
+					   "look in it, then remove it by hand");
+			free(what);
+			continue;
+		}
+		char *p = xasprintf("%s/%s", base, de->d_name);
+		int snapfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+		struct prune_note pn = { .snap = de->d_name, .kept = kept, .arg = arg };
+		struct snap_out o = { .rootfd = rootfd, .snapfd = snapfd, .root = root, .code = &cs,
+				      .kept = prune_kept, .arg = &pn };
+		/* What jobs wrote there goes to the live project first; a
+		 * snapshot that still holds some of it stays. */
+		if (snapfd >= 0 && snap_sweep(&o) == 0 && o.nkept == 0) {
+			char *st = xasprintf("%s.linked", p), *cp = code_path(root, de->d_name);
+			if (rm_tree(p) == 0) {
+				n++;
+				unlink(st);
+				unlink(cp);
+			}
+			free(st);
+			free(cp);
+		}
+		if (snapfd >= 0)
+			close(snapfd);
+		code_set_release(&cs);
 		free(p);
-		free(st);
 	}
 	if (d)
 		closedir(d);
+	if (rootfd >= 0)
+		close(rootfd);
 	free(base);
 	return n;
 }

@@ -5,7 +5,9 @@
 #ifndef FERRY_JOB_SNAP_H
 #define FERRY_JOB_SNAP_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/stat.h>
 
 #include "sync-index.h"
 
@@ -17,8 +19,57 @@ char *snapshot_tree_id(const struct index *ix);
  * links the live-only names through.  0 with *dir (absolute) and *id
  * (caller frees), or -errno with *why. */
 int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why);
-/* Removes the snapshots under root that no id in keep names.  Returns how
- * many went. */
-int snapshot_prune(const char *root, char *const *keep, size_t nkeep);
+/* The code of a snapshot: the paths it was built from, kept beside it as
+ * <tree>.code (NUL-terminated paths), so whatever else is in it can be
+ * told apart as what a job wrote. */
+struct code_set {
+	char *buf;
+	const char **path;	/* sorted (strcmp) */
+	size_t n;
+};
+/* 0, -ENOENT (a snapshot made before code lists were kept), -errno. */
+int code_set_load(const char *root, const char *id, struct code_set *cs);
+bool code_set_has(const struct code_set *cs, const char *rel);
+void code_set_release(struct code_set *cs);
+
+/* Moving what a job wrote out of its snapshot into the live project, at
+ * the same path (docs/jobs.md, "A job's outputs"): a file gets a second
+ * hard link there (the snapshot keeps its name for the job); a folder
+ * moves and a symlink to it stays behind.  While jobs may run in the
+ * snapshot, a folder moves only where that leaves no moment without the
+ * name (renameat2 RENAME_EXCHANGE); once they are done, plain renames. */
+struct snap_out {
+	int rootfd, snapfd;
+	const char *root;		/* the live project, absolute */
+	const struct code_set *code;
+	bool atomic_only;
+	/* What happened: each moved path (rel), each path left in the
+	 * snapshot because the live project has another entry there. */
+	void (*moved)(void *arg, const char *rel, const struct stat *st);
+	void (*kept)(void *arg, const char *rel, const char *why);
+	void *arg;
+	uint32_t nmoved, nkept;
+};
+/* One entry of the snapshot (rel, not code).  1 moved, 0 nothing to do
+ * (code, gone, or already a link to the live path), -EEXIST kept (the
+ * live project has another entry there: a file of the job's replaces a
+ * live file, as it would have had it run there; folders merge), -EOPNOTSUPP not now (no atomic
+ * exchange on this filesystem while atomic_only), other -errno. */
+int snap_take(struct snap_out *o, const char *rel);
+/* Once the job is over: a file the snapshot shares with the live project
+ * becomes a symlink to it there (so later jobs of the same code see the
+ * live file, whatever replaces it).  0 or -errno. */
+int snap_relink(struct snap_out *o, const char *rel);
+/* Every entry of the snapshot that is not code, recursively.  0 or the
+ * first -errno other than -EEXIST / -EOPNOTSUPP. */
+int snap_sweep(struct snap_out *o);
+
+/* Removes the snapshots under root that no id in keep names, after moving
+ * what jobs wrote in them out to the live project.  A snapshot that still
+ * holds something (the live project had another entry at its path, or it
+ * was made before code lists were kept) stays, and kept(arg, snapshot,
+ * why) says so.  Returns how many went. */
+int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
+		   void (*kept)(void *arg, const char *what, const char *why), void *arg);
 
 #endif

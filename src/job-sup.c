@@ -38,6 +38,7 @@
 #include <unistd.h>
 
 #include "fsx.h"
+#include "job-harvest.h"
 #include "limits.h"
 #include "mon-proc.h"
 #include "mon.h"
@@ -67,6 +68,7 @@ struct sup {
 	struct buf in;		/* input for the pty not yet written */
 	uint64_t saved_peak;	/* peak_rss in the record on disk */
 	bool stopping;		/* a guard is stopping the job */
+	struct harvest h;	/* outputs leave the snapshot */
 };
 
 static void signal_job(struct sup *s, int sig);
@@ -441,6 +443,24 @@ static void finish(struct sup *s)
 			break;
 		read_master(s);
 	}
+	/* What the job left in its snapshot goes to the live project
+	 * before anyone hears that it ended. */
+	harvest_finish(&s->h);
+	if (s->h.nkept) {
+		char *list = xstrdup("");
+		for (size_t i = 0; i < s->h.nkept; i++) {
+			char *l = xasprintf("%s\r\n  %s", list, s->h.kept[i]);
+			free(list);
+			list = l;
+		}
+		char *m = xasprintf("\r\n[ferry: left in the code snapshot %s, because the project folder has "
+				    "something else at the same path:%s]\r\n", j->cwd, list);
+		(void)job_log_write(&s->log, m, strlen(m));
+		broadcast(s, MSG_JOB_OUTPUT, m, strlen(m));
+		free(m);
+		free(list);
+	}
+	harvest_release(&s->h);
 	if (getrusage(RUSAGE_CHILDREN, &ru) == 0 && (uint64_t)ru.ru_maxrss * 1024 > j->peak_rss)
 		j->peak_rss = (uint64_t)ru.ru_maxrss * 1024;
 	j->end_ns = now_wall_ns();
@@ -489,7 +509,7 @@ static void loop(struct sup *s)
 	sample_memory(s);
 	s->next_sample = now_mono_ns() + JOB_PEAK_SAMPLE_MS * 1000000ull;
 	for (;;) {
-		struct pollfd p[3 + JOB_VIEWERS_MAX];
+		struct pollfd p[4 + JOB_VIEWERS_MAX];
 		int vi[JOB_VIEWERS_MAX], np = 0;
 		reap(s);
 		if (s->exited)
@@ -497,6 +517,7 @@ static void loop(struct sup *s)
 		p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
 		p[np++] = (struct pollfd){ .fd = s->lsock, .events = POLLIN };
 		p[np++] = (struct pollfd){ .fd = s->master, .events = (short)(POLLIN | (s->in.len ? POLLOUT : 0)) };
+		p[np++] = (struct pollfd){ .fd = harvest_fd(&s->h), .events = POLLIN };
 		for (int i = 0; i < JOB_VIEWERS_MAX; i++) {
 			vi[i] = -1;
 			if (s->v[i] == NULL)
@@ -528,6 +549,8 @@ static void loop(struct sup *s)
 			write_input(s);
 		if (p[2].revents & (POLLIN | POLLHUP | POLLERR))
 			read_master(s);
+		if (p[3].revents)
+			harvest_events(&s->h);
 		if (p[1].revents)
 			accept_viewer(s);
 		for (int i = 0; i < JOB_VIEWERS_MAX; i++)
@@ -824,6 +847,13 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 		_exit(1);
 	}
 	set_winsize(&s, rows ? rows : 24, cols ? cols : 80);
+	/* Watching starts before the job does, so nothing it writes in its
+	 * snapshot is missed; without it (no inotify), the end sweep. */
+	s.h.ifd = s.h.rootfd = s.h.snapfd = s.h.listfd = -1;
+	if (j->snapshot[0] && harvest_start(&s.h, j->root, j->cwd, j->snapshot, s.dirfd) < 0 && s.h.ifd >= 0) {
+		close(s.h.ifd);
+		s.h.ifd = -1;
+	}
 	char *w = escape_session(j->id);
 	if (w) {
 		report(rep, "warn %s\n", w);

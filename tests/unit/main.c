@@ -23,6 +23,7 @@ int main(void)
 	test_job();
 	test_delta();
 	test_mon();
+	test_snap();
 	printf("unit: %d passed, %d failed\n", t_passed, t_failed);
 	return t_failed ? 1 : 0;
 }

@@ -34,5 +34,6 @@ void test_apply(void);
 void test_job(void);
 void test_delta(void);
 void test_mon(void);
+void test_snap(void);
 
 #endif

@@ -1,0 +1,168 @@
+# outputs-lib.bash - what a job writes is never lost: checked on every
+# target.  The caller's project points at the target; $R is the
+# server-side project folder.  Needs jobs-lib.
+
+# A small ML project: a .gitignore like most, a data preparation script
+# that writes beside itself, and a training script that writes outputs/,
+# wandb/, a checkpoint folder and a log at the top while it runs.
+ml_project() {
+	git init -q .
+	printf 'results/\noutputs/\nwandb/\n*.ckpt\n*.pt\n.venv/\ndata/raw/\n__pycache__/\n*.bin\n' >.gitignore
+	mkdir -p data/shakespeare_char
+	cat >data/shakespeare_char/prepare.py <<'PY'
+import os
+d = os.path.dirname(os.path.abspath(__file__))
+with open(os.path.join(d, "train.bin"), "wb") as f:
+    f.write(bytes(range(256)) * 40)
+open(os.path.join(d, "meta.pkl"), "wb").write(b"vocab")
+print("prepared")
+PY
+	cat >train.py <<'PY'
+import os, sys, time
+n = len(open("data/shakespeare_char/train.bin", "rb").read())
+run = "outputs/2026-12-07/10-00-00"
+os.makedirs(run, exist_ok=True)
+os.chdir(run)
+open("train.log", "w").write(f"read {n} bytes\n")
+os.chdir("../../..")
+os.makedirs("wandb/run-1/files", exist_ok=True)
+open("wandb/run-1/files/summary.json", "w").write('{"loss": 1.5}')
+os.makedirs("out-shakespeare-char", exist_ok=True)
+with open("train_log.txt", "a") as log:
+    log.write("step 0\n")
+for i in range(20):
+    # an atomic checkpoint save, keeping the last three
+    with open("out-shakespeare-char/ckpt.pt.tmp", "wb") as f:
+        f.write(b"step %d" % i)
+    os.replace("out-shakespeare-char/ckpt.pt.tmp", "out-shakespeare-char/ckpt.pt")
+    with open(f"model_{i}.pt.tmp", "wb") as f:
+        f.write(b"model %d" % i)
+    os.replace(f"model_{i}.pt.tmp", f"model_{i}.pt")
+    if i >= 3:
+        os.remove(f"model_{i-3}.pt")
+print("ckpt", open("out-shakespeare-char/ckpt.pt", "rb").read().decode(), flush=True)
+print("model", open("model_19.pt", "rb").read().decode(), flush=True)
+if len(sys.argv) > 1:
+    open("waiting", "w").write("1")
+    while not os.path.exists(sys.argv[1]):
+        time.sleep(0.05)
+with open("train_log.txt", "a") as log:
+    log.write("done\n")
+PY
+	git add -A
+	git -c user.name=t -c user.email=t@example.com commit -qm 'a small ML project'
+}
+
+check_job_outputs() {
+	ml_project
+	# prepare writes beside itself, in a folder of pushed code
+	run "$FERRY" run -f -- python3 data/shakespeare_char/prepare.py
+	echo "$output"
+	[ "$status" -eq 0 ]
+	prep=$("$FERRY" jobs --json | python3 -c 'import json,sys; print(max(json.loads(l)["id"] for l in sys.stdin))')
+	[ "$(stat -c %s "$R/data/shakespeare_char/train.bin")" = 10240 ]
+	[ "$(cat "$R/data/shakespeare_char/meta.pkl")" = vocab ]
+	# training of edited code (another snapshot) finds them, and its
+	# outputs are in the live project while it runs
+	echo '# tuned' >>train.py
+	start_job -- python3 train.py "$R/go"
+	train=$JOB
+	for _ in $(seq 1 100); do [ -e "$R/waiting" ] && break; sleep 0.1; done
+	[ -e "$R/waiting" ]
+	[ "$(cat "$R/outputs/2026-12-07/10-00-00/train.log")" = "read 10240 bytes" ]
+	[ "$(cat "$R/wandb/run-1/files/summary.json")" = '{"loss": 1.5}' ]
+	[ "$(cat "$R/train_log.txt")" = "step 0" ]
+	[ "$(cat "$R/out-shakespeare-char/ckpt.pt")" = "step 19" ]
+	# the atomic saves and the rotation, as the job did them
+	[ "$(cat "$R/model_19.pt")" = "model 19" ]
+	[ "$(ls "$R" | grep -c '^model_')" = 3 ]
+	[ -z "$(ls -A "$R" | grep -e '\.tmp$' -e '^\.ferry-tmp')" ]
+	touch "$R/go"
+	run "$FERRY" wait "$train"
+	[ "$status" -eq 0 ]
+	run "$FERRY" logs "$train"
+	[[ "$output" == *"ckpt step 19"* ]]
+	[[ "$output" == *"model model 19"* ]]
+	[ "$(cat "$R/train_log.txt")" = "$(printf 'step 0\ndone')" ]
+	# rm takes records, logs and code snapshots, never outputs
+	run "$FERRY" jobs rm "$prep" "$train"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"stays in"* ]]
+	[ -z "$(ls "$R/.ferry/snap")" ]
+	[ "$(stat -c %s "$R/data/shakespeare_char/train.bin")" = 10240 ]
+	[ "$(cat "$R/outputs/2026-12-07/10-00-00/train.log")" = "read 10240 bytes" ]
+	[ -f "$R/wandb/run-1/files/summary.json" ]
+	[ "$(cat "$R/train_log.txt")" = "$(printf 'step 0\ndone')" ]
+	[ "$(cat "$R/out-shakespeare-char/ckpt.pt")" = "step 19" ]
+	[ "$(cat "$R/model_19.pt")" = "model 19" ]
+	# and a push does not take them for the user's deletions
+	run "$FERRY" push
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -f "$R/train_log.txt" ]
+}
+
+# Two jobs of the same code at once: each one's files are its own, in the
+# live project.
+check_job_outputs_shared() {
+	mkdir -p src
+	cat >src/w.py <<'PY'
+import os, sys
+tag = sys.argv[1]
+for i in range(30):
+    with open(f"out_{tag}.tmp", "w") as f:
+        f.write(str(i))
+    os.replace(f"out_{tag}.tmp", f"out_{tag}.txt")
+    open(f"src/gen_{tag}.txt", "a").write(f"{i}\n")
+print("final", open(f"out_{tag}.txt").read())
+PY
+	start_job -- python3 src/w.py a
+	a=$JOB
+	start_job --no-push -- python3 src/w.py b
+	b=$JOB
+	[ "$(job_field "$a" snapshot)" = "$(job_field "$b" snapshot)" ]
+	"$FERRY" wait "$a" "$b"
+	run "$FERRY" logs "$a"
+	[[ "$output" == *"final 29"* ]]
+	run "$FERRY" logs "$b"
+	[[ "$output" == *"final 29"* ]]
+	[ "$(cat "$R/out_a.txt")" = 29 ]
+	[ "$(cat "$R/out_b.txt")" = 29 ]
+	[ "$(wc -l <"$R/src/gen_a.txt")" = 30 ]
+	[ "$(wc -l <"$R/src/gen_b.txt")" = 30 ]
+	[ -z "$(ls -A "$R" | grep -e '\.tmp$' -e '^\.ferry-tmp')" ]
+}
+
+# What cannot move (the live project has a folder where the job made a
+# file) stays in the snapshot, said in the log, and keeps the snapshot
+# through rm; so does a snapshot made before code lists were kept.
+check_job_outputs_kept() {
+	echo 'print(1)' >a.py
+	"$FERRY" push >/dev/null
+	start_job -- sh -c 'while [ ! -e results/go ]; do sleep 0.05; done; echo mine >report'
+	mkdir -p "$R/report"
+	touch "$R/results/go"
+	"$FERRY" wait "$JOB"
+	snap=$(job_field "$JOB" snapshot)
+	[ "$(cat "$R/.ferry/snap/$snap/report")" = mine ]
+	run "$FERRY" logs "$JOB"
+	echo "$output"
+	[[ "$output" == *"left in the code snapshot"*"report"* ]]
+	run "$FERRY" jobs rm "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"kept .ferry/snap/$snap/report"* ]]
+	[ "$(cat "$R/.ferry/snap/$snap/report")" = mine ]
+	# a snapshot without its code list (an older ferry's)
+	echo 'print(2)' >a.py
+	start_job -- true
+	"$FERRY" wait "$JOB" >/dev/null
+	snap2=$(job_field "$JOB" snapshot)
+	rm "$R/.ferry/snap/$snap2.code"
+	run "$FERRY" jobs rm "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"kept .ferry/snap/$snap2: made by an older ferry"* ]]
+	[ -d "$R/.ferry/snap/$snap2" ]
+}

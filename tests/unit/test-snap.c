@@ -1,0 +1,194 @@
+/*
+ * test-snap.c - what a job writes leaves its code snapshot (job-snap.c):
+ * the code list, and snap_take / snap_sweep on a real folder.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "fsx.h"
+#include "job-snap.h"
+#include "t.h"
+#include "util.h"
+
+static void put(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd >= 0) {
+		(void)write_all(fd, text, strlen(text));
+		close(fd);
+	}
+}
+
+static char *get(const char *path)
+{
+	static char *last;
+	free(last);
+	last = NULL;
+	char *s = NULL;
+	size_t n;
+	if (read_file(path, 1 << 20, &s, &n) == 0)
+		last = s;
+	return last;
+}
+
+static bool is_link(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 && S_ISLNK(st.st_mode);
+}
+
+/* base/rel in one of a few rotating buffers. */
+static const char *at(const char *base, const char *rel)
+{
+	static char b[4][4096];
+	static int k;
+	k = (k + 1) % 4;
+	snprintf(b[k], sizeof(b[k]), "%s/%s", base, rel);
+	return b[k];
+}
+
+struct seen {
+	int moved, kept;
+	char last_kept[256];
+};
+
+static void on_moved(void *arg, const char *rel, const struct stat *st)
+{
+	(void)rel;
+	(void)st;
+	((struct seen *)arg)->moved++;
+}
+
+static void on_kept(void *arg, const char *rel, const char *why)
+{
+	struct seen *s = arg;
+	(void)why;
+	s->kept++;
+	snprintf(s->last_kept, sizeof(s->last_kept), "%s", rel);
+}
+
+void test_snap(void)
+{
+	t_case = "snap";
+	char tmpl[] = "/tmp/ferry-snap-XXXXXX";
+	char *root = mkdtemp(tmpl);
+	CHECK(root != NULL);
+	if (root == NULL)
+		return;
+	char *p = xasprintf("%s/.ferry/snap/t1/src", root);
+	CHECK(mkdir_p(p, 0755) == 0);
+	free(p);
+	p = xasprintf("%s/src", root);
+	mkdir(p, 0755);
+	free(p);
+	/* the code: src/, src/a.py, train.py (NUL-terminated, unsorted) */
+	static const char code[] = "train.py\0src\0src/a.py\0";
+	p = xasprintf("%s/.ferry/snap/t1.code", root);
+	CHECK(write_file_atomic(p, code, sizeof(code) - 1, 0600, 0) == 0);
+	free(p);
+	struct code_set cs;
+	CHECK(code_set_load(root, "t1", &cs) == 0);
+	CHECK(cs.n == 3);
+	CHECK(code_set_has(&cs, "src/a.py"));
+	CHECK(code_set_has(&cs, "src"));
+	CHECK(!code_set_has(&cs, "src/b.py"));
+	CHECK(!code_set_has(&cs, ""));
+	struct code_set none;
+	CHECK(code_set_load(root, "t2", &none) == -ENOENT);
+
+	char *snap = xasprintf("%s/.ferry/snap/t1", root);
+#define SP(rel) at(snap, rel)
+#define LP(rel) at(root, rel)
+	put(SP("train.py"), "code\n");
+	put(SP("src/a.py"), "code\n");
+	int rootfd = open(root, O_RDONLY | O_DIRECTORY);
+	int snapfd = open(snap, O_RDONLY | O_DIRECTORY);
+	struct seen seen = { 0 };
+	struct snap_out o = { .rootfd = rootfd, .snapfd = snapfd, .root = root, .code = &cs, .atomic_only = true,
+			      .moved = on_moved, .kept = on_kept, .arg = &seen };
+
+	/* code stays */
+	CHECK(snap_take(&o, "train.py") == 0);
+	CHECK(access(LP("train.py"), F_OK) < 0);
+	/* a file at the top: a second link in the live project */
+	put(SP("log.txt"), "step 1\n");
+	CHECK(snap_take(&o, "log.txt") == 1);
+	CHECK_STR(get(LP("log.txt")), "step 1\n");
+	put(SP("log.txt"), "step 2\n");	/* same inode: both see it */
+	CHECK_STR(get(LP("log.txt")), "step 2\n");
+	CHECK(snap_take(&o, "log.txt") == 0);	/* linked already */
+	/* a file beside code, in a code folder */
+	put(SP("src/train.bin"), "bin");
+	CHECK(snap_take(&o, "src/train.bin") == 1);
+	CHECK_STR(get(LP("src/train.bin")), "bin");
+	/* a folder: moved, a symlink stays */
+	mkdir(SP("outputs"), 0755);
+	mkdir(SP("outputs/day"), 0755);
+	put(SP("outputs/day/x"), "x");
+	CHECK(snap_take(&o, "outputs") == 1);
+	CHECK(is_link(SP("outputs")));
+	CHECK_STR(get(LP("outputs/day/x")), "x");
+	CHECK_STR(get(SP("outputs/day/x")), "x");
+	CHECK(snap_take(&o, "outputs") == 0);
+	/* a new file replacing the job's old one (an atomic save) */
+	unlink(SP("log.txt"));
+	put(SP("log.txt"), "new\n");
+	CHECK(snap_take(&o, "log.txt") == 1);
+	CHECK_STR(get(LP("log.txt")), "new\n");
+	/* a file where the project has a folder: kept */
+	mkdir(LP("report"), 0755);
+	put(SP("report"), "mine");
+	CHECK(snap_take(&o, "report") == -EEXIST);
+	CHECK(seen.kept == 1);
+	CHECK_STR(seen.last_kept, "report");
+	CHECK_STR(get(SP("report")), "mine");
+	/* folders of the same name merge */
+	mkdir(LP("wandb"), 0755);
+	put(LP("wandb/old"), "o");
+	mkdir(SP("wandb"), 0755);
+	put(SP("wandb/new"), "n");
+	CHECK(snap_take(&o, "wandb") == 0);
+	CHECK_STR(get(LP("wandb/new")), "n");
+	CHECK_STR(get(LP("wandb/old")), "o");
+	/* the job renamed a folder it made (a link in the snapshot now) */
+	CHECK(rename(SP("outputs"), SP("outputs.old")) == 0);
+	CHECK(snap_take(&o, "outputs.old") == 1);
+	CHECK_STR(get(LP("outputs.old/day/x")), "x");
+	CHECK(access(LP("outputs"), F_OK) < 0);
+	CHECK(is_link(SP("outputs.old")));
+	/* a sweep finds what no event named */
+	put(SP("late.txt"), "late");
+	mkdir(SP("src/cache"), 0755);
+	int before = seen.moved;
+	CHECK(snap_sweep(&o) == 0);
+	CHECK(seen.moved == before + 2);
+	CHECK_STR(get(LP("late.txt")), "late");
+	CHECK(is_link(SP("src/cache")));
+	/* once the job is over, a shared file becomes a link */
+	CHECK(snap_relink(&o, "late.txt") == 0);
+	CHECK(is_link(SP("late.txt")));
+	CHECK_STR(get(SP("late.txt")), "late");
+	/* prune: the report keeps the snapshot; gone, it goes */
+	CHECK(snapshot_prune(root, NULL, 0, NULL, NULL) == 0);
+	CHECK(access(snap, F_OK) == 0);
+	unlink(SP("report"));
+	CHECK(snapshot_prune(root, NULL, 0, NULL, NULL) == 1);
+	CHECK(access(snap, F_OK) < 0);
+	CHECK_STR(get(LP("log.txt")), "new\n");
+	CHECK_STR(get(LP("outputs.old/day/x")), "x");
+	CHECK_STR(get(LP("src/train.bin")), "bin");
+#undef SP
+#undef LP
+	close(rootfd);
+	close(snapfd);
+	code_set_release(&cs);
+	free(snap);
+	char *cmd = xasprintf("rm -rf '%s'", root);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	t_case = NULL;
+}
