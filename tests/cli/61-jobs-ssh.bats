@@ -5,6 +5,7 @@
 load helpers
 load push-lib
 load jobs-lib
+load outputs-lib
 
 setup_file() { sshd_setup_file; }
 teardown_file() { sshd_teardown_file; }
@@ -36,6 +37,7 @@ check_survived() {
 @test "jobs over ssh: run, logs -f, exit status" { check_jobs_basic; }
 @test "jobs over ssh: snapshot isolation, live data and results" { check_jobs_snapshot; }
 @test "jobs over ssh: attach through a real terminal" { check_jobs_attach; }
+@test "jobs over ssh: a job's outputs are in the live project while it runs; rm keeps them" { check_job_outputs; }
 
 @test "jobs over ssh: survive the ssh client being killed mid-follow" {
 	counting_job
