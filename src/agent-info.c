@@ -39,8 +39,31 @@ int agent_info(struct conn *c, struct rd *body)
 		kv_add(&kv, "root_exists", "1");
 		kv_add(&kv, "root_writable", access(path, W_OK | X_OK) == 0 ? "1" : "0");
 	} else {
+		int e = errno;
 		kv_add(&kv, "root_exists", "0");
-		kv_add(&kv, "root_error", strerror(errno ? errno : ENOTDIR));
+		kv_add(&kv, "root_error", strerror(e ? e : ENOTDIR));
+		if (lstat(path, &st) == 0 && !S_ISDIR(st.st_mode))
+			kv_add(&kv, "root_not_dir", "1");
+		/* Push would create it: can it?  The nearest folder that
+		 * exists must let us add to it. */
+		char *up = xstrdup(path);
+		for (;;) {
+			char *slash = strrchr(up, '/');
+			if (slash == NULL)
+				break;
+			*(slash == up ? slash + 1 : slash) = '\0';
+			if (stat(up, &st) == 0) {
+				kv_add(&kv, "root_parent", up);
+				if (!S_ISDIR(st.st_mode))
+					kv_add(&kv, "root_parent_problem", "is a file, not a folder");
+				else if (access(up, W_OK | X_OK) < 0)
+					kv_add(&kv, "root_parent_problem", "is not writable");
+				break;
+			}
+			if (slash == up)
+				break;
+		}
+		free(up);
 	}
 	/* Free space where the project is, or would be. */
 	char *probe = xstrdup(path);

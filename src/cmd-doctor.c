@@ -237,6 +237,13 @@ int cmd_doctor(int argc, char **argv)
 		else if (ex && strcmp(ex, "1") == 0)
 			add(&r, "remote path", "fail", "fix the folder's permissions or pick another 'path' in ferry.ini",
 			    "%s is not writable", root);
+		else if (kv_get(&kv, "root_not_dir"))
+			add(&r, "remote path", "fail", "move the file away, or pick another 'path' in ferry.ini",
+			    "%s is a file, not a folder", root);
+		else if (kv_get(&kv, "root_parent_problem"))
+			add(&r, "remote path", "fail", "pick a 'path' in ferry.ini under a folder you can write (your home), or ask the admin",
+			    "%s does not exist and cannot be created: %s %s", root, kv_get(&kv, "root_parent"),
+			    kv_get(&kv, "root_parent_problem"));
 		else
 			add(&r, "remote path", "warn", "`ferry push` or `ferry exec` creates it on first use",
 			    "%s does not exist yet", root);

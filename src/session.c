@@ -263,8 +263,9 @@ static void classify_ssh_failure(struct session *s, int st, bool during, struct 
 	if (stderr_has(s, "Host key verification failed") || stderr_has(s, "IDENTIFICATION HAS CHANGED") ||
 	    stderr_has(s, "host key is known") || stderr_has(s, "No ED25519 host key") ||
 	    stderr_has(s, "No RSA host key") || stderr_has(s, "No ECDSA host key")) {
-		ferr_set(e, EXIT_AUTH, "run `ssh HOST` once to check and accept the server's host key",
-			 "host key of '%s' is not trusted: %s", h, last);
+		char *hint = xasprintf("run `ssh %s` once to check and accept the server's host key", h);
+		ferr_set(e, EXIT_AUTH, hint, "host key of '%s' is not trusted: %s", h, last);
+		free(hint);
 	} else if (stderr_has(s, "Permission denied") || stderr_has(s, "Too many authentication failures") ||
 		   stderr_has(s, "Authentication failed")) {
 		ferr_set(e, EXIT_AUTH, "`ssh HOST true` must work without a password prompt: load your key with ssh-add or set IdentityFile in ~/.ssh/config",

@@ -98,6 +98,20 @@ teardown() { common_teardown; }
 	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert d["ok"]; assert any(c["name"]=="clock skew" and c["state"]=="ok" for c in d["checks"])'
 }
 
+@test "doctor: a project path that is a file, or under one" {
+	echo x >"$T/afile"
+	"$FERRY" init --force --local "$T/afile" >/dev/null
+	run "$FERRY" doctor
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fail  remote path       $T/afile is a file, not a folder"* ]]
+	"$FERRY" init --force --local "$T/afile/proj" >/dev/null
+	run "$FERRY" doctor
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot be created: $T/afile is a file, not a folder"* ]]
+}
+
 @test "doctor without a project file fails with a hint" {
 	rm -f ferry.ini
 	run "$FERRY" doctor

@@ -105,6 +105,7 @@ teardown() { common_teardown; }
 	echo "$output"
 	[ "$status" -eq 77 ]
 	[[ "$output" == *"host key of 'ferry-test' is not trusted"* ]]
+	[[ "$output" == *'run `ssh ferry-test` once'* ]]
 }
 
 @test "ssh: an unresolvable host is a connection error" {

@@ -82,6 +82,14 @@ asuser() {
 	[[ "$output" == *"ok    authentication"* ]]
 }
 
+@test "user: doctor says when the project folder cannot be created (/opt/...)" {
+	asuser "$SSHD_TOP/ferry" init ferry-test:/opt/ferry-no-such-proj/p
+	run asuser "$SSHD_TOP/ferry" doctor
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"fail  remote path"*"/opt/ferry-no-such-proj/p does not exist and cannot be created: /opt is not writable"* ]]
+}
+
 @test "user: another user's control directory is refused" {
 	mkdir -p "$W/run"
 	chown "$U" "$W/run"
