@@ -27,6 +27,7 @@ static const struct {
 } requests[] = {
 	{ MSG_EXEC, agent_exec },
 	{ MSG_INFO, agent_info },
+	{ MSG_FILE_GET, agent_file_get },
 	{ MSG_SYNC_BEGIN, agent_sync },
 	{ MSG_JOB_START, agent_job_start },
 	{ MSG_JOB_LIST, agent_job_list },

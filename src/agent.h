@@ -21,6 +21,7 @@ char *agent_root_path(const char *root);
  * the session, <0 to end it (an ERROR frame already queued if needed). */
 int agent_exec(struct conn *c, struct rd *body);
 int agent_info(struct conn *c, struct rd *body);
+int agent_file_get(struct conn *c, struct rd *body);	/* agent-file.c */
 int agent_sync(struct conn *c, struct rd *body);
 /* Jobs (agent-job.c). */
 int agent_job_start(struct conn *c, struct rd *body);

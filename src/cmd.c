@@ -179,6 +179,15 @@ static const struct cmd cmds[] = {
 	  "\n"
 	  "  -v, --verbose        show the deciding rule\n"
 	  "  -n, --non-matching   with -v, also print paths that are pushed (\"::\")\n" },
+	{ "diff", cmd_diff, "compare the server's copy of files with yours",
+	  "usage: ferry diff PATH...\n"
+	  "\n"
+	  "Shows, as `diff -u`, how the server's copy of each PATH (a path in the\n"
+	  "project, as push and pull print a conflict's) differs from yours: the\n"
+	  "server's lines are '-', yours '+'.  A file on one side only is shown\n"
+	  "against nothing.  Then keep yours with `ferry push --force PATH` or\n"
+	  "take the server's with `ferry pull --force PATH`.  Exit status 0 when\n"
+	  "every file is the same, 1 when some differ, 2 on trouble.\n" },
 	{ "status", cmd_status, "the server (CPU, memory, disk, GPUs, users, jobs) and the sync state, once",
 	  "usage: ferry status [--json]\n"
 	  "\n"

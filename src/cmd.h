@@ -58,5 +58,6 @@ int cmd_wait(int argc, char **argv);
 int cmd_check_ignore(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 int cmd_top(int argc, char **argv);
+int cmd_diff(int argc, char **argv);
 
 #endif

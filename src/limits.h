@@ -73,6 +73,7 @@
 #define JOB_PEAK_SAMPLE_MS	1000		/* how often the tree's memory is summed */
 #define JOB_START_TIMEOUT_MS	10000		/* supervisor to report the job running */
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
+#define DIFF_FILE_MAX		(64 * 1024 * 1024)	/* bytes of a server file `ferry diff` fetches */
 #define JOB_HARVEST_WATCHES	1024		/* code folders of a snapshot watched for a job's outputs (the rest: at the end) */
 #define JOB_OUTPUTS_MAX		(1024 * 1024)	/* bytes of a job's list of outputs moved out of its snapshot */
 #define SNAP_CODE_MAX		((size_t)1 << 30)	/* bytes of a snapshot's list of code paths */

@@ -88,6 +88,10 @@ enum msg_type {
 	MSG_INFO = 0x0200,
 	MSG_INFO_REPLY = 0x0201,
 	/* 0x05xx monitoring (mon.h) */
+	MSG_FILE_GET = 0x0600,		/* agent-file.c */
+	MSG_FILE_DATA = 0x0601,
+	MSG_FILE_END = 0x0602,
+
 	MSG_MON_REQ = 0x0500,
 	MSG_MON_SAMPLE = 0x0501,
 	MSG_MON_STOP = 0x0502,
@@ -106,6 +110,8 @@ enum proto_err {
 	PERR_BUSY = 6,		/* another sync of the same root runs */
 	PERR_NOJOB = 7,		/* no such job */
 	PERR_JOB = 8,		/* the job cannot do that (not running, ...) */
+	PERR_NOFILE = 9,	/* no such file */
+	PERR_BADFILE = 10,	/* a file that cannot be read (not regular, too big) */
 };
 
 /* Exec flags. */

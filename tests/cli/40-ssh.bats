@@ -108,6 +108,16 @@ teardown() { common_teardown; }
 	[[ "$output" == *'run `ssh ferry-test` once'* ]]
 }
 
+@test "ssh: diff shows the server's copy against the laptop's" {
+	printf 'one\ntwo\n' >f.txt
+	"$FERRY" push >/dev/null
+	printf 'one\nTWO\n' >f.txt
+	run "$FERRY" diff f.txt
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"-two"*"+TWO"* ]]
+}
+
 @test "ssh: an unresolvable host is a connection error" {
 	sed -i 's/^host = .*/host = no-such-host.invalid/' ferry.ini
 	run "$FERRY" exec -- true
