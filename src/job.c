@@ -142,15 +142,8 @@ int job_decode(const void *p, size_t n, struct job *j)
 
 char *jobs_dir(const char **why)
 {
-	const char *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	char *d;
-	if (xdg && xdg[0] == '/')
-		d = xasprintf("%s/ferry/jobs", xdg);
-	else if (home && home[0] == '/')
-		d = xasprintf("%s/.local/state/ferry/jobs", home);
-	else
-		d = xasprintf("/tmp/ferry-%u/jobs", (unsigned)getuid());
+	char *state = state_home(), *d = xasprintf("%s/jobs", state);
+	free(state);
 	if (dir_private(d, why) < 0) {
 		if (*why == NULL)
 			*why = "cannot create it";

@@ -2,8 +2,9 @@
  * job.h - jobs on the server: the record of one run, where it lives, and
  * its log.
  *
- * Every job has a folder under the jobs folder ($XDG_STATE_HOME/ferry/jobs,
- * default ~/.local/state/ferry/jobs, mode 0700) named by its id:
+ * Every job has a folder under the jobs folder (state_home()/jobs, i.e.
+ * $XDG_STATE_HOME/ferry/jobs, default ~/.local/state/ferry/jobs, mode
+ * 0700) named by its id:
  *
  *   record   the job record (job_encode; written atomically, 0600)
  *   state    "running", "exited", ... one word, for readers like the monitor

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsx.h"
 #include "job.h"
 #include "limits.h"
 #include "mon-text.h"
@@ -25,11 +26,9 @@
 
 char *mon_jobs_dir(void)
 {
-	const char *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	if (xdg && xdg[0] == '/')
-		return xasprintf("%s/ferry/jobs", xdg);
-	return xasprintf("%s/.local/state/ferry/jobs", home && home[0] == '/' ? home : "/tmp");
+	char *state = state_home(), *d = xasprintf("%s/jobs", state);
+	free(state);
+	return d;
 }
 
 int mon_job_id_ok(const char *id)

@@ -21,7 +21,7 @@ struct mon_jobrec {
 	uint64_t mtime_ns;	/* of the job folder */
 };
 
-/* The jobs folder ($XDG_STATE_HOME/ferry/jobs or ~/.local/state/...);
+/* The jobs folder, the same as jobs_dir() (state_home()/jobs), not created;
  * the caller frees. */
 char *mon_jobs_dir(void);
 /* Every job folder in dir (NULL: mon_jobs_dir()): running ones first,

@@ -51,3 +51,17 @@ teardown() {
 	run "$FERRY" attach 1 </dev/null
 	[ "$status" -eq 64 ]
 }
+
+@test "jobs: with HOME unset, the monitor finds the jobs where the supervisor put them" {
+	# Both fall back to the password database's home: the agent
+	# inherits this environment on the local target.
+	home=$(getent passwd "$(id -u)" | cut -d: -f6)
+	[ -n "$home" ] && [ -w "$home" ] || skip "no writable home in the password database"
+	JOB=$(env -u HOME "$FERRY" run --no-push -- sleep 30)
+	[[ "$JOB" =~ ^[0-9]+$ ]]
+	run env -u HOME "$FERRY" status --json
+	env -u HOME "$FERRY" kill -s KILL "$JOB" >/dev/null
+	[ -f "$home/.local/state/ferry/jobs/$JOB/record" ]
+	env -u HOME "$FERRY" jobs rm "$JOB" >/dev/null
+	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [j for j in d["jobs"] if j["id"] == sys.argv[1] and j["state"] == "running"], d["jobs"]' "$JOB"
+}
