@@ -163,12 +163,18 @@ static char *fmt_command(const struct job *j)
 	return s;
 }
 
+/* "+dirty", "+untracked" or "". */
+static const char *git_suffix(uint8_t git)
+{
+	return git == JOB_GIT_DIRTY ? "+dirty" : git == JOB_GIT_UNTRACKED ? "+untracked" : "";
+}
+
 static char *fmt_code(const struct job *j)
 {
 	const char *tree = j->tree[0] ? j->tree : "?";
 	if (!j->git_commit[0])
 		return xasprintf("%.8s", tree);
-	return xasprintf("%.8s git %.7s%s", tree, j->git_commit, j->git_dirty == 1 ? "+dirty" : "");
+	return xasprintf("%.8s git %.7s%s", tree, j->git_commit, git_suffix(j->git_dirty));
 }
 
 static char *fmt_exit(const struct job *j)
@@ -191,12 +197,13 @@ static void print_json(const struct job *j)
 	else
 		printf("%d", j->exit_code);
 	printf(",\"signal\":%d,\"start_ns\":%llu,\"end_ns\":%llu,\"peak_rss\":%llu,\"pid\":%d,\"supervisor_pid\":%d,"
-	       "\"root\":%s,\"cwd\":%s,\"snapshot\":%s,\"tree\":%s,\"git_commit\":%s,\"git_dirty\":%s,"
+	       "\"root\":%s,\"cwd\":%s,\"snapshot\":%s,\"tree\":%s,\"git_commit\":%s,\"git_dirty\":%s,\"git_state\":\"%s\","
 	       "\"killed\":%s,\"reason\":%s,\"max_mem\":%llu,\"min_available\":%llu,"
 	       "\"log_bytes\":%llu,\"shell\":%s,\"argv\":[",
 	       j->signal, (unsigned long long)j->start_ns, (unsigned long long)j->end_ns,
 	       (unsigned long long)j->peak_rss, j->pid, j->sup_pid, root, cwd, snap, tree, git,
-	       j->git_dirty == 2 ? "null" : j->git_dirty ? "true" : "false", j->killed ? "true" : "false",
+	       j->git_dirty == JOB_GIT_UNKNOWN ? "null" : j->git_dirty == JOB_GIT_DIRTY ? "true" : "false",
+	       job_git_name(j->git_dirty), j->killed ? "true" : "false",
 	       reason, (unsigned long long)j->max_mem, (unsigned long long)j->min_avail,
 	       (unsigned long long)j->log_bytes, j->shell ? "true" : "false");
 	for (uint32_t i = 0; i < j->argc; i++) {
@@ -245,7 +252,7 @@ static void print_show(const struct job *j)
 	printf("duration:  %s\n", dur);
 	printf("peak mem:  %s\n", mem);
 	printf("code:      tree %s, git %s%s\n", j->tree[0] ? j->tree : "unknown",
-	       j->git_commit[0] ? j->git_commit : "unknown", j->git_dirty == 1 ? " (dirty)" : "");
+	       j->git_commit[0] ? j->git_commit : "unknown", j->git_commit[0] ? git_suffix(j->git_dirty) : "");
 	printf("ran in:    %s%s\n", j->cwd, j->snapshot[0] ? "  (snapshot)" : "  (in place)");
 	printf("pid:       %d\n", j->pid);
 	printf("log:       %llu bytes\n", (unsigned long long)j->log_bytes);
@@ -277,8 +284,9 @@ static void probe_start(struct probe *p, char *const argv[])
 	p->started = spawn(argv, &o, &p->ch) == 0;
 }
 
-/* Its stdout, first line; NULL when it failed. */
-static char *probe_finish(struct probe *p)
+/* Its stdout (the first line only with first_line); NULL when it
+ * failed. */
+static char *probe_finish(struct probe *p, bool first_line)
 {
 	if (!p->started)
 		return NULL;
@@ -294,7 +302,7 @@ static char *probe_finish(struct probe *p)
 	buf_put(&b, "", 1);
 	char *s = ok ? xstrdup((char *)b.data) : NULL;
 	buf_release(&b);
-	if (s)
+	if (s && first_line)
 		s[strcspn(s, "\n")] = '\0';
 	return s;
 }
@@ -337,9 +345,9 @@ static void git_start(struct git_probe *g, const char *root)
 
 static void git_finish(struct git_probe *g, char **commit, uint8_t *dirty)
 {
-	char *c = probe_finish(&g->rev), *s = probe_finish(&g->status);
+	char *c = probe_finish(&g->rev, true), *s = probe_finish(&g->status, false);
 	*commit = c && strlen(c) <= 64 ? xstrdup(c) : xstrdup("");
-	*dirty = (*commit)[0] == '\0' || s == NULL ? 2 : s[0] != '\0';
+	*dirty = (*commit)[0] == '\0' || s == NULL ? JOB_GIT_UNKNOWN : job_git_state(s);
 	free(c);
 	free(s);
 }

@@ -5,11 +5,15 @@
 #include "cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "sync-scan.h"
 #include "util.h"
 
 const char *cmd_dir = ".";
@@ -247,6 +251,27 @@ void cmd_usage_die(const char *name, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+/* ferry's state folder at the project root, made before anything is put
+ * in it (the push and pull indexes, per target), with a .gitignore of
+ * "*": git then never sees it, and a clean work tree is recorded clean
+ * by `ferry run` (it was "?? .ferry/", dirty, after the first push).
+ * Best effort: a read-only project works without it. */
+static void state_dir_prepare(const char *root)
+{
+	char *dir = xasprintf("%s/%s", root, FERRY_STATE_DIR), *gi = xasprintf("%s/.gitignore", dir);
+	struct stat st;
+	if ((mkdir(dir, 0700) == 0 || errno == EEXIST) && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == geteuid()) {
+		int fd = open(gi, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			(void)write_all(fd, "*\n", 2);
+			close(fd);
+		}
+	}
+	free(gi);
+	free(dir);
+}
+
 void cmd_load_config(struct config *c)
 {
 	char *err = NULL;
@@ -261,6 +286,7 @@ void cmd_load_config(struct config *c)
 		free(err);
 		exit(EXIT_CONFIG);
 	}
+	state_dir_prepare(c->root);
 }
 
 int cmd_help(int argc, char **argv)

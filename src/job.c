@@ -32,6 +32,29 @@ const char *job_state_name(uint8_t state)
 	return state < JOB_STATE_COUNT ? state_names[state] : "unknown";
 }
 
+const char *job_git_name(uint8_t git)
+{
+	static const char *const names[JOB_GIT_COUNT] = { "clean", "dirty", "unknown", "untracked" };
+	return git < JOB_GIT_COUNT ? names[git] : "unknown";
+}
+
+uint8_t job_git_state(const char *porcelain)
+{
+	uint8_t st = JOB_GIT_CLEAN;
+	for (const char *l = porcelain; *l; ) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		/* Anything but "?? path" is a change to what git tracks
+		 * ("!!" ignored lines only come with --ignored). */
+		if (n >= 2 && strncmp(l, "??", 2) == 0)
+			st = JOB_GIT_UNTRACKED;
+		else if (n > 0)
+			return JOB_GIT_DIRTY;
+		l += n + (nl != NULL);
+	}
+	return st;
+}
+
 void job_release(struct job *j)
 {
 	free(j->name);
@@ -132,7 +155,7 @@ int job_decode(const void *p, size_t n, struct job *j)
 		j->reason = xstrdup("");
 	}
 	rd_expect_end(&r);
-	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty > 2 ||
+	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty >= JOB_GIT_COUNT ||
 	    j->killed > 1 || j->reason == NULL || j->argc != argc || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128) {
 		job_release(j);
 		return -1;

@@ -29,6 +29,17 @@
 
 enum job_state { JOB_RUNNING, JOB_EXITED, JOB_FAILED, JOB_KILLED, JOB_LOST, JOB_STATE_COUNT };
 
+/* The laptop's work tree when the job started (git_dirty).  The values
+ * are on disk in records of every version: 0..2 since the first, 3 since
+ * untracked files were told apart. */
+enum job_git {
+	JOB_GIT_CLEAN,		/* `git status --porcelain` empty */
+	JOB_GIT_DIRTY,		/* a tracked file modified, staged, deleted... */
+	JOB_GIT_UNKNOWN,	/* no git, no commit, or git failed */
+	JOB_GIT_UNTRACKED,	/* only untracked files ("??" lines) */
+	JOB_GIT_COUNT
+};
+
 struct job {
 	uint32_t id;
 	uint8_t state;		/* enum job_state */
@@ -41,7 +52,7 @@ struct job {
 	char *snapshot;		/* snapshot id, "" when in place */
 	char *tree;		/* hash of the pushed tree (hex), "" unknown */
 	char *git_commit;	/* the laptop's HEAD, "" unknown */
-	uint8_t git_dirty;	/* 0 clean, 1 dirty, 2 unknown */
+	uint8_t git_dirty;	/* enum job_git */
 	int32_t exit_code;	/* -1 while running or when killed by a signal */
 	int32_t signal;		/* the signal that ended it, 0 if none */
 	uint64_t start_ns, end_ns;	/* wall clock; end 0 while running */
@@ -58,6 +69,11 @@ struct job {
 };
 
 const char *job_state_name(uint8_t state);
+/* "clean", "dirty", "unknown", "untracked". */
+const char *job_git_name(uint8_t git);
+/* The work tree's state from the output of `git status --porcelain`
+ * (v1, lines "XY path"): JOB_GIT_CLEAN, _UNTRACKED or _DIRTY. */
+uint8_t job_git_state(const char *porcelain);
 void job_release(struct job *j);
 
 /* The record's bytes (a parser of untrusted input: fuzzed).  0 or -1. */

@@ -65,3 +65,34 @@ teardown() {
 	env -u HOME "$FERRY" jobs rm "$JOB" >/dev/null
 	echo "$output" | python3 -c 'import json,sys; d=json.load(sys.stdin); assert [j for j in d["jobs"] if j["id"] == sys.argv[1] and j["state"] == "running"], d["jobs"]' "$JOB"
 }
+
+@test "jobs: the code version is clean, untracked or dirty as git says, .ferry/ ignored" {
+	command -v git >/dev/null || skip "git is not installed"
+	git init -q .
+	echo 'print("hi")' >main.py
+	git add ferry.ini main.py
+	git -c user.email=t@t -c user.name=t commit -qm one
+	head=$(git rev-parse --short=7 HEAD)
+	start_job -- python3 main.py
+	[ "$(job_field "$JOB" git_state)" = clean ]
+	[ "$(job_field "$JOB" git_dirty)" = False ]
+	# ferry's own state folder ignores itself
+	[ "$(cat .ferry/.gitignore)" = "*" ]
+	[ -z "$(git status --porcelain)" ]
+	start_job -- python3 main.py
+	[ "$(job_field "$JOB" git_state)" = clean ]
+	echo scratch >notes.txt
+	start_job -- python3 main.py
+	[ "$(job_field "$JOB" git_state)" = untracked ]
+	[ "$(job_field "$JOB" git_dirty)" = False ]
+	run "$FERRY" jobs
+	[[ "$output" == *"git $head+untracked"* ]]
+	echo 'print("changed")' >main.py
+	start_job -- python3 main.py
+	[ "$(job_field "$JOB" git_state)" = dirty ]
+	[ "$(job_field "$JOB" git_dirty)" = True ]
+	run "$FERRY" jobs show "$JOB"
+	[[ "$output" == *"code:      tree "*", git $(git rev-parse HEAD)+dirty"* ]]
+	run "$FERRY" jobs
+	[[ "$output" == *"git $head+dirty"* ]]
+}
