@@ -470,6 +470,21 @@ int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes)
 	return 0;
 }
 
+uint64_t job_log_size(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return 0;
+	/* The head, every segment before the newest full (the oldest ones
+	 * are deleted, not shortened), and the newest as it is. */
+	uint32_t first, last = last_seg(dfd, &first);
+	uint64_t n = seg_size(dfd, 0);
+	if (last > 0)
+		n += (uint64_t)(last - 1) * JOB_LOG_SEG + seg_size(dfd, last);
+	close(dfd);
+	return n;
+}
+
 ssize_t job_log_read(struct job_log *l, void *p, size_t n)
 {
 	for (;;) {

@@ -120,6 +120,9 @@ struct job_log {
 /* Opens the log of the job in dir at its start (tail_bytes 0) or at most
  * tail_bytes before its end.  0 or -errno. */
 int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes);
+/* The bytes written to the log of the job in dir so far, dropped ones
+ * included (the record's log_bytes is only written at the end). */
+uint64_t job_log_size(const char *dir);
 /* Reads what is there: >0 bytes, 0 nothing more for now, -errno. */
 ssize_t job_log_read(struct job_log *l, void *p, size_t n);
 void job_log_close(struct job_log *l);
