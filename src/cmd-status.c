@@ -120,10 +120,11 @@ static const char *sync_words(const struct syncstate *ss, char *b, size_t n)
 	if (!ss->known)
 		snprintf(b, n, "unknown (%s)", ss->why);
 	else if (ss->conflicts)
-		snprintf(b, n, "%llu conflicts, %llu files differ", ss->conflicts, ss->send + ss->del);
+		snprintf(b, n, "%llu conflict%s, %llu file%s differ%s", ss->conflicts, ss->conflicts == 1 ? "" : "s",
+			 ss->send + ss->del, ss->send + ss->del == 1 ? "" : "s", ss->send + ss->del == 1 ? "s" : "");
 	else if (ss->send + ss->del)
-		snprintf(b, n, "%llu files differ (%llu to send, %llu to delete): run `ferry push`", ss->send + ss->del,
-			 ss->send, ss->del);
+		snprintf(b, n, "%llu file%s differ%s (%llu to send, %llu to delete): run `ferry push`", ss->send + ss->del,
+			 ss->send + ss->del == 1 ? "" : "s", ss->send + ss->del == 1 ? "s" : "", ss->send, ss->del);
 	else
 		snprintf(b, n, "up to date");
 	return b;
@@ -134,8 +135,9 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	char a[32], b[32], c[32], d[32];
 	static const char *const src[] = { "", "NVML", "nvidia-smi" };
 
-	printf("host      %s (%s)  up %s  %u tasks\n", s->hostname, label, fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks);
-	printf("cpu       %s of %u cores", fmt_pct(s->cpu_total, a, sizeof(a)), s->ncpu);
+	printf("host      %s (%s)  up %s  %u task%s\n", s->hostname, label, fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks,
+	       s->tasks == 1 ? "" : "s");
+	printf("cpu       %s of %u core%s", fmt_pct(s->cpu_total, a, sizeof(a)), s->ncpu, s->ncpu == 1 ? "" : "s");
 	if (s->load[0] != MON_NA)
 		printf("  load %u.%02u %u.%02u %u.%02u", s->load[0] / 100, s->load[0] % 100, s->load[1] / 100,
 		       s->load[1] % 100, s->load[2] / 100, s->load[2] % 100);

@@ -155,11 +155,11 @@ static void draw(struct top *t)
 	attron(A_BOLD);
 	putf(y, 0, "%s (%s)", s->hostname, t->s->label);
 	attroff(A_BOLD);
-	putf(y++, (int)strlen(s->hostname) + (int)strlen(t->s->label) + 4, " up %s  load %u.%02u %u.%02u %u.%02u  %u tasks  cpu %s  every %.1fs",
+	putf(y++, (int)strlen(s->hostname) + (int)strlen(t->s->label) + 4, " up %s  load %u.%02u %u.%02u %u.%02u  %u task%s  cpu %s  every %.1fs",
 	     fmt_uptime(s->uptime_s, a, sizeof(a)), s->load[0] == MON_NA ? 0 : s->load[0] / 100,
 	     s->load[0] == MON_NA ? 0 : s->load[0] % 100, s->load[1] == MON_NA ? 0 : s->load[1] / 100,
 	     s->load[1] == MON_NA ? 0 : s->load[1] % 100, s->load[2] == MON_NA ? 0 : s->load[2] / 100,
-	     s->load[2] == MON_NA ? 0 : s->load[2] % 100, s->tasks, fmt_pct(s->cpu_total, b, sizeof(b)), t->delay);
+	     s->load[2] == MON_NA ? 0 : s->load[2] % 100, s->tasks, s->tasks == 1 ? "" : "s", fmt_pct(s->cpu_total, b, sizeof(b)), t->delay);
 	y = draw_cpus(t, y, LINES > 30 ? 4 : LINES > 20 ? 2 : 1);
 	uint64_t used = s->mem_total != MON_NA64 && s->mem_avail != MON_NA64 ? s->mem_total - s->mem_avail : MON_NA64;
 	uint64_t sw = s->swap_total != MON_NA64 && s->swap_free != MON_NA64 ? s->swap_total - s->swap_free : MON_NA64;
