@@ -121,7 +121,7 @@ PY
 	[ -d "$R/.ferry/snap/$(job_field "$new" snapshot)" ]
 	run "$FERRY" jobs prune --yes
 	[ "$status" -eq 0 ]
-	run "$FERRY" jobs --all
+	run "$FERRY" jobs
 	[[ "$output" == "no jobs"* ]]
 	[ -z "$(ls "$R/.ferry/snap")" ]
 }
