@@ -290,6 +290,38 @@ static void test_log(void)
 	free(cmd);
 }
 
+/* A running job's log size, from its files: the head, the segments
+ * (those deleted counted whole), the newest as it is.  Sparse files. */
+static void test_log_size(void)
+{
+	t_case = "job log size";
+	char dir[] = "/tmp/ferry-unit-logsize.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(job_log_size(dir) == 0);
+	char *head = xasprintf("%s/log", dir), *seg = xasprintf("%s/log.3", dir), *seg4 = xasprintf("%s/log.4", dir);
+	CHECK(truncate(head, 0) < 0);	/* not there yet */
+	int fd = open(head, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "12345", 5) == 5);
+	close(fd);
+	CHECK(job_log_size(dir) == 5);
+	CHECK(truncate(head, JOB_LOG_HEAD) == 0);
+	fd = open(seg, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, JOB_LOG_SEG) == 0);
+	close(fd);
+	fd = open(seg4, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "xyz", 3) == 3);
+	close(fd);
+	CHECK(job_log_size(dir) == (uint64_t)JOB_LOG_HEAD + 3ull * JOB_LOG_SEG + 3);
+	CHECK(job_log_size("/nonexistent/ferry-log") == 0);
+	unlink(seg4);
+	unlink(seg);
+	unlink(head);
+	CHECK(rmdir(dir) == 0);
+	free(head);
+	free(seg);
+	free(seg4);
+}
+
 static void test_lost(void)
 {
 	t_case = "job lost";
@@ -339,6 +371,7 @@ void test_job(void)
 	test_ids();
 	test_start_req();
 	test_log();
+	test_log_size();
 	test_lost();
 	test_logind();
 }
