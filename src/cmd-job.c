@@ -375,50 +375,105 @@ static void print_json(const struct job *j)
 	free(reason);
 }
 
+/* The job table's columns, in order; COMMAND, last, takes the rest of
+ * the line.  drop: on a narrow terminal, the columns that go first (1)
+ * so that COMMAND keeps TABLE_CMD_MIN columns; 0 never goes. */
+enum { COL_ID, COL_NAME, COL_STATE, COL_EXIT, COL_STARTED, COL_TIME, COL_MEM, COL_CODE, COL_PROJECT, COL_COUNT };
+static const struct {
+	const char *head;
+	int width;		/* negative: left-aligned */
+	int gap;		/* spaces after it */
+	int drop;
+} table_cols[COL_COUNT] = {
+	[COL_ID] = { "ID", -5, 1, 0 },
+	[COL_NAME] = { "NAME", -12, 1, 0 },
+	[COL_STATE] = { "STATE", -8, 1, 0 },
+	[COL_EXIT] = { "EXIT", 7, 2, 0 },
+	[COL_STARTED] = { "STARTED", -16, 1, 2 },
+	[COL_TIME] = { "TIME", 7, 1, 4 },
+	[COL_MEM] = { "PEAK MEM", 9, 2, 3 },
+	[COL_CODE] = { "CODE", -28, 1, 1 },
+	[COL_PROJECT] = { "PROJECT", -20, 1, 5 },
+};
+#define TABLE_CMD_MIN 20
+
 /* How the job table is laid out: a PROJECT column with --all; on a
- * terminal, rows cut to its width (a long command never wraps). */
+ * terminal, columns dropped as it narrows and rows cut to its width (a
+ * long command never wraps). */
 struct table {
-	bool project;
+	bool show[COL_COUNT];
 	size_t cols;		/* 0: not a terminal, full rows */
 };
 
-static void print_line(const struct table *t, char *line)
+static void table_init(struct table *t, bool project, size_t cols)
 {
+	size_t used = 0;
+	t->cols = cols;
+	for (int c = 0; c < COL_COUNT; c++) {
+		t->show[c] = c != COL_PROJECT || project;
+		if (t->show[c])
+			used += (size_t)abs(table_cols[c].width) + (size_t)table_cols[c].gap;
+	}
+	for (int drop = 1; cols && used + TABLE_CMD_MIN > cols && drop <= 5; drop++)
+		for (int c = 0; c < COL_COUNT; c++)
+			if (t->show[c] && table_cols[c].drop == drop) {
+				t->show[c] = false;
+				used -= (size_t)abs(table_cols[c].width) + (size_t)table_cols[c].gap;
+			}
+}
+
+/* One row: the cells (NULL where a column is not shown), then COMMAND;
+ * cut to the terminal's width. */
+static void print_cells(const struct table *t, char *const cell[COL_COUNT], const char *cmd)
+{
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	for (int c = 0; c < COL_COUNT; c++) {
+		if (!t->show[c])
+			continue;
+		int w = table_cols[c].width;
+		char *one = w < 0 ? xasprintf("%-*.*s%*s", -w, -w, cell[c], table_cols[c].gap, "")
+				  : xasprintf("%*s%*s", w, cell[c], table_cols[c].gap, "");
+		buf_put(&b, one, strlen(one));
+		free(one);
+	}
+	buf_put(&b, cmd, strlen(cmd));
+	buf_put(&b, "", 1);
+	char *line = (char *)b.data;
 	if (t->cols)
 		str_cut_columns(line, t->cols);
 	printf("%s\n", line);
+	buf_release(&b);
 }
 
 static void print_header(const struct table *t)
 {
-	char *line = xasprintf("%-5s %-12s %-8s %7s  %-16s %7s %9s  %-28s %s%s", "ID", "NAME", "STATE", "EXIT",
-			       "STARTED", "TIME", "PEAK MEM", "CODE", t->project ? "PROJECT              " : "",
-			       "COMMAND");
-	print_line(t, line);
-	free(line);
+	char *cell[COL_COUNT];
+	for (int c = 0; c < COL_COUNT; c++)
+		cell[c] = (char *)table_cols[c].head;
+	print_cells(t, cell, "COMMAND");
 }
 
 static void print_row(const struct table *t, const struct job *j)
 {
 	uint64_t end = j->end_ns ? j->end_ns : now_wall_ns();
-	char *start = fmt_time(j->start_ns), *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
-	char *mem = fmt_bytes(j->peak_rss), *code = fmt_code(j), *cmd = fmt_command(j), *ex = fmt_exit(j);
-	char *vcmd = str_visible(cmd), *name = str_visible(j->name[0] ? j->name : "-");
-	char *proj = t->project ? fmt_project(j->root, 20) : xstrdup("");
-	char *line = xasprintf("%-5u %-12.12s %-8s %7s  %-16s %7s %9s  %-28s %-*s%s%s", j->id, name,
-			       job_state_name(j->state), ex, start, dur, mem, code, t->project ? 20 : 0, proj,
-			       t->project ? " " : "", vcmd);
-	print_line(t, line);
-	free(line);
-	free(proj);
+	char id[16], *cmd = fmt_command(j), *cell[COL_COUNT];
+	snprintf(id, sizeof(id), "%u", j->id);
+	cell[COL_ID] = xstrdup(id);
+	cell[COL_NAME] = str_visible(j->name[0] ? j->name : "-");
+	cell[COL_STATE] = xstrdup(job_state_name(j->state));
+	cell[COL_EXIT] = fmt_exit(j);
+	cell[COL_STARTED] = fmt_time(j->start_ns);
+	cell[COL_TIME] = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
+	cell[COL_MEM] = fmt_bytes(j->peak_rss);
+	cell[COL_CODE] = fmt_code(j);
+	cell[COL_PROJECT] = fmt_project(j->root, (size_t)-table_cols[COL_PROJECT].width);
+	char *vcmd = str_visible(cmd);
+	print_cells(t, cell, vcmd);
+	for (int c = 0; c < COL_COUNT; c++)
+		free(cell[c]);
 	free(vcmd);
-	free(name);
-	free(start);
-	free(dur);
-	free(mem);
-	free(code);
 	free(cmd);
-	free(ex);
 }
 
 static void print_show(const struct job *j)
@@ -938,10 +993,9 @@ int cmd_jobs(int argc, char **argv)
 		ended += v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
 	if (!all && !sub && last && ended > (size_t)last)
 		first_shown = ended - (size_t)last;
-	struct table t = { .project = all, .cols = 0 };
+	struct table t;
 	struct winsize ws;
-	if (isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 && ws.ws_col)
-		t.cols = ws.ws_col;
+	table_init(&t, all, isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0);
 	if (!json && !sub && nv)
 		print_header(&t);
 	size_t k = 0;

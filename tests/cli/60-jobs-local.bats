@@ -237,6 +237,9 @@ teardown() {
 		[ "${#l}" -le 60 ]
 	done <<<"$output"
 	[[ "$output" == *"..."* ]]
+	# narrow: the least needed columns go, COMMAND stays
+	[[ "$output" == *"EXIT  COMMAND"* ]]
+	[[ "$output" == *"python3 -c"* ]]
 	# piped, rows are whole
 	run "$FERRY" jobs
 	[[ "$output" == *"past any narrow terminal"* ]]
