@@ -172,8 +172,10 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		printf("\n");
 		for (uint32_t k = 0; k < g->nprocs; k++) {
 			const struct mon_gpu_proc *p = &g->procs[k];
+			char jl[96];
 			printf("          pid %-8u %-12s %-14s %s\n", p->pid, fmt_user(s, p->uid, a, sizeof(a)),
-			       p->job == MON_NOJOB ? "-" : s->jobs[p->job].id, fmt_bytes(p->mem, b, sizeof(b)));
+			       p->job == MON_NOJOB ? "-" : fmt_job(&s->jobs[p->job], jl, sizeof(jl)),
+			       fmt_bytes(p->mem, b, sizeof(b)));
 		}
 	}
 	printf("users     %-14s %7s %7s %7s  %-8s %s\n", "USER", "CPU", "MEM", "GPUMEM", "GPUS", "PROCS");
@@ -197,11 +199,13 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		for (int k = 0, o = 0; k < 64; k++)
 			if (j->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
+		char jl[96];
+		fmt_job(j, jl, sizeof(jl));
 		if (run)
-			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", j->id, j->state, fmt_pct(j->cpu, a, sizeof(a)),
+			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", jl, j->state, fmt_pct(j->cpu, a, sizeof(a)),
 			       fmt_bytes(j->rss, b, sizeof(b)), fmt_bytes(j->gpu_mem, c, sizeof(c)), g, j->nprocs);
 		else
-			printf("          %-14s %s\n", j->id, j->state);
+			printf("          %-14s %s\n", jl, j->state);
 	}
 	char w[300];
 	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));

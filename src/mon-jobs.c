@@ -132,6 +132,7 @@ int mon_jobs_list(const char *dir, struct mon_jobrec **out)
 		/* "running" in the file but its supervisor gone: lost, and
 		 * no process is attributed to it. */
 		uint32_t jid = job_parse_id(j->id);
+		j->name = NULL;
 		if (jid && strcmp(j->state, "running") == 0) {
 			char *jobs = dir ? xstrdup(dir) : mon_jobs_dir();
 			struct job rec;
@@ -140,13 +141,14 @@ int mon_jobs_list(const char *dir, struct mon_jobrec **out)
 					free(j->state);
 					j->state = xstrdup("lost");
 				}
+				j->name = rec.name;
+				rec.name = NULL;
 				job_release(&rec);
 			}
 			free(jobs);
 		}
 	}
 	closedir(d);
-	free(own);
 	if (n)
 		qsort(v, (size_t)n, sizeof(*v), cmp_job);
 	int keep = 0, done = 0;
@@ -157,8 +159,23 @@ int mon_jobs_list(const char *dir, struct mon_jobrec **out)
 		} else {
 			free(v[i].id);
 			free(v[i].state);
+			free(v[i].name);
 		}
 	}
+	/* The names of the kept ones not read above (at most
+	 * MON_JOBS_RECENT finished jobs: small records). */
+	for (int i = 0; i < keep; i++) {
+		uint32_t jid = job_parse_id(v[i].id);
+		struct job rec;
+		if (v[i].name == NULL && jid && job_load(dir ? dir : own, jid, &rec) == 0) {
+			v[i].name = rec.name;
+			rec.name = NULL;
+			job_release(&rec);
+		}
+		if (v[i].name == NULL)
+			v[i].name = xstrdup("");
+	}
+	free(own);
 	*out = v;
 	return keep;
 }
@@ -172,6 +189,7 @@ int mon_jobs_running(const char *dir, struct mon_jobrec **out)
 		} else {
 			free((*out)[i].id);
 			free((*out)[i].state);
+			free((*out)[i].name);
 		}
 	}
 	return k;
@@ -182,6 +200,7 @@ void mon_jobs_free(struct mon_jobrec *j, int n)
 	for (int i = 0; i < n; i++) {
 		free(j[i].id);
 		free(j[i].state);
+		free(j[i].name);
 	}
 	free(j);
 }

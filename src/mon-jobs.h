@@ -19,6 +19,7 @@ struct mon_jobrec {
 	char *state;		/* first line of `state`, "?" if unreadable */
 	uint32_t sid;		/* 0 if `sid` is missing or not a number */
 	uint64_t mtime_ns;	/* of the job folder */
+	char *name;		/* from its record (`run -n`), "" none or unreadable */
 };
 
 /* The jobs folder, the same as jobs_dir() (state_home()/jobs), not created;

@@ -244,3 +244,22 @@ teardown() {
 	run "$FERRY" jobs
 	[[ "$output" == *"past any narrow terminal"* ]]
 }
+
+@test "jobs: ferry status names a job and shows a process's command line" {
+	start_job --no-push -n spinner -- python3 -c 'x = bytearray(300 << 20)
+while True: pass' spin-marker
+	sleep 2
+	"$FERRY" status --json >"$T/st.json"
+	run "$FERRY" status
+	"$FERRY" kill -s KILL "$JOB" >/dev/null
+	echo "$output"
+	[[ "$output" == *"$JOB (spinner)"*"running"* ]]
+	python3 - "$T/st.json" "$JOB" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+job = [j for j in d["jobs"] if j["id"] == sys.argv[2]][0]
+assert job["name"] == "spinner", job
+mine = [p for p in d["processes"] if p.get("job") == sys.argv[2]]
+assert mine and mine[0]["cmdline"].startswith("python3 -c x = bytearray") and mine[0]["cmdline"].endswith(" spin-marker"), mine
+PY
+}
