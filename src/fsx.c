@@ -64,7 +64,10 @@ char *state_home(void)
 	if (xdg != NULL && xdg[0] == '/')
 		return xasprintf("%s/ferry", xdg);
 	char *home = user_home();
-	char *d = xasprintf("%s/.local/state/ferry", strcmp(home, "/") == 0 ? "" : home);
+	/* No home at all (no password entry): the folder jobs had before
+	 * there was one answer for everyone. */
+	char *d = strcmp(home, "/") == 0 ? xasprintf("/tmp/ferry-%u", (unsigned)getuid())
+					 : xasprintf("%s/.local/state/ferry", home);
 	free(home);
 	return d;
 }

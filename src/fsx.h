@@ -25,7 +25,8 @@ int dir_private(const char *dir, const char **why);
  * database's, else "/".  Caller frees. */
 char *user_home(void);
 /* ferry's state folder on this machine: $XDG_STATE_HOME/ferry when that
- * is an absolute path, else <user_home>/.local/state/ferry.  The one
+ * is an absolute path, else <user_home>/.local/state/ferry (/tmp/ferry-UID
+ * for a user without a home).  The one
  * answer for the jobs folder, the per-project sync state and the monitor
  * (they once disagreed when HOME was unset).  Not created.  Caller frees. */
 char *state_home(void);
