@@ -242,14 +242,16 @@ int agent_job_list(struct conn *c, struct rd *body)
 	for (size_t i = 0; i < nids; i++) {
 		struct job j;
 		int r = job_load(jobs, ids[i], &j);
-		if (r == 0 && j.state == JOB_RUNNING) {
-			char *dir = job_dir(jobs, j.id);
-			j.log_bytes = job_log_size(dir);
-			free(dir);
-		}
 		if (r == 0) {
-			if (root == NULL || strcmp(j.root, root) == 0)
+			if (root == NULL || strcmp(j.root, root) == 0) {
+				if (j.state == JOB_RUNNING) {
+					/* The record has it only from the end. */
+					char *dir = job_dir(jobs, j.id);
+					j.log_bytes = job_log_size(dir);
+					free(dir);
+				}
 				send_record(c, &j);
+			}
 			job_release(&j);
 		} else if (n) {
 			notice(c, ids[i], r == -ENOENT ? "no job %u on this server" : "the record of job %u cannot be read",

@@ -432,8 +432,10 @@ static void print_cells(const struct table *t, char *const cell[COL_COUNT], cons
 		if (!t->show[c])
 			continue;
 		int w = table_cols[c].width;
-		char *one = w < 0 ? xasprintf("%-*.*s%*s", -w, -w, cell[c], table_cols[c].gap, "")
-				  : xasprintf("%*s%*s", w, cell[c], table_cols[c].gap, "");
+		/* A name is cut to its column; other cells push the row
+		 * right rather than lose their end ("+untracked"). */
+		char *one = c == COL_NAME ? xasprintf("%-*.*s%*s", -w, -w, cell[c], table_cols[c].gap, "")
+			    : xasprintf("%*s%*s", w, cell[c], table_cols[c].gap, "");
 		buf_put(&b, one, strlen(one));
 		free(one);
 	}
