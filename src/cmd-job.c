@@ -392,7 +392,7 @@ static const struct {
 	[COL_STARTED] = { "STARTED", -16, 1, 2 },
 	[COL_TIME] = { "TIME", 7, 1, 4 },
 	[COL_MEM] = { "PEAK MEM", 9, 2, 3 },
-	[COL_CODE] = { "CODE", -28, 1, 1 },
+	[COL_CODE] = { "CODE", -30, 1, 1 },	/* "1a2b3c4d git 1a2b3c4+untracked" */
 	[COL_PROJECT] = { "PROJECT", -20, 1, 5 },
 };
 #define TABLE_CMD_MIN 20
