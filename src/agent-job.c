@@ -213,28 +213,45 @@ out:
 
 /* ---- list ---- */
 
+/* A project's jobs are those whose root is its live folder: the list
+ * without ids may name a project (the root as in JOB_START), and then
+ * holds only its jobs.  Ids given are shown whatever their project (ids
+ * are unique per user). */
 int agent_job_list(struct conn *c, struct rd *body)
 {
 	uint32_t n;
 	uint32_t *want = job_ids_decode(body, &n);
+	char *project = rd_left(body) ? rd_cstr(body, PATH_REL_MAX) : NULL, *root = NULL;
 	rd_expect_end(body);
 	if (!rd_ok(body)) {
 		free(want);
+		free(project);
 		agent_error(c, PERR_PROTOCOL, "malformed job list request");
 		return -1;
 	}
 	char *jobs = jobs_or_error(c);
 	if (jobs == NULL) {
 		free(want);
+		free(project);
 		return 0;
 	}
+	if (n == 0 && project && project[0])
+		root = agent_root_path(project);
 	size_t nids = n;
 	uint32_t *ids = n ? want : job_ids(jobs, &nids);
 	for (size_t i = 0; i < nids; i++) {
 		struct job j;
 		int r = job_load(jobs, ids[i], &j);
 		if (r == 0) {
-			send_record(c, &j);
+			if (root == NULL || strcmp(j.root, root) == 0) {
+				if (j.state == JOB_RUNNING) {
+					/* The record has it only from the end. */
+					char *dir = job_dir(jobs, j.id);
+					j.log_bytes = job_log_size(dir);
+					free(dir);
+				}
+				send_record(c, &j);
+			}
 			job_release(&j);
 		} else if (n) {
 			notice(c, ids[i], r == -ENOENT ? "no job %u on this server" : "the record of job %u cannot be read",
@@ -247,6 +264,8 @@ int agent_job_list(struct conn *c, struct rd *body)
 	if (ids != want)
 		free(ids);
 	free(want);
+	free(project);
+	free(root);
 	free(jobs);
 	return 0;
 }

@@ -249,16 +249,14 @@ out:
 
 char *agent_state_dir(const char *root)
 {
-	const char *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
 	uint8_t h[INDEX_HASH_LEN];
 	char hex[2 * 8 + 1];
 	hash_bytes(root, strlen(root), h);
 	for (int i = 0; i < 8; i++)
 		snprintf(hex + 2 * i, 3, "%02x", h[i]);
-	if (xdg && xdg[0] == '/')
-		return xasprintf("%s/ferry/roots/%s", xdg, hex);
-	return xasprintf("%s/.local/state/ferry/roots/%s", home && home[0] == '/' ? home : "/tmp", hex);
+	char *state = state_home(), *d = xasprintf("%s/roots/%s", state, hex);
+	free(state);
+	return d;
 }
 
 int agent_sync(struct conn *c, struct rd *body)

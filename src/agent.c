@@ -11,12 +11,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "fsx.h"
 #include "limits.h"
 #include "spawn.h"
 #include "util.h"
@@ -56,18 +56,16 @@ void agent_error(struct conn *c, uint32_t code, const char *fmt, ...)
 
 char *agent_root_path(const char *root)
 {
-	const char *home = getenv("HOME");
-	if (home == NULL || home[0] != '/') {
-		struct passwd *pw = getpwuid(getuid());
-		home = pw && pw->pw_dir ? pw->pw_dir : "/";
-	}
 	if (root[0] == '/')
 		return xstrdup(root);
+	char *home = user_home();
 	if (strcmp(root, "~") == 0)
-		return xstrdup(home);
+		return home;
 	if (strncmp(root, "~/", 2) == 0)
 		root += 2;
-	return xasprintf("%s/%s", home, root);
+	char *p = xasprintf("%s/%s", strcmp(home, "/") == 0 ? "" : home, root);
+	free(home);
+	return p;
 }
 
 static int handshake(struct conn *c)

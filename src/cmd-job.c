@@ -12,6 +12,7 @@
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,12 +102,156 @@ static int job_status(uint8_t state, int32_t code, int32_t sig)
 	return sig ? 128 + sig : code;
 }
 
-static uint32_t id_or_die(const char *cmd, const char *arg)
+/* JOB_LIST's body: no ids, and the project (its root as in ferry.ini;
+ * "": every project). */
+static void list_request(struct buf *b, const char *project)
 {
-	uint32_t id = job_parse_id(arg);
-	if (id == 0)
-		cmd_usage_die(cmd, "'%s' is not a job id (see `ferry jobs`)", arg);
-	return id;
+	buf_init(b, FRAME_MAX);
+	job_ids_encode(NULL, 0, b);
+	buf_put_cstr(b, project);
+}
+
+/* The records a JOB_LIST sent, ascending by id, until its end; a notice
+ * is printed and makes *code 1. */
+static struct job *read_records(struct session *s, size_t *n, int *code)
+{
+	struct job *v = NULL;
+	*n = 0;
+	for (;;) {
+		struct rd body;
+		uint16_t type = next_or_die(s, &body);
+		if (type == MSG_JOB_LIST_END)
+			break;
+		if (type == MSG_JOB_NOTICE) {
+			/* id 0: about no job (a snapshot kept), not a failure */
+			if (print_notice(s, &body) != 0)
+				*code = EXIT_FAIL;
+			continue;
+		}
+		if (type != MSG_JOB_RECORD)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+		v = xrealloc(v, (*n + 1) * sizeof(*v));
+		decode_record_or_die(s, &body, &v[(*n)++]);
+	}
+	return v;
+}
+
+static void free_records(struct job *v, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		job_release(&v[i]);
+	free(v);
+}
+
+/* How a name, or no job argument, picks a job of this project: the
+ * newest (logs, wait, jobs show, jobs rm), or the running one (kill,
+ * attach; a name two running jobs carry is ambiguous). */
+enum pick { PICK_NEWEST, PICK_RUNNING };
+
+/* Turns a command's job arguments into ids.  An id stays an id, of this
+ * project or another (ids are unique per user on a server).  A name is
+ * this project's newest job of that name; no argument (n 0) is its newest
+ * job.  Names and none need this project's jobs: s is opened with that
+ * list and *opened says so (the command's own request then follows in the
+ * same session).  *pick_out gets the record picked for n 0 when not NULL.
+ * Returns max(n, 1) ids; dies with one line when a name matches nothing
+ * or is ambiguous. */
+static uint32_t *resolve_jobs(struct session *s, bool *opened, const struct config *cfg, const char *cmd,
+			      char **args, int n, enum pick pick, struct job *pick_out)
+{
+	uint32_t *ids = xcalloc((size_t)n + 1, sizeof(uint32_t));
+	bool names = n == 0;
+	for (int i = 0; i < n; i++) {
+		ids[i] = job_parse_id(args[i]);
+		if (ids[i] == 0 && (args[i][0] == '\0' || strchr(args[i], '\n')))
+			cmd_usage_die(cmd, "'%s' is not a job id or name (see `ferry jobs`)", args[i]);
+		names |= ids[i] == 0;
+	}
+	*opened = false;
+	if (!names)
+		return ids;
+	struct buf b;
+	int code = 0;
+	size_t nv;
+	list_request(&b, cfg->path);
+	open_or_die(s, cfg, MSG_JOB_LIST, &b);
+	buf_release(&b);
+	*opened = true;
+	struct job *v = read_records(s, &nv, &code);
+	for (int i = 0; i < (n ? n : 1); i++) {
+		if (n && ids[i])
+			continue;
+		const char *name = n ? args[i] : NULL;
+		size_t newest = nv, running = nv, nrunning = 0;
+		for (size_t k = 0; k < nv; k++) {
+			if (name && strcmp(v[k].name, name) != 0)
+				continue;
+			newest = k;
+			if (v[k].state == JOB_RUNNING) {
+				running = k;
+				nrunning++;
+			}
+		}
+		if (pick == PICK_RUNNING && name && nrunning > 1) {
+			struct buf l;
+			buf_init(&l, FRAME_MAX);
+			for (size_t k = 0; k < nv; k++)
+				if (v[k].state == JOB_RUNNING && strcmp(v[k].name, name) == 0) {
+					char *one = xasprintf("%s%u", l.len ? ", " : "", v[k].id);
+					buf_put(&l, one, strlen(one));
+					free(one);
+				}
+			buf_put(&l, "", 1);
+			die(EXIT_FAIL, "%zu running jobs are named '%s' in this project: %s; give the id", nrunning,
+			    name, (char *)l.data);
+		}
+		/* A name none of whose jobs runs picks its newest: the
+		 * command then says it is not running. */
+		size_t got = pick == PICK_RUNNING && (nrunning || !name) ? running : newest;
+		if (got == nv) {
+			if (name)
+				error_msg("no job named '%s' in this project on %s", name, s->label);
+			else
+				error_msg("no %sjob of this project on %s", pick == PICK_RUNNING ? "running " : "",
+					  s->label);
+			hint_msg("`ferry jobs` lists this project's jobs, `ferry jobs --all` every project's");
+			exit(EXIT_FAIL);
+		}
+		ids[i] = v[got].id;
+		if (n == 0 && pick_out) {
+			*pick_out = v[got];
+			memset(&v[got], 0, sizeof(v[got]));
+		}
+	}
+	free_records(v, nv);
+	return ids;
+}
+
+/* Sends the request: the first of the session, or after the list that
+ * resolve_jobs asked for. */
+static void send_request(struct session *s, bool opened, const struct config *cfg, uint16_t type, struct buf *b)
+{
+	if (opened)
+		conn_queue(&s->c, type, b->data, b->len);
+	else
+		open_or_die(s, cfg, type, b);
+}
+
+/* Asks a yes/no question on the terminal; true for y or yes. */
+static bool confirm(const char *fmt, ...) ATTR_PRINTF(1, 2);
+static bool confirm(const char *fmt, ...)
+{
+	va_list ap;
+	char line[64];
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputs(" [y/N] ", stderr);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
 }
 
 /* ---- formatting ---- */
@@ -164,12 +309,28 @@ static char *fmt_command(const struct job *j)
 	return s;
 }
 
+/* "+dirty", "+untracked" or "". */
+static const char *git_suffix(uint8_t git)
+{
+	return git == JOB_GIT_DIRTY ? "+dirty" : git == JOB_GIT_UNTRACKED ? "+untracked" : "";
+}
+
 static char *fmt_code(const struct job *j)
 {
 	const char *tree = j->tree[0] ? j->tree : "?";
 	if (!j->git_commit[0])
 		return xasprintf("%.8s", tree);
-	return xasprintf("%.8s git %.7s%s", tree, j->git_commit, j->git_dirty == 1 ? "+dirty" : "");
+	return xasprintf("%.8s git %.7s%s", tree, j->git_commit, git_suffix(j->git_dirty));
+}
+
+/* A project as a column: its folder's last part(s), at most w columns. */
+static char *fmt_project(const char *root, size_t w)
+{
+	size_t n = strlen(root);
+	char *v = n > w ? xasprintf("...%s", root + n - (w - 3)) : xstrdup(root);
+	char *vis = str_visible(v);
+	free(v);
+	return vis;
 }
 
 static char *fmt_exit(const struct job *j)
@@ -192,12 +353,13 @@ static void print_json(const struct job *j)
 	else
 		printf("%d", j->exit_code);
 	printf(",\"signal\":%d,\"start_ns\":%llu,\"end_ns\":%llu,\"peak_rss\":%llu,\"pid\":%d,\"supervisor_pid\":%d,"
-	       "\"root\":%s,\"cwd\":%s,\"snapshot\":%s,\"tree\":%s,\"git_commit\":%s,\"git_dirty\":%s,"
+	       "\"root\":%s,\"cwd\":%s,\"snapshot\":%s,\"tree\":%s,\"git_commit\":%s,\"git_dirty\":%s,\"git_state\":\"%s\","
 	       "\"killed\":%s,\"reason\":%s,\"max_mem\":%llu,\"min_available\":%llu,"
 	       "\"log_bytes\":%llu,\"shell\":%s,\"argv\":[",
 	       j->signal, (unsigned long long)j->start_ns, (unsigned long long)j->end_ns,
 	       (unsigned long long)j->peak_rss, j->pid, j->sup_pid, root, cwd, snap, tree, git,
-	       j->git_dirty == 2 ? "null" : j->git_dirty ? "true" : "false", j->killed ? "true" : "false",
+	       j->git_dirty == JOB_GIT_UNKNOWN ? "null" : j->git_dirty == JOB_GIT_DIRTY ? "true" : "false",
+	       job_git_name(j->git_dirty), j->killed ? "true" : "false",
 	       reason, (unsigned long long)j->max_mem, (unsigned long long)j->min_avail,
 	       (unsigned long long)j->log_bytes, j->shell ? "true" : "false");
 	for (uint32_t i = 0; i < j->argc; i++) {
@@ -215,19 +377,107 @@ static void print_json(const struct job *j)
 	free(reason);
 }
 
-static void print_row(const struct job *j)
+/* The job table's columns, in order; COMMAND, last, takes the rest of
+ * the line.  drop: on a narrow terminal, the columns that go first (1)
+ * so that COMMAND keeps TABLE_CMD_MIN columns; 0 never goes. */
+enum { COL_ID, COL_NAME, COL_STATE, COL_EXIT, COL_STARTED, COL_TIME, COL_MEM, COL_CODE, COL_PROJECT, COL_COUNT };
+static const struct {
+	const char *head;
+	int width;		/* negative: left-aligned */
+	int gap;		/* spaces after it */
+	int drop;
+} table_cols[COL_COUNT] = {
+	[COL_ID] = { "ID", -5, 1, 0 },
+	[COL_NAME] = { "NAME", -12, 1, 0 },
+	[COL_STATE] = { "STATE", -8, 1, 0 },
+	[COL_EXIT] = { "EXIT", 7, 2, 0 },
+	[COL_STARTED] = { "STARTED", -16, 1, 2 },
+	[COL_TIME] = { "TIME", 7, 1, 4 },
+	[COL_MEM] = { "PEAK MEM", 9, 2, 3 },
+	[COL_CODE] = { "CODE", -30, 1, 1 },	/* "1a2b3c4d git 1a2b3c4+untracked" */
+	[COL_PROJECT] = { "PROJECT", -20, 1, 5 },
+};
+#define TABLE_CMD_MIN 20
+
+/* How the job table is laid out: a PROJECT column with --all; on a
+ * terminal, columns dropped as it narrows and rows cut to its width (a
+ * long command never wraps). */
+struct table {
+	bool show[COL_COUNT];
+	size_t cols;		/* 0: not a terminal, full rows */
+};
+
+static void table_init(struct table *t, bool project, size_t cols)
+{
+	size_t used = 0;
+	t->cols = cols;
+	for (int c = 0; c < COL_COUNT; c++) {
+		t->show[c] = c != COL_PROJECT || project;
+		if (t->show[c])
+			used += (size_t)abs(table_cols[c].width) + (size_t)table_cols[c].gap;
+	}
+	for (int drop = 1; cols && used + TABLE_CMD_MIN > cols && drop <= 5; drop++)
+		for (int c = 0; c < COL_COUNT; c++)
+			if (t->show[c] && table_cols[c].drop == drop) {
+				t->show[c] = false;
+				used -= (size_t)abs(table_cols[c].width) + (size_t)table_cols[c].gap;
+			}
+}
+
+/* One row: the cells (NULL where a column is not shown), then COMMAND;
+ * cut to the terminal's width. */
+static void print_cells(const struct table *t, char *const cell[COL_COUNT], const char *cmd)
+{
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	for (int c = 0; c < COL_COUNT; c++) {
+		if (!t->show[c])
+			continue;
+		int w = table_cols[c].width;
+		/* A name is cut to its column; other cells push the row
+		 * right rather than lose their end ("+untracked"). */
+		char *one = c == COL_NAME ? xasprintf("%-*.*s%*s", -w, -w, cell[c], table_cols[c].gap, "")
+			    : xasprintf("%*s%*s", w, cell[c], table_cols[c].gap, "");
+		buf_put(&b, one, strlen(one));
+		free(one);
+	}
+	buf_put(&b, cmd, strlen(cmd));
+	buf_put(&b, "", 1);
+	char *line = (char *)b.data;
+	if (t->cols)
+		str_cut_columns(line, t->cols);
+	printf("%s\n", line);
+	buf_release(&b);
+}
+
+static void print_header(const struct table *t)
+{
+	char *cell[COL_COUNT];
+	for (int c = 0; c < COL_COUNT; c++)
+		cell[c] = (char *)table_cols[c].head;
+	print_cells(t, cell, "COMMAND");
+}
+
+static void print_row(const struct table *t, const struct job *j)
 {
 	uint64_t end = j->end_ns ? j->end_ns : now_wall_ns();
-	char *start = fmt_time(j->start_ns), *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
-	char *mem = fmt_bytes(j->peak_rss), *code = fmt_code(j), *cmd = fmt_command(j), *ex = fmt_exit(j);
-	printf("%-5u %-12.12s %-8s %7s  %-16s %7s %9s  %-28s %s\n", j->id, j->name[0] ? j->name : "-",
-	       job_state_name(j->state), ex, start, dur, mem, code, cmd);
-	free(start);
-	free(dur);
-	free(mem);
-	free(code);
+	char id[16], *cmd = fmt_command(j), *cell[COL_COUNT];
+	snprintf(id, sizeof(id), "%u", j->id);
+	cell[COL_ID] = xstrdup(id);
+	cell[COL_NAME] = str_visible(j->name[0] ? j->name : "-");
+	cell[COL_STATE] = xstrdup(job_state_name(j->state));
+	cell[COL_EXIT] = fmt_exit(j);
+	cell[COL_STARTED] = fmt_time(j->start_ns);
+	cell[COL_TIME] = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
+	cell[COL_MEM] = fmt_bytes(j->peak_rss);
+	cell[COL_CODE] = fmt_code(j);
+	cell[COL_PROJECT] = fmt_project(j->root, (size_t)-table_cols[COL_PROJECT].width);
+	char *vcmd = str_visible(cmd);
+	print_cells(t, cell, vcmd);
+	for (int c = 0; c < COL_COUNT; c++)
+		free(cell[c]);
+	free(vcmd);
 	free(cmd);
-	free(ex);
 }
 
 static void print_show(const struct job *j)
@@ -246,7 +496,8 @@ static void print_show(const struct job *j)
 	printf("duration:  %s\n", dur);
 	printf("peak mem:  %s\n", mem);
 	printf("code:      tree %s, git %s%s\n", j->tree[0] ? j->tree : "unknown",
-	       j->git_commit[0] ? j->git_commit : "unknown", j->git_dirty == 1 ? " (dirty)" : "");
+	       j->git_commit[0] ? j->git_commit : "unknown", j->git_commit[0] ? git_suffix(j->git_dirty) : "");
+	printf("project:   %s\n", j->root);
 	printf("ran in:    %s%s\n", j->cwd, j->snapshot[0] ? "  (snapshot)" : "  (in place)");
 	printf("pid:       %d\n", j->pid);
 	printf("log:       %llu bytes\n", (unsigned long long)j->log_bytes);
@@ -278,8 +529,9 @@ static void probe_start(struct probe *p, char *const argv[])
 	p->started = spawn(argv, &o, &p->ch) == 0;
 }
 
-/* Its stdout, first line; NULL when it failed. */
-static char *probe_finish(struct probe *p)
+/* Its stdout (the first line only with first_line); NULL when it
+ * failed. */
+static char *probe_finish(struct probe *p, bool first_line)
 {
 	if (!p->started)
 		return NULL;
@@ -295,7 +547,7 @@ static char *probe_finish(struct probe *p)
 	buf_put(&b, "", 1);
 	char *s = ok ? xstrdup((char *)b.data) : NULL;
 	buf_release(&b);
-	if (s)
+	if (s && first_line)
 		s[strcspn(s, "\n")] = '\0';
 	return s;
 }
@@ -338,9 +590,9 @@ static void git_start(struct git_probe *g, const char *root)
 
 static void git_finish(struct git_probe *g, char **commit, uint8_t *dirty)
 {
-	char *c = probe_finish(&g->rev), *s = probe_finish(&g->status);
+	char *c = probe_finish(&g->rev, true), *s = probe_finish(&g->status, false);
 	*commit = c && strlen(c) <= 64 ? xstrdup(c) : xstrdup("");
-	*dirty = (*commit)[0] == '\0' || s == NULL ? 2 : s[0] != '\0';
+	*dirty = (*commit)[0] == '\0' || s == NULL ? JOB_GIT_UNKNOWN : job_git_state(s);
 	free(c);
 	free(s);
 }
@@ -428,8 +680,10 @@ int cmd_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "+n:fe:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
-			if (strlen(optarg) > JOB_NAME_MAX || strchr(optarg, '\n'))
-				cmd_usage_die("run", "a job name is one line of at most %d bytes", JOB_NAME_MAX);
+			if (strlen(optarg) > JOB_NAME_MAX || strchr(optarg, '\n') || optarg[0] == '\0')
+				cmd_usage_die("run", "a job name is one line of 1 to %d bytes", JOB_NAME_MAX);
+			if (job_parse_id(optarg))
+				cmd_usage_die("run", "'%s' reads as a job id: a name needs a letter", optarg);
 			free(q.name);
 			q.name = xstrdup(optarg);
 			break;
@@ -533,6 +787,8 @@ int cmd_run(int argc, char **argv)
 	int code = 0;
 	if (json)
 		print_json(&j);
+	else if (follow)
+		fprintf(stderr, "ferry: job %u started (ferry logs %u)\n", j.id, j.id);	/* stdout is the job's */
 	else
 		printf("%u\n", j.id);
 	fflush(stdout);
@@ -558,19 +814,26 @@ int cmd_run(int argc, char **argv)
 
 /* ---- jobs ---- */
 
-static uint64_t parse_age(const char *s)
+/* "30s", "90m", "12h", "7d", "2w" (a unit is required with need_unit:
+ * `prune --older-than 1` once removed every finished job); ns, or
+ * UINT64_MAX. */
+static uint64_t parse_age(const char *s, bool need_unit)
 {
 	char *end;
 	double v = strtod(s, &end);
 	uint64_t mul = 1;
-	if (end == s || v < 0)
+	if (end == s || !(v >= 0) || v > 1e7)
 		return UINT64_MAX;
 	switch (*end) {
 	case 's': mul = 1; end++; break;
 	case 'm': mul = 60; end++; break;
 	case 'h': mul = 3600; end++; break;
 	case 'd': mul = 86400; end++; break;
-	case '\0': mul = 1; break;
+	case 'w': mul = 7 * 86400; end++; break;
+	case '\0':
+		if (need_unit)
+			return UINT64_MAX;
+		break;
 	default: return UINT64_MAX;
 	}
 	if (*end != '\0')
@@ -578,44 +841,77 @@ static uint64_t parse_age(const char *s)
 	return (uint64_t)(v * (double)mul * 1e9);
 }
 
-static int jobs_rm(struct config *cfg, bool prune, uint64_t older, char **ids, int n)
+/* Sends JOB_RM for ids on s (opened or not) and reports; 0 or EXIT_FAIL
+ * (a notice: not found, running). */
+static int rm_ids(struct session *s, bool opened, const struct config *cfg, const uint32_t *ids, uint32_t n,
+		  bool quiet)
 {
 	struct buf b;
-	struct session s;
-	uint32_t *v = xcalloc((size_t)n + 1, sizeof(uint32_t));
-	for (int i = 0; i < n; i++)
-		v[i] = id_or_die(prune ? "jobs prune" : "jobs rm", ids[i]);
 	buf_init(&b, FRAME_MAX);
-	buf_put_u8(&b, prune ? 1 : 0);
-	buf_put_u64(&b, older);
-	job_ids_encode(v, (uint32_t)n, &b);
-	open_or_die(&s, cfg, MSG_JOB_RM, &b);
-	int code = 0, removed = 0;
-	for (;;) {
-		struct rd body;
-		uint16_t type = next_or_die(&s, &body);
-		if (type == MSG_JOB_LIST_END)
-			break;
-		if (type == MSG_JOB_NOTICE) {
-			if (print_notice(&s, &body) != 0)
-				code = EXIT_FAIL;
-			continue;
-		}
-		if (type != MSG_JOB_RECORD)
-			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
-		struct job j;
-		decode_record_or_die(&s, &body, &j);
-		removed++;
-		if (!prune)
-			printf("removed job %u (its record and log; what it wrote stays in %s)\n", j.id, j.root);
-		job_release(&j);
-	}
-	if (prune)
-		printf("removed %d finished job%s (records and logs; what they wrote stays in the project folder)\n",
-		       removed, removed == 1 ? "" : "s");
-	session_close(&s);
-	free(v);
+	buf_put_u8(&b, 0);
+	buf_put_u64(&b, 0);
+	job_ids_encode(ids, n, &b);
+	send_request(s, opened, cfg, MSG_JOB_RM, &b);
 	buf_release(&b);
+	int code = 0;
+	size_t nv;
+	struct job *v = read_records(s, &nv, &code);
+	for (size_t i = 0; i < nv && !quiet; i++)
+		printf("removed job %u (its record and log; what it wrote stays in %s)\n", v[i].id, v[i].root);
+	if (quiet)
+		printf("removed %zu finished job%s (records and logs; what they wrote stays in the project folder)\n",
+		       nv, nv == 1 ? "" : "s");
+	free_records(v, nv);
+	return code;
+}
+
+static int jobs_rm(struct config *cfg, char **args, int n)
+{
+	struct session s;
+	bool opened;
+	uint32_t *ids = resolve_jobs(&s, &opened, cfg, "jobs rm", args, n, PICK_NEWEST, NULL);
+	int code = rm_ids(&s, opened, cfg, ids, (uint32_t)n, false);
+	session_close(&s);
+	free(ids);
+	return code;
+}
+
+/* The finished jobs of this project (every project with all) that ended
+ * at least older ago go, once a person said yes or --yes did. */
+static int jobs_prune(struct config *cfg, bool all, uint64_t older, bool yes)
+{
+	struct session s;
+	struct buf b;
+	int code = 0;
+	size_t nv, ngo = 0;
+	if (!yes && !(isatty(0) && isatty(2)))
+		cmd_usage_die("jobs", "prune removes jobs and their logs: confirm with --yes (no terminal to ask on)");
+	list_request(&b, all ? "" : cfg->path);
+	open_or_die(&s, cfg, MSG_JOB_LIST, &b);
+	buf_release(&b);
+	struct job *v = read_records(&s, &nv, &code);
+	uint32_t *go = xcalloc(nv + 1, sizeof(uint32_t));
+	/* The laptop's clock against the server's end times: a skew of
+	 * minutes against ages of hours and days. */
+	uint64_t now = now_wall_ns();
+	for (size_t i = 0; i < nv; i++)
+		if (v[i].state != JOB_RUNNING && (older == 0 || (v[i].end_ns && now > v[i].end_ns &&
+								   now - v[i].end_ns >= older)))
+			go[ngo++] = v[i].id;
+	free_records(v, nv);
+	if (ngo == 0) {
+		printf("no finished job%s to remove\n", older ? " that old" : "");
+	} else if (yes || confirm("remove %zu finished job%s of %s with %s log%s?", ngo, ngo == 1 ? "" : "s",
+				  all ? "every project" : "this project", ngo == 1 ? "its" : "their", ngo == 1 ? "" : "s")) {
+		int r = rm_ids(&s, true, cfg, go, (uint32_t)ngo, true);
+		if (r)
+			code = r;
+	} else {
+		error_msg("nothing removed");
+		code = EXIT_FAIL;
+	}
+	session_close(&s);
+	free(go);
 	return code;
 }
 
@@ -623,25 +919,36 @@ int cmd_jobs(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
+		{ "last", required_argument, NULL, 'n' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "older-than", required_argument, NULL, 'o' },
+		{ "yes", no_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
-	bool all = false, json = false;
+	bool all = false, json = false, yes = false;
 	uint64_t older = 0;
+	long last = JOBS_RECENT;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "ah", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "an:yh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'a': all = true; break;
+		case 'n': {
+			char *end;
+			last = strtol(optarg, &end, 10);
+			if (end == optarg || *end || last < 0 || last > JOB_IDS_MAX)
+				cmd_usage_die("jobs", "--last wants a number of finished jobs (0: every one), not '%s'", optarg);
+			break;
+		}
 		case 'j': json = true; break;
 		case 'o':
-			older = parse_age(optarg);
+			older = parse_age(optarg, true);
 			if (older == UINT64_MAX)
-				cmd_usage_die("jobs", "--older-than wants an age like 30m, 12h or 7d, not '%s'", optarg);
+				cmd_usage_die("jobs", "--older-than wants an age with its unit (s, m, h, d, w), like 30m, 12h or 7d, not '%s'", optarg);
 			break;
+		case 'y': yes = true; break;
 		case 'h': cmd_usage("jobs", 0); return 0;
 		default: cmd_usage("jobs", 1); return EXIT_USAGE;
 		}
@@ -651,54 +958,51 @@ int cmd_jobs(int argc, char **argv)
 		cmd_usage_die("jobs", "unknown subcommand '%s' (show, rm, prune)", sub);
 	if (sub && strcmp(sub, "prune") == 0 && optind != argc)
 		cmd_usage_die("jobs", "prune takes no job ids (it removes every finished job)");
-	if (sub && strcmp(sub, "prune") != 0 && optind == argc)
-		cmd_usage_die("jobs", "%s wants a job id", sub);
+	if (sub && strcmp(sub, "rm") == 0 && optind == argc)
+		cmd_usage_die("jobs", "rm wants a job id or name");
 	if (!sub && optind != argc)
 		cmd_usage_die("jobs", "unexpected '%s'", argv[optind]);
+	if (argc - optind > JOB_IDS_MAX)
+		cmd_usage_die("jobs", "too many jobs (at most %d)", JOB_IDS_MAX);
 	cmd_load_config(&cfg);
 	int code = 0;
 	if (sub && strcmp(sub, "show") != 0) {
-		code = jobs_rm(&cfg, strcmp(sub, "prune") == 0, older, argv + optind, argc - optind);
+		code = strcmp(sub, "prune") == 0 ? jobs_prune(&cfg, all, older, yes)
+						 : jobs_rm(&cfg, argv + optind, argc - optind);
 		config_release(&cfg);
 		return code;
 	}
-	/* list, or show */
-	uint32_t n = sub ? (uint32_t)(argc - optind) : 0;
-	uint32_t *ids = xcalloc((size_t)n + 1, sizeof(uint32_t));
-	for (uint32_t i = 0; i < n; i++)
-		ids[i] = id_or_die("jobs show", argv[optind + (int)i]);
+	/* show: ids and names (none: the latest); the list: this project's
+	 * jobs, or every project's with --all. */
 	struct buf b;
 	struct session s;
-	buf_init(&b, FRAME_MAX);
-	job_ids_encode(ids, n, &b);
-	open_or_die(&s, &cfg, MSG_JOB_LIST, &b);
 	struct job *v = NULL;
 	size_t nv = 0;
-	for (;;) {
-		struct rd body;
-		uint16_t type = next_or_die(&s, &body);
-		if (type == MSG_JOB_LIST_END)
-			break;
-		if (type == MSG_JOB_NOTICE) {
-			print_notice(&s, &body);
-			code = EXIT_FAIL;
-			continue;
-		}
-		if (type != MSG_JOB_RECORD)
-			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
-		v = xrealloc(v, (nv + 1) * sizeof(*v));
-		decode_record_or_die(&s, &body, &v[nv++]);
+	if (sub) {
+		bool opened;
+		uint32_t n = optind == argc ? 1 : (uint32_t)(argc - optind);
+		uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "jobs show", argv + optind, argc - optind, PICK_NEWEST, NULL);
+		buf_init(&b, FRAME_MAX);
+		job_ids_encode(ids, n, &b);
+		send_request(&s, opened, &cfg, MSG_JOB_LIST, &b);
+		free(ids);
+	} else {
+		list_request(&b, all ? "" : cfg.path);
+		open_or_die(&s, &cfg, MSG_JOB_LIST, &b);
 	}
+	v = read_records(&s, &nv, &code);
 	session_close(&s);
 	/* Without --all: the running and lost ones, and the last few ended. */
 	size_t ended = 0, first_shown = 0;
 	for (size_t i = 0; i < nv; i++)
 		ended += v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
-	if (!all && !sub && ended > JOBS_RECENT)
-		first_shown = ended - JOBS_RECENT;
+	if (!all && !sub && last && ended > (size_t)last)
+		first_shown = ended - (size_t)last;
+	struct table t;
+	struct winsize ws;
+	table_init(&t, all, isatty(1) && ioctl(1, TIOCGWINSZ, &ws) == 0 ? ws.ws_col : 0);
 	if (!json && !sub && nv)
-		printf("%-5s %-12s %-8s %7s  %-16s %7s %9s  %-28s %s\n", "ID", "NAME", "STATE", "EXIT", "STARTED",
-		       "TIME", "PEAK MEM", "CODE", "COMMAND");
+		print_header(&t);
 	size_t k = 0;
 	for (size_t i = 0; i < nv; i++) {
 		bool finished = v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
@@ -709,16 +1013,14 @@ int cmd_jobs(int argc, char **argv)
 		else if (sub)
 			print_show(&v[i]);
 		else
-			print_row(&v[i]);
+			print_row(&t, &v[i]);
 	}
 	if (!json && !sub && nv == 0)
-		printf("no jobs on %s (start one with `ferry run -- CMD`)\n", s.label);
+		printf("no jobs %son %s (start one with `ferry run -- CMD`)\n", all ? "" : "of this project ", s.label);
 	if (!json && !sub && first_shown)
-		printf("(%zu older finished jobs not shown: `ferry jobs --all`)\n", first_shown);
-	for (size_t i = 0; i < nv; i++)
-		job_release(&v[i]);
-	free(v);
-	free(ids);
+		printf("(%zu older finished job%s not shown: `ferry jobs --last 0`)\n", first_shown,
+		       first_shown == 1 ? "" : "s");
+	free_records(v, nv);
 	buf_release(&b);
 	config_release(&cfg);
 	return code;
@@ -755,14 +1057,17 @@ int cmd_logs(int argc, char **argv)
 		default: cmd_usage("logs", 1); return EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc)
-		cmd_usage_die("logs", optind == argc ? "missing the job id" : "one job id at a time");
-	uint32_t id = id_or_die("logs", argv[optind]);
+	if (optind + 1 < argc)
+		cmd_usage_die("logs", "one job at a time");
 	cmd_load_config(&cfg);
 	struct session s;
 	struct buf b;
+	bool opened;
+	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "logs", argv + optind, argc - optind, PICK_NEWEST, NULL);
+	uint32_t id = ids[0];
+	free(ids);
 	logs_request(&b, id, tail, follow);
-	open_or_die(&s, &cfg, MSG_JOB_LOGS, &b);
+	send_request(&s, opened, &cfg, MSG_JOB_LOGS, &b);
 	int code = read_logs(&s, id, follow);
 	session_close(&s);
 	buf_release(&b);
@@ -805,12 +1110,17 @@ int cmd_attach(int argc, char **argv)
 		default: cmd_usage("attach", 1); return EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc)
-		cmd_usage_die("attach", optind == argc ? "missing the job id" : "one job id at a time");
-	uint32_t id = id_or_die("attach", argv[optind]);
+	if (optind + 1 < argc)
+		cmd_usage_die("attach", "one job at a time");
 	if (!isatty(0))
-		die(EXIT_USAGE, "attach needs a terminal on stdin (use `ferry logs -f %u` to watch)", id);
+		die(EXIT_USAGE, "attach needs a terminal on stdin (use `ferry logs -f%s%s` to watch)",
+		    optind < argc ? " " : "", optind < argc ? argv[optind] : "");
 	cmd_load_config(&cfg);
+	struct session s;
+	bool opened;
+	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "attach", argv + optind, argc - optind, PICK_RUNNING, NULL);
+	uint32_t id = ids[0];
+	free(ids);
 	uint16_t rows, cols;
 	term_size(&rows, &cols);
 	struct buf b;
@@ -818,8 +1128,7 @@ int cmd_attach(int argc, char **argv)
 	buf_put_u32(&b, id);
 	buf_put_u16(&b, rows);
 	buf_put_u16(&b, cols);
-	struct session s;
-	open_or_die(&s, &cfg, MSG_JOB_ATTACH, &b);
+	send_request(&s, opened, &cfg, MSG_JOB_ATTACH, &b);
 
 	struct termios raw;
 	if (tcgetattr(0, &saved_tio) == 0) {
@@ -952,7 +1261,7 @@ int cmd_kill(int argc, char **argv)
 				cmd_usage_die("kill", "unknown signal '%s' (TERM, INT, HUP, QUIT, KILL, USR1, USR2)", optarg);
 			break;
 		case 'g': {
-			uint64_t g = parse_age(optarg);
+			uint64_t g = parse_age(optarg, false);
 			if (g == UINT64_MAX || g > 3600ull * 1000000000u)
 				cmd_usage_die("kill", "--grace wants a time like 10s or 2m, not '%s'", optarg);
 			grace = (uint32_t)(g / 1000000u);
@@ -962,17 +1271,40 @@ int cmd_kill(int argc, char **argv)
 		default: cmd_usage("kill", 1); return EXIT_USAGE;
 		}
 	}
-	if (optind + 1 != argc)
-		cmd_usage_die("kill", optind == argc ? "missing the job id" : "one job id at a time");
-	uint32_t id = id_or_die("kill", argv[optind]);
+	if (optind + 1 < argc)
+		cmd_usage_die("kill", "one job at a time");
+	/* The latest running job is a guess: a person confirms it, a script
+	 * names the job. */
+	bool ask = optind == argc;
+	if (ask && !(isatty(0) && isatty(2)))
+		cmd_usage_die("kill", "name the job to kill (without a terminal there is no asking which)");
 	cmd_load_config(&cfg);
 	struct buf b;
 	struct session s;
+	bool opened;
+	struct job latest = { 0 };
+	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "kill", argv + optind, argc - optind, PICK_RUNNING, &latest);
+	uint32_t id = ids[0];
+	free(ids);
+	if (ask) {
+		char *dur = fmt_duration(now_wall_ns() > latest.start_ns ? now_wall_ns() - latest.start_ns : 0);
+		char *name = str_visible(latest.name[0] ? latest.name : "-");
+		bool yes = confirm("kill job %u (%s, running %s)?", id, name, dur);
+		free(dur);
+		free(name);
+		job_release(&latest);
+		if (!yes) {
+			session_close(&s);
+			error_msg("nothing killed");
+			config_release(&cfg);
+			return EXIT_FAIL;
+		}
+	}
 	buf_init(&b, 16);
 	buf_put_u32(&b, id);
 	buf_put_u32(&b, signal_to_wire(sig));
 	buf_put_u32(&b, grace);
-	open_or_die(&s, &cfg, MSG_JOB_KILL, &b);
+	send_request(&s, opened, &cfg, MSG_JOB_KILL, &b);
 	struct rd body;
 	uint16_t type = next_or_die(&s, &body);
 	if (type != MSG_JOB_RECORD)
@@ -1026,18 +1358,17 @@ int cmd_wait(int argc, char **argv)
 		default: cmd_usage("wait", 1); return EXIT_USAGE;
 		}
 	}
-	if (optind == argc)
-		cmd_usage_die("wait", "missing the job id");
-	uint32_t n = (uint32_t)(argc - optind);
-	uint32_t *ids = xcalloc((size_t)n + 1, sizeof(uint32_t));
-	for (uint32_t i = 0; i < n; i++)
-		ids[i] = id_or_die("wait", argv[optind + (int)i]);
+	if (argc - optind > JOB_IDS_MAX)
+		cmd_usage_die("wait", "too many jobs (at most %d)", JOB_IDS_MAX);
+	uint32_t n = optind == argc ? 1 : (uint32_t)(argc - optind);
 	cmd_load_config(&cfg);
 	struct buf b;
 	struct session s;
+	bool opened;
+	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "wait", argv + optind, argc - optind, PICK_NEWEST, NULL);
 	buf_init(&b, FRAME_MAX);
 	job_ids_encode(ids, n, &b);
-	open_or_die(&s, &cfg, MSG_JOB_WAIT, &b);
+	send_request(&s, opened, &cfg, MSG_JOB_WAIT, &b);
 	int code = 0;
 	for (;;) {
 		struct rd body;

@@ -120,10 +120,11 @@ static const char *sync_words(const struct syncstate *ss, char *b, size_t n)
 	if (!ss->known)
 		snprintf(b, n, "unknown (%s)", ss->why);
 	else if (ss->conflicts)
-		snprintf(b, n, "%llu conflicts, %llu files differ", ss->conflicts, ss->send + ss->del);
+		snprintf(b, n, "%llu conflict%s, %llu file%s differ%s", ss->conflicts, ss->conflicts == 1 ? "" : "s",
+			 ss->send + ss->del, ss->send + ss->del == 1 ? "" : "s", ss->send + ss->del == 1 ? "s" : "");
 	else if (ss->send + ss->del)
-		snprintf(b, n, "%llu files differ (%llu to send, %llu to delete): run `ferry push`", ss->send + ss->del,
-			 ss->send, ss->del);
+		snprintf(b, n, "%llu file%s differ%s (%llu to send, %llu to delete): run `ferry push`", ss->send + ss->del,
+			 ss->send + ss->del == 1 ? "" : "s", ss->send + ss->del == 1 ? "s" : "", ss->send, ss->del);
 	else
 		snprintf(b, n, "up to date");
 	return b;
@@ -134,8 +135,9 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	char a[32], b[32], c[32], d[32];
 	static const char *const src[] = { "", "NVML", "nvidia-smi" };
 
-	printf("host      %s (%s)  up %s  %u tasks\n", s->hostname, label, fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks);
-	printf("cpu       %s of %u cores", fmt_pct(s->cpu_total, a, sizeof(a)), s->ncpu);
+	printf("host      %s (%s)  up %s  %u task%s\n", s->hostname, label, fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks,
+	       s->tasks == 1 ? "" : "s");
+	printf("cpu       %s of %u core%s", fmt_pct(s->cpu_total, a, sizeof(a)), s->ncpu, s->ncpu == 1 ? "" : "s");
 	if (s->load[0] != MON_NA)
 		printf("  load %u.%02u %u.%02u %u.%02u", s->load[0] / 100, s->load[0] % 100, s->load[1] / 100,
 		       s->load[1] % 100, s->load[2] / 100, s->load[2] % 100);
@@ -170,8 +172,10 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		printf("\n");
 		for (uint32_t k = 0; k < g->nprocs; k++) {
 			const struct mon_gpu_proc *p = &g->procs[k];
+			char jl[96];
 			printf("          pid %-8u %-12s %-14s %s\n", p->pid, fmt_user(s, p->uid, a, sizeof(a)),
-			       p->job == MON_NOJOB ? "-" : s->jobs[p->job].id, fmt_bytes(p->mem, b, sizeof(b)));
+			       p->job == MON_NOJOB ? "-" : fmt_job(&s->jobs[p->job], jl, sizeof(jl)),
+			       fmt_bytes(p->mem, b, sizeof(b)));
 		}
 	}
 	printf("users     %-14s %7s %7s %7s  %-8s %s\n", "USER", "CPU", "MEM", "GPUMEM", "GPUS", "PROCS");
@@ -195,11 +199,13 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		for (int k = 0, o = 0; k < 64; k++)
 			if (j->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
+		char jl[96];
+		fmt_job(j, jl, sizeof(jl));
 		if (run)
-			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", j->id, j->state, fmt_pct(j->cpu, a, sizeof(a)),
+			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", jl, j->state, fmt_pct(j->cpu, a, sizeof(a)),
 			       fmt_bytes(j->rss, b, sizeof(b)), fmt_bytes(j->gpu_mem, c, sizeof(c)), g, j->nprocs);
 		else
-			printf("          %-14s %s\n", j->id, j->state);
+			printf("          %-14s %s\n", jl, j->state);
 	}
 	char w[300];
 	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));

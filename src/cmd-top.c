@@ -155,11 +155,11 @@ static void draw(struct top *t)
 	attron(A_BOLD);
 	putf(y, 0, "%s (%s)", s->hostname, t->s->label);
 	attroff(A_BOLD);
-	putf(y++, (int)strlen(s->hostname) + (int)strlen(t->s->label) + 4, " up %s  load %u.%02u %u.%02u %u.%02u  %u tasks  cpu %s  every %.1fs",
+	putf(y++, (int)strlen(s->hostname) + (int)strlen(t->s->label) + 4, " up %s  load %u.%02u %u.%02u %u.%02u  %u task%s  cpu %s  every %.1fs",
 	     fmt_uptime(s->uptime_s, a, sizeof(a)), s->load[0] == MON_NA ? 0 : s->load[0] / 100,
 	     s->load[0] == MON_NA ? 0 : s->load[0] % 100, s->load[1] == MON_NA ? 0 : s->load[1] / 100,
 	     s->load[1] == MON_NA ? 0 : s->load[1] % 100, s->load[2] == MON_NA ? 0 : s->load[2] / 100,
-	     s->load[2] == MON_NA ? 0 : s->load[2] % 100, s->tasks, fmt_pct(s->cpu_total, b, sizeof(b)), t->delay);
+	     s->load[2] == MON_NA ? 0 : s->load[2] % 100, s->tasks, s->tasks == 1 ? "" : "s", fmt_pct(s->cpu_total, b, sizeof(b)), t->delay);
 	y = draw_cpus(t, y, LINES > 30 ? 4 : LINES > 20 ? 2 : 1);
 	uint64_t used = s->mem_total != MON_NA64 && s->mem_avail != MON_NA64 ? s->mem_total - s->mem_avail : MON_NA64;
 	uint64_t sw = s->swap_total != MON_NA64 && s->swap_free != MON_NA64 ? s->swap_total - s->swap_free : MON_NA64;
@@ -205,9 +205,11 @@ static void draw(struct top *t)
 		line[0] = '\0';
 		for (uint32_t k = 0; k < g->nprocs && o + 80 < sizeof(line); k++) {
 			const struct mon_gpu_proc *p = &g->procs[k];
+			char jl[96];
 			o += (size_t)snprintf(line + o, sizeof(line) - o, "%s%u %s%s%s %s", k ? "  " : "", p->pid,
 					      fmt_user(s, p->uid, a, sizeof(a)), p->job == MON_NOJOB ? "" : " job ",
-					      p->job == MON_NOJOB ? "" : s->jobs[p->job].id, fmt_bytes(p->mem, b, sizeof(b)));
+					      p->job == MON_NOJOB ? "" : fmt_job(&s->jobs[p->job], jl, sizeof(jl)),
+					      fmt_bytes(p->mem, b, sizeof(b)));
 		}
 		putf(y++, 6, "%s", g->nprocs ? line : "no processes");
 	}
@@ -234,18 +236,20 @@ static void draw(struct top *t)
 		gpu_list(j->gpus, d, sizeof(d));
 		if (t->mode != MODE_VIEW && run && strcmp(j->id, t->pick_id) == 0)
 			attron(A_REVERSE);
+		char jl[96];
+		fmt_job(j, jl, sizeof(jl));
 		if (run)
-			putf(y++, 0, "%-14.14s %-10.10s %7s %7s %7s %-8s %5u", j->id, j->state, fmt_pct(j->cpu, a, sizeof(a)),
+			putf(y++, 0, "%-14.14s %-10.10s %7s %7s %7s %-8s %5u", jl, j->state, fmt_pct(j->cpu, a, sizeof(a)),
 			     fmt_bytes(j->rss, b, sizeof(b)), fmt_bytes(j->gpu_mem, c, sizeof(c)), d, j->nprocs);
 		else
-			putf(y++, 0, "%-14.14s %s", j->id, j->state);
+			putf(y++, 0, "%-14.14s %s", jl, j->state);
 		attroff(A_REVERSE);
 	}
 	/* Processes, sorted here. */
 	static const char *const sortname[] = { "cpu", "mem", "gpu", "pid" };
 	attron(A_REVERSE);
 	putf(y++, 0, "%7s %-10s %-10s %6s %7s %7s %1s %4s %-s (sort: %s)%*s", "PID", "USER", "JOB", "CPU", "MEM",
-	     "GPUMEM", "S", "THR", "NAME", sortname[t->sort], COLS, "");
+	     "GPUMEM", "S", "THR", "COMMAND", sortname[t->sort], COLS, "");
 	attroff(A_REVERSE);
 	int *order = xcalloc(s->nprocs ? s->nprocs : 1, sizeof(int));
 	for (uint32_t i = 0; i < s->nprocs; i++)
@@ -255,12 +259,14 @@ static void draw(struct top *t)
 	qsort(order, s->nprocs, sizeof(int), cmp_proc);
 	for (uint32_t i = 0; i < s->nprocs && y < LINES - 1; i++) {
 		const struct mon_proc *p = &s->procs[order[i]];
-		char thr[16];
+		char thr[16], jl[96];
+		char *cmd = fmt_proc_command(p);
 		snprintf(thr, sizeof(thr), "%u", p->threads);
 		putf(y++, 0, "%7u %-10.10s %-10.10s %6s %7s %7s %c %4s %s", p->pid, fmt_user(s, p->uid, a, sizeof(a)),
-		     p->job == MON_NOJOB ? "-" : s->jobs[p->job].id, fmt_pct(p->cpu, b, sizeof(b)),
+		     p->job == MON_NOJOB ? "-" : fmt_job(&s->jobs[p->job], jl, sizeof(jl)), fmt_pct(p->cpu, b, sizeof(b)),
 		     fmt_bytes(p->rss, c, sizeof(c)), p->gpu_mem ? fmt_bytes(p->gpu_mem, d, sizeof(d)) : "-",
-		     p->state >= 0x21 && p->state < 0x7f ? p->state : '?', p->threads == MON_NA ? "-" : thr, p->name);
+		     p->state >= 0x21 && p->state < 0x7f ? p->state : '?', p->threads == MON_NA ? "-" : thr, cmd);
+		free(cmd);
 	}
 	free(order);
 bottom:

@@ -5,11 +5,15 @@
 #include "cmd.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
+#include "sync-scan.h"
 #include "util.h"
 
 const char *cmd_dir = ".";
@@ -107,52 +111,62 @@ static const struct cmd cmds[] = {
 	  "                    more than SIZE of memory (default: jobs.max_mem)\n"
 	  "  --json            print the job record as JSON\n" },
 	{ "jobs", cmd_jobs, "list jobs; show, rm or prune them",
-	  "usage: ferry jobs [--all] [--json]\n"
-	  "       ferry jobs show [--json] ID...\n"
-	  "       ferry jobs rm ID...\n"
-	  "       ferry jobs prune [--older-than AGE]\n"
+	  "usage: ferry jobs [--all] [--last N] [--json]\n"
+	  "       ferry jobs show [--json] [JOB...]\n"
+	  "       ferry jobs rm JOB...\n"
+	  "       ferry jobs prune [--all] [--older-than AGE] [--yes]\n"
 	  "\n"
-	  "Lists the jobs on the server: id, name, state (running, exited, failed,\n"
-	  "killed, lost), exit status, start, duration, peak memory of the job's\n"
-	  "process tree, the code it ran (tree hash and laptop git commit) and the\n"
-	  "command.  Without --all, finished jobs beyond the last 10 are left out.\n"
-	  "rm and prune remove finished jobs with their logs, and code snapshots no\n"
-	  "kept job uses; running jobs are refused.\n"
+	  "Lists this project's jobs on the server: id, name, state (running, exited,\n"
+	  "failed, killed, lost), exit status, start, duration, peak memory of the\n"
+	  "job's process tree, the code it ran (tree hash and laptop git commit,\n"
+	  "+dirty or +untracked) and the command: the running ones and the last 10\n"
+	  "that ended.  --all lists every job of every project of yours, with its\n"
+	  "project.  JOB is an id or a name (this project's newest job of that\n"
+	  "name); show without one shows the latest.  rm and prune remove finished\n"
+	  "jobs with their logs, and code snapshots no kept job uses; running jobs\n"
+	  "are refused.  prune asks first (on a terminal; else it wants --yes).\n"
 	  "\n"
-	  "  -a, --all            every job\n"
+	  "  -a, --all            every project's jobs, every one (prune: every project's)\n"
+	  "  -n, --last N         the last N finished jobs (default 10, 0: all)\n"
 	  "  --json               one JSON object per line\n"
-	  "  --older-than AGE     prune only jobs that ended AGE ago (30m, 12h, 7d)\n" },
+	  "  --older-than AGE     prune only jobs that ended AGE ago (30m, 12h, 7d, 2w)\n"
+	  "  -y, --yes            prune without asking\n" },
 	{ "logs", cmd_logs, "print or follow a job's output",
-	  "usage: ferry logs [-f] [--tail N] ID\n"
+	  "usage: ferry logs [-f] [--tail N] [JOB]\n"
 	  "\n"
 	  "Prints the job's output (everything it wrote to its terminal).  With -f,\n"
 	  "keeps printing as it comes and ends when the job ends, with the job's exit\n"
 	  "status.  A job's log keeps its first 16 MiB and its last 64 MiB; what is\n"
-	  "dropped in between is marked.\n"
+	  "dropped in between is marked.  JOB is an id or a name; none: this\n"
+	  "project's latest job.\n"
 	  "\n"
 	  "  -f, --follow     follow until the job ends\n"
 	  "  -n, --tail N     start with the last N lines\n" },
 	{ "attach", cmd_attach, "connect this terminal to a running job",
-	  "usage: ferry attach ID\n"
+	  "usage: ferry attach [JOB]\n"
 	  "\n"
 	  "Gives the job's terminal back: what you type reaches the program (a pdb\n"
 	  "prompt works), the window size follows yours, recent output is shown\n"
 	  "first.  Ctrl-] detaches and leaves the job running.  Several viewers may\n"
-	  "attach at once.  When the job ends, attach exits with its status.\n" },
+	  "attach at once.  When the job ends, attach exits with its status.  JOB\n"
+	  "is an id or a name; none: this project's latest running job.\n" },
 	{ "kill", cmd_kill, "stop a job and everything it started",
-	  "usage: ferry kill [-s SIG] [--grace TIME] ID\n"
+	  "usage: ferry kill [-s SIG] [--grace TIME] [JOB]\n"
 	  "\n"
 	  "Sends SIG (default TERM) to the job's process group and to every process\n"
 	  "of its tree; if they are still there after the grace period (default 5s),\n"
-	  "KILL.  The job is recorded as killed.\n"
+	  "KILL.  The job is recorded as killed.  JOB is an id or a name (two\n"
+	  "running jobs of one name: give the id); none: this project's latest\n"
+	  "running job, after asking on the terminal (a script must name it).\n"
 	  "\n"
 	  "  -s, --signal SIG   TERM, INT, HUP, QUIT, KILL, USR1, USR2 or a number\n"
 	  "  --grace TIME       wait this long before KILL (10s, 1m)\n" },
 	{ "wait", cmd_wait, "wait for jobs to end",
-	  "usage: ferry wait [--notify] ID...\n"
+	  "usage: ferry wait [--notify] [JOB...]\n"
 	  "\n"
 	  "Blocks until every job named has ended and prints how each ended.  The\n"
 	  "exit status is the first job's own that is not 0 (128+N for signal N).\n"
+	  "JOB is an id or a name; none: this project's latest job.\n"
 	  "\n"
 	  "  --notify   ring the terminal bell and send a desktop notification\n"
 	  "             (notify-send) as each job ends\n" },
@@ -211,7 +225,10 @@ static const struct cmd cmds[] = {
 	  "Keys: q quit; c m g p sort processes by CPU, memory, GPU memory, pid;\n"
 	  "k stop one of your running ferry jobs (SIGTERM, after a confirmation).\n" },
 	{ "help", cmd_help, "show help for a command",
-	  "usage: ferry help [COMMAND]\n" },
+	  "usage: ferry help [COMMAND]\n"
+	  "\n"
+	  "Without COMMAND, lists the commands; with one, shows its help (the same\n"
+	  "as `ferry COMMAND --help`).\n" },
 };
 
 const struct cmd *cmd_find(const char *name)
@@ -256,6 +273,27 @@ void cmd_usage_die(const char *name, const char *fmt, ...)
 	exit(EXIT_USAGE);
 }
 
+/* ferry's state folder at the project root, made before anything is put
+ * in it (the push and pull indexes, per target), with a .gitignore of
+ * "*": git then never sees it, and a clean work tree is recorded clean
+ * by `ferry run` (it was "?? .ferry/", dirty, after the first push).
+ * Best effort: a read-only project works without it. */
+static void state_dir_prepare(const char *root)
+{
+	char *dir = xasprintf("%s/%s", root, FERRY_STATE_DIR), *gi = xasprintf("%s/.gitignore", dir);
+	struct stat st;
+	if ((mkdir(dir, 0700) == 0 || errno == EEXIST) && lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) &&
+	    st.st_uid == geteuid()) {
+		int fd = open(gi, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+		if (fd >= 0) {
+			(void)write_all(fd, "*\n", 2);
+			close(fd);
+		}
+	}
+	free(gi);
+	free(dir);
+}
+
 void cmd_load_config(struct config *c)
 {
 	char *err = NULL;
@@ -270,12 +308,17 @@ void cmd_load_config(struct config *c)
 		free(err);
 		exit(EXIT_CONFIG);
 	}
+	state_dir_prepare(c->root);
 }
 
 int cmd_help(int argc, char **argv)
 {
 	if (argc < 2) {
 		cmd_list();
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		cmd_usage("help", 0);
 		return 0;
 	}
 	if (cmd_find(argv[1]) == NULL)

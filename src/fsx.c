@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/openat2.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -46,6 +47,29 @@ int path_check_rel(const char *p, size_t len)
 		i = j + 1;
 	}
 	return 0;
+}
+
+char *user_home(void)
+{
+	const char *h = getenv("HOME");
+	if (h != NULL && h[0] == '/')
+		return xstrdup(h);
+	struct passwd *pw = getpwuid(getuid());
+	return xstrdup(pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/");
+}
+
+char *state_home(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	if (xdg != NULL && xdg[0] == '/')
+		return xasprintf("%s/ferry", xdg);
+	char *home = user_home();
+	/* No home at all (no password entry): the folder jobs had before
+	 * there was one answer for everyone. */
+	char *d = strcmp(home, "/") == 0 ? xasprintf("/tmp/ferry-%u", (unsigned)getuid())
+					 : xasprintf("%s/.local/state/ferry", home);
+	free(home);
+	return d;
 }
 
 int mkdir_p(const char *dir, mode_t mode)

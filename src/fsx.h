@@ -21,6 +21,16 @@ int path_check_rel(const char *p, size_t len);
  * others.  0 or -errno (-EPERM: exists but unsafe, with *why set). */
 int dir_private(const char *dir, const char **why);
 
+/* The user's home: $HOME when it is an absolute path, else the password
+ * database's, else "/".  Caller frees. */
+char *user_home(void);
+/* ferry's state folder on this machine: $XDG_STATE_HOME/ferry when that
+ * is an absolute path, else <user_home>/.local/state/ferry (/tmp/ferry-UID
+ * for a user without a home).  The one
+ * answer for the jobs folder, the per-project sync state and the monitor
+ * (they once disagreed when HOME was unset).  Not created.  Caller frees. */
+char *state_home(void);
+
 /* mkdir -p with the given mode for new directories.  0 or -errno. */
 int mkdir_p(const char *dir, mode_t mode);
 

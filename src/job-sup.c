@@ -624,7 +624,7 @@ static void exec_job(const char *slave, const struct job *j, char **envp, const 
 		e = -exec_search(j->argv, envp);
 	}
 	(void)!write(errfd, &e, sizeof(e));
-	_exit(127);
+	_exit(e == ENOENT ? 127 : 126);	/* as a shell says it, and as `ferry run` does */
 fail:
 	e = errno;
 	(void)!write(errfd, &e, sizeof(e));

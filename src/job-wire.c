@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "fsx.h"
+#include "job.h"
 #include "limits.h"
 #include "util.h"
 
@@ -83,7 +84,7 @@ int job_start_decode(struct rd *r, struct job_start_req *q)
 	q->min_avail = rd_u64(r);
 	rd_expect_end(r);
 	bool ok = rd_ok(r) && !(q->flags & ~JOBF_ALL) && q->name && q->root && q->argc > 0 && q->git_commit &&
-		  q->git_dirty <= 2;
+		  q->git_dirty < JOB_GIT_COUNT;
 	for (uint32_t i = 0; ok && i < q->envc; i++)
 		ok = strchr(q->env[i], '=') != NULL && q->env[i][0] != '=';
 	for (uint32_t i = 0; ok && i < q->npull; i++)

@@ -23,7 +23,7 @@ struct job_start_req {
 	uint32_t envc;
 	uint16_t rows, cols;
 	char *git_commit;	/* "" unknown */
-	uint8_t git_dirty;	/* 0, 1, 2 unknown */
+	uint8_t git_dirty;	/* enum job_git */
 	char **pull;		/* pull folders: made live before the snapshot */
 	uint32_t npull;
 	uint64_t max_mem;	/* stop the job past this (its tree's RSS), 0 none */

@@ -32,6 +32,29 @@ const char *job_state_name(uint8_t state)
 	return state < JOB_STATE_COUNT ? state_names[state] : "unknown";
 }
 
+const char *job_git_name(uint8_t git)
+{
+	static const char *const names[JOB_GIT_COUNT] = { "clean", "dirty", "unknown", "untracked" };
+	return git < JOB_GIT_COUNT ? names[git] : "unknown";
+}
+
+uint8_t job_git_state(const char *porcelain)
+{
+	uint8_t st = JOB_GIT_CLEAN;
+	for (const char *l = porcelain; *l; ) {
+		const char *nl = strchr(l, '\n');
+		size_t n = nl ? (size_t)(nl - l) : strlen(l);
+		/* Anything but "?? path" is a change to what git tracks
+		 * ("!!" ignored lines only come with --ignored). */
+		if (n >= 2 && strncmp(l, "??", 2) == 0)
+			st = JOB_GIT_UNTRACKED;
+		else if (n > 0)
+			return JOB_GIT_DIRTY;
+		l += n + (nl != NULL);
+	}
+	return st;
+}
+
 void job_release(struct job *j)
 {
 	free(j->name);
@@ -132,7 +155,7 @@ int job_decode(const void *p, size_t n, struct job *j)
 		j->reason = xstrdup("");
 	}
 	rd_expect_end(&r);
-	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty > 2 ||
+	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty >= JOB_GIT_COUNT ||
 	    j->killed > 1 || j->reason == NULL || j->argc != argc || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128) {
 		job_release(j);
 		return -1;
@@ -142,15 +165,8 @@ int job_decode(const void *p, size_t n, struct job *j)
 
 char *jobs_dir(const char **why)
 {
-	const char *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	char *d;
-	if (xdg && xdg[0] == '/')
-		d = xasprintf("%s/ferry/jobs", xdg);
-	else if (home && home[0] == '/')
-		d = xasprintf("%s/.local/state/ferry/jobs", home);
-	else
-		d = xasprintf("/tmp/ferry-%u/jobs", (unsigned)getuid());
+	char *state = state_home(), *d = xasprintf("%s/jobs", state);
+	free(state);
 	if (dir_private(d, why) < 0) {
 		if (*why == NULL)
 			*why = "cannot create it";
@@ -452,6 +468,21 @@ int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes)
 	}
 	l->seg = 0;
 	return 0;
+}
+
+uint64_t job_log_size(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (dfd < 0)
+		return 0;
+	/* The head, every segment before the newest full (the oldest ones
+	 * are deleted, not shortened), and the newest as it is. */
+	uint32_t first, last = last_seg(dfd, &first);
+	uint64_t n = seg_size(dfd, 0);
+	if (last > 0)
+		n += (uint64_t)(last - 1) * JOB_LOG_SEG + seg_size(dfd, last);
+	close(dfd);
+	return n;
 }
 
 ssize_t job_log_read(struct job_log *l, void *p, size_t n)

@@ -2,8 +2,9 @@
  * job.h - jobs on the server: the record of one run, where it lives, and
  * its log.
  *
- * Every job has a folder under the jobs folder ($XDG_STATE_HOME/ferry/jobs,
- * default ~/.local/state/ferry/jobs, mode 0700) named by its id:
+ * Every job has a folder under the jobs folder (state_home()/jobs, i.e.
+ * $XDG_STATE_HOME/ferry/jobs, default ~/.local/state/ferry/jobs, mode
+ * 0700) named by its id:
  *
  *   record   the job record (job_encode; written atomically, 0600)
  *   state    "running", "exited", ... one word, for readers like the monitor
@@ -28,6 +29,17 @@
 
 enum job_state { JOB_RUNNING, JOB_EXITED, JOB_FAILED, JOB_KILLED, JOB_LOST, JOB_STATE_COUNT };
 
+/* The laptop's work tree when the job started (git_dirty).  The values
+ * are on disk in records of every version: 0..2 since the first, 3 since
+ * untracked files were told apart. */
+enum job_git {
+	JOB_GIT_CLEAN,		/* `git status --porcelain` empty */
+	JOB_GIT_DIRTY,		/* a tracked file modified, staged, deleted... */
+	JOB_GIT_UNKNOWN,	/* no git, no commit, or git failed */
+	JOB_GIT_UNTRACKED,	/* only untracked files ("??" lines) */
+	JOB_GIT_COUNT
+};
+
 struct job {
 	uint32_t id;
 	uint8_t state;		/* enum job_state */
@@ -40,7 +52,7 @@ struct job {
 	char *snapshot;		/* snapshot id, "" when in place */
 	char *tree;		/* hash of the pushed tree (hex), "" unknown */
 	char *git_commit;	/* the laptop's HEAD, "" unknown */
-	uint8_t git_dirty;	/* 0 clean, 1 dirty, 2 unknown */
+	uint8_t git_dirty;	/* enum job_git */
 	int32_t exit_code;	/* -1 while running or when killed by a signal */
 	int32_t signal;		/* the signal that ended it, 0 if none */
 	uint64_t start_ns, end_ns;	/* wall clock; end 0 while running */
@@ -57,6 +69,11 @@ struct job {
 };
 
 const char *job_state_name(uint8_t state);
+/* "clean", "dirty", "unknown", "untracked". */
+const char *job_git_name(uint8_t git);
+/* The work tree's state from the output of `git status --porcelain`
+ * (v1, lines "XY path"): JOB_GIT_CLEAN, _UNTRACKED or _DIRTY. */
+uint8_t job_git_state(const char *porcelain);
 void job_release(struct job *j);
 
 /* The record's bytes (a parser of untrusted input: fuzzed).  0 or -1. */
@@ -103,6 +120,9 @@ struct job_log {
 /* Opens the log of the job in dir at its start (tail_bytes 0) or at most
  * tail_bytes before its end.  0 or -errno. */
 int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes);
+/* The bytes written to the log of the job in dir so far, dropped ones
+ * included (the record's log_bytes is only written at the end). */
+uint64_t job_log_size(const char *dir);
 /* Reads what is there: >0 bytes, 0 nothing more for now, -errno. */
 ssize_t job_log_read(struct job_log *l, void *p, size_t n);
 void job_log_close(struct job_log *l);

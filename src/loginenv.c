@@ -179,15 +179,6 @@ int loginenv_dump_self(void)
 	return r ? -1 : 0;
 }
 
-static char *home_dir(void)
-{
-	const char *h = getenv("HOME");
-	if (h != NULL && h[0] == '/')
-		return xstrdup(h);
-	struct passwd *pw = getpwuid(getuid());
-	return xstrdup(pw && pw->pw_dir ? pw->pw_dir : "/");
-}
-
 static char *login_shell(void)
 {
 	struct passwd *pw = getpwuid(getuid());
@@ -326,7 +317,7 @@ static bool name_in(const char *var, const char *const *list, size_t n)
 int loginenv_get(char ***envp, char **why, bool *cached)
 {
 	struct loginenv cur = { 0 }, old = { 0 };
-	char *home = home_dir();
+	char *home = user_home();
 	char *dir = NULL, *file = NULL, *data = NULL;
 	size_t len;
 	const char *dwhy;

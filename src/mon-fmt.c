@@ -126,6 +126,20 @@ static void j_job(FILE *f, const struct mon_sample *s, uint16_t job)
 		j_str(f, "job", s->jobs[job].id);
 }
 
+const char *fmt_job(const struct mon_job *j, char *b, size_t n)
+{
+	char *id = str_visible(j->id), *name = str_visible(j->name ? j->name : "");
+	snprintf(b, n, name[0] ? "%s (%s)" : "%s", id, name);
+	free(id);
+	free(name);
+	return b;
+}
+
+char *fmt_proc_command(const struct mon_proc *p)
+{
+	return str_visible(p->cmdline && p->cmdline[0] ? p->cmdline : p->name);
+}
+
 void mon_json(FILE *f, const struct mon_sample *s, const char *extra)
 {
 	static const char *const src[] = { "none", "nvml", "nvidia-smi" };
@@ -237,6 +251,8 @@ void mon_json(FILE *f, const struct mon_sample *s, const char *extra)
 		j_str(f, "id", j->id);
 		fputc(',', f);
 		j_str(f, "state", j->state);
+		fputc(',', f);
+		j_str(f, "name", j->name ? j->name : "");
 		fprintf(f, ",\"sid\":%u,", j->sid);
 		j_pct(f, "cpu_pct", j->cpu);
 		fprintf(f, ",\"mem\":%llu,\"gpu_mem\":%llu,", (unsigned long long)j->rss, (unsigned long long)j->gpu_mem);
@@ -252,6 +268,8 @@ void mon_json(FILE *f, const struct mon_sample *s, const char *extra)
 		j_job(f, s, p->job);
 		fputc(',', f);
 		j_str(f, "name", p->name);
+		fputc(',', f);
+		j_str(f, "cmdline", p->cmdline ? p->cmdline : "");
 		fprintf(f, ",\"state\":\"%c\",", p->state >= 0x21 && p->state < 0x7f && p->state != '"' && p->state != '\\'
 			? p->state : '?');
 		j_pct(f, "cpu_pct", p->cpu);

@@ -21,6 +21,13 @@ const char *fmt_uptime(uint64_t secs, char *b, size_t n);
 /* The user name for uid, or the number. */
 const char *fmt_user(const struct mon_sample *s, uint32_t uid, char *b, size_t n);
 
+/* A job as people name it: "7 (quick)", or "7" without a name; control
+ * characters visible.  Into b, which it returns. */
+const char *fmt_job(const struct mon_job *j, char *b, size_t n);
+/* A process as ps shows it: its command line, else its name (comm);
+ * control characters visible.  Caller frees. */
+char *fmt_proc_command(const struct mon_proc *p);
+
 /* The sample as one JSON object; extra (may be NULL) is inserted as more
  * members, e.g. "\"sync\":{...}". */
 void mon_json(FILE *f, const struct mon_sample *s, const char *extra);

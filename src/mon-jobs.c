@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "fsx.h"
 #include "job.h"
 #include "limits.h"
 #include "mon-text.h"
@@ -25,11 +26,9 @@
 
 char *mon_jobs_dir(void)
 {
-	const char *xdg = getenv("XDG_STATE_HOME");
-	const char *home = getenv("HOME");
-	if (xdg && xdg[0] == '/')
-		return xasprintf("%s/ferry/jobs", xdg);
-	return xasprintf("%s/.local/state/ferry/jobs", home && home[0] == '/' ? home : "/tmp");
+	char *state = state_home(), *d = xasprintf("%s/jobs", state);
+	free(state);
+	return d;
 }
 
 int mon_job_id_ok(const char *id)
@@ -133,6 +132,7 @@ int mon_jobs_list(const char *dir, struct mon_jobrec **out)
 		/* "running" in the file but its supervisor gone: lost, and
 		 * no process is attributed to it. */
 		uint32_t jid = job_parse_id(j->id);
+		j->name = NULL;
 		if (jid && strcmp(j->state, "running") == 0) {
 			char *jobs = dir ? xstrdup(dir) : mon_jobs_dir();
 			struct job rec;
@@ -141,13 +141,14 @@ int mon_jobs_list(const char *dir, struct mon_jobrec **out)
 					free(j->state);
 					j->state = xstrdup("lost");
 				}
+				j->name = rec.name;
+				rec.name = NULL;
 				job_release(&rec);
 			}
 			free(jobs);
 		}
 	}
 	closedir(d);
-	free(own);
 	if (n)
 		qsort(v, (size_t)n, sizeof(*v), cmp_job);
 	int keep = 0, done = 0;
@@ -158,8 +159,23 @@ int mon_jobs_list(const char *dir, struct mon_jobrec **out)
 		} else {
 			free(v[i].id);
 			free(v[i].state);
+			free(v[i].name);
 		}
 	}
+	/* The names of the kept ones not read above (at most
+	 * MON_JOBS_RECENT finished jobs: small records). */
+	for (int i = 0; i < keep; i++) {
+		uint32_t jid = job_parse_id(v[i].id);
+		struct job rec;
+		if (v[i].name == NULL && jid && job_load(dir ? dir : own, jid, &rec) == 0) {
+			v[i].name = rec.name;
+			rec.name = NULL;
+			job_release(&rec);
+		}
+		if (v[i].name == NULL)
+			v[i].name = xstrdup("");
+	}
+	free(own);
 	*out = v;
 	return keep;
 }
@@ -173,6 +189,7 @@ int mon_jobs_running(const char *dir, struct mon_jobrec **out)
 		} else {
 			free((*out)[i].id);
 			free((*out)[i].state);
+			free((*out)[i].name);
 		}
 	}
 	return k;
@@ -183,6 +200,7 @@ void mon_jobs_free(struct mon_jobrec *j, int n)
 	for (int i = 0; i < n; i++) {
 		free(j[i].id);
 		free(j[i].state);
+		free(j[i].name);
 	}
 	free(j);
 }

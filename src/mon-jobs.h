@@ -19,9 +19,10 @@ struct mon_jobrec {
 	char *state;		/* first line of `state`, "?" if unreadable */
 	uint32_t sid;		/* 0 if `sid` is missing or not a number */
 	uint64_t mtime_ns;	/* of the job folder */
+	char *name;		/* from its record (`run -n`), "" none or unreadable */
 };
 
-/* The jobs folder ($XDG_STATE_HOME/ferry/jobs or ~/.local/state/...);
+/* The jobs folder, the same as jobs_dir() (state_home()/jobs), not created;
  * the caller frees. */
 char *mon_jobs_dir(void);
 /* Every job folder in dir (NULL: mon_jobs_dir()): running ones first,

@@ -9,6 +9,7 @@
 
 #include "mon-text.h"
 #include "mon.h"
+#include "util.h"
 
 uint64_t mp_delta(uint64_t now, uint64_t before)
 {
@@ -249,6 +250,17 @@ int mp_pid_status(const char *p, size_t n, struct mp_pstatus *s)
 		}
 	}
 	return found ? 0 : -1;
+}
+
+char *mp_cmdline(const char *p, size_t n)
+{
+	char *s = xmalloc(n + 1);
+	for (size_t i = 0; i < n; i++)
+		s[i] = p[i] == '\0' ? ' ' : p[i];
+	while (n > 0 && s[n - 1] == ' ')
+		n--;
+	s[n] = '\0';
+	return s;
 }
 
 int mp_pid_io(const char *p, size_t n, uint64_t *read_bytes, uint64_t *write_bytes)

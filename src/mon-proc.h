@@ -71,6 +71,11 @@ int mp_pid_status(const char *p, size_t n, struct mp_pstatus *s);
 /* /proc/PID/io: bytes that reached the block layer. */
 int mp_pid_io(const char *p, size_t n, uint64_t *read_bytes, uint64_t *write_bytes);
 
+/* /proc/PID/cmdline (NUL-separated arguments, possibly cut short): the
+ * arguments joined by spaces, trailing NULs and spaces dropped; "" for
+ * none (a kernel thread).  Caller frees. */
+char *mp_cmdline(const char *p, size_t n);
+
 /* /proc/diskstats: sectors (512 bytes) read and written by major:minor. */
 int mp_diskstats(const char *p, size_t n, uint32_t major, uint32_t minor, uint64_t *rd_sect, uint64_t *wr_sect);
 /* /proc/net/dev: bytes received and sent by every interface but lo. */

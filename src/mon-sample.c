@@ -277,6 +277,7 @@ void mon_attribute(struct mon_sample *s, struct mon_pent *p, size_t n, const str
 		mj->state = xstrdup(jobs[j].state);
 		mj->sid = jobs[j].sid;
 		mj->mtime_ns = jobs[j].mtime_ns;
+		mj->name = xstrdup(jobs[j].name ? jobs[j].name : "");
 	}
 	s->users = xcalloc(1, sizeof(*s->users));
 	s->nusers = 0;
@@ -411,6 +412,7 @@ void mon_pick_procs(struct mon_sample *s, const struct mon_pent *p, size_t n, ui
 		q->state = p[i].state;
 		q->kthread = p[i].kthread;
 		q->name = xstrdup(p[i].comm);
+		q->cmdline = xstrdup("");	/* read_details() */
 	}
 	free(pick);
 }
@@ -675,6 +677,15 @@ static void read_details(struct sampler *sm, struct mon_sample *s, struct mon_pe
 	for (uint32_t i = 0; i < s->nprocs; i++) {
 		struct mon_proc *q = &s->procs[i];
 		struct mon_pent *e = find_pid(p, n, q->pid);
+		/* The command line of the few picked, not of every process
+		 * (ps-like: "python3 train.py --lr 3e-4", not "python3"); its
+		 * first MON_NAME_MAX bytes are all that travel. */
+		snprintf(rel, sizeof(rel), "%u/cmdline", q->pid);
+		ssize_t cl = read_at(sm->procfd, rel, b, MON_NAME_MAX);
+		if (cl > 0) {
+			free(q->cmdline);
+			q->cmdline = mp_cmdline(b, (size_t)cl);
+		}
 		if (e && e->idle && e->ruid != MON_NA) {
 			q->uid = e->ruid;
 			if (e->io_at) {

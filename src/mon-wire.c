@@ -38,10 +38,13 @@ void mon_sample_release(struct mon_sample *s)
 	for (uint32_t i = 0; i < s->njobs; i++) {
 		free(s->jobs[i].id);
 		free(s->jobs[i].state);
+		free(s->jobs[i].name);
 	}
 	free(s->jobs);
-	for (uint32_t i = 0; i < s->nprocs; i++)
+	for (uint32_t i = 0; i < s->nprocs; i++) {
 		free(s->procs[i].name);
+		free(s->procs[i].cmdline);
+	}
 	free(s->procs);
 	memset(s, 0, sizeof(*s));
 }
@@ -142,6 +145,12 @@ int mon_sample_encode(const struct mon_sample *s, struct buf *out)
 		r |= buf_put_u8(out, p->kthread);
 		put_str(out, p->name);
 	}
+	/* Added later, at the end, so a client reads an older agent's
+	 * samples: each job's name, then each process's command line. */
+	for (uint32_t i = 0; i < s->njobs; i++)
+		put_str(out, s->jobs[i].name);
+	for (uint32_t i = 0; i < s->nprocs; i++)
+		put_str(out, s->procs[i].cmdline);
 	return r ? -1 : 0;
 }
 
@@ -275,6 +284,12 @@ int mon_sample_decode(struct rd *r, struct mon_sample *s)
 		p->kthread = rd_u8(r);
 		p->name = rd_cstr(r, MON_NAME_MAX);
 	}
+	/* Names and command lines: absent from an older agent's sample. */
+	bool more = rd_ok(r) && rd_left(r) > 0;
+	for (uint32_t i = 0; i < s->njobs; i++)
+		s->jobs[i].name = more ? rd_cstr(r, MON_NAME_MAX) : xstrdup("");
+	for (uint32_t i = 0; i < s->nprocs; i++)
+		s->procs[i].cmdline = more ? rd_cstr(r, MON_NAME_MAX) : xstrdup("");
 	rd_expect_end(r);
 	if (!rd_ok(r)) {
 		mon_sample_release(s);

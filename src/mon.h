@@ -62,6 +62,7 @@ struct mon_job {
 	uint32_t cpu, nprocs;
 	uint64_t rss, gpu_mem, gpus;
 	uint64_t mtime_ns;	/* of the job's folder: how recent it is */
+	char *name;		/* the job's name (`run -n`), "" none or unknown */
 };
 
 struct mon_proc {
@@ -74,6 +75,8 @@ struct mon_proc {
 	uint8_t state;		/* R S D Z T I ... */
 	uint8_t kthread;
 	char *name;		/* comm */
+	char *cmdline;		/* its arguments joined by spaces (at most
+				 * MON_NAME_MAX bytes), "" unknown or none */
 };
 
 struct mon_sample {

@@ -365,6 +365,45 @@ uint32_t posix_cksum(const void *p, size_t n)
 	return ~crc;
 }
 
+char *str_visible(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = xmalloc(n * 4 + 1), *o = out;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p == '\n' || *p == '\t' || *p == '\r') {
+			*o++ = '\\';
+			*o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += snprintf(o, 5, "\\x%02x", *p);
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+size_t str_columns(const char *s)
+{
+	size_t c = 0;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		c += (*p & 0xc0) != 0x80;
+	return c;
+}
+
+void str_cut_columns(char *s, size_t cols)
+{
+	if (cols < 3 || str_columns(s) <= cols)
+		return;
+	size_t c = 0;
+	unsigned char *p = (unsigned char *)s;
+	for (; *p; p++) {
+		if ((*p & 0xc0) != 0x80 && c++ == cols - 3)
+			break;
+	}
+	memcpy(p, "...", 4);
+}
+
 char *json_quote(const char *s)
 {
 	size_t n = strlen(s);

@@ -75,6 +75,15 @@ const char *ferry_build_id(void);
 /* s as a JSON string literal, quotes included (bytes >= 0x80 pass as is;
  * invalid UTF-8 becomes U+FFFD). */
 char *json_quote(const char *s);
+/* s for a terminal, one line: newline, tab and carriage return as \n, \t,
+ * \r, other control bytes and DEL as \xNN, a backslash as is.  Bytes
+ * >= 0x80 pass.  Caller frees. */
+char *str_visible(const char *s);
+/* The columns s takes on a terminal (UTF-8 continuation bytes count 0). */
+size_t str_columns(const char *s);
+/* Cuts s (in place) to at most cols columns, ending it with "..." when
+ * it was longer (cols >= 3). */
+void str_cut_columns(char *s, size_t cols);
 /* "512M", "8G", "1.5T", "4096" (bytes; K, M, G, T are powers of 1024, an
  * optional "B" or "iB" after them).  0, or -1 for anything else or more
  * than 2^60. */

@@ -154,3 +154,9 @@ bad_file() {
 	run "$FERRY" --version
 	[[ "$output" == "ferry "* ]]
 }
+
+@test "help --help shows help's own usage" {
+	run "$FERRY" help --help
+	[ "$status" -eq 0 ]
+	[[ "${lines[0]}" == "usage: ferry help [COMMAND]" ]]
+}

@@ -70,6 +70,14 @@ teardown() {
 	echo changed-here >a.txt
 	run "$FERRY" status --json
 	json_check "$output" "j['sync']['state'] == 'conflicts' and j['sync']['conflicts'] == 1"
+	run "$FERRY" status
+	echo "$output"
+	[[ "$output" == *"sync      1 conflict, "* ]]
+	# one file, one verb
+	"$FERRY" push -q --force
+	echo again >a.txt
+	run "$FERRY" status
+	[[ "$output" == *"sync      1 file differs (1 to send, 0 to delete)"* ]]
 }
 
 @test "status: a job folder with odd files is listed, nothing is attributed to it" {

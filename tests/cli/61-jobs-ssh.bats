@@ -68,3 +68,29 @@ check_survived() {
 	sleep 0.2
 	check_survived
 }
+
+@test "jobs over ssh: each project its own jobs; names and the latest job" {
+	start_job --no-push -n here -- true
+	a=$JOB
+	mkdir "$T/projb"
+	sed "s|^path = .*|path = $T/remoteb|" ferry.ini >"$T/projb/ferry.ini"
+	cd "$T/projb"
+	start_job --no-push -n there -- true
+	b=$JOB
+	run "$FERRY" wait there
+	[ "$status" -eq 0 ]
+	[[ "$output" == "job $b exited"* ]]
+	run "$FERRY" jobs
+	echo "$output"
+	[[ "$output" == *"there"* ]]
+	[[ "$output" != *" here "* ]]
+	run "$FERRY" logs here
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no job named 'here' in this project"* ]]
+	run "$FERRY" jobs --all
+	[[ "$output" == *"$a "*"here"*"/remote "* ]]
+	[[ "$output" == *"$b "*"there"*"/remoteb "* ]]
+	cd "$T/proj"
+	run "$FERRY" wait
+	[[ "$output" == "job $a exited"* ]]
+}

@@ -64,7 +64,8 @@ check_jobs_basic() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"no job 99999"* ]]
 	run "$FERRY" logs abc
-	[ "$status" -eq 64 ]
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"no job named 'abc' in this project"* ]]
 }
 
 check_jobs_snapshot() {
@@ -118,9 +119,9 @@ PY
 	run "$FERRY" jobs rm "$old"
 	[ "$status" -eq 0 ]
 	[ -d "$R/.ferry/snap/$(job_field "$new" snapshot)" ]
-	run "$FERRY" jobs prune
+	run "$FERRY" jobs prune --yes
 	[ "$status" -eq 0 ]
-	run "$FERRY" jobs --all
+	run "$FERRY" jobs
 	[[ "$output" == "no jobs"* ]]
 	[ -z "$(ls "$R/.ferry/snap")" ]
 }

@@ -35,6 +35,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		abort();
 	(void)mp_pid_status(p, size, &pst);
 	(void)mp_pid_io(p, size, &a, &b);
+	free(mp_cmdline(p, size));
 	(void)mp_diskstats(p, size, 8, 0, &a, &b);
 	(void)mp_netdev(p, size, &a, &b);
 	(void)mon_jobs_parse_sid(p, size);

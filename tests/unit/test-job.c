@@ -68,6 +68,90 @@ static void test_record(void)
 	CHECK_STR(job_state_name(200), "unknown");
 }
 
+/* The work tree's state travels and is kept: "untracked only" (3) since
+ * it was told apart from dirty; past it, refused. */
+static void test_record_git(void)
+{
+	t_case = "job record: git state";
+	struct job j = sample(), k;
+	struct buf b;
+	buf_init(&b, JOB_RECORD_MAX);
+	for (uint8_t g = 0; g <= JOB_GIT_COUNT; g++) {
+		j.git_dirty = g;
+		buf_reset(&b);
+		CHECK(job_encode(&j, &b) == 0);
+		int r = job_decode(b.data, b.len, &k);
+		CHECK(g < JOB_GIT_COUNT ? r == 0 && k.git_dirty == g : r < 0);
+		if (r == 0)
+			job_release(&k);
+	}
+	buf_release(&b);
+	job_release(&j);
+	CHECK_STR(job_git_name(JOB_GIT_UNTRACKED), "untracked");
+	CHECK_STR(job_git_name(JOB_GIT_DIRTY), "dirty");
+	CHECK_STR(job_git_name(9), "unknown");
+}
+
+/* A record as the first version wrote it ("FJB1": no reason, no limits),
+ * byte by byte, still reads. */
+static void test_record_v1(void)
+{
+	t_case = "job record: version 1";
+	struct buf b;
+	struct job k;
+	buf_init(&b, JOB_RECORD_MAX);
+	buf_put_u32(&b, 0x464a4231u);
+	buf_put_u32(&b, 12);		/* id */
+	buf_put_u8(&b, JOB_FAILED);
+	buf_put_u8(&b, 1);		/* shell */
+	buf_put_cstr(&b, "old");
+	buf_put_u32(&b, 1);
+	buf_put_cstr(&b, "exit 3");
+	buf_put_cstr(&b, "/home/u/p");
+	buf_put_cstr(&b, "/home/u/p");
+	buf_put_cstr(&b, "");
+	buf_put_cstr(&b, "feedface");
+	buf_put_cstr(&b, "1a2b3c4");
+	buf_put_u8(&b, JOB_GIT_DIRTY);
+	buf_put_u32(&b, 3);		/* exit code */
+	buf_put_u32(&b, 0);		/* signal */
+	buf_put_u64(&b, 1000);
+	buf_put_u64(&b, 2000);
+	buf_put_u64(&b, 4096);		/* peak rss */
+	buf_put_u32(&b, 77);
+	buf_put_u32(&b, 76);
+	buf_put_u64(&b, 5);
+	buf_put_cstr(&b, "boot");
+	buf_put_u64(&b, 64);		/* log bytes */
+	buf_put_u8(&b, 0);		/* killed */
+	CHECK(job_decode(b.data, b.len, &k) == 0);
+	CHECK(k.id == 12 && k.state == JOB_FAILED && k.shell == 1 && k.exit_code == 3 && k.log_bytes == 64);
+	CHECK(k.git_dirty == JOB_GIT_DIRTY && k.max_mem == 0 && k.min_avail == 0);
+	CHECK_STR(k.argv[0], "exit 3");
+	CHECK_STR(k.root, "/home/u/p");
+	CHECK_STR(k.reason, "");
+	job_release(&k);
+	buf_release(&b);
+}
+
+static void test_git_state(void)
+{
+	t_case = "git status --porcelain";
+	static const struct { const char *in; uint8_t want; } cases[] = {
+		{ "", JOB_GIT_CLEAN },
+		{ "?? .ferry/\n", JOB_GIT_UNTRACKED },
+		{ "?? a\n?? \"b c\"\n", JOB_GIT_UNTRACKED },
+		{ " M src/x.c\n", JOB_GIT_DIRTY },
+		{ "?? new.txt\nM  staged.c\n", JOB_GIT_DIRTY },
+		{ "D  gone\n", JOB_GIT_DIRTY },
+		{ "R  a -> b\n?? c\n", JOB_GIT_DIRTY },
+		{ "?? no-newline-at-end", JOB_GIT_UNTRACKED },
+		{ "\n", JOB_GIT_CLEAN },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++)
+		CHECK(job_git_state(cases[i].in) == cases[i].want);
+}
+
 static void test_ids(void)
 {
 	t_case = "job ids";
@@ -113,6 +197,18 @@ static void test_start_req(void)
 	CHECK(d.argc == 2 && d.envc == 1 && d.npull == 1 && d.rows == 24 && d.cols == 80);
 	CHECK_STR(d.argv[1], "hi");
 	job_start_release(&d);
+	/* The work tree's states, untracked-only included; no more. */
+	for (uint8_t g = 0; g <= JOB_GIT_COUNT; g++) {
+		struct job_start_req e = q;
+		e.git_dirty = g;
+		buf_reset(&b);
+		CHECK(job_start_encode(&e, &b) == 0);
+		rd_init(&r, b.data, b.len);
+		int ok = job_start_decode(&r, &d) == 0;
+		CHECK(ok == (g < JOB_GIT_COUNT) && (!ok || d.git_dirty == g));
+		if (ok)
+			job_start_release(&d);
+	}
 	/* A bad env entry, an escaping pull folder, no argv: refused. */
 	char *bad_env[] = { "NOEQUALS", NULL }, *bad_pull[] = { "../up", NULL }, *none[] = { NULL };
 	struct job_start_req bads[3] = { q, q, q };
@@ -194,6 +290,38 @@ static void test_log(void)
 	free(cmd);
 }
 
+/* A running job's log size, from its files: the head, the segments
+ * (those deleted counted whole), the newest as it is.  Sparse files. */
+static void test_log_size(void)
+{
+	t_case = "job log size";
+	char dir[] = "/tmp/ferry-unit-logsize.XXXXXX";
+	CHECK(mkdtemp(dir) != NULL);
+	CHECK(job_log_size(dir) == 0);
+	char *head = xasprintf("%s/log", dir), *seg = xasprintf("%s/log.3", dir), *seg4 = xasprintf("%s/log.4", dir);
+	CHECK(truncate(head, 0) < 0);	/* not there yet */
+	int fd = open(head, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "12345", 5) == 5);
+	close(fd);
+	CHECK(job_log_size(dir) == 5);
+	CHECK(truncate(head, JOB_LOG_HEAD) == 0);
+	fd = open(seg, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && ftruncate(fd, JOB_LOG_SEG) == 0);
+	close(fd);
+	fd = open(seg4, O_WRONLY | O_CREAT, 0600);
+	CHECK(fd >= 0 && write(fd, "xyz", 3) == 3);
+	close(fd);
+	CHECK(job_log_size(dir) == (uint64_t)JOB_LOG_HEAD + 3ull * JOB_LOG_SEG + 3);
+	CHECK(job_log_size("/nonexistent/ferry-log") == 0);
+	unlink(seg4);
+	unlink(seg);
+	unlink(head);
+	CHECK(rmdir(dir) == 0);
+	free(head);
+	free(seg);
+	free(seg4);
+}
+
 static void test_lost(void)
 {
 	t_case = "job lost";
@@ -237,9 +365,13 @@ static void test_logind(void)
 void test_job(void)
 {
 	test_record();
+	test_record_git();
+	test_record_v1();
+	test_git_state();
 	test_ids();
 	test_start_req();
 	test_log();
+	test_log_size();
 	test_lost();
 	test_logind();
 }

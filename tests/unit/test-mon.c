@@ -18,6 +18,7 @@
 #include "mon-sample.h"
 #include "mon.h"
 #include "t.h"
+#include "util.h"
 
 #define S(x) x, sizeof(x) - 1
 
@@ -141,6 +142,18 @@ static void test_host_files(void)
 	CHECK(mp_pid_io(S("rchar: 1\nwchar: 2\nread_bytes: 4096\nwrite_bytes: 8192\ncancelled_write_bytes: 0\n"), &r, &w) == 0);
 	CHECK(r == 4096 && w == 8192);
 	CHECK(mp_pid_io(S(""), &r, &w) < 0 && r == MON_NA64);
+	static const struct { const char *in; size_t n; const char *want; } cl[] = {
+		{ "python3\0train.py\0--lr\0003e-4\0", 27, "python3 train.py --lr 3e-4" },
+		{ "sleep\0", 6, "sleep" },
+		{ "a\0\0\0", 4, "a" },
+		{ "", 0, "" },
+		{ "cut-short-with-no-nul", 21, "cut-short-with-no-nul" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cl); i++) {
+		char *c = mp_cmdline(cl[i].in, cl[i].n);
+		CHECK_STR(c, cl[i].want);
+		free(c);
+	}
 }
 
 static void test_smi(void)
@@ -244,7 +257,7 @@ static void test_attribution(void)
 		{ .pid = 700, .uid = 1001, .session = 700, .cpu = 20000, .rss = 4000 },	/* bob, ended job's sid */
 	};
 	struct mon_jobrec jobs[2] = {
-		{ .id = "j1", .state = "running", .sid = 500 },
+		{ .id = "j1", .state = "running", .sid = 500, .name = "train" },
 		{ .id = "j0", .state = "exited 0", .sid = 700 },
 	};
 	s.ngpus = 2;
@@ -306,6 +319,30 @@ static void test_attribution(void)
 	CHECK(d.njobs == 2 && strcmp(d.jobs[0].id, "j1") == 0 && d.nusers == 3 && d.nprocs == s.nprocs);
 	CHECK(d.cpu[1] == MON_NA && d.mem_avail == MON_NA64);
 	mon_sample_release(&d);
+	t_case = "sample message: job names and command lines, and an older agent's sample without them";
+	CHECK_STR(s.jobs[0].name, "train");
+	CHECK_STR(s.jobs[1].name, "");
+	size_t tail = 0;	/* what an older agent did not send */
+	for (uint32_t i = 0; i < s.njobs; i++)
+		tail += 4 + strlen(s.jobs[i].name);
+	for (uint32_t i = 0; i < s.nprocs; i++)
+		tail += 4 + strlen(s.procs[i].cmdline);
+	size_t old_len = b.len - tail;
+	rd_init(&r, b.data, old_len);
+	CHECK(mon_sample_decode(&r, &d) == 0);
+	CHECK(d.njobs == 2 && d.nprocs == s.nprocs && strcmp(d.jobs[0].name, "") == 0 && strcmp(d.procs[0].cmdline, "") == 0);
+	mon_sample_release(&d);
+	free(s.procs[0].cmdline);
+	s.procs[0].cmdline = strdup("python3 train.py --lr 3e-4");
+	buf_reset(&b);
+	CHECK(mon_sample_encode(&s, &b) == 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(mon_sample_decode(&r, &d) == 0);
+	CHECK_STR(d.jobs[0].name, "train");
+	CHECK_STR(d.procs[0].cmdline, "python3 train.py --lr 3e-4");
+	mon_sample_release(&d);
+	rd_init(&r, b.data, b.len - 2);	/* the tail cut short */
+	CHECK(mon_sample_decode(&r, &d) < 0);
 	t_case = "sample message: truncated or trailing bytes fail";
 	rd_init(&r, b.data, b.len - 1);
 	CHECK(mon_sample_decode(&r, &d) < 0);

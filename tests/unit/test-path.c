@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -212,8 +213,59 @@ static void test_beneath(void)
 	free(cmd);
 }
 
+/* One answer for the server's state folder, whatever the environment
+ * lacks. */
+static void test_state_home(void)
+{
+	t_case = "state_home and user_home";
+	char *home = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL;
+	char *xdg = getenv("XDG_STATE_HOME") ? xstrdup(getenv("XDG_STATE_HOME")) : NULL;
+	struct passwd *pw = getpwuid(getuid());
+	char *pwhome = xstrdup(pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/");
+	char *want_pw = strcmp(pwhome, "/") == 0 ? xasprintf("/tmp/ferry-%u", (unsigned)getuid())
+						  : xasprintf("%s/.local/state/ferry", pwhome);
+	static const struct { const char *home, *xdg; int want; } cases[] = {
+		{ "/h", "/x", 0 },	/* "/x/ferry" */
+		{ "/h", "rel", 1 },	/* "/h/.local/state/ferry" */
+		{ "/h", "", 1 },
+		{ "/h", NULL, 1 },
+		{ NULL, NULL, 2 },	/* the password database's */
+		{ "", NULL, 2 },
+		{ "relative", NULL, 2 },
+		{ NULL, "/x", 0 },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		if (cases[i].home)
+			setenv("HOME", cases[i].home, 1);
+		else
+			unsetenv("HOME");
+		if (cases[i].xdg)
+			setenv("XDG_STATE_HOME", cases[i].xdg, 1);
+		else
+			unsetenv("XDG_STATE_HOME");
+		char *d = state_home(), *h = user_home();
+		CHECK_STR(d, cases[i].want == 0 ? "/x/ferry" : cases[i].want == 1 ? "/h/.local/state/ferry" : want_pw);
+		CHECK_STR(h, cases[i].want == 2 || !cases[i].home ? pwhome : "/h");
+		free(d);
+		free(h);
+	}
+	if (home)
+		setenv("HOME", home, 1);
+	else
+		unsetenv("HOME");
+	if (xdg)
+		setenv("XDG_STATE_HOME", xdg, 1);
+	else
+		unsetenv("XDG_STATE_HOME");
+	free(home);
+	free(xdg);
+	free(pwhome);
+	free(want_pw);
+}
+
 void test_path(void)
 {
+	test_state_home();
 	test_beneath();
 	test_rel();
 	test_absolute();

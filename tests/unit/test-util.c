@@ -123,8 +123,36 @@ static void test_size(void)
 	CHECK(parse_size("2000000000T", &v) < 0);
 }
 
+static void test_visible(void)
+{
+	t_case = "str_visible and columns";
+	static const struct { const char *in, *want; } cases[] = {
+		{ "plain", "plain" },
+		{ "a\nb", "a\\nb" },
+		{ "tab\there\r", "tab\\there\\r" },
+		{ "esc\x1b[2J", "esc\\x1b[2J" },
+		{ "del\x7f", "del\\x7f" },
+		{ "caf\xc3\xa9", "caf\xc3\xa9" },
+		{ "", "" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		char *v = str_visible(cases[i].in);
+		CHECK_STR(v, cases[i].want);
+		free(v);
+	}
+	CHECK(str_columns("caf\xc3\xa9") == 4);
+	char a[] = "python3 train.py --lr 3", b[] = "short", c[] = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
+	str_cut_columns(a, 10);
+	CHECK_STR(a, "python3...");
+	str_cut_columns(b, 5);
+	CHECK_STR(b, "short");
+	str_cut_columns(c, 4);
+	CHECK_STR(c, "\xc3\xa9...");
+}
+
 void test_util(void)
 {
+	test_visible();
 	test_size();
 	test_split();
 	test_quote();
