@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -35,48 +37,69 @@ static int cmp_str(const void *a, const void *b)
 
 void git_tracked_set(struct git_tracked *t, char *blob, size_t len)
 {
-	size_t n = 0;
+	size_t n = 0, k = 0;
 	bool sorted = true;
+	const char *prev = NULL;
 
 	git_tracked_release(t);
-	t->blob = blob;
-	t->len = len;
-	for (size_t i = 0; i < len; i++)
-		n += blob[i] == '\0';
-	t->v = xcalloc(n + 1, sizeof(*t->v));
-	for (size_t i = 0; i < len; ) {
-		const char *s = blob + i;
-		size_t l = strnlen(s, len - i);
-		if (i + l == len)
-			break;	/* not NUL-terminated: cut off */
-		if (l > 0) {
-			if (t->n && strcmp(t->v[t->n - 1], s) >= 0)
-				sorted = false;
-			t->v[t->n++] = s;
-		}
-		i += l + 1;
+	/* A last name without its NUL is cut off. */
+	while (len > 0 && blob[len - 1] != '\0')
+		len--;
+	for (size_t i = 0; i < len; i += strlen(blob + i) + 1) {
+		if (blob[i] == '\0')
+			continue;
+		sorted &= prev == NULL || strcmp(prev, blob + i) < 0;
+		prev = blob + i;
+		n++;
 	}
-	if (!sorted)
-		qsort(t->v, t->n, sizeof(*t->v), cmp_str);
+	t->n = n;
+	if (sorted) {
+		/* Git's own order (its index is sorted by bytes): kept as it
+		 * is, empty names and all. */
+		t->blob = blob;
+		t->len = len;
+		return;
+	}
+	const char **v = xcalloc(n + 1, sizeof(*v));
+	for (size_t i = 0; i < len; i += strlen(blob + i) + 1)
+		if (blob[i] != '\0')
+			v[k++] = blob + i;
+	qsort(v, n, sizeof(*v), cmp_str);
+	t->blob = xmalloc(len + 1);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = strlen(v[i]) + 1;
+		memcpy(t->blob + t->len, v[i], l);
+		t->len += l;
+	}
+	free(v);
+	free(blob);
 }
 
 void git_tracked_release(struct git_tracked *t)
 {
 	if (t == NULL)
 		return;
-	free(t->blob);
-	free(t->v);
+	if (t->mapped)
+		munmap(t->map, t->map_len);
+	else
+		free(t->blob);
 	memset(t, 0, sizeof(*t));
 }
 
-/* The first entry not below s. */
+/* The byte offset of the first name not below s: a binary search over
+ * the sorted, NUL-separated names themselves (no array of pointers to
+ * build: a lookup touches a few pages of a mapped cache, and a no-op
+ * push looks up only the paths a .gitignore rule ignores). */
 static size_t lower_bound(const struct git_tracked *t, const char *s)
 {
-	size_t lo = 0, hi = t->n;
+	const char *b = t->blob;
+	size_t lo = 0, hi = t->len;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		if (strcmp(t->v[mid], s) < 0)
-			lo = mid + 1;
+		while (mid > lo && b[mid - 1] != '\0')
+			mid--;
+		if (strcmp(b + mid, s) < 0)
+			lo = mid + strlen(b + mid) + 1;
 		else
 			hi = mid;
 	}
@@ -85,14 +108,16 @@ static size_t lower_bound(const struct git_tracked *t, const char *s)
 
 bool git_tracked_has(const struct git_tracked *t, const char *path)
 {
-	size_t i = t->n ? lower_bound(t, path) : 0;
-	return i < t->n && strcmp(t->v[i], path) == 0;
+	if (t->len == 0)
+		return false;
+	size_t i = lower_bound(t, path);
+	return i < t->len && strcmp(t->blob + i, path) == 0;
 }
 
 bool git_tracked_below(const struct git_tracked *t, const char *dir)
 {
 	size_t dl = strlen(dir);
-	if (t->n == 0)
+	if (t->len == 0)
 		return false;
 	if (dl == 0)
 		return true;
@@ -100,7 +125,7 @@ bool git_tracked_below(const struct git_tracked *t, const char *dir)
 	 * below dir sorts at or after it, before "dir0". */
 	char *key = xasprintf("%s/", dir);
 	size_t i = lower_bound(t, key);
-	bool r = i < t->n && strncmp(t->v[i], key, dl + 1) == 0;
+	bool r = i < t->len && strncmp(t->blob + i, key, dl + 1) == 0;
 	free(key);
 	return r;
 }
@@ -193,9 +218,37 @@ static char *run_git(const char *root, size_t *len)
 	return out;
 }
 
+/* The cache's names, mapped, when its first line is key. */
+static bool map_cache(struct git_tracked *t, const char *file, const char *key)
+{
+	size_t kl = strlen(key);
+	struct stat st;
+	bool ok = false;
+	int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size >= kl &&
+	    (uint64_t)st.st_size <= GIT_TRACKED_MAX + kl) {
+		size_t len = (size_t)st.st_size;
+		char *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE, fd, 0);
+		if (m != MAP_FAILED && memcmp(m, key, kl) == 0 && (len == kl || m[len - 1] == '\0')) {
+			t->mapped = true;
+			t->map = m;
+			t->map_len = len;
+			t->blob = m + kl;
+			t->len = len - kl;
+			ok = true;
+		} else if (m != MAP_FAILED) {
+			munmap(m, len);
+		}
+	}
+	close(fd);
+	return ok;
+}
+
 void git_tracked_load(struct git_tracked *t, const char *root, const char *cache_file)
 {
-	char *index = find_index(root), *key = NULL, *text = NULL;
+	char *index = find_index(root), *key = NULL;
 	struct stat st;
 	size_t len;
 
@@ -207,27 +260,22 @@ void git_tracked_load(struct git_tracked *t, const char *root, const char *cache
 		goto out;
 	}
 	key = stat_key(&st);
-	size_t kl = strlen(key);
-	if (cache_file && read_file(cache_file, GIT_TRACKED_MAX + kl, &text, &len) == 0 && len >= kl &&
-	    memcmp(text, key, kl) == 0) {
-		char *blob = xmalloc(len - kl + 1);
-		memcpy(blob, text + kl, len - kl);
-		git_tracked_set(t, blob, len - kl);
+	if (cache_file && map_cache(t, cache_file, key))
 		goto out;
-	}
 	char *blob = run_git(root, &len);
 	if (blob == NULL)
 		goto out;
+	git_tracked_set(t, blob, len);
 	if (cache_file) {
-		char *c = xmalloc(kl + len);
+		/* Written sorted: the next load maps it and searches it as it is. */
+		size_t kl = strlen(key);
+		char *c = xmalloc(kl + t->len + 1);
 		memcpy(c, key, kl);
-		memcpy(c + kl, blob, len);
-		(void)write_cache_atomic(cache_file, c, kl + len, 0600);
+		memcpy(c + kl, t->blob, t->len);
+		(void)write_cache_atomic(cache_file, c, kl + t->len, 0600);
 		free(c);
 	}
-	git_tracked_set(t, blob, len);
 out:
-	free(text);
 	free(key);
 	free(index);
 }

@@ -22,10 +22,12 @@
 /* The tracked paths below the project root, relative to it, sorted by
  * bytes.  A zeroed struct is an empty list. */
 struct git_tracked {
-	char *blob;		/* the NUL-separated paths */
+	char *blob;		/* the paths, each ending in NUL, sorted */
 	size_t len;
-	const char **v;		/* into blob */
-	size_t n;
+	size_t n;		/* paths, when set from memory (0 when mapped) */
+	bool mapped;		/* blob lies in map, the cache file mapped */
+	char *map;
+	size_t map_len;
 };
 
 /* Fills t for the project at root (absolute).  cache_file (NULL: none)
@@ -40,8 +42,8 @@ void git_tracked_release(struct git_tracked *t);
 bool git_tracked_has(const struct git_tracked *t, const char *path);
 bool git_tracked_below(const struct git_tracked *t, const char *dir);
 
-/* From a NUL-separated list (blob, len bytes, taken over): sorts it when
- * it is not sorted; drops empty names. */
+/* From a NUL-separated list (blob, len bytes, taken over; a last name
+ * without its NUL is cut off): sorted when it is not (git's output is). */
 void git_tracked_set(struct git_tracked *t, char *blob, size_t len);
 
 #endif

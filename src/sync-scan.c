@@ -197,7 +197,7 @@ static bool rule_excludes(struct walker *w, bool is_dir, bool *enter)
 	*enter = false;
 	if (!w->tracked_only && !ignore_match(&w->ig, w->path, is_dir, &why))
 		return false;
-	if (t && t->n && (is_dir ? git_tracked_below(t, w->path) : git_tracked_has(t, w->path)) &&
+	if (t && t->len && (is_dir ? git_tracked_below(t, w->path) : git_tracked_has(t, w->path)) &&
 	    !ignore_match(&w->proj, w->path, is_dir, NULL)) {
 		*enter = is_dir && !w->tracked_only;
 		return false;
