@@ -418,11 +418,14 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 				note(sp, true, "%s '%s' is not a folder in the project", sp->what, f);
 				break;
 			}
-			if (hard_skip(w.path, name) || skipped(sp, w.path) ||
-			    ignore_match(&w.ig, w.path, true, NULL)) {
+			bool enter = false;
+			if (hard_skip(w.path, name) || skipped(sp, w.path) || rule_excludes(&w, true, &enter)) {
 				note(sp, false, "%s '%s' is ignored (see `ferry check-ignore %s`)", sp->what, f, w.path);
 				break;
 			}
+			/* An ignored folder on the way that holds tracked files:
+			 * from here on, only those. */
+			w.tracked_only |= enter;
 			if ((slash == NULL || !sp->no_parents) && emit(&w, &sb))
 				break;
 			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -440,6 +443,7 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 		}
 		close(dirfd);
 		ignore_pop(&w.ig, mark);
+		w.tracked_only = false;
 	}
 	free_words(folders);
 	ignore_release(&w.ig);

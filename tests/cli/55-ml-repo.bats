@@ -241,3 +241,17 @@ make_results() {
 	run "$FERRY" push stray
 	[ "$status" -eq 64 ]
 }
+
+@test "ml repo: a push folder .gitignore ignores is walked for its tracked files" {
+	printf '[sync]\npush = data, src\n' >>ferry.ini
+	run --separate-stderr "$FERRY" ls-files
+	echo "$output"
+	[ "$status" -eq 0 ]
+	expected=$(printf '%s\n' data/prepare.py src/model.py)
+	[ "$output" = "$expected" ]
+	# with nothing tracked inside, it stays ignored, and says so
+	git rm -q --cached data/prepare.py
+	run --separate-stderr "$FERRY" ls-files
+	[ "$output" = src/model.py ]
+	[[ "$stderr" == *"push folder 'data' is ignored"* ]]
+}
