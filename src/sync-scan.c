@@ -193,9 +193,8 @@ static int read_names(int dirfd, struct level *lv)
 static bool rule_excludes(struct walker *w, bool is_dir, bool *enter)
 {
 	const struct git_tracked *t = w->sp->tracked;
-	const struct ignore_rule *why = NULL;
 	*enter = false;
-	if (!w->tracked_only && !ignore_match(&w->ig, w->path, is_dir, &why))
+	if (!w->tracked_only && !ignore_match(&w->ig, w->path, is_dir, NULL))
 		return false;
 	if (t && t->len && (is_dir ? git_tracked_below(t, w->path) : git_tracked_has(t, w->path)) &&
 	    !ignore_match(&w->proj, w->path, is_dir, NULL)) {
