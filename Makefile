@@ -31,7 +31,7 @@ LIB_SRC := src/util.c src/buf.c src/proto.c src/config.c src/fsx.c src/spawn.c \
            src/sig.c src/loginenv.c src/session.c src/agent.c src/agent-exec.c \
            src/agent-info.c src/agent-file.c src/cmd.c src/cmd-init.c src/cmd-config.c src/cmd-exec.c \
            src/cmd-doctor.c src/cmd-ls-files.c src/cmd-check-ignore.c src/cmd-push.c \
-           src/sync-ignore.c src/sync-scan.c src/sync-index.c \
+           src/sync-ignore.c src/sync-scan.c src/sync-git.c src/sync-index.c \
            src/sync-apply.c src/sync-wire.c src/sync-dest.c src/sync-source.c \
            src/agent-sync.c src/cmd-pull.c src/delta.c src/zchunk.c src/job.c src/job-sup.c \
            src/job-wire.c src/job-snap.c src/job-harvest.c src/agent-job.c src/cmd-job.c \

@@ -61,6 +61,7 @@ static int push_dest(struct conn *c, const struct sync_begin *b, int rootfd, con
 	struct dest_side side = {
 		.c = c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = b->flags,
 		.pull = b->pull, .npull = b->npull, .pull_side = false, .here = "server", .verb = "push",
+		.force_paths = b->force, .nforce = b->nforce,
 		.report = dest_report, .other = dest_other, .proto_error = dest_proto_error, .arg = c,
 		.keep_old = agent_defer_close, .sync_later = agent_sync_later,
 		.base_id = b->flags & SYNC_BASE_ID ? b->base : NULL,
@@ -147,11 +148,22 @@ static int flush_flow(void *arg)
 	return l->c->out.len > CONN_OUT_HIGH ? conn_flush(l->c) : 0;
 }
 
+/* What pull_ignore kept out of a pull: counted, the first few named. */
+static void skipped_one(void *arg, const char *path, bool is_dir)
+{
+	struct sync_skipped *k = arg;
+	char *p = xasprintf("%s%s", path, is_dir ? "/" : "");
+	k->all_files &= !is_dir;
+	path_sample_add(&k->paths, p);
+	free(p);
+}
+
 static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir)
 {
 	char *cache = xasprintf("%s/pull.cache", sdir), *err = NULL;
 	struct source src;
 	struct scan_stats st;
+	struct sync_skipped skipped = { .all_files = true };
 	uint32_t *need = NULL;
 	size_t nneed = 0;
 	int ret = -1;
@@ -160,9 +172,13 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	src.warn = source_warn;
 	src.arg = c;
 	src.z.enabled = !(b->flags & SYNC_NO_ZSTD);
+	/* Pull folders are results: pulled whole whatever .gitignore says
+	 * (ML repositories ignore results/ and *.ckpt because they are
+	 * results), minus the project file's pull_ignore (b->ignore). */
 	struct scan_spec sp = {
 		.root = root, .folders = b->pull, .nfolders = b->npull, .ignore = b->ignore,
 		.nignore = b->nignore, .what = "pull folder", .missing_ok = true, .no_parents = true,
+		.no_gitignore = true, .excluded = skipped_one, .excluded_arg = &skipped,
 		.warn = scan_warn, .warn_arg = c,
 	};
 	if (b->npull == 0) {
@@ -172,6 +188,13 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	if (scan_tree(&sp, source_add, &src, &st, &err) < 0) {
 		agent_error(c, PERR_ROOT, "%s", err);
 		goto out;
+	}
+	if (skipped.paths.count) {
+		struct buf kb;
+		buf_init(&kb, FRAME_MAX);
+		sync_skipped_encode(&skipped, &kb);
+		conn_queue(c, MSG_SYNC_SKIPPED, kb.data, kb.len);
+		buf_release(&kb);
 	}
 	/* The round trip, for zstd's first level (zpack_rtt): pinged once
 	 * the walk and its hashing are done, so that the pong is read as it
@@ -240,6 +263,7 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 	source_save_cache(&src, cache);
 	ret = 0;
 out:
+	sync_skipped_release(&skipped);
 	free(need);
 	free(err);
 	free(cache);

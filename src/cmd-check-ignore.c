@@ -1,6 +1,8 @@
 /*
  * cmd-check-ignore.c - `ferry check-ignore [-v] PATH...`: which rule keeps
- * a path out of the push set, in the manner of `git check-ignore -v`.
+ * a path out of the push set, in the manner of `git check-ignore -v`; with
+ * -v also why a path is pushed after all (a negated rule, git tracks it)
+ * and what a pull does with a path in a pull folder.
  */
 #define _GNU_SOURCE
 #include <getopt.h>
@@ -57,16 +59,18 @@ int cmd_check_ignore(int argc, char **argv)
 		struct stat st;
 		size_t al = strlen(arg);
 		bool is_dir = (al && arg[al - 1] == '/') || (lstat(abs, &st) == 0 && S_ISDIR(st.st_mode));
-		char *why = rel[0] ? scan_why_excluded(&cfg, rel, is_dir) : NULL;
-		if (why) {
-			any = 1;
-			if (verbose)
-				printf("%s\t%s\n", why, arg);
-			else
-				printf("%s\n", arg);
-		} else if (nonmatch) {
+		char *why = NULL;
+		enum scan_verdict v = rel[0] ? scan_explain(&cfg, rel, is_dir, &why) : SCAN_PUSHED;
+		/* Out of the push set: excluded, or a result (pull folders
+		 * are never pushed). */
+		bool out = v == SCAN_EXCLUDED || v == SCAN_RESULT || v == SCAN_PULL_IGNORED;
+		any |= out;
+		if (verbose && why)
+			printf("%s\t%s\n", why, arg);
+		else if (out)
+			printf("%s\n", arg);
+		else if (nonmatch)
 			printf("::\t%s\n", arg);
-		}
 		free(why);
 		free(abs);
 	}

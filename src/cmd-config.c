@@ -70,6 +70,9 @@ int cmd_config(int argc, char **argv)
 	s = join(&c.ignore, "(none; .gitignore files apply)");
 	row(&c, KEY_IGNORE, s, "default");
 	free(s);
+	s = join(&c.pull_ignore, "(none; pull folders come whole)");
+	row(&c, KEY_PULL_IGNORE, s, "default");
+	free(s);
 	s = c.max_mem ? xasprintf("%llu", (unsigned long long)c.max_mem) : xstrdup("(none)");
 	row(&c, KEY_MAX_MEM, s, "default");
 	free(s);

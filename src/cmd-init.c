@@ -92,11 +92,13 @@ int cmd_init(int argc, char **argv)
 	} else if (r < 0) {
 		error_msg("cannot write '%s': %s", file, strerror(-r));
 		ret = EXIT_OSERR;
-	} else if (local) {
-		printf("wrote %s: local target in %s\n", file, path);
-		printf("next: ferry doctor, then ferry exec -- CMD\n");
 	} else {
-		printf("wrote %s: %s:%s\n", file, host, path);
+		if (local)
+			printf("wrote %s: local target in %s\n", file, path);
+		else
+			printf("wrote %s: %s:%s\n", file, host, path);
+		printf("push sends your code: git's files (tracked ones, and untracked ones .gitignore does not ignore): `ferry ls-files`\n"
+		       "pull brings back the pull folders (results/) whole, whatever .gitignore says\n");
 		printf("next: ferry doctor, then ferry exec -- CMD\n");
 	}
 	free(text);

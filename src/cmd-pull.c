@@ -32,8 +32,13 @@
 struct pull {
 	struct session *s;
 	struct ferr *e;
+	const struct config *cfg;
+	struct ignore pull_ignore;	/* the project file's pull_ignore */
+	struct sync_skipped skipped;	/* what pull_ignore kept on the server */
+	struct path_sample deleted;	/* what the plan deletes here */
+	struct path_sample forgotten;	/* left out by a rule now: kept here */
 	bool json, dry_run, progress;
-	uint32_t conflicts, errors, remote_errors, deletes, disk_full;
+	uint32_t conflicts, errors, remote_errors, deletes, disk_full, kept_edits;
 	size_t nneed, files_done;
 	uint64_t total_bytes, got_bytes, t_start, t_last;
 };
@@ -45,8 +50,13 @@ static void on_report(void *arg, uint16_t type, uint32_t code, const char *path,
 		p->conflicts++;
 		if (!p->json)
 			printf("conflict: %s: %s\n", path, msg);
+	} else if (type == MSG_SYNC_KEEP) {
+		p->kept_edits++;
+		if (!p->json)
+			printf("kept your local edit of %s (the server's copy did not change)\n", path);
 	} else if (type == MSG_SYNC_DELETE) {
 		p->deletes++;
+		path_sample_add(&p->deleted, path);
 		if (p->dry_run && !p->json)
 			printf("delete  %s\n", path);
 	} else if (code == ENOSPC || code == EDQUOT) {
@@ -75,7 +85,11 @@ static int on_other(void *arg, uint16_t type, struct rd *body)
 	struct pull *p = arg;
 	uint32_t code;
 	char *path, *msg;
-	if (type == MSG_SYNC_ERROR && sync_report_decode(body, &code, &path, &msg) == 0) {
+	if (type == MSG_SYNC_SKIPPED) {
+		sync_skipped_release(&p->skipped);
+		if (sync_skipped_decode(body, &p->skipped) == 0)
+			return 0;
+	} else if (type == MSG_SYNC_ERROR && sync_report_decode(body, &code, &path, &msg) == 0) {
 		if (code)
 			p->remote_errors++;
 		if (path[0])
@@ -161,6 +175,73 @@ static char **pull_folders(const struct config *cfg, int argc, char **argv, uint
 	return v;
 }
 
+/* An indexed path the server no longer sends though it was not deleted
+ * there: pull_ignore now skips it, or its folder is no longer a pull
+ * folder.  The file stays here; the index forgets it. */
+static bool forget_path(void *arg, const char *path, bool is_dir)
+{
+	struct pull *p = arg;
+	static const char *const dflt[] = { "results" };
+	size_t np = p->cfg->pull.n ? p->cfg->pull.n : 1;
+	char *const *pf = p->cfg->pull.n ? p->cfg->pull.v : (char *const *)dflt;
+	bool pulled = false;
+	for (size_t j = 0; j < np && !pulled; j++) {
+		size_t fl = strlen(pf[j]);
+		pulled = strncmp(path, pf[j], fl) == 0 && (path[fl] == '\0' || path[fl] == '/');
+	}
+	if (pulled && !ignore_path(&p->pull_ignore, path, is_dir, NULL))
+		return false;
+	if (!is_dir)
+		path_sample_add(&p->forgotten, path);
+	return true;
+}
+
+/* The record of local edits kept (sync-dest.h, kept_in/kept_out) after
+ * this pull: what the engine recorded, plus the old records outside the
+ * folders this pull covered (FOLDER...).  Both are in walk order. */
+static void save_kept(const char *file, const struct index *in, const struct index *out, char *const *folders,
+		      uint32_t nfolders)
+{
+	struct index nx;
+	size_t i = 0, j = 0;
+	index_init(&nx);
+	while (i < in->n || j < out->n) {
+		const char *a = i < in->n ? index_path(in, &in->e[i]) : NULL;
+		const char *b = j < out->n ? index_path(out, &out->e[j]) : NULL;
+		int c = a == NULL ? 1 : b == NULL ? -1 : path_cmp(a, b);
+		const struct index *from = c <= 0 ? in : out;
+		const struct index_entry *e = c <= 0 ? &in->e[i] : &out->e[j];
+		bool take = c > 0;
+		if (c <= 0) {
+			take = c < 0;
+			for (uint32_t k = 0; k < nfolders && take; k++) {
+				size_t fl = strlen(folders[k]);
+				take = !(strncmp(a, folders[k], fl) == 0 && (a[fl] == '\0' || a[fl] == '/'));
+			}
+			i++;
+			if (c == 0) {
+				from = out;
+				e = &out->e[j++];
+				take = true;
+			}
+		} else {
+			j++;
+		}
+		int err;
+		struct index_entry *x = take ? index_append(&nx, index_path(from, e), &err) : NULL;
+		if (x) {
+			uint32_t off = x->path_off;
+			*x = *e;
+			x->path_off = off;
+		}
+	}
+	if (nx.n)
+		(void)index_save(file, &nx);
+	else
+		(void)unlink(file);
+	index_release(&nx);
+}
+
 /* One pull of this target at a time, on this side too. */
 static int lock_target(const char *tdir)
 {
@@ -208,7 +289,18 @@ int cmd_pull(int argc, char **argv)
 		}
 	}
 	cmd_load_config(&cfg);
-	sb.pull = pull_folders(&cfg, argc - optind, argv + optind, &sb.npull);
+	/* --force PATH...: the pull covers every pull folder and overwrites
+	 * only these paths; other conflicts stay conflicts, and the guard
+	 * still stands. */
+	int nargs = argc - optind;
+	char **force_paths = NULL;
+	uint32_t nforce = 0;
+	if (force && nargs > 0) {
+		force_paths = pull_folders(&cfg, nargs, argv + optind, &nforce);
+		force = 0;
+		nargs = 0;
+	}
+	sb.pull = pull_folders(&cfg, nargs, argv + optind, &sb.npull);
 	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg.root, strerror(errno));
@@ -217,6 +309,7 @@ int cmd_pull(int argc, char **argv)
 		die(EXIT_OSERR, "cannot use ferry's state folder '%s': %s", tdir, why ? why : strerror(errno));
 	int lockfd = lock_target(tdir);
 	char *ixfile = xasprintf("%s/pull.index", tdir), *jfile = xasprintf("%s/pull.journal", tdir);
+	char *kfile = xasprintf("%s/pull.kept", tdir);
 	/* ssh and the agent start while we load our index. */
 	struct session_opts so = { 0 };
 	if (session_start(&s, &cfg, &so, &e) < 0)
@@ -225,8 +318,14 @@ int cmd_pull(int argc, char **argv)
 	sb.flags = SYNC_PULL | (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
 		   (cfg.kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
 	sb.root = cfg.path;
-	sb.ignore = cfg.ignore.v;
-	sb.nignore = (uint32_t)cfg.ignore.n;
+	/* Pull folders come whole, whatever .gitignore says: only the
+	 * project file's pull_ignore leaves results on the server. */
+	sb.ignore = cfg.pull_ignore.v;
+	sb.nignore = (uint32_t)cfg.pull_ignore.n;
+	p.cfg = &cfg;
+	ignore_init(&p.pull_ignore);
+	for (size_t i = 0; i < cfg.pull_ignore.n; i++)
+		(void)ignore_add_pattern(&p.pull_ignore, cfg.pull_ignore.v[i], CONFIG_NAME, cfg.line[KEY_PULL_IGNORE]);
 	/* Our index of every pull folder, with no pull interrupted since:
 	 * the base for a changes-only manifest (sync-dest.h).  Loaded once,
 	 * here; the engine takes it over. */
@@ -236,7 +335,15 @@ int cmd_pull(int argc, char **argv)
 		index_release(&ix);
 		index_init(&ix);	/* none, or unreadable: as if first pull */
 	}
-	if (optind == argc && ix.n && access(jfile, F_OK) < 0 && errno == ENOENT) {
+	/* Local edits kept by earlier pulls (sync-dest.h). */
+	struct index kin, kout;
+	index_init(&kin);
+	index_init(&kout);
+	if (index_load(kfile, &kin) < 0) {
+		index_release(&kin);
+		index_init(&kin);
+	}
+	if (nargs == 0 && ix.n && access(jfile, F_OK) < 0 && errno == ENOENT) {
 		index_state_id(&ix, sb.base);
 		sb.flags |= SYNC_BASE_ID;
 	}
@@ -258,6 +365,8 @@ int cmd_pull(int argc, char **argv)
 		.base_sent = sb.flags & SYNC_BASE_ID ? sb.base : NULL, .preloaded = &ix, .changes_only = &changes_only,
 		.pull = sb.pull, .npull = sb.npull, .pull_side = true, .here = "laptop", .verb = "pull",
 		.report = on_report, .other = on_other, .proto_error = on_proto_error, .need = on_need,
+		.forget = forget_path, .kept_in = &kin, .kept_out = &kout, .force_paths = force_paths,
+		.nforce = nforce,
 		.progress = on_progress, .arg = &p,
 	};
 	struct sync_plan_end pe;
@@ -271,17 +380,21 @@ int cmd_pull(int argc, char **argv)
 	/* Bytes on the wire, after delta and compression. */
 	uint64_t wire_in = s.c.bytes_in, wire_out = s.c.bytes_out;
 	session_close(&s);
+	if (!p.dry_run && !(pe.guard && !force))
+		save_kept(kfile, &kin, &kout, sb.pull, sb.npull);
 
 	int code;
 	if (pe.guard && !force) {
-		error_msg("this pull would delete %u of the %u files ferry put here", pe.deletes, pe.indexed);
-		hint_msg("if that is what you want (the folder was cleared on %s?), run `ferry pull --force`",
-			 s.label);
+		char *names = path_sample_text(&p.deleted);
+		error_msg("this pull would delete %u of the %u files ferry put here: %s", pe.deletes, pe.indexed, names);
+		hint_msg("they are gone from %s; `ferry pull --dry-run` lists them all; only if they were really "
+			 "removed there, `ferry pull --force` deletes them here", s.label);
+		free(names);
 		code = EXIT_FAIL;
 	} else if (p.dry_run) {
 		if (p.json)
-			printf("{\"dry_run\":true,\"receive\":%zu,\"delete\":%u,\"conflicts\":%u}\n", p.nneed, p.deletes,
-			       p.conflicts);
+			printf("{\"dry_run\":true,\"receive\":%zu,\"delete\":%u,\"conflicts\":%u,\"skipped\":%u}\n",
+			       p.nneed, p.deletes, p.conflicts, p.skipped.paths.count);
 		else
 			printf("dry run: %zu to receive, %u to delete, %u conflicts\n", p.nneed, p.deletes, p.conflicts);
 		code = p.conflicts || p.remote_errors ? EXIT_FAIL : 0;
@@ -289,18 +402,43 @@ int cmd_pull(int argc, char **argv)
 		double secs = (double)(now_mono_ns() - t0) / 1e9;
 		if (p.json)
 			printf("{\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%u,\"bytes\":%llu,"
-			       "\"bytes_received\":%llu,\"bytes_sent\":%llu,\"seconds\":%.3f,\"manifest\":\"%s\"}\n",
+			       "\"bytes_received\":%llu,\"bytes_sent\":%llu,\"seconds\":%.3f,\"manifest\":\"%s\","
+			       "\"skipped\":%u,\"forgotten\":%u}\n",
 			       done.written, done.deleted, p.conflicts, p.errors + p.remote_errors,
 			       (unsigned long long)p.got_bytes, (unsigned long long)wire_in, (unsigned long long)wire_out,
-			       secs, changes_only ? "changes" : "full");
+			       secs, changes_only ? "changes" : "full", p.skipped.paths.count, p.forgotten.count);
 		else if (!quiet)
 			printf("pulled %u, deleted %u, %u conflicts (%llu bytes received, %.2f s)\n", done.written,
 			       done.deleted, p.conflicts, (unsigned long long)wire_in, secs);
 		if (p.conflicts && !p.json)
-			hint_msg("conflicting files were left as they are; `ferry pull --force` overwrites them");
+			hint_msg("conflicting files were left as they are; `ferry pull --force PATH...` overwrites those, "
+				 "`ferry pull --force` all of them");
+		if (p.forgotten.count && !quiet && !p.json) {
+			char *names = path_sample_text(&p.forgotten);
+			printf("kept %u file%s here that %s no longer pulled (pull_ignore or pull changed): %s\n",
+			       p.forgotten.count, p.forgotten.count == 1 ? "" : "s",
+			       p.forgotten.count == 1 ? "is" : "are", names);
+			free(names);
+		}
 		code = p.disk_full || p.errors ? EXIT_OSERR : p.conflicts || p.remote_errors ? EXIT_FAIL : 0;
 	}
+	/* Never skipped in silence. */
+	if (p.skipped.paths.count && !quiet && !p.json) {
+		char *names = path_sample_text(&p.skipped.paths);
+		uint32_t n = p.skipped.paths.count;
+		printf("skipped %u %s by pull_ignore: %s\n", n,
+		       !p.skipped.all_files ? (n == 1 ? "entry" : "entries") : n == 1 ? "file" : "files", names);
+		free(names);
+	}
 	index_release(&ix);
+	index_release(&kin);
+	index_release(&kout);
+	free(kfile);
+	free_words(force_paths);
+	ignore_release(&p.pull_ignore);
+	sync_skipped_release(&p.skipped);
+	path_sample_release(&p.deleted);
+	path_sample_release(&p.forgotten);
 	free_words(sb.pull);
 	free(ixfile);
 	free(jfile);

@@ -47,6 +47,9 @@ struct push {
 	int retries_left;		/* pushes again for files changed while sent */
 	char *changed[PUSH_CHANGED_MAX];	/* such files this time (not yet reported) */
 	uint32_t changed_during;
+	struct path_sample deleted;	/* what the plan deletes, for the guard's message */
+	struct path_sample kept;	/* left out by a rule here, kept on the server */
+	int keep_err;			/* the queue could not be drained (-1) */
 };
 
 /* The walk, run on a thread of its own while ssh connects. */
@@ -117,6 +120,7 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 				printf("conflict: %s: %s\n", path, msg);
 		} else if (type == MSG_SYNC_DELETE) {
 			p->deletes++;
+			path_sample_add(&p->deleted, path);
 			if (p->dry_run && !p->json)
 				printf("delete  %s\n", path);
 		} else if (code == EBADMSG && p->retries_left > 0 && p->changed_during < PUSH_CHANGED_MAX) {
@@ -288,8 +292,30 @@ static int manifest_flow(void *arg)
 	return pump_input(p, false, NULL, NULL, p->pace_err) < 0 ? -1 : 0;
 }
 
+/* A path the last push sent that is still here but no longer in the
+ * push set (a new ignore rule, a folder no longer pushed): the server
+ * keeps its copy and forgets it (SYNC_KEEP), as rsync keeps excluded
+ * files unless --delete-excluded. */
+static void keep_one(void *arg, const char *path, bool is_dir)
+{
+	struct push *p = arg;
+	struct buf b;
+	if (p->keep_err)
+		return;
+	if (!is_dir)
+		path_sample_add(&p->kept, path);
+	buf_init(&b, FRAME_MAX);
+	sync_keep_encode(path, &b);
+	conn_queue(&p->s->c, MSG_SYNC_KEEP, b.data, b.len);
+	buf_release(&b);
+	if (p->s->c.out.len > CONN_OUT_HIGH)
+		p->keep_err = drain_out(p, CONN_OUT_HIGH / 2, p->pace_err);
+}
+
 static void push_release(struct push *p)
 {
+	path_sample_release(&p->deleted);
+	path_sample_release(&p->kept);
 	for (uint32_t i = 0; i < p->changed_during; i++)
 		free(p->changed[i]);
 	int fd = p->src.rootfd;
@@ -325,10 +351,30 @@ int cmd_push(int argc, char **argv)
 		default: cmd_usage("push", 1); return EXIT_USAGE;
 		}
 	}
-	if (optind != argc)
-		cmd_usage_die("push", "unexpected '%s'", argv[optind]);
+	if (optind != argc && !po.force)
+		cmd_usage_die("push", "unexpected '%s' (paths go after --force)", argv[optind]);
+	if (argc - optind > SYNC_FORCE_PATHS_MAX)
+		cmd_usage_die("push", "more than %d paths after --force", SYNC_FORCE_PATHS_MAX);
+	/* --force PATH...: only these paths (relative to the project
+	 * root) are overwritten; other conflicts stay, the guard stands. */
+	if (optind != argc) {
+		po.force_paths = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
+		for (int i = optind; i < argc; i++) {
+			char *a = xstrdup(argv[i]);
+			size_t l = strlen(a);
+			while (l > 1 && a[l - 1] == '/')
+				a[--l] = '\0';
+			if (strncmp(a, "./", 2) == 0)
+				memmove(a, a + 2, strlen(a + 2) + 1);
+			if (path_check_rel(a, strlen(a)) < 0)
+				cmd_usage_die("push", "'%s' is not a path inside the project", argv[i]);
+			po.force_paths[po.nforce++] = a;
+		}
+		po.force = false;
+	}
 	cmd_load_config(&cfg);
 	c = push_run(&cfg, &po, NULL);
+	free_words(po.force_paths);
 	config_release(&cfg);
 	return c;
 }
@@ -377,7 +423,9 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	trace_phase("cache loaded");
 
 	sb.flags = (force ? SYNC_FORCE : 0) | (p.dry_run ? SYNC_DRY_RUN : 0) |
-		   (cfg_->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
+		   (cfg_->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0) | (po->nforce ? SYNC_FORCE_PATHS : 0);
+	sb.force = po->force_paths;
+	sb.nforce = po->nforce;
 	/* The manifest we sent last time: if the agent's index is still the
 	 * result of it, only what changed since needs to travel. */
 	if (source_base_id(&p.src, sb.base))
@@ -434,6 +482,9 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 			ferr_die(&e);
 		changes_only = p.base_reply == 1;
 	}
+	(void)source_left_out(&p.src, keep_one, &p);
+	if (p.keep_err < 0)
+		ferr_die(&e);
 	size_t sent_entries;
 	if (source_queue_manifest(&p.src, &s.c, changes_only, manifest_flow, &p, &sent_entries) < 0)
 		ferr_die(&e);
@@ -444,11 +495,21 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	trace_phase("plan end");
 	int code = 0;
 	if (pe.guard && !force) {
-		error_msg("this push would delete %u of the %u files on %s", pe.deletes, pe.indexed, s.label);
-		hint_msg("if that is what you want (a folder moved?), run `ferry push --force`");
+		char *names = path_sample_text(&p.deleted);
+		error_msg("this push would delete %u of the %u files ferry put on %s: %s", pe.deletes, pe.indexed,
+			  s.label, names);
+		hint_msg("these were deleted or moved here; `ferry push --dry-run` lists them all; "
+			 "only if you really removed them, `ferry push --force` deletes them there");
+		free(names);
 		session_close(&s);
 		code = EXIT_FAIL;
 		goto out;
+	}
+	if (p.kept.count && p.dry_run && !p.json) {
+		char *names = path_sample_text(&p.kept);
+		printf("would keep %u file%s on %s that %s no longer in the push set (not deleted there): %s\n",
+		       p.kept.count, p.kept.count == 1 ? "" : "s", s.label, p.kept.count == 1 ? "is" : "are", names);
+		free(names);
 	}
 	if (p.dry_run) {
 		for (size_t i = 0; i < p.nneed; i++)
@@ -510,16 +571,23 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	if (p.json)
 		printf("{\"files\":%zu,\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%zu,"
 		       "\"bytes\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,\"seconds\":%.3f,"
-		       "\"manifest\":\"%s\",\"manifest_entries\":%zu}\n", p.src.n,
+		       "\"manifest\":\"%s\",\"manifest_entries\":%zu,\"kept\":%u}\n", p.src.n,
 		       done.written, done.deleted, p.conflicts, sj.st.errors + p.src.errors + p.remote_errors,
 		       (unsigned long long)p.sent_bytes, (unsigned long long)wire_out, (unsigned long long)wire_in, secs,
-		       changes_only ? "changes" : "full", sent_entries);
+		       changes_only ? "changes" : "full", sent_entries, p.kept.count);
 	else if (!p.quiet)
 		printf("pushed %u, deleted %u, %u conflicts (%zu in the push set, %llu bytes sent, %.2f s)\n",
 		       done.written, done.deleted, p.conflicts, p.src.n, (unsigned long long)wire_out, secs);
+	if (p.kept.count && !p.quiet && !p.json) {
+		char *names = path_sample_text(&p.kept);
+		printf("kept %u file%s on %s that %s no longer in the push set (not deleted there): %s\n",
+		       p.kept.count, p.kept.count == 1 ? "" : "s", s.label, p.kept.count == 1 ? "is" : "are", names);
+		free(names);
+	}
 	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || sj.st.errors || p.src.errors ? EXIT_FAIL : 0;
 	if (p.conflicts && !p.json)
-		hint_msg("conflicting files were left as they are; `ferry push --force` overwrites them");
+		hint_msg("conflicting files were left as they are; `ferry push --force PATH...` overwrites those, "
+			 "`ferry push --force` all of them");
 	/* ferry run goes on in the same session once the push is complete. */
 	if (keep && code == 0)
 		*keep = s;

@@ -30,6 +30,8 @@ struct session;
 struct push_opts {
 	bool dry_run, force, json, quiet;
 	int want_progress;	/* -1 on a terminal, 1 always */
+	char **force_paths;	/* with force: overwrite only these (NULL: all) */
+	uint32_t nforce;
 };
 /* A push (cmd-push.c): the exit status.  With keep, a push that succeeds
  * leaves its session open in *keep for more requests. */

@@ -31,6 +31,7 @@ static const struct key_def {
 	[KEY_PUSH] = { "sync", "push", true },
 	[KEY_PULL] = { "sync", "pull", true },
 	[KEY_IGNORE] = { "sync", "ignore", true },
+	[KEY_PULL_IGNORE] = { "sync", "pull_ignore", true },
 	[KEY_MAX_MEM] = { "jobs", "max_mem", false },
 	[KEY_MIN_AVAILABLE] = { "guard", "min_available", false },
 };
@@ -71,6 +72,7 @@ void config_release(struct config *c)
 	strlist_release(&c->push);
 	strlist_release(&c->pull);
 	strlist_release(&c->ignore);
+	strlist_release(&c->pull_ignore);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -224,7 +226,7 @@ static int list_add_items(struct parse_ctx *x, struct strlist *l, const char *va
 			return 0;
 		}
 		char *item = xstrndup(s, (size_t)(t - s));
-		if (k != KEY_IGNORE) {
+		if (k != KEY_IGNORE && k != KEY_PULL_IGNORE) {
 			/* push/pull are folders relative to the project root. */
 			size_t il = strlen(item);
 			while (il > 1 && item[il - 1] == '/')
@@ -320,6 +322,8 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		return list_add_items(x, &c->pull, value, KEY_PULL);
 	case KEY_IGNORE:
 		return list_add_items(x, &c->ignore, value, KEY_IGNORE);
+	case KEY_PULL_IGNORE:
+		return list_add_items(x, &c->pull_ignore, value, KEY_PULL_IGNORE);
 	case KEY_MAX_MEM:
 	case KEY_MIN_AVAILABLE: {
 		uint64_t v;
@@ -473,7 +477,8 @@ char *config_render(enum target_kind kind, const char *host, const char *path)
 			"[sync]\n"
 			"# push = .\n"
 			"# pull = results\n"
-			"# ignore = *.ckpt, data/\n", path);
+			"# ignore = *.ckpt, data/\n"
+			"# pull_ignore = *.tmp\n", path);
 	return xasprintf(
 		"# ferry project file: see `ferry help config`.\n"
 		"[target]\n"
@@ -488,5 +493,6 @@ char *config_render(enum target_kind kind, const char *host, const char *path)
 		"[sync]\n"
 		"# push = .\n"
 		"# pull = results\n"
-		"# ignore = *.ckpt, data/\n", host, path);
+		"# ignore = *.ckpt, data/\n"
+		"# pull_ignore = *.tmp\n", host, path);
 }

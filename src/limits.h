@@ -38,6 +38,7 @@
 /* Walking the project. */
 #define SCAN_DEPTH_MAX		512		/* nested folders */
 #define SCAN_DENTS_CHUNK	(32 * 1024)	/* room for one getdents64 call */
+#define GIT_TRACKED_MAX		(256u << 20)	/* bytes of `git ls-files -z` output taken; past it, no tracked list */
 
 /* The sync index. */
 #define INDEX_ENTRIES_MAX	(8 * 1024 * 1024)	/* files one index tracks */
@@ -56,6 +57,9 @@
 /* Sync. */
 #define SYNC_LOCK_WAIT_MS	30000		/* a second sync of a root waits this long */
 #define SYNC_GUARD_MIN		20		/* deletions before the mass-deletion guard looks */
+#define SYNC_KEEP_MAX		INDEX_ENTRIES_MAX	/* paths a push says are excluded, not deleted */
+#define SYNC_FORCE_PATHS_MAX	4096		/* paths of one `push --force PATH...` */
+#define SYNC_NAMES_SHOWN	5		/* paths named in a summary line ("and N more") */
 
 /* Jobs. */
 #define JOB_NAME_MAX		256		/* bytes of a job name */

@@ -24,7 +24,13 @@
 #include "util.h"
 #include "zchunk.h"
 
-enum act { ACT_NONE, ACT_NEED, ACT_MKDIR, ACT_LINK, ACT_META, ACT_CONFLICT, ACT_FAILED, ACT_DONE };
+/* An old index entry the manifest no longer has: deleted, kept as a
+ * conflict, or forgotten (an ignore rule is never a deletion: the file
+ * stays, the index lets go of it). */
+enum { DEL_NO, DEL_DELETE, DEL_CONFLICT, DEL_FORGET };
+
+/* ACT_KEPT: an edit here kept, the source's copy unchanged (a pull). */
+enum act { ACT_NONE, ACT_NEED, ACT_MKDIR, ACT_LINK, ACT_META, ACT_CONFLICT, ACT_FAILED, ACT_DONE, ACT_KEPT };
 
 struct dest {
 	const struct dest_side *s;
@@ -35,7 +41,11 @@ struct dest {
 	struct sync_entry *e;	/* the manifest, in walk order */
 	uint8_t *act;
 	size_t n, cap;
-	uint8_t *del;		/* per old entry: 1 delete, 2 conflict */
+	uint8_t *del;		/* per old entry: DEL_* */
+	/* SYNC_KEEP: paths the source still has but a rule now leaves out,
+	 * in walk order: forgotten, never deleted. */
+	char **keep;
+	size_t nkeep;
 	int journal;		/* fd of the journal of files placed */
 	struct seen { struct apply_stat st; bool have; } *seen;
 				/* per entry: the destination's stat at planning,
@@ -269,6 +279,63 @@ static bool as_indexed(const struct dest *d, size_t i, const struct index_entry 
 	return e->type != ENT_FILE || o->mtime_ns + INDEX_RACY_NS < d->old.written_ns;
 }
 
+/* May --force PATH... overwrite path (a forced path or below one)? */
+static bool forced(const struct dest_side *s, const char *path)
+{
+	if (s->flags & SYNC_FORCE)
+		return true;
+	for (size_t k = 0; k < s->nforce; k++) {
+		size_t n = strlen(s->force_paths[k]);
+		if (strncmp(path, s->force_paths[k], n) == 0 && (path[n] == '\0' || path[n] == '/'))
+			return true;
+	}
+	return false;
+}
+
+/* A file here that differs from the source's (st: here; o: the index).
+ * Only this side changed it since the last sync when the source's hash
+ * is the one ferry last brought (or, for an edit kept before, the one
+ * the source had then): the edit is kept, reported the first time, and
+ * recorded so that the next sync is quiet.  true when decided (kept, or
+ * a conflict: an edit kept before and the source changed too). */
+static bool keep_local_edit(struct dest *d, size_t i, const struct index_entry *o, const struct stat *st)
+{
+	const struct sync_entry *e = &d->e[i];
+	const struct dest_side *s = d->s;
+	if (s->kept_out == NULL || e->type != ENT_FILE || !S_ISREG(st->st_mode))
+		return false;
+	const struct index_entry *k = s->kept_in ? index_find(s->kept_in, e->path) : NULL;
+	bool src_same;
+	if (k) {
+		src_same = memcmp(k->hash, e->hash, INDEX_HASH_LEN) == 0;
+		if (!src_same) {
+			char *why = xasprintf("changed on the %s (an edit kept before) and on the %s since the last %s",
+					      s->here, s->pull_side ? "server" : "laptop", s->verb);
+			conflict(d, i, why);
+			free(why);
+			return true;
+		}
+	} else {
+		src_same = o && o->type == ENT_FILE && memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0 &&
+			   !unchanged(d, o, e->path, st);
+		if (!src_same)
+			return false;
+	}
+	int err;
+	struct index_entry *x = index_append(s->kept_out, e->path, &err);
+	if (x) {
+		x->type = ENT_FILE;
+		x->mode = e->mode;
+		x->size = e->size;
+		x->mtime_ns = e->mtime_ns;
+		memcpy(x->hash, e->hash, INDEX_HASH_LEN);
+	}
+	d->act[i] = ACT_KEPT;
+	if (k == NULL)
+		report(d, MSG_SYNC_KEEP, 0, e->path, "%s", "");
+	return true;
+}
+
 /* Decides what to do with manifest entry i; o is its index entry. */
 static void plan_one(struct dest *d, size_t i, const struct index_entry *o, const struct prestat *pre)
 {
@@ -290,7 +357,7 @@ static void plan_one(struct dest *d, size_t i, const struct index_entry *o, cons
 	} else {
 		r = dest_lstat(d, e->path, &st);
 	}
-	bool force = d->s->flags & SYNC_FORCE;
+	bool force = forced(d->s, e->path);
 
 	if (r == 0) {
 		apply_stat_from(&d->seen[i].st, &st);
@@ -318,6 +385,8 @@ static void plan_one(struct dest *d, size_t i, const struct index_entry *o, cons
 		}
 		return;
 	}
+	if (!force && keep_local_edit(d, i, o, &st))
+		return;
 	if (e->type == ENT_DIR || type_of_mode(st.st_mode) == ENT_DIR) {
 		/* A folder for a file or the other way round: never replaced
 		 * without force, since a folder may hold anything. */
@@ -342,7 +411,7 @@ static void plan_one(struct dest *d, size_t i, const struct index_entry *o, cons
 /* Old index entries the manifest no longer has: delete if unchanged. */
 static void plan_deletes(struct dest *d, uint32_t *ndel)
 {
-	size_t j = 0;
+	size_t j = 0, k = 0;
 	*ndel = 0;
 	d->del = xcalloc(d->old.n + 1, 1);
 	d->delst = xcalloc(d->old.n + 1, sizeof(*d->delst));
@@ -355,6 +424,15 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 			j++;
 		if (j < d->n && d->e[j].ref - 1 == i)
 			continue;
+		/* Left out by a rule, not deleted at the source: let go of it,
+		 * leave the file (both lists are in walk order). */
+		while (k < d->nkeep && path_cmp(d->keep[k], p) < 0)
+			k++;
+		if ((k < d->nkeep && strcmp(d->keep[k], p) == 0) ||
+		    (d->s->forget && d->s->forget(d->s->arg, p, o->type == ENT_DIR))) {
+			d->del[i] = DEL_FORGET;
+			continue;
+		}
 		if (!in_scope(d->s, p))
 			continue;	/* not ours to touch (the scope changed) */
 		struct stat st;
@@ -362,14 +440,14 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 		if (r == -ENOENT || r == -ENOTDIR)
 			continue;	/* already gone */
 		if (r == 0 && (o->type == ENT_DIR ? S_ISDIR(st.st_mode) : unchanged(d, o, p, &st))) {
-			d->del[i] = 1;
+			d->del[i] = DEL_DELETE;
 			apply_stat_from(&d->delst[i], &st);
 			if (o->type != ENT_DIR) {
 				(*ndel)++;
 				report(d, MSG_SYNC_DELETE, 0, p, "%s", "");
 			}
 		} else {
-			d->del[i] = 2;
+			d->del[i] = DEL_CONFLICT;
 			d->done.conflicts++;
 			report(d, MSG_SYNC_CONFLICT, 0, p, "deleted on the %s but changed on the %s since the last %s: kept",
 			       d->s->pull_side ? "server" : "laptop", d->s->here, d->s->verb);
@@ -544,6 +622,25 @@ static struct hint *find_hint(struct dest *d, const char *path, const struct app
 	return NULL;
 }
 
+/* A SYNC_KEEP: in walk order, at most SYNC_KEEP_MAX.  0 or -1. */
+static int take_keep(struct dest *d, struct rd *body)
+{
+	char *path;
+	if (sync_keep_decode(body, &path) < 0) {
+		proto_error(d, "malformed sync keep");
+		return -1;
+	}
+	if (d->nkeep >= SYNC_KEEP_MAX || (d->nkeep && path_cmp(d->keep[d->nkeep - 1], path) >= 0)) {
+		proto_error(d, "sync keep '%s' out of order, repeated or one too many", path);
+		free(path);
+		return -1;
+	}
+	if ((d->nkeep & (d->nkeep - 1)) == 0)
+		d->keep = xrealloc(d->keep, (d->nkeep ? d->nkeep * 2 : 1) * sizeof(*d->keep));
+	d->keep[d->nkeep++] = path;
+	return 0;
+}
+
 /* Reads the source's manifest: every entry, or (changes_only) the
  * entries that changed since the base (ENTRY, replacing the index's
  * entry of that path or new) and the base's paths that are gone (DROP),
@@ -605,6 +702,11 @@ static int read_manifest(struct dest *d, bool changes_only)
 				goto out;
 			}
 			if (take_hint(d, &body) < 0)
+				goto out;
+			continue;
+		}
+		if (type == MSG_SYNC_KEEP && !d->s->pull_side) {
+			if (take_keep(d, &body) < 0)
 				goto out;
 			continue;
 		}
@@ -974,7 +1076,7 @@ static void apply_rest(struct dest *d)
 	}
 	/* Deletes, deepest first so folders are empty when their turn comes. */
 	for (size_t i = d->old.n; i-- > 0;) {
-		if (d->del[i] != 1)
+		if (d->del[i] != DEL_DELETE)
 			continue;
 		const struct index_entry *o = &d->old.e[i];
 		const char *p = index_path(&d->old, o);
@@ -982,12 +1084,12 @@ static void apply_rest(struct dest *d)
 		if (r == 0 && o->type != ENT_DIR) {
 			d->done.deleted++;
 		} else if (r == -ESTALE) {
-			d->del[i] = 2;
+			d->del[i] = DEL_CONFLICT;
 			d->done.conflicts++;
 			report(d, MSG_SYNC_CONFLICT, 0, p, "changed on the %s during the %s: not deleted", d->s->here,
 			       d->s->verb);
 		} else if (r < 0 && o->type == ENT_DIR) {
-			d->del[i] = 2;	/* holds files ferry did not put there: kept */
+			d->del[i] = DEL_CONFLICT;	/* holds files ferry did not put there: kept */
 		}
 	}
 }
@@ -1082,7 +1184,7 @@ static void build_index(struct dest *d, struct ix_sink *k)
 			if (c == 0)
 				j++;
 		} else {
-			if (d->del[j] != 1)
+			if (d->del[j] != DEL_DELETE && d->del[j] != DEL_FORGET)
 				add_entry(k, op, &d->old.e[j], -1, j);
 			else
 				drop_entry(k, op);
@@ -1312,6 +1414,9 @@ out:
 	zunpack_release(&d.zu);
 	free(d.del);
 	free(d.delst);
+	for (size_t k = 0; k < d.nkeep; k++)
+		free(d.keep[k]);
+	free(d.keep);
 	index_release(&d.old);
 	index_release(&d.prev);
 	if (d.journal >= 0)

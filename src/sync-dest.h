@@ -62,6 +62,24 @@ struct dest_side {
 	int (*other)(void *arg, uint16_t type, struct rd *body);
 	/* The source broke the protocol (a bad entry, a file not asked for). */
 	void (*proto_error)(void *arg, const char *msg);
+	/* An indexed path the manifest no longer has, not deleted at the
+	 * source but left out by a rule (a pull's pull_ignore, a folder no
+	 * longer pulled): true to forget it, leaving the file.  May be
+	 * NULL.  A push learns the same from the source (SYNC_KEEP). */
+	bool (*forget)(void *arg, const char *path, bool is_dir);
+	/* A pull: a file edited here whose source copy did not change since
+	 * the last sync is no conflict.  The edit is kept, reported once
+	 * (report with MSG_SYNC_KEEP), and recorded in kept_out (path and the
+	 * source's hash, in walk order); kept_in is that record from the
+	 * last sync: such a file is left quietly while the source's hash
+	 * stays, and is a conflict once it changed there too.  kept_out
+	 * NULL: off (every such edit is a conflict). */
+	const struct index *kept_in;
+	struct index *kept_out;
+	/* --force PATH...: these paths (and what lies below them) are
+	 * overwritten; SYNC_FORCE in flags overwrites everything. */
+	char *const *force_paths;
+	size_t nforce;
 	/* Each file the plan asks the source for; may be NULL. */
 	void (*need)(void *arg, const struct sync_entry *e);
 	/* Bytes of file data received (for a progress line); may be NULL. */

@@ -7,7 +7,9 @@
  * is visited: the output order is the same on every machine.  A
  * directory's .gitignore applies while the walk is inside it (ignore_mark
  * and ignore_pop), and an ignored directory is not entered at all — which
- * is also why nothing inside it can be re-included, as in git.
+ * is also why nothing inside it can be re-included, as in git — unless
+ * git tracks something inside it: then it is walked for the tracked
+ * paths alone (git never ignores a tracked file).
  */
 #define _GNU_SOURCE
 #include "sync-scan.h"
@@ -39,6 +41,8 @@ struct walker {
 	const struct scan_spec *sp;
 	struct level *lvl;	/* per depth: SCAN_DEPTH_MAX + 2 */
 	struct ignore ig;
+	struct ignore proj;	/* the project file's rules alone */
+	bool tracked_only;	/* inside a folder a .gitignore ignores */
 	scan_fn fn;
 	void *arg;
 	struct scan_stats *st;
@@ -182,6 +186,26 @@ static int read_names(int dirfd, struct level *lv)
 	return 0;
 }
 
+/* Is w->path kept out by a rule?  A path git tracks is kept out only by
+ * the project file's rules; inside a folder a .gitignore ignores, only
+ * tracked paths (and folders on the way to one) are kept.  *enter: a
+ * folder walked for its tracked paths alone. */
+static bool rule_excludes(struct walker *w, bool is_dir, bool *enter)
+{
+	const struct git_tracked *t = w->sp->tracked;
+	*enter = false;
+	if (!w->tracked_only && !ignore_match(&w->ig, w->path, is_dir, NULL))
+		return false;
+	if (t && t->len && (is_dir ? git_tracked_below(t, w->path) : git_tracked_has(t, w->path)) &&
+	    !ignore_match(&w->proj, w->path, is_dir, NULL)) {
+		*enter = is_dir && !w->tracked_only;
+		return false;
+	}
+	if (w->sp->excluded && !w->tracked_only)
+		w->sp->excluded(w->sp->excluded_arg, w->path, is_dir);
+	return true;
+}
+
 static enum entry_type type_of(mode_t m)
 {
 	return S_ISREG(m) ? ENT_FILE : S_ISDIR(m) ? ENT_DIR : S_ISLNK(m) ? ENT_LINK : ENT_OTHER;
@@ -222,7 +246,7 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 		goto out;
 	}
 	/* Opened only where the listing has one: most folders have none. */
-	if (lv->gitignore)
+	if (lv->gitignore && !w->sp->no_gitignore)
 		load_gitignore(w->sp, &w->ig, dirfd, w->path);
 	for (size_t i = 0; i < lv->n && !w->stop; i++) {
 		const char *name = lv->v[i];
@@ -245,9 +269,8 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 				count_error(w, "stat", w->path, errno);
 			goto next;
 		}
-		bool is_dir = S_ISDIR(st.st_mode);
-		if (hard_skip(w->path, name) || skipped(w->sp, w->path) ||
-		    ignore_match(&w->ig, w->path, is_dir, NULL))
+		bool is_dir = S_ISDIR(st.st_mode), enter;
+		if (hard_skip(w->path, name) || skipped(w->sp, w->path) || rule_excludes(w, is_dir, &enter))
 			goto next;
 		if (type_of(st.st_mode) == ENT_OTHER) {
 			w->st->skipped_special++;
@@ -261,7 +284,9 @@ static void walk(struct walker *w, int dirfd, size_t plen)
 			if (fd < 0) {
 				count_error(w, "open folder", w->path, errno);
 			} else {
+				w->tracked_only |= enter;
 				walk(w, fd, clen);
+				w->tracked_only &= !enter;
 				close(fd);
 			}
 		}
@@ -273,10 +298,10 @@ out:
 	ignore_pop(&w->ig, mark);
 }
 
-static void add_project_rules(const struct scan_spec *sp, struct ignore *ig)
+static void add_project_rules(const struct scan_spec *sp, struct ignore *ig, bool quiet)
 {
 	for (size_t i = 0; i < sp->nignore; i++)
-		if (ignore_add_pattern(ig, sp->ignore[i], CONFIG_NAME, sp->ignore_line) < 0)
+		if (ignore_add_pattern(ig, sp->ignore[i], CONFIG_NAME, sp->ignore_line) < 0 && !quiet)
 			note(sp, false, "ignore pattern '%s' in %s not used", sp->ignore[i], CONFIG_NAME);
 }
 
@@ -321,11 +346,24 @@ void scan_spec_push(struct scan_spec *sp, const struct config *cfg)
 	sp->what = "push folder";
 }
 
+/* Git's tracked list for the project, cached in its state folder. */
+static void load_tracked(const struct config *cfg, struct git_tracked *t)
+{
+	char *cache = xasprintf("%s/%s/git-tracked", cfg->root, FERRY_STATE_DIR);
+	git_tracked_load(t, cfg->root, cache);
+	free(cache);
+}
+
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err)
 {
 	struct scan_spec sp;
+	struct git_tracked t;
 	scan_spec_push(&sp, cfg);
-	return scan_tree(&sp, fn, arg, st, err);
+	load_tracked(cfg, &t);
+	sp.tracked = &t;
+	int r = scan_tree(&sp, fn, arg, st, err);
+	git_tracked_release(&t);
+	return r;
 }
 
 int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_stats *st, char **err)
@@ -344,7 +382,10 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 		return -1;
 	}
 	ignore_init(&w.ig);
-	add_project_rules(sp, &w.ig);
+	ignore_init(&w.proj);
+	add_project_rules(sp, &w.ig, false);
+	if (sp->tracked)
+		add_project_rules(sp, &w.proj, true);
 	folders = top_folders(sp->folders, sp->nfolders, &nf);
 	for (size_t i = 0; i < nf && !w.stop; i++) {
 		if (strcmp(folders[i], ".") == 0) {
@@ -361,7 +402,8 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 		size_t plen = 0;
 		w.path[0] = '\0';
 		for (;;) {
-			load_gitignore(sp, &w.ig, dirfd, w.path);
+			if (!sp->no_gitignore)
+				load_gitignore(sp, &w.ig, dirfd, w.path);
 			const char *slash = strchr(f + plen + (plen ? 1 : 0), '/');
 			size_t end = slash ? (size_t)(slash - f) : strlen(f);
 			memcpy(w.path, f, end);
@@ -375,11 +417,14 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 				note(sp, true, "%s '%s' is not a folder in the project", sp->what, f);
 				break;
 			}
-			if (hard_skip(w.path, name) || skipped(sp, w.path) ||
-			    ignore_match(&w.ig, w.path, true, NULL)) {
+			bool enter = false;
+			if (hard_skip(w.path, name) || skipped(sp, w.path) || rule_excludes(&w, true, &enter)) {
 				note(sp, false, "%s '%s' is ignored (see `ferry check-ignore %s`)", sp->what, f, w.path);
 				break;
 			}
+			/* An ignored folder on the way that holds tracked files:
+			 * from here on, only those. */
+			w.tracked_only |= enter;
 			if ((slash == NULL || !sp->no_parents) && emit(&w, &sb))
 				break;
 			int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -397,9 +442,11 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 		}
 		close(dirfd);
 		ignore_pop(&w.ig, mark);
+		w.tracked_only = false;
 	}
 	free_words(folders);
 	ignore_release(&w.ig);
+	ignore_release(&w.proj);
 	for (size_t i = 0; i < SCAN_DEPTH_MAX + 2; i++) {
 		free(w.lvl[i].blk);
 		free(w.lvl[i].v);
@@ -409,39 +456,74 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 	return w.stop;
 }
 
-char *scan_why_excluded(const struct config *cfg, const char *path, bool is_dir)
+/* The project file's rules of one list ("ignore" or "pull_ignore"). */
+static void add_list(struct ignore *ig, const struct strlist *l, int line)
+{
+	for (size_t i = 0; i < l->n; i++)
+		(void)ignore_add_pattern(ig, l->v[i], CONFIG_NAME, line);
+}
+
+static char *rule_text(const struct ignore_rule *r)
+{
+	return xasprintf("%s:%d:%s", r->source, r->line, r->pattern);
+}
+
+enum scan_verdict scan_explain(const struct config *cfg, const char *path, bool is_dir, char **why)
 {
 	const char *pull;
-	char *res = NULL;
 	size_t nf;
+	enum scan_verdict v = SCAN_PUSHED;
 
+	*why = NULL;
 	/* The hard rules first: they win over every pattern. */
 	for (const char *c = path; *c; ) {
 		size_t n = strcspn(c, "/");
-		if (n == 4 && strncmp(c, ".git", 4) == 0)
-			return xstrdup("(ferry):0:.git (never synced)");
+		if (n == 4 && strncmp(c, ".git", 4) == 0) {
+			*why = xstrdup("(ferry):0:.git (never synced)");
+			return SCAN_EXCLUDED;
+		}
 		c += n;
 		while (*c == '/')
 			c++;
 	}
-	if (under(path, FERRY_STATE_DIR))
-		return xstrdup("(ferry):0:" FERRY_STATE_DIR "/ (ferry's own state)");
+	if (under(path, FERRY_STATE_DIR)) {
+		*why = xstrdup("(ferry):0:" FERRY_STATE_DIR "/ (ferry's own state)");
+		return SCAN_EXCLUDED;
+	}
+	struct ignore ig, proj;
+	ignore_init(&ig);
+	ignore_init(&proj);
+	const struct ignore_rule *r = NULL;
+	if (in_pull(cfg, path, &pull)) {
+		/* A result: .gitignore has no say, pull_ignore has. */
+		add_list(&ig, &cfg->pull_ignore, cfg->line[KEY_PULL_IGNORE]);
+		if (ignore_path(&ig, path, is_dir, &r) && r != NULL) {
+			*why = xasprintf("%s:%d:pull_ignore = %s (not pulled)", r->source, r->line, r->pattern);
+			v = SCAN_PULL_IGNORED;
+		} else {
+			*why = cfg->pull.n ? xasprintf("%s:%d:pull = %s (a result: pulled whole, whatever .gitignore says)",
+						      CONFIG_NAME, cfg->line[KEY_PULL], pull)
+					   : xasprintf("(default):0:pull = %s (a result: pulled whole, whatever .gitignore says)",
+						       pull);
+			v = SCAN_RESULT;
+		}
+		goto out;
+	}
 	char **folders = push_folders(cfg, &nf);
 	bool in_push = false;
 	for (size_t i = 0; i < nf; i++)
 		in_push |= under(path, folders[i]) || (is_dir && under(folders[i], path));
 	free_words(folders);
-	if (!in_push)
-		return xasprintf("%s:%d:push (not in a push folder)", CONFIG_NAME, cfg->line[KEY_PUSH]);
-	if (in_pull(cfg, path, &pull))
-		return cfg->pull.n ? xasprintf("%s:%d:pull = %s", CONFIG_NAME, cfg->line[KEY_PULL], pull)
-				   : xasprintf("(default):0:pull = %s", pull);
+	if (!in_push) {
+		*why = xasprintf("%s:%d:push (not in a push folder)", CONFIG_NAME, cfg->line[KEY_PUSH]);
+		v = SCAN_EXCLUDED;
+		goto out;
+	}
 
-	struct ignore ig;
 	struct scan_spec sp;
 	scan_spec_push(&sp, cfg);
-	ignore_init(&ig);
-	add_project_rules(&sp, &ig);
+	add_project_rules(&sp, &ig, false);
+	add_project_rules(&sp, &proj, true);
 	int rootfd = open(cfg->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd >= 0) {
 		load_gitignore(&sp, &ig, rootfd, "");
@@ -459,9 +541,33 @@ char *scan_why_excluded(const struct config *cfg, const char *path, bool is_dir)
 		free(dir);
 		close(rootfd);
 	}
-	const struct ignore_rule *why = NULL;
-	if (ignore_path(&ig, path, is_dir, &why) && why != NULL)
-		res = xasprintf("%s:%d:%s", why->source, why->line, why->pattern);
+	if (!ignore_path(&ig, path, is_dir, &r)) {
+		/* A negated rule that re-includes it is named, as git does. */
+		if (r != NULL)
+			*why = rule_text(r);
+		goto out;
+	}
+	v = SCAN_EXCLUDED;
+	*why = r ? rule_text(r) : NULL;
+	const struct ignore_rule *pr = NULL;
+	if (ignore_path(&proj, path, is_dir, &pr)) {
+		/* sync.ignore excludes even what git tracks. */
+		free(*why);
+		*why = pr ? rule_text(pr) : NULL;
+		goto out;
+	}
+	struct git_tracked t;
+	load_tracked(cfg, &t);
+	if (is_dir ? git_tracked_below(&t, path) : git_tracked_has(&t, path)) {
+		char *rule = *why;
+		*why = xasprintf("(git):0:tracked%s%s (pushed: git never ignores a tracked file)",
+				 rule ? ", not ignored by " : "", rule ? rule : "");
+		free(rule);
+		v = SCAN_TRACKED;
+	}
+	git_tracked_release(&t);
+out:
 	ignore_release(&ig);
-	return res;
+	ignore_release(&proj);
+	return v;
 }

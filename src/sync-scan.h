@@ -5,8 +5,12 @@
  * default the whole project), minus the pull folders (sync.pull, default
  * "results"), minus what the .gitignore files and sync.ignore exclude,
  * minus ".git" directories at any depth and ferry's own state (".ferry"
- * at the root), which no rule can bring back.  Symlinks are entries of
- * their own and are never followed.
+ * at the root), which no rule can bring back.  In a git work tree a file
+ * git tracks is never ignored by a .gitignore (git's own rule), only by
+ * sync.ignore.  Symlinks are entries of their own and are never followed.
+ *
+ * A pull scans its folders with none of the .gitignore files: pull
+ * folders are results, taken whole minus the project file's pull_ignore.
  */
 #ifndef FERRY_SYNC_SCAN_H
 #define FERRY_SYNC_SCAN_H
@@ -16,6 +20,7 @@
 #include <sys/types.h>
 
 #include "config.h"
+#include "sync-git.h"
 #include "sync-ignore.h"
 
 #define FERRY_STATE_DIR ".ferry"
@@ -54,6 +59,17 @@ struct scan_spec {
 	/* The folders above a listed one are no entries: a pull, whose other
 	 * side writes only inside the folders it asked for. */
 	bool no_parents;
+	/* Git's tracked files (a push in a git work tree): a tracked path
+	 * is never ignored by a .gitignore, only by the project file's
+	 * rules; a folder that holds one is walked for those alone.  NULL:
+	 * none. */
+	const struct git_tracked *tracked;
+	/* A pull: the .gitignore files do not apply, only sp->ignore. */
+	bool no_gitignore;
+	/* Each entry a rule keeps out (not walked below), for a pull's count
+	 * of what pull_ignore skipped; may be NULL. */
+	void (*excluded)(void *arg, const char *path, bool is_dir);
+	void *excluded_arg;
 	/* Warnings go here instead of stderr when set (is_error: counted). */
 	void (*warn)(void *arg, bool is_error, const char *msg);
 	void *warn_arg;
@@ -70,9 +86,18 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
  * value, or -1 with *err (caller frees) when the walk cannot start. */
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err);
 
-/* Why path (relative to the root, no leading "./") is not in the push set,
- * as "SOURCE:LINE:PATTERN" (caller frees), or NULL when it is in it.
- * Loads the .gitignore files on the way to path from disk. */
-char *scan_why_excluded(const struct config *cfg, const char *path, bool is_dir);
+/* What decides whether path (relative to the root, no leading "./") is
+ * pushed or pulled (check-ignore). */
+enum scan_verdict {
+	SCAN_PUSHED,		/* in the push set; *why the negated rule, if any */
+	SCAN_EXCLUDED,		/* out of the push set: *why says by what */
+	SCAN_TRACKED,		/* a .gitignore rule (*why) matches, but git tracks it: pushed */
+	SCAN_RESULT,		/* in a pull folder (*why names it): pulled whatever .gitignore says */
+	SCAN_PULL_IGNORED,	/* in a pull folder, skipped by pull_ignore (*why) */
+};
+/* The verdict for path, with *why as "SOURCE:LINE:PATTERN" (caller frees;
+ * NULL when no rule is involved).  Loads the .gitignore files on the way
+ * to path from disk, and git's tracked list. */
+enum scan_verdict scan_explain(const struct config *cfg, const char *path, bool is_dir, char **why);
 
 #endif

@@ -10,6 +10,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <zstd.h>
 #include <unistd.h>
 
@@ -140,6 +141,7 @@ static bool resolve(struct source *s, size_t k)
 		o = &s->cache.e[s->cache_cur];
 		share_path(s, e, index_path(&s->cache, o));
 	}
+	s->matched += o != NULL;
 	bool same = o && o->type == e->type && o->mode == e->mode && o->size == e->size &&
 		    o->mtime_ns == e->mtime_ns && o->ino == ino;
 	if (e->type == ENT_FILE) {
@@ -557,4 +559,27 @@ int source_queue_manifest(const struct source *s, struct conn *c, bool changes_o
 	ZSTD_freeCCtx(q.cctx);
 	free(q.z);
 	return r < 0 ? -1 : 0;
+}
+
+size_t source_left_out(const struct source *s, void (*fn)(void *arg, const char *path, bool is_dir), void *arg)
+{
+	size_t i = 0, n = 0;
+	/* Every path of the cache is in the manifest: the common case costs
+	 * nothing. */
+	if (s->matched == s->cache.n)
+		return 0;
+	for (size_t j = 0; j < s->cache.n; j++) {
+		const struct index_entry *o = &s->cache.e[j];
+		const char *p = index_path(&s->cache, o);
+		while (i < s->n && path_cmp(s->e[i].path, p) < 0)
+			i++;
+		if (i < s->n && strcmp(s->e[i].path, p) == 0)
+			continue;
+		struct stat st;
+		if (apply_lstat(s->rootfd, p, &st) < 0)
+			continue;	/* deleted here: a deletion */
+		n += o->type != ENT_DIR;
+		fn(arg, p, o->type == ENT_DIR);
+	}
+	return n;
 }

@@ -35,6 +35,7 @@ struct source {
 	bool have_cache;	/* the walk's thread has seen cache_ready */
 	size_t resolved;	/* entries [0, resolved) compared with the cache */
 	size_t same;		/* entries exactly as in the cache */
+	size_t matched;		/* entries whose path the cache holds */
 	struct sync_entry *e;	/* the manifest, in walk order; paths in the
 				 * arena, or the cache's when it has them */
 	char **arena;		/* blocks of SOURCE_ARENA_BLOCK bytes of paths */
@@ -84,6 +85,14 @@ void source_hash_deferred(struct source *s);
  * is only a cache).  Nothing is written when the cache already is this
  * manifest. */
 void source_save_cache(const struct source *s, const char *file);
+
+/* The cache's paths the manifest no longer has but that are still here
+ * (lstat beneath the root): a rule now leaves them out, nobody deleted
+ * them, so they must not be deleted at the destination (SYNC_KEEP).
+ * fn is called for each, in walk order; returns how many are files or
+ * symlinks.  After source_scan_done; free when every cached path is in
+ * the manifest. */
+size_t source_left_out(const struct source *s, void (*fn)(void *arg, const char *path, bool is_dir), void *arg);
 
 /* The state id of the cache (index_state_id): the base a changes-only
  * manifest is relative to.  false when there is no usable cache. */

@@ -31,6 +31,11 @@ int sync_begin_encode(const struct sync_begin *b, struct buf *out)
 		r |= buf_put_cstr(out, b->ignore[i]);
 	if (b->flags & SYNC_BASE_ID)
 		r |= buf_put(out, b->base, INDEX_HASH_LEN);
+	if (b->flags & SYNC_FORCE_PATHS) {
+		r |= buf_put_u32(out, b->nforce);
+		for (uint32_t i = 0; i < b->nforce; i++)
+			r |= buf_put_cstr(out, b->force[i]);
+	}
 	return r ? -1 : 0;
 }
 
@@ -43,6 +48,9 @@ void sync_begin_release(struct sync_begin *b)
 	for (uint32_t i = 0; i < b->nignore; i++)
 		free(b->ignore[i]);
 	free(b->ignore);
+	for (uint32_t i = 0; i < b->nforce; i++)
+		free(b->force[i]);
+	free(b->force);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -80,6 +88,21 @@ int sync_begin_decode(struct rd *r, struct sync_begin *b)
 		const uint8_t *h = rd_bytes(r, INDEX_HASH_LEN);
 		if (h)
 			memcpy(b->base, h, INDEX_HASH_LEN);
+	}
+	if (b->flags & SYNC_FORCE_PATHS) {
+		n = rd_u32(r);
+		if (n > SYNC_FORCE_PATHS_MAX)
+			rd_fail(r);
+		for (uint32_t i = 0; i < n && rd_ok(r); i++) {
+			char *p = rd_cstr(r, PATH_REL_MAX);
+			if (!path_ok(p)) {
+				free(p);
+				rd_fail(r);
+				break;
+			}
+			b->force = xrealloc(b->force, (b->nforce + 1) * sizeof(char *));
+			b->force[b->nforce++] = p;
+		}
 	}
 	rd_expect_end(r);
 	if (!rd_ok(r) || b->root == NULL) {
@@ -226,6 +249,86 @@ int sync_drop_decode(struct rd *r, char **path)
 		return -1;
 	}
 	return 0;
+}
+
+void path_sample_add(struct path_sample *s, const char *path)
+{
+	if (s->count == UINT32_MAX)
+		return;
+	s->count++;
+	if (s->n < SYNC_NAMES_SHOWN)
+		s->v[s->n++] = xstrdup(path);
+}
+
+char *path_sample_text(const struct path_sample *s)
+{
+	struct buf b;
+	buf_init(&b, SIZE_MAX);
+	for (uint32_t i = 0; i < s->n; i++) {
+		buf_put(&b, ", ", i ? 2 : 0);
+		buf_put(&b, s->v[i], strlen(s->v[i]));
+	}
+	if (s->count > s->n) {
+		char *more = xasprintf(" and %u more", s->count - s->n);
+		buf_put(&b, more, strlen(more));
+		free(more);
+	}
+	buf_put(&b, "", 1);
+	char *r = xstrdup((const char *)b.data);
+	buf_release(&b);
+	return r;
+}
+
+void path_sample_release(struct path_sample *s)
+{
+	for (uint32_t i = 0; i < s->n; i++)
+		free(s->v[i]);
+	memset(s, 0, sizeof(*s));
+}
+
+int sync_skipped_encode(const struct sync_skipped *k, struct buf *out)
+{
+	int r = buf_put_u32(out, k->paths.count) | buf_put_u8(out, k->all_files) | buf_put_u32(out, k->paths.n);
+	for (uint32_t i = 0; i < k->paths.n; i++)
+		r |= buf_put_cstr(out, k->paths.v[i]);
+	return r ? -1 : 0;
+}
+
+int sync_skipped_decode(struct rd *r, struct sync_skipped *k)
+{
+	memset(k, 0, sizeof(*k));
+	uint32_t count = rd_u32(r);
+	uint8_t all = rd_u8(r);
+	uint32_t n = rd_u32(r);
+	k->all_files = all == 1;
+	if (!rd_ok(r) || all > 1 || n > SYNC_NAMES_SHOWN || n > count)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		/* A folder's name ends in '/': checked without it. */
+		char *p = rd_cstr(r, PATH_REL_MAX + 1);
+		if (p == NULL)
+			break;
+		k->paths.v[k->paths.n++] = p;
+		size_t l = strlen(p);
+		if (l > 1 && p[l - 1] == '/')
+			l--;
+		if (path_check_rel(p, l) < 0) {
+			sync_skipped_release(k);
+			return -1;
+		}
+	}
+	rd_expect_end(r);
+	if (!rd_ok(r) || k->paths.n != n) {
+		sync_skipped_release(k);
+		return -1;
+	}
+	k->paths.count = count;
+	return 0;
+}
+
+void sync_skipped_release(struct sync_skipped *k)
+{
+	path_sample_release(&k->paths);
 }
 
 int sync_base_decode(struct rd *r, bool *match)

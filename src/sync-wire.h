@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "limits.h"
 #include "sync-index.h"
 
 #define SYNC_FORCE	0x1u
@@ -17,7 +18,8 @@
 #define SYNC_PULL	0x4u	/* the agent is the source, the client applies */
 #define SYNC_NO_ZSTD	0x8u	/* a local link: the source never compresses */
 #define SYNC_BASE_ID	0x10u	/* the client has a base: only changes if it matches */
-#define SYNC_FLAGS_ALL	0x1fu
+#define SYNC_FORCE_PATHS 0x20u	/* a push: force only the paths listed */
+#define SYNC_FLAGS_ALL	0x3fu
 
 struct sync_begin {
 	uint32_t flags;
@@ -25,8 +27,12 @@ struct sync_begin {
 	char **pull;		/* the pull folders: a push must not touch
 				 * them, a pull sends only them */
 	uint32_t npull;
-	char **ignore;		/* the project file's ignore patterns (pull) */
+	char **ignore;		/* a pull: the project file's pull_ignore */
 	uint32_t nignore;
+	/* With SYNC_FORCE_PATHS: a push overwrites only these (push
+	 * --force PATH...). */
+	char **force;
+	uint32_t nforce;
 	/* With SYNC_BASE_ID: the state id (index_state_id) of the manifest
 	 * the client sent in its last push, which it keeps as its cache. */
 	uint8_t base[INDEX_HASH_LEN];
@@ -74,6 +80,31 @@ int sync_report_decode(struct rd *r, uint32_t *code, char **path, char **msg);
 /* SYNC_DROP: a path of the base that the source no longer has. */
 int sync_drop_encode(const char *path, struct buf *out);
 int sync_drop_decode(struct rd *r, char **path);
+/* SYNC_KEEP: a path the source still has but a rule now leaves out (an
+ * ignore rule is never a deletion): the destination forgets it, leaving
+ * the file.  The same codec as SYNC_DROP. */
+#define sync_keep_encode sync_drop_encode
+#define sync_keep_decode sync_drop_decode
+/* SYNC_SKIPPED (pull, agent to client, before SYNC_BASE): how many
+ * entries the project file's pull_ignore kept out, whether all were files,
+ * and the first few paths (a folder's with a trailing '/'). */
+struct path_sample {
+	uint32_t count;
+	uint32_t n;
+	char *v[SYNC_NAMES_SHOWN];
+};
+struct sync_skipped {
+	bool all_files;
+	struct path_sample paths;
+};
+/* A count of paths with the first few of them, for one summary line. */
+void path_sample_add(struct path_sample *s, const char *path);
+/* "a, b, c and 4 more" (caller frees). */
+char *path_sample_text(const struct path_sample *s);
+void path_sample_release(struct path_sample *s);
+int sync_skipped_encode(const struct sync_skipped *k, struct buf *out);
+int sync_skipped_decode(struct rd *r, struct sync_skipped *k);
+void sync_skipped_release(struct sync_skipped *k);
 /* SYNC_BASE: u8 1 when the destination's index is the client's base
  * (send changes only), 0 otherwise (send everything). */
 int sync_base_decode(struct rd *r, bool *match);

@@ -77,8 +77,9 @@ PY
 	run "$FERRY" check-ignore -v src/a.pyc data/big.bin results/r.txt .git/HEAD .ferry/index src/keep.pyc src/a.py
 	[ "$status" -eq 0 ]
 	expected=$(printf '%s\t%s\n' ".gitignore:1:*.pyc" src/a.pyc ".gitignore:2:data/" data/big.bin \
-		"(default):0:pull = results" results/r.txt "(ferry):0:.git (never synced)" .git/HEAD \
-		"(ferry):0:.ferry/ (ferry's own state)" .ferry/index)
+		"(default):0:pull = results (a result: pulled whole, whatever .gitignore says)" results/r.txt \
+		"(ferry):0:.git (never synced)" .git/HEAD "(ferry):0:.ferry/ (ferry's own state)" .ferry/index \
+		"src/.gitignore:1:!keep.pyc" src/keep.pyc)
 	[ "$output" = "$expected" ]
 	run "$FERRY" check-ignore src/a.py
 	[ "$status" -eq 1 ]

@@ -14,7 +14,7 @@ teardown() { common_teardown; }
 @test "pull: results round-trip (names, modes, mtimes, symlinks, empty folders), then incremental" { check_pull_roundtrip; }
 @test "pull: conflicts, --dry-run, --force; local files never deleted" { check_pull_conflicts; }
 @test "pull: FOLDER arguments, nothing outside the pull folders, mass-deletion guard" { check_pull_scope_and_guard; }
-@test "pull: only changes travel; local edits still conflict, local deletes are pulled again" { check_pull_changes_only; }
+@test "pull: only changes travel; local edits are kept, local deletes are pulled again" { check_pull_changes_only; }
 @test "pull: a nested pull folder, and a FOLDER below a pull folder" { check_pull_nested; }
 @test "pull: kill -9 mid-pull leaves no partial file; next pull completes" { check_pull_kill; }
 

@@ -17,7 +17,7 @@ teardown() { common_teardown; }
 @test "pull over ssh: results round-trip, then incremental" { check_pull_roundtrip; }
 @test "pull over ssh: conflicts, --dry-run, --force" { check_pull_conflicts; }
 @test "pull over ssh: FOLDER arguments, scope, mass-deletion guard" { check_pull_scope_and_guard; }
-@test "pull over ssh: only changes travel; local edits still conflict" { check_pull_changes_only; }
+@test "pull over ssh: only changes travel; local edits are kept" { check_pull_changes_only; }
 @test "pull over ssh: a nested pull folder, and a FOLDER below a pull folder" { check_pull_nested; }
 @test "pull over ssh: kill -9 mid-pull leaves no partial file" { check_pull_kill; }
 @test "pull over ssh: a large file with a few KB changed goes as a delta" { check_pull_delta; }

@@ -1,6 +1,6 @@
 /*
  * fuzz-sync.c - libFuzzer harness: the sync messages an agent or client
- * receives (SYNC_BEGIN with its base id, ENTRY, DROP, BASE, PING/PONG, reports,
+ * receives (SYNC_BEGIN with its base id, ENTRY, DROP, KEEP, SKIPPED, BASE, PING/PONG, reports,
  * PLAN_END, DONE, manifest batches), and the push journal the agent reads back.
  */
 #define _GNU_SOURCE
@@ -41,6 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	rd_init(&r, data, size);
 	if (sync_drop_decode(&r, &path) == 0)
 		free(path);
+	rd_init(&r, data, size);
+	struct sync_skipped sk;
+	if (sync_skipped_decode(&r, &sk) == 0) {
+		if (sk.paths.n > sk.paths.count)
+			abort();
+		char *text = path_sample_text(&sk.paths);
+		free(text);
+		sync_skipped_release(&sk);
+	}
 	rd_init(&r, data, size);
 	(void)sync_base_decode(&r, &match);
 	uint64_t t;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sync-git.h"
 #include "sync-ignore.h"
 #include "t.h"
 #include "util.h"
@@ -289,6 +290,72 @@ static void test_why_and_stack(void)
 	ignore_release(&ig);
 }
 
+/* The rule check-ignore names is the one that decided, in git's
+ * precedence: a parent folder's rule first (nothing inside an ignored
+ * folder comes back), then the last matching line, deeper files over
+ * shallower ones, negation included (git check-ignore -v agrees). */
+static void test_deciding_rule(void)
+{
+	static const struct {
+		const char *root, *subdir, *sub, *path;
+		int ignored, line;
+		const char *source;
+	} rules[] = {
+		{ "results/\n*.ckpt\n", NULL, NULL, "results/final.ckpt", 1, 1, ".gitignore" },
+		{ "*.ckpt\nresults/\n", NULL, NULL, "results/final.ckpt", 1, 2, ".gitignore" },
+		{ "*.ckpt\n!final.ckpt\n", NULL, NULL, "results/final.ckpt", 0, 2, ".gitignore" },
+		{ "*.pt\n!best.pt\n*.pt\n", NULL, NULL, "best.pt", 1, 3, ".gitignore" },
+		{ "*.ckpt\n", "models", "!*.ckpt\n", "models/a.ckpt", 0, 1, "models/.gitignore" },
+		{ "!*.ckpt\n", "models", "*.ckpt\n", "models/a.ckpt", 1, 1, "models/.gitignore" },
+		{ "*.ckpt\n", "models", "!*.ckpt\n", "other/a.ckpt", 1, 1, ".gitignore" },
+		{ "data/\n!data/keep.py\n", NULL, NULL, "data/keep.py", 1, 1, ".gitignore" },
+		{ "outputs/\n", "outputs", "!*\n", "outputs/run/x", 1, 1, ".gitignore" },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(rules); i++) {
+		struct ignore ig;
+		const struct ignore_rule *why = NULL;
+		t_case = rules[i].path;
+		ignore_init(&ig);
+		add(&ig, "", rules[i].root);
+		if (rules[i].subdir)
+			add(&ig, rules[i].subdir, rules[i].sub);
+		CHECK(ignore_path(&ig, rules[i].path, false, &why) == rules[i].ignored);
+		CHECK(why != NULL && why->line == rules[i].line);
+		CHECK_STR(why ? why->source : NULL, rules[i].source);
+		ignore_release(&ig);
+	}
+}
+
+/* Git's tracked list: lookups of a path, and of a folder that holds one
+ * ("data-x" sorts between "data" and "data/"). */
+static void test_git_tracked(void)
+{
+	static const char list[] = "src/m.py\0data-x/y\0data/prepare.py\0README\0\0data/raw/a/b.txt\0";
+	struct git_tracked t = { 0 };
+
+	t_case = "git tracked";
+	CHECK(!git_tracked_has(&t, "a") && !git_tracked_below(&t, "a"));
+	char *blob = xmalloc(sizeof(list) - 1);
+	memcpy(blob, list, sizeof(list) - 1);
+	git_tracked_set(&t, blob, sizeof(list) - 1);
+	CHECK(t.n == 5);
+	CHECK(git_tracked_has(&t, "data/prepare.py") && git_tracked_has(&t, "README"));
+	CHECK(!git_tracked_has(&t, "data") && !git_tracked_has(&t, "data/prepare"));
+	CHECK(git_tracked_below(&t, "data") && git_tracked_below(&t, "data/raw") && git_tracked_below(&t, "data/raw/a"));
+	CHECK(git_tracked_below(&t, "data-x") && git_tracked_below(&t, "src"));
+	CHECK(!git_tracked_below(&t, "dat") && !git_tracked_below(&t, "data/prepare.py") &&
+	      !git_tracked_below(&t, "data/raw/a/b.txt") && !git_tracked_below(&t, "zzz"));
+	git_tracked_release(&t);
+	git_tracked_release(&t);
+
+	t_case = "git tracked, a cut-off last name";
+	blob = xmalloc(5);
+	memcpy(blob, "a\0bcd", 5);
+	git_tracked_set(&t, blob, 5);
+	CHECK(t.n == 1 && git_tracked_has(&t, "a") && !git_tracked_has(&t, "bcd"));
+	git_tracked_release(&t);
+}
+
 static void test_limits(void)
 {
 	struct ignore ig;
@@ -365,6 +432,8 @@ void test_ignore(void)
 	test_nested();
 	test_project();
 	test_why_and_stack();
+	test_deciding_rule();
+	test_git_tracked();
 	test_limits();
 	test_pathological();
 }
