@@ -43,6 +43,34 @@ static void send_record(struct conn *c, const struct job *j)
 	buf_release(&b);
 }
 
+/* What the job moved out of its snapshot (its folder's "outputs", the
+ * first JOB_OUTPUTS_SHOW bytes, whole lines), if anything. */
+static void send_outputs(struct conn *c, const char *jobs, uint32_t id)
+{
+	char *dir = job_dir(jobs, id), *path = xasprintf("%s/outputs", dir), *text = NULL;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(dir);
+	free(path);
+	if (fd < 0)
+		return;
+	text = xmalloc(JOB_OUTPUTS_SHOW + 1);
+	ssize_t n = read(fd, text, JOB_OUTPUTS_SHOW);
+	close(fd);
+	if (n == JOB_OUTPUTS_SHOW) {
+		char *nl = memrchr(text, '\n', (size_t)n);
+		n = nl ? nl - text + 1 : 0;
+	}
+	if (n > 0) {
+		struct buf b;
+		buf_init(&b, JOB_OUTPUTS_SHOW + 16);
+		buf_put_u32(&b, id);
+		buf_put_str(&b, text, (size_t)n);
+		conn_queue(c, MSG_JOB_OUTPUTS, b.data, b.len);
+		buf_release(&b);
+	}
+	free(text);
+}
+
 static void send_done(struct conn *c, const struct job *j)
 {
 	struct buf b;
@@ -251,6 +279,8 @@ int agent_job_list(struct conn *c, struct rd *body)
 					free(dir);
 				}
 				send_record(c, &j);
+				if (n)
+					send_outputs(c, jobs, j.id);
 			}
 			job_release(&j);
 		} else if (n) {

@@ -128,6 +128,15 @@ static struct job *read_records(struct session *s, size_t *n, int *code)
 				*code = EXIT_FAIL;
 			continue;
 		}
+		if (type == MSG_JOB_OUTPUTS) {
+			uint32_t id = rd_u32(&body);
+			char *list = rd_cstr(&body, JOB_OUTPUTS_SHOW);
+			rd_expect_end(&body);
+			if (!rd_ok(&body) || list == NULL || *n == 0 || v[*n - 1].id != id || v[*n - 1].outputs)
+				die(EXIT_PROTO, "malformed job outputs from the agent on '%s'", s->label);
+			v[*n - 1].outputs = list;
+			continue;
+		}
 		if (type != MSG_JOB_RECORD)
 			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
 		v = xrealloc(v, (*n + 1) * sizeof(*v));
@@ -367,7 +376,21 @@ static void print_json(const struct job *j)
 		printf("%s%s", i ? "," : "", a);
 		free(a);
 	}
-	printf("]}\n");
+	printf("]");
+	if (j->outputs) {
+		/* What it moved out of its snapshot, a path each. */
+		char *all = xstrdup(j->outputs), *save = NULL;
+		int k = 0;
+		printf(",\"outputs\":[");
+		for (char *p = strtok_r(all, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+			char *q = json_quote(p);
+			printf("%s%s", k++ ? "," : "", q);
+			free(q);
+		}
+		printf("]");
+		free(all);
+	}
+	printf("}\n");
 	free(name);
 	free(cwd);
 	free(root);
@@ -480,6 +503,8 @@ static void print_row(const struct table *t, const struct job *j)
 	free(cmd);
 }
 
+#define OUTPUTS_LISTED 8	/* paths a job wrote that `jobs show` names */
+
 static void print_show(const struct job *j)
 {
 	char *start = fmt_time(j->start_ns), *mem = fmt_bytes(j->peak_rss), *cmd = fmt_command(j);
@@ -499,6 +524,31 @@ static void print_show(const struct job *j)
 	       j->git_commit[0] ? j->git_commit : "unknown", j->git_commit[0] ? git_suffix(j->git_dirty) : "");
 	printf("project:   %s\n", j->root);
 	printf("ran in:    %s%s\n", j->cwd, j->snapshot[0] ? "  (snapshot)" : "  (in place)");
+	if (j->snapshot[0])
+		printf("           (a snapshot of the code as pushed when it started: tracebacks name its paths;\n"
+		       "           what the job writes there is moved to the project)\n");
+	if (j->outputs) {
+		/* One line, the first few paths, control characters shown. */
+		char *all = xstrdup(j->outputs), *list = xstrdup(""), *save = NULL;
+		size_t shown = 0, more = 0;
+		for (char *p = strtok_r(all, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+			if (shown == OUTPUTS_LISTED) {
+				more++;
+				continue;
+			}
+			char *vis = str_visible(p), *l = xasprintf("%s%s%s", list, shown ? ", " : "", vis);
+			free(vis);
+			free(list);
+			list = l;
+			shown++;
+		}
+		printf("wrote:     %s", list);
+		if (more)
+			printf(" and %zu more", more);
+		printf("  (in the project folder)\n");
+		free(list);
+		free(all);
+	}
 	printf("pid:       %d\n", j->pid);
 	printf("log:       %llu bytes\n", (unsigned long long)j->log_bytes);
 	if (j->max_mem || j->min_avail) {

@@ -66,6 +66,7 @@ void job_release(struct job *j)
 	free(j->git_commit);
 	free(j->boot_id);
 	free(j->reason);
+	free(j->outputs);
 	memset(j, 0, sizeof(*j));
 }
 

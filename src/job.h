@@ -66,6 +66,8 @@ struct job {
 	char *reason;		/* why ferry stopped it, "" otherwise */
 	uint64_t max_mem;	/* --max-mem for its process tree, 0 none */
 	uint64_t min_avail;	/* host guard threshold (MemAvailable), 0 off */
+	char *outputs;		/* not in the record: the paths it moved out of its
+				 * snapshot, a line each (JOB_OUTPUTS), or NULL */
 };
 
 const char *job_state_name(uint8_t state);

@@ -79,6 +79,7 @@
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
 #define DIFF_FILE_MAX		(64 * 1024 * 1024)	/* bytes of a server file `ferry diff` fetches */
 #define JOB_HARVEST_WATCHES	1024		/* code folders of a snapshot watched for a job's outputs (the rest: at the end) */
+#define JOB_OUTPUTS_SHOW	(16 * 1024)	/* bytes of that list sent for `jobs show` */
 #define JOB_OUTPUTS_MAX		(1024 * 1024)	/* bytes of a job's list of outputs moved out of its snapshot */
 #define SNAP_CODE_MAX		((size_t)1 << 30)	/* bytes of a snapshot's list of code paths */
 #define JOB_REASON_MAX		512		/* bytes of why ferry stopped a job */

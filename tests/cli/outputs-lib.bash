@@ -84,6 +84,11 @@ check_job_outputs() {
 	[[ "$output" == *"ckpt step 19"* ]]
 	[[ "$output" == *"model model 19"* ]]
 	[ "$(cat "$R/train_log.txt")" = "$(printf 'step 0\ndone')" ]
+	# the job lists what it wrote
+	run "$FERRY" jobs show "$train"
+	echo "$output"
+	[[ "$output" == *"wrote:     outputs, wandb, out-shakespeare-char, train_log.txt, model_"*"(in the project folder)"* ]]
+	"$FERRY" jobs show --json "$prep" | python3 -c 'import json,sys; o=json.load(sys.stdin)["outputs"]; assert "data/shakespeare_char/train.bin" in o and "data/shakespeare_char/meta.pkl" in o, o'
 	# rm takes records, logs and code snapshots, never outputs
 	run "$FERRY" jobs rm "$prep" "$train"
 	echo "$output"
