@@ -194,7 +194,7 @@ static const struct cmd cmds[] = {
 	  "Prints each PATH that a push leaves out.  With -v, prints\n"
 	  "SOURCE:LINE:PATTERN, a tab, and the path, as `git check-ignore -v` does;\n"
 	  "SOURCE is a .gitignore, ferry.ini (sync.ignore, push, pull) or (ferry)\n"
-	  "for .git and .ferry, which are never synced; (git) for a tracked file,\n"
+	  "for .git, .ferry and ferry.ini, which are never synced; (git) for a tracked file,\n"
 	  "pushed whatever .gitignore says.  A path in a pull folder is a result,\n"
 	  "or names the pull_ignore rule that skips it.  Exit status 0 if some PATH\n"
 	  "is left out of the push set, 1 if none is.\n"

@@ -102,11 +102,12 @@ static void note(const struct scan_spec *sp, bool is_error, const char *fmt, ...
 	free(m);
 }
 
-/* ".git" anywhere and ".ferry" at the root: never synced, no rule can
- * bring them back. */
+/* ".git" anywhere, ".ferry" and ferry.ini at the root: never synced, no
+ * rule can bring them back.  ferry.ini is ferry's, not the project's
+ * code: adding a pull folder must not make every later job's code new. */
 static bool hard_skip(const char *path, const char *name)
 {
-	return strcmp(name, ".git") == 0 || strcmp(path, FERRY_STATE_DIR) == 0;
+	return strcmp(name, ".git") == 0 || strcmp(path, FERRY_STATE_DIR) == 0 || strcmp(path, CONFIG_NAME) == 0;
 }
 
 /* "cannot WHAT 'PATH': reason", counted. */
@@ -488,6 +489,10 @@ enum scan_verdict scan_explain(const struct config *cfg, const char *path, bool 
 	}
 	if (under(path, FERRY_STATE_DIR)) {
 		*why = xstrdup("(ferry):0:" FERRY_STATE_DIR "/ (ferry's own state)");
+		return SCAN_EXCLUDED;
+	}
+	if (strcmp(path, CONFIG_NAME) == 0) {
+		*why = xstrdup("(ferry):0:" CONFIG_NAME " (ferry's project file, not code)");
 		return SCAN_EXCLUDED;
 	}
 	struct ignore ig, proj;

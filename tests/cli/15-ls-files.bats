@@ -16,7 +16,7 @@ teardown() { common_teardown; }
 @test "ls-files lists the push set in byte order" {
 	run "$FERRY" ls-files
 	[ "$status" -eq 0 ]
-	expected=$(printf '%s\n' .gitignore ferry.ini "sp ace/f 1" src/.gitignore src/a.py src/keep.pyc src/sub/b.py)
+	expected=$(printf '%s\n' .gitignore "sp ace/f 1" src/.gitignore src/a.py src/keep.pyc src/sub/b.py)
 	[ "$output" = "$expected" ]
 }
 
@@ -102,4 +102,24 @@ PY
 	ln -s "$T/evil-ignore" .gitignore
 	run "$FERRY" ls-files
 	[[ "$output" == *"src/a.py"* ]]
+}
+
+@test "ferry.ini is ferry's, not code: never pushed, not in the code version" {
+	mkdir "$T/p2"
+	cd "$T/p2"
+	"$FERRY" init --local "$T/remote" >/dev/null
+	echo 'print(1)' >main.py
+	run "$FERRY" ls-files
+	[ "$output" = main.py ]
+	run "$FERRY" check-ignore -v ferry.ini
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"(ferry):0:ferry.ini (ferry's project file, not code)"* ]]
+	"$FERRY" push >/dev/null
+	[ ! -e "$T/remote/ferry.ini" ]
+	t1=$("$FERRY" run --json -- true | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree"])')
+	# a new pull folder changes ferry.ini, not the code a job runs
+	sed -i 's/^# pull = .*/pull = results, plots/' ferry.ini
+	grep -q '^pull = results, plots' ferry.ini
+	t2=$("$FERRY" run --json -- true | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree"])')
+	[ -n "$t1" ] && [ "$t1" = "$t2" ]
 }

@@ -23,6 +23,7 @@ def walk(root):
                 out[rel] = ("f", stat.S_IMODE(st.st_mode), st.st_mtime_ns, open(p, "rb").read())
     return out
 x, y = walk(a), walk(b)
+x.pop("ferry.ini", None)	# ferry's own file: never pushed
 if x != y:
     for k in sorted(set(x) | set(y), key=os.fsencode):
         if x.get(k) != y.get(k):
@@ -115,7 +116,7 @@ check_push_guard_and_pull_folders() {
 	run "$FERRY" push
 	echo "$output"
 	[ "$status" -eq 1 ]
-	[[ "$output" == *"would delete 40 of the 41 files"* ]]
+	[[ "$output" == *"would delete 40 of the 40 files"* ]]
 	[ -e "$R/data/f1" ]
 	run "$FERRY" push --force
 	[ "$status" -eq 0 ]
