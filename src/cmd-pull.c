@@ -393,10 +393,11 @@ int cmd_pull(int argc, char **argv)
 		code = EXIT_FAIL;
 	} else if (p.dry_run) {
 		if (p.json)
-			printf("{\"dry_run\":true,\"receive\":%zu,\"delete\":%u,\"conflicts\":%u,\"skipped\":%u}\n",
-			       p.nneed, p.deletes, p.conflicts, p.skipped.paths.count);
+			printf("{\"dry_run\":true,\"receive\":%u,\"delete\":%u,\"conflicts\":%u,\"skipped\":%u}\n",
+			       pe.need, p.deletes, p.conflicts, p.skipped.paths.count);
 		else
-			printf("dry run: %zu to receive, %u to delete, %u conflicts\n", p.nneed, p.deletes, p.conflicts);
+			printf("dry run: %u to receive, %u to delete, %u conflict%s\n", pe.need, p.deletes, p.conflicts,
+			       p.conflicts == 1 ? "" : "s");
 		code = p.conflicts || p.remote_errors ? EXIT_FAIL : 0;
 	} else {
 		double secs = (double)(now_mono_ns() - t0) / 1e9;
@@ -408,11 +409,11 @@ int cmd_pull(int argc, char **argv)
 			       (unsigned long long)p.got_bytes, (unsigned long long)wire_in, (unsigned long long)wire_out,
 			       secs, changes_only ? "changes" : "full", p.skipped.paths.count, p.forgotten.count);
 		else if (!quiet)
-			printf("pulled %u, deleted %u, %u conflicts (%llu bytes received, %.2f s)\n", done.written,
-			       done.deleted, p.conflicts, (unsigned long long)wire_in, secs);
+			printf("pulled %u, deleted %u, %u conflict%s (%llu bytes received, %.2f s)\n", done.written,
+			       done.deleted, p.conflicts, p.conflicts == 1 ? "" : "s", (unsigned long long)wire_in, secs);
 		if (p.conflicts && !p.json)
-			hint_msg("conflicting files were left as they are; `ferry pull --force PATH...` overwrites those, "
-				 "`ferry pull --force` all of them");
+			hint_msg("conflicting files were left as they are; `ferry diff PATH` shows both sides, "
+				 "`ferry pull --force PATH...` overwrites those, `ferry pull --force` all of them");
 		if (p.forgotten.count && !quiet && !p.json) {
 			char *names = path_sample_text(&p.forgotten);
 			printf("kept %u file%s here that %s no longer pulled (pull_ignore or pull changed): %s\n",

@@ -379,6 +379,16 @@ int cmd_push(int argc, char **argv)
 	return c;
 }
 
+/* Files and symlinks in the push set: what ls-files lists, push and the
+ * dry run count, not folders. */
+static size_t files_in(const struct source *src)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < src->n; i++)
+		n += src->e[i].type != ENT_DIR;
+	return n;
+}
+
 static int push_attempt(const struct config *cfg_, const struct push_opts *po, struct session *keep,
 			int retries_left);
 
@@ -516,10 +526,12 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 			if (!p.json)
 				printf("send    %s (%llu bytes)\n", p.src.e[p.need[i]].path, (unsigned long long)p.src.e[p.need[i]].size);
 		session_close(&s);
+		/* Files and symlinks, as push, pull, ls-files and status count. */
 		if (p.json)
-			printf("{\"dry_run\":true,\"send\":%zu,\"delete\":%u,\"conflicts\":%u}\n", p.nneed, p.deletes, p.conflicts);
+			printf("{\"dry_run\":true,\"send\":%u,\"delete\":%u,\"conflicts\":%u}\n", pe.need, p.deletes, p.conflicts);
 		else
-			printf("dry run: %zu to send, %u to delete, %u conflicts\n", p.nneed, p.deletes, p.conflicts);
+			printf("dry run: %u to send, %u to delete, %u conflict%s\n", pe.need, p.deletes, p.conflicts,
+			       p.conflicts == 1 ? "" : "s");
 		code = p.conflicts || sj.st.errors || p.src.errors ? EXIT_FAIL : 0;
 		goto out;
 	}
@@ -571,13 +583,14 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	if (p.json)
 		printf("{\"files\":%zu,\"written\":%u,\"deleted\":%u,\"conflicts\":%u,\"errors\":%zu,"
 		       "\"bytes\":%llu,\"bytes_sent\":%llu,\"bytes_received\":%llu,\"seconds\":%.3f,"
-		       "\"manifest\":\"%s\",\"manifest_entries\":%zu,\"kept\":%u}\n", p.src.n,
+		       "\"manifest\":\"%s\",\"manifest_entries\":%zu,\"kept\":%u}\n", files_in(&p.src),
 		       done.written, done.deleted, p.conflicts, sj.st.errors + p.src.errors + p.remote_errors,
 		       (unsigned long long)p.sent_bytes, (unsigned long long)wire_out, (unsigned long long)wire_in, secs,
 		       changes_only ? "changes" : "full", sent_entries, p.kept.count);
 	else if (!p.quiet)
-		printf("pushed %u, deleted %u, %u conflicts (%zu in the push set, %llu bytes sent, %.2f s)\n",
-		       done.written, done.deleted, p.conflicts, p.src.n, (unsigned long long)wire_out, secs);
+		printf("pushed %u, deleted %u, %u conflict%s (%zu in the push set, %llu bytes sent, %.2f s)\n",
+		       done.written, done.deleted, p.conflicts, p.conflicts == 1 ? "" : "s", files_in(&p.src),
+		       (unsigned long long)wire_out, secs);
 	if (p.kept.count && !p.quiet && !p.json) {
 		char *names = path_sample_text(&p.kept);
 		printf("kept %u file%s on %s that %s no longer in the push set (not deleted there): %s\n",
@@ -586,8 +599,8 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	}
 	code = p.disk_full || p.remote_errors ? EXIT_REMOTE : p.conflicts || sj.st.errors || p.src.errors ? EXIT_FAIL : 0;
 	if (p.conflicts && !p.json)
-		hint_msg("conflicting files were left as they are; `ferry push --force PATH...` overwrites those, "
-			 "`ferry push --force` all of them");
+		hint_msg("conflicting files were left as they are; `ferry diff PATH` shows both sides, "
+			 "`ferry push --force PATH...` overwrites those, `ferry push --force` all of them");
 	/* ferry run goes on in the same session once the push is complete. */
 	if (keep && code == 0)
 		*keep = s;

@@ -1069,8 +1069,8 @@ static void apply_rest(struct dest *d)
 		}
 		if (r < 0)
 			fail_entry(d, i, r);
-		else if (d->act[i] != ACT_META)
-			d->done.written++;
+		else if (d->act[i] == ACT_LINK)
+			d->done.written++;	/* files and links are counted; folders not */
 		if (r == 0)
 			d->act[i] = ACT_DONE;
 	}
@@ -1359,7 +1359,7 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	trace_phase("dest deletes planned");
 	pe->conflicts = d.done.conflicts;
 	for (size_t i = 0; i < d.n; i++)
-		pe->need += d.act[i] == ACT_NEED || d.act[i] == ACT_MKDIR || d.act[i] == ACT_LINK;
+		pe->need += d.act[i] == ACT_NEED || d.act[i] == ACT_LINK;	/* files and links, as everywhere */
 	for (size_t i = 0; i < d.old.n; i++)
 		pe->indexed += d.old.e[i].type != ENT_DIR;
 	pe->guard = dest_guard_trips(pe);

@@ -174,3 +174,33 @@ teardown() { common_teardown; }
 	[ "$status" -eq 0 ]
 	trees_equal
 }
+
+@test "push: files are counted the same way by the dry run, push, ls-files and status" {
+	mkdir -p src/a/b data
+	for i in 1 2 3 4 5; do echo "$i" >"src/a/b/f$i.py"; done
+	echo x >README
+	ln -s README link
+	printf 'data/\n' >.gitignore
+	echo d >data/x
+	n=$("$FERRY" ls-files | wc -l)
+	[ "$n" = 8 ]	# .gitignore, README, link, five .py: no folders, no ferry.ini
+	run "$FERRY" push --dry-run
+	[[ "${lines[-1]}" == "dry run: 8 to send, 0 to delete, 0 conflicts" ]]
+	run "$FERRY" push
+	[[ "$output" == "pushed 8, deleted 0, 0 conflicts (8 in the push set,"* ]]
+	echo y >>README
+	ln -s src link2
+	touch src/a/new.py
+	run "$FERRY" push --dry-run
+	[[ "${lines[-1]}" == "dry run: 3 to send, 0 to delete, 0 conflicts" ]]
+	run "$FERRY" status --json
+	echo "$output" | python3 -c 'import json,sys; s=json.load(sys.stdin)["sync"]; assert s["send"] == 3 and s["delete"] == 0, s'
+	run "$FERRY" push
+	[[ "$output" == "pushed 3, deleted 0, 0 conflicts (10 in the push set,"* ]]
+	echo server >"$R/README"
+	echo laptop >README
+	run "$FERRY" push
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"pushed 0, deleted 0, 1 conflict ("* ]]
+	[[ "$output" == *'`ferry diff PATH` shows both sides'* ]]
+}
