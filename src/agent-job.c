@@ -43,31 +43,47 @@ static void send_record(struct conn *c, const struct job *j)
 	buf_release(&b);
 }
 
-/* What the job moved out of its snapshot (its folder's "outputs", the
- * first JOB_OUTPUTS_SHOW bytes, whole lines), if anything. */
-static void send_outputs(struct conn *c, const char *jobs, uint32_t id)
+/* What the job moved out of its snapshot and is still in the project
+ * (its folder's "outputs": at most JOB_OUTPUTS_MAX bytes, a path once,
+ * gone ones left out), if anything. */
+static void send_outputs(struct conn *c, const char *jobs, const struct job *j)
 {
-	char *dir = job_dir(jobs, id), *path = xasprintf("%s/outputs", dir), *text = NULL;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	char *dir = job_dir(jobs, j->id), *path = xasprintf("%s/outputs", dir), *text = NULL;
+	size_t len = 0;
+	int r = read_file(path, JOB_OUTPUTS_MAX, &text, &len);
 	free(dir);
 	free(path);
-	if (fd < 0)
+	int rootfd = r < 0 ? -1 : open(j->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		free(text);
 		return;
-	text = xmalloc(JOB_OUTPUTS_SHOW + 1);
-	ssize_t n = read(fd, text, JOB_OUTPUTS_SHOW);
-	close(fd);
-	if (n == JOB_OUTPUTS_SHOW) {
-		char *nl = memrchr(text, '\n', (size_t)n);
-		n = nl ? nl - text + 1 : 0;
 	}
-	if (n > 0) {
-		struct buf b;
-		buf_init(&b, JOB_OUTPUTS_SHOW + 16);
-		buf_put_u32(&b, id);
-		buf_put_str(&b, text, (size_t)n);
+	struct buf b, list;
+	buf_init(&list, JOB_OUTPUTS_MAX);
+	char *save = NULL;
+	for (char *p = strtok_r(text, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
+		struct stat st;
+		if (path_check_rel(p, strlen(p)) < 0 || fstatat(rootfd, p, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		bool dup = false;
+		for (size_t at = 0; at < list.len && !dup;) {
+			const char *q = (const char *)list.data + at, *nl = memchr(q, '\n', list.len - at);
+			size_t ql = nl ? (size_t)(nl - q) : list.len - at;
+			dup = ql == strlen(p) && memcmp(q, p, ql) == 0;
+			at += ql + 1;
+		}
+		if (!dup && buf_put(&list, p, strlen(p)) == 0)
+			(void)buf_put(&list, "\n", 1);
+	}
+	close(rootfd);
+	if (list.len) {
+		buf_init(&b, JOB_OUTPUTS_MAX + 16);
+		buf_put_u32(&b, j->id);
+		buf_put_str(&b, list.data, list.len);
 		conn_queue(c, MSG_JOB_OUTPUTS, b.data, b.len);
 		buf_release(&b);
 	}
+	buf_release(&list);
 	free(text);
 }
 
@@ -280,7 +296,7 @@ int agent_job_list(struct conn *c, struct rd *body)
 				}
 				send_record(c, &j);
 				if (n)
-					send_outputs(c, jobs, j.id);
+					send_outputs(c, jobs, &j);
 			}
 			job_release(&j);
 		} else if (n) {

@@ -130,7 +130,7 @@ static struct job *read_records(struct session *s, size_t *n, int *code)
 		}
 		if (type == MSG_JOB_OUTPUTS) {
 			uint32_t id = rd_u32(&body);
-			char *list = rd_cstr(&body, JOB_OUTPUTS_SHOW);
+			char *list = rd_cstr(&body, JOB_OUTPUTS_MAX);
 			rd_expect_end(&body);
 			if (!rd_ok(&body) || list == NULL || *n == 0 || v[*n - 1].id != id || v[*n - 1].outputs)
 				die(EXIT_PROTO, "malformed job outputs from the agent on '%s'", s->label);
@@ -244,6 +244,31 @@ static void send_request(struct session *s, bool opened, const struct config *cf
 		conn_queue(&s->c, type, b->data, b->len);
 	else
 		open_or_die(s, cfg, type, b);
+}
+
+uint32_t job_outputs_lookup(const struct config *cfg, const char *arg, char **outputs, char **root)
+{
+	struct session s;
+	bool opened;
+	struct buf b;
+	int code = 0;
+	size_t nv;
+	char *args[] = { (char *)arg, NULL };
+	uint32_t *ids = resolve_jobs(&s, &opened, cfg, "pull", args, 1, PICK_NEWEST, NULL);
+	buf_init(&b, FRAME_MAX);
+	job_ids_encode(ids, 1, &b);
+	send_request(&s, opened, cfg, MSG_JOB_LIST, &b);
+	buf_release(&b);
+	struct job *v = read_records(&s, &nv, &code);
+	session_close(&s);
+	free(ids);
+	if (nv != 1)
+		exit(code ? code : EXIT_FAIL);
+	uint32_t id = v[0].id;
+	*outputs = v[0].outputs ? xstrdup(v[0].outputs) : NULL;
+	*root = xstrdup(v[0].root);
+	free_records(v, nv);
+	return id;
 }
 
 /* Asks a yes/no question on the terminal; true for y or yes. */

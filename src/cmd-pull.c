@@ -37,6 +37,9 @@ struct pull {
 	struct sync_skipped skipped;	/* what pull_ignore kept on the server */
 	struct path_sample deleted;	/* what the plan deletes here */
 	struct path_sample forgotten;	/* left out by a rule now: kept here */
+	char **job_paths;		/* pull --job: what the job wrote, pulled too */
+	uint32_t njob_paths;
+	char *job_known;		/* paths earlier job pulls brought (pull.jobs) */
 	bool json, dry_run, progress;
 	uint32_t conflicts, errors, remote_errors, deletes, disk_full, kept_edits;
 	size_t nneed, files_done;
@@ -175,6 +178,68 @@ static char **pull_folders(const struct config *cfg, int argc, char **argv, uint
 	return v;
 }
 
+/* Is a the same path as b, or below it? */
+static bool under_path(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+/* pull --job: the paths the job wrote (outputs, a line each, from the
+ * server: checked as any peer path), or with PATH arguments the part of
+ * them under those paths.  The folders to pull, none inside another. */
+static char **job_folders(const char *outputs, int argc, char **argv, uint32_t *n)
+{
+	char *all = xstrdup(outputs ? outputs : ""), *save = NULL;
+	size_t cap = 16;
+	char **v = xcalloc(cap + 1, sizeof(char *));
+	*n = 0;
+	for (char *o = strtok_r(all, "\n", &save); o; o = strtok_r(NULL, "\n", &save)) {
+		if (path_check_rel(o, strlen(o)) < 0 || under_path(o, FERRY_STATE_DIR))
+			continue;
+		for (int i = 0; i <= argc; i++) {
+			const char *pick = NULL;
+			if (argc == 0)
+				pick = o;
+			else if (i < argc && under_path(argv[i], o))
+				pick = argv[i];	/* a part of what the job wrote */
+			else if (i < argc && under_path(o, argv[i]))
+				pick = o;
+			if (pick == NULL)
+				continue;
+			bool dup = false;
+			for (uint32_t k = 0; k < *n && !dup; k++)
+				dup = under_path(pick, v[k]);
+			if (!dup) {
+				if (*n == cap) {
+					cap *= 2;
+					v = xrealloc(v, (cap + 1) * sizeof(char *));
+				}
+				v[(*n)++] = xstrdup(pick);
+				v[*n] = NULL;
+			}
+			break;
+		}
+	}
+	/* A folder listed after something in it: the inner one goes. */
+	for (uint32_t k = 0; k < *n; k++) {
+		for (uint32_t m = 0; m < *n; m++) {
+			if (m != k && v[m] && v[k] && under_path(v[m], v[k]) && strcmp(v[m], v[k]) != 0) {
+				free(v[m]);
+				v[m] = NULL;
+			}
+		}
+	}
+	uint32_t w = 0;
+	for (uint32_t k = 0; k < *n; k++)
+		if (v[k])
+			v[w++] = v[k];
+	*n = w;
+	v[w] = NULL;
+	free(all);
+	return v;
+}
+
 /* An indexed path the server no longer sends though it was not deleted
  * there: pull_ignore now skips it, or its folder is no longer a pull
  * folder.  The file stays here; the index forgets it. */
@@ -189,8 +254,22 @@ static bool forget_path(void *arg, const char *path, bool is_dir)
 		size_t fl = strlen(pf[j]);
 		pulled = strncmp(path, pf[j], fl) == 0 && (path[fl] == '\0' || path[fl] == '/');
 	}
+	for (uint32_t j = 0; j < p->njob_paths && !pulled; j++) {
+		size_t fl = strlen(p->job_paths[j]);
+		pulled = strncmp(path, p->job_paths[j], fl) == 0 && (path[fl] == '\0' || path[fl] == '/');
+	}
 	if (pulled && !ignore_path(&p->pull_ignore, path, is_dir, NULL))
 		return false;
+	/* Brought by `pull --job`: not a pull folder's, never forgotten
+	 * (nor deleted: out of a plain pull's scope). */
+	if (!pulled && p->job_known) {
+		char *all = xstrdup(p->job_known), *save = NULL;
+		for (char *k = strtok_r(all, "\n", &save); k && !pulled; k = strtok_r(NULL, "\n", &save))
+			pulled = under_path(path, k);
+		free(all);
+		if (pulled)
+			return false;
+	}
 	if (!is_dir)
 		path_sample_add(&p->forgotten, path);
 	return true;
@@ -263,6 +342,7 @@ int cmd_pull(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, 'P' },
+		{ "job", required_argument, NULL, 'J' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -275,6 +355,7 @@ int cmd_pull(int argc, char **argv)
 	const char *why;
 	int c, force = 0, want_progress = -1;
 	bool quiet = false;
+	const char *job_arg = NULL;
 	uint64_t t0 = now_mono_ns();
 
 	while ((c = getopt_long(argc, argv, "+nfqh", opts, NULL)) != -1) {
@@ -284,6 +365,7 @@ int cmd_pull(int argc, char **argv)
 		case 'j': p.json = true; break;
 		case 'q': quiet = true; break;
 		case 'P': want_progress = 1; break;
+		case 'J': job_arg = optarg; break;
 		case 'h': cmd_usage("pull", 0); return 0;
 		default: cmd_usage("pull", 1); return EXIT_USAGE;
 		}
@@ -300,7 +382,40 @@ int cmd_pull(int argc, char **argv)
 		force = 0;
 		nargs = 0;
 	}
-	sb.pull = pull_folders(&cfg, nargs, argv + optind, &sb.npull);
+	if (job_arg && force_paths)
+		cmd_usage_die("pull", "--job takes PATHs to narrow it, not --force PATHs (use plain --force)");
+	if (job_arg) {
+		/* What one job wrote, wherever it wrote it, to the same paths
+		 * here, with the usual conflict rules. */
+		char *outputs = NULL, *jroot = NULL;
+		uint32_t id = job_outputs_lookup(&cfg, job_arg, &outputs, &jroot);
+		for (int i = optind; i < argc; i++) {
+			size_t l = strlen(argv[i]);
+			while (l > 1 && argv[i][l - 1] == '/')
+				argv[i][--l] = '\0';
+			if (path_check_rel(argv[i], l) < 0)
+				cmd_usage_die("pull", "'%s' is not a path in the project", argv[i]);
+		}
+		p.job_paths = job_folders(outputs, nargs, argv + optind, &p.njob_paths);
+		free(outputs);
+		free(jroot);
+		if (p.njob_paths == 0) {
+			if (nargs)
+				error_msg("job %u wrote nothing under %s%s outside the pull folders", id, argv[optind],
+					  nargs > 1 ? ", ..." : "");
+			else
+				printf("job %u moved nothing out of its code snapshot; what it wrote in the pull folders "
+				       "comes with `ferry pull`\n", id);
+			free_words(p.job_paths);
+			config_release(&cfg);
+			return nargs ? EXIT_FAIL : 0;
+		}
+		sb.pull = p.job_paths;
+		sb.npull = p.njob_paths;
+		nargs = (int)p.njob_paths;	/* a pull of some paths: no base for the next */
+	} else {
+		sb.pull = pull_folders(&cfg, nargs, argv + optind, &sb.npull);
+	}
 	int rootfd = open(cfg.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0)
 		die(EXIT_OSERR, "cannot open the project folder '%s': %s", cfg.root, strerror(errno));
@@ -309,7 +424,10 @@ int cmd_pull(int argc, char **argv)
 		die(EXIT_OSERR, "cannot use ferry's state folder '%s': %s", tdir, why ? why : strerror(errno));
 	int lockfd = lock_target(tdir);
 	char *ixfile = xasprintf("%s/pull.index", tdir), *jfile = xasprintf("%s/pull.journal", tdir);
-	char *kfile = xasprintf("%s/pull.kept", tdir);
+	char *kfile = xasprintf("%s/pull.kept", tdir), *jobsfile = xasprintf("%s/pull.jobs", tdir);
+	size_t jlen = 0;
+	if (read_file(jobsfile, PULL_JOBS_MAX, &p.job_known, &jlen) < 0)
+		p.job_known = NULL;
 	/* ssh and the agent start while we load our index. */
 	struct session_opts so = { 0 };
 	if (session_start(&s, &cfg, &so, &e) < 0)
@@ -434,6 +552,26 @@ int cmd_pull(int argc, char **argv)
 	index_release(&ix);
 	index_release(&kin);
 	index_release(&kout);
+	/* The paths this job pull brought, for later plain pulls. */
+	if (p.njob_paths && !p.dry_run) {
+		struct buf jb;
+		buf_init(&jb, PULL_JOBS_MAX);
+		if (p.job_known)
+			buf_put(&jb, p.job_known, strlen(p.job_known));
+		for (uint32_t i = 0; i < p.njob_paths; i++) {
+			bool known = false;
+			char *all = xstrdup(p.job_known ? p.job_known : ""), *save = NULL;
+			for (char *k = strtok_r(all, "\n", &save); k && !known; k = strtok_r(NULL, "\n", &save))
+				known = strcmp(k, p.job_paths[i]) == 0;
+			free(all);
+			if (!known && buf_put(&jb, p.job_paths[i], strlen(p.job_paths[i])) == 0)
+				buf_put(&jb, "\n", 1);
+		}
+		(void)write_cache_atomic(jobsfile, jb.data, jb.len, 0600);
+		buf_release(&jb);
+	}
+	free(p.job_known);
+	free(jobsfile);
 	free(kfile);
 	free_words(force_paths);
 	ignore_release(&p.pull_ignore);

@@ -76,6 +76,7 @@ static const struct cmd cmds[] = {
 	{ "pull", cmd_pull, "bring the pull folders (results/, ...) back from the server",
 	  "usage: ferry pull [--dry-run] [--json] [--quiet] [--progress] [FOLDER...]\n"
 	  "       ferry pull --force [PATH...]\n"
+	  "       ferry pull --job JOB [PATH...]\n"
 	  "\n"
 	  "Brings new and changed files of the pull folders (`pull` in ferry.ini,\n"
 	  "default results/) back from the server, and deletes here the files\n"
@@ -91,6 +92,10 @@ static const struct cmd cmds[] = {
 	  "  -n, --dry-run  list what would be received and deleted, change nothing\n"
 	  "  -f, --force    overwrite conflicts; allow mass deletion; with PATHs,\n"
 	  "                 overwrite only those\n"
+	  "  --job JOB      what that job (an id or a name) wrote outside the pull\n"
+	  "                 folders (outputs/, wandb/, a log, a file beside its code:\n"
+	  "                 `ferry jobs show JOB` lists them), to the same paths\n"
+	  "                 here; PATHs narrow it\n"
 	  "  --json         print a JSON summary\n"
 	  "  -q, --quiet    no summary line, no progress line\n"
 	  "  --progress     a progress line on stderr even when it is not a terminal\n" },

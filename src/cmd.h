@@ -37,6 +37,12 @@ struct push_opts {
  * leaves its session open in *keep for more requests. */
 int push_run(const struct config *cfg, const struct push_opts *o, struct session *keep);
 
+/* pull --job (cmd-job.c): the job ARG names (an id, a name), with the
+ * paths it moved out of its snapshot (*outputs, a line each, or NULL) and
+ * its project folder on the server (*root); dies with one line when
+ * there is no such job.  Returns its id. */
+uint32_t job_outputs_lookup(const struct config *cfg, const char *arg, char **outputs, char **root);
+
 /* The folder of this target's sync state: .ferry/<id of the target>. */
 char *sync_target_dir(const struct config *cfg);
 

@@ -14,6 +14,11 @@
  * its paths, and the output is where people look while the job runs.  When the job ends, a sweep moves whatever the
  * watches missed (folders past the limit, a full event queue).
  *
+ * A folder moves JOB_HARVEST_DIR_DELAY_MS after it appears, not at once:
+ * the tool that made it may still be walking into it by a path that must
+ * not be a symlink (`mkdir -p a/b` opens `a` with O_NOFOLLOW).  A file
+ * gets its second link at once: its name stays a file.
+ *
  * A file the job moved out of a code folder and then deletes (a rotated
  * checkpoint) is deleted in the live project too, if it is still the
  * file that moved; a folder is never deleted that way.
@@ -167,6 +172,43 @@ static void on_deleted(struct harvest *h, const char *rel)
 	}
 }
 
+/* A folder the job made: moved once the moment has passed. */
+static void later(struct harvest *h, const char *rel)
+{
+	for (size_t i = 0; i < h->nlater; i++)
+		if (strcmp(h->later[i].rel, rel) == 0)
+			return;
+	if (h->nlater >= JOB_HARVEST_WATCHES) {
+		(void)snap_take(&h->o, rel);	/* too many waiting: now */
+		return;
+	}
+	h->later = xrealloc(h->later, (h->nlater + 1) * sizeof(*h->later));
+	h->later[h->nlater].rel = xstrdup(rel);
+	h->later[h->nlater].due = now_mono_ns() + JOB_HARVEST_DIR_DELAY_MS * 1000000ull;
+	h->nlater++;
+}
+
+uint64_t harvest_due(const struct harvest *h)
+{
+	uint64_t due = 0;
+	for (size_t i = 0; i < h->nlater; i++)
+		if (due == 0 || h->later[i].due < due)
+			due = h->later[i].due;
+	return due;
+}
+
+void harvest_tick(struct harvest *h)
+{
+	uint64_t now = now_mono_ns();
+	for (size_t i = h->nlater; i-- > 0;) {
+		if (h->later[i].due > now)
+			continue;
+		(void)snap_take(&h->o, h->later[i].rel);
+		free(h->later[i].rel);
+		h->later[i] = h->later[--h->nlater];
+	}
+}
+
 void harvest_events(struct harvest *h)
 {
 	char b[64 * 1024] __attribute__((aligned(__alignof__(struct inotify_event))));
@@ -191,6 +233,8 @@ void harvest_events(struct harvest *h)
 			char *rel = dir[0] ? xasprintf("%s/%s", dir, ev->name) : xstrdup(ev->name);
 			if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
 				on_deleted(h, rel);
+			else if (ev->mask & IN_ISDIR)
+				later(h, rel);
 			else
 				(void)snap_take(&h->o, rel);
 			free(rel);
@@ -208,6 +252,9 @@ void harvest_finish(struct harvest *h)
 	/* Other jobs may run in the same snapshot: atomic moves first; on
 	 * a filesystem without them (NFS), plain ones, now that this job's
 	 * own writes are over. */
+	for (size_t i = 0; i < h->nlater; i++)
+		free(h->later[i].rel);
+	h->nlater = 0;	/* the sweep below takes them */
 	free_words(h->kept);
 	h->kept = NULL;
 	h->nkept = 0;
@@ -241,6 +288,9 @@ void harvest_release(struct harvest *h)
 	for (size_t i = 0; i < h->nfiles; i++)
 		free(h->files[i].rel);
 	free(h->files);
+	for (size_t i = 0; i < h->nlater; i++)
+		free(h->later[i].rel);
+	free(h->later);
 	free_words(h->kept);
 	code_set_release(&h->code);
 	free(h->root);

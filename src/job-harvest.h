@@ -32,6 +32,8 @@ struct harvest {
 	size_t listed;			/* bytes written to it */
 	char **kept;			/* left in the snapshot, for the log */
 	size_t nkept;
+	struct { char *rel; uint64_t due; } *later;	/* folders, moved a moment after */
+	size_t nlater;
 };
 
 /* Starts watching the snapshot snapdir (of id snap, for the live project
@@ -43,6 +45,10 @@ int harvest_start(struct harvest *h, const char *root, const char *snapdir, cons
 int harvest_fd(const struct harvest *h);
 /* Reads and acts on what is there. */
 void harvest_events(struct harvest *h);
+/* When the next folder is due to move (monotonic ns), 0 if none; and
+ * moving those that are due. */
+uint64_t harvest_due(const struct harvest *h);
+void harvest_tick(struct harvest *h);
 /* Once the job has ended: everything it left that is not code.  Fills
  * h->kept with what could not move. */
 void harvest_finish(struct harvest *h);

@@ -526,9 +526,11 @@ static void loop(struct sup *s)
 			p[np++] = (struct pollfd){ .fd = s->v[i]->c.rfd,
 						   .events = (short)(POLLIN | (s->v[i]->c.out.len ? POLLOUT : 0)) };
 		}
-		uint64_t now = now_mono_ns(), wake = s->next_sample;
+		uint64_t now = now_mono_ns(), wake = s->next_sample, due = harvest_due(&s->h);
 		if (s->kill_at && s->kill_at < wake)
 			wake = s->kill_at;
+		if (due && due < wake)
+			wake = due;
 		int timeout = wake > now ? (int)((wake - now) / 1000000u) + 1 : 0;
 		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR)
 			break;
@@ -551,6 +553,8 @@ static void loop(struct sup *s)
 			read_master(s);
 		if (p[3].revents)
 			harvest_events(&s->h);
+		if (harvest_due(&s->h) && harvest_due(&s->h) <= now_mono_ns())
+			harvest_tick(&s->h);
 		if (p[1].revents)
 			accept_viewer(s);
 		for (int i = 0; i < JOB_VIEWERS_MAX; i++)

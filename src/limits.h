@@ -78,9 +78,10 @@
 #define JOB_START_TIMEOUT_MS	10000		/* supervisor to report the job running */
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
 #define DIFF_FILE_MAX		(64 * 1024 * 1024)	/* bytes of a server file `ferry diff` fetches */
+#define JOB_HARVEST_DIR_DELAY_MS	1000	/* a folder a job makes moves this long after it appears */
 #define JOB_HARVEST_WATCHES	1024		/* code folders of a snapshot watched for a job's outputs (the rest: at the end) */
-#define JOB_OUTPUTS_SHOW	(16 * 1024)	/* bytes of that list sent for `jobs show` */
-#define JOB_OUTPUTS_MAX		(1024 * 1024)	/* bytes of a job's list of outputs moved out of its snapshot */
+#define PULL_JOBS_MAX		(256 * 1024)	/* bytes of the paths `pull --job` brought, remembered */
+#define JOB_OUTPUTS_MAX		(512 * 1024)	/* bytes of a job's list of outputs moved out of its snapshot */
 #define SNAP_CODE_MAX		((size_t)1 << 30)	/* bytes of a snapshot's list of code paths */
 #define JOB_REASON_MAX		512		/* bytes of why ferry stopped a job */
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */

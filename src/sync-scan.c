@@ -411,8 +411,19 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
 			w.path[end] = '\0';
 			const char *name = w.path + (plen ? plen + 1 : 0);
 			struct stat sb;
-			if (fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(sb.st_mode)) {
-				if (sp->missing_ok && errno == ENOENT)
+			int got = fstatat(dirfd, name, &sb, AT_SYMLINK_NOFOLLOW);
+			if (got == 0 && slash == NULL && (S_ISREG(sb.st_mode) || S_ISLNK(sb.st_mode))) {
+				/* A file named as a folder to sync (`pull --job`
+				 * of a log a job wrote at the top): itself. */
+				bool enter = false;
+				if (hard_skip(w.path, name) || skipped(sp, w.path) || rule_excludes(&w, false, &enter))
+					note(sp, false, "%s '%s' is ignored (see `ferry check-ignore %s`)", sp->what, f, w.path);
+				else
+					(void)emit(&w, &sb);
+				break;
+			}
+			if (got < 0 || !S_ISDIR(sb.st_mode)) {
+				if (sp->missing_ok && got < 0 && errno == ENOENT)
 					break;	/* nothing there yet */
 				w.st->errors++;
 				note(sp, true, "%s '%s' is not a folder in the project", sp->what, f);

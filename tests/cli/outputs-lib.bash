@@ -53,6 +53,13 @@ PY
 	git -c user.name=t -c user.email=t@example.com commit -qm 'a small ML project'
 }
 
+wait_for() {	# wait_for PATH: a folder a job made moves a second after it appears
+	local i
+	for i in $(seq 1 50); do [ -e "$1" ] && return 0; sleep 0.1; done
+	echo "never appeared: $1"
+	return 1
+}
+
 check_job_outputs() {
 	ml_project
 	# prepare writes beside itself, in a folder of pushed code
@@ -69,6 +76,9 @@ check_job_outputs() {
 	train=$JOB
 	for _ in $(seq 1 100); do [ -e "$R/waiting" ] && break; sleep 0.1; done
 	[ -e "$R/waiting" ]
+	wait_for "$R/outputs/2026-12-07/10-00-00/train.log"
+	wait_for "$R/wandb/run-1/files/summary.json"
+	wait_for "$R/out-shakespeare-char/ckpt.pt"
 	[ "$(cat "$R/outputs/2026-12-07/10-00-00/train.log")" = "read 10240 bytes" ]
 	[ "$(cat "$R/wandb/run-1/files/summary.json")" = '{"loss": 1.5}' ]
 	[ "$(cat "$R/train_log.txt")" = "step 0" ]
@@ -87,8 +97,35 @@ check_job_outputs() {
 	# the job lists what it wrote
 	run "$FERRY" jobs show "$train"
 	echo "$output"
-	[[ "$output" == *"wrote:     outputs, wandb, out-shakespeare-char, train_log.txt, model_"*"(in the project folder)"* ]]
+	[[ "$output" == *"wrote:     "*"(in the project folder)"* ]]
+	"$FERRY" jobs show --json "$train" | python3 -c 'import json,sys; o=json.load(sys.stdin)["outputs"]; assert set(o) == {"outputs", "wandb", "out-shakespeare-char", "train_log.txt", "model_17.pt", "model_18.pt", "model_19.pt", "waiting"}, o'
+
 	"$FERRY" jobs show --json "$prep" | python3 -c 'import json,sys; o=json.load(sys.stdin)["outputs"]; assert "data/shakespeare_char/train.bin" in o and "data/shakespeare_char/meta.pkl" in o, o'
+	# pull --job brings what one job wrote, wherever it wrote it
+	run "$FERRY" pull --job "$train" wandb
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat wandb/run-1/files/summary.json)" = '{"loss": 1.5}' ]
+	[ ! -e outputs ]
+	run "$FERRY" pull --job "$train"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat outputs/2026-12-07/10-00-00/train.log)" = "read 10240 bytes" ]
+	[ "$(cat train_log.txt)" = "$(printf 'step 0\ndone')" ]
+	[ "$(cat out-shakespeare-char/ckpt.pt)" = "step 19" ]
+	[ "$(ls | grep -c '^model_')" = 3 ]
+	run "$FERRY" pull --job "$prep"
+	[ "$(stat -c %s data/shakespeare_char/train.bin)" = 10240 ]
+	# a plain pull leaves them be, quietly; a second job pull finds them current
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" != *"kept"* ]]
+	run "$FERRY" pull --job "$train"
+	[[ "$output" == "pulled 0, deleted 0, 0 conflicts"* ]]
+	run "$FERRY" pull --job "$train" nowhere
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"wrote nothing under nowhere"* ]]
 	# rm takes records, logs and code snapshots, never outputs
 	run "$FERRY" jobs rm "$prep" "$train"
 	echo "$output"
