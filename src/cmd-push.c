@@ -55,6 +55,8 @@ struct push {
 /* The walk, run on a thread of its own while ssh connects. */
 struct scan_job {
 	const struct config *cfg;
+	char *const *include;	/* push --ignored */
+	size_t ninclude;
 	struct source *src;
 	struct scan_stats st;
 	char *err;
@@ -64,7 +66,7 @@ struct scan_job {
 static void *scan_main(void *arg)
 {
 	struct scan_job *j = arg;
-	j->r = scan_push_set(j->cfg, source_add, j->src, &j->st, &j->err);
+	j->r = scan_push_set_with(j->cfg, j->include, j->ninclude, source_add, j->src, &j->st, &j->err);
 	return NULL;
 }
 
@@ -333,11 +335,13 @@ int cmd_push(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "progress", no_argument, NULL, 'P' },
+		{ "ignored", no_argument, NULL, 'I' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
 	struct push_opts po = { .want_progress = -1 };
+	bool ignored = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+nfqh", opts, NULL)) != -1) {
@@ -347,12 +351,44 @@ int cmd_push(int argc, char **argv)
 		case 'j': po.json = true; break;
 		case 'q': po.quiet = true; break;
 		case 'P': po.want_progress = 1; break;
+		case 'I': ignored = true; break;
 		case 'h': cmd_usage("push", 0); return 0;
 		default: cmd_usage("push", 1); return EXIT_USAGE;
 		}
 	}
+	if (ignored) {
+		/* --ignored PATH...: these go too, whatever the rules (a
+		 * dataset .gitignore keeps out); --force stays plain. */
+		if (optind == argc)
+			cmd_usage_die("push", "--ignored wants the paths to send");
+		cmd_load_config(&cfg);
+		po.include = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
+		for (int i = optind; i < argc; i++) {
+			char *abs = path_absolute(argv[i]);
+			size_t rl = strlen(cfg.root);
+			struct stat st;
+			bool inside = strncmp(abs, cfg.root, rl) == 0 && abs[rl] == '/' &&
+				      path_check_rel(abs + rl + 1, strlen(abs + rl + 1)) == 0;
+			int err = inside && lstat(abs, &st) < 0 ? errno : 0;
+			if (inside && !err)
+				po.include[po.ninclude++] = xstrdup(abs + rl + 1);
+			free(abs);
+			if (!inside || err) {
+				free_words(po.include);
+				config_release(&cfg);
+			}
+			if (!inside)
+				cmd_usage_die("push", "'%s' is not a path inside the project (%s)", argv[i], cfg.root);
+			if (err)
+				die(EXIT_FAIL, "cannot push '%s': %s", argv[i], strerror(err));
+		}
+		c = push_run(&cfg, &po, NULL);
+		free_words(po.include);
+		config_release(&cfg);
+		return c;
+	}
 	if (optind != argc && !po.force)
-		cmd_usage_die("push", "unexpected '%s' (paths go after --force)", argv[optind]);
+		cmd_usage_die("push", "unexpected '%s' (paths go after --force or --ignored)", argv[optind]);
 	if (argc - optind > SYNC_FORCE_PATHS_MAX)
 		cmd_usage_die("push", "more than %d paths after --force", SYNC_FORCE_PATHS_MAX);
 	/* --force PATH...: only these paths (relative to the project
@@ -405,7 +441,7 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	struct session s;
 	struct ferr e = { 0 };
 	struct sync_begin sb = { 0 };
-	struct scan_job sj = { .cfg = cfg_, .src = &p.src };
+	struct scan_job sj = { .cfg = cfg_, .src = &p.src, .include = po->include, .ninclude = po->ninclude };
 	struct buf b;
 	int force = po->force, want_progress = po->want_progress;
 	uint64_t t0 = now_mono_ns();
@@ -464,6 +500,18 @@ static int push_attempt(const struct config *cfg_, const struct push_opts *po, s
 	}
 	if (opened < 0)
 		ferr_die(&e);
+	/* push --ignored: a path the walk did not reach (outside the push
+	 * folders, in a pull folder, .git) is said, and nothing is sent. */
+	for (uint32_t i = 0; i < po->ninclude; i++) {
+		bool found = false;
+		for (size_t k = 0; k < p.src.n && !found; k++)
+			found = strcmp(p.src.e[k].path, po->include[i]) == 0;
+		if (!found) {
+			session_close(&s);
+			die(EXIT_FAIL, "cannot push '%s': it is not in a push folder, or is in a pull folder or ferry's own "
+			    "(see `ferry check-ignore -v %s`)", po->include[i], po->include[i]);
+		}
+	}
 	p.s = &s;
 	p.pace_err = &e;
 	/* Large changed files: the agent makes their signatures while we

@@ -59,6 +59,7 @@ static const struct cmd cmds[] = {
 	  "  --json   print the results as one JSON object\n" },
 	{ "push", cmd_push, "make the server's copy of the push set equal to this one",
 	  "usage: ferry push [--dry-run] [--force [PATH...]] [--json] [--quiet] [--progress]\n"
+	  "       ferry push --ignored PATH...\n"
 	  "\n"
 	  "Sends new and changed files of the push set (see `ferry ls-files`) and\n"
 	  "deletes on the server the files ferry put there that are gone here.  A\n"
@@ -70,6 +71,9 @@ static const struct cmd cmds[] = {
 	  "  -n, --dry-run  list what would be sent and deleted, change nothing\n"
 	  "  -f, --force    overwrite conflicts; allow mass deletion; with PATHs,\n"
 	  "                 overwrite only those\n"
+	  "  --ignored      push the PATHs too, files or folders, whatever .gitignore\n"
+	  "                 or sync.ignore say (a dataset git does not keep); later\n"
+	  "                 pushes leave them on the server\n"
 	  "  --json         print a JSON summary\n"
 	  "  -q, --quiet    no summary line, no progress line\n"
 	  "  --progress     a progress line on stderr even when it is not a terminal\n" },

@@ -28,6 +28,8 @@ void cmd_load_config(struct config *c);
 
 struct session;
 struct push_opts {
+	char **include;		/* --ignored PATH...: pushed whatever the rules say */
+	uint32_t ninclude;
 	bool dry_run, force, json, quiet;
 	int want_progress;	/* -1 on a terminal, 1 always */
 	char **force_paths;	/* with force: overwrite only these (NULL: all) */

@@ -195,6 +195,20 @@ static bool rule_excludes(struct walker *w, bool is_dir, bool *enter)
 {
 	const struct git_tracked *t = w->sp->tracked;
 	*enter = false;
+	/* Named by push --ignored: in, whatever the rules; a folder on the
+	 * way to one is walked for it alone. */
+	for (size_t i = 0; i < w->sp->ninclude; i++) {
+		const char *in = w->sp->include[i];
+		size_t pl = strlen(w->path), il = strlen(in);
+		if (strncmp(w->path, in, il) == 0 && (w->path[il] == '\0' || w->path[il] == '/'))
+			return false;
+		if (is_dir && pl < il && strncmp(in, w->path, pl) == 0 && in[pl] == '/') {
+			if (!w->tracked_only && !ignore_match(&w->ig, w->path, is_dir, NULL))
+				return false;
+			*enter = !w->tracked_only;
+			return false;
+		}
+	}
 	if (!w->tracked_only && !ignore_match(&w->ig, w->path, is_dir, NULL))
 		return false;
 	if (t && t->len && (is_dir ? git_tracked_below(t, w->path) : git_tracked_has(t, w->path)) &&
@@ -357,9 +371,17 @@ static void load_tracked(const struct config *cfg, struct git_tracked *t)
 
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err)
 {
+	return scan_push_set_with(cfg, NULL, 0, fn, arg, st, err);
+}
+
+int scan_push_set_with(const struct config *cfg, char *const *include, size_t ninclude, scan_fn fn, void *arg,
+		       struct scan_stats *st, char **err)
+{
 	struct scan_spec sp;
 	struct git_tracked t;
 	scan_spec_push(&sp, cfg);
+	sp.include = include;
+	sp.ninclude = ninclude;
 	load_tracked(cfg, &t);
 	sp.tracked = &t;
 	int r = scan_tree(&sp, fn, arg, st, err);

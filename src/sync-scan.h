@@ -64,6 +64,11 @@ struct scan_spec {
 	 * rules; a folder that holds one is walked for those alone.  NULL:
 	 * none. */
 	const struct git_tracked *tracked;
+	/* `push --ignored PATH...`: these paths (and what is below them)
+	 * are pushed whatever a rule says; a folder on the way to one is
+	 * walked for them alone. */
+	char *const *include;
+	size_t ninclude;
 	/* A pull: the .gitignore files do not apply, only sp->ignore. */
 	bool no_gitignore;
 	/* Each entry a rule keeps out (not walked below), for a pull's count
@@ -85,6 +90,9 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
  * are warned about on stderr and counted; 0, the callback's non-zero
  * value, or -1 with *err (caller frees) when the walk cannot start. */
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err);
+/* The same, with paths pushed whatever the rules say (push --ignored). */
+int scan_push_set_with(const struct config *cfg, char *const *include, size_t ninclude, scan_fn fn, void *arg,
+		       struct scan_stats *st, char **err);
 
 /* What decides whether path (relative to the root, no leading "./") is
  * pushed or pulled (check-ignore). */

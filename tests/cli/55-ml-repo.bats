@@ -255,3 +255,42 @@ make_results() {
 	[ "$output" = src/model.py ]
 	[[ "$stderr" == *"push folder 'data' is ignored"* ]]
 }
+
+@test "ml: push --ignored sends a dataset git ignores; a later push leaves it there" {
+	mkdir -p data/shakespeare_char data/raw/big
+	echo prep >data/shakespeare_char/prepare.py
+	echo 'First Citizen:' >data/shakespeare_char/input.txt
+	echo raw >data/raw/big/a
+	printf 'data/shakespeare_char/input.txt\ndata/raw/\n' >.gitignore
+	"$FERRY" push >/dev/null
+	[ ! -e "$R/data/shakespeare_char/input.txt" ]
+	run "$FERRY" push --ignored data/shakespeare_char/input.txt
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pushed 1, "* ]]
+	[ "$(cat "$R/data/shakespeare_char/input.txt")" = 'First Citizen:' ]
+	[ ! -e "$R/data/raw" ]
+	# a folder, named from a subfolder as git add would
+	cd data
+	run "$FERRY" push --ignored raw
+	[ "$status" -eq 0 ]
+	[ "$(cat "$R/data/raw/big/a")" = raw ]
+	cd ..
+	# a plain push leaves them on the server
+	run "$FERRY" push
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ -e "$R/data/shakespeare_char/input.txt" ] && [ -e "$R/data/raw/big/a" ]
+	# refusals
+	run "$FERRY" push --ignored nothere
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"cannot push 'nothere'"* ]]
+	mkdir -p results && echo r >results/r
+	run "$FERRY" push --ignored results/r
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"is in a pull folder"* ]]
+	run "$FERRY" push --ignored /etc/passwd
+	[ "$status" -eq 64 ]
+	run "$FERRY" push --ignored
+	[ "$status" -eq 64 ]
+}
