@@ -202,6 +202,8 @@ static int relay(struct relay *x, struct ferr *e)
 			for (int i = 0; i < ints; i++)
 				send_signal(x, SIGINT);
 			interrupts += ints;
+			for (int quits = sig_take(SIGQUIT); quits > 0; quits--)
+				send_signal(x, SIGQUIT);
 			/* TERM/HUP: pass it on, give the command a moment to
 			 * end, then end ourselves too (timeout, closed terminal). */
 			for (int k = 0; k < 2; k++) {
@@ -312,6 +314,7 @@ int cmd_exec(int argc, char **argv)
 		cmd_usage_die("exec", "the command line is too long (at most %d bytes)", FRAME_MAX);
 
 	sig_watch(SIGINT);
+	sig_watch(SIGQUIT);
 	sig_watch(SIGTERM);
 	sig_watch(SIGHUP);
 	struct session_opts so = { 0 };

@@ -28,6 +28,13 @@ struct session_opts {
 	bool batch;		/* force ssh BatchMode (never prompt) */
 };
 
+/* The terminal's foreground lent to ssh's process group while it
+ * connects (fd -1: not lent). */
+struct tty_lend {
+	int fd;
+	pid_t pgrp;
+};
+
 struct session {
 	const struct config *cfg;
 	const char *label;	/* "host" or "local" */
@@ -41,6 +48,7 @@ struct session {
 	char *noise_line;	/* the first such line */
 	uint64_t connect_ns;	/* spawn to hello */
 	uint64_t deadline;	/* for the agent to show up */
+	struct tty_lend lend;	/* until the agent answers */
 	/* Between session_start and session_finish (a retry after an
 	 * install starts the transport again). */
 	struct session_opts opts;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bats
+# ferry in a real terminal (tmux) over a real sshd on 127.0.0.1: Ctrl-C
+# reaches the remote command and not ssh, ssh's prompts on first contact
+# still work, following survives the link.
+
+load helpers
+load jobs-lib
+
+setup_file() { sshd_setup_file; }
+teardown_file() { sshd_teardown_file; }
+
+setup() {
+	command -v tmux >/dev/null || skip "tmux is not installed"
+	common_setup
+	init_ssh_project
+	R="$T/remote"
+	TSOCK="$T/tmux.sock"
+}
+teardown() {
+	[ -n "${TSOCK:-}" ] && tmux -S "$TSOCK" kill-server 2>/dev/null
+	jobs_teardown
+	common_teardown
+}
+
+# in_tmux CMD: runs CMD in a new tmux session in this project, then prints
+# its exit status as "exit=N".
+in_tmux() {
+	tmux -S "$TSOCK" -f /dev/null new-session -d -x 120 -y 30 \
+		"cd $PWD && HOME=$HOME XDG_RUNTIME_DIR=$XDG_RUNTIME_DIR $1; echo exit=\$?; sleep 60"
+}
+screen() { tmux -S "$TSOCK" capture-pane -p -S -100; }
+until_screen() {	# until_screen TEXT [tries of 0.1 s]
+	local i
+	for i in $(seq 1 "${2:-150}"); do
+		screen | grep -qF -- "$1" && return 0
+		sleep 0.1
+	done
+	screen
+	return 1
+}
+
+@test "terminal: Ctrl-C reaches the remote command, not ssh" {
+	cat >int.py <<'PY'
+import sys, time
+print("waiting", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("caught", flush=True)
+    sys.exit(3)
+PY
+	"$FERRY" push >/dev/null
+	in_tmux "$FERRY exec -- python3 int.py"
+	until_screen waiting
+	tmux -S "$TSOCK" send-keys C-c
+	until_screen "exit=3"
+	screen | grep -q caught
+	! screen | grep -q "connection to"
+}
+
+@test "terminal: Ctrl-\\ is forwarded as SIGQUIT" {
+	in_tmux "$FERRY exec --shell 'trap \"echo quit; exit 9\" QUIT; echo waiting; while :; do sleep 0.1; done'"
+	until_screen waiting
+	tmux -S "$TSOCK" send-keys 'C-\'
+	until_screen "exit=9"
+	screen | grep -q '^quit'
+}
+
+@test "terminal: ssh asks to accept an unknown host key on first contact" {
+	sed -e 's/StrictHostKeyChecking yes/StrictHostKeyChecking ask/' -e '/BatchMode yes/d' \
+		-e "s|UserKnownHostsFile .*|UserKnownHostsFile $T/known_hosts|" "$SSHD_DIR/ssh_config" >"$T/ask_config"
+	: >"$T/known_hosts"
+	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/ask_config|" ferry.ini
+	in_tmux "$FERRY exec -- echo first-contact-ok"
+	until_screen "continue connecting"
+	tmux -S "$TSOCK" send-keys yes Enter
+	until_screen "exit=0"
+	screen | grep -q '^first-contact-ok'
+	grep -q 127.0.0.1 "$T/known_hosts"
+}
