@@ -253,13 +253,33 @@ int agent_job_list(struct conn *c, struct rd *body)
 
 /* ---- logs ---- */
 
+static void send_log_at(struct conn *c, uint64_t pos)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(pos >> (56 - 8 * i));
+	conn_queue(c, MSG_JOB_LOG_AT, b, sizeof(b));
+}
+
 /* Sends what the log holds from l's position on; -1 when the client is
- * gone. */
-static int send_log(struct conn *c, struct job_log *l)
+ * gone.  With at (the offset the client will count the next byte at, or
+ * UINT64_MAX when it does not know), a JOB_LOG_AT goes before output
+ * that does not start there: after a dropped-bytes line, whose bytes are
+ * not the log's. */
+static int send_log(struct conn *c, struct job_log *l, uint64_t *at)
 {
 	uint8_t b[FRAME_CHUNK];
 	ssize_t n;
-	while ((n = job_log_read(l, b, sizeof(b))) > 0) {
+	for (;;) {
+		uint64_t pos = job_log_pos(l);
+		if ((n = job_log_read(l, b, sizeof(b))) <= 0)
+			break;
+		if (at != NULL) {
+			uint64_t end = job_log_pos(l);
+			if (end - pos == (uint64_t)n && pos != *at)
+				send_log_at(c, pos);
+			*at = end - pos == (uint64_t)n ? end : UINT64_MAX;
+		}
 		conn_queue(c, MSG_JOB_OUTPUT, b, (size_t)n);
 		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
 			return -1;
@@ -350,13 +370,14 @@ static int watch_dir(const char *dir)
 
 int agent_job_logs(struct conn *c, struct rd *body)
 {
-	uint32_t id = rd_u32(body), tail = rd_u32(body);
-	uint8_t follow = rd_u8(body);
-	rd_expect_end(body);
-	if (!rd_ok(body) || follow > 1) {
+	struct job_logs_req q;
+	if (job_logs_decode(body, &q) < 0) {
 		agent_error(c, PERR_PROTOCOL, "malformed logs request");
 		return -1;
 	}
+	uint32_t id = q.id, tail = q.tail;
+	bool follow = q.flags & JOB_LOGS_FOLLOW;
+	uint64_t at = UINT64_MAX, *atp = q.flags & JOB_LOGS_AT ? &at : NULL;
 	struct job j;
 	struct job_log l;
 	char *jobs = jobs_or_error(c), *dir = NULL;
@@ -369,12 +390,19 @@ int agent_job_logs(struct conn *c, struct rd *body)
 	/* Watch before reading: nothing written in between is missed. */
 	if (follow && j.state == JOB_RUNNING)
 		ino = watch_dir(dir);
-	int r = tail ? open_tail(&l, dir, tail) : job_log_open(&l, dir, 0);
+	int r = tail && !(q.flags & JOB_LOGS_FROM) ? open_tail(&l, dir, tail) : job_log_open(&l, dir, 0);
 	if (r < 0) {
 		agent_error(c, PERR_JOB, "cannot read the log of job %u: %s", id, strerror(-r));
 		goto out;
 	}
-	if (send_log(c, &l) < 0)
+	if (q.flags & JOB_LOGS_FROM)
+		job_log_seek(&l, q.from);
+	if (atp != NULL) {
+		/* Where it starts, even when nothing follows yet. */
+		at = job_log_pos(&l);
+		send_log_at(c, at);
+	}
+	if (send_log(c, &l, atp) < 0)
 		goto close;
 	while (ino >= 0 && j.state == JOB_RUNNING) {
 		if (conn_flush(c) < 0)
@@ -382,7 +410,7 @@ int agent_job_logs(struct conn *c, struct rd *body)
 		int w = wait_change(c, ino);
 		if (w < 0)
 			goto close;
-		if (send_log(c, &l) < 0)
+		if (send_log(c, &l, atp) < 0)
 			goto close;
 		struct job k;
 		if (job_load(jobs, id, &k) == 0) {
@@ -391,7 +419,7 @@ int agent_job_logs(struct conn *c, struct rd *body)
 		}
 	}
 	/* The end: whatever came last, then how it ended. */
-	if (send_log(c, &l) == 0)
+	if (send_log(c, &l, atp) == 0)
 		send_done(c, &j);
 close:
 	job_log_close(&l);

@@ -70,6 +70,7 @@ enum msg_type {
 	MSG_JOB_RESIZE = 0x040b,
 	MSG_JOB_RM = 0x040c,
 	MSG_JOB_NOTICE = 0x040d,
+	MSG_JOB_LOG_AT = 0x040e,
 	/* between the agent and a job's supervisor (its control socket) */
 	MSG_JOB_CTL_ATTACH = 0x0420,
 	MSG_JOB_CTL_KILL = 0x0421,

@@ -89,6 +89,53 @@ static const char boot_install_script[] =
 	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
 	"printf 'FERRY-BOOT installed %s\\n' \"$d/$1/ferry\"";
 
+/* Sleeps ms, or until one of the signals that stop ferry: 0 or it. */
+static int nap_or_signal(uint64_t ms)
+{
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+	uint64_t until = now_mono_ns() + ms * 1000000u;
+	for (;;) {
+		for (size_t i = 0; i < ARRAY_LEN(stops); i++)
+			if (sig_take(stops[i]))
+				return stops[i];
+		uint64_t now = now_mono_ns();
+		if (now >= until)
+			return 0;
+		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
+		if (poll(&p, 1, (int)((until - now) / 1000000u) + 1) > 0)
+			sig_drain();
+	}
+}
+
+int session_reopen(struct session *s, const struct config *cfg, uint16_t first_type, const struct buf *first,
+		   struct ferr *e)
+{
+	struct session_opts so = { .batch = true };
+	uint64_t give_up = now_mono_ns() + RECONNECT_GIVE_UP_MS * 1000000ull;
+	uint64_t wait_ms = RECONNECT_FIRST_MS;
+	for (;;) {
+		if (session_open(s, cfg, &so, first_type, first, e) == 0) {
+			ferr_release(e);	/* an earlier try's */
+			return 0;
+		}
+		if (e->code != EXIT_CONNECT)
+			return -1;
+		if (now_mono_ns() + wait_ms * 1000000u >= give_up) {
+			char *m = xasprintf("gave up reconnecting after %d minutes: %s", RECONNECT_GIVE_UP_MS / 60000, e->msg);
+			free(e->msg);
+			e->msg = m;
+			return -1;
+		}
+		int sig = nap_or_signal(wait_ms);
+		if (sig) {
+			ferr_set(e, 128 + sig, NULL, "interrupted while reconnecting to '%s'",
+				 cfg->kind == TARGET_SSH ? cfg->host : "local");
+			return -1;
+		}
+		wait_ms = wait_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : wait_ms * 2;
+	}
+}
+
 static void session_free(struct session *s, bool print_stderr);
 
 int session_control_dir(char **dir, struct ferr *e)

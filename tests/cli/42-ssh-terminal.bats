@@ -78,3 +78,58 @@ PY
 	screen | grep -q '^first-contact-ok'
 	grep -q 127.0.0.1 "$T/known_hosts"
 }
+
+@test "terminal: Ctrl-C on logs -f leaves the job running and says how to stop it" {
+	start_job --shell 'echo started; sleep 60'
+	in_tmux "$FERRY logs -f $JOB"
+	until_screen started
+	tmux -S "$TSOCK" send-keys C-c
+	until_screen "exit=130"
+	screen | grep -qx "ferry: job $JOB keeps running; stop it with: ferry kill $JOB"
+	[ "$(job_field "$JOB" state)" = running ]
+}
+
+# cut_link: ends this test's ControlMaster and the sshd processes serving
+# its sessions (children of the test's own sshd), as a dropped link would.
+cut_link() {
+	local sock master
+	for sock in "$XDG_RUNTIME_DIR"/ferry/*; do
+		[ -S "$sock" ] || continue
+		master=$(ssh -o ControlPath="$sock" -O check dummy 2>&1 | sed -n 's/.*pid=\([0-9]*\).*/\1/p')
+		[ -n "$master" ] && kill -9 "$master"
+	done
+	pkill -9 -P "$SSHD_PID" || true
+}
+
+@test "terminal: logs -f reconnects after the link drops, no byte lost or doubled" {
+	# lines that end mid-way too, so the reconnect line must start its own
+	start_job --shell 'for i in $(seq 1 60); do printf "line %03d of the log %s\n" $i "$(head -c 300 /dev/zero | tr "\0" x)"; [ $((i % 7)) = 0 ] && printf "partial %d " $i; sleep 0.05; done; echo end; exit 6'
+	"$FERRY" logs -f "$JOB" >"$T/follow.out" 2>"$T/follow.err" &
+	follower=$!
+	for i in $(seq 1 100); do grep -q "line 005" "$T/follow.out" && break; sleep 0.1; done
+	cut_link
+	sleep 0.5
+	cut_link
+	st=0
+	wait "$follower" || st=$?
+	cat "$T/follow.err"
+	[ "$st" -eq 6 ]
+	grep -qx "ferry: connection lost; reconnecting..." "$T/follow.err"
+	grep -qx "ferry: reconnected" "$T/follow.err"
+	"$FERRY" logs "$JOB" >"$T/whole.out"
+	cmp "$T/follow.out" "$T/whole.out"
+}
+
+@test "terminal: wait reconnects after the link drops" {
+	start_job --shell 'sleep 6; exit 5'
+	"$FERRY" wait "$JOB" >"$T/wait.out" 2>"$T/wait.err" &
+	waiter=$!
+	sleep 3
+	cut_link
+	st=0
+	wait "$waiter" || st=$?
+	cat "$T/wait.err"
+	[ "$st" -eq 5 ]
+	grep -q "job $JOB failed (exit 5)" "$T/wait.out"
+	grep -qx "ferry: reconnected" "$T/wait.err"
+}
