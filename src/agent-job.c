@@ -594,9 +594,13 @@ out:
 /* ---- attach ---- */
 
 /* Relays between the client and the supervisor until the job ends or
- * either side goes. */
-static void relay(struct conn *c, struct conn *sc)
+ * either side goes.  1 when the supervisor hung up before saying
+ * anything (one older than JOB_LOG_AT refuses its request so), else 0.
+ * With owe_at, a JOB_LOG_AT of an unknown offset follows the first
+ * output (the client shows its banner after the recent output). */
+static int relay(struct conn *c, struct conn *sc, bool owe_at)
 {
+	bool heard = false;
 	for (;;) {
 		struct pollfd p[3] = {
 			{ .fd = c->rfd, .events = POLLIN },
@@ -604,14 +608,14 @@ static void relay(struct conn *c, struct conn *sc)
 			{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT },
 		};
 		if (sc->out.len && conn_flush(sc) < 0)
-			return;
+			return 0;
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return;
+			return 0;
 		}
 		if (p[2].revents && conn_flush_some(c) < 0)
-			return;
+			return 0;
 		uint16_t type;
 		struct rd b;
 		if (p[0].revents) {
@@ -619,28 +623,33 @@ static void relay(struct conn *c, struct conn *sc)
 			int fr;
 			while ((fr = conn_next(c, &type, &b)) == 1) {
 				if (type != MSG_JOB_INPUT && type != MSG_JOB_RESIZE)
-					return;
+					return 0;
 				conn_queue(sc, type, b.p + b.off, rd_left(&b));
 			}
 			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
-				return;	/* detached */
+				return 0;	/* detached */
 		}
 		if (p[1].revents) {
 			int r = conn_fill(sc);
 			int fr;
 			while ((fr = conn_next(sc, &type, &b)) == 1) {
-				if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE)
-					return;
+				if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE && type != MSG_JOB_LOG_AT)
+					return 0;
+				heard = true;
 				conn_queue(c, type, b.p + b.off, rd_left(&b));
 				if (type == MSG_JOB_DONE)
-					return;
+					return 0;
+			}
+			if (owe_at && heard) {
+				send_log_at(c, UINT64_MAX);
+				owe_at = false;
 			}
 			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
-				return;
+				return heard ? 0 : 1;
 			/* A slow client: hold the supervisor back (it drops
 			 * us if we lag too far). */
 			if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
-				return;
+				return 0;
 		}
 	}
 }
@@ -649,6 +658,9 @@ int agent_job_attach(struct conn *c, struct rd *body)
 {
 	uint32_t id = rd_u32(body);
 	uint16_t rows = rd_u16(body), cols = rd_u16(body);
+	/* Since JOB_LOG_AT: the log offset the client saw up to. */
+	bool at = rd_left(body) > 0;
+	uint64_t from = at ? rd_u64(body) : UINT64_MAX;
 	rd_expect_end(body);
 	if (!rd_ok(body)) {
 		agent_error(c, PERR_PROTOCOL, "malformed attach request");
@@ -671,10 +683,23 @@ int agent_job_attach(struct conn *c, struct rd *body)
 		goto out;
 	}
 	struct conn sc;
-	uint8_t req[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	uint8_t req[12] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	for (int i = 0; i < 8; i++)
+		req[4 + i] = (uint8_t)(from >> (56 - 8 * i));
 	conn_init(&sc, fd, fd);
-	conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, sizeof(req));
-	relay(c, &sc);
+	conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, at ? 12 : 4);
+	if (relay(c, &sc, false) == 1 && at) {
+		/* A supervisor of an older ferry: in its words, and the
+		 * client learns no offset. */
+		conn_release(&sc);
+		close(fd);
+		fd = ctl_connect(jobs, id);
+		if (fd >= 0) {
+			conn_init(&sc, fd, fd);
+			conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, 4);
+			(void)relay(c, &sc, true);
+		}
+	}
 	conn_release(&sc);
 	/* Ended without the supervisor's word: say how the job stands. */
 	struct job k;

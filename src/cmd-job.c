@@ -937,6 +937,92 @@ static void send_resize(struct session *s)
 		conn_queue(&s->c, MSG_JOB_RESIZE, b, sizeof(b));
 }
 
+static void set_raw(void)
+{
+	struct termios raw;
+	if (tcgetattr(0, &saved_tio) < 0)
+		return;
+	if (!tio_saved)
+		atexit(restore_tty);
+	tio_saved = true;
+	raw = saved_tio;
+	cfmakeraw(&raw);
+	(void)tcsetattr(0, TCSAFLUSH, &raw);
+}
+
+/* JOB_ATTACH's body: u32 id, u16 rows, u16 cols, u64 the log offset seen
+ * up to (UINT64_MAX: none yet, the recent output first). */
+static void attach_request(struct buf *b, uint32_t id, uint64_t from)
+{
+	uint16_t rows, cols;
+	term_size(&rows, &cols);
+	buf_init(b, 16);
+	buf_put_u32(b, id);
+	buf_put_u16(b, rows);
+	buf_put_u16(b, cols);
+	buf_put_u64(b, from);
+}
+
+struct attach {
+	struct session *s;
+	uint32_t id;
+	uint64_t pos;		/* log offset of the next byte, UINT64_MAX unknown */
+	bool shown;		/* the recent output was shown (banner said) */
+	bool done;
+	int code;
+};
+
+/* Handles the frames already buffered: the recent output can come in
+ * with the hello, before anything is left to poll for. */
+static void attach_frames(struct attach *a)
+{
+	struct session *s = a->s;
+	uint16_t type;
+	struct rd body;
+	int fr;
+	while (!a->done && (fr = conn_next(&s->c, &type, &body)) == 1) {
+		if (type == MSG_JOB_OUTPUT) {
+			size_t n = rd_left(&body);
+			(void)print_out(body.p + body.off, n);
+			if (a->pos != UINT64_MAX)
+				a->pos += n;
+		} else if (type == MSG_JOB_LOG_AT) {
+			/* The recent output is out: from here on, live. */
+			a->pos = rd_u64(&body);
+			rd_expect_end(&body);
+			if (!rd_ok(&body)) {
+				restore_tty();
+				die(EXIT_PROTO, "malformed log position from the agent on '%s'", s->label);
+			}
+			if (!a->shown) {
+				line_start("\r\n");
+				fprintf(stderr, "ferry: attached to job %u; detach with Ctrl-]\r\n", a->id);
+				a->shown = true;
+			}
+		} else if (type == MSG_JOB_DONE) {
+			restore_tty();
+			uint32_t jid;
+			uint8_t state;
+			int32_t jc, sig;
+			if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
+				die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
+			fprintf(stderr, "\n[job %u %s]\n", a->id, job_state_name(state));
+			a->code = job_status(state, jc, sig);
+			a->done = true;
+		} else if (type == MSG_ERROR) {
+			restore_tty();
+			die_for_error(s, &body);
+		} else {
+			restore_tty();
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+		}
+	}
+	if (!a->done && fr < 0) {
+		restore_tty();
+		die(EXIT_PROTO, "malformed frame from the agent on '%s'", s->label);
+	}
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -957,37 +1043,47 @@ int cmd_attach(int argc, char **argv)
 	if (!isatty(0))
 		die(EXIT_USAGE, "attach needs a terminal on stdin (use `ferry logs -f %u` to watch)", id);
 	cmd_load_config(&cfg);
-	uint16_t rows, cols;
-	term_size(&rows, &cols);
 	struct buf b;
-	buf_init(&b, 16);
-	buf_put_u32(&b, id);
-	buf_put_u16(&b, rows);
-	buf_put_u16(&b, cols);
+	attach_request(&b, id, UINT64_MAX);
 	struct session s;
 	open_or_die(&s, &cfg, MSG_JOB_ATTACH, &b);
+	buf_release(&b);
 
-	struct termios raw;
-	if (tcgetattr(0, &saved_tio) == 0) {
-		tio_saved = true;
-		atexit(restore_tty);
-		raw = saved_tio;
-		cfmakeraw(&raw);
-		(void)tcsetattr(0, TCSAFLUSH, &raw);
-	}
+	set_raw();
 	sig_watch(SIGWINCH);
+	sig_watch(SIGINT);	/* only while reconnecting: raw mode makes Ctrl-C a key */
 	signal(SIGPIPE, SIG_IGN);
-	int code = 0;
-	bool done = false;
-	while (!done) {
-		struct pollfd p[3] = {
+	struct attach a = { .s = &s, .id = id, .pos = UINT64_MAX };
+	bool lost = false;
+	for (;;) {
+		attach_frames(&a);
+		if (a.done)
+			break;
+		if (lost) {
+			/* Cooked again meanwhile, so that Ctrl-C stops us. */
+			restore_tty();
+			attach_request(&b, id, a.pos);
+			int r = relink(&s, &cfg, MSG_JOB_ATTACH, &b, "\n");
+			buf_release(&b);
+			if (r) {
+				a.code = still_running(&id, 1, "\n");
+				break;
+			}
+			set_raw();
+			lost = false;
+			continue;
+		}
+		struct pollfd p[4] = {
 			{ .fd = 0, .events = POLLIN },
 			{ .fd = s.c.rfd, .events = POLLIN },
 			{ .fd = sig_fd(), .events = POLLIN },
+			{ .fd = s.proc.err, .events = POLLIN },
 		};
-		if (s.c.out.len && conn_flush(&s.c) < 0)
-			break;
-		if (poll(p, 3, -1) < 0) {
+		if (s.c.out.len && conn_flush(&s.c) < 0) {
+			lost = true;
+			continue;
+		}
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -996,7 +1092,10 @@ int cmd_attach(int argc, char **argv)
 			sig_drain();
 			if (sig_take(SIGWINCH))
 				send_resize(&s);
+			(void)sig_take(SIGINT);
 		}
+		if (p[3].revents)
+			session_read_stderr(&s);
 		if (p[0].revents) {
 			uint8_t in[4096];
 			ssize_t n = read(0, in, sizeof(in));
@@ -1015,48 +1114,16 @@ int cmd_attach(int argc, char **argv)
 		}
 		if (p[1].revents) {
 			int r = conn_fill(&s.c);
-			uint16_t type;
-			struct rd body;
-			int fr;
-			while ((fr = conn_next(&s.c, &type, &body)) == 1) {
-				if (type == MSG_JOB_OUTPUT) {
-					(void)write_all(1, body.p + body.off, rd_left(&body));
-				} else if (type == MSG_JOB_DONE || type == MSG_ERROR) {
-					restore_tty();
-					if (type == MSG_ERROR) {
-						uint32_t ec;
-						char *msg;
-						if (error_decode(&body, &ec, &msg) == 0)
-							die(EXIT_FAIL, "%s (on %s)", msg, s.label);
-						die(EXIT_PROTO, "malformed error from the agent on '%s'", s.label);
-					}
-					uint32_t jid;
-					uint8_t state;
-					int32_t jc, sig;
-					if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
-						die(EXIT_PROTO, "malformed job end from the agent on '%s'", s.label);
-					fprintf(stderr, "\n[job %u %s]\n", id, job_state_name(state));
-					code = job_status(state, jc, sig);
-					done = true;
-					break;
-				} else {
-					restore_tty();
-					die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
-				}
-			}
-			if (!done && (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))) {
-				restore_tty();
-				struct ferr e = { 0 };
-				session_lost(&s, true, &e);
-				ferr_die(&e);
+			if (r == 0 || (r < 0 && r != -EAGAIN)) {
+				attach_frames(&a);	/* the last words first */
+				lost = !a.done;
 			}
 		}
 	}
 	restore_tty();
 	session_close(&s);
-	buf_release(&b);
 	config_release(&cfg);
-	return code;
+	return a.code;
 }
 
 /* ---- kill ---- */

@@ -292,14 +292,17 @@ static void set_winsize(struct sup *s, uint16_t rows, uint16_t cols)
 }
 
 /* The last JOB_ATTACH_REPLAY bytes of output, so a viewer sees where the
- * job is. */
-static void replay(struct sup *s, struct viewer *v)
+ * job is; or, for a viewer coming back that saw the log up to offset
+ * from, what came since (if that is no more). */
+static void replay(struct sup *s, struct viewer *v, uint64_t from)
 {
 	struct job_log l;
 	char *dir = job_dir(s->jobs, s->j->id);
 	uint8_t b[FRAME_CHUNK];
 	if (job_log_open(&l, dir, JOB_ATTACH_REPLAY) == 0) {
 		ssize_t n;
+		if (from <= s->log.total && s->log.total - from <= JOB_ATTACH_REPLAY)
+			job_log_seek(&l, from);
 		while ((n = job_log_read(&l, b, sizeof(b))) > 0)
 			conn_queue(&v->c, MSG_JOB_OUTPUT, b, (size_t)n);
 		job_log_close(&l);
@@ -323,11 +326,22 @@ static int on_viewer_frame(struct sup *s, struct viewer *v, uint16_t type, struc
 	switch (type) {
 	case MSG_JOB_CTL_ATTACH: {
 		uint16_t rows = rd_u16(body), cols = rd_u16(body);
+		/* Since JOB_LOG_AT: the offset the viewer saw up to. */
+		bool at = rd_left(body) > 0;
+		uint64_t from = at ? rd_u64(body) : UINT64_MAX;
 		rd_expect_end(body);
 		if (!rd_ok(body))
 			return -1;
 		v->attached = true;
-		replay(s, v);
+		replay(s, v, from);
+		if (at) {
+			/* Where live output starts: no byte of it went out
+			 * before, none is read from the log twice. */
+			uint8_t b[8];
+			for (int i = 0; i < 8; i++)
+				b[i] = (uint8_t)(s->log.total >> (56 - 8 * i));
+			conn_queue(&v->c, MSG_JOB_LOG_AT, b, sizeof(b));
+		}
 		/* The newest viewer's size wins; programs redraw on the
 		 * SIGWINCH the kernel sends. */
 		set_winsize(s, rows, cols);

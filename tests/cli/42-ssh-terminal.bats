@@ -133,3 +133,54 @@ cut_link() {
 	grep -q "job $JOB failed (exit 5)" "$T/wait.out"
 	grep -qx "ferry: reconnected" "$T/wait.err"
 }
+
+@test "terminal: attach shows the recent output first, then the banner (10 times)" {
+	cat >pdb_like.py <<'PY'
+import sys
+print("some output before the prompt", flush=True)
+while True:
+    line = input("(Pdb) ")
+    print("ran", line, flush=True)
+PY
+	start_job -- python3 pdb_like.py
+	until_log() { local i; for i in $(seq 1 100); do "$FERRY" logs "$JOB" | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
+	until_log "(Pdb)"
+	for k in $(seq 1 10); do
+		TSOCK="$T/tmux$k.sock"	# a new server each time
+		in_tmux "$FERRY attach $JOB"
+		until_screen "detach with Ctrl-]" 100
+		# the prompt is there at once, above the banner, without a key
+		screen | grep -n . >"$T/screen"
+		prompt=$(grep -m1 '(Pdb)' "$T/screen" | cut -d: -f1)
+		banner=$(grep -m1 "ferry: attached to job $JOB; detach with Ctrl-]" "$T/screen" | cut -d: -f1)
+		[ -n "$prompt" ] && [ -n "$banner" ] && [ "$prompt" -lt "$banner" ]
+		tmux -S "$TSOCK" send-keys C-]
+		until_screen "exit=0"
+		tmux -S "$TSOCK" kill-server
+	done
+	[ "$(job_field "$JOB" state)" = running ]
+}
+
+@test "terminal: attach reconnects after the link drops and goes on where it was" {
+	cat >echo.py <<'PY'
+print("ready", flush=True)
+while True:
+    line = input("> ")
+    print("got", line, flush=True)
+PY
+	start_job -- python3 echo.py
+	in_tmux "$FERRY attach $JOB"
+	until_screen "detach with Ctrl-]"
+	tmux -S "$TSOCK" send-keys "hello" Enter
+	until_screen "got hello"
+	cut_link
+	until_screen "ferry: reconnected" 300
+	tmux -S "$TSOCK" send-keys "again" Enter
+	until_screen "got again"
+	# nothing shown twice: the recent output is not replayed again
+	[ "$(screen | grep -c '^got hello')" -eq 1 ]
+	[ "$(screen | grep -c '^ready')" -eq 1 ]
+	screen | grep -qx "ferry: connection lost; reconnecting..."
+	tmux -S "$TSOCK" send-keys C-]
+	until_screen "exit=0"
+}
