@@ -553,22 +553,6 @@ static void loop(struct sup *s)
 
 /* ---- starting ---- */
 
-static int open_pty(int *master, char **slave)
-{
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (m < 0)
-		return -errno;
-	char name[128];
-	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
-		int e = errno;
-		close(m);
-		return -e;
-	}
-	*master = m;
-	*slave = xstrdup(name);
-	return 0;
-}
-
 static int listen_ctl(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -832,7 +816,7 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 		report(rep, "error cannot create the job's control socket '%s': %s", s.sock_path, strerror(-s.lsock));
 		_exit(1);
 	}
-	r = open_pty(&s.master, &slave);
+	r = pty_open(&s.master, &slave);
 	if (r < 0 || pipe2(pex, O_CLOEXEC) < 0) {
 		report(rep, "error cannot open a pseudo-terminal: %s", strerror(r < 0 ? -r : errno));
 		_exit(1);

@@ -184,3 +184,46 @@ PY
 	tmux -S "$TSOCK" send-keys C-]
 	until_screen "exit=0"
 }
+
+@test "terminal: exec -t gives the command a terminal of the window's size" {
+	in_tmux "$FERRY exec -t --shell 'if [ -t 0 ] && [ -t 1 ]; then echo tty-yes; fi; stty size; echo TERM=\$TERM; exit 4'"
+	until_screen "exit=4"
+	screen | grep -q '^tty-yes'
+	screen | grep -q '^30 120'
+	screen | grep -q '^TERM=screen\|^TERM=tmux'
+	# without -t: pipes, as before
+	run "$FERRY" exec --shell '[ -t 0 ] || echo no-tty'
+	[ "$output" = no-tty ]
+	run "$FERRY" exec -t -- true </dev/null
+	[ "$status" -eq 64 ]
+}
+
+@test "terminal: exec -t: Ctrl-C is a key for the command's terminal; resize follows" {
+	cat >int.py <<'PY'
+import signal, shutil, sys, time
+signal.signal(signal.SIGWINCH, lambda *a: print("size", shutil.get_terminal_size(), flush=True))
+print("waiting", flush=True)
+try:
+    time.sleep(60)
+except KeyboardInterrupt:
+    print("caught", flush=True)
+    sys.exit(3)
+PY
+	"$FERRY" push >/dev/null
+	in_tmux "$FERRY exec -t -- python3 int.py; r=\$?; stty -a | grep -qw -- -icanon || echo cooked-again; (exit \$r)"
+	until_screen waiting
+	tmux -S "$TSOCK" resize-window -x 100 -y 20
+	until_screen "columns=100, lines=20"
+	tmux -S "$TSOCK" send-keys C-c
+	until_screen "exit=3"
+	screen | grep -q caught
+	screen | grep -q '^cooked-again'	# the terminal is restored
+}
+
+@test "terminal: ferry shell is a login shell in the project folder" {
+	in_tmux "$FERRY shell"
+	tmux -S "$TSOCK" send-keys 'echo "in=$(pwd)"; shopt -q login_shell && echo login-yes; exit 7' Enter
+	until_screen "exit=7"
+	screen | grep -q "^in=$R\$"
+	screen | grep -q '^login-yes'
+}
