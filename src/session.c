@@ -199,6 +199,10 @@ static void tty_take_back(struct tty_lend *t)
 	if (t->fd < 0)
 		return;
 	tty_set_fg(t->fd, getpgrp());
+	/* A pager after us in a pipeline (`ferry logs -f 1 | less`) that
+	 * read the terminal meanwhile was stopped (SIGTTIN); the shell
+	 * still sees its job running (we were), so let it go on. */
+	kill(0, SIGCONT);
 	close(t->fd);
 	t->fd = -1;
 	t->pgrp = 0;
