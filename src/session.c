@@ -13,10 +13,10 @@
  * ssh runs in a process group of its own, so the terminal's Ctrl-C, Ctrl-\
  * and Ctrl-Z reach only ferry, which forwards them to the remote command.
  * ssh may still have to ask on /dev/tty (password, passphrase, an unknown
- * host key), and a background group that reads the terminal is stopped:
- * while connecting, ssh's group is lent the foreground, as a shell does
- * for a job, and ferry takes it back as soon as the agent answers or ssh
- * ends.
+ * host key), and a background group that uses the terminal is stopped
+ * (SIGTTOU, SIGTTIN): while connecting, ferry watches for that and then
+ * lends ssh's group the foreground, as a shell does for a job, and takes
+ * it back as soon as the agent answers or ssh ends.
  *
  * Every failure ends up in struct ferr with the exit code of its class;
  * ssh's own diagnostics (the tail of its stderr) decide between refused,
@@ -176,12 +176,14 @@ static void tty_set_fg(int fd, pid_t pgrp)
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
 
-/* Makes pgrp the terminal's foreground group, if we are it now (never
- * when ferry runs in the background, or without a terminal). */
+/* Watches ssh (process group pgrp) for wanting the terminal, if we are
+ * the terminal's foreground group now (never when ferry runs in the
+ * background, or without a terminal). */
 static void tty_lend(struct tty_lend *t, pid_t pgrp)
 {
 	t->fd = -1;
 	t->pgrp = 0;
+	t->lent = false;
 	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 	if (fd < 0)
 		return;
@@ -189,7 +191,6 @@ static void tty_lend(struct tty_lend *t, pid_t pgrp)
 		close(fd);
 		return;
 	}
-	tty_set_fg(fd, pgrp);
 	t->fd = fd;
 	t->pgrp = pgrp;
 }
@@ -198,19 +199,26 @@ static void tty_take_back(struct tty_lend *t)
 {
 	if (t->fd < 0)
 		return;
-	tty_set_fg(t->fd, getpgrp());
-	/* A pager after us in a pipeline (`ferry logs -f 1 | less`) that
-	 * read the terminal meanwhile was stopped (SIGTTIN); the shell
-	 * still sees its job running (we were), so let it go on. */
-	kill(0, SIGCONT);
+	if (t->lent) {
+		tty_set_fg(t->fd, getpgrp());
+		/* A pager after us in a pipeline (`ferry logs -f 1 | less`)
+		 * that read the terminal meanwhile was stopped (SIGTTIN);
+		 * the shell still sees its job running (we were), so let it
+		 * go on. */
+		kill(0, SIGCONT);
+	}
 	close(t->fd);
 	t->fd = -1;
 	t->pgrp = 0;
+	t->lent = false;
 }
 
-/* Ctrl-Z at ssh's prompt stops ssh, which holds the terminal: do what a
- * shell would, take the terminal back and stop ourselves; on `fg`, give
- * it to ssh again and let ssh go on. */
+/* ssh stopped.  Not holding the terminal, it was about to ask something
+ * on it (SIGTTOU/SIGTTIN: its readpassphrase starts the prompt again on
+ * SIGCONT): lend it the terminal and let it go on.  Holding it, Ctrl-Z at
+ * its prompt stopped it: do what a shell would, take the terminal back
+ * and stop ourselves; on `fg`, lend it again and let ssh go on.  Lending
+ * only when asked keeps Ctrl-C ours while no prompt is on the screen. */
 static void tty_follow_stop(struct tty_lend *t, pid_t pid)
 {
 	siginfo_t si;
@@ -219,14 +227,20 @@ static void tty_follow_stop(struct tty_lend *t, pid_t pid)
 	memset(&si, 0, sizeof(si));
 	if (waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOHANG) < 0 || si.si_pid != pid)
 		return;
-	tty_set_fg(t->fd, getpgrp());
-	raise(SIGTSTP);
+	if (!t->lent) {
+		if (si.si_status != SIGTTIN && si.si_status != SIGTTOU)
+			return;	/* stopped by someone else: theirs to resume */
+		t->lent = true;
+	} else {
+		tty_set_fg(t->fd, getpgrp());
+		raise(SIGTSTP);
+	}
 	tty_set_fg(t->fd, t->pgrp);
 	kill(-t->pgrp, SIGCONT);
 }
 
-/* How long a poll may sleep while the terminal is lent: a stopped ssh
- * is noticed within this. */
+/* How long a poll may sleep while ssh may want the terminal: a stopped
+ * ssh is noticed within this. */
 #define LEND_POLL_MS	200
 
 char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batch, const char *remote_cmd)

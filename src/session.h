@@ -28,11 +28,12 @@ struct session_opts {
 	bool batch;		/* force ssh BatchMode (never prompt) */
 };
 
-/* The terminal's foreground lent to ssh's process group while it
- * connects (fd -1: not lent). */
+/* The terminal's foreground, lent to ssh's process group while it
+ * connects if it wants to ask something (fd -1: nothing to lend). */
 struct tty_lend {
 	int fd;
 	pid_t pgrp;
+	bool lent;
 };
 
 struct session {

@@ -89,6 +89,22 @@ PY
 	[ "$(job_field "$JOB" state)" = running ]
 }
 
+@test "terminal: Ctrl-C on run -f and wait: the job keeps running" {
+	in_tmux "$FERRY run -f --shell 'echo started; sleep 60'"
+	until_screen started
+	tmux -S "$TSOCK" send-keys C-c
+	until_screen "exit=130"
+	screen | grep -qx "ferry: job 1 keeps running; stop it with: ferry kill 1"
+	tmux -S "$TSOCK" kill-server
+	TSOCK="$T/tmux2.sock"
+	in_tmux "$FERRY wait 1"
+	sleep 1
+	tmux -S "$TSOCK" send-keys C-c
+	until_screen "exit=130"
+	screen | grep -qx "ferry: job 1 keeps running; stop it with: ferry kill 1"
+	[ "$(job_field 1 state)" = running ]
+}
+
 # cut_link: ends this test's ControlMaster and the sshd processes serving
 # its sessions (children of the test's own sshd), as a dropped link would.
 cut_link() {
