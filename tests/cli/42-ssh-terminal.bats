@@ -63,7 +63,7 @@ PY
 	until_screen waiting
 	tmux -S "$TSOCK" send-keys 'C-\'
 	until_screen "exit=9"
-	screen | grep -q '^quit'
+	screen | grep -q 'quit$'	# after the ^\ the terminal echoed
 }
 
 @test "terminal: ssh asks to accept an unknown host key on first contact" {
@@ -92,17 +92,18 @@ PY
 @test "terminal: Ctrl-C on run -f and wait: the job keeps running" {
 	in_tmux "$FERRY run -f --shell 'echo started; sleep 60'"
 	until_screen started
+	id=$(screen | grep -m1 -x '[0-9][0-9]*')
 	tmux -S "$TSOCK" send-keys C-c
 	until_screen "exit=130"
-	screen | grep -qx "ferry: job 1 keeps running; stop it with: ferry kill 1"
+	screen | grep -qx "ferry: job $id keeps running; stop it with: ferry kill $id"
 	tmux -S "$TSOCK" kill-server
 	TSOCK="$T/tmux2.sock"
-	in_tmux "$FERRY wait 1"
+	in_tmux "$FERRY wait $id"
 	sleep 1
 	tmux -S "$TSOCK" send-keys C-c
 	until_screen "exit=130"
-	screen | grep -qx "ferry: job 1 keeps running; stop it with: ferry kill 1"
-	[ "$(job_field 1 state)" = running ]
+	screen | grep -qx "ferry: job $id keeps running; stop it with: ferry kill $id"
+	[ "$(job_field "$id" state)" = running ]
 }
 
 # cut_link: ends this test's ControlMaster and the sshd processes serving
