@@ -398,6 +398,11 @@ static void line_start(const char *nl)
 /* Ctrl-C while following: the jobs go on, and say how to stop them. */
 static int still_running(const uint32_t *ids, uint32_t n, const char *nl)
 {
+	if (isatty(2)) {
+		/* The terminal echoed ^C where the cursor was. */
+		(void)write_all(2, nl, strlen(nl));
+		out_mid_line = false;
+	}
 	line_start(nl);
 	for (uint32_t i = 0; i < n; i++)
 		fprintf(stderr, "ferry: job %u keeps running; stop it with: ferry kill %u%s", ids[i], ids[i], nl);
@@ -429,11 +434,8 @@ static int follow_next(struct session *s, uint16_t *type, struct rd *body)
 			return 0;
 		if (p[2].revents) {
 			sig_drain();
-			if (sig_take(SIGINT)) {
-				/* The terminal echoed ^C where the cursor was. */
-				out_mid_line = out_mid_line || isatty(2);
+			if (sig_take(SIGINT))
 				return -1;
-			}
 		}
 		if (p[3].revents)
 			session_read_stderr(s);

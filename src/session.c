@@ -661,7 +661,7 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 	child_close(&ch);
 	wait_child(ch.pid, &st);
 	tty_take_back(&lend);
-	out = xstrndup((const char *)ob.data, ob.len);
+	out = ob.len ? xstrndup((const char *)ob.data, ob.len) : xstrdup("");	/* an empty buf has no data */
 	buf_release(&ob);
 	if (stop) {
 		ferr_set(e, 128 + stop, "the agent was not installed; the next command tries again",
