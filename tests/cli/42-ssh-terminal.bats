@@ -162,9 +162,19 @@ PY
 	start_job -- python3 pdb_like.py
 	until_log() { local i; for i in $(seq 1 100); do "$FERRY" logs "$JOB" | grep -q "$1" && return 0; sleep 0.1; done; return 1; }
 	until_log "(Pdb)"
+	# A client slow to read gets the hello and the recent output in one
+	# read (as on a long link): stopped for a moment while they arrive.
+	cat >"$T/stopgo.sh" <<'SH'
+"$@" 0<&0 &
+p=$!
+sleep 0.15; kill -STOP $p; sleep 1.5; kill -CONT $p
+wait $p
+SH
 	for k in $(seq 1 10); do
 		TSOCK="$T/tmux$k.sock"	# a new server each time
-		in_tmux "$FERRY attach $JOB"
+		slow=
+		[ "$k" -gt 7 ] && slow="bash $T/stopgo.sh"
+		in_tmux "$slow $FERRY attach $JOB"
 		until_screen "detach with Ctrl-]" 100
 		# the prompt is there at once, above the banner, without a key
 		screen | grep -n . >"$T/screen"
