@@ -10,16 +10,23 @@
  *
  * If the client goes away mid-command, the process group gets SIGHUP, as a
  * terminal hang-up would do.
+ *
+ * With EXEC_PTY the command gets a terminal instead of pipes (ferry exec
+ * -t, ferry shell): it is the session leader on a new pty, whose master
+ * is both its stdout (STDOUT frames; stderr is the same terminal) and its
+ * stdin; EXEC_RESIZE sets the window size.
  */
 #define _GNU_SOURCE
 #include "agent.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,6 +42,7 @@ struct xsession {
 	struct child ch;
 	struct buf in;		/* stdin bytes not yet written to the command */
 	bool in_eof;		/* client said stdin is done */
+	bool pty;		/* ch.out is a pty master, ch.in a dup of it */
 	bool exited;
 	int status;
 };
@@ -176,6 +184,18 @@ static int on_frame(struct xsession *x, uint16_t type, struct rd *body)
 			x->ch.out = -1;
 		}
 		return 0;
+	case MSG_EXEC_RESIZE: {
+		uint16_t rows = rd_u16(body), cols = rd_u16(body);
+		rd_expect_end(body);
+		if (!rd_ok(body) || !x->pty) {
+			agent_error(x->c, PERR_PROTOCOL, "bad resize request");
+			return -1;
+		}
+		struct winsize ws = { .ws_row = rows, .ws_col = cols };
+		if (x->ch.out >= 0 && rows && cols)
+			(void)ioctl(x->ch.out, TIOCSWINSZ, &ws);
+		return 0;
+	}
 	case MSG_SIGNAL: {
 		uint32_t w = rd_u32(body);
 		rd_expect_end(body);
@@ -275,7 +295,33 @@ int agent_exec(struct conn *c, struct rd *body)
 		.out = SPAWN_PIPE, .err = SPAWN_PIPE,
 		.envp = envp, .cwd = root, .new_pgrp = true,
 	};
+	int master = -1;
+	char *slave = NULL;
+	if (req.flags & EXEC_PTY) {
+		r = pty_open(&master, &slave);
+		if (r < 0) {
+			agent_error(c, PERR_INTERNAL, "cannot open a terminal: %s", strerror(-r));
+			goto out;
+		}
+		struct winsize ws = { .ws_row = req.rows, .ws_col = req.cols };
+		if (req.rows && req.cols)
+			(void)ioctl(master, TIOCSWINSZ, &ws);
+		o.in = o.out = o.err = SPAWN_INHERIT;
+		o.new_pgrp = false;
+		o.new_session = true;	/* the group leader too: signals reach it */
+		o.tty = slave;
+		x.pty = true;
+	}
 	r = spawn(argv, &o, &x.ch);
+	free(slave);
+	if (x.pty && r == 0) {
+		/* Read and written from one fd; in and out close apart. */
+		x.ch.out = master;
+		x.ch.in = (req.flags & EXEC_NO_STDIN) ? -1 : fcntl(master, F_DUPFD_CLOEXEC, 3);
+		master = -1;
+	}
+	if (master >= 0)
+		close(master);
 	if (r < 0) {
 		/* Shell conventions: 127 not found, 126 found but not runnable. */
 		char *m = xasprintf("ferry: cannot run '%s': %s\n", argv[0], strerror(-r));

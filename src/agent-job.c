@@ -318,13 +318,33 @@ int agent_job_list(struct conn *c, struct rd *body)
 
 /* ---- logs ---- */
 
+static void send_log_at(struct conn *c, uint64_t pos)
+{
+	uint8_t b[8];
+	for (int i = 0; i < 8; i++)
+		b[i] = (uint8_t)(pos >> (56 - 8 * i));
+	conn_queue(c, MSG_JOB_LOG_AT, b, sizeof(b));
+}
+
 /* Sends what the log holds from l's position on; -1 when the client is
- * gone. */
-static int send_log(struct conn *c, struct job_log *l)
+ * gone.  With at (the offset the client will count the next byte at, or
+ * UINT64_MAX when it does not know), a JOB_LOG_AT goes before output
+ * that does not start there: after a dropped-bytes line, whose bytes are
+ * not the log's. */
+static int send_log(struct conn *c, struct job_log *l, uint64_t *at)
 {
 	uint8_t b[FRAME_CHUNK];
 	ssize_t n;
-	while ((n = job_log_read(l, b, sizeof(b))) > 0) {
+	for (;;) {
+		uint64_t pos = job_log_pos(l);
+		if ((n = job_log_read(l, b, sizeof(b))) <= 0)
+			break;
+		if (at != NULL) {
+			uint64_t end = job_log_pos(l);
+			if (end - pos == (uint64_t)n && pos != *at)
+				send_log_at(c, pos);
+			*at = end - pos == (uint64_t)n ? end : UINT64_MAX;
+		}
 		conn_queue(c, MSG_JOB_OUTPUT, b, (size_t)n);
 		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
 			return -1;
@@ -415,13 +435,14 @@ static int watch_dir(const char *dir)
 
 int agent_job_logs(struct conn *c, struct rd *body)
 {
-	uint32_t id = rd_u32(body), tail = rd_u32(body);
-	uint8_t follow = rd_u8(body);
-	rd_expect_end(body);
-	if (!rd_ok(body) || follow > 1) {
+	struct job_logs_req q;
+	if (job_logs_decode(body, &q) < 0) {
 		agent_error(c, PERR_PROTOCOL, "malformed logs request");
 		return -1;
 	}
+	uint32_t id = q.id, tail = q.tail;
+	bool follow = q.flags & JOB_LOGS_FOLLOW;
+	uint64_t at = UINT64_MAX, *atp = q.flags & JOB_LOGS_AT ? &at : NULL;
 	struct job j;
 	struct job_log l;
 	char *jobs = jobs_or_error(c), *dir = NULL;
@@ -434,12 +455,19 @@ int agent_job_logs(struct conn *c, struct rd *body)
 	/* Watch before reading: nothing written in between is missed. */
 	if (follow && j.state == JOB_RUNNING)
 		ino = watch_dir(dir);
-	int r = tail ? open_tail(&l, dir, tail) : job_log_open(&l, dir, 0);
+	int r = tail && !(q.flags & JOB_LOGS_FROM) ? open_tail(&l, dir, tail) : job_log_open(&l, dir, 0);
 	if (r < 0) {
 		agent_error(c, PERR_JOB, "cannot read the log of job %u: %s", id, strerror(-r));
 		goto out;
 	}
-	if (send_log(c, &l) < 0)
+	if (q.flags & JOB_LOGS_FROM)
+		job_log_seek(&l, q.from);
+	if (atp != NULL) {
+		/* Where it starts, even when nothing follows yet. */
+		at = job_log_pos(&l);
+		send_log_at(c, at);
+	}
+	if (send_log(c, &l, atp) < 0)
 		goto close;
 	while (ino >= 0 && j.state == JOB_RUNNING) {
 		if (conn_flush(c) < 0)
@@ -447,7 +475,7 @@ int agent_job_logs(struct conn *c, struct rd *body)
 		int w = wait_change(c, ino);
 		if (w < 0)
 			goto close;
-		if (send_log(c, &l) < 0)
+		if (send_log(c, &l, atp) < 0)
 			goto close;
 		struct job k;
 		if (job_load(jobs, id, &k) == 0) {
@@ -456,7 +484,7 @@ int agent_job_logs(struct conn *c, struct rd *body)
 		}
 	}
 	/* The end: whatever came last, then how it ended. */
-	if (send_log(c, &l) == 0)
+	if (send_log(c, &l, atp) == 0)
 		send_done(c, &j);
 close:
 	job_log_close(&l);
@@ -631,9 +659,13 @@ out:
 /* ---- attach ---- */
 
 /* Relays between the client and the supervisor until the job ends or
- * either side goes. */
-static void relay(struct conn *c, struct conn *sc)
+ * either side goes.  1 when the supervisor hung up before saying
+ * anything (one older than JOB_LOG_AT refuses its request so), else 0.
+ * With owe_at, a JOB_LOG_AT of an unknown offset follows the first
+ * output (the client shows its banner after the recent output). */
+static int relay(struct conn *c, struct conn *sc, bool owe_at)
 {
+	bool heard = false;
 	for (;;) {
 		struct pollfd p[3] = {
 			{ .fd = c->rfd, .events = POLLIN },
@@ -641,14 +673,14 @@ static void relay(struct conn *c, struct conn *sc)
 			{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT },
 		};
 		if (sc->out.len && conn_flush(sc) < 0)
-			return;
+			return 0;
 		if (poll(p, 3, -1) < 0) {
 			if (errno == EINTR)
 				continue;
-			return;
+			return 0;
 		}
 		if (p[2].revents && conn_flush_some(c) < 0)
-			return;
+			return 0;
 		uint16_t type;
 		struct rd b;
 		if (p[0].revents) {
@@ -656,28 +688,33 @@ static void relay(struct conn *c, struct conn *sc)
 			int fr;
 			while ((fr = conn_next(c, &type, &b)) == 1) {
 				if (type != MSG_JOB_INPUT && type != MSG_JOB_RESIZE)
-					return;
+					return 0;
 				conn_queue(sc, type, b.p + b.off, rd_left(&b));
 			}
 			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
-				return;	/* detached */
+				return 0;	/* detached */
 		}
 		if (p[1].revents) {
 			int r = conn_fill(sc);
 			int fr;
 			while ((fr = conn_next(sc, &type, &b)) == 1) {
-				if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE)
-					return;
+				if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE && type != MSG_JOB_LOG_AT)
+					return 0;
+				heard = true;
 				conn_queue(c, type, b.p + b.off, rd_left(&b));
 				if (type == MSG_JOB_DONE)
-					return;
+					return 0;
+			}
+			if (owe_at && heard) {
+				send_log_at(c, UINT64_MAX);
+				owe_at = false;
 			}
 			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
-				return;
+				return heard ? 0 : 1;
 			/* A slow client: hold the supervisor back (it drops
 			 * us if we lag too far). */
 			if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
-				return;
+				return 0;
 		}
 	}
 }
@@ -686,6 +723,9 @@ int agent_job_attach(struct conn *c, struct rd *body)
 {
 	uint32_t id = rd_u32(body);
 	uint16_t rows = rd_u16(body), cols = rd_u16(body);
+	/* Since JOB_LOG_AT: the log offset the client saw up to. */
+	bool at = rd_left(body) > 0;
+	uint64_t from = at ? rd_u64(body) : UINT64_MAX;
 	rd_expect_end(body);
 	if (!rd_ok(body)) {
 		agent_error(c, PERR_PROTOCOL, "malformed attach request");
@@ -708,10 +748,23 @@ int agent_job_attach(struct conn *c, struct rd *body)
 		goto out;
 	}
 	struct conn sc;
-	uint8_t req[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	uint8_t req[12] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	for (int i = 0; i < 8; i++)
+		req[4 + i] = (uint8_t)(from >> (56 - 8 * i));
 	conn_init(&sc, fd, fd);
-	conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, sizeof(req));
-	relay(c, &sc);
+	conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, at ? 12 : 4);
+	if (relay(c, &sc, false) == 1 && at) {
+		/* A supervisor of an older ferry: in its words, and the
+		 * client learns no offset. */
+		conn_release(&sc);
+		close(fd);
+		fd = ctl_connect(jobs, id);
+		if (fd >= 0) {
+			conn_init(&sc, fd, fd);
+			conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, 4);
+			(void)relay(c, &sc, true);
+		}
+	}
 	conn_release(&sc);
 	/* Ended without the supervisor's word: say how the job stands. */
 	struct job k;

@@ -5,6 +5,11 @@
  *
  * Our stdin is read only while the agent has granted window, so a command
  * that never reads its input costs at most STDIN_WINDOW bytes of buffering.
+ *
+ * With -t (and `ferry shell`) the command gets a terminal on the server
+ * and ours is in raw mode, as with ssh -t: keys, Ctrl-C included, go as
+ * bytes; the window size follows ours.  The terminal is restored on every
+ * way out (atexit: ferr_die and die exit).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,6 +19,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "cmd.h"
@@ -30,8 +37,52 @@ struct relay {
 	bool exited;
 	int code;
 	int stop_sig;		/* TERM/HUP we got and forwarded */
+	bool pty;		/* -t: raw terminal, window size follows */
 	uint64_t stop_deadline;	/* when we stop waiting for the command */
 };
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_tty(void)
+{
+	if (tio_saved)
+		(void)tcsetattr(0, TCSAFLUSH, &saved_tio);
+	tio_saved = false;
+}
+
+static void set_raw(void)
+{
+	struct termios raw;
+	if (tcgetattr(0, &saved_tio) < 0)
+		return;
+	tio_saved = true;
+	atexit(restore_tty);
+	raw = saved_tio;
+	cfmakeraw(&raw);
+	/* Drain, not flush: what was typed while connecting is for the
+	 * command. */
+	(void)tcsetattr(0, TCSADRAIN, &raw);
+}
+
+static void term_size(uint16_t *rows, uint16_t *cols)
+{
+	struct winsize ws;
+	*rows = *cols = 0;
+	if (ioctl(0, TIOCGWINSZ, &ws) == 0) {
+		*rows = ws.ws_row;
+		*cols = ws.ws_col;
+	}
+}
+
+static void send_resize(struct relay *x)
+{
+	uint16_t rows, cols;
+	term_size(&rows, &cols);
+	uint8_t b[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	if (rows && cols)
+		conn_queue(&x->s->c, MSG_EXEC_RESIZE, b, sizeof(b));
+}
 
 static void send_signal(struct relay *x, int sig)
 {
@@ -198,10 +249,14 @@ static int relay(struct relay *x, struct ferr *e)
 		}
 		if (p[is].revents) {
 			sig_drain();
+			if (sig_take(SIGWINCH) && x->pty)
+				send_resize(x);
 			int ints = sig_take(SIGINT);
 			for (int i = 0; i < ints; i++)
 				send_signal(x, SIGINT);
 			interrupts += ints;
+			for (int quits = sig_take(SIGQUIT); quits > 0; quits--)
+				send_signal(x, SIGQUIT);
 			/* TERM/HUP: pass it on, give the command a moment to
 			 * end, then end ourselves too (timeout, closed terminal). */
 			for (int k = 0; k < 2; k++) {
@@ -243,6 +298,61 @@ static int relay(struct relay *x, struct ferr *e)
 	return 0;
 }
 
+/* Runs req on the target and relays until it ends; its exit status. */
+static int exec_run(struct exec_req *req)
+{
+	struct config cfg;
+	struct session s;
+	struct ferr e = { 0 };
+	struct buf b;
+
+	if (req->flags & EXEC_PTY) {
+		/* What the terminal here is, for programs there. */
+		const char *term = getenv("TERM");
+		bool given = false;
+		for (uint32_t i = 0; i < req->envc; i++)
+			given = given || strncmp(req->env[i], "TERM=", 5) == 0;
+		if (term && term[0] && !given && strlen(term) < 256) {
+			req->env = xrealloc(req->env, (req->envc + 2) * sizeof(char *));
+			req->env[req->envc++] = xasprintf("TERM=%s", term);
+			req->env[req->envc] = NULL;
+		}
+		term_size(&req->rows, &req->cols);
+	}
+	cmd_load_config(&cfg);
+	req->root = xstrdup(cfg.path);
+	buf_init(&b, FRAME_MAX);
+	if (exec_req_encode(req, &b) < 0)
+		cmd_usage_die("exec", "the command line is too long (at most %d bytes)", FRAME_MAX);
+
+	sig_watch(SIGINT);
+	sig_watch(SIGQUIT);
+	sig_watch(SIGTERM);
+	sig_watch(SIGHUP);
+	struct session_opts so = { 0 };
+	if (session_open(&s, &cfg, &so, MSG_EXEC, &b, &e) < 0)
+		ferr_die(&e);
+	struct relay x = { .s = &s, .credit = STDIN_WINDOW, .pty = req->flags & EXEC_PTY };
+	if (req->flags & EXEC_NO_STDIN) {
+		x.stdin_done = true;
+		conn_queue(&s.c, MSG_STDIN, NULL, 0);
+	}
+	if (x.pty) {
+		/* Raw only now: ssh's prompts, if any, were in cooked mode. */
+		sig_watch(SIGWINCH);
+		set_raw();
+		send_resize(&x);	/* it may have changed while connecting */
+	}
+	int r = relay(&x, &e);
+	restore_tty();
+	if (r < 0)
+		ferr_die(&e);
+	session_close(&s);
+	buf_release(&b);
+	config_release(&cfg);
+	return x.code;
+}
+
 int cmd_exec(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -250,18 +360,15 @@ int cmd_exec(int argc, char **argv)
 		{ "env", required_argument, NULL, 'e' },
 		{ "no-stdin", no_argument, NULL, 'n' },
 		{ "no-login-env", no_argument, NULL, 'L' },
+		{ "tty", no_argument, NULL, 't' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct exec_req req = { 0 };
-	struct config cfg;
-	struct session s;
-	struct ferr e = { 0 };
-	struct buf b;
 	const char *shell = NULL;
 	int c;
 
-	while ((c = getopt_long(argc, argv, "+e:nh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+e:nth", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': shell = optarg; break;
 		case 'e':
@@ -273,6 +380,7 @@ int cmd_exec(int argc, char **argv)
 			break;
 		case 'n': req.flags |= EXEC_NO_STDIN; break;
 		case 'L': req.flags |= EXEC_NO_LOGIN_ENV; break;
+		case 't': req.flags |= EXEC_PTY; break;
 		case 'h': cmd_usage("exec", 0); return 0;
 		default: cmd_usage("exec", 1); return EXIT_USAGE;
 		}
@@ -304,29 +412,51 @@ int cmd_exec(int argc, char **argv)
 	}
 	if (req.env == NULL)
 		req.env = xcalloc(1, sizeof(char *));
-
-	cmd_load_config(&cfg);
-	req.root = xstrdup(cfg.path);
-	buf_init(&b, FRAME_MAX);
-	if (exec_req_encode(&req, &b) < 0)
-		cmd_usage_die("exec", "the command line is too long (at most %d bytes)", FRAME_MAX);
-
-	sig_watch(SIGINT);
-	sig_watch(SIGTERM);
-	sig_watch(SIGHUP);
-	struct session_opts so = { 0 };
-	if (session_open(&s, &cfg, &so, MSG_EXEC, &b, &e) < 0)
-		ferr_die(&e);
-	struct relay x = { .s = &s, .credit = STDIN_WINDOW };
-	if (req.flags & EXEC_NO_STDIN) {
-		x.stdin_done = true;
-		conn_queue(&s.c, MSG_STDIN, NULL, 0);
-	}
-	if (relay(&x, &e) < 0)
-		ferr_die(&e);
-	session_close(&s);
-	buf_release(&b);
+	if ((req.flags & EXEC_PTY) && !isatty(0))
+		cmd_usage_die("exec", "-t needs a terminal on stdin");
+	int code = exec_run(&req);
 	exec_req_release(&req);
-	config_release(&cfg);
-	return x.code;
+	return code;
+}
+
+int cmd_shell(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "env", required_argument, NULL, 'e' },
+		{ "no-login-env", no_argument, NULL, 'L' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct exec_req req = { .flags = EXEC_SHELL | EXEC_PTY };
+	int c;
+
+	req.env = xcalloc(1, sizeof(char *));
+	while ((c = getopt_long(argc, argv, "+e:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'e':
+			if (strchr(optarg, '=') == NULL || optarg[0] == '=' || strlen(optarg) > PROTO_STR_MAX)
+				cmd_usage_die("shell", "--env wants K=V, not '%s'", optarg);
+			if (req.envc >= PROTO_ENV_MAX)
+				cmd_usage_die("shell", "too many --env (at most %d)", PROTO_ENV_MAX);
+			req.env = xrealloc(req.env, (req.envc + 2) * sizeof(char *));
+			req.env[req.envc++] = xstrdup(optarg);
+			req.env[req.envc] = NULL;
+			break;
+		case 'L': req.flags |= EXEC_NO_LOGIN_ENV; break;
+		case 'h': cmd_usage("shell", 0); return 0;
+		default: cmd_usage("shell", 1); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		cmd_usage_die("shell", "unexpected '%s' (to run a command: ferry exec -t -- CMD)", argv[optind]);
+	if (!isatty(0))
+		cmd_usage_die("shell", "shell needs a terminal on stdin (to run a command: ferry exec -- CMD)");
+	/* The user's own login shell, in the project folder: $SHELL is the
+	 * one the login environment names. */
+	req.argv = xcalloc(2, sizeof(char *));
+	req.argv[0] = xstrdup("exec \"${SHELL:-/bin/sh}\" -l");
+	req.argc = 1;
+	int code = exec_run(&req);
+	exec_req_release(&req);
+	return code;
 }

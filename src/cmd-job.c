@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <time.h>
@@ -44,6 +45,24 @@ static void open_or_die(struct session *s, const struct config *cfg, uint16_t ty
 		ferr_die(&e);
 }
 
+/* The agent's ERROR frame as one clear line, and the exit. */
+static void die_for_error(struct session *s, struct rd *body) __attribute__((noreturn));
+static void die_for_error(struct session *s, struct rd *body)
+{
+	uint32_t code;
+	char *msg;
+	if (error_decode(body, &code, &msg) < 0)
+		die(EXIT_PROTO, "malformed error from the agent on '%s'", s->label);
+	if (code == PERR_NOJOB) {
+		error_msg("%s (on %s)", msg, s->label);
+		hint_msg("`ferry jobs --all` lists the jobs there");
+		exit(EXIT_FAIL);
+	}
+	if (code == PERR_JOB)
+		die(EXIT_FAIL, "%s (on %s)", msg, s->label);
+	die(code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE, "%s (on %s)", msg, s->label);
+}
+
 /* The next frame; dies with one clear line on an ERROR or a lost link. */
 static uint16_t next_or_die(struct session *s, struct rd *body)
 {
@@ -57,20 +76,8 @@ static uint16_t next_or_die(struct session *s, struct rd *body)
 			session_lost(s, true, &e);
 		ferr_die(&e);
 	}
-	if (type == MSG_ERROR) {
-		uint32_t code;
-		char *msg;
-		if (error_decode(body, &code, &msg) < 0)
-			die(EXIT_PROTO, "malformed error from the agent on '%s'", s->label);
-		if (code == PERR_NOJOB) {
-			error_msg("%s (on %s)", msg, s->label);
-			hint_msg("`ferry jobs --all` lists the jobs there");
-			exit(EXIT_FAIL);
-		}
-		if (code == PERR_JOB)
-			die(EXIT_FAIL, "%s (on %s)", msg, s->label);
-		die(code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE, "%s (on %s)", msg, s->label);
-	}
+	if (type == MSG_ERROR)
+		die_for_error(s, body);
 	return type;
 }
 
@@ -685,21 +692,170 @@ static void term_size(uint16_t *rows, uint16_t *cols)
 		}
 }
 
-/* Streams a job's log until it ends (follow) or is read; returns the
- * exit status to use. */
-/* JOB_LOGS' body: u32 id, u32 tail lines, u8 follow. */
-static void logs_request(struct buf *b, uint32_t id, uint32_t tail, bool follow)
+/* JOB_LOGS' body (job-wire.h). */
+static void logs_request(struct buf *b, uint32_t id, uint32_t tail, uint8_t flags, uint64_t from)
 {
-	buf_init(b, 16);
-	buf_put_u32(b, id);
-	buf_put_u32(b, tail);
-	buf_put_u8(b, follow ? 1 : 0);
+	struct job_logs_req q = { .id = id, .tail = tail, .flags = flags, .from = from };
+	buf_init(b, 32);
+	job_logs_encode(&q, b);
+}
+
+/* ---- following: Ctrl-C and a lost link ---- */
+
+/* The last byte we printed on stdout did not end a line: a line of ours
+ * on stderr starts with a newline, so it starts at column 0. */
+static bool out_mid_line;
+
+static int print_out(const void *p, size_t n)
+{
+	if (n > 0)
+		out_mid_line = ((const uint8_t *)p)[n - 1] != '\n';
+	return write_all(1, p, n);
+}
+
+static void line_start(const char *nl)
+{
+	struct stat so, se;
+	bool shared = (fstat(1, &so) == 0 && fstat(2, &se) == 0 && so.st_dev == se.st_dev && so.st_ino == se.st_ino) ||
+		      (isatty(1) && isatty(2));
+	if (out_mid_line && shared)
+		(void)write_all(2, nl, strlen(nl));
+	out_mid_line = false;
+}
+
+/* Ctrl-C while following: the jobs go on, and say how to stop them. */
+static int still_running(const uint32_t *ids, uint32_t n, const char *nl)
+{
+	if (isatty(2)) {
+		/* The terminal echoed ^C where the cursor was. */
+		(void)write_all(2, nl, strlen(nl));
+		out_mid_line = false;
+	}
+	line_start(nl);
+	for (uint32_t i = 0; i < n; i++)
+		fprintf(stderr, "ferry: job %u keeps running; stop it with: ferry kill %u%s", ids[i], ids[i], nl);
+	return 130;
+}
+
+/* The next frame of a follow: 1 (an ERROR dies), 0 the link is lost, -1
+ * Ctrl-C. */
+static int follow_next(struct session *s, uint16_t *type, struct rd *body)
+{
+	for (;;) {
+		int r = conn_next(&s->c, type, body);
+		if (r < 0)
+			die(EXIT_PROTO, "malformed frame from the agent on '%s'", s->label);
+		if (r == 1) {
+			if (*type == MSG_ERROR)
+				die_for_error(s, body);
+			return 1;
+		}
+		if (s->c.eof)
+			return 0;
+		struct pollfd p[4] = {
+			{ .fd = s->c.rfd, .events = POLLIN },
+			{ .fd = s->c.out.len ? s->c.wfd : -1, .events = POLLOUT },
+			{ .fd = sig_fd(), .events = POLLIN },
+			{ .fd = s->proc.err, .events = POLLIN },
+		};
+		if (poll(p, 4, -1) < 0 && errno != EINTR)
+			return 0;
+		if (p[2].revents) {
+			sig_drain();
+			if (sig_take(SIGINT))
+				return -1;
+		}
+		if (p[3].revents)
+			session_read_stderr(s);
+		if (s->c.out.len && conn_flush_some(&s->c) < 0)
+			return 0;
+		if (p[0].revents) {
+			int fr = conn_fill(&s->c);
+			if (fr < 0 && fr != -EAGAIN)
+				s->c.eof = true;
+		}
+	}
+}
+
+/* The link dropped: says so on a line of its own and opens the session
+ * again with req.  0, 1 on Ctrl-C meanwhile; any other failure dies. */
+static int relink(struct session *s, const struct config *cfg, uint16_t type, const struct buf *req, const char *nl)
+{
+	struct ferr e = { 0 };
+	line_start(nl);
+	session_close(s);	/* what ssh said about it comes first */
+	fprintf(stderr, "ferry: connection lost; reconnecting...%s", nl);
+	if (session_reopen(s, cfg, type, req, &e) < 0) {
+		if (e.code == 128 + SIGINT) {
+			ferr_release(&e);
+			return 1;
+		}
+		ferr_die(&e);
+	}
+	fprintf(stderr, "ferry: reconnected%s", nl);
+	return 0;
+}
+
+/* Prints the log of job id from a follow request already sent (with
+ * JOB_LOGS_AT) until the job ends, across lost links: the log offset of
+ * each byte printed is known, and a new request asks for the next one.
+ * The exit status to use. */
+static int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32_t tail)
+{
+	uint64_t pos = 0;
+	bool known = false;
+
+	sig_watch(SIGINT);
+	signal(SIGPIPE, SIG_IGN);
+	for (;;) {
+		struct rd body;
+		uint16_t type;
+		int r = follow_next(s, &type, &body);
+		if (r < 0)
+			return still_running(&id, 1, "\n");
+		if (r == 0) {
+			struct buf b;
+			logs_request(&b, id, tail, JOB_LOGS_FOLLOW | JOB_LOGS_AT | (known ? JOB_LOGS_FROM : 0), pos);
+			r = relink(s, cfg, MSG_JOB_LOGS, &b, "\n");
+			buf_release(&b);
+			if (r)
+				return still_running(&id, 1, "\n");
+			continue;
+		}
+		if (type == MSG_JOB_LOG_AT) {
+			pos = rd_u64(&body);
+			rd_expect_end(&body);
+			if (!rd_ok(&body))
+				die(EXIT_PROTO, "malformed log position from the agent on '%s'", s->label);
+			known = true;
+			continue;
+		}
+		if (type == MSG_JOB_OUTPUT) {
+			size_t n = rd_left(&body);
+			if (print_out(body.p + body.off, n) < 0)
+				return errno == EPIPE ? 0 : EXIT_OSERR;
+			pos += n;
+			continue;
+		}
+		if (type != MSG_JOB_DONE)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+		uint32_t jid;
+		uint8_t state;
+		int32_t code, sig;
+		if (job_done_decode(&body, &jid, &state, &code, &sig) < 0)
+			die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
+		if (state == JOB_LOST) {
+			line_start("\n");
+			error_msg("job %u is lost: its supervisor on %s is gone", id, s->label);
+			return EXIT_FAIL;
+		}
+		return job_status(state, code, sig);
+	}
 }
 
 /* Prints the log the agent streams back for a JOB_LOGS request already
- * sent, until its JOB_DONE; the exit status to use (the job's own when
- * following). */
-static int read_logs(struct session *s, uint32_t id, bool follow)
+ * sent (not following), until its JOB_DONE. */
+static int read_logs(struct session *s)
 {
 	signal(SIGPIPE, SIG_IGN);
 	for (;;) {
@@ -710,20 +866,14 @@ static int read_logs(struct session *s, uint32_t id, bool follow)
 				return errno == EPIPE ? 0 : EXIT_OSERR;
 			continue;
 		}
-		if (type != MSG_JOB_DONE)
-			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
 		uint32_t jid;
 		uint8_t state;
 		int32_t code, sig;
+		if (type != MSG_JOB_DONE)
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
 		if (job_done_decode(&body, &jid, &state, &code, &sig) < 0)
 			die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
-		if (!follow)
-			return 0;
-		if (state == JOB_LOST) {
-			error_msg("job %u is lost: its supervisor on %s is gone", id, s->label);
-			return EXIT_FAIL;
-		}
-		return job_status(state, code, sig);
+		return 0;
 	}
 }
 
@@ -872,10 +1022,10 @@ int cmd_run(int argc, char **argv)
 		code = j.exit_code;
 	} else if (follow) {
 		struct buf lb;
-		logs_request(&lb, j.id, 0, true);
+		logs_request(&lb, j.id, 0, JOB_LOGS_FOLLOW | JOB_LOGS_AT, 0);
 		conn_queue(&s.c, MSG_JOB_LOGS, lb.data, lb.len);
 		buf_release(&lb);
-		code = read_logs(&s, j.id, true);
+		code = follow_logs(&s, &cfg, j.id, 0);
 	} else if (!json && isatty(2)) {
 		hint_msg("follow it with `ferry logs -f %u`, stop it with `ferry kill %u`", j.id, j.id);
 	}
@@ -1141,9 +1291,9 @@ int cmd_logs(int argc, char **argv)
 	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "logs", argv + optind, argc - optind, PICK_NEWEST, NULL);
 	uint32_t id = ids[0];
 	free(ids);
-	logs_request(&b, id, tail, follow);
+	logs_request(&b, id, tail, follow ? JOB_LOGS_FOLLOW | JOB_LOGS_AT : 0, 0);
 	send_request(&s, opened, &cfg, MSG_JOB_LOGS, &b);
-	int code = read_logs(&s, id, follow);
+	int code = follow ? follow_logs(&s, &cfg, id, tail) : read_logs(&s);
 	session_close(&s);
 	buf_release(&b);
 	config_release(&cfg);
@@ -1171,6 +1321,92 @@ static void send_resize(struct session *s)
 		conn_queue(&s->c, MSG_JOB_RESIZE, b, sizeof(b));
 }
 
+static void set_raw(void)
+{
+	struct termios raw;
+	if (tcgetattr(0, &saved_tio) < 0)
+		return;
+	if (!tio_saved)
+		atexit(restore_tty);
+	tio_saved = true;
+	raw = saved_tio;
+	cfmakeraw(&raw);
+	(void)tcsetattr(0, TCSAFLUSH, &raw);
+}
+
+/* JOB_ATTACH's body: u32 id, u16 rows, u16 cols, u64 the log offset seen
+ * up to (UINT64_MAX: none yet, the recent output first). */
+static void attach_request(struct buf *b, uint32_t id, uint64_t from)
+{
+	uint16_t rows, cols;
+	term_size(&rows, &cols);
+	buf_init(b, 16);
+	buf_put_u32(b, id);
+	buf_put_u16(b, rows);
+	buf_put_u16(b, cols);
+	buf_put_u64(b, from);
+}
+
+struct attach {
+	struct session *s;
+	uint32_t id;
+	uint64_t pos;		/* log offset of the next byte, UINT64_MAX unknown */
+	bool shown;		/* the recent output was shown (banner said) */
+	bool done;
+	int code;
+};
+
+/* Handles the frames already buffered: the recent output can come in
+ * with the hello, before anything is left to poll for. */
+static void attach_frames(struct attach *a)
+{
+	struct session *s = a->s;
+	uint16_t type;
+	struct rd body;
+	int fr;
+	while (!a->done && (fr = conn_next(&s->c, &type, &body)) == 1) {
+		if (type == MSG_JOB_OUTPUT) {
+			size_t n = rd_left(&body);
+			(void)print_out(body.p + body.off, n);
+			if (a->pos != UINT64_MAX)
+				a->pos += n;
+		} else if (type == MSG_JOB_LOG_AT) {
+			/* The recent output is out: from here on, live. */
+			a->pos = rd_u64(&body);
+			rd_expect_end(&body);
+			if (!rd_ok(&body)) {
+				restore_tty();
+				die(EXIT_PROTO, "malformed log position from the agent on '%s'", s->label);
+			}
+			if (!a->shown) {
+				line_start("\r\n");
+				fprintf(stderr, "ferry: attached to job %u; detach with Ctrl-]\r\n", a->id);
+				a->shown = true;
+			}
+		} else if (type == MSG_JOB_DONE) {
+			restore_tty();
+			uint32_t jid;
+			uint8_t state;
+			int32_t jc, sig;
+			if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
+				die(EXIT_PROTO, "malformed job end from the agent on '%s'", s->label);
+			fprintf(stderr, "\n[job %u %s]\n", a->id, job_state_name(state));
+			a->code = job_status(state, jc, sig);
+			a->done = true;
+		} else if (type == MSG_ERROR) {
+			restore_tty();
+			die_for_error(s, &body);
+		} else {
+			restore_tty();
+			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
+		}
+	}
+	if (!a->done && fr < 0) {
+		restore_tty();
+		die(EXIT_PROTO, "malformed frame from the agent on '%s'", s->label);
+	}
+}
+
 int cmd_attach(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -1196,36 +1432,46 @@ int cmd_attach(int argc, char **argv)
 	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "attach", argv + optind, argc - optind, PICK_RUNNING, NULL);
 	uint32_t id = ids[0];
 	free(ids);
-	uint16_t rows, cols;
-	term_size(&rows, &cols);
 	struct buf b;
-	buf_init(&b, 16);
-	buf_put_u32(&b, id);
-	buf_put_u16(&b, rows);
-	buf_put_u16(&b, cols);
+	attach_request(&b, id, UINT64_MAX);
 	send_request(&s, opened, &cfg, MSG_JOB_ATTACH, &b);
+	buf_release(&b);
 
-	struct termios raw;
-	if (tcgetattr(0, &saved_tio) == 0) {
-		tio_saved = true;
-		atexit(restore_tty);
-		raw = saved_tio;
-		cfmakeraw(&raw);
-		(void)tcsetattr(0, TCSAFLUSH, &raw);
-	}
+	set_raw();
 	sig_watch(SIGWINCH);
+	sig_watch(SIGINT);	/* only while reconnecting: raw mode makes Ctrl-C a key */
 	signal(SIGPIPE, SIG_IGN);
-	int code = 0;
-	bool done = false;
-	while (!done) {
-		struct pollfd p[3] = {
+	struct attach a = { .s = &s, .id = id, .pos = UINT64_MAX };
+	bool lost = false;
+	for (;;) {
+		attach_frames(&a);
+		if (a.done)
+			break;
+		if (lost) {
+			/* Cooked again meanwhile, so that Ctrl-C stops us. */
+			restore_tty();
+			attach_request(&b, id, a.pos);
+			int r = relink(&s, &cfg, MSG_JOB_ATTACH, &b, "\n");
+			buf_release(&b);
+			if (r) {
+				a.code = still_running(&id, 1, "\n");
+				break;
+			}
+			set_raw();
+			lost = false;
+			continue;
+		}
+		struct pollfd p[4] = {
 			{ .fd = 0, .events = POLLIN },
 			{ .fd = s.c.rfd, .events = POLLIN },
 			{ .fd = sig_fd(), .events = POLLIN },
+			{ .fd = s.proc.err, .events = POLLIN },
 		};
-		if (s.c.out.len && conn_flush(&s.c) < 0)
-			break;
-		if (poll(p, 3, -1) < 0) {
+		if (s.c.out.len && conn_flush(&s.c) < 0) {
+			lost = true;
+			continue;
+		}
+		if (poll(p, 4, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			break;
@@ -1234,7 +1480,10 @@ int cmd_attach(int argc, char **argv)
 			sig_drain();
 			if (sig_take(SIGWINCH))
 				send_resize(&s);
+			(void)sig_take(SIGINT);
 		}
+		if (p[3].revents)
+			session_read_stderr(&s);
 		if (p[0].revents) {
 			uint8_t in[4096];
 			ssize_t n = read(0, in, sizeof(in));
@@ -1253,48 +1502,16 @@ int cmd_attach(int argc, char **argv)
 		}
 		if (p[1].revents) {
 			int r = conn_fill(&s.c);
-			uint16_t type;
-			struct rd body;
-			int fr;
-			while ((fr = conn_next(&s.c, &type, &body)) == 1) {
-				if (type == MSG_JOB_OUTPUT) {
-					(void)write_all(1, body.p + body.off, rd_left(&body));
-				} else if (type == MSG_JOB_DONE || type == MSG_ERROR) {
-					restore_tty();
-					if (type == MSG_ERROR) {
-						uint32_t ec;
-						char *msg;
-						if (error_decode(&body, &ec, &msg) == 0)
-							die(EXIT_FAIL, "%s (on %s)", msg, s.label);
-						die(EXIT_PROTO, "malformed error from the agent on '%s'", s.label);
-					}
-					uint32_t jid;
-					uint8_t state;
-					int32_t jc, sig;
-					if (job_done_decode(&body, &jid, &state, &jc, &sig) < 0)
-						die(EXIT_PROTO, "malformed job end from the agent on '%s'", s.label);
-					fprintf(stderr, "\n[job %u %s]\n", id, job_state_name(state));
-					code = job_status(state, jc, sig);
-					done = true;
-					break;
-				} else {
-					restore_tty();
-					die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
-				}
-			}
-			if (!done && (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))) {
-				restore_tty();
-				struct ferr e = { 0 };
-				session_lost(&s, true, &e);
-				ferr_die(&e);
+			if (r == 0 || (r < 0 && r != -EAGAIN)) {
+				attach_frames(&a);	/* the last words first */
+				lost = !a.done;
 			}
 		}
 	}
 	restore_tty();
 	session_close(&s);
-	buf_release(&b);
 	config_release(&cfg);
-	return code;
+	return a.code;
 }
 
 /* ---- kill ---- */
@@ -1444,14 +1661,33 @@ int cmd_wait(int argc, char **argv)
 	buf_init(&b, FRAME_MAX);
 	job_ids_encode(ids, n, &b);
 	send_request(&s, opened, &cfg, MSG_JOB_WAIT, &b);
+	sig_watch(SIGINT);
 	int code = 0;
+	uint32_t left = 0;	/* ids[left..n) have not ended yet */
 	for (;;) {
 		struct rd body;
-		uint16_t type = next_or_die(&s, &body);
+		uint16_t type;
+		int r = follow_next(&s, &type, &body);
+		if (r < 0) {
+			code = still_running(ids + left, n - left, "\n");
+			break;
+		}
+		if (r == 0) {
+			/* Ask again for the jobs not seen to end. */
+			buf_reset(&b);
+			job_ids_encode(ids + left, n - left, &b);
+			if (relink(&s, &cfg, MSG_JOB_WAIT, &b, "\n")) {
+				code = still_running(ids + left, n - left, "\n");
+				break;
+			}
+			continue;
+		}
 		if (type == MSG_JOB_LIST_END)
 			break;
 		if (type == MSG_JOB_NOTICE) {
 			print_notice(&s, &body);
+			if (left < n)
+				left++;	/* a job removed meanwhile */
 			if (code == 0)
 				code = EXIT_FAIL;
 			continue;
@@ -1460,6 +1696,8 @@ int cmd_wait(int argc, char **argv)
 			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
 		struct job j;
 		decode_record_or_die(&s, &body, &j);
+		if (left < n && ids[left] == j.id)
+			left++;
 		char *ex = fmt_exit(&j);
 		printf("job %u %s (exit %s)\n", j.id, job_state_name(j.state), ex);
 		fflush(stdout);

@@ -46,8 +46,19 @@ static const struct cmd cmds[] = {
 	  "  --shell STRING   run STRING with the login shell on the server\n"
 	  "  -e, --env K=V    set an environment variable for CMD (repeatable)\n"
 	  "  -n, --no-stdin   give CMD /dev/null as stdin\n"
+	  "  -t, --tty        give CMD a terminal (ipython, htop, vim): this one goes\n"
+	  "                   raw, keys (Ctrl-C too) reach CMD, the size follows\n"
 	  "  --no-login-env   skip the environment of the login shell (conda, pyenv,\n"
 	  "                   module load...) and use ssh's plain one\n" },
+	{ "shell", cmd_shell, "an interactive login shell in the project folder on the server",
+	  "usage: ferry shell [-e K=V]... [--no-login-env]\n"
+	  "\n"
+	  "Starts your login shell ($SHELL -l) on the server in the project folder,\n"
+	  "with a terminal, as `ssh -t HOST 'cd PATH && exec $SHELL -l'` would, over\n"
+	  "ferry's connection.  The exit status is the shell's.\n"
+	  "\n"
+	  "  -e, --env K=V    set an environment variable (repeatable)\n"
+	  "  --no-login-env   start from ssh's plain environment\n" },
 	{ "doctor", cmd_doctor, "check that the target is reachable and ready",
 	  "usage: ferry doctor [--json]\n"
 	  "\n"

@@ -54,6 +54,7 @@ extern const char *cmd_dir;
 int cmd_init(int argc, char **argv);
 int cmd_config(int argc, char **argv);
 int cmd_exec(int argc, char **argv);
+int cmd_shell(int argc, char **argv);
 int cmd_doctor(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_ls_files(int argc, char **argv);

@@ -294,14 +294,17 @@ static void set_winsize(struct sup *s, uint16_t rows, uint16_t cols)
 }
 
 /* The last JOB_ATTACH_REPLAY bytes of output, so a viewer sees where the
- * job is. */
-static void replay(struct sup *s, struct viewer *v)
+ * job is; or, for a viewer coming back that saw the log up to offset
+ * from, what came since (if that is no more). */
+static void replay(struct sup *s, struct viewer *v, uint64_t from)
 {
 	struct job_log l;
 	char *dir = job_dir(s->jobs, s->j->id);
 	uint8_t b[FRAME_CHUNK];
 	if (job_log_open(&l, dir, JOB_ATTACH_REPLAY) == 0) {
 		ssize_t n;
+		if (from <= s->log.total && s->log.total - from <= JOB_ATTACH_REPLAY)
+			job_log_seek(&l, from);
 		while ((n = job_log_read(&l, b, sizeof(b))) > 0)
 			conn_queue(&v->c, MSG_JOB_OUTPUT, b, (size_t)n);
 		job_log_close(&l);
@@ -325,11 +328,22 @@ static int on_viewer_frame(struct sup *s, struct viewer *v, uint16_t type, struc
 	switch (type) {
 	case MSG_JOB_CTL_ATTACH: {
 		uint16_t rows = rd_u16(body), cols = rd_u16(body);
+		/* Since JOB_LOG_AT: the offset the viewer saw up to. */
+		bool at = rd_left(body) > 0;
+		uint64_t from = at ? rd_u64(body) : UINT64_MAX;
 		rd_expect_end(body);
 		if (!rd_ok(body))
 			return -1;
 		v->attached = true;
-		replay(s, v);
+		replay(s, v, from);
+		if (at) {
+			/* Where live output starts: no byte of it went out
+			 * before, none is read from the log twice. */
+			uint8_t b[8];
+			for (int i = 0; i < 8; i++)
+				b[i] = (uint8_t)(s->log.total >> (56 - 8 * i));
+			conn_queue(&v->c, MSG_JOB_LOG_AT, b, sizeof(b));
+		}
 		/* The newest viewer's size wins; programs redraw on the
 		 * SIGWINCH the kernel sends. */
 		set_winsize(s, rows, cols);
@@ -565,22 +579,6 @@ static void loop(struct sup *s)
 }
 
 /* ---- starting ---- */
-
-static int open_pty(int *master, char **slave)
-{
-	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
-	if (m < 0)
-		return -errno;
-	char name[128];
-	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
-		int e = errno;
-		close(m);
-		return -e;
-	}
-	*master = m;
-	*slave = xstrdup(name);
-	return 0;
-}
 
 static int listen_ctl(const char *path)
 {
@@ -845,7 +843,7 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 		report(rep, "error cannot create the job's control socket '%s': %s", s.sock_path, strerror(-s.lsock));
 		_exit(1);
 	}
-	r = open_pty(&s.master, &slave);
+	r = pty_open(&s.master, &slave);
 	if (r < 0 || pipe2(pex, O_CLOEXEC) < 0) {
 		report(rep, "error cannot open a pseudo-terminal: %s", strerror(r < 0 ? -r : errno));
 		_exit(1);

@@ -121,3 +121,27 @@ uint32_t *job_ids_decode(struct rd *r, uint32_t *n)
 	*n = k;
 	return v;
 }
+
+int job_logs_encode(const struct job_logs_req *q, struct buf *out)
+{
+	int r = buf_put_u32(out, q->id);
+	r |= buf_put_u32(out, q->tail);
+	r |= buf_put_u8(out, q->flags);
+	if (q->flags & JOB_LOGS_FROM)
+		r |= buf_put_u64(out, q->from);
+	return r;
+}
+
+int job_logs_decode(struct rd *r, struct job_logs_req *q)
+{
+	memset(q, 0, sizeof(*q));
+	q->id = rd_u32(r);
+	q->tail = rd_u32(r);
+	q->flags = rd_u8(r);
+	if (q->flags & ~JOB_LOGS_ALL)
+		rd_fail(r);
+	if (rd_ok(r) && (q->flags & JOB_LOGS_FROM))
+		q->from = rd_u64(r);
+	rd_expect_end(r);
+	return rd_ok(r) ? 0 : -1;
+}

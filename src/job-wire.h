@@ -38,4 +38,19 @@ void job_start_release(struct job_start_req *q);
 int job_ids_encode(const uint32_t *ids, uint32_t n, struct buf *out);
 uint32_t *job_ids_decode(struct rd *r, uint32_t *n);
 
+/* JOB_LOGS: u32 id, u32 tail lines (0 all), u8 flags, then a u64 log
+ * offset when JOB_LOGS_FROM is set. */
+#define JOB_LOGS_FOLLOW		0x1u	/* until the job ends */
+#define JOB_LOGS_AT		0x2u	/* JOB_LOG_AT frames say where output is */
+#define JOB_LOGS_FROM		0x4u	/* start at `from` (tail ignored) */
+#define JOB_LOGS_ALL		0x7u
+
+struct job_logs_req {
+	uint32_t id, tail;
+	uint8_t flags;
+	uint64_t from;		/* log offset, with JOB_LOGS_FROM */
+};
+int job_logs_encode(const struct job_logs_req *q, struct buf *out);
+int job_logs_decode(struct rd *r, struct job_logs_req *q);
+
 #endif

@@ -442,6 +442,7 @@ int job_log_open(struct job_log *l, const char *dir, uint64_t tail_bytes)
 	memset(l, 0, sizeof(*l));
 	l->fd = -1;
 	l->seg_max = JOB_LOG_SEG;
+	l->head_max = JOB_LOG_HEAD;
 	l->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (l->dirfd < 0)
 		return -errno;
@@ -549,6 +550,30 @@ ssize_t job_log_read(struct job_log *l, void *p, size_t n)
 		l->seg = next;
 		l->off = 0;
 	}
+}
+
+uint64_t job_log_pos(const struct job_log *l)
+{
+	if (l->seg == 0)
+		return l->off;
+	return l->head_max + (uint64_t)(l->seg - 1) * l->seg_max + l->off;
+}
+
+void job_log_seek(struct job_log *l, uint64_t pos)
+{
+	if (l->fd >= 0)
+		close(l->fd);
+	l->fd = -1;
+	l->gap_pending = false;
+	l->gaplen = l->gapoff = 0;
+	if (pos < l->head_max) {
+		l->seg = 0;
+		l->off = pos;
+		return;
+	}
+	uint64_t seg = 1 + (pos - l->head_max) / l->seg_max;
+	l->seg = seg > UINT32_MAX ? UINT32_MAX : (uint32_t)seg;
+	l->off = (pos - l->head_max) % l->seg_max;
 }
 
 void job_log_close(struct job_log *l)

@@ -118,6 +118,7 @@ struct job_log {
 	char gapline[80];	/* that line, and how much of it was read */
 	size_t gaplen, gapoff;
 	uint64_t seg_max;	/* JOB_LOG_SEG (smaller in tests) */
+	uint64_t head_max;	/* JOB_LOG_HEAD (smaller in tests) */
 };
 /* Opens the log of the job in dir at its start (tail_bytes 0) or at most
  * tail_bytes before its end.  0 or -errno. */
@@ -128,6 +129,12 @@ uint64_t job_log_size(const char *dir);
 /* Reads what is there: >0 bytes, 0 nothing more for now, -errno. */
 ssize_t job_log_read(struct job_log *l, void *p, size_t n);
 void job_log_close(struct job_log *l);
+/* Log offsets count every byte the job wrote (the writer's total), the
+ * dropped ones too.  pos: the offset of the next byte read (after a
+ * dropped-bytes line, of the first byte after the gap); seek: go there
+ * (a place since dropped reads as a dropped-bytes line first). */
+uint64_t job_log_pos(const struct job_log *l);
+void job_log_seek(struct job_log *l, uint64_t pos);
 
 /* Writing side, for the supervisor: appends to the head, then to
  * segments, rotating and deleting the oldest.  log_bytes counts all. */

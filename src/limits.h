@@ -153,6 +153,9 @@
 #define SIGNAL_GRACE_MS		2000		/* wait after forwarding TERM/HUP */
 #define STARTUP_TIMEOUT_MS	60000		/* ssh output to agent preamble */
 #define INT_PRESSES_TO_QUIT	3		/* Ctrl-C presses before ferry gives up */
+#define RECONNECT_FIRST_MS	1000		/* a lost follow tries again after this, */
+#define RECONNECT_MAX_MS	15000		/* doubling up to this, */
+#define RECONNECT_GIVE_UP_MS	(5 * 60 * 1000)	/* and for this long in all */
 
 /* Monitoring (mon-*.c, docs/PROTOCOL.md 0x05xx). */
 #define MON_INTERVAL_MIN_MS	100		/* fastest sampling a client may ask for */

@@ -174,6 +174,10 @@ int exec_req_encode(const struct exec_req *e, struct buf *out)
 	r |= buf_put_cstr(out, e->root);
 	r |= strv_encode(e->argv, e->argc, out);
 	r |= strv_encode(e->env, e->envc, out);
+	if (e->flags & EXEC_PTY) {
+		r |= buf_put_u16(out, e->rows);
+		r |= buf_put_u16(out, e->cols);
+	}
 	return r ? -1 : 0;
 }
 
@@ -186,6 +190,10 @@ int exec_req_decode(struct rd *r, struct exec_req *e)
 	e->root = rd_cstr(r, PATH_REL_MAX);
 	e->argv = strv_decode(r, PROTO_ARGV_MAX, &e->argc);
 	e->env = strv_decode(r, PROTO_ENV_MAX, &e->envc);
+	if (e->flags & EXEC_PTY) {
+		e->rows = rd_u16(r);
+		e->cols = rd_u16(r);
+	}
 	rd_expect_end(r);
 	if (rd_ok(r) && e->argc == 0)
 		rd_fail(r);

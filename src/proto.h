@@ -41,6 +41,7 @@ enum msg_type {
 	MSG_SIGNAL = 0x0106,
 	MSG_EXIT = 0x0107,
 	MSG_CLOSE_STDOUT = 0x0108,
+	MSG_EXEC_RESIZE = 0x0109,
 	/* 0x03xx sync (sync-wire.h) */
 	MSG_SYNC_BEGIN = 0x0300,
 	MSG_SYNC_ENTRY = 0x0301,
@@ -70,7 +71,8 @@ enum msg_type {
 	MSG_JOB_RESIZE = 0x040b,
 	MSG_JOB_RM = 0x040c,
 	MSG_JOB_NOTICE = 0x040d,
-	MSG_JOB_OUTPUTS = 0x040e,	/* after a record: what the job moved out of its snapshot */
+	MSG_JOB_LOG_AT = 0x040e,
+	MSG_JOB_OUTPUTS = 0x040f,	/* after a record: what the job moved out of its snapshot */
 	/* between the agent and a job's supervisor (its control socket) */
 	MSG_JOB_CTL_ATTACH = 0x0420,
 	MSG_JOB_CTL_KILL = 0x0421,
@@ -121,7 +123,8 @@ enum proto_err {
 #define EXEC_SHELL		0x1u	/* argv[0] is a shell command line */
 #define EXEC_NO_LOGIN_ENV	0x2u	/* skip the login shell's environment */
 #define EXEC_NO_STDIN		0x4u	/* the command gets /dev/null */
-#define EXEC_FLAGS_ALL		0x7u
+#define EXEC_PTY		0x8u	/* a terminal of its own (rows, cols follow) */
+#define EXEC_FLAGS_ALL		0xfu
 
 /* Signals on the wire use these numbers whatever the host's are. */
 enum wire_signal {
@@ -151,6 +154,7 @@ struct exec_req {
 	uint32_t argc;
 	char **env;		/* extra K=V, NULL-terminated */
 	uint32_t envc;
+	uint16_t rows, cols;	/* with EXEC_PTY: the terminal's size */
 };
 void exec_req_release(struct exec_req *e);
 int exec_req_encode(const struct exec_req *e, struct buf *out);

@@ -10,6 +10,14 @@
  *
  * local target: the same binary as a child over two pipes.
  *
+ * ssh runs in a process group of its own, so the terminal's Ctrl-C, Ctrl-\
+ * and Ctrl-Z reach only ferry, which forwards them to the remote command.
+ * ssh may still have to ask on /dev/tty (password, passphrase, an unknown
+ * host key), and a background group that uses the terminal is stopped
+ * (SIGTTOU, SIGTTIN): while connecting, ferry watches for that and then
+ * lends ssh's group the foreground, as a shell does for a job, and takes
+ * it back as soon as the agent answers or ssh ends.
+ *
  * Every failure ends up in struct ferr with the exit code of its class;
  * ssh's own diagnostics (the tail of its stderr) decide between refused,
  * unresolvable, auth and host key.
@@ -81,6 +89,53 @@ static const char boot_install_script[] =
 	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
 	"printf 'FERRY-BOOT installed %s\\n' \"$d/$1/ferry\"";
 
+/* Sleeps ms, or until one of the signals that stop ferry: 0 or it. */
+static int nap_or_signal(uint64_t ms)
+{
+	static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+	uint64_t until = now_mono_ns() + ms * 1000000u;
+	for (;;) {
+		for (size_t i = 0; i < ARRAY_LEN(stops); i++)
+			if (sig_take(stops[i]))
+				return stops[i];
+		uint64_t now = now_mono_ns();
+		if (now >= until)
+			return 0;
+		struct pollfd p = { .fd = sig_fd(), .events = POLLIN };
+		if (poll(&p, 1, (int)((until - now) / 1000000u) + 1) > 0)
+			sig_drain();
+	}
+}
+
+int session_reopen(struct session *s, const struct config *cfg, uint16_t first_type, const struct buf *first,
+		   struct ferr *e)
+{
+	struct session_opts so = { .batch = true };
+	uint64_t give_up = now_mono_ns() + RECONNECT_GIVE_UP_MS * 1000000ull;
+	uint64_t wait_ms = RECONNECT_FIRST_MS;
+	for (;;) {
+		if (session_open(s, cfg, &so, first_type, first, e) == 0) {
+			ferr_release(e);	/* an earlier try's */
+			return 0;
+		}
+		if (e->code != EXIT_CONNECT)
+			return -1;
+		if (now_mono_ns() + wait_ms * 1000000u >= give_up) {
+			char *m = xasprintf("gave up reconnecting after %d minutes: %s", RECONNECT_GIVE_UP_MS / 60000, e->msg);
+			free(e->msg);
+			e->msg = m;
+			return -1;
+		}
+		int sig = nap_or_signal(wait_ms);
+		if (sig) {
+			ferr_set(e, 128 + sig, NULL, "interrupted while reconnecting to '%s'",
+				 cfg->kind == TARGET_SSH ? cfg->host : "local");
+			return -1;
+		}
+		wait_ms = wait_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : wait_ms * 2;
+	}
+}
+
 static void session_free(struct session *s, bool print_stderr);
 
 int session_control_dir(char **dir, struct ferr *e)
@@ -107,6 +162,86 @@ static bool have_tty(void)
 	close(fd);
 	return true;
 }
+
+/* ---- the terminal while connecting ---- */
+
+static void tty_set_fg(int fd, pid_t pgrp)
+{
+	/* A background process that calls tcsetpgrp gets SIGTTOU. */
+	sigset_t ttou, old;
+	sigemptyset(&ttou);
+	sigaddset(&ttou, SIGTTOU);
+	sigprocmask(SIG_BLOCK, &ttou, &old);
+	(void)tcsetpgrp(fd, pgrp);
+	sigprocmask(SIG_SETMASK, &old, NULL);
+}
+
+/* Watches ssh (process group pgrp) for wanting the terminal, if we are
+ * the terminal's foreground group now (never when ferry runs in the
+ * background, or without a terminal). */
+static void tty_lend(struct tty_lend *t, pid_t pgrp)
+{
+	t->fd = -1;
+	t->pgrp = 0;
+	t->lent = false;
+	int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (tcgetpgrp(fd) != getpgrp()) {
+		close(fd);
+		return;
+	}
+	t->fd = fd;
+	t->pgrp = pgrp;
+}
+
+static void tty_take_back(struct tty_lend *t)
+{
+	if (t->fd < 0)
+		return;
+	if (t->lent) {
+		tty_set_fg(t->fd, getpgrp());
+		/* A pager after us in a pipeline (`ferry logs -f 1 | less`)
+		 * that read the terminal meanwhile was stopped (SIGTTIN);
+		 * the shell still sees its job running (we were), so let it
+		 * go on. */
+		kill(0, SIGCONT);
+	}
+	close(t->fd);
+	t->fd = -1;
+	t->pgrp = 0;
+	t->lent = false;
+}
+
+/* ssh stopped.  Not holding the terminal, it was about to ask something
+ * on it (SIGTTOU/SIGTTIN: its readpassphrase starts the prompt again on
+ * SIGCONT): lend it the terminal and let it go on.  Holding it, Ctrl-Z at
+ * its prompt stopped it: do what a shell would, take the terminal back
+ * and stop ourselves; on `fg`, lend it again and let ssh go on.  Lending
+ * only when asked keeps Ctrl-C ours while no prompt is on the screen. */
+static void tty_follow_stop(struct tty_lend *t, pid_t pid)
+{
+	siginfo_t si;
+	if (t->fd < 0 || pid <= 0)
+		return;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)pid, &si, WSTOPPED | WNOHANG) < 0 || si.si_pid != pid)
+		return;
+	if (!t->lent) {
+		if (si.si_status != SIGTTIN && si.si_status != SIGTTOU)
+			return;	/* stopped by someone else: theirs to resume */
+		t->lent = true;
+	} else {
+		tty_set_fg(t->fd, getpgrp());
+		raise(SIGTSTP);
+	}
+	tty_set_fg(t->fd, t->pgrp);
+	kill(-t->pgrp, SIGCONT);
+}
+
+/* How long a poll may sleep while ssh may want the terminal: a stopped
+ * ssh is noticed within this. */
+#define LEND_POLL_MS	200
 
 char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batch, const char *remote_cmd)
 {
@@ -260,6 +395,13 @@ static void classify_ssh_failure(struct session *s, int st, bool during, struct 
 	char *last = stderr_last_line(s);
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 
+	if (!during && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) {
+		/* Ctrl-C at one of ssh's prompts, while it held the terminal. */
+		ferr_set(e, code, NULL, "interrupted while connecting to '%s'", h);
+		free(last);
+		return;
+	}
+
 	if (stderr_has(s, "Host key verification failed") || stderr_has(s, "IDENTIFICATION HAS CHANGED") ||
 	    stderr_has(s, "host key is known") || stderr_has(s, "No ED25519 host key") ||
 	    stderr_has(s, "No RSA host key") || stderr_has(s, "No ECDSA host key")) {
@@ -333,7 +475,10 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 		so.err = SPAWN_INHERIT;
 	} else {
 		argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, remote_cmd);
-		so.ignore_sigint = true;	/* ssh keeps ignoring it; we forward */
+		/* Out of the terminal's group: its Ctrl-C is ours to
+		 * forward (ssh installs handlers of its own, whatever it
+		 * inherits). */
+		so.new_pgrp = true;
 	}
 	int r = spawn(argv, &so, &s->proc);
 	if (r < 0) {
@@ -346,6 +491,8 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 		return -1;
 	}
 	free_words(argv);
+	if (s->cfg->kind == TARGET_SSH && !o->batch)
+		tty_lend(&s->lend, s->proc.pid);
 	fd_nonblock(s->proc.in);
 	fd_nonblock(s->proc.out);
 	if (s->proc.err >= 0)
@@ -377,7 +524,12 @@ static int wait_input(struct session *s, struct ferr *e)
 			 "no answer from the agent on '%s' within %d s", s->label, STARTUP_TIMEOUT_MS / 1000);
 		return -1;
 	}
-	if (poll(p, (nfds_t)np, (int)((s->deadline - now) / 1000000u) + 1) < 0)
+	int timeout = (int)((s->deadline - now) / 1000000u) + 1;
+	if (s->lend.fd >= 0 && timeout > LEND_POLL_MS)
+		timeout = LEND_POLL_MS;
+	int pr = poll(p, (nfds_t)np, timeout);
+	tty_follow_stop(&s->lend, s->proc.pid);
+	if (pr < 0)
 		return 0;
 	if (ie >= 0 && p[ie].revents)
 		session_read_stderr(s);
@@ -385,7 +537,7 @@ static int wait_input(struct session *s, struct ferr *e)
 		(void)conn_flush_some(&s->c);
 	if (p[is].revents) {
 		sig_drain();
-		static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+		static const int stops[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
 		for (size_t i = 0; i < ARRAY_LEN(stops); i++) {
 			if (sig_take(stops[i])) {
 				ferr_set(e, 128 + stops[i], NULL, "interrupted while connecting to '%s'", s->label);
@@ -455,13 +607,16 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 	cmd = boot_command(s->cfg, boot_install_script, sum);
 	char **argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, cmd);
 	struct child ch;
-	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .ignore_sigint = true };
+	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
+	struct tty_lend lend = { .fd = -1 };
 	int r = spawn(argv, &so, &ch);
 	free_words(argv);
 	if (r < 0) {
 		ferr_set(e, EXIT_OSERR, NULL, "cannot start ssh: %s", strerror(-r));
 		goto out;
 	}
+	if (!o->batch)
+		tty_lend(&lend, ch.pid);
 	/* The script prints nothing until it has read all of stdin. */
 	int wr = write_all(ch.in, self, len);
 	close(ch.in);
@@ -473,11 +628,13 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 			       { .fd = sig_fd(), .events = POLLIN } };
 	int stop = 0;
 	while (p[0].fd >= 0 || p[1].fd >= 0) {
-		if (poll(p, 3, -1) < 0 && errno != EINTR)
+		int pr = poll(p, 3, lend.fd >= 0 ? LEND_POLL_MS : -1);
+		tty_follow_stop(&lend, ch.pid);
+		if (pr < 0 && errno != EINTR)
 			break;
 		if (p[2].revents) {
 			sig_drain();
-			static const int stops[] = { SIGINT, SIGTERM, SIGHUP };
+			static const int stops[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP };
 			for (size_t i = 0; i < ARRAY_LEN(stops) && !stop; i++)
 				if (sig_take(stops[i]))
 					stop = stops[i];
@@ -504,7 +661,8 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 	int st;
 	child_close(&ch);
 	wait_child(ch.pid, &st);
-	out = xstrndup((const char *)ob.data, ob.len);
+	tty_take_back(&lend);
+	out = ob.len ? xstrndup((const char *)ob.data, ob.len) : xstrdup("");	/* an empty buf has no data */
 	buf_release(&ob);
 	if (stop) {
 		ferr_set(e, 128 + stop, "the agent was not installed; the next command tries again",
@@ -633,6 +791,7 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 	s->label = cfg->kind == TARGET_SSH ? cfg->host : "local";
 	s->proc.pid = -1;
 	s->proc.in = s->proc.out = s->proc.err = -1;
+	s->lend.fd = -1;
 	buf_init(&s->ssh_err, SSH_STDERR_KEEP);
 	conn_init(&s->c, -1, -1);
 	signal(SIGPIPE, SIG_IGN);
@@ -675,8 +834,11 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 
 		s->deadline = now_mono_ns() + STARTUP_TIMEOUT_MS * 1000000ull;
 		int r = read_preamble(s, &boot, e);
-		if (r == 1)
+		if (r == 1) {
+			/* No prompt comes after this: ssh is through. */
+			tty_take_back(&s->lend);
 			break;
+		}
 		if (r == -2)
 			goto out;
 		if (r < 0) {
@@ -690,6 +852,7 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 		}
 		/* A FERRY-BOOT line: the agent is missing. */
 		reap(s);
+		tty_take_back(&s->lend);
 		conn_release(&s->c);
 		conn_init(&s->c, -1, -1);
 		child_close(&s->proc);
@@ -725,6 +888,7 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
 static void session_free(struct session *s, bool print_stderr)
 {
 	(void)reap(s);
+	tty_take_back(&s->lend);
 	/* Whatever ssh said that was not an error we turned into a message. */
 	if (print_stderr && s->ssh_err.len)
 		(void)write_all(2, s->ssh_err.data, s->ssh_err.len);

@@ -28,6 +28,14 @@ struct session_opts {
 	bool batch;		/* force ssh BatchMode (never prompt) */
 };
 
+/* The terminal's foreground, lent to ssh's process group while it
+ * connects if it wants to ask something (fd -1: nothing to lend). */
+struct tty_lend {
+	int fd;
+	pid_t pgrp;
+	bool lent;
+};
+
 struct session {
 	const struct config *cfg;
 	const char *label;	/* "host" or "local" */
@@ -41,6 +49,7 @@ struct session {
 	char *noise_line;	/* the first such line */
 	uint64_t connect_ns;	/* spawn to hello */
 	uint64_t deadline;	/* for the agent to show up */
+	struct tty_lend lend;	/* until the agent answers */
 	/* Between session_start and session_finish (a retry after an
 	 * install starts the transport again). */
 	struct session_opts opts;
@@ -60,6 +69,14 @@ int session_open(struct session *s, const struct config *cfg, const struct sessi
  * set and the session freed; after a failed start, finish is not called. */
 int session_start(struct session *s, const struct config *cfg, const struct session_opts *o, struct ferr *e);
 int session_finish(struct session *s, uint16_t first_type, const struct buf *first, struct ferr *e);
+/* After a lost link (s closed or never opened): session_open in batch
+ * mode (a prompt could wait for a user who is away) right away, then
+ * after RECONNECT_FIRST_MS, doubling up to RECONNECT_MAX_MS, until
+ * RECONNECT_GIVE_UP_MS have passed.  Only a failure to connect is tried
+ * again.  0, or -1 with e set: 128 + N when signal N (INT, TERM, HUP)
+ * came meanwhile.  Prints nothing. */
+int session_reopen(struct session *s, const struct config *cfg, uint16_t first_type, const struct buf *first,
+		   struct ferr *e);
 /* Reads what ssh wrote on stderr so far (non-blocking). */
 void session_read_stderr(struct session *s);
 /* The session ended without a proper goodbye: wait for the transport and

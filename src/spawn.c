@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +25,22 @@ int fd_nonblock(int fd)
 	int fl = fcntl(fd, F_GETFL);
 	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
 		return -errno;
+	return 0;
+}
+
+int pty_open(int *master, char **slave)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+	if (m < 0)
+		return -errno;
+	char name[128];
+	if (grantpt(m) < 0 || unlockpt(m) < 0 || ptsname_r(m, name, sizeof(name)) != 0) {
+		int e = errno;
+		close(m);
+		return -e;
+	}
+	*master = m;
+	*slave = xstrdup(name);
 	return 0;
 }
 
@@ -136,9 +153,19 @@ int spawn(char *const argv[], const struct spawn_opts *o, struct child *c)
 		child_setup_fd(o->out, pout[1], 1, O_WRONLY);
 		child_setup_fd(o->err, perr[1], 2, O_WRONLY);
 		int e = 0;
-		if (o->cwd != NULL && chdir(o->cwd) < 0)
+		if (o->tty != NULL) {
+			/* The first terminal a session leader opens is its
+			 * controlling one; TIOCSCTTY says so where that is not
+			 * the rule. */
+			int t = open(o->tty, O_RDWR);
+			if (t < 0 || ioctl(t, TIOCSCTTY, 0) < 0 || dup2(t, 0) < 0 || dup2(t, 1) < 0 || dup2(t, 2) < 0)
+				e = errno;
+			if (t > 2)
+				close(t);
+		}
+		if (e == 0 && o->cwd != NULL && chdir(o->cwd) < 0)
 			e = errno;
-		else
+		if (e == 0)
 			e = -exec_search(argv, o->envp);
 		(void)!write(pex[1], &e, sizeof(e));
 		_exit(127);

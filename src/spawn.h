@@ -18,6 +18,9 @@ struct spawn_opts {
 	bool new_pgrp;		/* own process group (Ctrl-C goes to it only) */
 	bool new_session;	/* setsid(): no controlling terminal */
 	bool ignore_sigint;	/* child starts with SIGINT ignored */
+	const char *tty;	/* with new_session: this terminal (a pty slave)
+				 * becomes the controlling one and stdin, stdout
+				 * and stderr (in, out, err are not used) */
 };
 
 struct child {
@@ -36,6 +39,10 @@ int wait_child(pid_t pid, int *status);
 
 /* execve() with PATH taken from envp; returns only on failure (-errno). */
 int exec_search(char *const argv[], char *const envp[]);
+
+/* A new pty: its master (close-on-exec, not our controlling terminal)
+ * and the slave's path (caller frees).  0 or -errno. */
+int pty_open(int *master, char **slave);
 
 /* Sets O_NONBLOCK / FD_CLOEXEC. */
 int fd_nonblock(int fd);

@@ -1,6 +1,7 @@
 /*
  * fuzz-job.c - libFuzzer harness: arbitrary bytes as a job record, a job
- * start request, an id list, a job end, a logind.conf text.  A decoded
+ * start request, an id list, a logs request, a job end, a logind.conf
+ * text.  A decoded
  * record re-encodes to the same bytes.
  */
 #define _GNU_SOURCE
@@ -43,6 +44,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint32_t n;
 	rd_init(&r, data, size);
 	free(job_ids_decode(&r, &n));
+	struct job_logs_req lq;
+	rd_init(&r, data, size);
+	if (job_logs_decode(&r, &lq) == 0 && (lq.flags & ~JOB_LOGS_ALL))
+		abort();
 	uint32_t id;
 	uint8_t st;
 	int32_t code, sig;

@@ -283,6 +283,28 @@ static void test_log(void)
 	ssize_t n = job_log_read(&l, chunk, sizeof(chunk));
 	CHECK(n > 0 && memmem(chunk, (size_t)n, "dropped", 7) != NULL);
 	job_log_close(&l);
+	/* Offsets count every byte written: a reader resumes at one, and a
+	 * place since dropped reads as a marker, then what is kept. */
+	CHECK(job_log_open(&l, dir, 0) == 0);
+	l.seg_max = l.head_max = 10;
+	CHECK(job_log_pos(&l) == 0);
+	CHECK(job_log_read(&l, chunk, 4) == 4);
+	CHECK(job_log_pos(&l) == 4);
+	job_log_seek(&l, w.total - 3);
+	CHECK(job_log_pos(&l) == w.total - 3);
+	n = job_log_read(&l, chunk, sizeof(chunk));
+	CHECK(n == 3 && memcmp(chunk, "hij", 3) == 0);
+	CHECK(job_log_pos(&l) == w.total);
+	CHECK(job_log_read(&l, chunk, sizeof(chunk)) == 0);
+	job_log_seek(&l, 12);	/* in a segment deleted long ago */
+	n = job_log_read(&l, chunk, sizeof(chunk));
+	CHECK(n > 0 && memmem(chunk, (size_t)n, "dropped", 7) != NULL);
+	uint64_t after = job_log_pos(&l);
+	CHECK(after == w.total - 14);	/* the oldest kept segment, log.5 */
+	n = job_log_read(&l, chunk, 10);
+	CHECK(n == 10 && memcmp(chunk, "6789abcdef", 10) == 0);
+	CHECK(job_log_pos(&l) == after + 10);
+	job_log_close(&l);
 	job_log_writer_close(&w);
 	close(dfd);
 	char *cmd = xasprintf("rm -rf %s", dir);
@@ -320,6 +342,37 @@ static void test_log_size(void)
 	free(head);
 	free(seg);
 	free(seg4);
+}
+
+static void test_logs_req(void)
+{
+	t_case = "job logs request";
+	struct job_logs_req q = { .id = 7, .tail = 20, .flags = JOB_LOGS_FOLLOW | JOB_LOGS_AT }, d;
+	struct buf b;
+	struct rd r;
+	buf_init(&b, 64);
+	CHECK(job_logs_encode(&q, &b) == 0 && b.len == 9);
+	rd_init(&r, b.data, b.len);
+	CHECK(job_logs_decode(&r, &d) == 0 && d.id == 7 && d.tail == 20 && d.flags == q.flags && d.from == 0);
+	/* The offset travels only with its flag. */
+	q.flags |= JOB_LOGS_FROM;
+	q.from = 0x0102030405060708ull;
+	buf_reset(&b);
+	CHECK(job_logs_encode(&q, &b) == 0 && b.len == 17);
+	rd_init(&r, b.data, b.len);
+	CHECK(job_logs_decode(&r, &d) == 0 && d.from == q.from);
+	/* Cut short, trailing bytes, unknown flags. */
+	rd_init(&r, b.data, b.len - 1);
+	CHECK(job_logs_decode(&r, &d) < 0);
+	buf_put_u8(&b, 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(job_logs_decode(&r, &d) < 0);
+	buf_reset(&b);
+	q.flags = 0x8;
+	CHECK(job_logs_encode(&q, &b) == 0);
+	rd_init(&r, b.data, b.len);
+	CHECK(job_logs_decode(&r, &d) < 0);
+	buf_release(&b);
 }
 
 static void test_lost(void)
@@ -372,6 +425,7 @@ void test_job(void)
 	test_start_req();
 	test_log();
 	test_log_size();
+	test_logs_req();
 	test_lost();
 	test_logind();
 }

@@ -186,6 +186,24 @@ static void test_exec_req(void)
 	CHECK_STR(d.root, "~/p");
 	exec_req_release(&d);
 
+	t_case = "exec with a terminal: its size travels";
+	struct exec_req t = e;
+	t.flags = EXEC_PTY;
+	t.rows = 50;
+	t.cols = 132;
+	struct buf tb;
+	buf_init(&tb, FRAME_MAX);
+	CHECK(exec_req_encode(&t, &tb) == 0 && tb.len == b.len + 4);
+	rd_init(&r, tb.data, tb.len);
+	CHECK(exec_req_decode(&r, &d) == 0 && d.rows == 50 && d.cols == 132);
+	exec_req_release(&d);
+	rd_init(&r, tb.data, tb.len - 1);
+	CHECK(exec_req_decode(&r, &d) < 0);
+	rd_init(&r, b.data, b.len);	/* the flag without the size */
+	CHECK(exec_req_decode(&r, &d) == 0 && d.rows == 0);
+	exec_req_release(&d);
+	buf_release(&tb);
+
 	t_case = "exec: truncations fail";
 	for (size_t n = 0; n < b.len; n++) {
 		rd_init(&r, b.data, n);
