@@ -27,6 +27,7 @@
 #include "job-harvest.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,55 +44,207 @@
 #define HARVEST_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 #define HARVEST_KEPT_MAX 20	/* paths named in the log when outputs stay in the snapshot */
 
-/* Was rel moved before (a file replaced again and again is listed once)? */
-static bool listed(const struct harvest *h, const char *rel)
+static uint32_t hash_rel(const char *s)
 {
-	for (size_t i = 0; i < h->nfiles; i++)
-		if (strcmp(h->files[i].rel, rel) == 0)
-			return true;
-	return false;
+	uint32_t h = 2166136261u;	/* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (uint8_t)*s) * 16777619u;
+	return h;
+}
+
+/* The live entry for rel (a file, or with link one of ferry's links), or
+ * NULL. */
+static struct harvest_file *find_entry(const struct harvest *h, const char *rel, bool link)
+{
+	if (h->nslots == 0)
+		return NULL;
+	for (size_t k = hash_rel(rel) & (h->nslots - 1);; k = (k + 1) & (h->nslots - 1)) {
+		uint32_t v = h->slot[k];
+		if (v == 0)
+			return NULL;
+		struct harvest_file *f = &h->files[v - 1];
+		if (f->rel && f->link == link && strcmp(f->rel, rel) == 0)
+			return f;
+	}
+}
+
+static struct harvest_file *find_file(const struct harvest *h, const char *rel)
+{
+	return find_entry(h, rel, false);
+}
+
+static void add_entry(struct harvest *h, const char *rel, const struct stat *st, bool link)
+{
+	if (h->nfiles >= JOB_HARVEST_FILES)
+		return;
+	if (h->nslots == 0) {
+		h->nslots = 2 * (size_t)JOB_HARVEST_FILES;	/* never more than half full */
+		h->slot = xcalloc(h->nslots, sizeof(uint32_t));
+	}
+	if (h->nfiles == h->capfiles) {
+		h->capfiles = h->capfiles ? 2 * h->capfiles : 64;
+		h->files = xrealloc(h->files, h->capfiles * sizeof(*h->files));
+	}
+	h->files[h->nfiles] = (struct harvest_file){ xstrdup(rel), st ? st->st_dev : 0, st ? st->st_ino : 0, link };
+	size_t k = hash_rel(rel) & (h->nslots - 1);
+	while (h->slot[k])
+		k = (k + 1) & (h->nslots - 1);
+	h->slot[k] = (uint32_t)++h->nfiles;
 }
 
 static void on_moved(void *arg, const char *rel, const struct stat *st)
 {
 	struct harvest *h = arg;
-	if (h->listfd >= 0 && h->listed + strlen(rel) + 1 <= JOB_OUTPUTS_MAX && !listed(h, rel)) {
+	struct harvest_file *f = find_file(h, rel);
+	if (h->listfd >= 0 && f == NULL && h->listed + strlen(rel) + 1 <= JOB_OUTPUTS_MAX) {
 		char *line = xasprintf("%s\n", rel);
 		if (write_all(h->listfd, line, strlen(line)) == 0)
 			h->listed += strlen(line);
 		free(line);
 	}
-	/* Files moved out of a code folder are remembered, so that the
-	 * job's own deletion of one reaches the live copy. */
+	/* Files are remembered, so that the job's own deletion of one
+	 * reaches the live copy. */
 	if (!S_ISREG(st->st_mode))
 		return;
-	for (size_t i = 0; i < h->nfiles; i++) {
-		if (strcmp(h->files[i].rel, rel) == 0) {
-			h->files[i].dev = st->st_dev;
-			h->files[i].ino = st->st_ino;
-			return;
-		}
-	}
-	if (h->nfiles < JOB_HARVEST_WATCHES * 16) {
-		if (h->nfiles == h->capfiles) {
-			h->capfiles = h->capfiles ? 2 * h->capfiles : 16;
-			h->files = xrealloc(h->files, h->capfiles * sizeof(*h->files));
-		}
-		h->files[h->nfiles++] = (struct harvest_file){ xstrdup(rel), st->st_dev, st->st_ino };
+	if (f) {
+		f->dev = st->st_dev;
+		f->ino = st->st_ino;
+	} else {
+		add_entry(h, rel, st, false);
 	}
 }
 
 static void on_kept(void *arg, const char *rel, const char *why)
 {
 	struct harvest *h = arg;
+	size_t rl = strlen(rel);
 	for (size_t i = 0; i < h->nkept; i++)
-		if (strcmp(h->kept[i], rel) == 0)
+		if (strncmp(h->kept[i], rel, rl) == 0 && strncmp(h->kept[i] + rl, " (", 2) == 0)
 			return;
 	if (h->nkept < HARVEST_KEPT_MAX) {
 		h->kept = xrealloc(h->kept, (h->nkept + 2) * sizeof(char *));
 		h->kept[h->nkept++] = xasprintf("%s (%s)", rel, why);
 		h->kept[h->nkept] = NULL;
 	}
+}
+
+/* ferry's links in the snapshot (to the live path of their own name). */
+static void link_add(struct harvest *h, const char *rel)
+{
+	if (find_entry(h, rel, true) == NULL)
+		add_entry(h, rel, NULL, true);
+}
+
+static void link_del(struct harvest *h, const char *rel)
+{
+	struct harvest_file *f = find_entry(h, rel, true);
+	if (f) {
+		free(f->rel);
+		f->rel = NULL;
+	}
+}
+
+static void on_linked(void *arg, const char *rel)
+{
+	link_add(arg, rel);
+}
+
+/* The links there already when the job starts (live-only names linked
+ * through, folders an earlier job of this code moved out). */
+static void find_links(struct harvest *h, const char *rel)
+{
+	int fd = rel[0] ? open_beneath(h->snapfd, rel, O_RDONLY | O_DIRECTORY, 0) : fcntl(h->snapfd, F_DUPFD_CLOEXEC, 0);
+	DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+	struct dirent *de;
+	if (d == NULL) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	rewinddir(d);	/* a dup: its position is shared */
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_type != DT_LNK && de->d_type != DT_UNKNOWN)
+			continue;
+		char t[PATH_REL_MAX + 4096];
+		ssize_t n = readlinkat(dirfd(d), de->d_name, t, sizeof(t) - 1);
+		if (n <= 0)
+			continue;
+		t[n] = '\0';
+		char *r = rel[0] ? xasprintf("%s/%s", rel, de->d_name) : xstrdup(de->d_name);
+		char *want = xasprintf("%s/%s", h->root, r);
+		if (strcmp(t, want) == 0)
+			link_add(h, r);
+		free(want);
+		free(r);
+	}
+	closedir(d);
+}
+
+/* The job renamed ferry's link at from to to (in the snapshot): the same
+ * rename in the live project, so what the link showed has the job's new
+ * name there too (a log rotated: app.log to app.log.1); the link at to,
+ * if it is still there, is made to name it.  Never over a live folder
+ * with something in it, nor over a file the job did not write. */
+static void live_rename(struct harvest *h, const char *from, const char *to)
+{
+	const char *fs = strrchr(from, '/'), *ts = strrchr(to, '/');
+	char *fdir = fs ? xstrndup(from, (size_t)(fs - from)) : xstrdup("");
+	char *tdir = ts ? xstrndup(to, (size_t)(ts - to)) : xstrdup("");
+	const char *fname = fs ? fs + 1 : from, *tname = ts ? ts + 1 : to;
+	int fl = fdir[0] ? open_beneath(h->rootfd, fdir, O_RDONLY | O_DIRECTORY, 0) : fcntl(h->rootfd, F_DUPFD_CLOEXEC, 0);
+	int tl = tdir[0] ? open_beneath(h->rootfd, tdir, O_RDONLY | O_DIRECTORY, 0) : fcntl(h->rootfd, F_DUPFD_CLOEXEC, 0);
+	int tsd = tdir[0] ? open_beneath(h->snapfd, tdir, O_RDONLY | O_DIRECTORY, 0) : fcntl(h->snapfd, F_DUPFD_CLOEXEC, 0);
+	struct stat st, ts_st;
+	link_del(h, from);
+	if (fl < 0 || tl < 0 || fstatat(fl, fname, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		goto out;
+	bool over = fstatat(tl, tname, &ts_st, AT_SYMLINK_NOFOLLOW) == 0;
+	struct harvest_file *mine = over ? find_file(h, to) : NULL;
+	if (over && !(S_ISREG(ts_st.st_mode) && mine && mine->ino == ts_st.st_ino && mine->dev == ts_st.st_dev) &&
+	    !(S_ISDIR(st.st_mode) && S_ISDIR(ts_st.st_mode))) {
+		on_kept(h, to, "the project folder has another entry at that path");
+		goto out;
+	}
+	if (renameat(fl, fname, tl, tname) < 0) {
+		on_kept(h, to, strerror(errno));
+		goto out;
+	}
+	link_add(h, to);
+	struct harvest_file *old = find_file(h, from);
+	if (old && S_ISREG(st.st_mode)) {
+		/* The file keeps being followed under its new name. */
+		free(old->rel);
+		old->rel = NULL;
+		add_entry(h, to, &st, false);
+	}
+	/* The snapshot's link at to still names from: now to. */
+	char *want = xasprintf("%s/%s", h->root, to), *was = xasprintf("%s/%s", h->root, from);
+	char t[PATH_REL_MAX + 4096];
+	ssize_t n = tsd >= 0 ? readlinkat(tsd, tname, t, sizeof(t) - 1) : -1;
+	if (n > 0) {
+		t[n] = '\0';
+		struct stat lk;
+		if (strcmp(t, was) == 0 && fstatat(tsd, tname, &lk, AT_SYMLINK_NOFOLLOW) == 0)
+			(void)snap_link_over(tsd, tname, want, &lk);
+	}
+	free(want);
+	free(was);
+out:
+	if (fl >= 0)
+		close(fl);
+	if (tl >= 0)
+		close(tl);
+	if (tsd >= 0)
+		close(tsd);
+	free(fdir);
+	free(tdir);
+}
+
+/* The sweep's question: is the live file at rel one this job linked? */
+static bool ours(void *arg, const char *rel, const struct stat *live)
+{
+	struct harvest_file *f = find_file(arg, rel);
+	return f && f->ino == live->st_ino && f->dev == live->st_dev;
 }
 
 static void watch(struct harvest *h, const char *rel)
@@ -123,7 +276,8 @@ int harvest_start(struct harvest *h, const char *root, const char *snapdir, cons
 	if (h->rootfd < 0 || h->snapfd < 0)
 		return -errno;
 	h->o = (struct snap_out){ .rootfd = h->rootfd, .snapfd = h->snapfd, .root = h->root, .code = &h->code,
-				  .atomic_only = true, .moved = on_moved, .kept = on_kept, .arg = h };
+				  .atomic_only = true, .moved = on_moved, .kept = on_kept, .ours = ours, .linked = on_linked,
+				  .arg = h };
 	if (jobdirfd >= 0)
 		h->listfd = openat(jobdirfd, "outputs", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0600);
 	h->ifd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
@@ -132,10 +286,13 @@ int harvest_start(struct harvest *h, const char *root, const char *snapdir, cons
 	/* The root first, then the code folders, shallowest first (the
 	 * code list is sorted, so a folder comes before what is in it). */
 	watch(h, "");
+	find_links(h, "");
 	for (size_t i = 0; i < h->code.n && h->nw < JOB_HARVEST_WATCHES; i++) {
 		struct stat st;
-		if (fstatat(h->snapfd, h->code.path[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-			watch(h, h->code.path[i]);
+		if (fstatat(h->snapfd, h->code.e[i].path, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+			watch(h, h->code.e[i].path);
+			find_links(h, h->code.e[i].path);
+		}
 	}
 	return 0;
 }
@@ -145,31 +302,29 @@ int harvest_fd(const struct harvest *h)
 	return h->ifd;
 }
 
-/* The job deleted rel in the snapshot, or renamed it away: if it was a
- * file linked out and the live path still holds that very file, it goes
- * there too (where it was renamed to, the file still is: in the
- * snapshot, where its own event links it out, or in a live folder). */
+/* The job deleted rel in the snapshot: if it was a file linked out and
+ * the live path still holds that very file, it goes there too.  (A
+ * rename is not a deletion: snap_take follows it with the new name.) */
 static void on_deleted(struct harvest *h, const char *rel)
 {
-	for (size_t i = 0; i < h->nfiles; i++) {
-		struct harvest_file *f = &h->files[i];
-		if (strcmp(f->rel, rel) != 0)
-			continue;
-		struct stat st;
-		if (fstatat(h->snapfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
-			return;	/* made again meanwhile: its own events come */
-		int fd = open_beneath(h->rootfd, rel, O_PATH | O_NOFOLLOW, 0);
-		if (fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_ino == f->ino && st.st_dev == f->dev) {
-			char *p = xasprintf("%s/%s", h->root, rel);
-			unlink(p);
-			free(p);
-		}
-		if (fd >= 0)
-			close(fd);
-		free(f->rel);
-		h->files[i] = h->files[--h->nfiles];
+	struct harvest_file *f = find_file(h, rel);
+	struct stat st;
+	if (f == NULL)
 		return;
-	}
+	if (fstatat(h->snapfd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
+		return;	/* made again meanwhile: its own events come */
+	const char *slash = strrchr(rel, '/');
+	char *dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : NULL;
+	int dfd = dir ? open_beneath(h->rootfd, dir, O_RDONLY | O_DIRECTORY, 0) : fcntl(h->rootfd, F_DUPFD_CLOEXEC, 0);
+	const char *name = slash ? slash + 1 : rel;
+	if (dfd >= 0 && fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_ino == f->ino && st.st_dev == f->dev)
+		unlinkat(dfd, name, 0);
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	free(f->rel);
+	f->rel = NULL;	/* keeps its place: the hash still leads past it */
 }
 
 /* A folder the job made: moved once the moment has passed. */
@@ -215,6 +370,12 @@ void harvest_events(struct harvest *h)
 	bool overflow = false;
 	ssize_t n;
 	while (h->ifd >= 0 && (n = read(h->ifd, b, sizeof(b))) > 0) {
+		/* A rename inside the snapshot is a MOVED_FROM and a MOVED_TO
+		 * with one cookie, next to each other: the old name waits here
+		 * for its new one.  One without the other (renamed out of or
+		 * into the watched folders) is no rename to follow. */
+		char *from = NULL;
+		uint32_t cookie = 0;
 		for (char *p = b; p < b + n;) {
 			struct inotify_event *ev = (struct inotify_event *)(void *)p;
 			p += sizeof(*ev) + ev->len;
@@ -231,14 +392,30 @@ void harvest_events(struct harvest *h)
 			if (dir == NULL || strncmp(ev->name, APPLY_TMP_PREFIX, strlen(APPLY_TMP_PREFIX)) == 0)
 				continue;
 			char *rel = dir[0] ? xasprintf("%s/%s", dir, ev->name) : xstrdup(ev->name);
-			if (ev->mask & (IN_DELETE | IN_MOVED_FROM))
+			if (ev->mask & IN_MOVED_FROM) {
+				free(from);
+				from = rel;
+				cookie = ev->cookie;
+				continue;
+			}
+			bool paired = (ev->mask & IN_MOVED_TO) && from && ev->cookie == cookie;
+			if (ev->mask & IN_DELETE) {
 				on_deleted(h, rel);
-			else if (ev->mask & IN_ISDIR)
+				link_del(h, rel);
+			} else if (paired && find_entry(h, from, true)) {
+				live_rename(h, from, rel);
+			} else if (ev->mask & IN_ISDIR) {
 				later(h, rel);
-			else
+			} else {
+				h->o.fresh = true;
+				h->o.renamed_from = paired ? from : NULL;
 				(void)snap_take(&h->o, rel);
+				h->o.fresh = false;
+				h->o.renamed_from = NULL;
+			}
 			free(rel);
 		}
+		free(from);
 	}
 	if (overflow)
 		(void)snap_sweep(&h->o);
@@ -266,10 +443,12 @@ void harvest_finish(struct harvest *h)
 	/* A file whose name the job renamed or deleted while its events
 	 * were still queued: the same as then.  And later jobs of this code
 	 * should see the live files, whatever replaces them there. */
-	for (size_t i = h->nfiles; i-- > 0;)
-		on_deleted(h, h->files[i].rel);
 	for (size_t i = 0; i < h->nfiles; i++)
-		(void)snap_relink(&h->o, h->files[i].rel);
+		if (h->files[i].rel)
+			on_deleted(h, h->files[i].rel);
+	for (size_t i = 0; i < h->nfiles; i++)
+		if (h->files[i].rel)
+			(void)snap_relink(&h->o, h->files[i].rel);
 }
 
 void harvest_release(struct harvest *h)
@@ -288,6 +467,7 @@ void harvest_release(struct harvest *h)
 	for (size_t i = 0; i < h->nfiles; i++)
 		free(h->files[i].rel);
 	free(h->files);
+	free(h->slot);
 	for (size_t i = 0; i < h->nlater; i++)
 		free(h->later[i].rel);
 	free(h->later);

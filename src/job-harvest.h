@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "job-snap.h"
@@ -16,6 +17,9 @@ struct harvest_file {
 	char *rel;
 	dev_t dev;
 	ino_t ino;
+	bool link;	/* not a file: a name where the snapshot has ferry's
+			 * link to the live path (the job's renames of it are
+			 * made in the live project too) */
 };
 
 struct harvest {
@@ -26,8 +30,13 @@ struct harvest {
 	struct snap_out o;
 	struct { int wd; char *rel; } *w;	/* watched code folders */
 	size_t nw;
-	struct harvest_file *files;	/* files moved out of code folders */
+	/* Files linked out, for the job's deletions: an array that only
+	 * grows (a deleted one keeps its place with rel NULL), at most
+	 * JOB_HARVEST_FILES, and a hash of it (index + 1, open addressing). */
+	struct harvest_file *files;
 	size_t nfiles, capfiles;
+	uint32_t *slot;
+	size_t nslots;
 	int listfd;			/* the job's list of outputs, or -1 */
 	size_t listed;			/* bytes written to it */
 	char **kept;			/* left in the snapshot, for the log */

@@ -43,7 +43,7 @@
 #endif
 
 static char *code_path(const char *root, const char *id);
-static int code_set_save(const char *path, const struct index *ix);
+static int code_set_save(const char *path, const struct index *ix, int snapfd);
 
 char *snapshot_tree_id(const struct index *ix)
 {
@@ -169,6 +169,8 @@ static int link_through(int rootfd, int snapfd, const char *root, const char *di
 	DIR *d = src >= 0 ? fdopendir(src) : NULL;
 	struct dirent *de;
 	int r = 0;
+	if (d)
+		rewinddir(d);
 	while (d && dst >= 0 && (de = readdir(d)) != NULL) {
 		const char *n = de->d_name;
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || (!dir[0] && strcmp(n, FERRY_STATE_DIR) == 0) ||
@@ -253,7 +255,7 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 			goto out;
 		}
 		code = code_path(root, tree);
-		if ((r = code_set_save(code, ix)) < 0) {
+		if ((r = code_set_save(code, ix, snapfd)) < 0) {
 			*why = xasprintf("cannot write the snapshot's code list '%s': %s", code, strerror(-r));
 			goto out;
 		}
@@ -275,7 +277,7 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 	 * made before code lists were kept gets one when it is reused. */
 	if (code == NULL)
 		code = code_path(root, tree);
-	if (access(code, F_OK) < 0 && (r = code_set_save(code, ix)) < 0) {
+	if (access(code, F_OK) < 0 && (r = code_set_save(code, ix, snapfd)) < 0) {
 		*why = xasprintf("cannot write the snapshot's code list '%s': %s", code, strerror(-r));
 		goto out;
 	}
@@ -338,22 +340,30 @@ static char *code_path(const char *root, const char *id)
 	return xasprintf("%s/%s/%s.code", root, SNAP_DIR, id);
 }
 
-static int code_set_save(const char *path, const struct index *ix)
+static int code_set_save(const char *path, const struct index *ix, int snapfd)
 {
 	struct buf b;
-	buf_init(&b, 64 + (size_t)ix->n * 24);
-	for (size_t i = 0; i < ix->n; i++) {
+	buf_init(&b, SNAP_CODE_MAX);
+	int r = 0;
+	for (size_t i = 0; i < ix->n && r == 0; i++) {
 		const char *p = index_path(ix, &ix->e[i]);
-		buf_put(&b, p, strlen(p) + 1);
+		struct stat st;
+		char num[24];
+		uint64_t ino = ix->e[i].type == ENT_FILE && fstatat(snapfd, p, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+			       S_ISREG(st.st_mode) ? (uint64_t)st.st_ino : 0;
+		snprintf(num, sizeof(num), "%llu", (unsigned long long)ino);
+		if (buf_put(&b, p, strlen(p) + 1) < 0 || buf_put(&b, num, strlen(num) + 1) < 0)
+			r = -EFBIG;
 	}
-	int r = b.len > SNAP_CODE_MAX ? -EFBIG : write_file_atomic(path, b.data, b.len, 0600, 0);
+	if (r == 0)
+		r = write_file_atomic(path, b.data, b.len, 0600, 0);
 	buf_release(&b);
 	return r;
 }
 
-static int cmp_path(const void *a, const void *b)
+static int cmp_ent(const void *a, const void *b)
 {
-	return strcmp(*(const char *const *)a, *(const char *const *)b);
+	return strcmp(((const struct code_ent *)a)->path, ((const struct code_ent *)b)->path);
 }
 
 int code_set_load(const char *root, const char *id, struct code_set *cs)
@@ -368,28 +378,49 @@ int code_set_load(const char *root, const char *id, struct code_set *cs)
 	size_t n = 0;
 	for (size_t i = 0; i < len; i++)
 		n += cs->buf[i] == '\0';
-	cs->path = xcalloc(n + 1, sizeof(char *));
-	/* A last path without its NUL (a torn file) is left out. */
+	cs->e = xcalloc(n / 2 + 1, sizeof(*cs->e));
+	/* Pairs of NUL-terminated strings; a torn last one is left out. */
+	const char *field[2];
+	int k = 0;
 	for (size_t i = 0, start = 0; i < len; i++) {
 		if (cs->buf[i] != '\0')
 			continue;
-		if (i > start)
-			cs->path[cs->n++] = cs->buf + start;
+		field[k++] = cs->buf + start;
 		start = i + 1;
+		if (k == 2) {
+			k = 0;
+			if (field[0][0]) {
+				cs->e[cs->n].path = field[0];
+				cs->e[cs->n].ino = strtoull(field[1], NULL, 10);
+				cs->n++;
+			}
+		}
 	}
-	qsort(cs->path, cs->n, sizeof(char *), cmp_path);
+	qsort(cs->e, cs->n, sizeof(*cs->e), cmp_ent);
 	return 0;
+}
+
+static const struct code_ent *code_find(const struct code_set *cs, const char *rel)
+{
+	struct code_ent key = { .path = rel };
+	return cs->n ? bsearch(&key, cs->e, cs->n, sizeof(*cs->e), cmp_ent) : NULL;
 }
 
 bool code_set_has(const struct code_set *cs, const char *rel)
 {
-	return cs->n && bsearch(&rel, cs->path, cs->n, sizeof(char *), cmp_path) != NULL;
+	return code_find(cs, rel) != NULL;
+}
+
+uint64_t code_set_ino(const struct code_set *cs, const char *rel)
+{
+	const struct code_ent *e = code_find(cs, rel);
+	return e ? e->ino : 0;
 }
 
 void code_set_release(struct code_set *cs)
 {
 	free(cs->buf);
-	free(cs->path);
+	free(cs->e);
 	memset(cs, 0, sizeof(*cs));
 }
 
@@ -461,6 +492,9 @@ static char **names_in(int dfd, size_t *n)
 			close(fd);
 		return xcalloc(1, sizeof(char *));
 	}
+	/* A dup shares its position with every other dup of the folder's
+	 * fd: from the start, whoever read it before. */
+	rewinddir(d);
 	while ((de = readdir(d)) != NULL) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -486,7 +520,7 @@ static char *join(const char *d, const char *n)
  * there, if that entry is still the one the caller moved (st): never over
  * something newer the job put there meanwhile.  0, -EAGAIN (the job was
  * faster: nothing changed), -errno. */
-static int link_over(int sd, const char *name, const char *want, const struct stat *st)
+int snap_link_over(int sd, const char *name, const char *want, const struct stat *st)
 {
 	char t[64];
 	struct stat now;
@@ -546,40 +580,6 @@ static int move_file(struct snap_out *o, int sd, int ld, const char *name, const
 	return 1;
 }
 
-/* The job renamed a file of its own over name (so the snapshot's link
- * to the live path of the old name now stands at name): the live file
- * takes the new name too, and the link is made to say so, without a
- * moment where name leads nowhere.  1, or -errno. */
-static int follow_rename(struct snap_out *o, int sd, int ld, const char *name, const char *old, const char *want,
-			 const char *rel)
-{
-	char t1[64];
-	struct stat st, lk;
-	if (fstatat(ld, old, &st, AT_SYMLINK_NOFOLLOW) < 0 || fstatat(sd, name, &lk, AT_SYMLINK_NOFOLLOW) < 0)
-		return -errno;
-	tmp_name(t1, sizeof(t1));
-	if (linkat(ld, old, ld, t1, 0) == 0) {
-		if (renameat(ld, t1, ld, name) < 0) {
-			int e = -errno;
-			unlinkat(ld, t1, 0);
-			return e;
-		}
-	} else if (renameat(ld, old, ld, name) < 0) {
-		return -errno;
-	}
-	int r = link_over(sd, name, want, &lk);
-	if (r < 0)
-		return r == -EAGAIN ? 0 : r;
-	/* The old name in the snapshot is gone (the job renamed it): so
-	 * goes its live twin, if it is still that file. */
-	struct stat now;
-	if (faccessat(sd, old, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
-	    fstatat(ld, old, &now, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == st.st_ino && now.st_dev == st.st_dev)
-		unlinkat(ld, old, 0);
-	note_moved(o, rel, &st);
-	return 1;
-}
-
 int snap_relink(struct snap_out *o, const char *rel)
 {
 	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
@@ -590,7 +590,7 @@ int snap_relink(struct snap_out *o, const char *rel)
 	struct stat st, lst;
 	if (sd >= 0 && lf >= 0 && fstatat(sd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode) &&
 	    fstat(lf, &lst) == 0 && lst.st_ino == st.st_ino && lst.st_dev == st.st_dev)
-		r = link_over(sd, name, want, &st);
+		r = snap_link_over(sd, name, want, &st);
 	if (sd >= 0)
 		close(sd);
 	if (lf >= 0)
@@ -619,20 +619,31 @@ static int take_children(struct snap_out *o, const char *rel)
 	return r;
 }
 
+/* ferry's own state in the snapshot (a job that runs ferry there): never
+ * taken out, never let near the live .ferry. */
+static bool ferry_own(const char *rel)
+{
+	size_t n = strlen(FERRY_STATE_DIR);
+	return strncmp(rel, FERRY_STATE_DIR, n) == 0 && (rel[n] == '\0' || rel[n] == '/');
+}
+
 int snap_take(struct snap_out *o, const char *rel)
 {
-	if (code_set_has(o->code, rel))
+	if (code_set_has(o->code, rel) || ferry_own(rel))
 		return 0;
 	const char *slash = strrchr(rel, '/'), *name = slash ? slash + 1 : rel;
 	char *dir = slash ? xstrndup(rel, (size_t)(slash - rel)) : xstrdup("");
 	char *want = xasprintf("%s/%s", o->root, rel), *target = NULL;
-	char *prefix = dir[0] ? xasprintf("%s/%s/", o->root, dir) : xasprintf("%s/", o->root);
 	int sd = dir_fd(o->snapfd, dir), ld = -1, r = 0;
 	struct stat st, lst;
 	char tmp[64];
 
-	if (sd < 0 || fstatat(sd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-		r = sd >= 0 && errno != ENOENT ? -errno : 0;
+	if (sd < 0) {
+		r = sd == -ENOENT ? 0 : sd;
+		goto out;
+	}
+	if (fstatat(sd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		r = errno == ENOENT ? 0 : -errno;
 		goto out;
 	}
 	ld = dir_fd(o->rootfd, dir);
@@ -643,13 +654,10 @@ int snap_take(struct snap_out *o, const char *rel)
 		ld = dir_fd(o->rootfd, dir);
 	}
 	if (S_ISLNK(st.st_mode) && (target = link_at(sd, name)) != NULL) {
-		if (strcmp(target, want) == 0)
+		if (strcmp(target, want) == 0) {
+			if (o->linked)
+				o->linked(o->arg, rel);
 			goto out;	/* already a link to its live path */
-		const char *old = target + strlen(prefix);
-		if (ld >= 0 && strncmp(target, prefix, strlen(prefix)) == 0 && old[0] && !strchr(old, '/') &&
-		    faccessat(ld, old, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
-			r = follow_rename(o, sd, ld, name, old, want, rel);
-			goto out;
 		}
 	}
 	if (ld < 0) {
@@ -662,10 +670,13 @@ int snap_take(struct snap_out *o, const char *rel)
 			goto out;	/* the same file, linked before */
 		if (S_ISDIR(st.st_mode) && S_ISDIR(lst.st_mode)) {
 			r = take_children(o, rel);
-		} else if (S_ISREG(st.st_mode) && S_ISREG(lst.st_mode)) {
-			/* The job wrote a file where the project has one (a
-			 * new checkpoint renamed over the old one): the new
-			 * one takes the live path, as if the job ran there. */
+		} else if (S_ISREG(st.st_mode) && S_ISREG(lst.st_mode) &&
+			   (o->fresh || (o->ours && o->ours(o->arg, rel, &lst)))) {
+			/* The job just wrote a file where the project has one
+			 * (a new checkpoint renamed over the old one): the new
+			 * one takes the live path, as if the job ran there.
+			 * A sweep replaces only a file this job put there: an
+			 * old leftover never goes over a newer live file. */
 			r = move_file(o, sd, ld, name, rel, &st, true);
 		} else {
 			note_kept(o, rel, "the project folder has another entry at that path");
@@ -677,14 +688,16 @@ int snap_take(struct snap_out *o, const char *rel)
 		r = move_file(o, sd, ld, name, rel, &st, false);
 		if (r == -EEXIST)
 			note_kept(o, rel, "the project folder has another entry at that path");
+		if (r == -EXDEV)
+			note_kept(o, rel, "the project folder there is another filesystem");
 		if (r != -EPERM && r != -EMLINK && r != -EOPNOTSUPP)
 			goto out;
 		/* No hard links here: as a folder, below. */
 	}
 	/* A folder: a link to itself takes the live name first (so no one
-	 * else can),
-	 * then one exchange puts the job's entry there and the link in the
-	 * snapshot: at no moment does the job's path lead nowhere. */
+	 * else can), then one exchange puts the job's entry there and the
+	 * link in the snapshot: at no moment does the job's path lead
+	 * nowhere. */
 	tmp_name(tmp, sizeof(tmp));
 	if (symlinkat(want, ld, tmp) < 0) {
 		r = -errno;
@@ -695,6 +708,8 @@ int snap_take(struct snap_out *o, const char *rel)
 		r = rename2(sd, name, ld, name, RENAME_EXCHANGE);
 		if (r == 0) {
 			note_moved(o, rel, &st);
+			if (o->linked)
+				o->linked(o->arg, rel);
 			r = 1;
 			goto out;
 		}
@@ -706,6 +721,8 @@ int snap_take(struct snap_out *o, const char *rel)
 			goto out;
 		}
 	}
+	if (r == -EXDEV)
+		note_kept(o, rel, "the project folder there is another filesystem");
 	if (!no_rename2(r))
 		goto out;
 	if (o->atomic_only) {
@@ -714,6 +731,11 @@ int snap_take(struct snap_out *o, const char *rel)
 	}
 	/* No exchange here (NFS, old kernels): no job runs in the snapshot
 	 * any more, so a rename then a link will do. */
+	if (faccessat(ld, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+		note_kept(o, rel, "the project folder has another entry at that path");
+		r = -EEXIST;
+		goto out;
+	}
 	if (renameat(sd, name, ld, name) < 0) {
 		r = -errno;
 		goto out;
@@ -723,13 +745,32 @@ int snap_take(struct snap_out *o, const char *rel)
 	note_moved(o, rel, &st);
 	r = r < 0 ? r : 1;
 out:
+	/* A file renamed within the snapshot: its old name's live twin
+	 * (the same file, linked out before) goes, as the job's own old
+	 * name went. */
+	if (r >= 0 && o->renamed_from && ld >= 0 && S_ISREG(st.st_mode)) {
+		const char *rf = o->renamed_from, *rs = strrchr(rf, '/');
+		char *fdir = rs ? xstrndup(rf, (size_t)(rs - rf)) : xstrdup("");
+		int fl = dir_fd(o->rootfd, fdir), fs = dir_fd(o->snapfd, fdir);
+		struct stat now, cur;
+		const char *fname = rs ? rs + 1 : rf;
+		if (fl >= 0 && fs >= 0 && faccessat(fs, fname, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		    fstatat(fl, fname, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
+		    fstatat(ld, name, &cur, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == cur.st_ino &&
+		    now.st_dev == cur.st_dev && now.st_ino == st.st_ino)
+			unlinkat(fl, fname, 0);
+		if (fl >= 0)
+			close(fl);
+		if (fs >= 0)
+			close(fs);
+		free(fdir);
+	}
 	if (sd >= 0)
 		close(sd);
 	if (ld >= 0)
 		close(ld);
 	free(dir);
 	free(want);
-	free(prefix);
 	free(target);
 	return r;
 }
@@ -747,9 +788,18 @@ static int sweep_dir(struct snap_out *o, const char *rel)
 		char *c = join(rel, names[i]);
 		struct stat st;
 		int k = 0;
+		if (ferry_own(c)) {
+			free(c);
+			continue;
+		}
 		if (code_set_has(o->code, c)) {
+			uint64_t ino = code_set_ino(o->code, c);
 			if (fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
 				k = sweep_dir(o, c);
+			else if (ino && (errno = 0, fstatat(fd, names[i], &st, AT_SYMLINK_NOFOLLOW)) == 0 &&
+				 (uint64_t)st.st_ino != ino)
+				/* Not the file pushed: the job replaced it. */
+				note_kept(o, c, "a pushed file the job replaced (the project has the pushed one)");
 		} else {
 			k = snap_take(o, c);
 		}

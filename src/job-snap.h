@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 
 #include "sync-index.h"
@@ -19,17 +20,24 @@ char *snapshot_tree_id(const struct index *ix);
  * links the live-only names through.  0 with *dir (absolute) and *id
  * (caller frees), or -errno with *why. */
 int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why);
-/* The code of a snapshot: the paths it was built from, kept beside it as
- * <tree>.code (NUL-terminated paths), so whatever else is in it can be
- * told apart as what a job wrote. */
+/* The code of a snapshot: the paths it was built from and the inode each
+ * file got there, kept beside it as <tree>.code (a path, NUL, its inode
+ * in decimal or 0, NUL; each), so whatever else is in it — or a pushed
+ * file a job replaced — can be told apart as what a job wrote. */
+struct code_ent {
+	const char *path;
+	uint64_t ino;
+};
 struct code_set {
 	char *buf;
-	const char **path;	/* sorted (strcmp) */
+	struct code_ent *e;	/* sorted by path (strcmp) */
 	size_t n;
 };
 /* 0, -ENOENT (a snapshot made before code lists were kept), -errno. */
 int code_set_load(const char *root, const char *id, struct code_set *cs);
 bool code_set_has(const struct code_set *cs, const char *rel);
+/* The inode rel's file had in the snapshot when it was made (0: none). */
+uint64_t code_set_ino(const struct code_set *cs, const char *rel);
 void code_set_release(struct code_set *cs);
 
 /* Moving what a job wrote out of its snapshot into the live project, at
@@ -43,6 +51,16 @@ struct snap_out {
 	const char *root;		/* the live project, absolute */
 	const struct code_set *code;
 	bool atomic_only;
+	/* Set for one event: the job just made this entry (a file it wrote
+	 * where the project has one replaces it, as if it ran there), and
+	 * renamed it from this path of the snapshot (NULL: not a rename). */
+	bool fresh;
+	const char *renamed_from;
+	/* In a sweep, may the job's file replace this live one?  (One this
+	 * job linked itself.)  NULL: never. */
+	bool (*ours)(void *arg, const char *rel, const struct stat *live);
+	/* ferry's link to rel's live path is (now) in the snapshot at rel. */
+	void (*linked)(void *arg, const char *rel);
 	/* What happened: each moved path (rel), each path left in the
 	 * snapshot because the live project has another entry there. */
 	void (*moved)(void *arg, const char *rel, const struct stat *st);
@@ -60,6 +78,10 @@ int snap_take(struct snap_out *o, const char *rel);
  * becomes a symlink to it there (so later jobs of the same code see the
  * live file, whatever replaces it).  0 or -errno. */
 int snap_relink(struct snap_out *o, const char *rel);
+/* Puts a link to want at name in the snapshot folder sd, over the entry
+ * there if it is still st (never over something newer).  0, -EAGAIN (it
+ * changed: nothing done), -errno. */
+int snap_link_over(int sd, const char *name, const char *want, const struct stat *st);
 /* Every entry of the snapshot that is not code, recursively.  0 or the
  * first -errno other than -EEXIST / -EOPNOTSUPP. */
 int snap_sweep(struct snap_out *o);

@@ -79,6 +79,7 @@
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */
 #define DIFF_FILE_MAX		(64 * 1024 * 1024)	/* bytes of a server file `ferry diff` fetches */
 #define JOB_HARVEST_DIR_DELAY_MS	1000	/* a folder a job makes moves this long after it appears */
+#define JOB_HARVEST_FILES	(256 * 1024)	/* files a job makes in code folders that are followed (deletions, atomic saves) */
 #define JOB_HARVEST_WATCHES	1024		/* code folders of a snapshot watched for a job's outputs (the rest: at the end) */
 #define PULL_JOBS_MAX		(256 * 1024)	/* bytes of the paths `pull --job` brought, remembered */
 #define JOB_OUTPUTS_MAX		(512 * 1024)	/* bytes of a job's list of outputs moved out of its snapshot */

@@ -208,3 +208,60 @@ check_job_outputs_kept() {
 	[[ "$output" == *"kept .ferry/snap/$snap2: made by an older ferry"* ]]
 	[ -d "$R/.ferry/snap/$snap2" ]
 }
+
+# What a review found: a log rotated over one that existed before the
+# job; a link the job makes to a live file; two jobs of different code
+# writing one name; the job's own .ferry; a pushed file the job replaced.
+check_job_outputs_hard_cases() {
+	mkdir -p src
+	echo 'print(1)' >src/a.py
+	echo 'v: 1' >cfg.yaml
+	"$FERRY" push >/dev/null
+	echo RUN1 >"$R/app.log"
+	cat >src/rotate.py <<'PY'
+import os
+for i in range(2, 0, -1):
+    if os.path.exists(f"app.log.{i}"):
+        os.replace(f"app.log.{i}", f"app.log.{i+1}")
+os.replace("app.log", "app.log.1")
+open("app.log", "w").write("RUN2\n")
+os.replace("app.log.1", "app.log.2")
+open("ckpt_1.pt", "w").write("CKPT1")
+os.symlink(os.path.abspath("ckpt_1.pt"), "latest.pt")
+os.makedirs(".ferry/snap", exist_ok=True)
+open(".ferry/snap/zz.code", "w").write("not ferry's")
+with open("cfg.yaml.tmp", "w") as f:
+    f.write("v: 2\n")
+os.replace("cfg.yaml.tmp", "cfg.yaml")
+PY
+	start_job -- python3 src/rotate.py
+	run "$FERRY" wait "$JOB"
+	[ "$status" -eq 0 ]
+	# the log that was there before: renamed, never lost
+	[ "$(cat "$R/app.log.2")" = RUN1 ]
+	[ "$(cat "$R/app.log")" = RUN2 ]
+	[ ! -e "$R/app.log.1" ]
+	# the job's link to its checkpoint: the checkpoint stays
+	[ "$(cat "$R/ckpt_1.pt")" = CKPT1 ]
+	# ferry's own state is not the job's to write
+	[ ! -e "$R/.ferry/snap/zz.code" ]
+	# the pushed file the job replaced: the project keeps the pushed one,
+	# the snapshot (with the job's) is kept by rm, which says so
+	[ "$(cat "$R/cfg.yaml")" = "v: 1" ]
+	snap=$(job_field "$JOB" snapshot)
+	run "$FERRY" jobs rm "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"kept .ferry/snap/$snap/cfg.yaml: a pushed file the job replaced"* ]]
+	[ "$(cat "$R/.ferry/snap/$snap/cfg.yaml")" = "v: 2" ]
+	# two jobs of different code: the one that ends last does not put its
+	# older file back over the newer one
+	echo 'import time, sys; open("results.json", "w").write("A"); time.sleep(float(sys.argv[1]))' >src/a.py
+	start_job -- python3 src/a.py 2
+	a=$JOB
+	sleep 0.5
+	echo 'open("results.json", "w").write("B")' >src/b.py
+	start_job -- python3 src/b.py
+	"$FERRY" wait "$JOB" "$a" >/dev/null
+	[ "$(cat "$R/results.json")" = B ]
+}

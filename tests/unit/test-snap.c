@@ -85,8 +85,8 @@ void test_snap(void)
 	p = xasprintf("%s/src", root);
 	mkdir(p, 0755);
 	free(p);
-	/* the code: src/, src/a.py, train.py (NUL-terminated, unsorted) */
-	static const char code[] = "train.py\0src\0src/a.py\0";
+	/* the code: src/, src/a.py, train.py (path, inode; unsorted) */
+	static const char code[] = "train.py\0" "0\0" "src\0" "0\0" "src/a.py\0" "0\0";
 	p = xasprintf("%s/.ferry/snap/t1.code", root);
 	CHECK(write_file_atomic(p, code, sizeof(code) - 1, 0600, 0) == 0);
 	free(p);
@@ -94,6 +94,7 @@ void test_snap(void)
 	CHECK(code_set_load(root, "t1", &cs) == 0);
 	CHECK(cs.n == 3);
 	CHECK(code_set_has(&cs, "src/a.py"));
+	CHECK(code_set_ino(&cs, "src/a.py") == 0);
 	CHECK(code_set_has(&cs, "src"));
 	CHECK(!code_set_has(&cs, "src/b.py"));
 	CHECK(!code_set_has(&cs, ""));
@@ -134,17 +135,37 @@ void test_snap(void)
 	CHECK_STR(get(LP("outputs/day/x")), "x");
 	CHECK_STR(get(SP("outputs/day/x")), "x");
 	CHECK(snap_take(&o, "outputs") == 0);
-	/* a new file replacing the job's old one (an atomic save) */
+	/* a new file replacing the job's old one (an atomic save): as the
+	 * event comes (fresh), not in a sweep that does not know it */
 	unlink(SP("log.txt"));
 	put(SP("log.txt"), "new\n");
+	CHECK(snap_take(&o, "log.txt") == -EEXIST);
+	CHECK_STR(get(LP("log.txt")), "step 2\n");
+	seen.kept = 0;
+	o.fresh = true;
 	CHECK(snap_take(&o, "log.txt") == 1);
+	o.fresh = false;
 	CHECK_STR(get(LP("log.txt")), "new\n");
+	/* a link the job made to a live file is no rename: linked out as is */
+	put(LP("ckpt_1.pt"), "CKPT1");
+	char *abs = xasprintf("%s/ckpt_1.pt", root);
+	CHECK(symlink(abs, SP("latest.pt")) == 0);
+	free(abs);
+	CHECK(snap_take(&o, "latest.pt") == 1);
+	CHECK_STR(get(LP("ckpt_1.pt")), "CKPT1");
+	CHECK(is_link(LP("latest.pt")));
+	/* ferry's own state is never taken */
+	mkdir(SP(".ferry"), 0755);
+	put(SP(".ferry/x"), "mine");
+	CHECK(snap_take(&o, ".ferry") == 0);
+	CHECK(access(LP(".ferry/x"), F_OK) < 0);
 	/* a file where the project has a folder: kept */
 	mkdir(LP("report"), 0755);
 	put(SP("report"), "mine");
 	CHECK(snap_take(&o, "report") == -EEXIST);
 	CHECK(seen.kept == 1);
 	CHECK_STR(seen.last_kept, "report");
+	seen.kept = 0;
 	CHECK_STR(get(SP("report")), "mine");
 	/* folders of the same name merge */
 	mkdir(LP("wandb"), 0755);
@@ -154,12 +175,18 @@ void test_snap(void)
 	CHECK(snap_take(&o, "wandb") == 0);
 	CHECK_STR(get(LP("wandb/new")), "n");
 	CHECK_STR(get(LP("wandb/old")), "o");
-	/* the job renamed a folder it made (a link in the snapshot now) */
-	CHECK(rename(SP("outputs"), SP("outputs.old")) == 0);
-	CHECK(snap_take(&o, "outputs.old") == 1);
-	CHECK_STR(get(LP("outputs.old/day/x")), "x");
-	CHECK(access(LP("outputs"), F_OK) < 0);
-	CHECK(is_link(SP("outputs.old")));
+	/* a file the job renamed within the snapshot: its old name's live
+	 * twin goes (the harvester pairs the rename's two events) */
+	put(SP("m.tmp"), "model");
+	CHECK(snap_take(&o, "m.tmp") == 1);
+	CHECK(rename(SP("m.tmp"), SP("m.pt")) == 0);
+	o.fresh = true;
+	o.renamed_from = "m.tmp";
+	CHECK(snap_take(&o, "m.pt") == 1);
+	o.fresh = false;
+	o.renamed_from = NULL;
+	CHECK_STR(get(LP("m.pt")), "model");
+	CHECK(access(LP("m.tmp"), F_OK) < 0);
 	/* a sweep finds what no event named */
 	put(SP("late.txt"), "late");
 	mkdir(SP("src/cache"), 0755);
@@ -176,10 +203,14 @@ void test_snap(void)
 	CHECK(snapshot_prune(root, NULL, 0, NULL, NULL) == 0);
 	CHECK(access(snap, F_OK) == 0);
 	unlink(SP("report"));
+	char *rm = xasprintf("rm -rf '%s'", SP(".ferry"));
+	CHECK(system(rm) == 0);
+	free(rm);
 	CHECK(snapshot_prune(root, NULL, 0, NULL, NULL) == 1);
 	CHECK(access(snap, F_OK) < 0);
 	CHECK_STR(get(LP("log.txt")), "new\n");
-	CHECK_STR(get(LP("outputs.old/day/x")), "x");
+	CHECK_STR(get(LP("outputs/day/x")), "x");
+	CHECK_STR(get(LP("m.pt")), "model");
 	CHECK_STR(get(LP("src/train.bin")), "bin");
 #undef SP
 #undef LP
