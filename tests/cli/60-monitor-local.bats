@@ -62,7 +62,7 @@ teardown() {
 @test "status: sync state follows the project (differs, up to date, conflict)" {
 	echo one >a.txt
 	run "$FERRY" status --json
-	json_check "$output" "j['sync']['state'] == 'differ' and j['sync']['send'] == 2"
+	json_check "$output" "j['sync']['state'] == 'differ' and j['sync']['send'] == 1"
 	"$FERRY" push -q
 	run "$FERRY" status
 	[[ "$output" == *"sync      up to date"* ]]
