@@ -23,22 +23,6 @@
 #include "spawn.h"
 #include "util.h"
 
-/* path (as typed, relative to where ferry runs) as a path in the project. */
-static char *project_rel(const struct config *cfg, const char *arg)
-{
-	char *abs = path_absolute(arg);
-	size_t n = strlen(cfg->root);
-	char *rel = NULL;
-	if (strncmp(abs, cfg->root, n) == 0 && abs[n] == '/' && abs[n + 1])
-		rel = xstrdup(abs + n + 1);
-	free(abs);
-	if (rel && path_check_rel(rel, strlen(rel)) < 0) {
-		free(rel);
-		rel = NULL;
-	}
-	return rel;
-}
-
 /* The server's copy of rel into fd.  1 fetched, 0 no such file there, or
  * dies with one line. */
 static int fetch(struct session *s, const struct config *cfg, const char *rel, int fd)
@@ -110,7 +94,7 @@ int cmd_diff(int argc, char **argv)
 	cmd_load_config(&cfg);
 	char **rel = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 	for (int i = optind; i < argc; i++) {
-		rel[i - optind] = project_rel(&cfg, argv[i]);
+		rel[i - optind] = cmd_project_path(&cfg, argv[i]);
 		if (rel[i - optind] == NULL)
 			cmd_usage_die("diff", "'%s' is not a path inside the project (%s)", argv[i], cfg.root);
 	}

@@ -364,14 +364,15 @@ int cmd_push(int argc, char **argv)
 		cmd_load_config(&cfg);
 		po.include = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 		for (int i = optind; i < argc; i++) {
-			char *abs = path_absolute(argv[i]);
-			size_t rl = strlen(cfg.root);
+			char *rel = cmd_project_path(&cfg, argv[i]);
+			bool inside = rel != NULL;
 			struct stat st;
-			bool inside = strncmp(abs, cfg.root, rl) == 0 && abs[rl] == '/' &&
-				      path_check_rel(abs + rl + 1, strlen(abs + rl + 1)) == 0;
+			char *abs = rel ? xasprintf("%s/%s", cfg.root, rel) : NULL;
 			int err = inside && lstat(abs, &st) < 0 ? errno : 0;
 			if (inside && !err)
-				po.include[po.ninclude++] = xstrdup(abs + rl + 1);
+				po.include[po.ninclude++] = rel;
+			else
+				free(rel);
 			free(abs);
 			if (!inside || err) {
 				free_words(po.include);

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "fsx.h"
 #include "sync-scan.h"
 #include "util.h"
 
@@ -337,6 +338,17 @@ void cmd_load_config(struct config *c)
 		exit(EXIT_CONFIG);
 	}
 	state_dir_prepare(c->root);
+}
+
+char *cmd_project_path(const struct config *c, const char *arg)
+{
+	char *abs = path_absolute(arg), *rel = NULL;
+	size_t n = strlen(c->root);
+	if (strncmp(abs, c->root, n) == 0 && abs[n] == '/' && abs[n + 1] &&
+	    path_check_rel(abs + n + 1, strlen(abs + n + 1)) == 0)
+		rel = xstrdup(abs + n + 1);
+	free(abs);
+	return rel;
 }
 
 int cmd_help(int argc, char **argv)

@@ -25,6 +25,10 @@ void cmd_usage_die(const char *name, const char *fmt, ...) __attribute__((format
 /* Loads ferry.ini from the project dir or a parent, or exits with
  * EXIT_CONFIG and one clear line. */
 void cmd_load_config(struct config *c);
+/* A path the user typed (relative to where ferry runs, as git takes
+ * them) as a path in the project, checked as any peer path; NULL when it
+ * is not inside the project.  The caller frees. */
+char *cmd_project_path(const struct config *c, const char *arg);
 
 struct session;
 struct push_opts {
