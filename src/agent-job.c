@@ -136,7 +136,7 @@ static int load_or_error(struct conn *c, const char *jobs, uint32_t id, struct j
 
 /* The code the job runs: the snapshot of the last push (or the live
  * folder with JOBF_IN_PLACE, or when nothing was pushed). */
-static int prepare_code(struct conn *c, const struct job_start_req *q, const char *root, struct job *j)
+static int prepare_code(struct conn *c, const struct job_start_req *q, const char *root, struct job *j, int *hold)
 {
 	struct index ix;
 	char *sdir = agent_state_dir(root), *ixf = xasprintf("%s/push.index", sdir);
@@ -158,7 +158,7 @@ static int prepare_code(struct conn *c, const struct job_start_req *q, const cha
 		j->snapshot = xstrdup("");
 	} else {
 		char *why;
-		r = snapshot_get(root, &ix, &j->cwd, &j->snapshot, &why);
+		r = snapshot_get(root, &ix, &j->cwd, &j->snapshot, &why, hold);
 		if (r < 0) {
 			agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "%s", why);
 			free(why);
@@ -203,7 +203,8 @@ int agent_job_start(struct conn *c, struct rd *body)
 	j.max_mem = q.max_mem;
 	j.min_avail = q.min_avail;
 	j.reason = xstrdup("");
-	if (prepare_code(c, &q, root, &j) < 0) {
+	int hold = -1;
+	if (prepare_code(c, &q, root, &j, &hold) < 0) {
 		char *d = job_dir(jobs, j.id);
 		rmdir(d);
 		free(d);
@@ -217,6 +218,8 @@ int agent_job_start(struct conn *c, struct rd *body)
 	envp = agent_env(!(q.flags & JOBF_NO_LOGIN_ENV), q.env, q.envc, j.cwd, &warning);
 	char *sysd = NULL;
 	r = job_launch(jobs, &j, envp, agent_user_shell(envp), q.rows, q.cols, &why, &sysd);
+	if (hold >= 0)
+		close(hold);	/* the record is written (or the job never started) */
 	if (warning) {
 		notice(c, j.id, "%s", warning);
 		free(warning);

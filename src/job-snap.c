@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -34,6 +35,7 @@
 #include "util.h"
 
 #define SNAP_DIR ".ferry/snap"
+#define SNAP_LOCK ".lock"		/* in SNAP_DIR: starts share it, prune takes it alone */
 
 #ifndef RENAME_NOREPLACE
 #define RENAME_NOREPLACE (1 << 0)
@@ -218,7 +220,7 @@ static int rm_tree(const char *path)
 	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
 }
 
-int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why)
+int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why, int *hold)
 {
 	char *tree = snapshot_tree_id(ix);
 	char *base = xasprintf("%s/%s", root, SNAP_DIR);
@@ -229,12 +231,20 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 	*dir = NULL;
 	*id = NULL;
 	*why = NULL;
+	*hold = -1;
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (rootfd < 0 || (r = mkdir_p(base, 0700)) < 0) {
 		r = r < 0 ? r : -errno;
 		*why = xasprintf("cannot make the snapshot folder '%s': %s", base, strerror(-r));
 		goto out;
 	}
+	/* A job starting here holds this until its record says which
+	 * snapshot it uses: a prune meanwhile waits for another time. */
+	char *lock = xasprintf("%s/%s", base, SNAP_LOCK);
+	*hold = open(lock, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(lock);
+	if (*hold >= 0)
+		(void)flock(*hold, LOCK_SH);
 	snapfd = open(final, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (snapfd < 0) {
 		/* Built under a temp name, renamed when complete: a snapshot
@@ -311,6 +321,10 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 	*id = tree;
 	final = tree = NULL;
 out:
+	if (r < 0 && *hold >= 0) {
+		close(*hold);
+		*hold = -1;
+	}
 	if (b.csrc >= 0)
 		close(b.csrc);
 	if (b.cdst >= 0)
@@ -841,7 +855,15 @@ static bool has_suffix(const char *s, const char *suf)
 int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
 		   void (*kept)(void *arg, const char *what, const char *why), void *arg)
 {
-	char *base = xasprintf("%s/%s", root, SNAP_DIR);
+	char *base = xasprintf("%s/%s", root, SNAP_DIR), *lock = xasprintf("%s/%s", base, SNAP_LOCK);
+	int lk = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	free(lock);
+	if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) < 0) {
+		/* A job is starting in one of them: next time. */
+		close(lk);
+		free(base);
+		return 0;
+	}
 	int rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	DIR *d = rootfd >= 0 ? opendir(base) : NULL;
 	struct dirent *de;
@@ -889,6 +911,8 @@ int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
 		closedir(d);
 	if (rootfd >= 0)
 		close(rootfd);
+	if (lk >= 0)
+		close(lk);
 	free(base);
 	return n;
 }

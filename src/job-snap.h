@@ -19,7 +19,10 @@ char *snapshot_tree_id(const struct index *ix);
 /* Makes, or reuses, the snapshot of the tree ix describes under root, and
  * links the live-only names through.  0 with *dir (absolute) and *id
  * (caller frees), or -errno with *why. */
-int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why);
+int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why, int *hold);
+/* *hold (with snapshot_get's 0) is an fd that keeps snapshot_prune away
+ * from this project's snapshots until it is closed: close it once the
+ * job's record is written (that record then keeps the snapshot). */
 /* The code of a snapshot: the paths it was built from and the inode each
  * file got there, kept beside it as <tree>.code (a path, NUL, its inode
  * in decimal or 0, NUL; each), so whatever else is in it — or a pushed
