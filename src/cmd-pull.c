@@ -156,12 +156,7 @@ static char **pull_folders(const struct config *cfg, int argc, char **argv, uint
 		return v;
 	}
 	for (int i = 0; i < argc; i++) {
-		char *a = xstrdup(argv[i]);
-		size_t l = strlen(a);
-		while (l > 1 && a[l - 1] == '/')
-			a[--l] = '\0';
-		if (strncmp(a, "./", 2) == 0)
-			memmove(a, a + 2, strlen(a + 2) + 1);
+		char *a = cmd_root_path(argv[i]);
 		bool inside = false;
 		for (size_t j = 0; j < np && path_check_rel(a, strlen(a)) == 0; j++) {
 			size_t fl = strlen(pf[j]);

@@ -397,12 +397,7 @@ int cmd_push(int argc, char **argv)
 	if (optind != argc) {
 		po.force_paths = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 		for (int i = optind; i < argc; i++) {
-			char *a = xstrdup(argv[i]);
-			size_t l = strlen(a);
-			while (l > 1 && a[l - 1] == '/')
-				a[--l] = '\0';
-			if (strncmp(a, "./", 2) == 0)
-				memmove(a, a + 2, strlen(a + 2) + 1);
+			char *a = cmd_root_path(argv[i]);
 			if (path_check_rel(a, strlen(a)) < 0)
 				cmd_usage_die("push", "'%s' is not a path inside the project", argv[i]);
 			po.force_paths[po.nforce++] = a;

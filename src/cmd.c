@@ -351,6 +351,17 @@ char *cmd_project_path(const struct config *c, const char *arg)
 	return rel;
 }
 
+char *cmd_root_path(const char *arg)
+{
+	char *a = xstrdup(arg);
+	size_t l = strlen(a);
+	while (l > 1 && a[l - 1] == '/')
+		a[--l] = '\0';
+	if (strncmp(a, "./", 2) == 0)
+		memmove(a, a + 2, strlen(a + 2) + 1);
+	return a;
+}
+
 int cmd_help(int argc, char **argv)
 {
 	if (argc < 2) {

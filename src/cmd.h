@@ -29,6 +29,10 @@ void cmd_load_config(struct config *c);
  * them) as a path in the project, checked as any peer path; NULL when it
  * is not inside the project.  The caller frees. */
 char *cmd_project_path(const struct config *c, const char *arg);
+/* A path given relative to the project root (push/pull --force PATH,
+ * pull FOLDER): trailing slashes and a leading "./" dropped.  Not yet
+ * checked; the caller frees. */
+char *cmd_root_path(const char *arg);
 
 struct session;
 struct push_opts {
