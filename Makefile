@@ -27,16 +27,7 @@ LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC := src/util.c src/buf.c src/proto.c src/config.c src/fsx.c src/spawn.c \
-           src/sig.c src/loginenv.c src/session.c src/agent.c src/agent-exec.c \
-           src/agent-info.c src/agent-file.c src/cmd.c src/cmd-init.c src/cmd-config.c src/cmd-exec.c \
-           src/cmd-doctor.c src/cmd-ls-files.c src/cmd-check-ignore.c src/cmd-push.c \
-           src/sync-ignore.c src/sync-scan.c src/sync-git.c src/sync-index.c \
-           src/sync-apply.c src/sync-wire.c src/sync-dest.c src/sync-source.c \
-           src/agent-sync.c src/cmd-pull.c src/delta.c src/zchunk.c src/job.c src/job-sup.c \
-           src/job-wire.c src/job-snap.c src/job-harvest.c src/agent-job.c src/cmd-job.c \
-           src/mon-text.c src/mon-proc.c src/mon-wire.c src/mon-gpu.c src/mon-jobs.c \
-           src/mon-sample.c src/agent-mon.c src/mon-fmt.c src/cmd-status.c src/cmd-top.c src/cmd-diff.c
+LIB_SRC := $(filter-out src/main.c,$(sort $(wildcard src/*.c)))
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
@@ -70,8 +61,14 @@ build/san/ferry-next: $(SAN_OBJ) src/main.c src/util.c $(HDRS)
 	$(CC) $(BASE_CFLAGS) -UFERRY_VERSION -DFERRY_VERSION='"$(VERSION)-next"' -O1 -g $(SAN) -c -o build/san/util-next.o src/util.c
 	$(CC) -g $(SAN) $(LDFLAGS_ALL) -o $@ $(filter-out build/san/util.o,$(SAN_OBJ)) build/san/util-next.o build/san/main.o $(LIBS)
 
-build/san/unit: $(SAN_OBJ) $(UNIT_SRC) $(HDRS)
-	$(CC) $(BASE_CFLAGS) -Werror -O1 -g $(SAN) -Itests/unit -o $@ $(UNIT_SRC) $(SAN_OBJ) $(LIBS)
+# The unit groups, one per tests/unit/test-NAME.c, for tests/unit/main.c.
+build/san/groups.h: $(UNIT_SRC) | build/san
+	for f in $(sort $(filter tests/unit/test-%.c,$(UNIT_SRC))); do \
+		n=$${f#tests/unit/test-}; n=$${n%.c}; echo "T_GROUP($$n)" | tr - _; \
+	done > $@.tmp && mv $@.tmp $@
+
+build/san/unit: $(SAN_OBJ) $(UNIT_SRC) $(HDRS) build/san/groups.h
+	$(CC) $(BASE_CFLAGS) -Werror -O1 -g $(SAN) -Itests/unit -Ibuild/san -o $@ $(UNIT_SRC) $(SAN_OBJ) $(LIBS)
 
 build/fuzz/%.o: src/%.c $(HDRS) | build/fuzz
 	$(CLANG) $(BASE_CFLAGS) -O1 -g -fsanitize=fuzzer-no-link,address,undefined -c -o $@ $<
@@ -82,11 +79,13 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_LIB_OBJ)
 build/rel build/san build/fuzz:
 	mkdir -p $@
 
+# `make unit T="sync-delta job"` runs only those groups (build/san/unit -l).
 unit: build/san/unit
-	ASAN_OPTIONS=detect_leaks=1 ./build/san/unit
+	ASAN_OPTIONS=detect_leaks=1 ./build/san/unit $(T)
 
+# `make cli T="300 410"` runs only the suites whose names start so.
 cli: build/san/ferry build/san/ferry-next
-	FERRY=$(CURDIR)/build/san/ferry FERRY_NEXT=$(CURDIR)/build/san/ferry-next tests/run-cli
+	FERRY=$(CURDIR)/build/san/ferry FERRY_NEXT=$(CURDIR)/build/san/ferry-next tests/run-cli $(T)
 
 fuzz: $(FUZZERS)
 

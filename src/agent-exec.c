@@ -32,7 +32,7 @@
 
 #include "fsx.h"
 #include "limits.h"
-#include "loginenv.h"
+#include "env-login.h"
 #include "sig.h"
 #include "spawn.h"
 #include "util.h"

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "limits.h"
-#include "loginenv.h"
+#include "env-login.h"
 #include "util.h"
 
 int agent_info(struct conn *c, struct rd *body)

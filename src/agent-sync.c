@@ -94,7 +94,7 @@ static void scan_warn(void *arg, bool is_error, const char *msg)
 }
 
 /* After each chunk: write what the link takes now (so the queue's
- * length says whether the link is the bottleneck, zchunk.h), and wait
+ * length says whether the link is the bottleneck, sync-zstd.h), and wait
  * for it when the queue is over its bound.  Less than CONN_OUT_BATCH
  * waits for more (small files share a write). */
 static int pace_flush(void *arg, uint64_t n)

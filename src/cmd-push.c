@@ -261,7 +261,7 @@ static void progress(struct push *p, bool final)
 
 /* After each chunk: the progress line, and a bounded queue.  Writing
  * what the link takes now keeps the queue's length a measure of the link:
- * only a backlog makes compression worth its time (zchunk.h).  Below
+ * only a backlog makes compression worth its time (sync-zstd.h).  Below
  * CONN_OUT_BATCH nothing is written yet: a hundred small files are a few
  * writes, not a hundred wake-ups of ssh and the agent.  Whatever is left
  * goes out with the poll that waits for the agent's answer. */

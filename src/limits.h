@@ -93,7 +93,7 @@
 #define SIG_HINT_MIN		(16u << 20)	/* a changed file this large is named to the destination before it is hashed */
 #define SIG_HINT_MAX		16		/* such names in one sync */
 
-/* Delta transfer (delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */
+/* Delta transfer (sync-delta.h): rsync's rolling checksum, blocks of ~sqrt(size). */
 #define DELTA_MIN_SIZE		(64 * 1024)	/* smaller files go whole: a signature would not pay */
 #define DELTA_BLOCK_MIN		2048		/* block size floor: sums per byte stay small */
 #define DELTA_BLOCK_MAX		(128 * 1024)	/* ceiling: a changed byte costs at most this much literal */
@@ -108,7 +108,7 @@
 #define DELTA_DROP_ALIGN	(2u << 20)	/* the old version's cache goes in aligned windows this large (a folio's most) */
 #define DELTA_READ		(256 * 1024)	/* read size for signatures, deltas and block copies */
 
-/* zstd for file data (zchunk.h): only while the link is the bottleneck. */
+/* zstd for file data (sync-zstd.h): only while the link is the bottleneck. */
 #define ZSTD_LEVEL		9		/* only while the link is the bottleneck (backlog rule), so spend CPU: 40.6 vs 46.4 MB at 3 for the source tree */
 #define ZSTD_LEVEL_FAST		1		/* when level ZSTD_LEVEL is slower than the link */
 #define ZSTD_PROBE_EVERY	64		/* too slow even so: one chunk in this many still tries */

@@ -10,7 +10,7 @@
 
 #include "agent.h"
 #include "cmd.h"
-#include "loginenv.h"
+#include "env-login.h"
 #include "util.h"
 
 static int agent_entry(int argc, char **argv)

@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "delta.h"
+#include "sync-delta.h"
 #include "fsx.h"
 #include "limits.h"
 #include "sync-apply.h"
 #include "sync-index.h"
 #include "sync-scan.h"
 #include "util.h"
-#include "zchunk.h"
+#include "sync-zstd.h"
 
 /* An old index entry the manifest no longer has: deleted, kept as a
  * conflict, or forgotten (an ignore rule is never a deletion: the file

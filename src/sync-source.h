@@ -14,13 +14,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "delta.h"
+#include "sync-delta.h"
 #include "limits.h"
 #include "proto.h"
 #include "sync-index.h"
 #include "sync-scan.h"
 #include "sync-wire.h"
-#include "zchunk.h"
+#include "sync-zstd.h"
 
 struct source {
 	int rootfd;

@@ -109,7 +109,7 @@ void sync_skipped_release(struct sync_skipped *k);
  * (send changes only), 0 otherwise (send everything). */
 int sync_base_decode(struct rd *r, bool *match);
 /* SYNC_PING / SYNC_PONG: u64, the sender's clock when it pinged, echoed
- * back unchanged (the source learns the round trip; zchunk.h). */
+ * back unchanged (the source learns the round trip; sync-zstd.h). */
 void sync_ping_encode(uint64_t t, struct buf *b);
 int sync_ping_decode(struct rd *r, uint64_t *t);
 

@@ -14,9 +14,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "delta.h"
+#include "sync-delta.h"
 #include "limits.h"
-#include "zchunk.h"
+#include "sync-zstd.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

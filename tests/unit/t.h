@@ -11,6 +11,11 @@
 extern int t_passed, t_failed;
 extern const char *t_case;
 
+/* One group per tests/unit/test-NAME.c (groups.h, written by the Makefile). */
+#define T_GROUP(name) void test_##name(void);
+#include "groups.h"
+#undef T_GROUP
+
 #define CHECK(cond) do { \
 	if (cond) { t_passed++; } else { t_failed++; \
 		fprintf(stderr, "FAIL %s:%d [%s]: %s\n", __FILE__, __LINE__, t_case ? t_case : "", #cond); } \
@@ -22,18 +27,5 @@ extern const char *t_case;
 			t_a ? t_a : "(null)", t_b ? t_b : "(null)"); } \
 } while (0)
 
-void test_buf(void);
-void test_proto(void);
-void test_path(void);
-void test_config(void);
-void test_util(void);
-void test_loginenv(void);
-void test_ignore(void);
-void test_index(void);
-void test_apply(void);
-void test_job(void);
-void test_delta(void);
-void test_mon(void);
-void test_snap(void);
 
 #endif

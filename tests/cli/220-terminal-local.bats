@@ -2,7 +2,7 @@
 # Following a job across a lost link, on the local target: the agent that
 # serves the follow is killed (as a dropped ssh would end it); the client
 # starts another and goes on at the byte it had printed up to.
-# 42-ssh-terminal.bats does the same over a real sshd.
+# 220-terminal-ssh.bats does the same over a real sshd.
 
 load helpers
 load jobs-lib

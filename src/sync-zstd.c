@@ -1,10 +1,10 @@
 /*
- * zchunk.c - zstd for file data, one stream per session and direction,
+ * sync-zstd.c - zstd for file data, one stream per session and direction,
  * flushed at every chunk, with the "only where it pays" rules
- * (zchunk.h).
+ * (sync-zstd.h).
  */
 #define _GNU_SOURCE
-#include "zchunk.h"
+#include "sync-zstd.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -263,7 +263,7 @@ static void test_state_home(void)
 	free(want_pw);
 }
 
-void test_path(void)
+void test_fsx(void)
 {
 	test_state_home();
 	test_beneath();

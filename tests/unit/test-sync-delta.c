@@ -11,11 +11,11 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-#include "delta.h"
+#include "sync-delta.h"
 #include "limits.h"
 #include "t.h"
 #include "util.h"
-#include "zchunk.h"
+#include "sync-zstd.h"
 
 struct sink {
 	uint8_t *p;
@@ -667,7 +667,7 @@ static void test_zchunk(void)
 	free(noise);
 }
 
-void test_delta(void)
+void test_sync_delta(void)
 {
 	test_roundtrips();
 	test_sig_decoder();

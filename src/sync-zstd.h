@@ -1,5 +1,5 @@
 /*
- * zchunk.h - zstd for the file data of a sync, only where it pays.
+ * sync-zstd.h - zstd for the file data of a sync, only where it pays.
  *
  * Three rules decide, per chunk (one DATA or DELTA frame):
  *  - the link must be the bottleneck: the caller says whether its output
@@ -29,8 +29,8 @@
  * that decodes to nothing or to more than ZSTD_RAW_MAX bytes, without
  * writing past its buffer; after one bad chunk every later one fails.
  */
-#ifndef FERRY_ZCHUNK_H
-#define FERRY_ZCHUNK_H
+#ifndef FERRY_SYNC_ZSTD_H
+#define FERRY_SYNC_ZSTD_H
 
 #include <stdbool.h>
 #include <stddef.h>

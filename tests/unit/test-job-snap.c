@@ -71,7 +71,7 @@ static void on_kept(void *arg, const char *rel, const char *why)
 	snprintf(s->last_kept, sizeof(s->last_kept), "%s", rel);
 }
 
-void test_snap(void)
+void test_job_snap(void)
 {
 	t_case = "snap";
 	char tmpl[] = "/tmp/ferry-snap-XXXXXX";

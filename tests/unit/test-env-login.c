@@ -6,11 +6,11 @@
 #include <string.h>
 
 #include "limits.h"
-#include "loginenv.h"
+#include "env-login.h"
 #include "t.h"
 #include "util.h"
 
-void test_loginenv(void)
+void test_env_login(void)
 {
 	struct loginenv le = { 0 }, d;
 	struct loginenv_key k = { .path = "/home/u/.bashrc", .exists = 1, .mtime_ns = 5, .size = 6, .ino = 7 };

@@ -715,7 +715,7 @@ static void test_manifest_batch(void)
 	t_case = NULL;
 }
 
-void test_index(void)
+void test_sync_index(void)
 {
 	test_manifest_batch();
 	test_state_id();

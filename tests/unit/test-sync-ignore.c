@@ -14,7 +14,7 @@
 #include "t.h"
 #include "util.h"
 
-void test_ignore(void);
+
 
 /* One root .gitignore text, one path, the full decision (ignore_path). */
 static const struct {
@@ -426,7 +426,7 @@ static void test_pathological(void)
 	free(path);
 }
 
-void test_ignore(void)
+void test_sync_ignore(void)
 {
 	test_table();
 	test_nested();

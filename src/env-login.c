@@ -1,5 +1,5 @@
 /*
- * loginenv.c - resolve and cache the login shell's environment.
+ * env-login.c - resolve and cache the login shell's environment.
  *
  * Why: over ssh a command runs under a non-interactive shell, so PATH and
  * variables set up by conda, pyenv or `module load` in ~/.bashrc are often
@@ -12,7 +12,7 @@
  * stderr discarded, and a hard timeout.
  */
 #define _GNU_SOURCE
-#include "loginenv.h"
+#include "env-login.h"
 
 #include <errno.h>
 #include <poll.h>

@@ -1,10 +1,10 @@
 /*
- * loginenv.h - the environment the user's interactive login shell gives on
+ * env-login.h - the environment the user's interactive login shell gives on
  * this host (PATH from conda, pyenv, `module load` in rc files), resolved
  * by running that shell once and cached until one of its rc files changes.
  */
-#ifndef FERRY_LOGINENV_H
-#define FERRY_LOGINENV_H
+#ifndef FERRY_ENV_LOGIN_H
+#define FERRY_ENV_LOGIN_H
 
 #include <stdbool.h>
 #include <stddef.h>

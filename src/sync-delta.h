@@ -1,5 +1,5 @@
 /*
- * delta.h - rsync's algorithm for large changed files: the destination
+ * sync-delta.h - rsync's algorithm for large changed files: the destination
  * sends a signature of its old version (per block a weak rolling checksum
  * and a strong hash), the source rolls over its new version looking for
  * those blocks and answers with ops: copy blocks of the old file, or
@@ -21,8 +21,8 @@
  *              0x01 u32 first block, u32 count   copy blocks first..+count
  *              0x02 u32 len, len bytes            literal (1..DELTA_LITERAL_MAX)
  */
-#ifndef FERRY_DELTA_H
-#define FERRY_DELTA_H
+#ifndef FERRY_SYNC_DELTA_H
+#define FERRY_SYNC_DELTA_H
 
 #include <stdbool.h>
 #include <stddef.h>

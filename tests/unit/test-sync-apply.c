@@ -42,7 +42,7 @@ static int count_temps(int dirfd)
 	return n;
 }
 
-void test_apply(void)
+void test_sync_apply(void)
 {
 	char tmpl[] = "/tmp/ferry-apply.XXXXXX";
 	char *base = mkdtemp(tmpl);

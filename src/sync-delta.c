@@ -1,6 +1,6 @@
 /*
- * delta.c - signatures, delta generation and delta application
- * (delta.h).  Written from the description of rsync's algorithm
+ * sync-delta.c - signatures, delta generation and delta application
+ * (sync-delta.h).  Written from the description of rsync's algorithm
  * (Tridgell & Mackerras, "The rsync algorithm", 1996); no code taken.
  *
  * Weak sum of a block x[0..n): a = sum x[i], b = sum (n - i) x[i], both
@@ -8,7 +8,7 @@
  * a' = a - out + in, b' = b - n * out + a'.  The strong sum is XXH3-64.
  */
 #define _GNU_SOURCE
-#include "delta.h"
+#include "sync-delta.h"
 
 #include <errno.h>
 #include <fcntl.h>
