@@ -1,9 +1,13 @@
 /*
  * job-sup.c - the supervisor: the process that owns a running job.
  *
+ * It needs nothing but the job's folder: the spec says what to run, the
+ * record (which must say queued: a job starts once) what the job is
+ * (job_supervise, `ferry agent supervise DIR`).  The local backend's
  * job_launch() double-forks it away from the agent (own session, no
  * controlling terminal, no fd of the ssh connection), so nothing that
- * happens to the connection reaches the job.  The supervisor owns a pty,
+ * happens to the connection reaches the job, and reads its report
+ * frames (MSG_JOB_SUP_*) until the job runs.  The supervisor owns a pty,
  * runs the command on its slave side as a session leader, appends every
  * byte of output to the job's log, serves viewers on a control socket
  * (attach: output, input, resize; kill), sums the memory of the job's

@@ -480,8 +480,53 @@ static void test_logind(void)
 	CHECK(logind_kill_setting(e, strlen(e), 0) == 0);
 }
 
+/* The state folder above the jobs folder is checked too: in the
+ * /tmp/ferry-UID fallback another user could have made it first. */
+static void test_jobs_dir_private(void)
+{
+	t_case = "jobs folder: the state folder is private";
+	char top[] = "/tmp/ferry-state-XXXXXX";
+	CHECK(mkdtemp(top) != NULL);
+	char *old = getenv("XDG_STATE_HOME") ? xstrdup(getenv("XDG_STATE_HOME")) : NULL;
+	setenv("XDG_STATE_HOME", top, 1);
+	char *state = xasprintf("%s/ferry", top), *jobs = xasprintf("%s/ferry/jobs", top);
+	const char *why = NULL;
+	struct stat st;
+	/* Ours but open to all (an old umask): tightened. */
+	CHECK(mkdir(state, 0777) == 0 && chmod(state, 0777) == 0);
+	char *d = jobs_dir(&why);
+	CHECK(d != NULL);
+	CHECK_STR(d, jobs);
+	CHECK(stat(state, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(stat(jobs, &st) == 0 && (st.st_mode & 0777) == 0700);
+	free(d);
+	char *p = jobs_path();
+	CHECK_STR(p, jobs);
+	free(p);
+	/* Another user's (as root, it can be made so): refused. */
+	if (geteuid() == 0) {
+		CHECK(chown(state, 65534, 65534) == 0);
+		why = NULL;
+		d = jobs_dir(&why);
+		CHECK(d == NULL && why && strstr(why, "another user"));
+		free(d);
+		CHECK(chown(state, 0, 0) == 0);
+	}
+	rmdir(jobs);
+	rmdir(state);
+	rmdir(top);
+	if (old)
+		setenv("XDG_STATE_HOME", old, 1);
+	else
+		unsetenv("XDG_STATE_HOME");
+	free(old);
+	free(state);
+	free(jobs);
+}
+
 void test_job(void)
 {
+	test_jobs_dir_private();
 	test_record();
 	test_record_git();
 	test_record_v1();
