@@ -654,11 +654,12 @@ fail:
 	_exit(126);
 }
 
-/* Everything but the report pipe goes: the agent's stdin and stdout are
- * the ssh connection, which must be free to close. */
-static void detach_fds(int keep)
+/* Every fd above 2 but keep (the report pipe) goes, and with std the
+ * standard ones become /dev/null: the agent's stdin and stdout are the
+ * ssh connection, which must be free to close. */
+static void detach_fds(int keep, bool std)
 {
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int null = std ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
 	for (int fd = 0; fd < 3; fd++)
 		if (null >= 0 && fd != keep)
 			dup2(null, fd);
@@ -925,10 +926,14 @@ static void sup_detach(int rep)
 	/* Signal handlers the agent set write to its self-pipe, whose fds
 	 * detach_fds closes: back to defaults, and a pipe of our own. */
 	signals_default();
-	if (rep >= 0)
-		detach_fds(rep);
-	else
-		(void)setsid();	/* started from a shell or srun: no terminal's signals */
+	if (rep >= 0) {
+		detach_fds(rep, true);
+	} else {
+		/* Started from a shell or srun: no terminal's signals, and no
+		 * fd of theirs reaches the job; stderr stays for our messages. */
+		(void)setsid();
+		detach_fds(-1, false);
+	}
 	sig_forget();
 	signal_ignore(SIGPIPE);
 	signal_ignore(SIGHUP);
@@ -1009,6 +1014,8 @@ static int sup_start(struct sup *s, const struct job_spec *sp, const char *slave
 	s->pid = j->pid = pid;
 	int e = 0;
 	ssize_t got = read(pex[0], &e, sizeof(e));
+	close(pex[0]);
+	pex[0] = -1;
 	fd_nonblock(s->master);
 	j->state = JOB_RUNNING;
 	if (got != (ssize_t)sizeof(e))
