@@ -5,6 +5,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -124,6 +125,32 @@ static void test_tags(void)
 	job_spec_release(&s);
 }
 
+/* Lists grow by doubling as entries arrive: every length across the
+ * first few powers of two reads back whole and NULL-terminated (ASan
+ * sees any write past the vector). */
+static void test_list_growth(void)
+{
+	t_case = "job spec: list growth";
+	for (uint32_t n = 1; n <= 70; n++) {
+		struct job_spec s = sample(), d;
+		struct buf b;
+		free_words(s.env);
+		s.env = xcalloc((size_t)n + 1, sizeof(char *));
+		for (s.envc = 0; s.envc < n; s.envc++)
+			s.env[s.envc] = xasprintf("V%u=%u", s.envc, s.envc);
+		buf_init(&b, JOB_SPEC_MAX);
+		CHECK(job_spec_encode(&s, &b) == 0);
+		CHECK(job_spec_decode(b.data, b.len, &d) == 0);
+		CHECK(d.envc == n && d.env[n] == NULL);
+		char want[32];
+		snprintf(want, sizeof(want), "V%u=%u", n - 1, n - 1);
+		CHECK_STR(d.env[n - 1], want);
+		job_spec_release(&d);
+		buf_release(&b);
+		job_spec_release(&s);
+	}
+}
+
 static void test_file(void)
 {
 	t_case = "job spec: the file";
@@ -150,5 +177,6 @@ void test_job_spec(void)
 {
 	test_round_trip();
 	test_tags();
+	test_list_growth();
 	test_file();
 }
