@@ -26,7 +26,9 @@
 #include <unistd.h>
 
 #include "fsx.h"
+#include "job-backend.h"
 #include "job-snap.h"
+#include "job-spec.h"
 #include "job-sup.h"
 #include "job-wire.h"
 #include "job.h"
@@ -168,12 +170,103 @@ static int prepare_code(struct conn *c, const struct job_start_req *q, const cha
 	return r;
 }
 
+static int rm_job_dir(const char *jobs, uint32_t id);
+
+static char **copy_words(char *const *v)
+{
+	size_t n = 0;
+	while (v[n])
+		n++;
+	char **c = xcalloc(n + 1, sizeof(char *));
+	for (size_t i = 0; i < n; i++)
+		c[i] = xstrdup(v[i]);
+	return c;
+}
+
+/* The spec of j from the request: what to execute (a shell line as
+ * SHELL -c LINE), its whole environment, where and on what terminal. */
+static void make_spec(const struct job_start_req *q, const struct job *j, char **envp, struct job_spec *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	if (j->shell) {
+		char *argv[] = { (char *)agent_user_shell(envp), "-c", j->argv[0], NULL };
+		sp->argv = copy_words(argv);
+		sp->argc = 3;
+	} else {
+		sp->argv = copy_words(j->argv);
+		sp->argc = j->argc;
+	}
+	sp->env = envp;
+	for (sp->envc = 0; envp[sp->envc]; sp->envc++)
+		;
+	sp->cwd = xstrdup(j->cwd);
+	sp->pty = 1;
+	sp->rows = q->rows;
+	sp->cols = q->cols;
+	sp->resources = xcalloc(1, sizeof(char *));
+	sp->code_id = xstrdup(j->snapshot);
+	sp->env_id = xstrdup(q->flags & JOBF_NO_LOGIN_ENV ? "plain" : "login");
+}
+
+/* Spec and queued record in the job's folder, then its backend starts
+ * it: what job_launch returns, with an ERROR frame already sent for a
+ * failure to start. */
+static int launch(struct conn *c, const char *jobs, const struct job_start_req *q, struct job *j, char **envp,
+		  char **why)
+{
+	struct job_spec sp;
+	char *dir = job_dir(jobs, j->id), *sysd = NULL;
+	make_spec(q, j, envp, &sp);
+	int r = job_spec_save(dir, &sp);
+	sp.env = NULL;	/* envp stays the caller's */
+	job_spec_release(&sp);
+	free(dir);
+	j->state = JOB_QUEUED;
+	j->backend = xstrdup(job_backend_local.name);
+	if (r == 0)
+		r = job_save(jobs, j);
+	if (r < 0) {
+		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot write job %u in '%s': %s", j->id, jobs,
+			    strerror(-r));
+		(void)rm_job_dir(jobs, j->id);
+		return r;
+	}
+	r = job_backend_local.launch(jobs, j, why, &sysd);
+	if (sysd) {
+		notice(c, j->id, "%s", sysd);
+		free(sysd);
+	}
+	if (r < 0) {
+		/* Nothing runs: no queued record is left behind. */
+		agent_error(c, PERR_INTERNAL, "cannot start the job: %s", *why ? *why : strerror(-r));
+		(void)rm_job_dir(jobs, j->id);
+	}
+	return r;
+}
+
+/* The record as the supervisor wrote it (pid, start time). */
+static void send_started(struct conn *c, const char *jobs, struct job *j, int r)
+{
+	struct job now;
+	if (job_load(jobs, j->id, &now) == 0) {
+		if (r > 0) {
+			/* Not executed: the supervisor is recording that
+			 * right now; say it without waiting. */
+			now.state = JOB_FAILED;
+			now.exit_code = r;
+		}
+		send_record(c, &now);
+		job_release(&now);
+	} else {
+		send_record(c, j);
+	}
+}
+
 int agent_job_start(struct conn *c, struct rd *body)
 {
 	struct job_start_req q;
 	struct job j = { 0 };
 	char *jobs = NULL, *root = NULL, **envp = NULL, *why = NULL;
-	int ret = 0;
 
 	if (job_start_decode(body, &q) < 0) {
 		agent_error(c, PERR_PROTOCOL, "malformed job request");
@@ -203,6 +296,8 @@ int agent_job_start(struct conn *c, struct rd *body)
 	j.max_mem = q.max_mem;
 	j.min_avail = q.min_avail;
 	j.reason = xstrdup("");
+	j.boot_id = xstrdup("");
+	j.exit_code = -1;
 	int hold = -1;
 	if (prepare_code(c, &q, root, &j, &hold) < 0) {
 		char *d = job_dir(jobs, j.id);
@@ -216,38 +311,17 @@ int agent_job_start(struct conn *c, struct rd *body)
 	q.env[q.envc] = NULL;
 	char *warning;
 	envp = agent_env(!(q.flags & JOBF_NO_LOGIN_ENV), q.env, q.envc, j.cwd, &warning);
-	char *sysd = NULL;
-	r = job_launch(jobs, &j, envp, agent_user_shell(envp), q.rows, q.cols, &why, &sysd);
-	if (hold >= 0)
-		close(hold);	/* the record is written (or the job never started) */
 	if (warning) {
 		notice(c, j.id, "%s", warning);
 		free(warning);
 	}
-	if (sysd) {
-		notice(c, j.id, "%s", sysd);
-		free(sysd);
-	}
-	if (r < 0) {
-		agent_error(c, PERR_INTERNAL, "cannot start the job: %s", why ? why : strerror(-r));
-		goto out;
-	}
+	r = launch(c, jobs, &q, &j, envp, &why);
+	if (hold >= 0)
+		close(hold);	/* the record is written (or the job never started) */
 	if (r > 0)
 		notice(c, j.id, "cannot run '%s': %s", j.argv[0], why);
-	/* The record as the supervisor wrote it (pid, start time). */
-	struct job now;
-	if (job_load(jobs, j.id, &now) == 0) {
-		if (r > 0) {
-			/* Not executed: the supervisor is recording that
-			 * right now; say it without waiting. */
-			now.state = JOB_FAILED;
-			now.exit_code = r;
-		}
-		send_record(c, &now);
-		job_release(&now);
-	} else {
-		send_record(c, &j);
-	}
+	if (r >= 0)
+		send_started(c, jobs, &j, r);
 out:
 	free(why);
 	free_words(envp);
@@ -255,7 +329,7 @@ out:
 	job_start_release(&q);
 	free(jobs);
 	free(root);
-	return ret;
+	return 0;
 }
 
 /* ---- list ---- */
@@ -533,29 +607,26 @@ int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms)
 		free(jobs);
 		return r;
 	}
-	if (j.state != JOB_RUNNING) {
-		job_release(&j);
-		free(jobs);
-		return -ESRCH;
-	}
+	const struct job_backend *b = job_backend_find(j.backend);
+	r = j.state != JOB_RUNNING ? -ESRCH : b == NULL ? -ENOTSUP : b->signal(jobs, &j, sig, grace_ms);
 	job_release(&j);
-	int fd = ctl_connect(jobs, id);
 	free(jobs);
-	if (fd < 0)
-		return fd;
-	uint32_t w = signal_to_wire(sig);
-	uint8_t req[8] = { (uint8_t)(w >> 24), (uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w,
-			   (uint8_t)(grace_ms >> 24), (uint8_t)(grace_ms >> 16), (uint8_t)(grace_ms >> 8),
-			   (uint8_t)grace_ms };
-	struct conn sc;
-	uint16_t type;
-	struct rd rb;
-	conn_init(&sc, fd, fd);
-	r = conn_send(&sc, MSG_JOB_CTL_KILL, req, sizeof(req)) < 0 || conn_read(&sc, &type, &rb) <= 0 ||
-	    type != MSG_JOB_CTL_OK ? -EIO : 0;
-	conn_release(&sc);
-	close(fd);
 	return r;
+}
+
+/* Kill of a queued job: it never starts. */
+static void cancel_queued(struct conn *c, const char *jobs, uint32_t id)
+{
+	struct job k;
+	int r = job_cancel(jobs, id, &k);
+	if (r == -ESRCH)
+		agent_error(c, PERR_JOB, "job %u started meanwhile: kill it again", id);
+	else if (r < 0)
+		agent_error(c, PERR_JOB, "cannot cancel job %u: %s", id, strerror(-r));
+	else {
+		send_record(c, &k);
+		job_release(&k);
+	}
 }
 
 int agent_job_kill(struct conn *c, struct rd *body)
@@ -572,6 +643,10 @@ int agent_job_kill(struct conn *c, struct rd *body)
 	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
 		free(jobs);
 		return 0;
+	}
+	if (j.state == JOB_QUEUED) {
+		cancel_queued(c, jobs, id);
+		goto out;
 	}
 	if (j.state != JOB_RUNNING) {
 		agent_error(c, PERR_JOB, "job %u is not running (%s)", id, job_state_name(j.state));
@@ -788,7 +863,7 @@ out:
 
 static int rm_job_dir(const char *jobs, uint32_t id)
 {
-	static const char *const files[] = { "record", "state", "sid", "ctl", "log", "outputs", "rss" };
+	static const char *const files[] = { "record", "spec", "state", "sid", "ctl", "log", "outputs", "rss" };
 	char *dir = job_dir(jobs, id);
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	int r = 0;
@@ -854,11 +929,12 @@ int agent_job_rm(struct conn *c, struct rd *body)
 				notice(c, ids[i], "no job %u on this server", ids[i]);
 			continue;
 		}
-		bool running = j.state == JOB_RUNNING;
+		bool running = j.state == JOB_RUNNING || j.state == JOB_QUEUED;
 		bool old = j.end_ns == 0 || now - j.end_ns >= older;
 		if (running) {
 			if (!prune)
-				notice(c, ids[i], "job %u is running: not removed (`ferry kill %u` first)", ids[i], ids[i]);
+				notice(c, ids[i], "job %u is %s: not removed (`ferry kill %u` first)", ids[i],
+				       job_state_name(j.state), ids[i]);
 		} else if (!prune || old) {
 			int r = rm_job_dir(jobs, ids[i]);
 			if (r < 0)

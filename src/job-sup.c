@@ -1,9 +1,13 @@
 /*
  * job-sup.c - the supervisor: the process that owns a running job.
  *
+ * It needs nothing but the job's folder: the spec says what to run, the
+ * record (which must say queued: a job starts once) what the job is
+ * (job_supervise, `ferry agent supervise DIR`).  The local backend's
  * job_launch() double-forks it away from the agent (own session, no
  * controlling terminal, no fd of the ssh connection), so nothing that
- * happens to the connection reaches the job.  The supervisor owns a pty,
+ * happens to the connection reaches the job, and reads its report
+ * frames (MSG_JOB_SUP_*) until the job runs.  The supervisor owns a pty,
  * runs the command on its slave side as a session leader, appends every
  * byte of output to the job's log, serves viewers on a control socket
  * (attach: output, input, resize; kill), sums the memory of the job's
@@ -39,6 +43,7 @@
 
 #include "fsx.h"
 #include "job-harvest.h"
+#include "job-spec.h"
 #include "limits.h"
 #include "mon-proc.h"
 #include "mon.h"
@@ -111,8 +116,11 @@ static bool largest_job(const struct sup *s, uint64_t mine)
 		size_t len;
 		if (read_file(st, 64, &u, &len) == 0 && strncmp(u, "running", 7) == 0 &&
 		    read_file(f, 64, &t, &len) == 0) {
-			uint64_t other = strtoull(t, NULL, 10);
-			if (other > mine || (other == mine && ids[i] < s->j->id))
+			char *end;
+			errno = 0;
+			unsigned long long other = strtoull(t, &end, 10);
+			bool ok = end != t && (*end == '\n' || *end == '\0') && errno == 0;
+			if (ok && (other > mine || (other == mine && ids[i] < s->j->id)))
 				largest = false;
 		}
 		free(t);
@@ -219,18 +227,18 @@ static size_t job_tree(pid_t *out, size_t max)
 
 static uint64_t rss_of(pid_t pid)
 {
-	char path[64], buf[128];
+	char path[64], buf[256];
+	uint64_t pages;
 	snprintf(path, sizeof(path), "/proc/%d/statm", (int)pid);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
-	ssize_t k = read(fd, buf, sizeof(buf) - 1);
+	ssize_t k = read(fd, buf, sizeof(buf));
 	close(fd);
-	if (k <= 0)
+	/* Gone meanwhile, or odd: a missing figure, not a fatal one. */
+	if (k <= 0 || mp_pid_statm(buf, (size_t)k, &pages) < 0)
 		return 0;
-	buf[k] = '\0';
-	char *p = strchr(buf, ' ');
-	return p ? strtoull(p + 1, NULL, 10) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static void sample_memory(struct sup *s)
@@ -583,9 +591,10 @@ static void loop(struct sup *s)
 static int listen_ctl(const char *path)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(a.sun_path))
+	size_t n = strlen(path);
+	if (n >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
+	memcpy(a.sun_path, path, n + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
@@ -598,16 +607,33 @@ static int listen_ctl(const char *path)
 	return fd;
 }
 
+/* Every signal back to its default action (the supervisor ignores
+ * SIGPIPE and SIGHUP; a job must not inherit that). */
+static void signals_default(void)
+{
+	struct sigaction sa = { .sa_handler = SIG_DFL };
+	sigemptyset(&sa.sa_mask);
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			(void)sigaction(sig, &sa, NULL);
+}
+
+static void signal_ignore(int sig)
+{
+	struct sigaction sa = { .sa_handler = SIG_IGN };
+	sigemptyset(&sa.sa_mask);
+	(void)sigaction(sig, &sa, NULL);
+}
+
 /* In the job's process: a session of its own with the pty slave as its
  * controlling terminal and std fds, then the command.  Never returns. */
-static void exec_job(const char *slave, const struct job *j, char **envp, const char *shell, int errfd)
+static void exec_job(const char *slave, const struct job_spec *sp, int errfd)
 {
 	int e;
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
+	signals_default();
 	if (setsid() < 0)
 		goto fail;
 	int fd = open(slave, O_RDWR);
@@ -617,14 +643,9 @@ static void exec_job(const char *slave, const struct job *j, char **envp, const 
 		goto fail;
 	if (fd > 2)
 		close(fd);
-	if (chdir(j->cwd) < 0)
+	if (chdir(sp->cwd) < 0)
 		goto fail;
-	if (j->shell) {
-		char *argv[] = { (char *)shell, "-c", j->argv[0], NULL };
-		e = -exec_search(argv, envp);
-	} else {
-		e = -exec_search(j->argv, envp);
-	}
+	e = -exec_search(sp->argv, sp->env);
 	(void)!write(errfd, &e, sizeof(e));
 	_exit(e == ENOENT ? 127 : 126);	/* as a shell says it, and as `ferry run` does */
 fail:
@@ -633,11 +654,12 @@ fail:
 	_exit(126);
 }
 
-/* Everything but the report pipe goes: the agent's stdin and stdout are
- * the ssh connection, which must be free to close. */
-static void detach_fds(int keep)
+/* Every fd above 2 but keep (the report pipe) goes, and with std the
+ * standard ones become /dev/null: the agent's stdin and stdout are the
+ * ssh connection, which must be free to close. */
+static void detach_fds(int keep, bool std)
 {
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	int null = std ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
 	for (int fd = 0; fd < 3; fd++)
 		if (null >= 0 && fd != keep)
 			dup2(null, fd);
@@ -645,23 +667,109 @@ static void detach_fds(int keep)
 	int dfd = d ? dirfd(d) : -1;
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
-		int fd = atoi(de->d_name);
+		char *end;
+		errno = 0;
+		long fd = strtol(de->d_name, &end, 10);
+		if (end == de->d_name || *end != '\0' || errno || fd > INT32_MAX)
+			continue;	/* "." and ".." */
 		if (fd > 2 && fd != keep && fd != dfd)
-			close(fd);
+			close((int)fd);
 	}
 	if (d)
 		closedir(d);
 }
 
-static void report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void report(int fd, const char *fmt, ...)
+/* A frame to the launcher on the report pipe. */
+static void report_frame(int fd, uint16_t type, const struct buf *b)
+{
+	struct conn c;
+	conn_init(&c, -1, fd);
+	(void)conn_send(&c, type, b->data, b->len);
+	conn_release(&c);
+}
+
+/* A warning or an error for the launcher; started from the spec alone
+ * (`ferry agent supervise DIR`) there is no pipe, and it goes to stderr. */
+static void report(int fd, uint16_t type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void report(int fd, uint16_t type, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
 	char *m = xvasprintf(fmt, ap);
 	va_end(ap);
-	(void)write_all(fd, m, strlen(m));
+	if (fd >= 0) {
+		struct buf b;
+		buf_init(&b, FRAME_MAX);
+		(void)buf_put_cstr(&b, m);
+		report_frame(fd, type, &b);
+		buf_release(&b);
+	} else {
+		fprintf(stderr, "ferry: %s%s\n", type == MSG_JOB_SUP_WARN ? "warning: " : "", m);
+	}
 	free(m);
+}
+
+/* The job runs (e 0) or its command could not be executed (errno e). */
+static void report_start(int fd, int e)
+{
+	struct buf b;
+	buf_init(&b, 8);
+	if (e)
+		(void)buf_put_u32(&b, (uint32_t)e);
+	if (fd >= 0)
+		report_frame(fd, e ? MSG_JOB_SUP_NOEXEC : MSG_JOB_SUP_RUNNING, &b);
+	else if (e)
+		fprintf(stderr, "ferry: cannot run the job's command: %s\n", strerror(e));
+	buf_release(&b);
+}
+
+int job_report_frame(struct job_report *rp, uint16_t type, struct rd *body)
+{
+	switch (type) {
+	case MSG_JOB_SUP_WARN: {
+		char *w = rd_cstr(body, JOB_REPORT_TEXT_MAX);
+		rd_expect_end(body);
+		if (!rd_ok(body)) {
+			free(w);
+			return -1;
+		}
+		if (rp->warning == NULL)
+			rp->warning = w;	/* the first says it; the rest would repeat */
+		else
+			free(w);
+		return 0;
+	}
+	case MSG_JOB_SUP_RUNNING:
+		rd_expect_end(body);
+		rp->running = rd_ok(body);
+		return rp->running ? 1 : -1;
+	case MSG_JOB_SUP_NOEXEC: {
+		uint32_t e = rd_u32(body);
+		rd_expect_end(body);
+		if (!rd_ok(body) || e == 0 || e >= 4096)
+			return -1;
+		rp->noexec = (int)e;
+		return 1;
+	}
+	case MSG_JOB_SUP_ERROR:
+		rp->error = rd_cstr(body, JOB_REPORT_TEXT_MAX);
+		rd_expect_end(body);
+		if (!rd_ok(body)) {
+			free(rp->error);
+			rp->error = NULL;
+			return -1;
+		}
+		return 1;
+	default:
+		return -1;
+	}
+}
+
+void job_report_release(struct job_report *rp)
+{
+	free(rp->error);
+	free(rp->warning);
+	memset(rp, 0, sizeof(*rp));
 }
 
 /* ---- systemd-logind with KillUserProcesses=yes ---- */
@@ -811,56 +919,84 @@ static char *escape_session(uint32_t id)
 		       "`loginctl enable-linger` for your user, or keep a session open");
 }
 
-/* The supervisor's life, in the grandchild.  Never returns. */
-static void supervise(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
-		      int rep)
+/* The signals as a supervisor wants them, and (with a launcher) none
+ * of its fds. */
+static void sup_detach(int rep)
 {
-	struct sup s = { .jobs = jobs, .j = j, .master = -1, .lsock = -1 };
-	char *slave = NULL, *dir = job_dir(jobs, j->id);
-	int pex[2] = { -1, -1 };
-
 	/* Signal handlers the agent set write to its self-pipe, whose fds
-	 * detach_fds just closed: back to defaults, and a pipe of our own. */
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
-	detach_fds(rep);
+	 * detach_fds closes: back to defaults, and a pipe of our own. */
+	signals_default();
+	if (rep >= 0) {
+		detach_fds(rep, true);
+	} else {
+		/* Started from a shell or srun: no terminal's signals, and no
+		 * fd of theirs reaches the job; stderr stays for our messages. */
+		(void)setsid();
+		detach_fds(-1, false);
+	}
 	sig_forget();
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	signal_ignore(SIGPIPE);
+	signal_ignore(SIGHUP);
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sig_watch(SIGCHLD);
-	buf_init(&s.in, JOB_VIEWER_BUF + FRAME_MAX);
-	s.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-	int r = s.dirfd < 0 ? -errno : job_log_writer_open(&s.log, s.dirfd);
+}
+
+/* The log, the control socket and the pty; outputs watched, logind
+ * escaped.  0, or -1 once the launcher was told why not. */
+static int sup_open(struct sup *s, const char *dir, const struct job_spec *sp, char **slave, int pex[2], int rep)
+{
+	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	int r = s->dirfd < 0 ? -errno : job_log_writer_open(&s->log, s->dirfd);
 	if (r < 0) {
-		report(rep, "error cannot open the job's log in '%s': %s", dir, strerror(-r));
-		_exit(1);
+		report(rep, MSG_JOB_SUP_ERROR, "cannot open the job's log in '%s': %s", dir, strerror(-r));
+		return -1;
 	}
-	s.sock_path = xasprintf("%s/ctl", dir);
-	s.lsock = listen_ctl(s.sock_path);
-	if (s.lsock < 0) {
-		report(rep, "error cannot create the job's control socket '%s': %s", s.sock_path, strerror(-s.lsock));
-		_exit(1);
+	s->sock_path = xasprintf("%s/ctl", dir);
+	s->lsock = listen_ctl(s->sock_path);
+	if (s->lsock < 0) {
+		report(rep, MSG_JOB_SUP_ERROR, "cannot create the job's control socket '%s': %s", s->sock_path,
+		       strerror(-s->lsock));
+		return -1;
 	}
-	r = pty_open(&s.master, &slave);
+	r = pty_open(&s->master, slave);
 	if (r < 0 || pipe2(pex, O_CLOEXEC) < 0) {
-		report(rep, "error cannot open a pseudo-terminal: %s", strerror(r < 0 ? -r : errno));
-		_exit(1);
+		report(rep, MSG_JOB_SUP_ERROR, "cannot open a pseudo-terminal: %s", strerror(r < 0 ? -r : errno));
+		return -1;
 	}
-	set_winsize(&s, rows ? rows : 24, cols ? cols : 80);
+	set_winsize(s, sp->rows ? sp->rows : 24, sp->cols ? sp->cols : 80);
 	/* Watching starts before the job does, so nothing it writes in its
 	 * snapshot is missed; without it (no inotify), the end sweep. */
-	s.h.ifd = s.h.rootfd = s.h.snapfd = s.h.listfd = -1;
-	if (j->snapshot[0] && harvest_start(&s.h, j->root, j->cwd, j->snapshot, s.dirfd) < 0 && s.h.ifd >= 0) {
-		close(s.h.ifd);
-		s.h.ifd = -1;
+	struct job *j = s->j;
+	if (j->snapshot[0] && harvest_start(&s->h, j->root, j->cwd, j->snapshot, s->dirfd) < 0 && s->h.ifd >= 0) {
+		close(s->h.ifd);
+		s->h.ifd = -1;
 	}
 	char *w = escape_session(j->id);
 	if (w) {
-		report(rep, "warn %s\n", w);
+		report(rep, MSG_JOB_SUP_WARN, "%s", w);
 		free(w);
 	}
+	return 0;
+}
+
+/* Starts the command, under the jobs folder's lock so that a cancel of
+ * the queued job and its start are one or the other, and writes the
+ * record that says it runs.  0, or -1 once the launcher was told why. */
+static int sup_start(struct sup *s, const struct job_spec *sp, const char *slave, int pex[2], int rep)
+{
+	struct job *j = s->j, now;
+	int lock = job_lock(s->jobs), r = lock < 0 ? lock : job_load_raw(s->jobs, j->id, &now);
+	if (r < 0) {
+		report(rep, MSG_JOB_SUP_ERROR, "cannot read the record of job %u: %s", j->id, strerror(-r));
+		goto fail;
+	}
+	uint8_t st = now.state;
+	job_release(&now);
+	if (st != JOB_QUEUED) {
+		report(rep, MSG_JOB_SUP_ERROR, "job %u is %s, not queued: not started again", j->id, job_state_name(st));
+		goto fail;
+	}
+	free(j->boot_id);
 	j->sup_pid = getpid();
 	j->sup_start = proc_start_time(getpid());
 	j->boot_id = boot_id();
@@ -868,42 +1004,139 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 	j->exit_code = -1;
 	pid_t pid = fork();
 	if (pid < 0) {
-		report(rep, "error cannot start the job: %s", strerror(errno));
-		_exit(1);
+		report(rep, MSG_JOB_SUP_ERROR, "cannot start the job: %s", strerror(errno));
+		goto fail;
 	}
 	if (pid == 0)
-		exec_job(slave, j, envp, shell, pex[1]);
+		exec_job(slave, sp, pex[1]);
 	close(pex[1]);
-	s.pid = pid;
-	j->pid = pid;
+	pex[1] = -1;
+	s->pid = j->pid = pid;
 	int e = 0;
 	ssize_t got = read(pex[0], &e, sizeof(e));
 	close(pex[0]);
-	fd_nonblock(s.master);
+	pex[0] = -1;
+	fd_nonblock(s->master);
 	j->state = JOB_RUNNING;
-	if (got == (ssize_t)sizeof(e)) {
+	if (got != (ssize_t)sizeof(e))
+		e = 0;
+	if (e) {
 		/* It did not start: the log says why, the record too. */
 		char *m = xasprintf("ferry: cannot run '%s': %s\r\n", j->argv[0], strerror(e));
-		(void)job_log_write(&s.log, m, strlen(m));
+		(void)job_log_write(&s->log, m, strlen(m));
 		free(m);
 	}
-	r = job_save(jobs, j);
+	r = job_save(s->jobs, j);
+	close(lock);
 	if (r < 0) {
-		report(rep, "error cannot write the job record: %s", strerror(-r));
-		signal_job(&s, SIGKILL);
-		_exit(1);
+		report(rep, MSG_JOB_SUP_ERROR, "cannot write the job record: %s", strerror(-r));
+		signal_job(s, SIGKILL);
+		return -1;
 	}
-	if (got == (ssize_t)sizeof(e))
-		report(rep, "noexec %d", e);
-	else
-		report(rep, "ok");
-	close(rep);
-	loop(&s);
-	_exit(0);
+	report_start(rep, e);
+	return 0;
+fail:
+	if (lock >= 0)
+		close(lock);
+	return -1;
 }
 
-int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, uint16_t rows, uint16_t cols,
-	       char **why, char **warning)
+/* "JOBS/ID" into its two parts. */
+static int split_dir(const char *dir, char **jobs, uint32_t *id)
+{
+	const char *sl = strrchr(dir, '/');
+	*id = job_parse_id(sl ? sl + 1 : dir);
+	if (*id == 0)
+		return -1;
+	*jobs = sl == NULL ? xstrdup(".") : sl == dir ? xstrdup("/") : xstrndup(dir, (size_t)(sl - dir));
+	return 0;
+}
+
+static void sup_release(struct sup *s)
+{
+	for (int i = 0; i < JOB_VIEWERS_MAX; i++)
+		if (s->v[i])
+			drop_viewer(s, i);
+	if (s->lsock >= 0)
+		close(s->lsock);
+	if (s->master >= 0)
+		close(s->master);
+	job_log_writer_close(&s->log);
+	if (s->dirfd >= 0)
+		close(s->dirfd);
+	harvest_release(&s->h);
+	buf_release(&s->in);
+	free(s->sock_path);
+}
+
+int job_supervise(const char *dir, int rep)
+{
+	struct job j = { 0 };
+	struct job_spec sp = { 0 };
+	struct sup s = { .j = &j, .master = -1, .lsock = -1, .dirfd = -1 };
+	char *jobs = NULL, *slave = NULL;
+	int pex[2] = { -1, -1 }, ret = 1, r;
+
+	sup_detach(rep);
+	s.h.ifd = s.h.rootfd = s.h.snapfd = s.h.listfd = -1;
+	s.log.fd = -1;
+	buf_init(&s.in, JOB_VIEWER_BUF + FRAME_MAX);
+	if (split_dir(dir, &jobs, &j.id) < 0) {
+		report(rep, MSG_JOB_SUP_ERROR, "'%s' is not a job folder (JOBS/ID)", dir);
+		goto out;
+	}
+	s.jobs = jobs;
+	if ((r = job_load_raw(jobs, j.id, &j)) < 0 || (r = job_spec_load(dir, &sp)) < 0) {
+		report(rep, MSG_JOB_SUP_ERROR, "cannot read job %u in '%s': %s", j.id, dir,
+		       r == -EBADMSG ? "its record or spec is damaged" : strerror(-r));
+		goto out;
+	}
+	if (sup_open(&s, dir, &sp, &slave, pex, rep) < 0 || sup_start(&s, &sp, slave, pex, rep) < 0)
+		goto out;
+	if (rep >= 0)
+		close(rep);
+	rep = -1;
+	loop(&s);
+	ret = WIFSIGNALED(s.status) ? 128 + WTERMSIG(s.status) : WEXITSTATUS(s.status);
+out:
+	if (rep >= 0)
+		close(rep);
+	for (int i = 0; i < 2; i++)
+		if (pex[i] >= 0)
+			close(pex[i]);
+	sup_release(&s);
+	job_spec_release(&sp);
+	job_release(&j);
+	free(slave);
+	free(jobs);
+	return ret;
+}
+
+/* Reads the supervisor's report frames until the one that ends it, EOF
+ * or the timeout. */
+static void read_report(int fd, struct job_report *rp)
+{
+	struct conn c;
+	uint64_t until = now_mono_ns() + JOB_START_TIMEOUT_MS * 1000000ull;
+	int fr = 0;
+	conn_init(&c, fd, -1);
+	while (fr == 0) {
+		uint16_t type;
+		struct rd body;
+		int k;
+		while (fr == 0 && (k = conn_next(&c, &type, &body)) == 1)
+			fr = job_report_frame(rp, type, &body);
+		if (fr != 0 || k < 0)
+			break;
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		uint64_t now = now_mono_ns();
+		if (now >= until || poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0 || conn_fill(&c) <= 0)
+			break;
+	}
+	conn_release(&c);
+}
+
+int job_launch(const char *jobs, struct job *j, char **why, char **warning)
 {
 	int rp[2];
 	*why = NULL;
@@ -911,11 +1144,13 @@ int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, 
 		*warning = NULL;
 	if (pipe2(rp, O_CLOEXEC) < 0)
 		return -errno;
+	char *dir = job_dir(jobs, j->id);
 	pid_t a = fork();
 	if (a < 0) {
 		int e = errno;
 		close(rp[0]);
 		close(rp[1]);
+		free(dir);
 		return -e;
 	}
 	if (a == 0) {
@@ -927,50 +1162,30 @@ int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, 
 			_exit(1);
 		pid_t b = fork();
 		if (b == 0)
-			supervise(jobs, j, envp, shell, rows, cols, rp[1]);
+			_exit(job_supervise(dir, rp[1]));
 		_exit(b < 0 ? 1 : 0);
 	}
+	free(dir);
 	close(rp[1]);
 	int st;
 	(void)waitpid(a, &st, 0);
-	/* "ok", or why not: the supervisor closes the pipe once it wrote the
-	 * record. */
-	char msg[2048];
-	size_t n = 0;
-	uint64_t until = now_mono_ns() + JOB_START_TIMEOUT_MS * 1000000ull;
-	for (;;) {
-		struct pollfd p = { .fd = rp[0], .events = POLLIN };
-		uint64_t now = now_mono_ns();
-		if (now >= until || poll(&p, 1, (int)((until - now) / 1000000u) + 1) <= 0)
-			break;
-		ssize_t k = read(rp[0], msg + n, sizeof(msg) - 1 - n);
-		if (k <= 0)
-			break;
-		n += (size_t)k;
-		if (n == sizeof(msg) - 1)
-			break;
-	}
+	struct job_report rep = { 0 };
+	read_report(rp[0], &rep);
 	close(rp[0]);
-	msg[n] = '\0';
-	/* Warnings come first, a line each. */
-	char *m = msg;
-	while (strncmp(m, "warn ", 5) == 0 && strchr(m, '\n')) {
-		char *nl = strchr(m, '\n');
-		*nl = '\0';
-		if (warning && *warning == NULL)
-			*warning = xstrdup(m + 5);
-		m = nl + 1;
+	int r = 0;
+	if (rep.noexec) {
+		*why = xstrdup(strerror(rep.noexec));
+		r = rep.noexec == ENOENT ? 127 : 126;
+	} else if (!rep.running) {
+		*why = xstrdup(rep.error ? rep.error : "the supervisor did not start");
+		r = -EIO;
 	}
-	memmove(msg, m, strlen(m) + 1);
-	if (strcmp(msg, "ok") == 0)
-		return 0;
-	if (strncmp(msg, "noexec ", 7) == 0) {
-		int e = atoi(msg + 7);
-		*why = xstrdup(strerror(e));
-		return e == ENOENT ? 127 : 126;
+	if (warning) {
+		*warning = rep.warning;
+		rep.warning = NULL;
 	}
-	*why = xstrdup(strncmp(msg, "error ", 6) == 0 ? msg + 6 : "the supervisor did not start");
-	return -EIO;
+	job_report_release(&rep);
+	return r;
 }
 
 int job_done_encode(const struct job *j, struct buf *out)

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,19 +18,28 @@
 #include <unistd.h>
 
 #include "fsx.h"
+#include "job-backend.h"
+#include "job-tag.h"
 #include "limits.h"
+#include "mon-proc.h"
 #include "util.h"
 
-#define JOB_MAGIC_1	0x464a4231u	/* "FJB1": no reason and limits */
-#define JOB_MAGIC	0x464a4232u	/* "FJB2" */
+#define JOB_MAGIC_1	0x464a4231u	/* "FJB1": positional, no reason and limits */
+#define JOB_MAGIC_2	0x464a4232u	/* "FJB2": positional */
+#define JOB_MAGIC	0x464a4233u	/* "FJB3": tagged fields, from here on */
 
 static const char *const state_names[JOB_STATE_COUNT] = {
-	"running", "exited", "failed", "killed", "lost",
+	"running", "exited", "failed", "killed", "lost", "queued",
 };
 
 const char *job_state_name(uint8_t state)
 {
 	return state < JOB_STATE_COUNT ? state_names[state] : "unknown";
+}
+
+bool job_ended(uint8_t state)
+{
+	return state == JOB_EXITED || state == JOB_FAILED || state == JOB_KILLED;
 }
 
 const char *job_git_name(uint8_t git)
@@ -66,6 +76,7 @@ void job_release(struct job *j)
 	free(j->git_commit);
 	free(j->boot_id);
 	free(j->reason);
+	free(j->backend);
 	free(j->outputs);
 	memset(j, 0, sizeof(*j));
 }
@@ -75,37 +86,108 @@ static const char *nz(const char *s)
 	return s ? s : "";
 }
 
+/* The record since tagged fields: add a field with a new tag, never
+ * reuse or renumber one (records on servers outlive the binary).  The
+ * fields of the first tagged version are all required, so a record cut
+ * short anywhere is refused; fields added later cannot be (records
+ * written before them lack them) and are read as empty or 0. */
+#define F(tag, kind, member, max) { tag, kind, 1, offsetof(struct job, member), max, 0 }
+static const struct tag_field record_fields[] = {
+	{ 1, TAG_U32, 1, offsetof(struct job, id), 0, 0 },
+	{ 2, TAG_U8, 1, offsetof(struct job, state), 0, 0 },
+	F(3, TAG_U8, shell, 0),
+	F(4, TAG_STR, name, JOB_NAME_MAX),
+	{ 5, TAG_LIST, 1, offsetof(struct job, argv), PROTO_ARGV_MAX, offsetof(struct job, argc) },
+	F(6, TAG_STR, root, PATH_MAX_ABS),
+	F(7, TAG_STR, cwd, PATH_MAX_ABS),
+	F(8, TAG_STR, snapshot, 64),
+	F(9, TAG_STR, tree, 64),
+	F(10, TAG_STR, git_commit, 64),
+	F(11, TAG_U8, git_dirty, 0),
+	F(12, TAG_U32, exit_code, 0),
+	F(13, TAG_U32, signal, 0),
+	F(14, TAG_U64, start_ns, 0),
+	F(15, TAG_U64, end_ns, 0),
+	F(16, TAG_U64, peak_rss, 0),
+	F(17, TAG_U32, pid, 0),
+	F(18, TAG_U32, sup_pid, 0),
+	F(19, TAG_U64, sup_start, 0),
+	F(20, TAG_STR, boot_id, 64),
+	F(21, TAG_U64, log_bytes, 0),
+	F(22, TAG_U8, killed, 0),
+	F(23, TAG_STR, reason, JOB_REASON_MAX),
+	F(24, TAG_U64, max_mem, 0),
+	F(25, TAG_U64, min_avail, 0),
+	F(26, TAG_STR, backend, JOB_BACKEND_NAME_MAX),
+};
+#undef F
+
 int job_encode(const struct job *j, struct buf *out)
 {
+	if (j->argc == 0)
+		return -1;
 	int r = buf_put_u32(out, JOB_MAGIC);
-	r |= buf_put_u32(out, j->id);
-	r |= buf_put_u8(out, j->state);
-	r |= buf_put_u8(out, j->shell);
-	r |= buf_put_cstr(out, nz(j->name));
-	r |= buf_put_u32(out, j->argc);
-	for (uint32_t i = 0; i < j->argc; i++)
-		r |= buf_put_cstr(out, j->argv[i]);
-	r |= buf_put_cstr(out, nz(j->root));
-	r |= buf_put_cstr(out, nz(j->cwd));
-	r |= buf_put_cstr(out, nz(j->snapshot));
-	r |= buf_put_cstr(out, nz(j->tree));
-	r |= buf_put_cstr(out, nz(j->git_commit));
-	r |= buf_put_u8(out, j->git_dirty);
-	r |= buf_put_u32(out, (uint32_t)j->exit_code);
-	r |= buf_put_u32(out, (uint32_t)j->signal);
-	r |= buf_put_u64(out, j->start_ns);
-	r |= buf_put_u64(out, j->end_ns);
-	r |= buf_put_u64(out, j->peak_rss);
-	r |= buf_put_u32(out, (uint32_t)j->pid);
-	r |= buf_put_u32(out, (uint32_t)j->sup_pid);
-	r |= buf_put_u64(out, j->sup_start);
-	r |= buf_put_cstr(out, nz(j->boot_id));
-	r |= buf_put_u64(out, j->log_bytes);
-	r |= buf_put_u8(out, j->killed);
-	r |= buf_put_cstr(out, nz(j->reason));
-	r |= buf_put_u64(out, j->max_mem);
-	r |= buf_put_u64(out, j->min_avail);
+	struct job c = *j;
+	/* A record written before there were backends is a local one. */
+	if (c.backend == NULL || c.backend[0] == '\0')
+		c.backend = "local";
+	r |= tag_encode(record_fields, ARRAY_LEN(record_fields), &c, out);
 	return r ? -1 : 0;
+}
+
+/* The positional records of versions 1 and 2: every field in a fixed
+ * order, a magic number per layout. */
+static void decode_positional(struct rd *r, uint32_t magic, struct job *j)
+{
+	j->id = rd_u32(r);
+	j->state = rd_u8(r);
+	j->shell = rd_u8(r);
+	j->name = rd_cstr(r, JOB_NAME_MAX);
+	uint32_t argc = rd_u32(r);
+	/* Each argument takes at least its 4-byte length: a count the bytes
+	 * cannot hold is refused before the vector is allocated. */
+	if (argc == 0 || argc > PROTO_ARGV_MAX || argc > rd_left(r) / 4)
+		rd_fail(r);
+	if (rd_ok(r)) {
+		j->argv = xcalloc((size_t)argc + 1, sizeof(char *));
+		for (uint32_t i = 0; i < argc && rd_ok(r); i++) {
+			j->argv[i] = rd_cstr(r, PROTO_STR_MAX);
+			if (j->argv[i])
+				j->argc++;
+		}
+		if (j->argc != argc)
+			rd_fail(r);
+	}
+	j->root = rd_cstr(r, PATH_MAX_ABS);
+	j->cwd = rd_cstr(r, PATH_MAX_ABS);
+	j->snapshot = rd_cstr(r, 64);
+	j->tree = rd_cstr(r, 64);
+	j->git_commit = rd_cstr(r, 64);
+	j->git_dirty = rd_u8(r);
+	j->exit_code = (int32_t)rd_u32(r);
+	j->signal = (int32_t)rd_u32(r);
+	j->start_ns = rd_u64(r);
+	j->end_ns = rd_u64(r);
+	j->peak_rss = rd_u64(r);
+	j->pid = (int32_t)rd_u32(r);
+	j->sup_pid = (int32_t)rd_u32(r);
+	j->sup_start = rd_u64(r);
+	j->boot_id = rd_cstr(r, 64);
+	j->log_bytes = rd_u64(r);
+	j->killed = rd_u8(r);
+	if (magic == JOB_MAGIC_2) {
+		j->reason = rd_cstr(r, JOB_REASON_MAX);
+		j->max_mem = rd_u64(r);
+		j->min_avail = rd_u64(r);
+	} else {
+		j->reason = xstrdup("");
+	}
+	j->backend = xstrdup("local");
+	rd_expect_end(r);
+	/* Those versions had no queued state. */
+	if (j->state >= JOB_QUEUED || j->name == NULL || j->root == NULL || j->cwd == NULL || j->snapshot == NULL ||
+	    j->tree == NULL || j->git_commit == NULL || j->boot_id == NULL || j->reason == NULL)
+		rd_fail(r);
 }
 
 int job_decode(const void *p, size_t n, struct job *j)
@@ -114,61 +196,36 @@ int job_decode(const void *p, size_t n, struct job *j)
 	memset(j, 0, sizeof(*j));
 	rd_init(&r, p, n);
 	uint32_t magic = rd_u32(&r);
-	if (magic != JOB_MAGIC && magic != JOB_MAGIC_1)
+	if (magic == JOB_MAGIC)
+		(void)tag_decode(record_fields, ARRAY_LEN(record_fields), &r, j);
+	else if (magic == JOB_MAGIC_1 || magic == JOB_MAGIC_2)
+		decode_positional(&r, magic, j);
+	else
 		rd_fail(&r);
-	j->id = rd_u32(&r);
-	j->state = rd_u8(&r);
-	j->shell = rd_u8(&r);
-	j->name = rd_cstr(&r, JOB_NAME_MAX);
-	uint32_t argc = rd_u32(&r);
-	if (argc == 0 || argc > PROTO_ARGV_MAX)
-		rd_fail(&r);
-	if (rd_ok(&r)) {
-		j->argv = xcalloc((size_t)argc + 1, sizeof(char *));
-		for (uint32_t i = 0; i < argc && rd_ok(&r); i++) {
-			j->argv[i] = rd_cstr(&r, PROTO_STR_MAX);
-			if (j->argv[i])
-				j->argc++;
-		}
-	}
-	j->root = rd_cstr(&r, PATH_MAX_ABS);
-	j->cwd = rd_cstr(&r, PATH_MAX_ABS);
-	j->snapshot = rd_cstr(&r, 64);
-	j->tree = rd_cstr(&r, 64);
-	j->git_commit = rd_cstr(&r, 64);
-	j->git_dirty = rd_u8(&r);
-	j->exit_code = (int32_t)rd_u32(&r);
-	j->signal = (int32_t)rd_u32(&r);
-	j->start_ns = rd_u64(&r);
-	j->end_ns = rd_u64(&r);
-	j->peak_rss = rd_u64(&r);
-	j->pid = (int32_t)rd_u32(&r);
-	j->sup_pid = (int32_t)rd_u32(&r);
-	j->sup_start = rd_u64(&r);
-	j->boot_id = rd_cstr(&r, 64);
-	j->log_bytes = rd_u64(&r);
-	j->killed = rd_u8(&r);
-	if (magic == JOB_MAGIC) {
-		j->reason = rd_cstr(&r, JOB_REASON_MAX);
-		j->max_mem = rd_u64(&r);
-		j->min_avail = rd_u64(&r);
-	} else {
-		j->reason = xstrdup("");
-	}
-	rd_expect_end(&r);
 	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty >= JOB_GIT_COUNT ||
-	    j->killed > 1 || j->reason == NULL || j->argc != argc || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128) {
+	    j->killed > 1 || j->argc == 0 || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128 ||
+	    j->backend[0] == '\0') {
 		job_release(j);
 		return -1;
 	}
 	return 0;
 }
 
-char *jobs_dir(const char **why)
+char *jobs_path(void)
 {
 	char *state = state_home(), *d = xasprintf("%s/jobs", state);
 	free(state);
-	if (dir_private(d, why) < 0) {
+	return d;
+}
+
+char *jobs_dir(const char **why)
+{
+	/* The state folder itself is private too: in the /tmp fallback
+	 * (/tmp/ferry-UID) another user could have made it first. */
+	char *state = state_home(), *d = jobs_path();
+	int r = dir_private(state, why);
+	free(state);
+	if (r < 0 || dir_private(d, why) < 0) {
 		if (*why == NULL)
 			*why = "cannot create it";
 		free(d);
@@ -184,7 +241,7 @@ char *job_dir(const char *jobs, uint32_t id)
 
 /* Writes path atomically (temp + rename), without fsync: a record lost to
  * a power cut shows the job as lost, which is what it is. */
-static int put_file(const char *path, const void *p, size_t n)
+int job_put_file(const char *path, const void *p, size_t n)
 {
 	char *tmp = xasprintf("%s.tmp.%ld", path, (long)getpid());
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -199,16 +256,33 @@ static int put_file(const char *path, const void *p, size_t n)
 	return r;
 }
 
+/* The jobs folder's lock: job ids are handed out under it, and a queued
+ * job changes state under it (cancelled here, started by its queue). */
+int job_lock(const char *jobs)
+{
+	char *lock = xasprintf("%s/lock", jobs);
+	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	free(lock);
+	if (fd < 0)
+		return -errno;
+	if (flock(fd, LOCK_EX) < 0) {
+		int e = errno;
+		close(fd);
+		return -e;
+	}
+	return fd;
+}
+
 int job_alloc(const char *jobs, uint32_t *id)
 {
-	char *lock = xasprintf("%s/lock", jobs), *next = xasprintf("%s/next-id", jobs);
-	int fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600), r = 0;
+	char *next = xasprintf("%s/next-id", jobs);
+	int fd = job_lock(jobs), r = 0;
 	char *text = NULL;
 	size_t len;
 	uint32_t n = 1;
 
-	if (fd < 0 || flock(fd, LOCK_EX) < 0) {
-		r = -errno;
+	if (fd < 0) {
+		r = fd;
 		goto out;
 	}
 	if (read_file(next, 32, &text, &len) == 0) {
@@ -235,13 +309,12 @@ int job_alloc(const char *jobs, uint32_t *id)
 	}
 	char num[16];
 	int l = snprintf(num, sizeof(num), "%u\n", n + 1);
-	r = put_file(next, num, (size_t)l);
+	r = job_put_file(next, num, (size_t)l);
 	*id = n;
 out:
 	if (fd >= 0)
 		close(fd);
 	free(text);
-	free(lock);
 	free(next);
 	return r;
 }
@@ -253,19 +326,19 @@ int job_save(const char *jobs, const struct job *j)
 	char *d = job_dir(jobs, j->id);
 	char *rec = xasprintf("%s/record", d), *st = xasprintf("%s/state", d), *sid = xasprintf("%s/sid", d);
 	buf_init(&b, JOB_RECORD_MAX);
-	int r = job_encode(j, &b) < 0 ? -EOVERFLOW : put_file(rec, b.data, b.len);
+	int r = job_encode(j, &b) < 0 ? -EOVERFLOW : job_put_file(rec, b.data, b.len);
 	if (r == 0) {
 		int l = snprintf(num, sizeof(num), "%d\n", j->pid);
-		r = put_file(sid, num, (size_t)l);
+		r = job_put_file(sid, num, (size_t)l);
 	}
 	if (r == 0) {
 		/* "running", or how it ended: "exited 0", "failed 3",
 		 * "killed SIGKILL" (ferry status shows it as it is). */
 		const char *s = job_state_name(j->state);
-		char *line = j->state == JOB_RUNNING || j->state == JOB_LOST ? xasprintf("%s\n", s)
+		char *line = !job_ended(j->state) ? xasprintf("%s\n", s)
 			     : j->signal ? xasprintf("%s SIG%s\n", s, sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?")
 			     : xasprintf("%s %d\n", s, j->exit_code);
-		r = put_file(st, line, strlen(line));
+		r = job_put_file(st, line, strlen(line));
 		free(line);
 	}
 	buf_release(&b);
@@ -290,21 +363,13 @@ uint64_t proc_start_time(pid_t pid)
 {
 	char path[64], *t = NULL;
 	size_t n;
-	uint64_t v = 0;
+	struct mp_pstat ps;
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_file(path, 4096, &t, &n) < 0)
+	if (read_file(path, MON_PROC_FILE_MAX, &t, &n) < 0)
 		return 0;
-	/* The name is in parentheses and may hold anything: fields are
-	 * counted from the last ')'.  starttime is field 22. */
-	char *p = strrchr(t, ')');
-	int field = 2;
-	for (; p && *p && field < 22; p++)
-		if (*p == ' ')
-			field++;
-	if (p && field == 22)
-		v = strtoull(p, NULL, 10);
+	int r = mp_pid_stat(t, n, &ps);
 	free(t);
-	return v;
+	return r < 0 ? 0 : ps.starttime;
 }
 
 bool job_supervisor_alive(const struct job *j)
@@ -319,7 +384,7 @@ bool job_supervisor_alive(const struct job *j)
 	return proc_start_time(j->sup_pid) == j->sup_start;
 }
 
-int job_load(const char *jobs, uint32_t id, struct job *j)
+int job_load_raw(const char *jobs, uint32_t id, struct job *j)
 {
 	char *d = job_dir(jobs, id), *rec = xasprintf("%s/record", d), *t = NULL;
 	size_t n;
@@ -328,13 +393,50 @@ int job_load(const char *jobs, uint32_t id, struct job *j)
 	free(d);
 	if (r < 0)
 		return r == -ENOENT ? -ENOENT : -EBADMSG;
-	r = job_decode(t, n, j) < 0 || j->id != id ? -EBADMSG : 0;
+	r = job_decode(t, n, j) < 0 ? -EBADMSG : 0;
 	free(t);
+	if (r == 0 && j->id != id) {
+		job_release(j);
+		r = -EBADMSG;
+	}
+	return r;
+}
+
+int job_load(const char *jobs, uint32_t id, struct job *j)
+{
+	int r = job_load_raw(jobs, id, j);
 	if (r < 0)
 		return r;
-	if (j->state == JOB_RUNNING && !job_supervisor_alive(j))
+	/* A backend this binary does not know cannot be asked: its job is
+	 * shown as it was recorded, not declared lost. */
+	const struct job_backend *b = job_backend_find(j->backend);
+	if (j->state == JOB_RUNNING && b && !b->alive(j))
 		j->state = JOB_LOST;
 	return 0;
+}
+
+int job_cancel(const char *jobs, uint32_t id, struct job *out)
+{
+	int fd = job_lock(jobs);
+	if (fd < 0)
+		return fd;
+	int r = job_load_raw(jobs, id, out);
+	if (r == 0 && out->state != JOB_QUEUED) {
+		job_release(out);
+		r = -ESRCH;
+	} else if (r == 0) {
+		out->state = JOB_KILLED;
+		out->killed = 1;
+		out->exit_code = -1;
+		out->end_ns = now_wall_ns();
+		free(out->reason);
+		out->reason = xstrdup("cancelled before it started");
+		r = job_save(jobs, out);
+		if (r < 0)
+			job_release(out);
+	}
+	close(fd);
+	return r;
 }
 
 static int cmp_u32(const void *a, const void *b)

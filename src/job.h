@@ -6,6 +6,7 @@
  * $XDG_STATE_HOME/ferry/jobs, default ~/.local/state/ferry/jobs, mode
  * 0700) named by its id:
  *
+ *   spec     what to run (job-spec.h): written before anything runs
  *   record   the job record (job_encode; written atomically, 0600)
  *   state    "running", "exited", ... one word, for readers like the monitor
  *   sid      the session id of the job's processes (decimal)
@@ -14,8 +15,8 @@
  *            JOB_LOG_SEGS are kept (the head and a rolling tail)
  *   ctl      the supervisor's control socket while it runs
  *
- * A record that says running whose supervisor is gone (another boot id,
- * no such pid, or a pid with another start time) is shown as lost.
+ * A record that says running is asked of its backend (job-backend.h)
+ * whether it still runs; one that does not is shown as lost.
  */
 #ifndef FERRY_JOB_H
 #define FERRY_JOB_H
@@ -27,7 +28,9 @@
 
 #include "buf.h"
 
-enum job_state { JOB_RUNNING, JOB_EXITED, JOB_FAILED, JOB_KILLED, JOB_LOST, JOB_STATE_COUNT };
+/* On disk as numbers: new states go at the end.  queued: the spec is
+ * written and nothing runs yet (a queue or a batch system starts it). */
+enum job_state { JOB_RUNNING, JOB_EXITED, JOB_FAILED, JOB_KILLED, JOB_LOST, JOB_QUEUED, JOB_STATE_COUNT };
 
 /* The laptop's work tree when the job started (git_dirty).  The values
  * are on disk in records of every version: 0..2 since the first, 3 since
@@ -66,11 +69,15 @@ struct job {
 	char *reason;		/* why ferry stopped it, "" otherwise */
 	uint64_t max_mem;	/* --max-mem for its process tree, 0 none */
 	uint64_t min_avail;	/* host guard threshold (MemAvailable), 0 off */
+	char *backend;		/* who runs it (job-backend.h): "local" */
 	char *outputs;		/* not in the record: the paths it moved out of its
 				 * snapshot, a line each (JOB_OUTPUTS), or NULL */
 };
 
 const char *job_state_name(uint8_t state);
+/* Has the job ended (exited, failed, killed)?  Running, queued and lost
+ * ones have no exit status yet. */
+bool job_ended(uint8_t state);
 /* "clean", "dirty", "unknown", "untracked". */
 const char *job_git_name(uint8_t git);
 /* The work tree's state from the output of `git status --porcelain`
@@ -78,10 +85,15 @@ const char *job_git_name(uint8_t git);
 uint8_t job_git_state(const char *porcelain);
 void job_release(struct job *j);
 
-/* The record's bytes (a parser of untrusted input: fuzzed).  0 or -1. */
+/* The record's bytes (a parser of untrusted input: fuzzed).  0 or -1.
+ * job_encode writes tagged fields ("FJB3", job-tag.h); job_decode also
+ * reads the positional records of earlier versions ("FJB1", "FJB2"). */
 int job_encode(const struct job *j, struct buf *out);
 int job_decode(const void *p, size_t n, struct job *j);
 
+/* The jobs folder's path (state_home()/jobs), not created: the one
+ * answer for the agent, the supervisor and the monitor.  Caller frees. */
+char *jobs_path(void);
 /* The jobs folder, created 0700 (checked: owner, no symlink).  NULL with
  * *why set when it cannot be used. */
 char *jobs_dir(const char **why);
@@ -92,12 +104,25 @@ char *job_dir(const char *jobs, uint32_t id);
 int job_alloc(const char *jobs, uint32_t *id);
 /* Writes record, state and sid atomically; 0 or -errno. */
 int job_save(const char *jobs, const struct job *j);
-/* Reads a job's record, and marks it lost if its supervisor is gone.
- * 0, -ENOENT, or -EBADMSG. */
+/* Reads a job's record, and marks it lost if its backend says a running
+ * one is gone.  0, -ENOENT, or -EBADMSG. */
 int job_load(const char *jobs, uint32_t id, struct job *j);
+/* Reads the record as it is on disk, without asking the backend. */
+int job_load_raw(const char *jobs, uint32_t id, struct job *j);
+/* Cancels a queued job: recorded as killed before it started.  0,
+ * -ESRCH when it is no longer queued (it started meanwhile), -errno.
+ * Holds the jobs folder's lock, which whoever starts queued jobs takes
+ * too. */
+int job_cancel(const char *jobs, uint32_t id, struct job *out);
+/* Takes the jobs folder's lock (ids are handed out and queued jobs
+ * change state under it): the fd to close, or -errno. */
+int job_lock(const char *jobs);
+/* Writes path atomically (temp + rename, 0600).  0 or -errno. */
+int job_put_file(const char *path, const void *p, size_t n);
 /* The ids of all jobs, ascending (caller frees). */
 uint32_t *job_ids(const char *jobs, size_t *n);
-/* Is the supervisor still the process the record names? */
+/* Is the supervisor still the process the record names (this boot, that
+ * pid, that start time)?  The local backend's answer. */
 bool job_supervisor_alive(const struct job *j);
 
 /* This boot's id, and a process's start time (clock ticks after boot,

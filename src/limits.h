@@ -87,6 +87,17 @@
 #define JOB_REASON_MAX		512		/* bytes of why ferry stopped a job */
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */
 #define PATH_MAX_ABS		4096		/* an absolute path in a record */
+#define JOB_SPEC_MAX		(16 * 1024 * 1024)	/* bytes of a launch spec, its environment included */
+#define JOB_SPEC_ITEMS_MAX	65536		/* argv or environment entries in a spec */
+#define JOB_RESOURCES_MAX	64		/* resource requests in a spec ("gpu=1") */
+#define JOB_ENV_ID_MAX		256		/* bytes of a spec's environment id */
+#define JOB_BACKEND_NAME_MAX	32		/* bytes of a record's backend name */
+#define JOB_REPORT_TEXT_MAX	4096		/* bytes of a warning or error the supervisor reports */
+/* One tagged value (job-tag.c): the kernel's own cap on one argument or
+ * environment string (MAX_ARG_STRLEN, 32 pages), so anything exec could
+ * take fits and nothing larger is read. */
+#define TAG_VALUE_MAX		(128 * 1024)
+#define TAG_ITEM_MAX		TAG_VALUE_MAX	/* one entry of a tagged list */
 /* Push (cmd-push.c) and signature hints (SYNC_HINT). */
 #define PUSH_RETRIES		2		/* pushes again when files changed while they were sent */
 #define PUSH_CHANGED_MAX	64		/* such files held back for that, past it plain errors */

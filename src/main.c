@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "cmd.h"
 #include "env-login.h"
+#include "job-sup.h"
 #include "util.h"
 
 static int agent_entry(int argc, char **argv)
@@ -23,7 +24,9 @@ static int agent_entry(int argc, char **argv)
 	}
 	if (argc == 2 && strcmp(argv[1], "--dump-env") == 0)
 		return loginenv_dump_self() < 0 ? 1 : 0;
-	fprintf(stderr, "usage: ferry agent [--build-id | --dump-env]\n"
+	if (argc == 3 && strcmp(argv[1], "supervise") == 0)
+		return job_supervise(argv[2], -1);
+	fprintf(stderr, "usage: ferry agent [--build-id | --dump-env | supervise JOBDIR]\n"
 		"(the agent speaks ferry's protocol on stdin/stdout; the client starts it)\n");
 	return EXIT_USAGE;
 }

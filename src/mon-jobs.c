@@ -26,9 +26,7 @@
 
 char *mon_jobs_dir(void)
 {
-	char *state = state_home(), *d = xasprintf("%s/jobs", state);
-	free(state);
-	return d;
+	return jobs_path();
 }
 
 int mon_job_id_ok(const char *id)

@@ -77,6 +77,11 @@ enum msg_type {
 	MSG_JOB_CTL_ATTACH = 0x0420,
 	MSG_JOB_CTL_KILL = 0x0421,
 	MSG_JOB_CTL_OK = 0x0422,
+	/* supervisor -> launcher, on the report pipe (job-sup.c) */
+	MSG_JOB_SUP_WARN = 0x0423,	/* str: something the user should know */
+	MSG_JOB_SUP_RUNNING = 0x0424,	/* the record says it runs */
+	MSG_JOB_SUP_NOEXEC = 0x0425,	/* u32 errno: the command could not be executed */
+	MSG_JOB_SUP_ERROR = 0x0426,	/* str: nothing was started, and why */
 	MSG_SYNC_SIG = 0x030d,
 	MSG_SYNC_DELTA = 0x030e,
 	MSG_SYNC_DATA_Z = 0x030f,

@@ -59,9 +59,13 @@ static void test_record(void)
 	memcpy(c, b.data, b.len);
 	c[b.len] = 0;
 	CHECK(job_decode(c, b.len + 1, &k) < 0);
-	c[8] = JOB_STATE_COUNT;	/* state follows magic and id */
-	CHECK(job_decode(c, b.len, &k) < 0);
 	free(c);
+	/* A state past the last, tagged like any. */
+	j.state = JOB_STATE_COUNT;
+	buf_reset(&b);
+	CHECK(job_encode(&j, &b) == 0);
+	CHECK(job_decode(b.data, b.len, &k) < 0);
+	j.state = JOB_RUNNING;
 	buf_release(&b);
 	job_release(&j);
 	CHECK_STR(job_state_name(JOB_LOST), "lost");
@@ -132,6 +136,67 @@ static void test_record_v1(void)
 	CHECK_STR(k.reason, "");
 	job_release(&k);
 	buf_release(&b);
+}
+
+/* "FJB2" (positional, the format before tagged fields): loads as a
+ * local job, and is written back tagged.  An argv count the bytes cannot
+ * hold is refused before anything is allocated for it. */
+static void test_record_v2(void)
+{
+	t_case = "job record: version 2";
+	struct buf b, c;
+	struct job k;
+	buf_init(&b, JOB_RECORD_MAX);
+	buf_init(&c, JOB_RECORD_MAX);
+	buf_put_u32(&b, 0x464a4232u);
+	buf_put_u32(&b, 13);
+	buf_put_u8(&b, JOB_KILLED);
+	buf_put_u8(&b, 0);
+	buf_put_cstr(&b, "v2");
+	size_t argc_at = b.len;
+	buf_put_u32(&b, 2);
+	buf_put_cstr(&b, "sleep");
+	buf_put_cstr(&b, "9");
+	buf_put_cstr(&b, "/r");
+	buf_put_cstr(&b, "/r");
+	buf_put_cstr(&b, "");
+	buf_put_cstr(&b, "");
+	buf_put_cstr(&b, "");
+	buf_put_u8(&b, JOB_GIT_UNKNOWN);
+	buf_put_u32(&b, (uint32_t)-1);
+	buf_put_u32(&b, 9);
+	buf_put_u64(&b, 1);
+	buf_put_u64(&b, 2);
+	buf_put_u64(&b, 3);
+	buf_put_u32(&b, 5);
+	buf_put_u32(&b, 4);
+	buf_put_u64(&b, 6);
+	buf_put_cstr(&b, "boot");
+	buf_put_u64(&b, 7);
+	buf_put_u8(&b, 1);
+	buf_put_cstr(&b, "memory limit");
+	buf_put_u64(&b, 1 << 20);
+	buf_put_u64(&b, 0);
+	CHECK(job_decode(b.data, b.len, &k) == 0);
+	CHECK(k.id == 13 && k.state == JOB_KILLED && k.argc == 2 && k.signal == 9 && k.killed == 1);
+	CHECK(k.max_mem == 1 << 20);
+	CHECK_STR(k.reason, "memory limit");
+	CHECK_STR(k.backend, "local");
+	CHECK(job_encode(&k, &c) == 0 && memcmp(c.data, "FJB3", 4) == 0);
+	job_release(&k);
+	CHECK(job_decode(c.data, c.len, &k) == 0 && k.id == 13 && k.argc == 2);
+	CHECK_STR(k.argv[1], "9");
+	job_release(&k);
+	/* 4096 arguments announced, bytes for far fewer. */
+	uint8_t n[4] = { 0, 0, 0x10, 0 };
+	memcpy(b.data + argc_at, n, 4);
+	CHECK(job_decode(b.data, b.len, &k) < 0);
+	/* A positional record cannot say queued: that state came later. */
+	memcpy(b.data + argc_at, "\0\0\0\2", 4);
+	b.data[8] = JOB_QUEUED;
+	CHECK(job_decode(b.data, b.len, &k) < 0);
+	buf_release(&b);
+	buf_release(&c);
 }
 
 static void test_git_state(void)
@@ -415,11 +480,57 @@ static void test_logind(void)
 	CHECK(logind_kill_setting(e, strlen(e), 0) == 0);
 }
 
+/* The state folder above the jobs folder is checked too: in the
+ * /tmp/ferry-UID fallback another user could have made it first. */
+static void test_jobs_dir_private(void)
+{
+	t_case = "jobs folder: the state folder is private";
+	char top[] = "/tmp/ferry-state-XXXXXX";
+	CHECK(mkdtemp(top) != NULL);
+	char *old = getenv("XDG_STATE_HOME") ? xstrdup(getenv("XDG_STATE_HOME")) : NULL;
+	setenv("XDG_STATE_HOME", top, 1);
+	char *state = xasprintf("%s/ferry", top), *jobs = xasprintf("%s/ferry/jobs", top);
+	const char *why = NULL;
+	struct stat st;
+	/* Ours but open to all (an old umask): tightened. */
+	CHECK(mkdir(state, 0777) == 0 && chmod(state, 0777) == 0);
+	char *d = jobs_dir(&why);
+	CHECK(d != NULL);
+	CHECK_STR(d, jobs);
+	CHECK(stat(state, &st) == 0 && (st.st_mode & 0777) == 0700);
+	CHECK(stat(jobs, &st) == 0 && (st.st_mode & 0777) == 0700);
+	free(d);
+	char *p = jobs_path();
+	CHECK_STR(p, jobs);
+	free(p);
+	/* Another user's (as root, it can be made so): refused. */
+	if (geteuid() == 0) {
+		CHECK(chown(state, 65534, 65534) == 0);
+		why = NULL;
+		d = jobs_dir(&why);
+		CHECK(d == NULL && why && strstr(why, "another user"));
+		free(d);
+		CHECK(chown(state, 0, 0) == 0);
+	}
+	rmdir(jobs);
+	rmdir(state);
+	rmdir(top);
+	if (old)
+		setenv("XDG_STATE_HOME", old, 1);
+	else
+		unsetenv("XDG_STATE_HOME");
+	free(old);
+	free(state);
+	free(jobs);
+}
+
 void test_job(void)
 {
+	test_jobs_dir_private();
 	test_record();
 	test_record_git();
 	test_record_v1();
+	test_record_v2();
 	test_git_state();
 	test_ids();
 	test_start_req();
