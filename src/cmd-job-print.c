@@ -92,7 +92,7 @@ static char *fmt_project(const char *root, size_t w)
 
 char *fmt_exit(const struct job *j)
 {
-	if (j->state == JOB_RUNNING || j->state == JOB_LOST)
+	if (!job_ended(j->state))
 		return xstrdup("-");
 	if (j->signal)
 		return xasprintf("SIG%s", sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?");
@@ -105,7 +105,7 @@ void print_json(const struct job *j)
 	char *tree = json_quote(j->tree), *git = json_quote(j->git_commit), *snap = json_quote(j->snapshot);
 	char *reason = json_quote(j->reason);
 	printf("{\"id\":%u,\"name\":%s,\"state\":\"%s\",\"exit_code\":", j->id, name, job_state_name(j->state));
-	if (j->state == JOB_RUNNING || j->state == JOB_LOST || j->signal)
+	if (!job_ended(j->state) || j->signal)
 		printf("null");
 	else
 		printf("%d", j->exit_code);

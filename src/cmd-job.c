@@ -86,7 +86,7 @@ void decode_record_or_die(struct session *s, struct rd *body, struct job *j)
 /* The exit status a job's end maps to, as a shell would say it. */
 int job_status(uint8_t state, int32_t code, int32_t sig)
 {
-	if (state == JOB_LOST || state == JOB_RUNNING)
+	if (!job_ended(state))		/* running, queued, lost */
 		return EXIT_FAIL;
 	return sig ? 128 + sig : code;
 }

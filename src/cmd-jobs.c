@@ -70,7 +70,7 @@ static int jobs_prune(struct config *cfg, bool all, uint64_t older, bool yes)
 	 * minutes against ages of hours and days. */
 	uint64_t now = now_wall_ns();
 	for (size_t i = 0; i < nv; i++)
-		if (v[i].state != JOB_RUNNING && (older == 0 || (v[i].end_ns && now > v[i].end_ns &&
+		if (v[i].state != JOB_RUNNING && v[i].state != JOB_QUEUED && (older == 0 || (v[i].end_ns && now > v[i].end_ns &&
 								   now - v[i].end_ns >= older)))
 			go[ngo++] = v[i].id;
 	free_records(v, nv);
@@ -170,7 +170,7 @@ int cmd_jobs(int argc, char **argv)
 	/* Without --all: the running and lost ones, and the last few ended. */
 	size_t ended = 0, first_shown = 0;
 	for (size_t i = 0; i < nv; i++)
-		ended += v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
+		ended += job_ended(v[i].state);
 	if (!all && !sub && last && ended > (size_t)last)
 		first_shown = ended - (size_t)last;
 	struct table t;
@@ -180,7 +180,7 @@ int cmd_jobs(int argc, char **argv)
 		print_header(&t);
 	size_t k = 0;
 	for (size_t i = 0; i < nv; i++) {
-		bool finished = v[i].state != JOB_RUNNING && v[i].state != JOB_LOST;
+		bool finished = job_ended(v[i].state);
 		if (finished && k++ < first_shown)
 			continue;
 		if (json)

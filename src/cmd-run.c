@@ -261,7 +261,7 @@ int cmd_run(int argc, char **argv)
 	else
 		printf("%u\n", j.id);
 	fflush(stdout);
-	if (j.state != JOB_RUNNING && j.exit_code >= 126) {
+	if (job_ended(j.state) && j.exit_code >= 126) {
 		/* The command could not be executed: the notice said why. */
 		code = j.exit_code;
 	} else if (ro.follow) {

@@ -59,6 +59,8 @@ PY
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"queued"* ]]
 	[ "$(job_field "$q" state)" = queued ]
+	# it has not ended: no exit code
+	[ "$(job_field "$q" exit_code)" = null ]
 	# queued is not running: rm refuses it, as it refuses a running job
 	run "$FERRY" jobs rm "$q"
 	echo "$output"
