@@ -34,6 +34,8 @@
 #include "sync-index.h"
 #include "util.h"
 
+#include "banned.h"
+
 static void send_record(struct conn *c, const struct job *j)
 {
 	struct buf b;

@@ -12,6 +12,8 @@
 
 #include "util.h"
 
+#include "banned.h"
+
 void buf_init(struct buf *b, size_t max)
 {
 	memset(b, 0, sizeof(*b));

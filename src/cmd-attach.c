@@ -17,6 +17,8 @@
 #include "job-sup.h"
 #include "sig.h"
 
+#include "banned.h"
+
 #define DETACH_KEY 0x1d		/* Ctrl-] */
 
 
@@ -158,7 +160,7 @@ int cmd_attach(int argc, char **argv)
 	set_raw();
 	sig_watch(SIGWINCH);
 	sig_watch(SIGINT);	/* only while reconnecting: raw mode makes Ctrl-C a key */
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	struct attach a = { .s = &s, .id = id, .pos = UINT64_MAX };
 	bool lost = false;
 	for (;;) {

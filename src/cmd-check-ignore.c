@@ -16,6 +16,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 int cmd_check_ignore(int argc, char **argv)
 {
 	static const struct option opts[] = {

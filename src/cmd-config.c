@@ -11,6 +11,8 @@
 #include "cmd.h"
 #include "util.h"
 
+#include "banned.h"
+
 static void row(const struct config *c, enum config_key k, const char *value, const char *dflt_src)
 {
 	char where[64];

@@ -23,6 +23,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 /* The server's copy of rel into fd.  1 fetched, 0 no such file there, or
  * dies with one line. */
 static int fetch(struct session *s, const struct config *cfg, const char *rel, int fd)

@@ -17,6 +17,8 @@
 #include "session.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define DISK_LOW_BYTES	(1024ull * 1024 * 1024)
 #define CLOCK_SKEW_MAX_NS	(2ull * 1000000000u)
 

@@ -29,6 +29,8 @@
 #include "sig.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct relay {
 	struct session *s;
 	size_t credit;		/* stdin bytes we may still send */

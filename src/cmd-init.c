@@ -12,6 +12,8 @@
 #include "fsx.h"
 #include "util.h"
 
+#include "banned.h"
+
 /* Splits "host:path", "[v6]:path" or "host" (path then defaults). */
 static int split_target(const char *arg, char **host, char **path)
 {

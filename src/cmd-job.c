@@ -18,6 +18,8 @@
 #include "job-wire.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- sessions and replies ---- */
 
 void open_or_die(struct session *s, const struct config *cfg, uint16_t type, const struct buf *b)

@@ -14,6 +14,8 @@
 #include "job-wire.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- jobs ---- */
 
 /* Sends JOB_RM for ids on s (opened or not) and reports; 0 or EXIT_FAIL

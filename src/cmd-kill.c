@@ -12,6 +12,8 @@
 #include "cmd-job.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- kill ---- */
 
 static int parse_signal(const char *s)

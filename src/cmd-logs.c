@@ -19,6 +19,8 @@
 #include "job-wire.h"
 #include "sig.h"
 
+#include "banned.h"
+
 /* JOB_LOGS' body (job-wire.h). */
 void logs_request(struct buf *b, uint32_t id, uint32_t tail, uint8_t flags, uint64_t from)
 {
@@ -133,7 +135,7 @@ int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32
 	bool known = false;
 
 	sig_watch(SIGINT);
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	for (;;) {
 		struct rd body;
 		uint16_t type;
@@ -184,7 +186,7 @@ int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32
  * sent (not following), until its JOB_DONE. */
 static int read_logs(struct session *s)
 {
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	for (;;) {
 		struct rd body;
 		uint16_t type = next_or_die(s, &body);

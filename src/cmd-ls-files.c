@@ -11,6 +11,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct ls_opts {
 	int z, lng, dirs;
 };

@@ -29,6 +29,8 @@
 #include "sync-wire.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct pull {
 	struct session *s;
 	struct ferr *e;

@@ -31,6 +31,8 @@
 #include "sync-wire.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct push {
 	const struct config *cfg;
 	struct source src;		/* the manifest, with the local hash cache */

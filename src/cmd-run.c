@@ -14,6 +14,8 @@
 #include "job-wire.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- run ---- */
 
 /* A command run here (git) whose output is collected later, so it runs

@@ -26,6 +26,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define STATUS_INTERVAL_MS	500	/* CPU rates are measured over this */
 #define STATUS_PROCS		8
 #define SYNC_OUT_MAX		(64 * 1024)

@@ -32,6 +32,8 @@
 #include "sig.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define TOP_HISTORY	120	/* GPU utilisation samples kept per GPU */
 #define TOP_PROCS	30	/* top processes by CPU and by memory asked for */
 

@@ -13,6 +13,8 @@
 #include "limits.h"
 #include "sig.h"
 
+#include "banned.h"
+
 /* ---- wait ---- */
 
 static void notify(const struct job *j)

@@ -17,6 +17,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 const char *cmd_dir = ".";
 
 static const struct cmd cmds[] = {

@@ -19,6 +19,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 static const struct key_def {
 	const char *section, *name;
 	bool list;

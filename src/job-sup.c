@@ -47,6 +47,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct viewer {
 	struct conn c;
 	bool attached;		/* gets output */
@@ -585,7 +587,7 @@ static int listen_ctl(const char *path)
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(a.sun_path))
 		return -ENAMETOOLONG;
-	strcpy(a.sun_path, path);
+	memcpy(a.sun_path, path, strlen(path) + 1);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return -errno;
@@ -607,7 +609,7 @@ static void exec_job(const char *slave, const struct job *j, char **envp, const 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	for (int sig = 1; sig < NSIG; sig++)
-		signal(sig, SIG_DFL);
+		sig_default(sig);
 	if (setsid() < 0)
 		goto fail;
 	int fd = open(slave, O_RDWR);
@@ -645,7 +647,7 @@ static void detach_fds(int keep)
 	int dfd = d ? dirfd(d) : -1;
 	struct dirent *de;
 	while (d && (de = readdir(d)) != NULL) {
-		int fd = atoi(de->d_name);
+		int fd = (int)strtol(de->d_name, NULL, 10);
 		if (fd > 2 && fd != keep && fd != dfd)
 			close(fd);
 	}
@@ -823,11 +825,11 @@ static void supervise(const char *jobs, struct job *j, char **envp, const char *
 	 * detach_fds just closed: back to defaults, and a pipe of our own. */
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			signal(sig, SIG_DFL);
+			sig_default(sig);
 	detach_fds(rep);
 	sig_forget();
-	signal(SIGPIPE, SIG_IGN);
-	signal(SIGHUP, SIG_IGN);
+	sig_ignore(SIGPIPE);
+	sig_ignore(SIGHUP);
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sig_watch(SIGCHLD);
 	buf_init(&s.in, JOB_VIEWER_BUF + FRAME_MAX);
@@ -965,7 +967,7 @@ int job_launch(const char *jobs, struct job *j, char **envp, const char *shell, 
 	if (strcmp(msg, "ok") == 0)
 		return 0;
 	if (strncmp(msg, "noexec ", 7) == 0) {
-		int e = atoi(msg + 7);
+		int e = (int)strtol(msg + 7, NULL, 10);
 		*why = xstrdup(strerror(e));
 		return e == ENOENT ? 127 : 126;
 	}

@@ -20,6 +20,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define JOB_MAGIC_1	0x464a4231u	/* "FJB1": no reason and limits */
 #define JOB_MAGIC	0x464a4232u	/* "FJB2" */
 

@@ -13,6 +13,8 @@
 #include "env-login.h"
 #include "util.h"
 
+#include "banned.h"
+
 static int agent_entry(int argc, char **argv)
 {
 	if (argc == 1)

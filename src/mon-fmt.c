@@ -9,6 +9,8 @@
 
 #include "util.h"
 
+#include "banned.h"
+
 const char *fmt_bytes(uint64_t v, char *b, size_t n)
 {
 	static const char u[] = "BKMGTPE";

@@ -26,6 +26,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct gpusrc {
 	enum mon_gpu_source kind;
 	char *note;

@@ -24,6 +24,8 @@
 #include "mon-text.h"
 #include "util.h"
 
+#include "banned.h"
+
 char *mon_jobs_dir(void)
 {
 	char *state = state_home(), *d = xasprintf("%s/jobs", state);

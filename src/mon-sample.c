@@ -26,6 +26,8 @@
 #include "mon-gpu.h"
 #include "util.h"
 
+#include "banned.h"
+
 enum { F_STAT, F_MEMINFO, F_LOADAVG, F_UPTIME, F_PSI_CPU, F_PSI_MEM, F_PSI_IO, F_DISKSTATS, F_NETDEV, F_N };
 static const char *const host_files[F_N] = {
 	"stat", "meminfo", "loadavg", "uptime", "pressure/cpu", "pressure/memory", "pressure/io", "diskstats",

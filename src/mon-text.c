@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "banned.h"
+
 int tx_peek(const struct rd *r)
 {
 	if (r->err || r->off >= r->len)

@@ -20,6 +20,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 static const struct {
 	uint32_t wire;
 	int sig;

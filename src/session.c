@@ -42,6 +42,8 @@
 #include "sig.h"
 #include "util.h"
 
+#include "banned.h"
+
 void ferr_set(struct ferr *e, int code, const char *hint, const char *fmt, ...)
 {
 	va_list ap;
@@ -794,7 +796,7 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 	s->lend.fd = -1;
 	buf_init(&s->ssh_err, SSH_STDERR_KEEP);
 	conn_init(&s->c, -1, -1);
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 
 	if (cfg->kind == TARGET_SSH) {
 		if (session_control_dir(&s->ctl_dir, e) < 0)

@@ -13,6 +13,8 @@
 
 #include "util.h"
 
+#include "banned.h"
+
 static volatile sig_atomic_t counts[65];
 static int pipefd[2] = { -1, -1 };
 
@@ -50,12 +52,30 @@ void sig_watch(int signo)
 	sigaction(signo, &sa, NULL);
 }
 
-void sig_unwatch(int signo)
+/* sigaction, not signal(): signal's flags (SA_RESTART, a reset to
+ * default after one delivery) differ between libcs. */
+static void dispose(int signo, void (*how)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
+	sa.sa_handler = how;
+	sigemptyset(&sa.sa_mask);
 	sigaction(signo, &sa, NULL);
+}
+
+void sig_unwatch(int signo)
+{
+	dispose(signo, SIG_DFL);
+}
+
+void sig_default(int signo)
+{
+	dispose(signo, SIG_DFL);
+}
+
+void sig_ignore(int signo)
+{
+	dispose(signo, SIG_IGN);
 }
 
 int sig_fd(void)
