@@ -212,7 +212,7 @@ int agent_main(void)
 		if (r == 0)
 			break;		/* the client closed the session */
 		if (r < 0) {
-			agent_error(&c, PERR_PROTOCOL, r == -1 ? "oversize or malformed frame header"
+			agent_error(&c, PERR_PROTOCOL, r == -EBADMSG ? "oversize or malformed frame header"
 				    : "truncated frame at end of stream");
 			code = 1;
 			break;

@@ -42,10 +42,7 @@ static int fetch(struct session *s, const struct config *cfg, const char *rel, i
 		int r = conn_flush(&s->c) < 0 ? 0 : conn_read(&s->c, &type, &body);
 		if (r <= 0) {
 			struct ferr e = { 0 };
-			if (r < 0 && r != -EPROTO)
-				ferr_set(&e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
-			else
-				session_lost(s, true, &e);
+			err_from_read(s, r, true, &e);
 			ferr_die(&e);
 		}
 		if (type == MSG_FILE_DATA) {
@@ -65,15 +62,12 @@ static int fetch(struct session *s, const struct config *cfg, const char *rel, i
 		}
 		if (type != MSG_ERROR)
 			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
-		uint32_t code;
-		char *msg;
-		if (error_decode(&body, &code, &msg) < 0)
-			die(EXIT_PROTO, "malformed error from the agent on '%s'", s->label);
-		if (code == PERR_NOFILE) {
-			free(msg);
+		struct ferr e = { 0 };
+		if (err_from_peer(&body, s->label, &e) == PERR_NOFILE) {
+			ferr_release(&e);
 			return 0;
 		}
-		die(EXIT_FAIL, "%s", msg);
+		ferr_die(&e);
 	}
 }
 

@@ -106,7 +106,7 @@ static int ask_info(struct session *s, const char *root, struct kv_list *kv, uin
 	r = conn_read(&s->c, &type, &body);
 	*t_recv = now_wall_ns();
 	if (r <= 0) {
-		session_lost(s, false, e);
+		err_from_read(s, r, false, e);
 		return -1;
 	}
 	if (type != MSG_INFO_REPLY || kv_decode(&body, kv) < 0) {

@@ -151,22 +151,9 @@ static int on_frame(struct relay *x, uint16_t type, struct rd *body, struct ferr
 		x->exited = true;
 		return 0;
 	}
-	case MSG_ERROR: {
-		uint32_t code;
-		char *msg;
-		if (error_decode(body, &code, &msg) < 0) {
-			ferr_set(e, EXIT_PROTO, NULL, "malformed error from the agent on '%s'", x->s->label);
-			return -1;
-		}
-		if (code == PERR_NOSPC)
-			ferr_set(e, EXIT_REMOTE, "free some space on the server", "disk full on %s: %s", x->s->label, msg);
-		else if (code == PERR_ROOT)
-			ferr_set(e, EXIT_REMOTE, "check 'path' in ferry.ini (`ferry config`)", "%s on %s", msg, x->s->label);
-		else
-			ferr_set(e, EXIT_PROTO, NULL, "agent on '%s': %s", x->s->label, msg);
-		free(msg);
+	case MSG_ERROR:
+		(void)err_from_peer(body, x->s->label, e);
 		return -1;
-	}
 	default:
 		ferr_set(e, EXIT_PROTO, NULL, "unexpected message 0x%04x from the agent on '%s'", type, x->s->label);
 		return -1;

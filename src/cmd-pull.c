@@ -105,12 +105,8 @@ static int on_other(void *arg, uint16_t type, struct rd *body)
 		free(msg);
 		return 0;
 	}
-	if (type == MSG_ERROR && error_decode(body, &code, &msg) == 0) {
-		ferr_set(p->e, code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE,
-			 code == PERR_BUSY ? "wait for the other sync to finish" :
-			 code == PERR_ROOT ? "check `path` in ferry.ini, or push first" : NULL,
-			 "%s (on %s)", msg, p->s->label);
-		free(msg);
+	if (type == MSG_ERROR) {
+		(void)err_from_peer(body, p->s->label, p->e);
 		return -1;
 	}
 	ferr_set(p->e, EXIT_PROTO, NULL, "unexpected or malformed message 0x%04x from the agent on '%s'", type,

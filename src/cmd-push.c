@@ -164,14 +164,8 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 			break;
 		return 1;
 	case MSG_ERROR:
-		if (error_decode(body, &code, &msg) == 0) {
-			ferr_set(e, code == PERR_BUSY ? EXIT_REMOTE : code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE,
-				 code == PERR_BUSY ? "wait for the other push to finish" : NULL,
-				 "%s (on %s)", msg, p->s->label);
-			free(msg);
-			return -1;
-		}
-		break;
+		(void)err_from_peer(body, p->s->label, e);
+		return -1;
 	}
 	ferr_set(e, EXIT_PROTO, NULL, "unexpected or malformed message 0x%04x from the agent on '%s'", type, p->s->label);
 	return -1;

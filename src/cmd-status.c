@@ -257,7 +257,7 @@ int cmd_status(int argc, char **argv)
 		struct rd body;
 		int r = conn_read(&s.c, &type, &body);
 		if (r <= 0) {
-			session_lost(&s, false, &e);
+			err_from_read(&s, r, false, &e);
 			ferr_die(&e);
 		}
 		if (type == MSG_MON_SAMPLE && !have) {
@@ -267,11 +267,8 @@ int cmd_status(int argc, char **argv)
 		} else if (type == MSG_MON_END) {
 			break;
 		} else if (type == MSG_ERROR) {
-			uint32_t code;
-			char *msg;
-			if (error_decode(&body, &code, &msg) == 0)
-				die(EXIT_REMOTE, "%s (on %s)", msg, s.label);
-			die(EXIT_PROTO, "malformed error from the agent on '%s'", s.label);
+			(void)err_from_peer(&body, s.label, &e);
+			ferr_die(&e);
 		} else {
 			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
 		}

@@ -388,14 +388,7 @@ static int on_frames(struct top *t, struct ferr *e)
 		} else if (type == MSG_MON_END) {
 			return 1;
 		} else if (type == MSG_ERROR) {
-			uint32_t code;
-			char *msg;
-			if (error_decode(&body, &code, &msg) == 0) {
-				ferr_set(e, EXIT_REMOTE, NULL, "%s (on %s)", msg, t->s->label);
-				free(msg);
-			} else {
-				ferr_set(e, EXIT_PROTO, NULL, "malformed error from the agent on '%s'", t->s->label);
-			}
+			(void)err_from_peer(&body, t->s->label, e);
 			return -1;
 		} else {
 			ferr_set(e, EXIT_PROTO, NULL, "unexpected message 0x%04x from the agent on '%s'", type, t->s->label);
