@@ -3,6 +3,7 @@
  * and err_from_peer on good, unknown and malformed ERROR bodies.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "err.h"
 #include "limits.h"
 #include "proto.h"
+#include "session.h"
 #include "t.h"
 #include "util.h"
 
@@ -259,8 +261,43 @@ static void test_from_peer(void)
 	}
 }
 
+/* A read that failed: only a malformed header is the agent's fault; a
+ * reset, a closed or a cut stream is a lost link.  (A reset used to exit
+ * 76, because a malformed header was -1 and every negative looked so.) */
+static void test_from_read(void)
+{
+	static const struct {
+		int r;
+		enum target_kind kind;
+		int exit;
+	} cases[] = {
+		{ -EBADMSG, TARGET_SSH, EXIT_PROTO },
+		{ -EBADMSG, TARGET_LOCAL, EXIT_PROTO },
+		{ -ECONNRESET, TARGET_SSH, EXIT_LOST },
+		{ -EPIPE, TARGET_SSH, EXIT_LOST },
+		{ -EPROTO, TARGET_SSH, EXIT_LOST },
+		{ 0, TARGET_SSH, EXIT_LOST },
+		{ -ECONNRESET, TARGET_LOCAL, EXIT_LOST },
+		{ -EPERM, TARGET_LOCAL, EXIT_LOST },
+	};
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		struct config cfg = { .kind = cases[i].kind };
+		struct session s = { .cfg = &cfg, .label = "gpu1", .proc = { .pid = -1, .in = -1, .out = -1, .err = -1 } };
+		struct ferr e = { 0 };
+		char name[32];
+		snprintf(name, sizeof(name), "read %d", cases[i].r);
+		t_case = name;
+		buf_init(&s.ssh_err, SSH_STDERR_KEEP);
+		err_from_read(&s, cases[i].r, true, &e);
+		CHECK(e.code == cases[i].exit);
+		ferr_release(&e);
+		buf_release(&s.ssh_err);
+	}
+}
+
 void test_err(void)
 {
 	test_doc();
 	test_from_peer();
+	test_from_read();
 }
