@@ -212,3 +212,8 @@ void rd_expect_end(struct rd *r)
 	if (!r->err && r->off != r->len)
 		r->err = true;
 }
+
+const uint8_t *rd_peek(const struct rd *r)
+{
+	return r->err ? NULL : r->p + r->off;
+}

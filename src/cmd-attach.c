@@ -36,9 +36,13 @@ static void send_resize(struct session *s)
 {
 	uint16_t rows, cols;
 	term_size(&rows, &cols);
-	uint8_t b[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	struct buf b;
+	buf_init(&b, 4);
+	buf_put_u16(&b, rows);
+	buf_put_u16(&b, cols);
 	if (rows && cols)
-		conn_queue(&s->c, MSG_JOB_RESIZE, b, sizeof(b));
+		conn_queue(&s->c, MSG_JOB_RESIZE, b.data, b.len);
+	buf_release(&b);
 }
 
 static void set_raw(void)
@@ -87,7 +91,7 @@ static void attach_frames(struct attach *a)
 	while (!a->done && (fr = conn_next(&s->c, &type, &body)) == 1) {
 		if (type == MSG_JOB_OUTPUT) {
 			size_t n = rd_left(&body);
-			(void)print_out(body.p + body.off, n);
+			(void)print_out(rd_peek(&body), n);
 			if (a->pos != UINT64_MAX)
 				a->pos += n;
 		} else if (type == MSG_JOB_LOG_AT) {

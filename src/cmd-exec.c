@@ -81,17 +81,22 @@ static void send_resize(struct relay *x)
 {
 	uint16_t rows, cols;
 	term_size(&rows, &cols);
-	uint8_t b[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	struct buf b;
+	buf_init(&b, 4);
+	buf_put_u16(&b, rows);
+	buf_put_u16(&b, cols);
 	if (rows && cols)
-		conn_queue(&x->s->c, MSG_EXEC_RESIZE, b, sizeof(b));
+		conn_queue(&x->s->c, MSG_EXEC_RESIZE, b.data, b.len);
+	buf_release(&b);
 }
 
 static void send_signal(struct relay *x, int sig)
 {
-	uint8_t b[4];
-	uint32_t w = signal_to_wire(sig);
-	b[0] = (uint8_t)(w >> 24); b[1] = (uint8_t)(w >> 16); b[2] = (uint8_t)(w >> 8); b[3] = (uint8_t)w;
-	conn_queue(&x->s->c, MSG_SIGNAL, b, 4);
+	struct buf b;
+	buf_init(&b, 4);
+	buf_put_u32(&b, signal_to_wire(sig));
+	conn_queue(&x->s->c, MSG_SIGNAL, b.data, b.len);
+	buf_release(&b);
 }
 
 static void write_out(struct relay *x, int fd, const uint8_t *p, size_t n)

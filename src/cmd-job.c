@@ -69,7 +69,7 @@ uint32_t print_notice(struct session *s, struct rd *body)
 
 void decode_record_or_die(struct session *s, struct rd *body, struct job *j)
 {
-	if (job_decode(body->p + body->off, rd_left(body), j) < 0)
+	if (job_decode(rd_peek(body), rd_left(body), j) < 0)
 		die(EXIT_PROTO, "malformed job record from the agent on '%s'", s->label);
 }
 

@@ -161,7 +161,7 @@ int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32
 		}
 		if (type == MSG_JOB_OUTPUT) {
 			size_t n = rd_left(&body);
-			if (print_out(body.p + body.off, n) < 0)
+			if (print_out(rd_peek(&body), n) < 0)
 				return errno == EPIPE ? 0 : EXIT_OSERR;
 			pos += n;
 			continue;
@@ -191,7 +191,7 @@ static int read_logs(struct session *s)
 		struct rd body;
 		uint16_t type = next_or_die(s, &body);
 		if (type == MSG_JOB_OUTPUT) {
-			if (write_all(1, body.p + body.off, rd_left(&body)) < 0)
+			if (write_all(1, rd_peek(&body), rd_left(&body)) < 0)
 				return errno == EPIPE ? 0 : EXIT_OSERR;
 			continue;
 		}
