@@ -30,7 +30,7 @@ struct check {
 };
 
 struct report {
-	struct check c[16];
+	struct check c[DOCTOR_CHECKS_MAX];
 	int n;
 	int failed;
 };

@@ -306,7 +306,7 @@ static int exec_run(struct exec_req *req)
 		bool given = false;
 		for (uint32_t i = 0; i < req->envc; i++)
 			given = given || strncmp(req->env[i], "TERM=", 5) == 0;
-		if (term && term[0] && !given && strlen(term) < 256) {
+		if (term && term[0] && !given && strlen(term) < TERM_NAME_MAX) {
 			req->env = xrealloc(req->env, (req->envc + 2) * sizeof(char *));
 			req->env[req->envc++] = xasprintf("TERM=%s", term);
 			req->env[req->envc] = NULL;

@@ -57,7 +57,7 @@ uint16_t next_or_die(struct session *s, struct rd *body)
 uint32_t print_notice(struct session *s, struct rd *body)
 {
 	uint32_t id = rd_u32(body);
-	char *m = rd_cstr(body, 1024);
+	char *m = rd_cstr(body, JOB_NOTICE_MAX);
 	rd_expect_end(body);
 	if (!rd_ok(body) || m == NULL)
 		die(EXIT_PROTO, "malformed notice from the agent on '%s'", s->label);

@@ -194,8 +194,8 @@ static void run_request(struct job_start_req *q, const struct run_opts *ro, cons
 	term_size(&q->rows, &q->cols);
 	buf_init(&b, FRAME_MAX);
 	q->git_commit = xstrdup("");
-	if (job_start_encode(q, &b) < 0 || b.len + 64 > FRAME_MAX)
-		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX - 64);
+	if (job_start_encode(q, &b) < 0 || b.len + JOB_COMMIT_ROOM > FRAME_MAX)
+		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX - JOB_COMMIT_ROOM);
 	buf_release(&b);
 	free(q->git_commit);
 	q->git_commit = NULL;

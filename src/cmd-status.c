@@ -30,7 +30,6 @@
 
 #define STATUS_INTERVAL_MS	500	/* CPU rates are measured over this */
 #define STATUS_PROCS		8
-#define SYNC_OUT_MAX		(64 * 1024)
 
 struct syncstate {
 	struct child ch;
@@ -47,8 +46,8 @@ static void sync_start(struct syncstate *ss)
 {
 	char *argv[] = { "/proc/self/exe", "-C", (char *)cmd_dir, "push", "--dry-run", "--json", NULL };
 	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
-	buf_init(&ss->out, SYNC_OUT_MAX);
-	buf_init(&ss->err, SYNC_OUT_MAX);
+	buf_init(&ss->out, STATUS_SYNC_OUT_MAX);
+	buf_init(&ss->err, STATUS_SYNC_OUT_MAX);
 	ss->started = spawn(argv, &o, &ss->ch) == 0;
 	if (!ss->started)
 		snprintf(ss->why, sizeof(ss->why), "cannot run a dry-run push");
@@ -107,7 +106,7 @@ static void sync_finish(struct syncstate *ss)
 		if (strncmp(e, "ferry: ", 7) == 0)
 			e += 7;
 		size_t n = strcspn(e, "\n");
-		snprintf(ss->why, sizeof(ss->why), "%.*s", (int)(n > 180 ? 180 : n), n ? e : "dry-run push failed");
+		snprintf(ss->why, sizeof(ss->why), "%.*s", (int)(n > STATUS_WHY_SHOWN ? STATUS_WHY_SHOWN : n), n ? e : "dry-run push failed");
 	}
 }
 
@@ -181,10 +180,10 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		}
 	}
 	printf("users     %-14s %7s %7s %7s  %-8s %s\n", "USER", "CPU", "MEM", "GPUMEM", "GPUS", "PROCS");
-	for (uint32_t i = 0; i < s->nusers && i < 10; i++) {
+	for (uint32_t i = 0; i < s->nusers && i < STATUS_USERS_SHOWN; i++) {
 		const struct mon_user *u = &s->users[i];
 		char g[64] = "-";
-		for (int k = 0, o = 0; k < 64; k++)
+		for (int k = 0, o = 0; k < MON_GPU_MASK_BITS; k++)
 			if (u->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
 		printf("          %-14s %7s %7s %7s  %-8s %u\n", u->name, fmt_pct(u->cpu, a, sizeof(a)),
@@ -198,7 +197,7 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		const struct mon_job *j = &s->jobs[i];
 		bool run = strcmp(j->state, "running") == 0;
 		char g[64] = "-";
-		for (int k = 0, o = 0; k < 64; k++)
+		for (int k = 0, o = 0; k < MON_GPU_MASK_BITS; k++)
 			if (j->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
 		char jl[96];

@@ -115,7 +115,7 @@ static void gpu_list(uint64_t mask, char *b, size_t n)
 {
 	size_t o = 0;
 	b[0] = '\0';
-	for (int k = 0; k < 64 && o + 4 < n; k++)
+	for (int k = 0; k < MON_GPU_MASK_BITS && o + 4 < n; k++)
 		if (mask & (1ull << k))
 			o += (size_t)snprintf(b + o, n - o, "%s%d", o ? "," : "", k);
 	if (o == 0)

@@ -296,7 +296,7 @@ void mon_attribute(struct mon_sample *s, struct mon_pent *p, size_t n, const str
 	}
 	/* GPU processes: their memory goes to the process, its user, its job. */
 	for (uint32_t g = 0; g < s->ngpus; g++) {
-		uint64_t bit = s->gpus[g].index < 64 ? 1ull << s->gpus[g].index : 0;
+		uint64_t bit = s->gpus[g].index < MON_GPU_MASK_BITS ? 1ull << s->gpus[g].index : 0;
 		for (uint32_t k = 0; k < s->gpus[g].nprocs; k++) {
 			struct mon_gpu_proc *gp = &s->gpus[g].procs[k];
 			struct mon_pent *e = find_pid(p, n, gp->pid);
