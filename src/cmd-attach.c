@@ -131,7 +131,7 @@ static void attach_frames(struct attach *a)
 	}
 }
 
-int cmd_attach(int argc, char **argv)
+int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -150,7 +150,7 @@ int cmd_attach(int argc, char **argv)
 	if (!isatty(0))
 		die(EXIT_USAGE, "attach needs a terminal on stdin (use `ferry logs -f%s%s` to watch)",
 		    optind < argc ? " " : "", optind < argc ? argv[optind] : "");
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct session s;
 	bool opened;
 	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "attach", argv + optind, argc - optind, PICK_RUNNING, NULL);

@@ -71,7 +71,7 @@ static int fetch(struct session *s, const struct config *cfg, const char *rel, i
 	}
 }
 
-int cmd_diff(int argc, char **argv)
+int cmd_diff(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -87,7 +87,7 @@ int cmd_diff(int argc, char **argv)
 	if (optind == argc)
 		cmd_usage_die("diff", "name the files to compare (a conflict's path, as push or pull printed it)");
 	struct config cfg;
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	char **rel = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 	for (int i = optind; i < argc; i++) {
 		rel[i - optind] = cmd_project_path(&cfg, argv[i]);

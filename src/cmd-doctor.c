@@ -140,7 +140,7 @@ static void print_report(const struct report *r, bool json)
 	printf("]}\n");
 }
 
-int cmd_doctor(int argc, char **argv)
+int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -163,7 +163,7 @@ int cmd_doctor(int argc, char **argv)
 	if (optind != argc)
 		cmd_usage_die("doctor", "unexpected '%s'", argv[optind]);
 
-	int lr = config_load(&cfg, cmd_dir, &err);
+	int lr = config_load(&cfg, ctx->dir, &err);
 	if (lr < 0) {
 		if (lr == -ENOENT)
 			add(&r, "project file", "fail", "run `ferry init HOST:PATH` in your project folder",

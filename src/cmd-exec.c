@@ -293,7 +293,7 @@ static int relay(struct relay *x, struct ferr *e)
 }
 
 /* Runs req on the target and relays until it ends; its exit status. */
-static int exec_run(struct exec_req *req)
+static int exec_run(const struct cmd_ctx *ctx, struct exec_req *req)
 {
 	struct config cfg;
 	struct session s;
@@ -313,7 +313,7 @@ static int exec_run(struct exec_req *req)
 		}
 		term_size(&req->rows, &req->cols);
 	}
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	req->root = xstrdup(cfg.path);
 	buf_init(&b, FRAME_MAX);
 	if (exec_req_encode(req, &b) < 0)
@@ -347,7 +347,7 @@ static int exec_run(struct exec_req *req)
 	return x.code;
 }
 
-int cmd_exec(int argc, char **argv)
+int cmd_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "shell", required_argument, NULL, 's' },
@@ -408,12 +408,12 @@ int cmd_exec(int argc, char **argv)
 		req.env = xcalloc(1, sizeof(char *));
 	if ((req.flags & EXEC_PTY) && !isatty(0))
 		cmd_usage_die("exec", "-t needs a terminal on stdin");
-	int code = exec_run(&req);
+	int code = exec_run(ctx, &req);
 	exec_req_release(&req);
 	return code;
 }
 
-int cmd_shell(int argc, char **argv)
+int cmd_shell(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "env", required_argument, NULL, 'e' },
@@ -450,7 +450,7 @@ int cmd_shell(int argc, char **argv)
 	req.argv = xcalloc(2, sizeof(char *));
 	req.argv[0] = xstrdup("exec \"${SHELL:-/bin/sh}\" -l");
 	req.argc = 1;
-	int code = exec_run(&req);
+	int code = exec_run(ctx, &req);
 	exec_req_release(&req);
 	return code;
 }

@@ -208,7 +208,7 @@ static int read_logs(struct session *s)
 
 /* ---- logs ---- */
 
-int cmd_logs(int argc, char **argv)
+int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "follow", no_argument, NULL, 'f' },
@@ -239,7 +239,7 @@ int cmd_logs(int argc, char **argv)
 	}
 	if (optind + 1 < argc)
 		cmd_usage_die("logs", "one job at a time");
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct session s;
 	struct buf b;
 	bool opened;

@@ -327,7 +327,7 @@ static int lock_target(const char *tdir)
 	return fd;
 }
 
-int cmd_pull(int argc, char **argv)
+int cmd_pull(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -363,7 +363,7 @@ int cmd_pull(int argc, char **argv)
 		default: cmd_usage("pull", 1); return EXIT_USAGE;
 		}
 	}
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	/* --force PATH...: the pull covers every pull folder and overwrites
 	 * only these paths; other conflicts stay conflicts, and the guard
 	 * still stands. */

@@ -323,7 +323,7 @@ static void push_release(struct push *p)
 		close(fd);
 }
 
-int cmd_push(int argc, char **argv)
+int cmd_push(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -357,7 +357,7 @@ int cmd_push(int argc, char **argv)
 		 * dataset .gitignore keeps out); --force stays plain. */
 		if (optind == argc)
 			cmd_usage_die("push", "--ignored wants the paths to send");
-		cmd_load_config(&cfg);
+		cmd_load_config(&cfg, ctx->dir);
 		po.include = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 		for (int i = optind; i < argc; i++) {
 			char *rel = cmd_project_path(&cfg, argv[i]);
@@ -400,7 +400,7 @@ int cmd_push(int argc, char **argv)
 		}
 		po.force = false;
 	}
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	c = push_run(&cfg, &po, NULL);
 	free_words(po.force_paths);
 	config_release(&cfg);

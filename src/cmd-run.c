@@ -242,7 +242,7 @@ static void run_start(struct session *s, struct job_start_req *q, const struct r
 	}
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct job_start_req q = { 0 };
 	struct run_opts ro = { 0 };
@@ -253,7 +253,7 @@ int cmd_run(int argc, char **argv)
 
 	q.env = xcalloc(1, sizeof(char *));
 	run_parse(argc, argv, &q, &ro);
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	run_request(&q, &ro, &cfg);
 	run_start(&s, &q, &ro, &cfg, &j);
 	if (ro.json)

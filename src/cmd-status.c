@@ -42,9 +42,9 @@ struct syncstate {
 	char why[200];
 };
 
-static void sync_start(struct syncstate *ss)
+static void sync_start(struct syncstate *ss, const char *dir)
 {
-	char *argv[] = { "/proc/self/exe", "-C", (char *)cmd_dir, "push", "--dry-run", "--json", NULL };
+	char *argv[] = { "/proc/self/exe", "-C", (char *)dir, "push", "--dry-run", "--json", NULL };
 	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
 	buf_init(&ss->out, STATUS_SYNC_OUT_MAX);
 	buf_init(&ss->err, STATUS_SYNC_OUT_MAX);
@@ -212,7 +212,7 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));
 }
 
-int cmd_status(int argc, char **argv)
+int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -232,7 +232,7 @@ int cmd_status(int argc, char **argv)
 		cmd_usage_die("status", "unexpected '%s'", argv[optind]);
 
 	struct config cfg;
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct syncstate ss = { 0 };
 
 	struct mon_req q = { .interval_ms = STATUS_INTERVAL_MS, .count = 1, .nprocs = STATUS_PROCS, .root = cfg.path };
@@ -248,7 +248,7 @@ int cmd_status(int argc, char **argv)
 	/* The dry-run push runs while the agent measures; started only now,
 	 * so that it finds the ssh ControlMaster this session set up instead
 	 * of racing it for the socket. */
-	sync_start(&ss);
+	sync_start(&ss, ctx->dir);
 	struct mon_sample smp = { 0 };
 	bool have = false;
 	for (;;) {

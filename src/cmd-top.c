@@ -411,7 +411,7 @@ static int on_frames(struct top *t, struct ferr *e)
 	return 0;
 }
 
-int cmd_top(int argc, char **argv)
+int cmd_top(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "delay", required_argument, NULL, 'd' },
@@ -442,7 +442,7 @@ int cmd_top(int argc, char **argv)
 		die(EXIT_USAGE, "ferry top needs a terminal; `ferry status --json` is the one-shot for scripts");
 
 	struct config cfg;
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct mon_req q = { .interval_ms = (uint32_t)(delay * 1000 + 0.5), .count = 0, .nprocs = TOP_PROCS,
 			     .root = cfg.path };
 	struct buf b;

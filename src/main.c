@@ -33,6 +33,7 @@ static int agent_entry(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int i = 1;
+	struct cmd_ctx ctx = { .dir = "." };
 
 	/* With fd 0, 1 or 2 closed, the next pipe would land there and be
 	 * taken for stdin or stdout: fill them with /dev/null first. */
@@ -42,7 +43,7 @@ int main(int argc, char **argv)
 
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc) {
-			cmd_dir = argv[i + 1];
+			ctx.dir = argv[i + 1];
 			i += 2;
 		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			printf("ferry %s (build %s)\n", ferry_version(), ferry_build_id());
@@ -68,5 +69,5 @@ int main(int argc, char **argv)
 		hint_msg("`ferry --help` lists the commands");
 		return EXIT_USAGE;
 	}
-	return c->fn(argc - i, argv + i);
+	return c->fn(&ctx, argc - i, argv + i);
 }
