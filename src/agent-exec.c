@@ -37,6 +37,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct xsession {
 	struct conn *c;
 	struct child ch;

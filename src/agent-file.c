@@ -18,6 +18,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 int agent_file_get(struct conn *c, struct rd *body)
 {
 	char *rootarg = rd_cstr(body, PATH_REL_MAX), *path = rd_cstr(body, PATH_REL_MAX);

@@ -18,6 +18,8 @@
 #include "env-login.h"
 #include "util.h"
 
+#include "banned.h"
+
 int agent_info(struct conn *c, struct rd *body)
 {
 	struct kv_list kv = { 0 };

@@ -36,6 +36,8 @@
 #include "sync-index.h"
 #include "util.h"
 
+#include "banned.h"
+
 static void send_record(struct conn *c, const struct job *j)
 {
 	struct buf b;
@@ -608,7 +610,7 @@ int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms)
 		return r;
 	}
 	const struct job_backend *b = job_backend_find(j.backend);
-	r = j.state != JOB_RUNNING ? -ESRCH : b == NULL ? -ENOTSUP : b->signal(jobs, &j, sig, grace_ms);
+	r = j.state != JOB_RUNNING ? -ESRCH : b == NULL ? -ENOTSUP : b->send_signal(jobs, &j, sig, grace_ms);
 	job_release(&j);
 	free(jobs);
 	return r;

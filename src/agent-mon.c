@@ -29,6 +29,8 @@
 #include "mon.h"
 #include "util.h"
 
+#include "banned.h"
+
 /* Sends sig to every process of this user in the job's session.  0 and
  * *msg, or an errno and *msg saying why not. */
 static int kill_job(const char *id, int sig, char **msg)

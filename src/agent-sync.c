@@ -29,6 +29,8 @@
 #include "sync-wire.h"
 #include "util.h"
 
+#include "banned.h"
+
 static void send_report(struct conn *c, uint16_t type, uint32_t code, const char *path, const char *msg)
 {
 	struct buf b;

@@ -19,7 +19,10 @@
 #include "fsx.h"
 #include "limits.h"
 #include "spawn.h"
+#include "sig.h"
 #include "util.h"
+
+#include "banned.h"
 
 static const struct {
 	uint16_t type;
@@ -190,7 +193,7 @@ int agent_main(void)
 	struct conn c;
 	int code = 0;
 
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	conn_init(&c, 0, 1);
 	fd_nonblock(0);
 	fd_nonblock(1);
@@ -209,7 +212,7 @@ int agent_main(void)
 		if (r == 0)
 			break;		/* the client closed the session */
 		if (r < 0) {
-			agent_error(&c, PERR_PROTOCOL, r == -1 ? "oversize or malformed frame header"
+			agent_error(&c, PERR_PROTOCOL, r == -EBADMSG ? "oversize or malformed frame header"
 				    : "truncated frame at end of stream");
 			code = 1;
 			break;

@@ -12,6 +12,8 @@
 
 #include "util.h"
 
+#include "banned.h"
+
 void buf_init(struct buf *b, size_t max)
 {
 	memset(b, 0, sizeof(*b));
@@ -209,4 +211,9 @@ void rd_expect_end(struct rd *r)
 {
 	if (!r->err && r->off != r->len)
 		r->err = true;
+}
+
+const uint8_t *rd_peek(const struct rd *r)
+{
+	return r->err ? NULL : r->p + r->off;
 }

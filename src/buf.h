@@ -69,5 +69,8 @@ const uint8_t *rd_str(struct rd *r, size_t max, size_t *len);
 char *rd_cstr(struct rd *r, size_t max);
 /* Fails the reader unless all bytes were consumed. */
 void rd_expect_end(struct rd *r);
+/* A view of the rd_left(r) bytes not read yet, consuming nothing (NULL
+ * after a failure): for a body handed on whole. */
+const uint8_t *rd_peek(const struct rd *r);
 
 #endif

@@ -17,6 +17,8 @@
 #include "job-sup.h"
 #include "sig.h"
 
+#include "banned.h"
+
 #define DETACH_KEY 0x1d		/* Ctrl-] */
 
 
@@ -34,9 +36,13 @@ static void send_resize(struct session *s)
 {
 	uint16_t rows, cols;
 	term_size(&rows, &cols);
-	uint8_t b[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	struct buf b;
+	buf_init(&b, 4);
+	buf_put_u16(&b, rows);
+	buf_put_u16(&b, cols);
 	if (rows && cols)
-		conn_queue(&s->c, MSG_JOB_RESIZE, b, sizeof(b));
+		conn_queue(&s->c, MSG_JOB_RESIZE, b.data, b.len);
+	buf_release(&b);
 }
 
 static void set_raw(void)
@@ -85,7 +91,7 @@ static void attach_frames(struct attach *a)
 	while (!a->done && (fr = conn_next(&s->c, &type, &body)) == 1) {
 		if (type == MSG_JOB_OUTPUT) {
 			size_t n = rd_left(&body);
-			(void)print_out(body.p + body.off, n);
+			(void)print_out(rd_peek(&body), n);
 			if (a->pos != UINT64_MAX)
 				a->pos += n;
 		} else if (type == MSG_JOB_LOG_AT) {
@@ -125,7 +131,7 @@ static void attach_frames(struct attach *a)
 	}
 }
 
-int cmd_attach(int argc, char **argv)
+int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -144,7 +150,7 @@ int cmd_attach(int argc, char **argv)
 	if (!isatty(0))
 		die(EXIT_USAGE, "attach needs a terminal on stdin (use `ferry logs -f%s%s` to watch)",
 		    optind < argc ? " " : "", optind < argc ? argv[optind] : "");
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct session s;
 	bool opened;
 	uint32_t *ids = resolve_jobs(&s, &opened, &cfg, "attach", argv + optind, argc - optind, PICK_RUNNING, NULL);
@@ -158,7 +164,7 @@ int cmd_attach(int argc, char **argv)
 	set_raw();
 	sig_watch(SIGWINCH);
 	sig_watch(SIGINT);	/* only while reconnecting: raw mode makes Ctrl-C a key */
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	struct attach a = { .s = &s, .id = id, .pos = UINT64_MAX };
 	bool lost = false;
 	for (;;) {

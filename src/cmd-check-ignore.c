@@ -16,7 +16,9 @@
 #include "sync-scan.h"
 #include "util.h"
 
-int cmd_check_ignore(int argc, char **argv)
+#include "banned.h"
+
+int cmd_check_ignore(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
@@ -39,7 +41,7 @@ int cmd_check_ignore(int argc, char **argv)
 		cmd_usage_die("check-ignore", "missing PATH");
 	if (nonmatch && !verbose)
 		cmd_usage_die("check-ignore", "--non-matching needs --verbose");
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	size_t rl = strlen(cfg.root);
 	int ret = 0;
 	for (int i = optind; i < argc; i++) {

@@ -11,6 +11,8 @@
 #include "cmd.h"
 #include "util.h"
 
+#include "banned.h"
+
 static void row(const struct config *c, enum config_key k, const char *value, const char *dflt_src)
 {
 	char where[64];
@@ -37,7 +39,7 @@ static char *join(const struct strlist *l, const char *dflt)
 	return s;
 }
 
-int cmd_config(int argc, char **argv)
+int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct config c;
 	if (argc > 1) {
@@ -47,7 +49,7 @@ int cmd_config(int argc, char **argv)
 		}
 		cmd_usage_die("config", "unexpected '%s'", argv[1]);
 	}
-	cmd_load_config(&c);
+	cmd_load_config(&c, ctx->dir);
 	printf("%-19s %s\n", "file", c.file);
 	row(&c, KEY_TYPE, c.kind == TARGET_SSH ? "ssh" : "local", "");
 	if (c.kind == TARGET_SSH)

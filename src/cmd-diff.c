@@ -23,6 +23,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 /* The server's copy of rel into fd.  1 fetched, 0 no such file there, or
  * dies with one line. */
 static int fetch(struct session *s, const struct config *cfg, const char *rel, int fd)
@@ -40,10 +42,7 @@ static int fetch(struct session *s, const struct config *cfg, const char *rel, i
 		int r = conn_flush(&s->c) < 0 ? 0 : conn_read(&s->c, &type, &body);
 		if (r <= 0) {
 			struct ferr e = { 0 };
-			if (r < 0 && r != -EPROTO)
-				ferr_set(&e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
-			else
-				session_lost(s, true, &e);
+			err_from_read(s, r, true, &e);
 			ferr_die(&e);
 		}
 		if (type == MSG_FILE_DATA) {
@@ -63,19 +62,16 @@ static int fetch(struct session *s, const struct config *cfg, const char *rel, i
 		}
 		if (type != MSG_ERROR)
 			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s->label);
-		uint32_t code;
-		char *msg;
-		if (error_decode(&body, &code, &msg) < 0)
-			die(EXIT_PROTO, "malformed error from the agent on '%s'", s->label);
-		if (code == PERR_NOFILE) {
-			free(msg);
+		struct ferr e = { 0 };
+		if (err_from_peer(&body, s->label, &e) == PERR_NOFILE) {
+			ferr_release(&e);
 			return 0;
 		}
-		die(EXIT_FAIL, "%s", msg);
+		ferr_die(&e);
 	}
 }
 
-int cmd_diff(int argc, char **argv)
+int cmd_diff(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "help", no_argument, NULL, 'h' },
@@ -91,7 +87,7 @@ int cmd_diff(int argc, char **argv)
 	if (optind == argc)
 		cmd_usage_die("diff", "name the files to compare (a conflict's path, as push or pull printed it)");
 	struct config cfg;
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	char **rel = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 	for (int i = optind; i < argc; i++) {
 		rel[i - optind] = cmd_project_path(&cfg, argv[i]);

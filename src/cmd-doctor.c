@@ -17,6 +17,8 @@
 #include "session.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define DISK_LOW_BYTES	(1024ull * 1024 * 1024)
 #define CLOCK_SKEW_MAX_NS	(2ull * 1000000000u)
 
@@ -28,7 +30,7 @@ struct check {
 };
 
 struct report {
-	struct check c[16];
+	struct check c[DOCTOR_CHECKS_MAX];
 	int n;
 	int failed;
 };
@@ -104,7 +106,7 @@ static int ask_info(struct session *s, const char *root, struct kv_list *kv, uin
 	r = conn_read(&s->c, &type, &body);
 	*t_recv = now_wall_ns();
 	if (r <= 0) {
-		session_lost(s, false, e);
+		err_from_read(s, r, false, e);
 		return -1;
 	}
 	if (type != MSG_INFO_REPLY || kv_decode(&body, kv) < 0) {
@@ -138,7 +140,7 @@ static void print_report(const struct report *r, bool json)
 	printf("]}\n");
 }
 
-int cmd_doctor(int argc, char **argv)
+int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -161,7 +163,7 @@ int cmd_doctor(int argc, char **argv)
 	if (optind != argc)
 		cmd_usage_die("doctor", "unexpected '%s'", argv[optind]);
 
-	int lr = config_load(&cfg, cmd_dir, &err);
+	int lr = config_load(&cfg, ctx->dir, &err);
 	if (lr < 0) {
 		if (lr == -ENOENT)
 			add(&r, "project file", "fail", "run `ferry init HOST:PATH` in your project folder",

@@ -29,6 +29,8 @@
 #include "sig.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct relay {
 	struct session *s;
 	size_t credit;		/* stdin bytes we may still send */
@@ -79,17 +81,22 @@ static void send_resize(struct relay *x)
 {
 	uint16_t rows, cols;
 	term_size(&rows, &cols);
-	uint8_t b[4] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
+	struct buf b;
+	buf_init(&b, 4);
+	buf_put_u16(&b, rows);
+	buf_put_u16(&b, cols);
 	if (rows && cols)
-		conn_queue(&x->s->c, MSG_EXEC_RESIZE, b, sizeof(b));
+		conn_queue(&x->s->c, MSG_EXEC_RESIZE, b.data, b.len);
+	buf_release(&b);
 }
 
 static void send_signal(struct relay *x, int sig)
 {
-	uint8_t b[4];
-	uint32_t w = signal_to_wire(sig);
-	b[0] = (uint8_t)(w >> 24); b[1] = (uint8_t)(w >> 16); b[2] = (uint8_t)(w >> 8); b[3] = (uint8_t)w;
-	conn_queue(&x->s->c, MSG_SIGNAL, b, 4);
+	struct buf b;
+	buf_init(&b, 4);
+	buf_put_u32(&b, signal_to_wire(sig));
+	conn_queue(&x->s->c, MSG_SIGNAL, b.data, b.len);
+	buf_release(&b);
 }
 
 static void write_out(struct relay *x, int fd, const uint8_t *p, size_t n)
@@ -149,22 +156,9 @@ static int on_frame(struct relay *x, uint16_t type, struct rd *body, struct ferr
 		x->exited = true;
 		return 0;
 	}
-	case MSG_ERROR: {
-		uint32_t code;
-		char *msg;
-		if (error_decode(body, &code, &msg) < 0) {
-			ferr_set(e, EXIT_PROTO, NULL, "malformed error from the agent on '%s'", x->s->label);
-			return -1;
-		}
-		if (code == PERR_NOSPC)
-			ferr_set(e, EXIT_REMOTE, "free some space on the server", "disk full on %s: %s", x->s->label, msg);
-		else if (code == PERR_ROOT)
-			ferr_set(e, EXIT_REMOTE, "check 'path' in ferry.ini (`ferry config`)", "%s on %s", msg, x->s->label);
-		else
-			ferr_set(e, EXIT_PROTO, NULL, "agent on '%s': %s", x->s->label, msg);
-		free(msg);
+	case MSG_ERROR:
+		(void)err_from_peer(body, x->s->label, e);
 		return -1;
-	}
 	default:
 		ferr_set(e, EXIT_PROTO, NULL, "unexpected message 0x%04x from the agent on '%s'", type, x->s->label);
 		return -1;
@@ -299,7 +293,7 @@ static int relay(struct relay *x, struct ferr *e)
 }
 
 /* Runs req on the target and relays until it ends; its exit status. */
-static int exec_run(struct exec_req *req)
+static int exec_run(const struct cmd_ctx *ctx, struct exec_req *req)
 {
 	struct config cfg;
 	struct session s;
@@ -312,14 +306,14 @@ static int exec_run(struct exec_req *req)
 		bool given = false;
 		for (uint32_t i = 0; i < req->envc; i++)
 			given = given || strncmp(req->env[i], "TERM=", 5) == 0;
-		if (term && term[0] && !given && strlen(term) < 256) {
+		if (term && term[0] && !given && strlen(term) < TERM_NAME_MAX) {
 			req->env = xrealloc(req->env, (req->envc + 2) * sizeof(char *));
 			req->env[req->envc++] = xasprintf("TERM=%s", term);
 			req->env[req->envc] = NULL;
 		}
 		term_size(&req->rows, &req->cols);
 	}
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	req->root = xstrdup(cfg.path);
 	buf_init(&b, FRAME_MAX);
 	if (exec_req_encode(req, &b) < 0)
@@ -353,7 +347,7 @@ static int exec_run(struct exec_req *req)
 	return x.code;
 }
 
-int cmd_exec(int argc, char **argv)
+int cmd_exec(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "shell", required_argument, NULL, 's' },
@@ -414,12 +408,12 @@ int cmd_exec(int argc, char **argv)
 		req.env = xcalloc(1, sizeof(char *));
 	if ((req.flags & EXEC_PTY) && !isatty(0))
 		cmd_usage_die("exec", "-t needs a terminal on stdin");
-	int code = exec_run(&req);
+	int code = exec_run(ctx, &req);
 	exec_req_release(&req);
 	return code;
 }
 
-int cmd_shell(int argc, char **argv)
+int cmd_shell(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "env", required_argument, NULL, 'e' },
@@ -456,7 +450,7 @@ int cmd_shell(int argc, char **argv)
 	req.argv = xcalloc(2, sizeof(char *));
 	req.argv[0] = xstrdup("exec \"${SHELL:-/bin/sh}\" -l");
 	req.argc = 1;
-	int code = exec_run(&req);
+	int code = exec_run(ctx, &req);
 	exec_req_release(&req);
 	return code;
 }

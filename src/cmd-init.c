@@ -12,6 +12,8 @@
 #include "fsx.h"
 #include "util.h"
 
+#include "banned.h"
+
 /* Splits "host:path", "[v6]:path" or "host" (path then defaults). */
 static int split_target(const char *arg, char **host, char **path)
 {
@@ -31,7 +33,7 @@ static int split_target(const char *arg, char **host, char **path)
 	return 0;
 }
 
-int cmd_init(int argc, char **argv)
+int cmd_init(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "force", no_argument, NULL, 'f' },
@@ -51,7 +53,7 @@ int cmd_init(int argc, char **argv)
 		default: cmd_usage(argv[0], 1); return EXIT_USAGE;
 		}
 	}
-	char *root = path_absolute(cmd_dir);
+	char *root = path_absolute(ctx->dir);
 	const char *base = strrchr(root, '/') + 1;
 	if (local != NULL) {
 		if (optind != argc)

@@ -11,6 +11,8 @@
 #include "cmd-job.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- formatting ---- */
 
 static char *fmt_bytes(uint64_t b)

@@ -18,6 +18,8 @@
 #include "job-wire.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- sessions and replies ---- */
 
 void open_or_die(struct session *s, const struct config *cfg, uint16_t type, const struct buf *b)
@@ -31,18 +33,9 @@ void open_or_die(struct session *s, const struct config *cfg, uint16_t type, con
 /* The agent's ERROR frame as one clear line, and the exit. */
 void die_for_error(struct session *s, struct rd *body)
 {
-	uint32_t code;
-	char *msg;
-	if (error_decode(body, &code, &msg) < 0)
-		die(EXIT_PROTO, "malformed error from the agent on '%s'", s->label);
-	if (code == PERR_NOJOB) {
-		error_msg("%s (on %s)", msg, s->label);
-		hint_msg("`ferry jobs --all` lists the jobs there");
-		exit(EXIT_FAIL);
-	}
-	if (code == PERR_JOB)
-		die(EXIT_FAIL, "%s (on %s)", msg, s->label);
-	die(code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE, "%s (on %s)", msg, s->label);
+	struct ferr e = { 0 };
+	(void)err_from_peer(body, s->label, &e);
+	ferr_die(&e);
 }
 
 /* The next frame; dies with one clear line on an ERROR or a lost link. */
@@ -52,10 +45,7 @@ uint16_t next_or_die(struct session *s, struct rd *body)
 	int r = conn_flush(&s->c) < 0 ? 0 : conn_read(&s->c, &type, body);
 	if (r <= 0) {
 		struct ferr e = { 0 };
-		if (r < 0 && r != -EPROTO)
-			ferr_set(&e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
-		else
-			session_lost(s, true, &e);
+		err_from_read(s, r, true, &e);
 		ferr_die(&e);
 	}
 	if (type == MSG_ERROR)
@@ -67,7 +57,7 @@ uint16_t next_or_die(struct session *s, struct rd *body)
 uint32_t print_notice(struct session *s, struct rd *body)
 {
 	uint32_t id = rd_u32(body);
-	char *m = rd_cstr(body, 1024);
+	char *m = rd_cstr(body, JOB_NOTICE_MAX);
 	rd_expect_end(body);
 	if (!rd_ok(body) || m == NULL)
 		die(EXIT_PROTO, "malformed notice from the agent on '%s'", s->label);
@@ -79,7 +69,7 @@ uint32_t print_notice(struct session *s, struct rd *body)
 
 void decode_record_or_die(struct session *s, struct rd *body, struct job *j)
 {
-	if (job_decode(body->p + body->off, rd_left(body), j) < 0)
+	if (job_decode(rd_peek(body), rd_left(body), j) < 0)
 		die(EXIT_PROTO, "malformed job record from the agent on '%s'", s->label);
 }
 

@@ -14,6 +14,8 @@
 #include "job-wire.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- jobs ---- */
 
 /* Sends JOB_RM for ids on s (opened or not) and reports; 0 or EXIT_FAIL
@@ -90,7 +92,7 @@ static int jobs_prune(struct config *cfg, bool all, uint64_t older, bool yes)
 	return code;
 }
 
-int cmd_jobs(int argc, char **argv)
+int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "all", no_argument, NULL, 'a' },
@@ -139,7 +141,7 @@ int cmd_jobs(int argc, char **argv)
 		cmd_usage_die("jobs", "unexpected '%s'", argv[optind]);
 	if (argc - optind > JOB_IDS_MAX)
 		cmd_usage_die("jobs", "too many jobs (at most %d)", JOB_IDS_MAX);
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	int code = 0;
 	if (sub && strcmp(sub, "show") != 0) {
 		code = strcmp(sub, "prune") == 0 ? jobs_prune(&cfg, all, older, yes)

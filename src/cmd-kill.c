@@ -12,6 +12,8 @@
 #include "cmd-job.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- kill ---- */
 
 static int parse_signal(const char *s)
@@ -32,7 +34,7 @@ static int parse_signal(const char *s)
 	return -1;
 }
 
-int cmd_kill(int argc, char **argv)
+int cmd_kill(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "signal", required_argument, NULL, 's' },
@@ -68,7 +70,7 @@ int cmd_kill(int argc, char **argv)
 	bool ask = optind == argc;
 	if (ask && !(isatty(0) && isatty(2)))
 		cmd_usage_die("kill", "name the job to kill (without a terminal there is no asking which)");
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct buf b;
 	struct session s;
 	bool opened;

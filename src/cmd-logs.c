@@ -19,6 +19,8 @@
 #include "job-wire.h"
 #include "sig.h"
 
+#include "banned.h"
+
 /* JOB_LOGS' body (job-wire.h). */
 void logs_request(struct buf *b, uint32_t id, uint32_t tail, uint8_t flags, uint64_t from)
 {
@@ -133,7 +135,7 @@ int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32
 	bool known = false;
 
 	sig_watch(SIGINT);
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	for (;;) {
 		struct rd body;
 		uint16_t type;
@@ -159,7 +161,7 @@ int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32
 		}
 		if (type == MSG_JOB_OUTPUT) {
 			size_t n = rd_left(&body);
-			if (print_out(body.p + body.off, n) < 0)
+			if (print_out(rd_peek(&body), n) < 0)
 				return errno == EPIPE ? 0 : EXIT_OSERR;
 			pos += n;
 			continue;
@@ -184,12 +186,12 @@ int follow_logs(struct session *s, const struct config *cfg, uint32_t id, uint32
  * sent (not following), until its JOB_DONE. */
 static int read_logs(struct session *s)
 {
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 	for (;;) {
 		struct rd body;
 		uint16_t type = next_or_die(s, &body);
 		if (type == MSG_JOB_OUTPUT) {
-			if (write_all(1, body.p + body.off, rd_left(&body)) < 0)
+			if (write_all(1, rd_peek(&body), rd_left(&body)) < 0)
 				return errno == EPIPE ? 0 : EXIT_OSERR;
 			continue;
 		}
@@ -206,7 +208,7 @@ static int read_logs(struct session *s)
 
 /* ---- logs ---- */
 
-int cmd_logs(int argc, char **argv)
+int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "follow", no_argument, NULL, 'f' },
@@ -237,7 +239,7 @@ int cmd_logs(int argc, char **argv)
 	}
 	if (optind + 1 < argc)
 		cmd_usage_die("logs", "one job at a time");
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct session s;
 	struct buf b;
 	bool opened;

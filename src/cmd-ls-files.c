@@ -11,6 +11,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct ls_opts {
 	int z, lng, dirs;
 };
@@ -30,7 +32,7 @@ static int print_entry(const struct scan_entry *e, void *arg)
 	return 0;
 }
 
-int cmd_ls_files(int argc, char **argv)
+int cmd_ls_files(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "long", no_argument, NULL, 'l' },
@@ -55,7 +57,7 @@ int cmd_ls_files(int argc, char **argv)
 	}
 	if (optind != argc)
 		cmd_usage_die("ls-files", "unexpected '%s'", argv[optind]);
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	int r = scan_push_set(&cfg, print_entry, &o, &st, &err);
 	if (r < 0) {
 		error_msg("%s", err);

@@ -29,6 +29,8 @@
 #include "sync-wire.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct pull {
 	struct session *s;
 	struct ferr *e;
@@ -103,12 +105,8 @@ static int on_other(void *arg, uint16_t type, struct rd *body)
 		free(msg);
 		return 0;
 	}
-	if (type == MSG_ERROR && error_decode(body, &code, &msg) == 0) {
-		ferr_set(p->e, code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE,
-			 code == PERR_BUSY ? "wait for the other sync to finish" :
-			 code == PERR_ROOT ? "check `path` in ferry.ini, or push first" : NULL,
-			 "%s (on %s)", msg, p->s->label);
-		free(msg);
+	if (type == MSG_ERROR) {
+		(void)err_from_peer(body, p->s->label, p->e);
 		return -1;
 	}
 	ferr_set(p->e, EXIT_PROTO, NULL, "unexpected or malformed message 0x%04x from the agent on '%s'", type,
@@ -329,7 +327,7 @@ static int lock_target(const char *tdir)
 	return fd;
 }
 
-int cmd_pull(int argc, char **argv)
+int cmd_pull(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -365,7 +363,7 @@ int cmd_pull(int argc, char **argv)
 		default: cmd_usage("pull", 1); return EXIT_USAGE;
 		}
 	}
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	/* --force PATH...: the pull covers every pull folder and overwrites
 	 * only these paths; other conflicts stay conflicts, and the guard
 	 * still stands. */

@@ -31,6 +31,8 @@
 #include "sync-wire.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct push {
 	const struct config *cfg;
 	struct source src;		/* the manifest, with the local hash cache */
@@ -162,14 +164,8 @@ static int on_frame(struct push *p, uint16_t type, struct rd *body, struct sync_
 			break;
 		return 1;
 	case MSG_ERROR:
-		if (error_decode(body, &code, &msg) == 0) {
-			ferr_set(e, code == PERR_BUSY ? EXIT_REMOTE : code == PERR_PROTOCOL ? EXIT_PROTO : EXIT_REMOTE,
-				 code == PERR_BUSY ? "wait for the other push to finish" : NULL,
-				 "%s (on %s)", msg, p->s->label);
-			free(msg);
-			return -1;
-		}
-		break;
+		(void)err_from_peer(body, p->s->label, e);
+		return -1;
 	}
 	ferr_set(e, EXIT_PROTO, NULL, "unexpected or malformed message 0x%04x from the agent on '%s'", type, p->s->label);
 	return -1;
@@ -327,7 +323,7 @@ static void push_release(struct push *p)
 		close(fd);
 }
 
-int cmd_push(int argc, char **argv)
+int cmd_push(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "dry-run", no_argument, NULL, 'n' },
@@ -361,7 +357,7 @@ int cmd_push(int argc, char **argv)
 		 * dataset .gitignore keeps out); --force stays plain. */
 		if (optind == argc)
 			cmd_usage_die("push", "--ignored wants the paths to send");
-		cmd_load_config(&cfg);
+		cmd_load_config(&cfg, ctx->dir);
 		po.include = xcalloc((size_t)(argc - optind) + 1, sizeof(char *));
 		for (int i = optind; i < argc; i++) {
 			char *rel = cmd_project_path(&cfg, argv[i]);
@@ -404,7 +400,7 @@ int cmd_push(int argc, char **argv)
 		}
 		po.force = false;
 	}
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	c = push_run(&cfg, &po, NULL);
 	free_words(po.force_paths);
 	config_release(&cfg);

@@ -14,6 +14,8 @@
 #include "job-wire.h"
 #include "limits.h"
 
+#include "banned.h"
+
 /* ---- run ---- */
 
 /* A command run here (git) whose output is collected later, so it runs
@@ -192,8 +194,8 @@ static void run_request(struct job_start_req *q, const struct run_opts *ro, cons
 	term_size(&q->rows, &q->cols);
 	buf_init(&b, FRAME_MAX);
 	q->git_commit = xstrdup("");
-	if (job_start_encode(q, &b) < 0 || b.len + 64 > FRAME_MAX)
-		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX - 64);
+	if (job_start_encode(q, &b) < 0 || b.len + JOB_COMMIT_ROOM > FRAME_MAX)
+		cmd_usage_die("run", "the command line is too long (at most %d bytes)", FRAME_MAX - JOB_COMMIT_ROOM);
 	buf_release(&b);
 	free(q->git_commit);
 	q->git_commit = NULL;
@@ -240,7 +242,7 @@ static void run_start(struct session *s, struct job_start_req *q, const struct r
 	}
 }
 
-int cmd_run(int argc, char **argv)
+int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct job_start_req q = { 0 };
 	struct run_opts ro = { 0 };
@@ -251,7 +253,7 @@ int cmd_run(int argc, char **argv)
 
 	q.env = xcalloc(1, sizeof(char *));
 	run_parse(argc, argv, &q, &ro);
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	run_request(&q, &ro, &cfg);
 	run_start(&s, &q, &ro, &cfg, &j);
 	if (ro.json)

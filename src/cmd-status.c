@@ -26,9 +26,10 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define STATUS_INTERVAL_MS	500	/* CPU rates are measured over this */
 #define STATUS_PROCS		8
-#define SYNC_OUT_MAX		(64 * 1024)
 
 struct syncstate {
 	struct child ch;
@@ -41,12 +42,12 @@ struct syncstate {
 	char why[200];
 };
 
-static void sync_start(struct syncstate *ss)
+static void sync_start(struct syncstate *ss, const char *dir)
 {
-	char *argv[] = { "/proc/self/exe", "-C", (char *)cmd_dir, "push", "--dry-run", "--json", NULL };
+	char *argv[] = { "/proc/self/exe", "-C", (char *)dir, "push", "--dry-run", "--json", NULL };
 	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
-	buf_init(&ss->out, SYNC_OUT_MAX);
-	buf_init(&ss->err, SYNC_OUT_MAX);
+	buf_init(&ss->out, STATUS_SYNC_OUT_MAX);
+	buf_init(&ss->err, STATUS_SYNC_OUT_MAX);
 	ss->started = spawn(argv, &o, &ss->ch) == 0;
 	if (!ss->started)
 		snprintf(ss->why, sizeof(ss->why), "cannot run a dry-run push");
@@ -105,7 +106,7 @@ static void sync_finish(struct syncstate *ss)
 		if (strncmp(e, "ferry: ", 7) == 0)
 			e += 7;
 		size_t n = strcspn(e, "\n");
-		snprintf(ss->why, sizeof(ss->why), "%.*s", (int)(n > 180 ? 180 : n), n ? e : "dry-run push failed");
+		snprintf(ss->why, sizeof(ss->why), "%.*s", (int)(n > STATUS_WHY_SHOWN ? STATUS_WHY_SHOWN : n), n ? e : "dry-run push failed");
 	}
 }
 
@@ -179,10 +180,10 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		}
 	}
 	printf("users     %-14s %7s %7s %7s  %-8s %s\n", "USER", "CPU", "MEM", "GPUMEM", "GPUS", "PROCS");
-	for (uint32_t i = 0; i < s->nusers && i < 10; i++) {
+	for (uint32_t i = 0; i < s->nusers && i < STATUS_USERS_SHOWN; i++) {
 		const struct mon_user *u = &s->users[i];
 		char g[64] = "-";
-		for (int k = 0, o = 0; k < 64; k++)
+		for (int k = 0, o = 0; k < MON_GPU_MASK_BITS; k++)
 			if (u->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
 		printf("          %-14s %7s %7s %7s  %-8s %u\n", u->name, fmt_pct(u->cpu, a, sizeof(a)),
@@ -196,7 +197,7 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		const struct mon_job *j = &s->jobs[i];
 		bool run = strcmp(j->state, "running") == 0;
 		char g[64] = "-";
-		for (int k = 0, o = 0; k < 64; k++)
+		for (int k = 0, o = 0; k < MON_GPU_MASK_BITS; k++)
 			if (j->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
 		char jl[96];
@@ -211,7 +212,7 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));
 }
 
-int cmd_status(int argc, char **argv)
+int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
@@ -231,7 +232,7 @@ int cmd_status(int argc, char **argv)
 		cmd_usage_die("status", "unexpected '%s'", argv[optind]);
 
 	struct config cfg;
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct syncstate ss = { 0 };
 
 	struct mon_req q = { .interval_ms = STATUS_INTERVAL_MS, .count = 1, .nprocs = STATUS_PROCS, .root = cfg.path };
@@ -247,7 +248,7 @@ int cmd_status(int argc, char **argv)
 	/* The dry-run push runs while the agent measures; started only now,
 	 * so that it finds the ssh ControlMaster this session set up instead
 	 * of racing it for the socket. */
-	sync_start(&ss);
+	sync_start(&ss, ctx->dir);
 	struct mon_sample smp = { 0 };
 	bool have = false;
 	for (;;) {
@@ -255,7 +256,7 @@ int cmd_status(int argc, char **argv)
 		struct rd body;
 		int r = conn_read(&s.c, &type, &body);
 		if (r <= 0) {
-			session_lost(&s, false, &e);
+			err_from_read(&s, r, false, &e);
 			ferr_die(&e);
 		}
 		if (type == MSG_MON_SAMPLE && !have) {
@@ -265,11 +266,8 @@ int cmd_status(int argc, char **argv)
 		} else if (type == MSG_MON_END) {
 			break;
 		} else if (type == MSG_ERROR) {
-			uint32_t code;
-			char *msg;
-			if (error_decode(&body, &code, &msg) == 0)
-				die(EXIT_REMOTE, "%s (on %s)", msg, s.label);
-			die(EXIT_PROTO, "malformed error from the agent on '%s'", s.label);
+			(void)err_from_peer(&body, s.label, &e);
+			ferr_die(&e);
 		} else {
 			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
 		}

@@ -32,6 +32,8 @@
 #include "sig.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define TOP_HISTORY	120	/* GPU utilisation samples kept per GPU */
 #define TOP_PROCS	30	/* top processes by CPU and by memory asked for */
 
@@ -92,20 +94,31 @@ static int running_jobs(const struct mon_sample *s, int *idx, int max)
 	return n;
 }
 
-static int cmp_sort;
-static const struct mon_sample *cmp_sample;
+/* A process's place in the list: its key under the chosen sort (0 for
+ * all when sorting by pid), carried beside it so that qsort needs no
+ * global saying which sort is on. */
+struct proc_order {
+	uint64_t key;
+	uint32_t pid;
+	uint32_t i;
+};
+
+static uint64_t sort_key(const struct mon_proc *p, int sort)
+{
+	switch (sort) {
+	case SORT_MEM: return p->rss;
+	case SORT_GPU: return p->gpu_mem;
+	case SORT_PID: return 0;
+	default: return p->cpu;
+	}
+}
+
+/* Largest key first, then lowest pid. */
 static int cmp_proc(const void *a, const void *b)
 {
-	const struct mon_proc *x = &cmp_sample->procs[*(const int *)a], *y = &cmp_sample->procs[*(const int *)b];
-	uint64_t vx, vy;
-	switch (cmp_sort) {
-	case SORT_MEM: vx = x->rss; vy = y->rss; break;
-	case SORT_GPU: vx = x->gpu_mem; vy = y->gpu_mem; break;
-	case SORT_PID: return x->pid < y->pid ? -1 : x->pid > y->pid;
-	default: vx = x->cpu; vy = y->cpu; break;
-	}
-	if (vx != vy)
-		return vx > vy ? -1 : 1;
+	const struct proc_order *x = a, *y = b;
+	if (x->key != y->key)
+		return x->key > y->key ? -1 : 1;
 	return x->pid < y->pid ? -1 : x->pid > y->pid;
 }
 
@@ -113,7 +126,7 @@ static void gpu_list(uint64_t mask, char *b, size_t n)
 {
 	size_t o = 0;
 	b[0] = '\0';
-	for (int k = 0; k < 64 && o + 4 < n; k++)
+	for (int k = 0; k < MON_GPU_MASK_BITS && o + 4 < n; k++)
 		if (mask & (1ull << k))
 			o += (size_t)snprintf(b + o, n - o, "%s%d", o ? "," : "", k);
 	if (o == 0)
@@ -251,14 +264,12 @@ static void draw(struct top *t)
 	putf(y++, 0, "%7s %-10s %-10s %6s %7s %7s %1s %4s %-s (sort: %s)%*s", "PID", "USER", "JOB", "CPU", "MEM",
 	     "GPUMEM", "S", "THR", "COMMAND", sortname[t->sort], COLS, "");
 	attroff(A_REVERSE);
-	int *order = xcalloc(s->nprocs ? s->nprocs : 1, sizeof(int));
+	struct proc_order *order = xcalloc(s->nprocs ? s->nprocs : 1, sizeof(*order));
 	for (uint32_t i = 0; i < s->nprocs; i++)
-		order[i] = (int)i;
-	cmp_sort = t->sort;
-	cmp_sample = s;
-	qsort(order, s->nprocs, sizeof(int), cmp_proc);
+		order[i] = (struct proc_order){ sort_key(&s->procs[i], t->sort), s->procs[i].pid, i };
+	qsort(order, s->nprocs, sizeof(*order), cmp_proc);
 	for (uint32_t i = 0; i < s->nprocs && y < LINES - 1; i++) {
-		const struct mon_proc *p = &s->procs[order[i]];
+		const struct mon_proc *p = &s->procs[order[i].i];
 		char thr[16], jl[96];
 		char *cmd = fmt_proc_command(p);
 		snprintf(thr, sizeof(thr), "%u", p->threads);
@@ -386,14 +397,7 @@ static int on_frames(struct top *t, struct ferr *e)
 		} else if (type == MSG_MON_END) {
 			return 1;
 		} else if (type == MSG_ERROR) {
-			uint32_t code;
-			char *msg;
-			if (error_decode(&body, &code, &msg) == 0) {
-				ferr_set(e, EXIT_REMOTE, NULL, "%s (on %s)", msg, t->s->label);
-				free(msg);
-			} else {
-				ferr_set(e, EXIT_PROTO, NULL, "malformed error from the agent on '%s'", t->s->label);
-			}
+			(void)err_from_peer(&body, t->s->label, e);
 			return -1;
 		} else {
 			ferr_set(e, EXIT_PROTO, NULL, "unexpected message 0x%04x from the agent on '%s'", type, t->s->label);
@@ -407,7 +411,7 @@ static int on_frames(struct top *t, struct ferr *e)
 	return 0;
 }
 
-int cmd_top(int argc, char **argv)
+int cmd_top(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "delay", required_argument, NULL, 'd' },
@@ -438,7 +442,7 @@ int cmd_top(int argc, char **argv)
 		die(EXIT_USAGE, "ferry top needs a terminal; `ferry status --json` is the one-shot for scripts");
 
 	struct config cfg;
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct mon_req q = { .interval_ms = (uint32_t)(delay * 1000 + 0.5), .count = 0, .nprocs = TOP_PROCS,
 			     .root = cfg.path };
 	struct buf b;

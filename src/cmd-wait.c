@@ -13,6 +13,8 @@
 #include "limits.h"
 #include "sig.h"
 
+#include "banned.h"
+
 /* ---- wait ---- */
 
 static void notify(const struct job *j)
@@ -32,7 +34,7 @@ static void notify(const struct job *j)
 	free(ex);
 }
 
-int cmd_wait(int argc, char **argv)
+int cmd_wait(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "notify", no_argument, NULL, 'N' },
@@ -52,7 +54,7 @@ int cmd_wait(int argc, char **argv)
 	if (argc - optind > JOB_IDS_MAX)
 		cmd_usage_die("wait", "too many jobs (at most %d)", JOB_IDS_MAX);
 	uint32_t n = optind == argc ? 1 : (uint32_t)(argc - optind);
-	cmd_load_config(&cfg);
+	cmd_load_config(&cfg, ctx->dir);
 	struct buf b;
 	struct session s;
 	bool opened;

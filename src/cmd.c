@@ -17,7 +17,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
-const char *cmd_dir = ".";
+#include "banned.h"
+
 
 static const struct cmd cmds[] = {
 	{ "init", cmd_init, "write ferry.ini: which server and folder this project uses",
@@ -323,12 +324,12 @@ static void state_dir_prepare(const char *root)
 	free(dir);
 }
 
-void cmd_load_config(struct config *c)
+void cmd_load_config(struct config *c, const char *dir)
 {
 	char *err = NULL;
-	int r = config_load(c, cmd_dir, &err);
+	int r = config_load(c, dir, &err);
 	if (r == -ENOENT) {
-		error_msg("no ferry.ini in '%s' or any parent folder", cmd_dir);
+		error_msg("no ferry.ini in '%s' or any parent folder", dir);
 		hint_msg("run `ferry init HOST:PATH` (or `ferry init --local DIR`) in your project folder");
 		exit(EXIT_CONFIG);
 	}
@@ -362,7 +363,7 @@ char *cmd_root_path(const char *arg)
 	return a;
 }
 
-int cmd_help(int argc, char **argv)
+int cmd_help(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	if (argc < 2) {
 		cmd_list();

@@ -9,9 +9,15 @@
 
 #include "config.h"
 
+/* What main() parsed before the command's name, handed to the command:
+ * no option lives in a global. */
+struct cmd_ctx {
+	const char *dir;	/* `ferry -C DIR`, else "." */
+};
+
 struct cmd {
 	const char *name;
-	int (*fn)(int argc, char **argv);
+	int (*fn)(const struct cmd_ctx *ctx, int argc, char **argv);
 	const char *summary;
 	const char *usage;	/* full --help text */
 };
@@ -22,9 +28,9 @@ void cmd_list(void);
 void cmd_usage(const char *name, int to_stderr);
 /* Usage error: message, the usage line, exit EXIT_USAGE. */
 void cmd_usage_die(const char *name, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-/* Loads ferry.ini from the project dir or a parent, or exits with
+/* Loads ferry.ini from dir (ctx->dir) or a parent, or exits with
  * EXIT_CONFIG and one clear line. */
-void cmd_load_config(struct config *c);
+void cmd_load_config(struct config *c, const char *dir);
 /* A path the user typed (relative to where ferry runs, as git takes
  * them) as a path in the project, checked as any peer path; NULL when it
  * is not inside the project.  The caller frees. */
@@ -56,27 +62,24 @@ uint32_t job_outputs_lookup(const struct config *cfg, const char *arg, char **ou
 /* The folder of this target's sync state: .ferry/<id of the target>. */
 char *sync_target_dir(const struct config *cfg);
 
-/* The directory commands work in (`ferry -C DIR`). */
-extern const char *cmd_dir;
-
-int cmd_init(int argc, char **argv);
-int cmd_config(int argc, char **argv);
-int cmd_exec(int argc, char **argv);
-int cmd_shell(int argc, char **argv);
-int cmd_doctor(int argc, char **argv);
-int cmd_help(int argc, char **argv);
-int cmd_ls_files(int argc, char **argv);
-int cmd_push(int argc, char **argv);
-int cmd_pull(int argc, char **argv);
-int cmd_run(int argc, char **argv);
-int cmd_jobs(int argc, char **argv);
-int cmd_logs(int argc, char **argv);
-int cmd_attach(int argc, char **argv);
-int cmd_kill(int argc, char **argv);
-int cmd_wait(int argc, char **argv);
-int cmd_check_ignore(int argc, char **argv);
-int cmd_status(int argc, char **argv);
-int cmd_top(int argc, char **argv);
-int cmd_diff(int argc, char **argv);
+int cmd_init(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_exec(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_shell(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_help(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_ls_files(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_push(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_pull(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_kill(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_wait(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_check_ignore(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_top(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_diff(const struct cmd_ctx *ctx, int argc, char **argv);
 
 #endif

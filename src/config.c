@@ -19,6 +19,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 static const struct key_def {
 	const char *section, *name;
 	bool list;
@@ -101,9 +103,9 @@ static void ctx_error(struct parse_ctx *x, int line, const char *fmt, ...)
 static size_t edit_distance(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	if (la > 32 || lb > 32)
+	if (la > CONFIG_SUGGEST_KEY_MAX || lb > CONFIG_SUGGEST_KEY_MAX)
 		return 99;
-	size_t d[33][33];
+	size_t d[CONFIG_SUGGEST_KEY_MAX + 1][CONFIG_SUGGEST_KEY_MAX + 1];
 	for (size_t i = 0; i <= la; i++)
 		d[i][0] = i;
 	for (size_t j = 0; j <= lb; j++)

@@ -29,6 +29,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define LOGINENV_CACHE_MAGIC 0x464c4531u	/* "FLE1" */
 
 /* Startup files whose change invalidates the cache ("~/" = $HOME). */

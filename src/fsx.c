@@ -24,6 +24,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 int path_check_rel(const char *p, size_t len)
 {
 	if (len == 0 || len > PATH_REL_MAX || memchr(p, '\0', len) != NULL)

@@ -63,7 +63,7 @@ const struct job_backend job_backend_local = {
 	.name = "local",
 	.launch = job_launch,
 	.alive = job_supervisor_alive,
-	.signal = local_signal,
+	.send_signal = local_signal,
 };
 
 static const struct job_backend *const backends[] = { &job_backend_local };

@@ -32,7 +32,7 @@ struct job_backend {
 	bool (*alive)(const struct job *j);
 	/* Sends sig to every process of the running job j, then KILL after
 	 * grace_ms (0: JOB_KILL_GRACE_MS) unless sig is KILL.  0 or -errno. */
-	int (*signal)(const char *jobs, const struct job *j, int sig, uint32_t grace_ms);
+	int (*send_signal)(const char *jobs, const struct job *j, int sig, uint32_t grace_ms);
 };
 
 extern const struct job_backend job_backend_local;

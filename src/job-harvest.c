@@ -41,6 +41,8 @@
 #include "sync-apply.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define HARVEST_MASK (IN_CREATE | IN_MOVED_TO | IN_DELETE | IN_MOVED_FROM | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK)
 #define HARVEST_KEPT_MAX 20	/* paths named in the log when outputs stay in the snapshot */
 

@@ -34,6 +34,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define SNAP_DIR ".ferry/snap"
 #define SNAP_LOCK ".lock"		/* in SNAP_DIR: starts share it, prune takes it alone */
 

@@ -52,6 +52,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct viewer {
 	struct conn c;
 	bool attached;		/* gets output */
@@ -607,24 +609,6 @@ static int listen_ctl(const char *path)
 	return fd;
 }
 
-/* Every signal back to its default action (the supervisor ignores
- * SIGPIPE and SIGHUP; a job must not inherit that). */
-static void signals_default(void)
-{
-	struct sigaction sa = { .sa_handler = SIG_DFL };
-	sigemptyset(&sa.sa_mask);
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			(void)sigaction(sig, &sa, NULL);
-}
-
-static void signal_ignore(int sig)
-{
-	struct sigaction sa = { .sa_handler = SIG_IGN };
-	sigemptyset(&sa.sa_mask);
-	(void)sigaction(sig, &sa, NULL);
-}
-
 /* In the job's process: a session of its own with the pty slave as its
  * controlling terminal and std fds, then the command.  Never returns. */
 static void exec_job(const char *slave, const struct job_spec *sp, int errfd)
@@ -633,7 +617,7 @@ static void exec_job(const char *slave, const struct job_spec *sp, int errfd)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-	signals_default();
+	sig_default_all();
 	if (setsid() < 0)
 		goto fail;
 	int fd = open(slave, O_RDWR);
@@ -925,7 +909,7 @@ static void sup_detach(int rep)
 {
 	/* Signal handlers the agent set write to its self-pipe, whose fds
 	 * detach_fds closes: back to defaults, and a pipe of our own. */
-	signals_default();
+	sig_default_all();
 	if (rep >= 0) {
 		detach_fds(rep, true);
 	} else {
@@ -935,8 +919,8 @@ static void sup_detach(int rep)
 		detach_fds(-1, false);
 	}
 	sig_forget();
-	signal_ignore(SIGPIPE);
-	signal_ignore(SIGHUP);
+	sig_ignore(SIGPIPE);
+	sig_ignore(SIGHUP);
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sig_watch(SIGCHLD);
 }

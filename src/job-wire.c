@@ -12,6 +12,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 static int put_list(struct buf *out, char *const *v, uint32_t n)
 {
 	int r = buf_put_u32(out, n);

@@ -24,6 +24,8 @@
 #include "mon-proc.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define JOB_MAGIC_1	0x464a4231u	/* "FJB1": positional, no reason and limits */
 #define JOB_MAGIC_2	0x464a4232u	/* "FJB2": positional */
 #define JOB_MAGIC	0x464a4233u	/* "FJB3": tagged fields, from here on */

@@ -24,6 +24,7 @@
 #define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
 
 /* Project file. */
+#define CONFIG_SUGGEST_KEY_MAX	32		/* "did you mean": longer keys get no edit-distance table (33x33 on the stack) */
 #define CONFIG_FILE_MAX		(64 * 1024)
 #define CONFIG_LINE_MAX		1024
 #define CONFIG_LIST_MAX		256		/* items in one list key */
@@ -85,6 +86,8 @@
 #define JOB_OUTPUTS_MAX		(512 * 1024)	/* bytes of a job's list of outputs moved out of its snapshot */
 #define SNAP_CODE_MAX		((size_t)1 << 30)	/* bytes of a snapshot's list of code paths */
 #define JOB_REASON_MAX		512		/* bytes of why ferry stopped a job */
+#define JOB_NOTICE_MAX		1024		/* bytes of one notice line from the agent (JOB_NOTICE) */
+#define JOB_COMMIT_ROOM		64		/* a JOB_START is checked against FRAME_MAX before its git commit id (SHA-256: 64 hex digits) is known */
 #define JOB_TREE_MAX		4096		/* processes of one job looked at */
 #define PATH_MAX_ABS		4096		/* an absolute path in a record */
 #define JOB_SPEC_MAX		(16 * 1024 * 1024)	/* bytes of a launch spec, its environment included */
@@ -165,6 +168,8 @@
 #define SIGNAL_GRACE_MS		2000		/* wait after forwarding TERM/HUP */
 #define STARTUP_TIMEOUT_MS	60000		/* ssh output to agent preamble */
 #define INT_PRESSES_TO_QUIT	3		/* Ctrl-C presses before ferry gives up */
+#define TERM_NAME_MAX		256		/* a $TERM passed to the server for exec -t; longer is not a terminal name */
+#define DOCTOR_CHECKS_MAX	16		/* lines of one `ferry doctor` report */
 #define RECONNECT_FIRST_MS	1000		/* a lost follow tries again after this, */
 #define RECONNECT_MAX_MS	15000		/* doubling up to this, */
 #define RECONNECT_GIVE_UP_MS	(5 * 60 * 1000)	/* and for this long in all */
@@ -191,6 +196,11 @@
 #define MON_SMI_TIMEOUT_MS	5000		/* one nvidia-smi run */
 #define MON_SMI_PERIOD_MS	2000		/* nvidia-smi at most this often (a process per run) */
 #define MON_JOB_FILE_MAX	256		/* bytes of a job's sid or state file */
+#define MON_GPU_MASK_BITS	64		/* GPU indexes a user's or job's mask (u64 on the wire) can name */
+#define MON_SMI_FIELDS_MAX	16		/* fields of one nvidia-smi CSV line looked at */
+#define STATUS_SYNC_OUT_MAX	(64 * 1024)	/* bytes of `push --dry-run --json` output `ferry status` reads */
+#define STATUS_USERS_SHOWN	10		/* users `ferry status` lists, busiest first */
+#define STATUS_WHY_SHOWN	180		/* bytes of a failed dry-run push's stderr `ferry status` shows (one line) */
 #define MON_KILL_MAX		4096		/* processes one kill request signals */
 
 #endif

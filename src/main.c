@@ -14,6 +14,8 @@
 #include "job-sup.h"
 #include "util.h"
 
+#include "banned.h"
+
 static int agent_entry(int argc, char **argv)
 {
 	if (argc == 1)
@@ -34,6 +36,7 @@ static int agent_entry(int argc, char **argv)
 int main(int argc, char **argv)
 {
 	int i = 1;
+	struct cmd_ctx ctx = { .dir = "." };
 
 	/* With fd 0, 1 or 2 closed, the next pipe would land there and be
 	 * taken for stdin or stdout: fill them with /dev/null first. */
@@ -43,7 +46,7 @@ int main(int argc, char **argv)
 
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc) {
-			cmd_dir = argv[i + 1];
+			ctx.dir = argv[i + 1];
 			i += 2;
 		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			printf("ferry %s (build %s)\n", ferry_version(), ferry_build_id());
@@ -69,5 +72,5 @@ int main(int argc, char **argv)
 		hint_msg("`ferry --help` lists the commands");
 		return EXIT_USAGE;
 	}
-	return c->fn(argc - i, argv + i);
+	return c->fn(&ctx, argc - i, argv + i);
 }

@@ -7,7 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "limits.h"
 #include "util.h"
+
+#include "banned.h"
 
 const char *fmt_bytes(uint64_t v, char *b, size_t n)
 {
@@ -98,7 +101,7 @@ static void j_str(FILE *f, const char *k, const char *v)
 static void j_gpus(FILE *f, const char *k, uint64_t mask)
 {
 	fprintf(f, "\"%s\":[", k);
-	for (int i = 0, first = 1; i < 64; i++)
+	for (int i = 0, first = 1; i < MON_GPU_MASK_BITS; i++)
 		if (mask & (1ull << i)) {
 			fprintf(f, "%s%d", first ? "" : ",", i);
 			first = 0;

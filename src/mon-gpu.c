@@ -26,6 +26,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 struct gpusrc {
 	enum mon_gpu_source kind;
 	char *note;
@@ -325,10 +327,10 @@ int smi_parse_gpus(const char *p, size_t n, struct mon_gpu **gpus, uint32_t *ngp
 	*gpus = xcalloc(1, sizeof(**gpus));
 	*ngpus = 0;
 	while (!tx_eof(&in)) {
-		struct rd l = tx_line(&in), f[16];
+		struct rd l = tx_line(&in), f[MON_SMI_FIELDS_MAX];
 		if (rd_left(&l) == 0)
 			continue;
-		int k = csv_split(&l, f, 16);
+		int k = csv_split(&l, f, MON_SMI_FIELDS_MAX);
 		if (k < 8 || *ngpus >= MON_GPUS_MAX) {
 			bad = 1;
 			continue;

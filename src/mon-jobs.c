@@ -24,6 +24,8 @@
 #include "mon-text.h"
 #include "util.h"
 
+#include "banned.h"
+
 char *mon_jobs_dir(void)
 {
 	return jobs_path();

@@ -11,6 +11,8 @@
 #include "mon.h"
 #include "util.h"
 
+#include "banned.h"
+
 uint64_t mp_delta(uint64_t now, uint64_t before)
 {
 	return now >= before ? now - before : 0;

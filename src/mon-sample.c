@@ -26,6 +26,8 @@
 #include "mon-gpu.h"
 #include "util.h"
 
+#include "banned.h"
+
 enum { F_STAT, F_MEMINFO, F_LOADAVG, F_UPTIME, F_PSI_CPU, F_PSI_MEM, F_PSI_IO, F_DISKSTATS, F_NETDEV, F_N };
 static const char *const host_files[F_N] = {
 	"stat", "meminfo", "loadavg", "uptime", "pressure/cpu", "pressure/memory", "pressure/io", "diskstats",
@@ -294,7 +296,7 @@ void mon_attribute(struct mon_sample *s, struct mon_pent *p, size_t n, const str
 	}
 	/* GPU processes: their memory goes to the process, its user, its job. */
 	for (uint32_t g = 0; g < s->ngpus; g++) {
-		uint64_t bit = s->gpus[g].index < 64 ? 1ull << s->gpus[g].index : 0;
+		uint64_t bit = s->gpus[g].index < MON_GPU_MASK_BITS ? 1ull << s->gpus[g].index : 0;
 		for (uint32_t k = 0; k < s->gpus[g].nprocs; k++) {
 			struct mon_gpu_proc *gp = &s->gpus[g].procs[k];
 			struct mon_pent *e = find_pid(p, n, gp->pid);

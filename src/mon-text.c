@@ -6,6 +6,8 @@
 
 #include <string.h>
 
+#include "banned.h"
+
 int tx_peek(const struct rd *r)
 {
 	if (r->err || r->off >= r->len)
@@ -34,7 +36,7 @@ struct rd tx_line(struct rd *r)
 		return l;
 	}
 	size_t left = rd_left(r);
-	const uint8_t *start = r->p + r->off;
+	const uint8_t *start = rd_peek(r);
 	const uint8_t *nl = memchr(start, '\n', left);
 	size_t n = nl ? (size_t)(nl - start) : left;
 	rd_init(&l, rd_bytes(r, n), n);
@@ -46,7 +48,7 @@ struct rd tx_line(struct rd *r)
 bool tx_lit(struct rd *r, const char *s)
 {
 	size_t n = strlen(s);
-	if (r->err || n > rd_left(r) || memcmp(r->p + r->off, s, n) != 0)
+	if (r->err || n > rd_left(r) || memcmp(rd_peek(r), s, n) != 0)
 		return false;
 	(void)rd_bytes(r, n);
 	return true;

@@ -18,6 +18,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 void mon_sample_release(struct mon_sample *s)
 {
 	if (s == NULL)

@@ -20,6 +20,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 static const struct {
 	uint32_t wire;
 	int sig;
@@ -369,7 +371,7 @@ int conn_next(struct conn *c, uint16_t *type, struct rd *body)
 	uint32_t len;
 	uint16_t t;
 	if (frame_header(c->in.data, &len, &t) < 0)
-		return -1;
+		return -EBADMSG;
 	if (c->in.len - FRAME_HDR_LEN < len)
 		return 0;
 	*type = t;

@@ -193,8 +193,8 @@ void conn_release(struct conn *c);	/* frees buffers; does not close fds */
 /* One read() into the input buffer: >0 bytes, 0 EOF, -errno (-EAGAIN). */
 int conn_fill(struct conn *c);
 /* The next complete frame, if one is buffered: 1 and *type and *body set (body
- * valid until the next conn_* call), 0 if more bytes are needed, -1 if the
- * header is malformed or announces more than FRAME_MAX. */
+ * valid until the next conn_* call), 0 if more bytes are needed, -EBADMSG if
+ * the header is malformed or announces more than FRAME_MAX. */
 int conn_next(struct conn *c, uint16_t *type, struct rd *body);
 /* Puts back the frame conn_next returned last: the next conn_next returns
  * it again. */
@@ -203,7 +203,8 @@ void conn_unread(struct conn *c);
  * what the fd already holds, is now; 0 otherwise (errors and EOF are
  * left for the next conn_read to report). */
 int conn_ready(struct conn *c);
-/* Blocking: reads until a frame, EOF (0) or error (<0). */
+/* Blocking: reads until a frame, EOF (0) or error: -EBADMSG (malformed
+ * header), -EPROTO (the stream ended inside a frame), -errno of read. */
 int conn_read(struct conn *c, uint16_t *type, struct rd *body);
 /* The framing itself, for frames carried inside others (a manifest
  * batch): a header of FRAME_HDR_LEN bytes at p decoded (-1 when its pad

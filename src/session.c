@@ -42,31 +42,7 @@
 #include "sig.h"
 #include "util.h"
 
-void ferr_set(struct ferr *e, int code, const char *hint, const char *fmt, ...)
-{
-	va_list ap;
-	ferr_release(e);
-	va_start(ap, fmt);
-	e->msg = xvasprintf(fmt, ap);
-	va_end(ap);
-	e->code = code;
-	e->hint = hint ? xstrdup(hint) : NULL;
-}
-
-void ferr_release(struct ferr *e)
-{
-	free(e->msg);
-	free(e->hint);
-	e->msg = e->hint = NULL;
-}
-
-void ferr_die(struct ferr *e)
-{
-	error_msg("%s", e->msg ? e->msg : "unknown error");
-	if (e->hint)
-		hint_msg("%s", e->hint);
-	exit(e->code ? e->code : EXIT_INTERNAL);
-}
+#include "banned.h"
 
 /* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`. */
 static const char boot_dir_script[] =
@@ -340,11 +316,6 @@ static char *stderr_last_line(struct session *s)
 	return line;
 }
 
-static bool stderr_has(struct session *s, const char *needle)
-{
-	return s->ssh_err.len && memmem(s->ssh_err.data, s->ssh_err.len, needle, strlen(needle)) != NULL;
-}
-
 /* Ends the transport and returns its wait status.  Our pipe ends close
  * first, so a peer blocked writing to us gets EPIPE instead of waiting
  * forever; one that still does not exit is terminated. */
@@ -389,54 +360,140 @@ static int reap(struct session *s)
 	return st;
 }
 
+/* What ssh says when it fails, most telling first: a host key or an
+ * authentication problem explains a connection that then closed.  The
+ * first four are ssh's own failures, counted only when ssh exited 255,
+ * since the remote shell's stderr comes through ssh too and its
+ * "sh: ./ferry: Permission denied" is no authentication failure. */
+static const struct {
+	const char *needle;
+	enum ssh_fail fail;
+} ssh_says[] = {
+	{ "Host key verification failed", SSH_FAIL_HOSTKEY },
+	{ "IDENTIFICATION HAS CHANGED", SSH_FAIL_HOSTKEY },
+	{ "host key is known", SSH_FAIL_HOSTKEY },
+	{ "No ED25519 host key", SSH_FAIL_HOSTKEY },
+	{ "No RSA host key", SSH_FAIL_HOSTKEY },
+	{ "No ECDSA host key", SSH_FAIL_HOSTKEY },
+	{ "Permission denied", SSH_FAIL_AUTH },
+	{ "Too many authentication failures", SSH_FAIL_AUTH },
+	{ "Authentication failed", SSH_FAIL_AUTH },
+	{ "Connection refused", SSH_FAIL_REFUSED },
+	{ "Could not resolve hostname", SSH_FAIL_RESOLVE },
+	{ "Name or service not known", SSH_FAIL_RESOLVE },
+	{ "timed out", SSH_FAIL_NETWORK },
+	{ "No route to host", SSH_FAIL_NETWORK },
+	{ "Network is unreachable", SSH_FAIL_NETWORK },
+	{ "Broken pipe", SSH_FAIL_NETWORK },
+	{ "Connection reset", SSH_FAIL_NETWORK },
+	{ "Connection closed", SSH_FAIL_NETWORK },
+};
+
+/* needle on a line of err that is about the host.  A stale ControlMaster
+ * socket makes ssh say "Control socket connect(PATH): Connection refused"
+ * and then connect by itself: that line says nothing about the host. */
+static bool ssh_err_has(const char *err, size_t n, const char *needle)
+{
+	static const char stale[] = "Control socket connect(";
+	size_t nl = strlen(needle);
+	while (n > 0) {
+		const char *eol = memchr(err, '\n', n);
+		size_t len = eol ? (size_t)(eol - err) : n;
+		if (!(len >= sizeof(stale) - 1 && memcmp(err, stale, sizeof(stale) - 1) == 0) &&
+		    memmem(err, len, needle, nl) != NULL)
+			return true;
+		if (eol == NULL)
+			break;
+		n -= len + 1;
+		err += len + 1;
+	}
+	return false;
+}
+
+enum ssh_fail session_ssh_class(const char *err, size_t n, int st, bool during)
+{
+	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	if (!during && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT))
+		return SSH_FAIL_INTERRUPTED;
+	for (size_t i = 0; i < ARRAY_LEN(ssh_says); i++) {
+		enum ssh_fail f = ssh_says[i].fail;
+		if (f != SSH_FAIL_NETWORK && code != 255)
+			continue;
+		if (ssh_err_has(err, n, ssh_says[i].needle))
+			return f == SSH_FAIL_NETWORK && during ? SSH_FAIL_LOST : f;
+	}
+	if (during)
+		return SSH_FAIL_LOST;
+	return code == 255 ? SSH_FAIL_SSH : SSH_FAIL_NO_AGENT;
+}
+
+int session_ssh_exit(enum ssh_fail f, int st)
+{
+	switch (f) {
+	case SSH_FAIL_INTERRUPTED:
+		return WIFSIGNALED(st) ? 128 + WTERMSIG(st) : EXIT_FAIL;
+	case SSH_FAIL_HOSTKEY:
+	case SSH_FAIL_AUTH:
+		return EXIT_AUTH;
+	case SSH_FAIL_REFUSED:
+	case SSH_FAIL_RESOLVE:
+	case SSH_FAIL_NETWORK:
+	case SSH_FAIL_SSH:
+		return EXIT_CONNECT;
+	case SSH_FAIL_LOST:
+		return EXIT_LOST;
+	case SSH_FAIL_NO_AGENT:
+		return EXIT_PROTO;
+	}
+	return EXIT_INTERNAL;
+}
+
 static void classify_ssh_failure(struct session *s, int st, bool during, struct ferr *e)
 {
 	const char *h = s->label;
 	char *last = stderr_last_line(s);
 	int code = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+	enum ssh_fail f = session_ssh_class((const char *)s->ssh_err.data, s->ssh_err.len, st, during);
+	int x = session_ssh_exit(f, st);
+	const char *sep = last[0] ? ": " : "";
+	char *hint;
 
-	if (!during && WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGQUIT)) {
+	switch (f) {
+	case SSH_FAIL_INTERRUPTED:
 		/* Ctrl-C at one of ssh's prompts, while it held the terminal. */
-		ferr_set(e, code, NULL, "interrupted while connecting to '%s'", h);
-		free(last);
-		return;
-	}
-
-	if (stderr_has(s, "Host key verification failed") || stderr_has(s, "IDENTIFICATION HAS CHANGED") ||
-	    stderr_has(s, "host key is known") || stderr_has(s, "No ED25519 host key") ||
-	    stderr_has(s, "No RSA host key") || stderr_has(s, "No ECDSA host key")) {
-		char *hint = xasprintf("run `ssh %s` once to check and accept the server's host key", h);
-		ferr_set(e, EXIT_AUTH, hint, "host key of '%s' is not trusted: %s", h, last);
+		ferr_set(e, x, NULL, "interrupted while connecting to '%s'", h);
+		break;
+	case SSH_FAIL_HOSTKEY:
+		hint = xasprintf("run `ssh %s` once to check and accept the server's host key", h);
+		ferr_set(e, x, hint, "host key of '%s' is not trusted: %s", h, last);
 		free(hint);
-	} else if (stderr_has(s, "Permission denied") || stderr_has(s, "Too many authentication failures") ||
-		   stderr_has(s, "Authentication failed")) {
-		ferr_set(e, EXIT_AUTH, "`ssh HOST true` must work without a password prompt: load your key with ssh-add or set IdentityFile in ~/.ssh/config",
+		break;
+	case SSH_FAIL_AUTH:
+		ferr_set(e, x, "`ssh HOST true` must work without a password prompt: load your key with ssh-add or set IdentityFile in ~/.ssh/config",
 			 "authentication to '%s' failed: %s", h, last);
-	} else if (stderr_has(s, "Connection refused")) {
-		ferr_set(e, EXIT_CONNECT, "is sshd running on the server, and is the port in ~/.ssh/config right?",
+		break;
+	case SSH_FAIL_REFUSED:
+		ferr_set(e, x, "is sshd running on the server, and is the port in ~/.ssh/config right?",
 			 "cannot connect to '%s': connection refused", h);
-	} else if (stderr_has(s, "Could not resolve hostname") || stderr_has(s, "Name or service not known")) {
-		ferr_set(e, EXIT_CONNECT, "check 'host' in ferry.ini and the Host entries in ~/.ssh/config",
+		break;
+	case SSH_FAIL_RESOLVE:
+		ferr_set(e, x, "check 'host' in ferry.ini and the Host entries in ~/.ssh/config",
 			 "cannot resolve host '%s'", h);
-	} else if (stderr_has(s, "timed out") || stderr_has(s, "No route to host") ||
-		   stderr_has(s, "Network is unreachable") || stderr_has(s, "Broken pipe") ||
-		   stderr_has(s, "Connection reset") || stderr_has(s, "Connection closed")) {
-		if (during)
-			ferr_set(e, EXIT_LOST, "the command may still be running or may have been stopped; check on the server",
-				 "connection to '%s' lost while the command ran: %s", h, last);
-		else
-			ferr_set(e, EXIT_CONNECT, "check your network, VPN or ProxyJump settings",
-				 "cannot connect to '%s': %s", h, last);
-	} else if (during) {
-		ferr_set(e, EXIT_LOST, "the command may still be running or may have been stopped; check on the server",
-			 "connection to '%s' lost while the command ran%s%s", h, last[0] ? ": " : "", last);
-	} else if (code == 255) {
-		ferr_set(e, EXIT_CONNECT, "try `ssh HOST true` to see what ssh says",
-			 "ssh to '%s' failed%s%s", h, last[0] ? ": " : "", last);
-	} else {
-		ferr_set(e, EXIT_PROTO, "check that your shell startup files on the server do not exit or exec another program",
-			 "the server '%s' did not start the ferry agent (remote exit %d)%s%s", h, code,
-			 last[0] ? ": " : "", last);
+		break;
+	case SSH_FAIL_NETWORK:
+		ferr_set(e, x, "check your network, VPN or ProxyJump settings", "cannot connect to '%s': %s", h, last);
+		break;
+	case SSH_FAIL_LOST:
+		ferr_set(e, x, "the command may still be running or may have been stopped; check on the server",
+			 "connection to '%s' lost while the command ran%s%s", h, sep, last);
+		break;
+	case SSH_FAIL_SSH:
+		ferr_set(e, x, "try `ssh HOST true` to see what ssh says", "ssh to '%s' failed%s%s", h, sep, last);
+		break;
+	case SSH_FAIL_NO_AGENT:
+		ferr_set(e, x, "check that your shell startup files on the server do not exit or exec another program",
+			 "the server '%s' did not start the ferry agent (remote exit %d)%s%s", h, code, sep, last);
+		break;
 	}
 	free(last);
 }
@@ -741,14 +798,7 @@ static int expect_hello(struct session *s, struct ferr *e)
 		}
 		if (r == 1) {
 			if (type == MSG_ERROR) {
-				uint32_t code;
-				char *msg;
-				if (error_decode(&body, &code, &msg) == 0) {
-					ferr_set(e, EXIT_PROTO, NULL, "agent on '%s': %s", s->label, msg);
-					free(msg);
-				} else {
-					ferr_set(e, EXIT_PROTO, NULL, "malformed error frame from '%s'", s->label);
-				}
+				(void)err_from_peer(&body, s->label, e);
 				return -1;
 			}
 			if (type != MSG_HELLO || hello_decode(&body, &s->peer) < 0) {
@@ -794,7 +844,7 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 	s->lend.fd = -1;
 	buf_init(&s->ssh_err, SSH_STDERR_KEEP);
 	conn_init(&s->c, -1, -1);
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 
 	if (cfg->kind == TARGET_SSH) {
 		if (session_control_dir(&s->ctl_dir, e) < 0)

@@ -10,19 +10,9 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "err.h"
 #include "proto.h"
 #include "spawn.h"
-
-/* A failure for the command edge: exit code, one line, an optional hint. */
-struct ferr {
-	int code;
-	char *msg;
-	char *hint;
-};
-void ferr_set(struct ferr *e, int code, const char *hint, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-void ferr_release(struct ferr *e);
-/* Prints "ferry: msg" and "hint: ..." and exits with e->code. */
-void ferr_die(struct ferr *e) __attribute__((noreturn));
 
 struct session_opts {
 	bool batch;		/* force ssh BatchMode (never prompt) */
@@ -85,6 +75,23 @@ void session_lost(struct session *s, bool during_command, struct ferr *e);
 /* Ends the session: closes our side, reaps the transport, prints whatever
  * ssh said that nobody consumed.  Safe on a half-open session. */
 void session_close(struct session *s);
+
+/* Why ssh ended a session, from the tail of its stderr and its wait
+ * status; during: a command was running. */
+enum ssh_fail {
+	SSH_FAIL_INTERRUPTED,	/* Ctrl-C at one of ssh's prompts */
+	SSH_FAIL_HOSTKEY,	/* the server's host key is unknown or changed */
+	SSH_FAIL_AUTH,		/* authentication failed */
+	SSH_FAIL_REFUSED,	/* nothing listens on the port */
+	SSH_FAIL_RESOLVE,	/* no such host name */
+	SSH_FAIL_NETWORK,	/* timed out, unreachable, reset before a command */
+	SSH_FAIL_LOST,		/* the link went while a command ran */
+	SSH_FAIL_SSH,		/* ssh failed (exit 255) and did not say how */
+	SSH_FAIL_NO_AGENT,	/* the server's shell ran but no agent started */
+};
+enum ssh_fail session_ssh_class(const char *err, size_t n, int st, bool during);
+/* The exit code of a class: EXIT_*, or 128+N for signal N. */
+int session_ssh_exit(enum ssh_fail f, int st);
 
 /* The private control-socket directory.  0, or -1 with e set. */
 int session_control_dir(char **dir, struct ferr *e);

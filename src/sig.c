@@ -13,6 +13,8 @@
 
 #include "util.h"
 
+#include "banned.h"
+
 static volatile sig_atomic_t counts[65];
 static int pipefd[2] = { -1, -1 };
 
@@ -50,12 +52,39 @@ void sig_watch(int signo)
 	sigaction(signo, &sa, NULL);
 }
 
-void sig_unwatch(int signo)
+/* sigaction, not signal(): signal's flags (SA_RESTART, a reset to
+ * default after one delivery) differ between libcs. */
+static void dispose(int signo, void (*how)(int))
 {
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = SIG_DFL;
+	sa.sa_handler = how;
+	sigemptyset(&sa.sa_mask);
 	sigaction(signo, &sa, NULL);
+}
+
+void sig_unwatch(int signo)
+{
+	dispose(signo, SIG_DFL);
+}
+
+void sig_default(int signo)
+{
+	dispose(signo, SIG_DFL);
+}
+
+void sig_ignore(int signo)
+{
+	dispose(signo, SIG_IGN);
+}
+
+/* What a child about to exec wants: no handler or ignored signal of ours
+ * is inherited (an ignored SIGPIPE or SIGHUP would be). */
+void sig_default_all(void)
+{
+	for (int s = 1; s < NSIG; s++)
+		if (s != SIGKILL && s != SIGSTOP)
+			dispose(s, SIG_DFL);
 }
 
 int sig_fd(void)

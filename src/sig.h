@@ -9,6 +9,11 @@
 void sig_watch(int signo);
 /* Back to the default disposition. */
 void sig_unwatch(int signo);
+/* signo's disposition set to SIG_DFL or SIG_IGN (sigaction: safe between
+ * fork and exec). */
+void sig_default(int signo);
+void sig_ignore(int signo);
+void sig_default_all(void);
 /* In a child that closed the inherited fds: forget the parent's pipe (its
  * fd numbers may be reused by files the child opens); the next
  * sig_watch makes a new one. */

@@ -26,6 +26,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 static unsigned tmp_counter;
 
 /* The folder of path, opened beneath rootfd, and the last component. */

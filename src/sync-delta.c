@@ -22,6 +22,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 uint32_t delta_nblocks(const struct delta_geom *g)
 {
 	uint64_t n = g->bs ? (g->old_size + g->bs - 1) / g->bs : 0;

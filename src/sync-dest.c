@@ -24,6 +24,8 @@
 #include "util.h"
 #include "sync-zstd.h"
 
+#include "banned.h"
+
 /* An old index entry the manifest no longer has: deleted, kept as a
  * conflict, or forgotten (an ignore rule is never a deletion: the file
  * stays, the index lets go of it). */

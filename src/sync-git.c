@@ -28,6 +28,8 @@
 #include "spawn.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define CACHE_MAGIC "ferry-git-tracked 1"
 
 static int cmp_str(const void *a, const void *b)

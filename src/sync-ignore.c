@@ -28,6 +28,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 enum { TOK_LIT, TOK_ANY, TOK_CLASS, TOK_STAR };
 enum { SEG_GLOB, SEG_ANY, SEG_STARSTAR };
 

@@ -26,6 +26,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define INDEX_MAGIC	0x46495831u	/* "FIX1" */
 #define INDEX_ENTRY_MIN	(2 + 1 + 2 + 3 * 8 + INDEX_HASH_LEN)	/* encoded: a 1-byte path and its NUL */
 

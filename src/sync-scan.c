@@ -28,6 +28,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 /* One depth's folder listing: getdents64 records, and the names in them. */
 struct level {
 	char *blk;

@@ -19,6 +19,8 @@
 #include "sync-apply.h"
 #include "util.h"
 
+#include "banned.h"
+
 void source_init(struct source *s, int rootfd, const char *cache_file)
 {
 	memset(s, 0, sizeof(*s));

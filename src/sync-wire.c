@@ -14,6 +14,8 @@
 #include "sync-scan.h"
 #include "util.h"
 
+#include "banned.h"
+
 static bool path_ok(const char *p)
 {
 	return p != NULL && path_check_rel(p, strlen(p)) == 0;

@@ -13,6 +13,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 void zpack_init(struct zpack *z, bool enabled)
 {
 	memset(z, 0, sizeof(*z));

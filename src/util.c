@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "banned.h"
+
 #ifndef FERRY_VERSION
 #define FERRY_VERSION "0.0.0-dev"
 #endif

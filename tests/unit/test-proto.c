@@ -50,9 +50,9 @@ static void test_frames(void)
 		{ "empty payload", { 0, 0, 0, 0, 0x01, 0x02, 0, 0 }, 8, 1, 0x0102, 0 },
 		{ "clean EOF", { 0 }, 0, 0, 0, 0 },
 		{ "half header", { 0, 0, 0 }, 3, -EPROTO, 0, 0 },
-		{ "oversize", { 0x00, 0x10, 0x00, 0x01, 0, 1, 0, 0 }, 8, -1, 0, 0 },
-		{ "huge", { 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0 }, 8, -1, 0, 0 },
-		{ "reserved bits", { 0, 0, 0, 0, 0, 1, 0, 1 }, 8, -1, 0, 0 },
+		{ "oversize", { 0x00, 0x10, 0x00, 0x01, 0, 1, 0, 0 }, 8, -EBADMSG, 0, 0 },
+		{ "huge", { 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0 }, 8, -EBADMSG, 0, 0 },
+		{ "reserved bits", { 0, 0, 0, 0, 0, 1, 0, 1 }, 8, -EBADMSG, 0, 0 },
 		{ "payload missing", { 0, 0, 0, 4, 0, 1, 0, 0 }, 8, -EPROTO, 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -124,7 +124,7 @@ static void test_ready_unread(void)
 	static const uint8_t bad[8] = { 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0 };
 	CHECK(write(fds[1], bad, sizeof(bad)) == (ssize_t)sizeof(bad));
 	CHECK(conn_ready(&c) == 0);		/* no frame to hand out... */
-	CHECK(conn_read(&c, &type, &body) == -1);	/* ...and conn_read says why */
+	CHECK(conn_read(&c, &type, &body) == -EBADMSG);	/* ...and conn_read says why */
 	conn_release(&c);
 	conn_release(&w);
 	close(fds[0]);
