@@ -22,6 +22,7 @@
 #define CONN_OUT_HIGH		(1024 * 1024)	/* stop reading producers above this queue */
 #define CONN_OUT_BATCH		(64 * 1024)	/* file data queued before a write: one write for many small files */
 #define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
+#define EV_FDS_MAX		64		/* fds one event loop watches (a session has a handful) */
 
 /* Project file. */
 #define CONFIG_FILE_MAX		(64 * 1024)
