@@ -340,6 +340,8 @@ static void xs_stop(struct achan *x)
 	struct xsession *xs = x->st;
 	if (group_alive(xs))
 		kill(-xs->ch.pid, SIGHUP);
+	if (xs->ch.pid > 0 && !xs->exited)
+		achan_reap_later(x, xs->ch.pid);
 	xs_free(xs);
 }
 

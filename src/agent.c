@@ -25,11 +25,13 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "ev.h"
 #include "fsx.h"
 #include "limits.h"
+#include "sig.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -41,6 +43,9 @@ struct agent {
 	bool seq;			/* one does */
 	short seq_wait;			/* what it waits for: POLLIN, POLLOUT */
 	int children;			/* handlers that want SIGCHLD */
+	pid_t orphans[CHAN_OPEN_MAX];	/* commands hung up, to reap */
+	int norphans;
+	bool sigchld;			/* SIGCHLD is watched */
 	unsigned rr;			/* the channel pumped first next turn */
 	bool over;			/* the session ends */
 	int code;
@@ -279,12 +284,39 @@ void achan_take(struct achan *x, struct conn *s)
 	conn_release(s);
 }
 
+/* Commands whose request was stopped before they ended. */
+static void reap_orphans(struct agent *a)
+{
+	for (int i = 0; i < a->norphans;) {
+		if (waitpid(a->orphans[i], NULL, WNOHANG) != 0)
+			a->orphans[i] = a->orphans[--a->norphans];
+		else
+			i++;
+	}
+}
+
+/* SIGCHLD is watched only while someone waits for a child: it interrupts
+ * the blocking calls of the sequential conversations. */
+static void sigchld_interest(struct agent *a);
+
 static void on_sigchld(struct ev_loop *ev, int signo, int count, void *arg)
 {
 	struct agent *a = arg;
 	for (int i = 0; i <= CHAN_OPEN_MAX; i++)
 		if (a->ch[i].ops && a->ch[i].children && a->ch[i].ops->child)
 			a->ch[i].ops->child(&a->ch[i]);
+	reap_orphans(a);
+	sigchld_interest(a);
+}
+
+static void sigchld_interest(struct agent *a)
+{
+	bool want = a->children > 0 || a->norphans > 0;
+	if (want && !a->sigchld)
+		ev_sig_add(a->ev, SIGCHLD, on_sigchld, a);
+	else if (!want && a->sigchld)
+		ev_sig_del(a->ev, SIGCHLD);
+	a->sigchld = want;
 }
 
 void achan_children(struct achan *x, bool on)
@@ -293,12 +325,20 @@ void achan_children(struct achan *x, bool on)
 	if (on == x->children)
 		return;
 	x->children = on;
-	/* Only while someone waits for a child: SIGCHLD interrupts the
-	 * blocking calls of the sequential conversations. */
-	if (on && a->children++ == 0)
-		ev_sig_add(a->ev, SIGCHLD, on_sigchld, a);
-	else if (!on && --a->children == 0)
-		ev_sig_del(a->ev, SIGCHLD);
+	a->children += on ? 1 : -1;
+	sigchld_interest(a);
+}
+
+void achan_reap_later(struct achan *x, pid_t pid)
+{
+	struct agent *a = x->a;
+	if (a->norphans == CHAN_OPEN_MAX)
+		reap_orphans(a);
+	/* Still full: the kernel's init reaps them after our exit. */
+	if (a->norphans < CHAN_OPEN_MAX)
+		a->orphans[a->norphans++] = pid;
+	reap_orphans(a);
+	sigchld_interest(a);
 }
 
 void achan_done(struct achan *x)
@@ -617,10 +657,8 @@ static void agent_end(struct agent *a)
 int agent_main(void)
 {
 	struct agent a = { .code = 0 };
-	struct sigaction sa = { .sa_handler = SIG_IGN };
 
-	sigemptyset(&sa.sa_mask);
-	sigaction(SIGPIPE, &sa, NULL);
+	sig_ignore(SIGPIPE);
 	conn_init(&a.c, 0, 1);
 	fd_nonblock(0);
 	fd_nonblock(1);

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "chan.h"
 #include "proto.h"
@@ -58,6 +59,8 @@ void achan_scratch(struct achan *x, struct conn *s);
 void achan_take(struct achan *x, struct conn *s);
 /* Turns SIGCHLD delivery to x->ops->child on or off. */
 void achan_children(struct achan *x, bool on);
+/* A child of a stopped request: reaped when it ends. */
+void achan_reap_later(struct achan *x, pid_t pid);
 /* The request is over: its state is already freed; what it queued goes
  * out, then CHAN_CLOSE (not on channel 0). */
 void achan_done(struct achan *x);

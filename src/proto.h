@@ -143,7 +143,7 @@ uint32_t signal_to_wire(int sig);	/* 0 when it has no wire number */
 
 /* Hello capability bits. */
 #define CAP_CHANNELS		(UINT64_C(1) << 0)	/* frame headers carry a channel id */
-#define CAPS_SELF		0	/* what hello_init_self announces */
+#define CAPS_SELF		CAP_CHANNELS	/* what hello_init_self announces */
 
 struct hello {
 	uint16_t version_min, version_max;

@@ -761,6 +761,9 @@ static int expect_hello(struct session *s, struct ferr *e)
 					 s->label, s->peer.version_max);
 				return -1;
 			}
+			/* Both speak channels: headers may carry ids (the agent
+			 * uses one only on a channel we opened). */
+			s->c.chans = (s->peer.caps & CAPS_SELF & CAP_CHANNELS) != 0;
 			return 0;
 		}
 		if (s->c.eof) {
@@ -794,7 +797,7 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 	s->lend.fd = -1;
 	buf_init(&s->ssh_err, SSH_STDERR_KEEP);
 	conn_init(&s->c, -1, -1);
-	signal(SIGPIPE, SIG_IGN);
+	sig_ignore(SIGPIPE);
 
 	if (cfg->kind == TARGET_SSH) {
 		if (session_control_dir(&s->ctl_dir, e) < 0)

@@ -7,8 +7,11 @@
 
 /* Starts counting signo (SA_RESTART off, so blocking calls see EINTR). */
 void sig_watch(int signo);
-/* Back to the default disposition. */
+/* Back to the default disposition (async-signal-safe: fine in a child
+ * between fork and exec). */
 void sig_unwatch(int signo);
+/* Ignores signo (SIGPIPE: a write to a closed pipe is an EPIPE error). */
+void sig_ignore(int signo);
 /* In a child that closed the inherited fds: forget the parent's pipe (its
  * fd numbers may be reused by files the child opens); the next
  * sig_watch makes a new one. */

@@ -18,6 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sig.h"
 #include "util.h"
 
 int fd_nonblock(int fd)
@@ -142,9 +143,9 @@ int spawn(char *const argv[], const struct spawn_opts *o, struct child *c)
 		sigprocmask(SIG_SETMASK, &none, NULL);
 		for (int s = 1; s < NSIG; s++)
 			if (s != SIGKILL && s != SIGSTOP)
-				signal(s, SIG_DFL);
+				sig_unwatch(s);
 		if (o->ignore_sigint)
-			signal(SIGINT, SIG_IGN);
+			sig_ignore(SIGINT);
 		if (o->new_session)
 			setsid();
 		else if (o->new_pgrp)
