@@ -71,13 +71,14 @@ static void on_frame(struct conn *c, struct slot *s, uint16_t id, uint16_t type,
 	} else if (r == CHAN_RX_DATA) {
 		chan_consumed(ch, c, n);
 		/* The payload's first byte picks the answer: data, close, reset. */
-		uint8_t how = n ? rd_u8(body) : 0;
+		const uint8_t *pl = rd_bytes(body, n);
+		uint8_t how = n ? pl[0] : 0;
 		if (how == 'c')
 			chan_close(ch);
 		else if (how == 'r')
 			chan_reset(ch, c, PERR_INTERNAL, "asked to");
 		else if (chan_room(ch))
-			(void)chan_queue(ch, MSG_STDOUT, body->p, n);
+			(void)chan_queue(ch, MSG_STDOUT, pl, n);
 	} else if (r == CHAN_RX_RESET || r == CHAN_RX_CLOSE) {
 		chan_close(ch);
 	}
