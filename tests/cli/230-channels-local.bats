@@ -32,3 +32,12 @@ teardown() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+@test "channels: a monitor stream keeps flowing while a sequential conversation on channel 0 waits for a slow link" {
+	mkdir -p "$R"
+	head -c $((24 << 20)) /dev/urandom >"$R/big"
+	run python3 "$BATS_TEST_DIRNAME/chan-client.py" "$FERRY" "$R" 24 seq
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *ok ]]
+}

@@ -13,6 +13,9 @@ MODE
   reset     a command that sleeps on channel 4, then CHAN_RESET: the agent
             answers CHAN_CLOSE and the session goes on; a sequential request
             on channel 5 is refused with CHAN_RESET.
+  seq       a monitor stream on channel 1 while a sequential conversation
+            (FILE_GET of JOB_ID's worth of MiB from ROOT/big, read slowly)
+            runs on channel 0: samples keep coming between its data frames.
   nochan    a hello without CAP_CHANNELS: a frame on channel 1 ends the
             session with ERROR (the old rule).
 Exits 0 when every check passed, 1 with the reason on stderr otherwise.
@@ -32,6 +35,7 @@ STDIN = 0x0102
 INFO, INFO_REPLY = 0x0200, 0x0201
 JOB_LOGS, JOB_OUTPUT, JOB_DONE = 0x0404, 0x0405, 0x0406
 MON_REQ, MON_SAMPLE, MON_STOP, MON_END = 0x0500, 0x0501, 0x0502, 0x0503
+FILE_GET, FILE_DATA, FILE_END = 0x0600, 0x0601, 0x0602
 
 
 def fail(msg):
@@ -197,6 +201,43 @@ def reset():
     print("ok")
 
 
+def seq():
+    a = Agent(1)
+    a.send(1, MON_REQ, struct.pack(">IIII", 100, 0, 0, 0) + s(ROOT))
+    a.send(0, FILE_GET, s(ROOT) + s(b"big") + struct.pack(">Q", 64 << 20))
+    data = 0
+    during = 0
+    ended = False
+    while not ended:
+        ch, t, body = a.next()
+        if (ch, t) == (0, FILE_DATA):
+            data += len(body)
+            time.sleep(0.005)  # a slow reader: the link backs up
+        elif (ch, t) == (0, FILE_END):
+            ended = True
+        elif (ch, t) == (1, MON_SAMPLE):
+            if data > 0:
+                during += 1
+        elif t in (ERROR, RESET):
+            fail("channel %d: type 0x%04x %r" % (ch, t, body))
+    print("file bytes: %d, samples during the transfer: %d" % (data, during))
+    if data != JOB << 20:
+        fail("FILE_GET brought %d bytes" % data)
+    if during < 3:
+        fail("the monitor stream stalled during the sequential conversation (%d samples)" % during)
+    a.send(1, MON_STOP)
+    got = set()
+    while got != {MON_END, CLOSE}:
+        ch, t, body = a.next()
+        if ch == 1 and t in (MON_END, CLOSE):
+            got.add(t)
+    a.send(1, CLOSE)
+    a.p.stdin.close()
+    if a.p.wait(10) != 0:
+        fail("the agent exited %d" % a.p.returncode)
+    print("ok")
+
+
 def nochan():
     a = Agent(0)
     a.send(1, INFO, s(ROOT))
@@ -213,4 +254,4 @@ def nochan():
     print("ok")
 
 
-{"streams": streams, "reset": reset, "nochan": nochan}[MODE]()
+{"streams": streams, "reset": reset, "seq": seq, "nochan": nochan}[MODE]()
