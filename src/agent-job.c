@@ -25,6 +25,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "ev.h"
 #include "fsx.h"
 #include "job-backend.h"
 #include "job-snap.h"
@@ -405,32 +406,6 @@ static void send_log_at(struct conn *c, uint64_t pos)
 	conn_queue(c, MSG_JOB_LOG_AT, b, sizeof(b));
 }
 
-/* Sends what the log holds from l's position on; -1 when the client is
- * gone.  With at (the offset the client will count the next byte at, or
- * UINT64_MAX when it does not know), a JOB_LOG_AT goes before output
- * that does not start there: after a dropped-bytes line, whose bytes are
- * not the log's. */
-static int send_log(struct conn *c, struct job_log *l, uint64_t *at)
-{
-	uint8_t b[FRAME_CHUNK];
-	ssize_t n;
-	for (;;) {
-		uint64_t pos = job_log_pos(l);
-		if ((n = job_log_read(l, b, sizeof(b))) <= 0)
-			break;
-		if (at != NULL) {
-			uint64_t end = job_log_pos(l);
-			if (end - pos == (uint64_t)n && pos != *at)
-				send_log_at(c, pos);
-			*at = end - pos == (uint64_t)n ? end : UINT64_MAX;
-		}
-		conn_queue(c, MSG_JOB_OUTPUT, b, (size_t)n);
-		if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
-			return -1;
-	}
-	return 0;
-}
-
 /* Positions l at the start of the last `lines` lines (within the last
  * JOB_TAIL_SCAN bytes). */
 static int open_tail(struct job_log *l, const char *dir, uint32_t lines)
@@ -512,67 +487,180 @@ static int watch_dir(const char *dir)
 	return ino;
 }
 
-int agent_job_logs(struct conn *c, struct rd *body)
-{
-	struct job_logs_req q;
-	if (job_logs_decode(body, &q) < 0) {
-		agent_error(c, PERR_PROTOCOL, "malformed logs request");
-		return -1;
-	}
-	uint32_t id = q.id, tail = q.tail;
-	bool follow = q.flags & JOB_LOGS_FOLLOW;
-	uint64_t at = UINT64_MAX, *atp = q.flags & JOB_LOGS_AT ? &at : NULL;
+/* A log follow, or a plain read of a log, on the event loop. */
+struct follow {
+	struct achan *x;
+	uint32_t id;
 	struct job j;
 	struct job_log l;
-	char *jobs = jobs_or_error(c), *dir = NULL;
-	int ino = -1;
-	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
-		free(jobs);
-		return 0;
+	bool log_open;
+	uint64_t at, *atp;
+	char *jobs, *dir;
+	int ino;
+	uint64_t timer;
+};
+
+static void fl_free(struct follow *f)
+{
+	struct ev_loop *ev = achan_ev(f->x);
+	if (f->ino >= 0) {
+		ev_fd_del(ev, f->ino, EV_READ);
+		close(f->ino);
 	}
-	dir = job_dir(jobs, id);
-	/* Watch before reading: nothing written in between is missed. */
-	if (follow && j.state == JOB_RUNNING)
-		ino = watch_dir(dir);
-	int r = tail && !(q.flags & JOB_LOGS_FROM) ? open_tail(&l, dir, tail) : job_log_open(&l, dir, 0);
-	if (r < 0) {
-		agent_error(c, PERR_JOB, "cannot read the log of job %u: %s", id, strerror(-r));
-		goto out;
-	}
-	if (q.flags & JOB_LOGS_FROM)
-		job_log_seek(&l, q.from);
-	if (atp != NULL) {
-		/* Where it starts, even when nothing follows yet. */
-		at = job_log_pos(&l);
-		send_log_at(c, at);
-	}
-	if (send_log(c, &l, atp) < 0)
-		goto close;
-	while (ino >= 0 && j.state == JOB_RUNNING) {
-		if (conn_flush(c) < 0)
-			goto close;
-		int w = wait_change(c, ino);
-		if (w < 0)
-			goto close;
-		if (send_log(c, &l, atp) < 0)
-			goto close;
-		struct job k;
-		if (job_load(jobs, id, &k) == 0) {
-			job_release(&j);
-			j = k;
+	if (f->timer)
+		(void)ev_timer_del(ev, f->timer);
+	if (f->log_open)
+		job_log_close(&f->l);
+	job_release(&f->j);
+	free(f->dir);
+	free(f->jobs);
+	free(f);
+}
+
+/* Queues what the log holds from l's position on while the channel has
+ * room; true once it is all queued.  With atp (the offset the client
+ * will count the next byte at, or UINT64_MAX when it does not know), a
+ * JOB_LOG_AT goes before output that does not start there: after a
+ * dropped-bytes line, whose bytes are not the log's. */
+static bool fl_send(struct follow *f)
+{
+	uint8_t b[FRAME_CHUNK];
+	while (achan_room(f->x)) {
+		uint64_t pos = job_log_pos(&f->l);
+		ssize_t n = job_log_read(&f->l, b, sizeof(b));
+		if (n <= 0)
+			return true;
+		if (f->atp != NULL) {
+			uint64_t end = job_log_pos(&f->l);
+			if (end - pos == (uint64_t)n && pos != f->at) {
+				struct conn s;
+				achan_scratch(f->x, &s);
+				send_log_at(&s, pos);
+				achan_take(f->x, &s);
+			}
+			f->at = end - pos == (uint64_t)n ? end : UINT64_MAX;
 		}
+		achan_queue(f->x, MSG_JOB_OUTPUT, b, (size_t)n);
 	}
-	/* The end: whatever came last, then how it ended. */
-	if (send_log(c, &l, atp) == 0)
-		send_done(c, &j);
-close:
-	job_log_close(&l);
-out:
-	if (ino >= 0)
-		close(ino);
-	job_release(&j);
-	free(dir);
-	free(jobs);
+	return false;
+}
+
+/* After anything happened: more output, and the end once the job ended
+ * (or cannot be followed). */
+static void fl_step(struct follow *f)
+{
+	if (!fl_send(f))
+		return;		/* the room callback brings us back */
+	if (f->ino >= 0 && f->j.state == JOB_RUNNING)
+		return;		/* inotify or the timer do */
+	struct achan *x = f->x;
+	struct conn s;
+	achan_scratch(x, &s);
+	send_done(&s, &f->j);
+	achan_take(x, &s);
+	fl_free(f);
+	achan_done(x);
+}
+
+/* The record may have changed: read it again, then the log. */
+static void fl_reload(struct follow *f)
+{
+	struct job k;
+	if (job_load(f->jobs, f->id, &k) == 0) {
+		job_release(&f->j);
+		f->j = k;
+	}
+	fl_step(f);
+}
+
+static void fl_inotify(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	fl_reload(arg);
+}
+
+/* Once a second, as inotify does not see a supervisor that died. */
+static int64_t fl_tick(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	struct follow *f = arg;
+	struct achan *x = f->x;
+	fl_reload(f);
+	return x->st == f ? JOB_FOLLOW_CHECK_MS : EV_TIMER_END;
+}
+
+/* Nothing is expected from the client during a follow: anything ends it
+ * (and is the next request). */
+static int fl_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	fl_free(x->st);
+	achan_done(x);
+	return 1;
+}
+
+static void fl_room(struct achan *x)
+{
+	fl_step(x->st);
+}
+
+static void fl_stop(struct achan *x)
+{
+	fl_free(x->st);
+}
+
+static const struct achan_ops follow_ops = { .frame = fl_frame, .room = fl_room, .stop = fl_stop };
+
+int agent_job_logs_start(struct achan *x, struct rd *body)
+{
+	struct job_logs_req q;
+	struct conn s;
+	if (job_logs_decode(body, &q) < 0) {
+		achan_error(x, PERR_PROTOCOL, "malformed logs request");
+		return -1;
+	}
+	struct follow *f = xcalloc(1, sizeof(*f));
+	f->x = x;
+	f->id = q.id;
+	f->ino = -1;
+	f->at = UINT64_MAX;
+	f->atp = q.flags & JOB_LOGS_AT ? &f->at : NULL;
+	achan_scratch(x, &s);
+	f->jobs = jobs_or_error(&s);
+	if (f->jobs == NULL || load_or_error(&s, f->jobs, f->id, &f->j) < 0)
+		goto fail;
+	f->dir = job_dir(f->jobs, f->id);
+	/* Watch before reading: nothing written in between is missed. */
+	if ((q.flags & JOB_LOGS_FOLLOW) && f->j.state == JOB_RUNNING)
+		f->ino = watch_dir(f->dir);
+	int r = q.tail && !(q.flags & JOB_LOGS_FROM) ? open_tail(&f->l, f->dir, q.tail)
+						      : job_log_open(&f->l, f->dir, 0);
+	if (r < 0) {
+		agent_error(&s, PERR_JOB, "cannot read the log of job %u: %s", f->id, strerror(-r));
+		goto fail;
+	}
+	f->log_open = true;
+	if (q.flags & JOB_LOGS_FROM)
+		job_log_seek(&f->l, q.from);
+	if (f->atp != NULL) {
+		/* Where it starts, even when nothing follows yet. */
+		f->at = job_log_pos(&f->l);
+		send_log_at(&s, f->at);
+	}
+	achan_take(x, &s);
+	x->st = f;
+	x->ops = &follow_ops;
+	if (f->ino >= 0) {
+		ev_fd_add(achan_ev(x), f->ino, EV_READ, fl_inotify, f);
+		f->timer = ev_timer_add(achan_ev(x), JOB_FOLLOW_CHECK_MS, fl_tick, f);
+	}
+	fl_step(f);
+	return 0;
+fail:
+	/* Answered with an ERROR; the session goes on, as before. */
+	achan_take(x, &s);
+	fl_free(f);
+	achan_done(x);
 	return 0;
 }
 
@@ -685,121 +773,319 @@ out:
 
 /* ---- wait ---- */
 
-int agent_job_wait(struct conn *c, struct rd *body)
+struct waiter {
+	struct achan *x;
+	uint32_t *ids, n, i;
+	char *jobs;
+	int ino;
+	uint64_t timer;
+};
+
+static void wt_free(struct waiter *w)
 {
-	uint32_t n;
-	uint32_t *ids = job_ids_decode(body, &n);
+	struct ev_loop *ev = achan_ev(w->x);
+	if (w->ino >= 0) {
+		ev_fd_del(ev, w->ino, EV_READ);
+		close(w->ino);
+	}
+	if (w->timer)
+		(void)ev_timer_del(ev, w->timer);
+	free(w->ids);
+	free(w->jobs);
+	free(w);
+}
+
+static void wt_end(struct waiter *w, bool list_end)
+{
+	struct achan *x = w->x;
+	if (list_end)
+		achan_queue(x, MSG_JOB_LIST_END, NULL, 0);
+	wt_free(w);
+	achan_done(x);
+}
+
+/* Each job's record as it ends, in the order asked. */
+static void wt_step(struct waiter *w)
+{
+	while (w->i < w->n) {
+		if (!achan_room(w->x))
+			return;		/* the room callback brings us back */
+		struct job j;
+		struct conn s;
+		uint32_t id = w->ids[w->i];
+		achan_scratch(w->x, &s);
+		int r = job_load(w->jobs, id, &j);
+		bool ended = r < 0 || j.state != JOB_RUNNING;
+		if (r < 0)
+			notice(&s, id, "job %u was removed", id);
+		else if (ended)
+			send_record(&s, &j);
+		if (r == 0)
+			job_release(&j);
+		achan_take(w->x, &s);
+		if (!ended) {
+			/* Without inotify nothing would wake us: as before, stop. */
+			if (w->ino < 0)
+				wt_end(w, false);
+			return;
+		}
+		w->i++;
+	}
+	wt_end(w, true);
+}
+
+static void wt_inotify(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+	wt_step(arg);
+}
+
+static int64_t wt_tick(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	struct waiter *w = arg;
+	struct achan *x = w->x;
+	wt_step(w);
+	return x->st == w ? JOB_FOLLOW_CHECK_MS : EV_TIMER_END;
+}
+
+/* Nothing is expected from the client meanwhile: anything ends the wait. */
+static int wt_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	wt_end(x->st, false);
+	return 1;
+}
+
+static void wt_room(struct achan *x)
+{
+	wt_step(x->st);
+}
+
+static void wt_stop(struct achan *x)
+{
+	wt_free(x->st);
+}
+
+static const struct achan_ops wait_ops = { .frame = wt_frame, .room = wt_room, .stop = wt_stop };
+
+int agent_job_wait_start(struct achan *x, struct rd *body)
+{
+	struct waiter *w = xcalloc(1, sizeof(*w));
+	struct conn s;
+	w->x = x;
+	w->ids = job_ids_decode(body, &w->n);
 	rd_expect_end(body);
-	if (!rd_ok(body) || n == 0) {
-		free(ids);
-		agent_error(c, PERR_PROTOCOL, "malformed wait request");
+	if (!rd_ok(body) || w->n == 0) {
+		w->ino = -1;
+		wt_free(w);
+		achan_error(x, PERR_PROTOCOL, "malformed wait request");
 		return -1;
 	}
-	char *jobs = jobs_or_error(c);
-	int ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
-	if (jobs == NULL)
-		goto out;
-	for (uint32_t i = 0; i < n; i++) {
+	achan_scratch(x, &s);
+	w->jobs = jobs_or_error(&s);
+	w->ino = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+	for (uint32_t i = 0; w->jobs && i < w->n; i++) {
 		struct job j;
-		if (load_or_error(c, jobs, ids[i], &j) < 0)
-			goto out;
+		if (load_or_error(&s, w->jobs, w->ids[i], &j) < 0) {
+			achan_take(x, &s);
+			wt_end(w, false);
+			return 0;
+		}
 		job_release(&j);
-		char *dir = job_dir(jobs, ids[i]);
-		if (ino >= 0)
-			(void)inotify_add_watch(ino, dir, IN_MOVED_TO);
+		char *dir = job_dir(w->jobs, w->ids[i]);
+		if (w->ino >= 0)
+			(void)inotify_add_watch(w->ino, dir, IN_MOVED_TO);
 		free(dir);
 	}
-	/* Each job's record as it ends, in the order asked. */
-	for (uint32_t i = 0; i < n; i++) {
-		for (;;) {
-			struct job j;
-			if (job_load(jobs, ids[i], &j) < 0) {
-				notice(c, ids[i], "job %u was removed", ids[i]);
-				break;
-			}
-			if (j.state != JOB_RUNNING) {
-				send_record(c, &j);
-				job_release(&j);
-				break;
-			}
-			job_release(&j);
-			if (conn_flush(c) < 0 || ino < 0 || wait_change(c, ino) < 0)
-				goto out;
-		}
+	achan_take(x, &s);
+	if (w->jobs == NULL) {
+		wt_end(w, false);
+		return 0;
 	}
-	conn_queue(c, MSG_JOB_LIST_END, NULL, 0);
-out:
-	if (ino >= 0)
-		close(ino);
-	free(ids);
-	free(jobs);
+	x->st = w;
+	x->ops = &wait_ops;
+	if (w->ino >= 0) {
+		ev_fd_add(achan_ev(x), w->ino, EV_READ, wt_inotify, w);
+		w->timer = ev_timer_add(achan_ev(x), JOB_FOLLOW_CHECK_MS, wt_tick, w);
+	}
+	wt_step(w);
 	return 0;
 }
 
 /* ---- attach ---- */
 
-/* Relays between the client and the supervisor until the job ends or
- * either side goes.  1 when the supervisor hung up before saying
- * anything (one older than JOB_LOG_AT refuses its request so), else 0.
- * With owe_at, a JOB_LOG_AT of an unknown offset follows the first
- * output (the client shows its banner after the recent output). */
-static int relay(struct conn *c, struct conn *sc, bool owe_at)
+/* A relay between the client's channel and the job's supervisor (its
+ * control socket) until the job ends or either side goes. */
+struct attach {
+	struct achan *x;
+	uint32_t id;
+	char *jobs;
+	int fd;
+	struct conn sc;
+	uint8_t req[12];
+	bool at;		/* the client asked with a log offset */
+	bool heard;		/* the supervisor said something */
+	bool owe_at;		/* a JOB_LOG_AT of an unknown offset follows the first output */
+	bool retried;
+};
+
+static void at_close_sc(struct attach *t)
 {
-	bool heard = false;
-	for (;;) {
-		struct pollfd p[3] = {
-			{ .fd = c->rfd, .events = POLLIN },
-			{ .fd = sc->rfd, .events = POLLIN },
-			{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT },
-		};
-		if (sc->out.len && conn_flush(sc) < 0)
-			return 0;
-		if (poll(p, 3, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			return 0;
-		}
-		if (p[2].revents && conn_flush_some(c) < 0)
-			return 0;
-		uint16_t type;
-		struct rd b;
-		if (p[0].revents) {
-			int r = conn_fill(c);
-			int fr;
-			while ((fr = conn_next(c, &type, &b)) == 1) {
-				if (type != MSG_JOB_INPUT && type != MSG_JOB_RESIZE)
-					return 0;
-				conn_queue(sc, type, b.p + b.off, rd_left(&b));
-			}
-			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
-				return 0;	/* detached */
-		}
-		if (p[1].revents) {
-			int r = conn_fill(sc);
-			int fr;
-			while ((fr = conn_next(sc, &type, &b)) == 1) {
-				if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE && type != MSG_JOB_LOG_AT)
-					return 0;
-				heard = true;
-				conn_queue(c, type, b.p + b.off, rd_left(&b));
-				if (type == MSG_JOB_DONE)
-					return 0;
-			}
-			if (owe_at && heard) {
-				send_log_at(c, UINT64_MAX);
-				owe_at = false;
-			}
-			if (fr < 0 || r == 0 || (r < 0 && r != -EAGAIN))
-				return heard ? 0 : 1;
-			/* A slow client: hold the supervisor back (it drops
-			 * us if we lag too far). */
-			if (c->out.len > CONN_OUT_HIGH && conn_flush(c) < 0)
-				return 0;
-		}
-	}
+	if (t->fd < 0)
+		return;
+	ev_fd_del(achan_ev(t->x), t->fd, EV_READ | EV_WRITE);
+	conn_release(&t->sc);
+	close(t->fd);
+	t->fd = -1;
 }
 
-int agent_job_attach(struct conn *c, struct rd *body)
+static void at_free(struct attach *t)
+{
+	at_close_sc(t);
+	free(t->jobs);
+	free(t);
+}
+
+/* Ended, with or without the supervisor's word: say how the job stands. */
+static void at_finish(struct attach *t)
+{
+	struct achan *x = t->x;
+	struct job k;
+	if (job_load(t->jobs, t->id, &k) == 0) {
+		if (k.state != JOB_RUNNING) {
+			struct conn s;
+			achan_scratch(x, &s);
+			send_done(&s, &k);
+			achan_take(x, &s);
+		}
+		job_release(&k);
+	}
+	at_free(t);
+	achan_done(x);
+}
+
+static void on_sup(struct ev_loop *ev, int fd, int mask, void *arg);
+
+static void at_update(struct attach *t)
+{
+	struct ev_loop *ev = achan_ev(t->x);
+	/* A slow client: hold the supervisor back (it drops us if we lag
+	 * too far). */
+	if (achan_room(t->x))
+		ev_fd_add(ev, t->fd, EV_READ, on_sup, t);
+	else
+		ev_fd_del(ev, t->fd, EV_READ);
+	if (t->sc.out.len)
+		ev_fd_add(ev, t->fd, EV_WRITE, on_sup, t);
+	else
+		ev_fd_del(ev, t->fd, EV_WRITE);
+}
+
+static int at_connect(struct attach *t, size_t reqlen)
+{
+	t->fd = ctl_connect(t->jobs, t->id);
+	if (t->fd < 0)
+		return t->fd;
+	conn_init(&t->sc, t->fd, t->fd);
+	conn_queue(&t->sc, MSG_JOB_CTL_ATTACH, t->req, reqlen);
+	at_update(t);
+	return 0;
+}
+
+/* The supervisor's frames onto the channel while it has room; 1 at
+ * the job's end or a frame that has no business here. */
+static int at_relay(struct attach *t)
+{
+	uint16_t type;
+	struct rd b;
+	int fr = 0;
+	while (achan_room(t->x) && (fr = conn_next(&t->sc, &type, &b)) == 1) {
+		if (type != MSG_JOB_OUTPUT && type != MSG_JOB_DONE && type != MSG_JOB_LOG_AT)
+			return 1;
+		t->heard = true;
+		size_t n = rd_left(&b);
+		achan_queue(t->x, type, rd_bytes(&b, n), n);
+		if (type == MSG_JOB_DONE)
+			return 1;
+	}
+	if (t->owe_at && t->heard) {
+		struct conn s;
+		achan_scratch(t->x, &s);
+		send_log_at(&s, UINT64_MAX);
+		achan_take(t->x, &s);
+		t->owe_at = false;
+	}
+	return fr < 0 ? 1 : 0;
+}
+
+static void on_sup(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct attach *t = arg;
+	if ((mask & EV_WRITE) && conn_flush_some(&t->sc) < 0) {
+		at_finish(t);
+		return;
+	}
+	if (!(mask & EV_READ)) {
+		at_update(t);
+		return;
+	}
+	int r = conn_fill(&t->sc);
+	if (at_relay(t) == 1) {
+		at_finish(t);
+		return;
+	}
+	if (r == 0 || (r < 0 && r != -EAGAIN)) {
+		/* Hung up before saying anything: a supervisor of an older
+		 * ferry refuses a request with an offset so.  Again in its
+		 * words, and the client learns no offset. */
+		if (!t->heard && t->at && !t->retried) {
+			t->retried = true;
+			t->owe_at = true;
+			at_close_sc(t);
+			if (at_connect(t, 4) == 0)
+				return;
+		}
+		at_finish(t);
+		return;
+	}
+	at_update(t);
+}
+
+static int at_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	struct attach *t = x->st;
+	if (type != MSG_JOB_INPUT && type != MSG_JOB_RESIZE) {
+		at_finish(t);	/* detached */
+		return 0;
+	}
+	size_t n = rd_left(body);
+	if (conn_queue(&t->sc, type, rd_bytes(body, n), n) < 0) {
+		at_finish(t);
+		return 0;
+	}
+	at_update(t);
+	return 0;
+}
+
+static void at_room(struct achan *x)
+{
+	struct attach *t = x->st;
+	/* Frames already read from the supervisor go first. */
+	if (at_relay(t) == 1)
+		at_finish(t);
+	else
+		at_update(t);
+}
+
+static void at_stop(struct achan *x)
+{
+	at_free(x->st);
+}
+
+static const struct achan_ops attach_ops = { .frame = at_frame, .room = at_room, .stop = at_stop };
+
+int agent_job_attach_start(struct achan *x, struct rd *body)
 {
 	uint32_t id = rd_u32(body);
 	uint16_t rows = rd_u16(body), cols = rd_u16(body);
@@ -808,56 +1094,47 @@ int agent_job_attach(struct conn *c, struct rd *body)
 	uint64_t from = at ? rd_u64(body) : UINT64_MAX;
 	rd_expect_end(body);
 	if (!rd_ok(body)) {
-		agent_error(c, PERR_PROTOCOL, "malformed attach request");
+		achan_error(x, PERR_PROTOCOL, "malformed attach request");
 		return -1;
 	}
+	struct attach *t = xcalloc(1, sizeof(*t));
+	struct conn s;
 	struct job j;
-	char *jobs = jobs_or_error(c);
-	int fd = -1;
-	if (jobs == NULL || load_or_error(c, jobs, id, &j) < 0) {
-		free(jobs);
-		return 0;
-	}
-	if (j.state != JOB_RUNNING) {
-		agent_error(c, PERR_JOB, "job %u is not running (%s)", id, job_state_name(j.state));
-		goto out;
-	}
-	fd = ctl_connect(jobs, id);
-	if (fd < 0) {
-		agent_error(c, PERR_JOB, "cannot reach the supervisor of job %u: %s", id, strerror(-fd));
-		goto out;
-	}
-	struct conn sc;
-	uint8_t req[12] = { (uint8_t)(rows >> 8), (uint8_t)rows, (uint8_t)(cols >> 8), (uint8_t)cols };
-	for (int i = 0; i < 8; i++)
-		req[4 + i] = (uint8_t)(from >> (56 - 8 * i));
-	conn_init(&sc, fd, fd);
-	conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, at ? 12 : 4);
-	if (relay(c, &sc, false) == 1 && at) {
-		/* A supervisor of an older ferry: in its words, and the
-		 * client learns no offset. */
-		conn_release(&sc);
-		close(fd);
-		fd = ctl_connect(jobs, id);
-		if (fd >= 0) {
-			conn_init(&sc, fd, fd);
-			conn_queue(&sc, MSG_JOB_CTL_ATTACH, req, 4);
-			(void)relay(c, &sc, true);
-		}
-	}
-	conn_release(&sc);
-	/* Ended without the supervisor's word: say how the job stands. */
-	struct job k;
-	if (job_load(jobs, id, &k) == 0) {
-		if (k.state != JOB_RUNNING)
-			send_done(c, &k);
-		job_release(&k);
-	}
-out:
-	if (fd >= 0)
-		close(fd);
+	struct buf rq;
+	t->x = x;
+	t->id = id;
+	t->fd = -1;
+	t->at = at;
+	buf_init(&rq, sizeof(t->req));
+	buf_put_u16(&rq, rows);
+	buf_put_u16(&rq, cols);
+	buf_put_u64(&rq, from);
+	memcpy(t->req, rq.data, rq.len);
+	buf_release(&rq);
+	achan_scratch(x, &s);
+	t->jobs = jobs_or_error(&s);
+	if (t->jobs == NULL || load_or_error(&s, t->jobs, id, &j) < 0)
+		goto fail;
+	int st = j.state;
 	job_release(&j);
-	free(jobs);
+	if (st != JOB_RUNNING) {
+		agent_error(&s, PERR_JOB, "job %u is not running (%s)", id, job_state_name(st));
+		goto fail;
+	}
+	x->st = t;
+	x->ops = &attach_ops;
+	int r = at_connect(t, at ? 12 : 4);
+	if (r < 0) {
+		agent_error(&s, PERR_JOB, "cannot reach the supervisor of job %u: %s", id, strerror(-r));
+		x->ops = NULL;
+		goto fail;
+	}
+	achan_take(x, &s);
+	return 0;
+fail:
+	achan_take(x, &s);
+	at_free(t);
+	achan_done(x);
 	return 0;
 }
 

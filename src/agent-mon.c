@@ -4,8 +4,10 @@
  * running ferry jobs.
  *
  * A slow link gets fewer samples, never a growing queue: a sample is
- * queued only when the previous one has been written out, and is small
- * (a few KiB: figures, not screens — the client draws).
+ * queued only when the previous one has left the stream's channel, and is
+ * small (a few KiB: figures, not screens — the client draws).  The stream
+ * is a timer on the agent's event loop, so it goes on while other
+ * channels work.
  */
 #define _GNU_SOURCE
 #include "agent.h"
@@ -13,7 +15,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "ev.h"
 #include "limits.h"
 #include "job.h"
 #include "mon-jobs.h"
@@ -98,15 +100,14 @@ out:
 	return err;
 }
 
-int agent_mon_kill(struct conn *c, struct rd *body)
+/* Decodes a kill request, does it and encodes the reply into out; -1
+ * when the request is malformed. */
+static int mon_kill(struct rd *body, struct buf *out)
 {
 	char *id, *msg = NULL;
 	uint32_t wsig;
-	struct buf b;
-	if (mon_kill_decode(body, &id, &wsig) < 0) {
-		agent_error(c, PERR_PROTOCOL, "malformed kill request");
+	if (mon_kill_decode(body, &id, &wsig) < 0)
 		return -1;
-	}
 	int sig = wire_to_signal(wsig);
 	int err;
 	if (!mon_job_id_ok(id)) {
@@ -128,110 +129,143 @@ int agent_mon_kill(struct conn *c, struct rd *body)
 			err = kill_job(id, sig, &msg);
 		}
 	}
-	buf_init(&b, FRAME_MAX);
-	mon_kill_reply_encode((uint32_t)err, msg, &b);
-	conn_queue(c, MSG_MON_KILL_REPLY, b.data, b.len);
-	buf_release(&b);
+	mon_kill_reply_encode((uint32_t)err, msg, out);
 	free(msg);
 	free(id);
 	return 0;
 }
 
-static void queue_sample(struct conn *c, struct sampler *sm, uint32_t nprocs)
+int agent_mon_kill(struct conn *c, struct rd *body)
+{
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	int r = mon_kill(body, &b);
+	if (r < 0)
+		agent_error(c, PERR_PROTOCOL, "malformed kill request");
+	else
+		conn_queue(c, MSG_MON_KILL_REPLY, b.data, b.len);
+	buf_release(&b);
+	return r;
+}
+
+struct mstream {
+	struct achan *x;
+	struct mon_req q;
+	char *root;
+	struct sampler *sm;
+	uint32_t nprocs, sent;
+	uint64_t step;		/* ns between samples */
+	uint64_t next;		/* when the next is due */
+	uint64_t timer;
+};
+
+static void ms_free(struct mstream *m)
+{
+	if (m->timer)
+		(void)ev_timer_del(achan_ev(m->x), m->timer);
+	sampler_free(m->sm);
+	free(m->root);
+	mon_req_release(&m->q);
+	free(m);
+}
+
+static void ms_end(struct mstream *m)
+{
+	struct achan *x = m->x;
+	achan_queue(x, MSG_MON_END, NULL, 0);
+	ms_free(m);
+	achan_done(x);
+}
+
+static void queue_sample(struct mstream *m)
 {
 	struct mon_sample s;
 	struct buf b;
-	sampler_take(sm, nprocs, &s);
+	sampler_take(m->sm, m->nprocs, &s);
 	buf_init(&b, FRAME_MAX);
 	if (mon_sample_encode(&s, &b) == 0)
-		conn_queue(c, MSG_MON_SAMPLE, b.data, b.len);
+		achan_queue(m->x, MSG_MON_SAMPLE, b.data, b.len);
 	buf_release(&b);
 	mon_sample_release(&s);
 }
 
-int agent_mon(struct conn *c, struct rd *body)
+static int64_t ms_tick(struct ev_loop *ev, uint64_t id, void *arg)
 {
-	struct mon_req q;
-	int ret = 0;
-	uint32_t sent = 0;
+	struct mstream *m = arg;
+	uint64_t now = now_mono_ns();
+	if (now >= m->next) {
+		/* The client has not taken the last sample yet: skip this
+		 * one (the next covers the longer interval). */
+		if (chan_idle(&m->x->ch) && achan_room(m->x)) {
+			queue_sample(m);
+			m->sent++;
+		}
+		m->next += m->step;
+		if (m->next <= now)
+			m->next = now + m->step;
+		if (m->q.count && m->sent >= m->q.count) {
+			m->timer = 0;	/* this one ends as we return */
+			ms_end(m);
+			return EV_TIMER_END;
+		}
+	}
+	return (int64_t)((m->next - now + 999999) / 1000000u);
+}
 
-	if (mon_req_decode(body, &q) < 0) {
-		agent_error(c, PERR_PROTOCOL, "malformed monitoring request");
+static int ms_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	struct mstream *m = x->st;
+	if (type == MSG_MON_STOP) {
+		ms_end(m);
+		return 0;
+	}
+	if (type == MSG_MON_KILL) {
+		struct buf b;
+		buf_init(&b, FRAME_MAX);
+		int r = mon_kill(body, &b);
+		if (r < 0)
+			achan_error(x, PERR_PROTOCOL, "malformed kill request");
+		else
+			achan_queue(x, MSG_MON_KILL_REPLY, b.data, b.len);
+		buf_release(&b);
+		return r;
+	}
+	achan_error(x, PERR_PROTOCOL, "unexpected message type 0x%04x while monitoring", type);
+	return -1;
+}
+
+/* Samples wait for the timer; a full channel only skips them. */
+static void ms_room(struct achan *x)
+{
+}
+
+static void ms_stop(struct achan *x)
+{
+	ms_free(x->st);
+}
+
+static const struct achan_ops mon_ops = { .frame = ms_frame, .room = ms_room, .stop = ms_stop };
+
+int agent_mon_start(struct achan *x, struct rd *body)
+{
+	struct mstream *m = xcalloc(1, sizeof(*m));
+	if (mon_req_decode(body, &m->q) < 0) {
+		free(m);
+		achan_error(x, PERR_PROTOCOL, "malformed monitoring request");
 		return -1;
 	}
-	char *root = agent_root_path(q.root);
-	struct sampler *sm = sampler_new(root, NULL);
+	m->x = x;
+	m->root = agent_root_path(m->q.root);
+	m->sm = sampler_new(m->root, NULL);
+	m->nprocs = m->q.nprocs ? m->q.nprocs : MON_PROCS_DEFAULT;
 	struct mon_sample s;
-	uint32_t nprocs = q.nprocs ? q.nprocs : MON_PROCS_DEFAULT;
-	sampler_take(sm, nprocs, &s);	/* the baseline rates are measured from */
+	sampler_take(m->sm, m->nprocs, &s);	/* the baseline rates are measured from */
 	mon_sample_release(&s);
-	uint64_t step = (uint64_t)q.interval_ms * 1000000u;
-	uint64_t next = now_mono_ns() + (q.interval_ms < MON_WARMUP_MS ? step : (uint64_t)MON_WARMUP_MS * 1000000u);
-
-	for (;;) {
-		uint16_t type;
-		struct rd fb;
-		int r;
-		while ((r = conn_next(c, &type, &fb)) == 1) {
-			if (type == MSG_MON_STOP)
-				goto done;
-			if (type == MSG_MON_KILL) {
-				if (agent_mon_kill(c, &fb) < 0) {
-					ret = -1;
-					goto out;
-				}
-				continue;
-			}
-			agent_error(c, PERR_PROTOCOL, "unexpected message type 0x%04x while monitoring", type);
-			ret = -1;
-			goto out;
-		}
-		if (r < 0) {
-			agent_error(c, PERR_PROTOCOL, "oversize or malformed frame header");
-			ret = -1;
-			goto out;
-		}
-		uint64_t now = now_mono_ns();
-		if (now >= next) {
-			/* The client has not taken the last sample yet: skip this
-			 * one (the next covers the longer interval). */
-			if (c->out.len == 0) {
-				queue_sample(c, sm, nprocs);
-				sent++;
-			}
-			next += step;
-			if (next <= now)
-				next = now + step;
-			if (q.count && sent >= q.count)
-				goto done;
-			continue;
-		}
-		struct pollfd pf[2] = { { .fd = c->rfd, .events = POLLIN },
-					{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT } };
-		uint64_t wait_ms = (next - now + 999999) / 1000000u;
-		if (poll(pf, 2, (int)wait_ms) < 0 && errno != EINTR) {
-			ret = -1;
-			goto out;
-		}
-		if (pf[1].revents && conn_flush_some(c) < 0) {
-			ret = -1;
-			goto out;
-		}
-		if (pf[0].revents) {
-			int fr = conn_fill(c);
-			if (fr == 0)
-				goto out;	/* the client is gone; the main loop sees the end too */
-			if (fr < 0 && fr != -EAGAIN) {
-				ret = -1;
-				goto out;
-			}
-		}
-	}
-done:
-	conn_queue(c, MSG_MON_END, NULL, 0);
-out:
-	sampler_free(sm);
-	free(root);
-	mon_req_release(&q);
-	return ret;
+	m->step = (uint64_t)m->q.interval_ms * 1000000u;
+	uint64_t first = m->q.interval_ms < MON_WARMUP_MS ? m->q.interval_ms : MON_WARMUP_MS;
+	m->next = now_mono_ns() + first * 1000000u;
+	m->timer = ev_timer_add(achan_ev(x), first, ms_tick, m);
+	x->st = m;
+	x->ops = &mon_ops;
+	return 0;
 }

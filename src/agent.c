@@ -1,45 +1,82 @@
 /*
- * agent.c - the agent's session loop and request table.
+ * agent.c - the agent's session loop, its channels and the request table.
+ *
+ * The session runs on one event loop (ev.c).  Requests that stream (exec,
+ * monitoring, logs -f, wait, attach) are handlers bound to a channel and
+ * live on the loop's callbacks, so several run at once.  Sequential
+ * conversations (the sync, the short request-replies) run as they always
+ * did, on channel 0, inside one loop callback: the conn's hooks divert
+ * other channels' frames to their handlers and turn the loop while the
+ * conversation waits, so a monitor stream or a log follow keeps flowing
+ * during a push.  docs/event-loop.md has the limits.
  *
  * The agent trusts nothing it reads: every frame is decoded through the
- * reader, anything unknown or malformed gets an ERROR frame and ends the
- * session.  It never writes to stderr during a session except for bugs:
- * stderr belongs to ssh.
+ * reader; anything malformed on channel 0 or in the framing gets an ERROR
+ * frame and ends the session, on another channel it ends that channel.
+ * It never writes to stderr during a session except for bugs: stderr
+ * belongs to ssh.
  */
 #define _GNU_SOURCE
 #include "agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "ev.h"
 #include "fsx.h"
 #include "limits.h"
-#include "spawn.h"
 #include "sig.h"
+#include "spawn.h"
 #include "util.h"
 
 #include "banned.h"
 
+struct agent {
+	struct ev_loop *ev;
+	struct conn c;
+	struct achan ch[CHAN_OPEN_MAX + 1];	/* [0] is channel 0, always open */
+	struct conn_hooks hooks;	/* while a sequential conversation runs */
+	bool seq;			/* one does */
+	short seq_wait;			/* what it waits for: POLLIN, POLLOUT */
+	int children;			/* handlers that want SIGCHLD */
+	pid_t orphans[CHAN_OPEN_MAX];	/* commands hung up, to reap */
+	int norphans;
+	bool sigchld;			/* SIGCHLD is watched */
+	unsigned rr;			/* the channel pumped first next turn */
+	bool over;			/* the session ends */
+	int code;
+};
+
+/* Requests on the loop, on any channel. */
+static const struct {
+	uint16_t type;
+	int (*start)(struct achan *, struct rd *);
+} streams[] = {
+	{ MSG_EXEC, agent_exec_start },
+	{ MSG_MON_REQ, agent_mon_start },
+	{ MSG_JOB_LOGS, agent_job_logs_start },
+	{ MSG_JOB_WAIT, agent_job_wait_start },
+	{ MSG_JOB_ATTACH, agent_job_attach_start },
+};
+
+/* Sequential conversations, on channel 0. */
 static const struct {
 	uint16_t type;
 	int (*fn)(struct conn *, struct rd *);
 } requests[] = {
-	{ MSG_EXEC, agent_exec },
 	{ MSG_INFO, agent_info },
 	{ MSG_FILE_GET, agent_file_get },
 	{ MSG_SYNC_BEGIN, agent_sync },
 	{ MSG_JOB_START, agent_job_start },
 	{ MSG_JOB_LIST, agent_job_list },
-	{ MSG_JOB_LOGS, agent_job_logs },
 	{ MSG_JOB_KILL, agent_job_kill },
-	{ MSG_JOB_WAIT, agent_job_wait },
-	{ MSG_JOB_ATTACH, agent_job_attach },
 	{ MSG_JOB_RM, agent_job_rm },
-	{ MSG_MON_REQ, agent_mon },
 	{ MSG_MON_KILL, agent_mon_kill },
 };
 
@@ -97,6 +134,7 @@ static int handshake(struct conn *c)
 	}
 	me.version_min = me.version_max = v;
 	me.wall_ns = now_wall_ns();
+	c->chans = (peer.caps & me.caps & CAP_CHANNELS) != 0;
 	buf_init(&b, FRAME_MAX);
 	hello_encode(&me, &b);
 	conn_queue(c, MSG_HELLO, b.data, b.len);
@@ -188,59 +226,465 @@ static void drop_deferred(void)
 	to_sync = NULL;
 }
 
+/* ---- channels, for the handlers ---- */
+
+struct ev_loop *achan_ev(const struct achan *x)
+{
+	return x->a->ev;
+}
+
+struct conn *achan_conn(const struct achan *x)
+{
+	return &x->a->c;
+}
+
+bool achan_room(struct achan *x)
+{
+	bool room = chan_room(&x->ch);
+	x->want_room = !room;
+	return room;
+}
+
+int achan_queue(struct achan *x, uint16_t type, const void *p, size_t n)
+{
+	return chan_queue(&x->ch, type, p, n);
+}
+
+void achan_error(struct achan *x, uint32_t code, const char *fmt, ...)
+{
+	struct buf b;
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_init(&b, FRAME_MAX);
+	error_encode(code, m, &b);
+	/* After what the request queued, whatever the room: it is the
+	 * last frame (a full queue has a frame's slack past its mark). */
+	if (frame_put_ch(&x->ch.out, x->ch.id, MSG_ERROR, b.data, b.len) < 0) {
+		if (x->ch.id == 0)
+			conn_queue_ch(&x->a->c, 0, MSG_ERROR, b.data, b.len);
+		else
+			chan_reset(&x->ch, &x->a->c, code, m);
+	}
+	buf_release(&b);
+	free(m);
+}
+
+void achan_scratch(struct achan *x, struct conn *s)
+{
+	conn_init(s, -1, -1);
+	s->tx_chan = x->ch.id;
+}
+
+void achan_take(struct achan *x, struct conn *s)
+{
+	/* Whole frames, past the room if need be: the queue's slack is a
+	 * frame, and these are one record or notice at a time. */
+	if (s->out.len && buf_put(&x->ch.out, s->out.data, s->out.len) < 0)
+		chan_reset(&x->ch, &x->a->c, PERR_INTERNAL, "channel queue overflow");
+	conn_release(s);
+}
+
+/* Commands whose request was stopped before they ended. */
+static void reap_orphans(struct agent *a)
+{
+	for (int i = 0; i < a->norphans;) {
+		if (waitpid(a->orphans[i], NULL, WNOHANG) != 0)
+			a->orphans[i] = a->orphans[--a->norphans];
+		else
+			i++;
+	}
+}
+
+/* SIGCHLD is watched only while someone waits for a child: it interrupts
+ * the blocking calls of the sequential conversations. */
+static void sigchld_interest(struct agent *a);
+
+static void on_sigchld(struct ev_loop *ev, int signo, int count, void *arg)
+{
+	struct agent *a = arg;
+	for (int i = 0; i <= CHAN_OPEN_MAX; i++)
+		if (a->ch[i].ops && a->ch[i].children && a->ch[i].ops->child)
+			a->ch[i].ops->child(&a->ch[i]);
+	reap_orphans(a);
+	sigchld_interest(a);
+}
+
+static void sigchld_interest(struct agent *a)
+{
+	bool want = a->children > 0 || a->norphans > 0;
+	if (want && !a->sigchld)
+		ev_sig_add(a->ev, SIGCHLD, on_sigchld, a);
+	else if (!want && a->sigchld)
+		ev_sig_del(a->ev, SIGCHLD);
+	a->sigchld = want;
+}
+
+void achan_children(struct achan *x, bool on)
+{
+	struct agent *a = x->a;
+	if (on == x->children)
+		return;
+	x->children = on;
+	a->children += on ? 1 : -1;
+	sigchld_interest(a);
+}
+
+void achan_reap_later(struct achan *x, pid_t pid)
+{
+	struct agent *a = x->a;
+	if (a->norphans == CHAN_OPEN_MAX)
+		reap_orphans(a);
+	/* Still full: the kernel's init reaps them after our exit. */
+	if (a->norphans < CHAN_OPEN_MAX)
+		a->orphans[a->norphans++] = pid;
+	reap_orphans(a);
+	sigchld_interest(a);
+}
+
+void achan_done(struct achan *x)
+{
+	if (x->children)
+		achan_children(x, false);
+	x->ops = NULL;
+	x->st = NULL;
+	x->want_room = false;
+	if (x->ch.id != 0)
+		chan_close(&x->ch);
+}
+
+/* Stops x's handler without a word (reset, session over). */
+static void achan_stop(struct achan *x)
+{
+	if (x->ops == NULL)
+		return;
+	x->ops->stop(x);
+	achan_done(x);
+}
+
+/* ---- the session ---- */
+
+static void session_error(struct agent *a, const char *msg)
+{
+	achan_error(&a->ch[0], PERR_PROTOCOL, "%s", msg);
+	a->code = 1;
+	a->over = true;
+}
+
+static struct achan *find_chan(struct agent *a, uint16_t id)
+{
+	if (id == 0)
+		return &a->ch[0];
+	for (int i = 1; i <= CHAN_OPEN_MAX; i++)
+		if (a->ch[i].used && a->ch[i].ch.id == id)
+			return &a->ch[i];
+	return NULL;
+}
+
+static struct achan *open_chan(struct agent *a, uint16_t id)
+{
+	for (int i = 1; i <= CHAN_OPEN_MAX; i++) {
+		struct achan *x = &a->ch[i];
+		if (x->used)
+			continue;
+		memset(x, 0, sizeof(*x));
+		x->a = a;
+		x->used = true;
+		chan_init(&x->ch, id);
+		return x;
+	}
+	return NULL;
+}
+
+static void forget_done(struct agent *a)
+{
+	for (int i = 1; i <= CHAN_OPEN_MAX; i++) {
+		struct achan *x = &a->ch[i];
+		if (x->used && x->ops == NULL && chan_done(&x->ch)) {
+			chan_release(&x->ch);
+			x->used = false;
+		}
+	}
+}
+
+/* Channel 0's leftovers go out before a sequential conversation writes
+ * to the conn directly. */
+static int drain_chan0(struct agent *a)
+{
+	while (!chan_idle(&a->ch[0].ch)) {
+		chan_pump(&a->ch[0].ch, &a->c);
+		if (conn_flush(&a->c) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void run_sequential(struct agent *a, int (*fn)(struct conn *, struct rd *), struct rd *body)
+{
+	if (drain_chan0(a) < 0) {
+		a->over = true;
+		return;
+	}
+	a->seq = true;
+	a->c.hooks = &a->hooks;
+	int r = fn(&a->c, body);
+	a->c.hooks = NULL;
+	a->seq = false;
+	if (r < 0) {
+		a->code = 1;
+		a->over = true;
+	}
+}
+
+/* A request on x, which has none running.  A start that fails has
+ * cleaned up after itself and queued an ERROR. */
+static void start_request(struct agent *a, struct achan *x, uint16_t type, struct rd *body)
+{
+	x->started = true;
+	for (size_t i = 0; i < ARRAY_LEN(streams); i++) {
+		if (streams[i].type != type)
+			continue;
+		if (streams[i].start(x, body) < 0) {
+			achan_stop(x);
+			if (x->ch.id == 0) {
+				a->code = 1;
+				a->over = true;
+			} else {
+				achan_done(x);
+			}
+		}
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_LEN(requests); i++) {
+		if (requests[i].type != type)
+			continue;
+		if (x->ch.id == 0)
+			run_sequential(a, requests[i].fn, body);
+		else
+			chan_reset(&x->ch, &a->c, PERR_PROTOCOL, "this request runs on channel 0 only");
+		return;
+	}
+	char *m = xasprintf("unexpected message type 0x%04x", type);
+	if (x->ch.id == 0)
+		session_error(a, m);
+	else
+		chan_reset(&x->ch, &a->c, PERR_PROTOCOL, m);
+	free(m);
+}
+
+static void dispatch0(struct agent *a, uint16_t type, struct rd *body);
+
+/* A frame for x's running request. */
+static void to_handler(struct agent *a, struct achan *x, uint16_t type, struct rd *body)
+{
+	int r = x->ops->frame(x, type, body);
+	if (r == 1 && x->ch.id == 0)
+		dispatch0(a, type, body);
+	if (r >= 0)
+		return;
+	achan_stop(x);
+	if (x->ch.id == 0) {
+		a->code = 1;
+		a->over = true;
+	}
+}
+
+static void dispatch0(struct agent *a, uint16_t type, struct rd *body)
+{
+	struct achan *x = &a->ch[0];
+	if (type == MSG_CHAN_WINDOW || type == MSG_CHAN_CLOSE || type == MSG_CHAN_RESET) {
+		session_error(a, "channel control on channel 0");
+		return;
+	}
+	if (x->ops) {
+		to_handler(a, x, type, body);
+		return;
+	}
+	/* Input and signals for a command that already ended race with
+	 * its EXIT frame, a stop with the end of a monitoring stream: they
+	 * are dropped, not errors. */
+	if (type == MSG_STDIN || type == MSG_SIGNAL || type == MSG_CLOSE_STDOUT || type == MSG_MON_STOP)
+		return;
+	start_request(a, x, type, body);
+}
+
+static void dispatch(struct agent *a, uint16_t chan, uint16_t type, struct rd *body)
+{
+	if (chan == 0) {
+		dispatch0(a, type, body);
+		return;
+	}
+	struct achan *x = find_chan(a, chan);
+	bool ctl = type == MSG_CHAN_WINDOW || type == MSG_CHAN_CLOSE || type == MSG_CHAN_RESET;
+	if (x == NULL && ctl)
+		return;		/* for a channel already forgotten */
+	if (x == NULL && (x = open_chan(a, chan)) == NULL) {
+		struct chan busy;
+		chan_init(&busy, chan);
+		chan_reset(&busy, &a->c, PERR_BUSY, "too many channels open");
+		chan_release(&busy);
+		return;
+	}
+	size_t n = rd_left(body);
+	int r = chan_recv(&x->ch, type, body, NULL, NULL);
+	if (r < 0) {
+		achan_stop(x);
+		chan_reset(&x->ch, &a->c, PERR_PROTOCOL, "frame past the channel's window or end");
+	} else if (r == CHAN_RX_RESET) {
+		achan_stop(x);
+		chan_close(&x->ch);
+	} else if (r == CHAN_RX_DATA) {
+		chan_consumed(&x->ch, &a->c, n);
+		if (x->ops)
+			to_handler(a, x, type, body);
+		else if (!x->started)
+			start_request(a, x, type, body);
+		/* else: crossed the end of its request, dropped */
+	}
+}
+
+/* Handles every whole frame buffered (none of channel 0's while a
+ * sequential conversation runs: they are its). */
+static void take_input(struct agent *a)
+{
+	uint16_t type;
+	struct rd body;
+	while (!a->over) {
+		int r = conn_next(&a->c, &type, &body);
+		if (r == 0)
+			return;
+		if (r < 0) {
+			session_error(a, "oversize or malformed frame header");
+			return;
+		}
+		dispatch(a, a->c.chan, type, &body);
+	}
+}
+
+static int divert(struct conn *c, uint16_t chan, uint16_t type, struct rd *body, void *arg)
+{
+	struct agent *a = arg;
+	dispatch(a, chan, type, body);
+	return a->over ? -EPIPE : 0;
+}
+
+/* A sequential conversation waits: the loop turns meanwhile. */
+static int seq_wait(struct conn *c, short events, void *arg)
+{
+	struct agent *a = arg;
+	a->seq_wait = events;
+	int r = ev_once(a->ev, -1);
+	a->seq_wait = 0;
+	if (a->over)
+		return -EPIPE;
+	return r < 0 ? r : 0;
+}
+
+static void on_link_read(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct agent *a = arg;
+	int r = conn_fill(&a->c);
+	/* A conversation's conn_read looks at what came itself. */
+	if (a->seq)
+		return;
+	take_input(a);
+	if (r == 0 && !a->over) {
+		/* The client closed the session: a cut frame is its error. */
+		if (a->c.in.len)
+			session_error(a, "truncated frame at end of stream");
+		a->over = true;
+	} else if (r < 0 && r != -EAGAIN) {
+		a->over = true;
+	}
+}
+
+static void on_link_write(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct agent *a = arg;
+	if (conn_flush_some(&a->c) < 0) {
+		a->over = true;
+		a->c.out.len = 0;	/* nobody to write to */
+	}
+}
+
+/* Before each poll: channels' frames into the conn, room callbacks for
+ * the producers that waited for it, the link's interest. */
+static void before_poll(struct ev_loop *ev, void *arg)
+{
+	struct agent *a = arg;
+	for (int k = 0; k < 2; k++) {
+		for (int j = 0; j <= CHAN_OPEN_MAX; j++) {
+			struct achan *x = &a->ch[(a->rr + (unsigned)j) % (CHAN_OPEN_MAX + 1)];
+			if (x->used)
+				chan_pump(&x->ch, &a->c);
+		}
+		for (int i = 0; k == 0 && i <= CHAN_OPEN_MAX; i++) {
+			struct achan *x = &a->ch[i];
+			if (x->ops && x->want_room && chan_room(&x->ch)) {
+				x->want_room = false;
+				x->ops->room(x);
+			}
+		}
+	}
+	a->rr++;		/* fairness: no channel always first */
+	forget_done(a);
+	if (a->c.out.len)
+		ev_fd_add(ev, a->c.wfd, EV_WRITE, on_link_write, a);
+	else
+		ev_fd_del(ev, a->c.wfd, EV_WRITE);
+	/* A conversation's read of its next frame, or nothing while it only
+	 * flushes (its last frame's view must stay put). */
+	if (!a->over && (!a->seq || (a->seq_wait & POLLIN)) && !a->c.eof)
+		ev_fd_add(ev, a->c.rfd, EV_READ, on_link_read, a);
+	else
+		ev_fd_del(ev, a->c.rfd, EV_READ);
+}
+
+static void agent_end(struct agent *a)
+{
+	for (int i = 0; i <= CHAN_OPEN_MAX; i++)
+		achan_stop(&a->ch[i]);
+	/* What is queued goes out, as far as the windows allow. */
+	for (int i = 0; i <= CHAN_OPEN_MAX; i++)
+		if (a->ch[i].used)
+			chan_pump(&a->ch[i].ch, &a->c);
+	(void)conn_flush(&a->c);
+	for (int i = 0; i <= CHAN_OPEN_MAX; i++)
+		if (a->ch[i].used)
+			chan_release(&a->ch[i].ch);
+	ev_free(a->ev);
+}
+
 int agent_main(void)
 {
-	struct conn c;
-	int code = 0;
+	struct agent a = { .code = 0 };
 
 	sig_ignore(SIGPIPE);
-	conn_init(&c, 0, 1);
+	conn_init(&a.c, 0, 1);
 	fd_nonblock(0);
 	fd_nonblock(1);
-	if (write_all(1, PROTO_PREAMBLE, PROTO_PREAMBLE_LEN) < 0)
+	if (write_all(1, PROTO_PREAMBLE, PROTO_PREAMBLE_LEN) < 0) {
+		conn_release(&a.c);
 		return 1;
-	if (handshake(&c) < 0) {
-		code = 1;
-		goto out;
 	}
-	for (;;) {
-		uint16_t type;
-		struct rd body;
-		if (conn_flush(&c) < 0)
-			break;
-		int r = conn_read(&c, &type, &body);
-		if (r == 0)
-			break;		/* the client closed the session */
-		if (r < 0) {
-			agent_error(&c, PERR_PROTOCOL, r == -EBADMSG ? "oversize or malformed frame header"
-				    : "truncated frame at end of stream");
-			code = 1;
-			break;
-		}
-		/* Input and signals for a command that already ended race with
-		 * its EXIT frame: they are dropped, not errors. */
-		if (type == MSG_STDIN || type == MSG_SIGNAL || type == MSG_CLOSE_STDOUT)
-			continue;
-		/* A stop that crossed the end of a monitoring stream. */
-		if (type == MSG_MON_STOP)
-			continue;
-		size_t i;
-		for (i = 0; i < ARRAY_LEN(requests); i++)
-			if (requests[i].type == type)
-				break;
-		if (i == ARRAY_LEN(requests)) {
-			agent_error(&c, PERR_PROTOCOL, "unexpected message type 0x%04x", type);
-			code = 1;
-			break;
-		}
-		if (requests[i].fn(&c, &body) < 0) {
-			code = 1;
-			break;
-		}
+	if (handshake(&a.c) < 0) {
+		(void)conn_flush(&a.c);
+		conn_release(&a.c);
+		return 1;
 	}
-out:
-	(void)conn_flush(&c);
-	conn_release(&c);
+	a.ev = ev_new();
+	a.hooks = (struct conn_hooks){ .divert = divert, .wait = seq_wait, .arg = &a, .chan = 0 };
+	a.ch[0] = (struct achan){ .a = &a, .used = true };
+	chan_init(&a.ch[0].ch, 0);
+	ev_set_before(a.ev, before_poll, &a);
+	/* Requests pipelined behind the hello are already buffered. */
+	take_input(&a);
+	while (!a.over)
+		if (ev_once(a.ev, -1) < 0)
+			break;
+	agent_end(&a);
+	conn_release(&a.c);
 	drop_deferred();
-	return code;
+	return a.code;
 }

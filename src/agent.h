@@ -7,8 +7,63 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
+#include "chan.h"
 #include "proto.h"
+
+struct agent;
+struct ev_loop;
+
+/*
+ * A request served on the event loop (exec, monitoring, logs -f, wait,
+ * attach) is bound to its channel: an achan.  Its handler starts from the
+ * request, then lives on callbacks; it queues its frames on the channel
+ * (achan_queue, after asking achan_room) and says achan_done when it has
+ * queued its last one.
+ */
+struct achan;
+struct achan_ops {
+	/* A frame of the peer's on the channel.  <0: the request failed (an
+	 * ERROR queued): the agent stops it (on channel 0, the session).  1:
+	 * the request ended (achan_done said) and the frame is not its: it
+	 * starts the next request. */
+	int (*frame)(struct achan *x, uint16_t type, struct rd *body);
+	/* The channel has room again after achan_room said no. */
+	void (*room)(struct achan *x);
+	/* SIGCHLD came (handlers that asked achan_children). */
+	void (*child)(struct achan *x);
+	/* Ends the request now, queueing nothing (the peer abandoned the
+	 * channel or the session is over): frees the handler's state. */
+	void (*stop)(struct achan *x);
+};
+struct achan {
+	struct chan ch;
+	struct agent *a;
+	const struct achan_ops *ops;	/* NULL: no request running */
+	void *st;			/* the handler's */
+	bool used, started, want_room, children;
+};
+struct ev_loop *achan_ev(const struct achan *x);
+/* The conn, for a handler's reads of other fds it must not block on. */
+struct conn *achan_conn(const struct achan *x);
+/* May the handler queue one more frame?  When not, its room callback
+ * runs once there is. */
+bool achan_room(struct achan *x);
+int achan_queue(struct achan *x, uint16_t type, const void *p, size_t n);
+void achan_error(struct achan *x, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* For helpers that queue on a conn: achan_scratch makes s a conn that
+ * only collects frames stamped with x's channel; achan_take moves them
+ * onto x's queue and releases s. */
+void achan_scratch(struct achan *x, struct conn *s);
+void achan_take(struct achan *x, struct conn *s);
+/* Turns SIGCHLD delivery to x->ops->child on or off. */
+void achan_children(struct achan *x, bool on);
+/* A child of a stopped request: reaped when it ends. */
+void achan_reap_later(struct achan *x, pid_t pid);
+/* The request is over: its state is already freed; what it queued goes
+ * out, then CHAN_CLOSE (not on channel 0). */
+void achan_done(struct achan *x);
 
 /* Runs a session on fds 0/1; returns the process exit code. */
 int agent_main(void);
@@ -17,19 +72,25 @@ int agent_main(void);
  * $HOME, a relative path is relative to $HOME (as scp does). */
 char *agent_root_path(const char *root);
 
-/* Request handlers (agent-exec.c, agent-info.c).  They return 0 to keep
- * the session, <0 to end it (an ERROR frame already queued if needed). */
-int agent_exec(struct conn *c, struct rd *body);
+/* Requests on the loop: each starts its handler on x from the request
+ * (or answers at once and says achan_done); <0 when the request is
+ * malformed (an ERROR queued). */
+int agent_exec_start(struct achan *x, struct rd *body);	/* agent-exec.c */
+int agent_mon_start(struct achan *x, struct rd *body);		/* agent-mon.c */
+int agent_job_logs_start(struct achan *x, struct rd *body);	/* agent-job.c */
+int agent_job_wait_start(struct achan *x, struct rd *body);
+int agent_job_attach_start(struct achan *x, struct rd *body);
+
+/* Sequential request handlers (agent-info.c, ...), run on channel 0.  They
+ * return 0 to keep the session, <0 to end it (an ERROR frame already
+ * queued if needed). */
 int agent_info(struct conn *c, struct rd *body);
 int agent_file_get(struct conn *c, struct rd *body);	/* agent-file.c */
 int agent_sync(struct conn *c, struct rd *body);
 /* Jobs (agent-job.c). */
 int agent_job_start(struct conn *c, struct rd *body);
 int agent_job_list(struct conn *c, struct rd *body);
-int agent_job_logs(struct conn *c, struct rd *body);
 int agent_job_kill(struct conn *c, struct rd *body);
-int agent_job_wait(struct conn *c, struct rd *body);
-int agent_job_attach(struct conn *c, struct rd *body);
 int agent_job_rm(struct conn *c, struct rd *body);
 /* Asks job id's supervisor to signal the job (then KILL after grace_ms,
  * 0 = the default), recorded as killed by the user.  0, -ENOENT, -ESRCH
@@ -44,8 +105,7 @@ char **agent_env(bool login, char *const *extra, uint32_t nextra, const char *ro
 /* The user's shell: passwd, else $SHELL in envp, else /bin/sh. */
 const char *agent_user_shell(char *const *envp);
 
-int agent_mon(struct conn *c, struct rd *body);		/* agent-mon.c */
-int agent_mon_kill(struct conn *c, struct rd *body);
+int agent_mon_kill(struct conn *c, struct rd *body);	/* agent-mon.c */
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 

@@ -14,7 +14,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,6 +23,7 @@
 #include <unistd.h>
 
 #include "cmd.h"
+#include "ev.h"
 #include "limits.h"
 #include "session.h"
 #include "sig.h"
@@ -40,7 +40,10 @@ struct relay {
 	int code;
 	int stop_sig;		/* TERM/HUP we got and forwarded */
 	bool pty;		/* -t: raw terminal, window size follows */
-	uint64_t stop_deadline;	/* when we stop waiting for the command */
+	int interrupts;		/* SIGINTs forwarded */
+	bool failed;		/* the relay ended with *e set */
+	struct ev_loop *ev;
+	struct ferr *e;
 };
 
 static struct termios saved_tio;
@@ -197,99 +200,131 @@ static int drain_frames(struct relay *x, struct ferr *e)
 	return 0;
 }
 
+/* The relay's event handlers record a failure here and stop the loop. */
+static void relay_fail(struct relay *x)
+{
+	x->failed = true;
+	ev_stop(x->ev);
+}
+
+static void on_link_read(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct relay *x = arg;
+	int r = conn_fill(&x->s->c);
+	if (drain_frames(x, x->e) < 0) {
+		relay_fail(x);
+	} else if (!x->exited && (r == 0 || (r < 0 && r != -EAGAIN))) {
+		session_lost(x->s, true, x->e);
+		relay_fail(x);
+	}
+}
+
+static void on_link_write(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct relay *x = arg;
+	if (conn_flush_some(&x->s->c) < 0) {
+		session_lost(x->s, true, x->e);
+		relay_fail(x);
+	}
+}
+
+static void on_stdin(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	pump_stdin(arg);
+}
+
+static void on_ssh_stderr(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct relay *x = arg;
+	session_read_stderr(x->s);
+}
+
+/* The TERM/HUP grace period ran out: stop waiting for the command. */
+static int64_t on_stop_deadline(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	struct relay *x = arg;
+	(void)conn_flush_some(&x->s->c);
+	ferr_set(x->e, 128 + x->stop_sig, "the command got the signal and may still be running on the server",
+		 "stopped by signal %d; stopped waiting for the command on %s", x->stop_sig, x->s->label);
+	relay_fail(x);
+	return EV_TIMER_END;
+}
+
+static void on_signal(struct ev_loop *ev, int sig, int count, void *arg)
+{
+	struct relay *x = arg;
+	switch (sig) {
+	case SIGWINCH:
+		if (x->pty)
+			send_resize(x);
+		return;
+	case SIGINT:
+	case SIGQUIT:
+		for (int i = 0; i < count; i++)
+			send_signal(x, sig);
+		if (sig == SIGINT && (x->interrupts += count) >= INT_PRESSES_TO_QUIT) {
+			(void)conn_flush_some(&x->s->c);
+			ferr_set(x->e, 130, "the command got SIGINT and may still be running on the server",
+				 "interrupted; stopped waiting for the command on %s", x->s->label);
+			relay_fail(x);
+		}
+		return;
+	default:
+		/* TERM/HUP: pass it on, give the command a moment to end, then
+		 * end ourselves too (timeout, closed terminal). */
+		send_signal(x, sig);
+		if (!x->stop_sig) {
+			x->stop_sig = sig;
+			ev_timer_add(ev, SIGNAL_GRACE_MS, on_stop_deadline, x);
+		}
+	}
+}
+
+/* Before each poll: which fds we want, from the state. */
+static void relay_interest(struct ev_loop *ev, void *arg)
+{
+	struct relay *x = arg;
+	struct session *s = x->s;
+	if (s->c.out.len)
+		ev_fd_add(ev, s->c.wfd, EV_WRITE, on_link_write, x);
+	else
+		ev_fd_del(ev, s->c.wfd, EV_WRITE);
+	/* Our stdin only within the agent's window. */
+	if (!x->stdin_done && x->credit > 0 && s->c.out.len < CONN_OUT_HIGH)
+		ev_fd_add(ev, 0, EV_READ, on_stdin, x);
+	else
+		ev_fd_del(ev, 0, EV_READ);
+	if (s->proc.err >= 0)
+		ev_fd_add(ev, s->proc.err, EV_READ, on_ssh_stderr, x);
+	else
+		ev_fd_del(ev, s->proc.err, EV_READ);
+}
+
 static int relay(struct relay *x, struct ferr *e)
 {
-	struct session *s = x->s;
-	int interrupts = 0;
-
+	static const int sigs[] = { SIGINT, SIGQUIT, SIGTERM, SIGHUP, SIGWINCH };
+	x->e = e;
 	/* Frames that came in with the hello. */
 	if (drain_frames(x, e) < 0)
 		return -1;
-	while (!x->exited) {
-		struct pollfd p[5];
-		int np = 0, ic, iw = -1, ii = -1, ie = -1, is;
-
-		ic = np;
-		p[np++] = (struct pollfd){ .fd = s->c.rfd, .events = POLLIN };
-		if (s->c.out.len) {
-			iw = np;
-			p[np++] = (struct pollfd){ .fd = s->c.wfd, .events = POLLOUT };
-		}
-		if (!x->stdin_done && x->credit > 0 && s->c.out.len < CONN_OUT_HIGH) {
-			ii = np;
-			p[np++] = (struct pollfd){ .fd = 0, .events = POLLIN };
-		}
-		if (s->proc.err >= 0) {
-			ie = np;
-			p[np++] = (struct pollfd){ .fd = s->proc.err, .events = POLLIN };
-		}
-		is = np;
-		p[np++] = (struct pollfd){ .fd = sig_fd(), .events = POLLIN };
-
-		int timeout = -1;
-		if (x->stop_sig) {
-			uint64_t now = now_mono_ns();
-			if (now >= x->stop_deadline) {
-				(void)conn_flush_some(&s->c);
-				ferr_set(e, 128 + x->stop_sig, "the command got the signal and may still be running on the server",
-					 "stopped by signal %d; stopped waiting for the command on %s", x->stop_sig, s->label);
-				return -1;
-			}
-			timeout = (int)((x->stop_deadline - now) / 1000000u) + 1;
-		}
-		if (poll(p, (nfds_t)np, timeout) < 0 && errno != EINTR) {
-			ferr_set(e, EXIT_OSERR, NULL, "poll: %s", strerror(errno));
+	for (size_t i = 0; i < ARRAY_LEN(sigs); i++)
+		if (sigs[i] != SIGWINCH || x->pty)
+			ev_sig_add(x->ev, sigs[i], on_signal, x);
+	ev_fd_add(x->ev, x->s->c.rfd, EV_READ, on_link_read, x);
+	ev_set_before(x->ev, relay_interest, x);
+	while (!x->exited && !x->failed) {
+		int r = ev_once(x->ev, -1);
+		if (r < 0) {
+			ferr_set(e, EXIT_OSERR, NULL, "poll: %s", strerror(-r));
 			return -1;
 		}
-		if (p[is].revents) {
-			sig_drain();
-			if (sig_take(SIGWINCH) && x->pty)
-				send_resize(x);
-			int ints = sig_take(SIGINT);
-			for (int i = 0; i < ints; i++)
-				send_signal(x, SIGINT);
-			interrupts += ints;
-			for (int quits = sig_take(SIGQUIT); quits > 0; quits--)
-				send_signal(x, SIGQUIT);
-			/* TERM/HUP: pass it on, give the command a moment to
-			 * end, then end ourselves too (timeout, closed terminal). */
-			for (int k = 0; k < 2; k++) {
-				int sg = k ? SIGHUP : SIGTERM;
-				if (sig_take(sg)) {
-					send_signal(x, sg);
-					if (!x->stop_sig) {
-						x->stop_sig = sg;
-						x->stop_deadline = now_mono_ns() + SIGNAL_GRACE_MS * 1000000ull;
-					}
-				}
-			}
-			if (interrupts >= INT_PRESSES_TO_QUIT) {
-				(void)conn_flush_some(&s->c);
-				ferr_set(e, 130, "the command got SIGINT and may still be running on the server",
-					 "interrupted; stopped waiting for the command on %s", s->label);
-				return -1;
-			}
-		}
-		if (ie >= 0 && p[ie].revents)
-			session_read_stderr(s);
-		if (ii >= 0 && p[ii].revents)
-			pump_stdin(x);
-		if (s->c.out.len && conn_flush_some(&s->c) < 0) {
-			session_lost(s, true, e);
+		/* What the last frames asked for goes out now (CLOSE_STDOUT...). */
+		if (!x->failed && x->s->c.out.len && conn_flush_some(&x->s->c) < 0) {
+			session_lost(x->s, true, e);
 			return -1;
-		}
-		(void)iw;
-		if (p[ic].revents) {
-			int r = conn_fill(&s->c);
-			if (drain_frames(x, e) < 0)
-				return -1;
-			if (!x->exited && (r == 0 || (r < 0 && r != -EAGAIN))) {
-				session_lost(s, true, e);
-				return -1;
-			}
 		}
 	}
-	return 0;
+	return x->failed ? -1 : 0;
 }
 
 /* Runs req on the target and relays until it ends; its exit status. */
@@ -326,7 +361,7 @@ static int exec_run(const struct cmd_ctx *ctx, struct exec_req *req)
 	struct session_opts so = { 0 };
 	if (session_open(&s, &cfg, &so, MSG_EXEC, &b, &e) < 0)
 		ferr_die(&e);
-	struct relay x = { .s = &s, .credit = STDIN_WINDOW, .pty = req->flags & EXEC_PTY };
+	struct relay x = { .s = &s, .credit = STDIN_WINDOW, .pty = req->flags & EXEC_PTY, .ev = ev_new() };
 	if (req->flags & EXEC_NO_STDIN) {
 		x.stdin_done = true;
 		conn_queue(&s.c, MSG_STDIN, NULL, 0);
@@ -339,9 +374,13 @@ static int exec_run(const struct cmd_ctx *ctx, struct exec_req *req)
 	}
 	int r = relay(&x, &e);
 	restore_tty();
-	if (r < 0)
+	if (r < 0) {
+		ev_free(x.ev);
 		ferr_die(&e);
+	}
 	session_close(&s);
+	/* After the close: its signals stay counted, not fatal, till then. */
+	ev_free(x.ev);
 	buf_release(&b);
 	config_release(&cfg);
 	return x.code;

@@ -19,6 +19,8 @@
 #include "sig.h"
 #include "util.h"
 
+#include "banned.h"
+
 static int ctl_connect(const char *jobs, uint32_t id)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };

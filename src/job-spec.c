@@ -18,6 +18,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define JOB_SPEC_MAGIC	0x464a5331u	/* "FJS1" */
 
 /* Add a field with a new tag; never reuse or renumber one.  The first

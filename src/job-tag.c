@@ -14,6 +14,8 @@
 #include "limits.h"
 #include "util.h"
 
+#include "banned.h"
+
 #define AT(obj, off, type) ((type *)(void *)((char *)(obj) + (off)))
 #define AT_C(obj, off, type) ((const type *)(const void *)((const char *)(obj) + (off)))
 

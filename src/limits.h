@@ -20,8 +20,15 @@
 #define PRELUDE_MAX		(64 * 1024)	/* bytes the remote shell may print before the agent */
 #define PRELUDE_LINE_MAX	4096		/* one FERRY-BOOT line field */
 #define CONN_OUT_HIGH		(1024 * 1024)	/* stop reading producers above this queue */
+#define CONN_OUT_MAX		(CONN_OUT_HIGH + MANIFEST_BATCH_MAX + 2 * (FRAME_HDR_LEN + FRAME_MAX))	/* the queue's hard bound: the high mark, a manifest batch, two frames */
 #define CONN_OUT_BATCH		(64 * 1024)	/* file data queued before a write: one write for many small files */
 #define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
+#define CHAN_OPEN_MAX		16		/* channels open at once on one session */
+#define CHAN_WINDOW		(2 * 1024 * 1024)	/* payload bytes in flight per channel and direction: more than a frame */
+#define CHAN_WINDOW_ACK		(64 * 1024)	/* consumed bytes granted back at once */
+#define CHAN_OUT_HIGH		(256 * 1024)	/* a channel's producer stops queueing above this */
+#define CHAN_OUT_MAX		(CHAN_OUT_HIGH + 2 * FRAME_HDR_LEN + FRAME_MAX)	/* a channel queue's hard bound: one frame and its CLOSE past the mark */
+#define EV_FDS_MAX		64		/* fds one event loop watches (a session has a handful) */
 
 /* Project file. */
 #define CONFIG_SUGGEST_KEY_MAX	32		/* "did you mean": longer keys get no edit-distance table (33x33 on the stack) */
@@ -75,6 +82,7 @@
 #define JOB_VIEWER_BUF		(1024 * 1024)	/* output queued for a slow viewer before it is dropped */
 #define JOB_VIEWERS_MAX		16		/* attached viewers and followers of one job */
 #define JOB_KILL_GRACE_MS	5000		/* TERM, then KILL after this */
+#define JOB_FOLLOW_CHECK_MS	1000		/* a follower looks at the record this often (a supervisor that died) */
 #define JOB_PEAK_SAMPLE_MS	1000		/* how often the tree's memory is summed */
 #define JOB_START_TIMEOUT_MS	10000		/* supervisor to report the job running */
 #define JOBS_RECENT		10		/* finished jobs `ferry jobs` shows without --all */

@@ -53,7 +53,7 @@ void hello_init_self(struct hello *h)
 	memset(h, 0, sizeof(*h));
 	h->version_min = PROTO_VERSION_MIN;
 	h->version_max = PROTO_VERSION_MAX;
-	h->caps = 0;
+	h->caps = CAPS_SELF;
 	h->build_id = xstrdup(ferry_build_id());
 	if (uname(&u) == 0) {
 		h->os = xstrdup(u.sysname);
@@ -298,8 +298,10 @@ void conn_init(struct conn *c, int rfd, int wfd)
 	c->wfd = wfd;
 	/* One frame, plus startup text still being scanned before it. */
 	buf_init(&c->in, FRAME_HDR_LEN + FRAME_MAX + PRELUDE_MAX);
-	/* Output is bounded by the producers (CONN_OUT_HIGH) plus one frame. */
-	buf_init(&c->out, SIZE_MAX);
+	/* Producers stop at CONN_OUT_HIGH (channels at CHAN_OUT_HIGH, before
+	 * their frames reach this queue); the rest is slack for the frame or
+	 * manifest batch queued last. */
+	buf_init(&c->out, CONN_OUT_MAX);
 }
 
 void conn_release(struct conn *c)
@@ -342,47 +344,96 @@ int conn_fill(struct conn *c)
 	return (int)n;
 }
 
-int frame_header(const uint8_t *p, uint32_t *len, uint16_t *type)
+int frame_header_ch(const uint8_t *p, uint32_t *len, uint16_t *type, uint16_t *chan)
 {
 	struct rd h;
 	rd_init(&h, p, FRAME_HDR_LEN);
 	*len = rd_u32(&h);
 	*type = rd_u16(&h);
-	uint16_t zero = rd_u16(&h);
-	return *len > FRAME_MAX || zero != 0 ? -1 : 0;
+	*chan = rd_u16(&h);
+	return *len > FRAME_MAX ? -EBADMSG : 0;
 }
 
-int frame_put(struct buf *b, uint16_t type, const void *p, size_t n)
+int frame_header(const uint8_t *p, uint32_t *len, uint16_t *type)
+{
+	uint16_t chan;
+	int r = frame_header_ch(p, len, type, &chan);
+	return r < 0 || chan != 0 ? -EBADMSG : 0;
+}
+
+int frame_put_ch(struct buf *b, uint16_t chan, uint16_t type, const void *p, size_t n)
 {
 	if (n > FRAME_MAX)
-		return -1;
+		return -EMSGSIZE;
+	if (b->max - b->len < FRAME_HDR_LEN || b->max - b->len - FRAME_HDR_LEN < n)
+		return -ENOBUFS;
 	buf_put_u32(b, (uint32_t)n);
 	buf_put_u16(b, type);
-	buf_put_u16(b, 0);
+	buf_put_u16(b, chan);
 	buf_put(b, p, n);
 	return 0;
 }
 
-int conn_next(struct conn *c, uint16_t *type, struct rd *body)
+int frame_put(struct buf *b, uint16_t type, const void *p, size_t n)
+{
+	return frame_put_ch(b, 0, type, p, n);
+}
+
+/* One frame off the input, hooks or not: 1, 0 (more bytes needed) or
+ * -EBADMSG. */
+static int next_any(struct conn *c, uint16_t *type, struct rd *body)
 {
 	conn_drop(c);
 	if (c->in.len < FRAME_HDR_LEN)
 		return 0;
 	uint32_t len;
-	uint16_t t;
-	if (frame_header(c->in.data, &len, &t) < 0)
+	uint16_t t, ch;
+	if (frame_header_ch(c->in.data, &len, &t, &ch) < 0 || (ch != 0 && !c->chans))
 		return -EBADMSG;
 	if (c->in.len - FRAME_HDR_LEN < len)
 		return 0;
 	*type = t;
+	c->chan = ch;
 	rd_init(body, c->in.data + FRAME_HDR_LEN, len);
 	c->frame_len = FRAME_HDR_LEN + len;
 	return 1;
 }
 
+int conn_next(struct conn *c, uint16_t *type, struct rd *body)
+{
+	for (;;) {
+		int r = next_any(c, type, body);
+		if (r <= 0 || c->hooks == NULL || c->chan == c->hooks->chan)
+			return r;
+		/* Another channel's: its handler takes it, we look further. */
+		r = c->hooks->divert(c, c->chan, *type, body, c->hooks->arg);
+		conn_drop(c);
+		if (r < 0)
+			return r;
+	}
+}
+
 void conn_unread(struct conn *c)
 {
 	c->frame_len = 0;
+}
+
+/* Polls fd for events (timeout as poll's): >0 ready, 0 not, -errno. */
+static int fd_wait(int fd, short events, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+	int r = poll(&p, 1, timeout_ms);
+	return r < 0 && errno != EINTR ? -errno : r > 0;
+}
+
+/* Waits until c's fd is ready for events, or, on a conn an event loop
+ * also serves, for one turn of that loop. */
+static int conn_wait(struct conn *c, short events)
+{
+	if (c->hooks && c->hooks->wait)
+		return c->hooks->wait(c, events, c->hooks->arg);
+	int r = fd_wait(events == POLLIN ? c->rfd : c->wfd, events, -1);
+	return r < 0 ? r : 0;
 }
 
 int conn_ready(struct conn *c)
@@ -395,8 +446,7 @@ int conn_ready(struct conn *c)
 			conn_unread(c);
 			return r > 0;
 		}
-		struct pollfd p = { .fd = c->rfd, .events = POLLIN };
-		if (c->eof || poll(&p, 1, 0) <= 0 || conn_fill(c) <= 0)
+		if (c->eof || fd_wait(c->rfd, POLLIN, 0) <= 0 || conn_fill(c) <= 0)
 			return 0;
 	}
 }
@@ -409,8 +459,9 @@ int conn_read(struct conn *c, uint16_t *type, struct rd *body)
 			return r;
 		r = conn_fill(c);
 		if (r == -EAGAIN) {
-			struct pollfd p = { .fd = c->rfd, .events = POLLIN };
-			(void)poll(&p, 1, -1);
+			r = conn_wait(c, POLLIN);
+			if (r < 0)
+				return r;
 			continue;
 		}
 		if (r < 0)
@@ -420,14 +471,20 @@ int conn_read(struct conn *c, uint16_t *type, struct rd *body)
 	}
 }
 
+int conn_queue_ch(struct conn *c, uint16_t chan, uint16_t type, const void *p, size_t n)
+{
+	return frame_put_ch(&c->out, chan, type, p, n);
+}
+
 int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n)
 {
-	return frame_put(&c->out, type, p, n);
+	return conn_queue_ch(c, c->tx_chan, type, p, n);
 }
 
 void conn_queue_framed(struct conn *c, const void *p, size_t n)
 {
-	buf_put(&c->out, p, n);
+	if (buf_put(&c->out, p, n) < 0)
+		die(EXIT_INTERNAL, "BUG: output queue over %zu bytes", (size_t)CONN_OUT_MAX);
 }
 
 int conn_flush_some(struct conn *c)
@@ -451,19 +508,16 @@ int conn_flush(struct conn *c)
 		int r = conn_flush_some(c);
 		if (r < 0)
 			return r;
-		if (c->out.len) {
-			struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
-			(void)poll(&p, 1, -1);
-		}
+		if (c->out.len && (r = conn_wait(c, POLLOUT)) < 0)
+			return r;
 	}
 	return 0;
 }
 
 int conn_send(struct conn *c, uint16_t type, const void *p, size_t n)
 {
-	if (conn_queue(c, type, p, n) < 0)
-		return -EMSGSIZE;
-	return conn_flush(c);
+	int r = conn_queue(c, type, p, n);
+	return r < 0 ? r : conn_flush(c);
 }
 
 static char *printable_copy(const uint8_t *p, size_t n)

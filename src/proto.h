@@ -1,13 +1,16 @@
 /*
  * proto.h - ferry's wire protocol: frames, message types, the handshake.
  *
- * A frame is an 8-byte header (u32 payload length, u16 type, u16 zero) and
- * the payload; FRAME_MAX caps the payload and is checked before anything is
- * buffered.  docs/PROTOCOL.md is the reference for every message below.
+ * A frame is an 8-byte header (u32 payload length, u16 type, u16 channel)
+ * and the payload; FRAME_MAX caps the payload and is checked before
+ * anything is buffered.  The channel is zero unless both hellos carry
+ * CAP_CHANNELS (chan.h).  docs/PROTOCOL.md is the reference for every
+ * message below.
  *
  * struct conn is one end of a session: a read fd, a write fd, an input
  * buffer that holds at most one frame beyond what was consumed, and an
- * output queue written without blocking when the fd is non-blocking.
+ * output queue (at most CONN_OUT_MAX bytes) written without blocking when
+ * the fd is non-blocking.
  */
 #ifndef FERRY_PROTO_H
 #define FERRY_PROTO_H
@@ -31,6 +34,10 @@ enum msg_type {
 	/* 0x00xx session */
 	MSG_HELLO = 0x0001,
 	MSG_ERROR = 0x0002,
+	/* channels (chan.h), only with CAP_CHANNELS and never on channel 0 */
+	MSG_CHAN_WINDOW = 0x0003,	/* u32: more payload bytes the sender may send us */
+	MSG_CHAN_CLOSE = 0x0004,	/* empty: the sender sends nothing more on the channel */
+	MSG_CHAN_RESET = 0x0005,	/* u32 code, string: the channel is abandoned */
 	/* 0x01xx exec */
 	MSG_EXEC = 0x0100,
 	MSG_EXEC_STARTED = 0x0101,
@@ -139,6 +146,10 @@ enum wire_signal {
 int wire_to_signal(uint32_t w);		/* host signal, or -1 */
 uint32_t signal_to_wire(int sig);	/* 0 when it has no wire number */
 
+/* Hello capability bits. */
+#define CAP_CHANNELS		(UINT64_C(1) << 0)	/* frame headers carry a channel id */
+#define CAPS_SELF		CAP_CHANNELS	/* what hello_init_self announces */
+
 struct hello {
 	uint16_t version_min, version_max;
 	uint64_t caps;
@@ -179,12 +190,29 @@ int kv_decode(struct rd *r, struct kv_list *kv);
 int error_encode(uint32_t code, const char *msg, struct buf *out);
 int error_decode(struct rd *r, uint32_t *code, char **msg);
 
+struct conn;
+/* A conn that an event loop serves besides a blocking conversation (the
+ * agent's sync on channel 0, agent.c): frames of other channels go to
+ * divert() instead of to conn_next's caller, and a blocking read or flush
+ * calls wait() (one turn of the loop, which must fill or flush c) instead
+ * of polling the conn's fd alone.  divert returns <0 to fail the read. */
+struct conn_hooks {
+	int (*divert)(struct conn *c, uint16_t chan, uint16_t type, struct rd *body, void *arg);
+	int (*wait)(struct conn *c, short events, void *arg);
+	void *arg;
+	uint16_t chan;		/* the conversation's channel: frames on it are returned */
+};
+
 struct conn {
 	int rfd, wfd;
 	struct buf in;		/* unconsumed input */
-	struct buf out;		/* queued output */
+	struct buf out;		/* queued output, at most CONN_OUT_MAX bytes */
 	size_t frame_len;	/* bytes of the frame last returned, to drop */
 	bool eof;
+	bool chans;		/* CAP_CHANNELS both ways: headers carry channel ids */
+	uint16_t chan;		/* the channel of the frame conn_next returned last */
+	uint16_t tx_chan;	/* conn_queue's channel (0 unless a conversation is on one) */
+	const struct conn_hooks *hooks;	/* NULL: a plain conn */
 	uint64_t bytes_in, bytes_out;	/* read from and written to the fds */
 };
 
@@ -193,8 +221,10 @@ void conn_release(struct conn *c);	/* frees buffers; does not close fds */
 /* One read() into the input buffer: >0 bytes, 0 EOF, -errno (-EAGAIN). */
 int conn_fill(struct conn *c);
 /* The next complete frame, if one is buffered: 1 and *type and *body set (body
- * valid until the next conn_* call), 0 if more bytes are needed, -EBADMSG if
- * the header is malformed or announces more than FRAME_MAX. */
+ * valid until the next conn_* call; c->chan its channel), 0 if more bytes
+ * are needed, -EBADMSG if the header is malformed (a channel id without
+ * c->chans) or announces more than FRAME_MAX.  With hooks, frames of other
+ * channels than hooks->chan go to divert and are not returned. */
 int conn_next(struct conn *c, uint16_t *type, struct rd *body);
 /* Puts back the frame conn_next returned last: the next conn_next returns
  * it again. */
@@ -203,18 +233,25 @@ void conn_unread(struct conn *c);
  * what the fd already holds, is now; 0 otherwise (errors and EOF are
  * left for the next conn_read to report). */
 int conn_ready(struct conn *c);
-/* Blocking: reads until a frame, EOF (0) or error: -EBADMSG (malformed
- * header), -EPROTO (the stream ended inside a frame), -errno of read. */
+/* Blocking: reads until a frame, EOF (0) or error (<0: -EBADMSG for a bad
+ * header, -EPROTO for a frame cut by EOF, -errno). */
 int conn_read(struct conn *c, uint16_t *type, struct rd *body);
 /* The framing itself, for frames carried inside others (a manifest
- * batch): a header of FRAME_HDR_LEN bytes at p decoded (-1 when its pad
- * is not zero or it announces more than FRAME_MAX), one frame appended
- * to b (-1 if the payload is over FRAME_MAX). */
+ * batch): a header of FRAME_HDR_LEN bytes at p decoded (-EBADMSG when its
+ * channel is not zero or it announces more than FRAME_MAX), one frame
+ * appended to b (-EMSGSIZE if the payload is over FRAME_MAX, -ENOBUFS
+ * past b's maximum).  The _ch forms carry a channel id. */
 int frame_header(const uint8_t *p, uint32_t *len, uint16_t *type);
+int frame_header_ch(const uint8_t *p, uint32_t *len, uint16_t *type, uint16_t *chan);
 int frame_put(struct buf *b, uint16_t type, const void *p, size_t n);
-/* Queues one frame; -1 if the payload is over FRAME_MAX. */
+int frame_put_ch(struct buf *b, uint16_t chan, uint16_t type, const void *p, size_t n);
+/* Queues one frame on c->tx_chan; -EMSGSIZE if the payload is over
+ * FRAME_MAX, -ENOBUFS when the queue would pass CONN_OUT_MAX (producers
+ * stay under CONN_OUT_HIGH, so that is a bug of theirs). */
 int conn_queue(struct conn *c, uint16_t type, const void *p, size_t n);
-/* Appends frames already framed as conn_queue frames them. */
+int conn_queue_ch(struct conn *c, uint16_t chan, uint16_t type, const void *p, size_t n);
+/* Appends frames already framed as conn_queue frames them; aborts past
+ * CONN_OUT_MAX (dropping them would corrupt the stream). */
 void conn_queue_framed(struct conn *c, const void *p, size_t n);
 /* Writes what it can of the queue: 0, or -errno (not -EAGAIN). */
 int conn_flush_some(struct conn *c);

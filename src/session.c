@@ -811,6 +811,9 @@ static int expect_hello(struct session *s, struct ferr *e)
 					 s->label, s->peer.version_max);
 				return -1;
 			}
+			/* Both speak channels: headers may carry ids (the agent
+			 * uses one only on a channel we opened). */
+			s->c.chans = (s->peer.caps & CAPS_SELF & CAP_CHANNELS) != 0;
 			return 0;
 		}
 		if (s->c.eof) {

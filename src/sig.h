@@ -7,7 +7,8 @@
 
 /* Starts counting signo (SA_RESTART off, so blocking calls see EINTR). */
 void sig_watch(int signo);
-/* Back to the default disposition. */
+/* Back to the default disposition (async-signal-safe: fine in a child
+ * between fork and exec). */
 void sig_unwatch(int signo);
 /* signo's disposition set to SIG_DFL or SIG_IGN (sigaction: safe between
  * fork and exec). */

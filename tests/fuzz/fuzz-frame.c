@@ -1,6 +1,8 @@
 /*
  * fuzz-frame.c - libFuzzer harness: arbitrary bytes as a session's input,
- * first as preamble lines, then as frames handed to every decoder.
+ * first as preamble lines, then as frames handed to every decoder; the
+ * first input byte's low bit says whether headers carry channel ids
+ * (CAP_CHANNELS), so both framings are explored.
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -18,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct rd body;
 
 	conn_init(&c, -1, -1);
+	c.chans = size > 0 && (data[0] & 1);
 	if (buf_put(&c.in, data, size) < 0)
 		goto out;
 	/* Text and FERRY-BOOT lines until the preamble, as the client reads. */

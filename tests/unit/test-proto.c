@@ -10,6 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "chan.h"
 #include "limits.h"
 #include "proto.h"
 #include "t.h"
@@ -52,7 +53,8 @@ static void test_frames(void)
 		{ "half header", { 0, 0, 0 }, 3, -EPROTO, 0, 0 },
 		{ "oversize", { 0x00, 0x10, 0x00, 0x01, 0, 1, 0, 0 }, 8, -EBADMSG, 0, 0 },
 		{ "huge", { 0xff, 0xff, 0xff, 0xff, 0, 1, 0, 0 }, 8, -EBADMSG, 0, 0 },
-		{ "reserved bits", { 0, 0, 0, 0, 0, 1, 0, 1 }, 8, -EBADMSG, 0, 0 },
+		/* A peer without CAP_CHANNELS: the field is zero. */
+		{ "channel without channels", { 0, 0, 0, 0, 0, 1, 0, 1 }, 8, -EBADMSG, 0, 0 },
 		{ "payload missing", { 0, 0, 0, 4, 0, 1, 0, 0 }, 8, -EPROTO, 0, 0 },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -69,7 +71,7 @@ static void test_frames(void)
 	CHECK(pipe(fds) == 0);
 	conn_init(&c, -1, fds[1]);
 	uint8_t *big = xcalloc(1, FRAME_MAX + 1);
-	CHECK(conn_queue(&c, 7, big, FRAME_MAX + 1) == -1);
+	CHECK(conn_queue(&c, 7, big, FRAME_MAX + 1) == -EMSGSIZE);
 	CHECK(conn_queue(&c, 7, big, 100) == 0);
 	CHECK(conn_flush(&c) == 0);
 	close(fds[1]);
@@ -130,6 +132,198 @@ static void test_ready_unread(void)
 	close(fds[0]);
 	close(fds[1]);
 	alarm(0);
+}
+
+/* Channel ids in headers, the output bound, and the hooks a blocking
+ * conversation uses to share the conn with other channels. */
+static void test_channel_frames(void)
+{
+	struct conn c;
+	struct rd body;
+	uint16_t type;
+	uint32_t len;
+	uint16_t t, ch;
+
+	t_case = "frame_header_ch and frame_header";
+	struct buf b;
+	buf_init(&b, 64);
+	CHECK(frame_put_ch(&b, 7, MSG_STDOUT, "ab", 2) == 0);
+	CHECK(frame_header_ch(b.data, &len, &t, &ch) == 0 && len == 2 && t == MSG_STDOUT && ch == 7);
+	CHECK(frame_header(b.data, &len, &t) == -EBADMSG);	/* inner frames have no channel */
+	buf_reset(&b);
+	CHECK(frame_put_ch(&b, 0, MSG_STDOUT, "ab", 2) == 0 && frame_header(b.data, &len, &t) == 0);
+	buf_release(&b);
+	buf_init(&b, 12);
+	CHECK(frame_put(&b, 1, "12345", 5) == -ENOBUFS && b.len == 0);	/* all or nothing */
+	buf_release(&b);
+
+	t_case = "conn_next with and without channels";
+	conn_init(&c, -1, -1);
+	c.chans = true;
+	CHECK(frame_put_ch(&c.in, 3, MSG_MON_STOP, NULL, 0) == 0);
+	CHECK(frame_put_ch(&c.in, 0, MSG_STDIN, "x", 1) == 0);
+	CHECK(conn_next(&c, &type, &body) == 1 && type == MSG_MON_STOP && c.chan == 3);
+	CHECK(conn_next(&c, &type, &body) == 1 && type == MSG_STDIN && c.chan == 0);
+	CHECK(conn_next(&c, &type, &body) == 0);
+	c.chans = false;
+	CHECK(frame_put_ch(&c.in, 3, MSG_MON_STOP, NULL, 0) == 0);
+	CHECK(conn_next(&c, &type, &body) == -EBADMSG);
+	conn_release(&c);
+
+	t_case = "conn_queue stamps tx_chan; the queue is bounded";
+	conn_init(&c, -1, -1);
+	c.tx_chan = 9;
+	CHECK(conn_queue(&c, MSG_STDOUT, "z", 1) == 0);
+	CHECK(frame_header_ch(c.out.data, &len, &t, &ch) == 0 && ch == 9);
+	uint8_t *chunk = xcalloc(1, FRAME_MAX);
+	int r = 0;
+	size_t frames = 0;
+	while ((r = conn_queue(&c, MSG_STDOUT, chunk, FRAME_MAX)) == 0)
+		frames++;
+	CHECK(r == -ENOBUFS);
+	CHECK(c.out.len <= CONN_OUT_MAX && frames >= CONN_OUT_HIGH / FRAME_MAX);
+	free(chunk);
+	conn_release(&c);
+}
+
+struct diverted {
+	int n;
+	uint16_t chans[8], types[8];
+};
+
+static int divert(struct conn *c, uint16_t chan, uint16_t type, struct rd *body, void *arg)
+{
+	struct diverted *d = arg;
+	if (d->n < 8) {
+		d->chans[d->n] = chan;
+		d->types[d->n] = type;
+	}
+	d->n++;
+	return type == MSG_CHAN_RESET ? -EPIPE : 0;
+}
+
+static void test_hooks(void)
+{
+	struct conn c;
+	struct rd body;
+	uint16_t type;
+	struct diverted d = { 0 };
+	struct conn_hooks h = { .divert = divert, .arg = &d, .chan = 0 };
+
+	t_case = "hooks: other channels' frames are diverted, in order";
+	conn_init(&c, -1, -1);
+	c.chans = true;
+	c.hooks = &h;
+	frame_put_ch(&c.in, 1, MSG_MON_STOP, NULL, 0);
+	frame_put_ch(&c.in, 2, MSG_STDIN, "a", 1);
+	frame_put_ch(&c.in, 0, MSG_SYNC_PING, NULL, 0);
+	frame_put_ch(&c.in, 2, MSG_CHAN_RESET, NULL, 0);
+	frame_put_ch(&c.in, 0, MSG_SYNC_PONG, NULL, 0);
+	CHECK(conn_next(&c, &type, &body) == 1 && type == MSG_SYNC_PING && c.chan == 0);
+	CHECK(d.n == 2 && d.chans[0] == 1 && d.types[0] == MSG_MON_STOP && d.chans[1] == 2);
+	/* A divert that fails fails the read; the frame is consumed. */
+	CHECK(conn_next(&c, &type, &body) == -EPIPE);
+	CHECK(conn_next(&c, &type, &body) == 1 && type == MSG_SYNC_PONG);
+	CHECK(d.n == 3);
+	conn_release(&c);
+}
+
+static void test_chan_window(void)
+{
+	struct chan a, b;
+	struct conn c;
+	struct rd body;
+
+	t_case = "chan: a frame waits for credit, WINDOW releases it";
+	chan_init(&a, 5);
+	conn_init(&c, -1, -1);
+	CHECK(chan_room(&a));
+	uint8_t *chunk = xcalloc(1, FRAME_MAX);
+	/* Two MiB of window: two 1 MiB frames go, the third waits. */
+	a.credit = 2 * FRAME_MAX;
+	CHECK(chan_queue(&a, MSG_JOB_OUTPUT, chunk, FRAME_MAX) == 0);
+	CHECK(!chan_room(&a));		/* over CHAN_OUT_HIGH: the producer stops */
+	CHECK(chan_pump(&a, &c) == FRAME_HDR_LEN + FRAME_MAX && chan_idle(&a));
+	buf_reset(&c.out);		/* "written" */
+	CHECK(chan_queue(&a, MSG_JOB_OUTPUT, chunk, FRAME_MAX) == 0);
+	CHECK(chan_pump(&a, &c) > 0);
+	buf_reset(&c.out);
+	CHECK(a.credit == 0);
+	CHECK(chan_queue(&a, MSG_JOB_OUTPUT, chunk, 10) == 0);
+	CHECK(chan_pump(&a, &c) == 0 && !chan_idle(&a));
+	struct buf w;
+	buf_init(&w, 8);
+	buf_put_u32(&w, 10);
+	rd_init(&body, w.data, w.len);
+	CHECK(chan_recv(&a, MSG_CHAN_WINDOW, &body, NULL, NULL) == CHAN_RX_WINDOW);
+	CHECK(chan_pump(&a, &c) == FRAME_HDR_LEN + 10 && a.credit == 0);
+	buf_release(&w);
+
+	t_case = "chan: a WINDOW past CHAN_WINDOW is the peer's error";
+	buf_init(&w, 8);
+	buf_put_u32(&w, CHAN_WINDOW + 1);
+	rd_init(&body, w.data, w.len);
+	CHECK(chan_recv(&a, MSG_CHAN_WINDOW, &body, NULL, NULL) == -EBADMSG);
+	rd_init(&body, w.data, 3);
+	CHECK(chan_recv(&a, MSG_CHAN_WINDOW, &body, NULL, NULL) == -EBADMSG);
+	buf_release(&w);
+
+	t_case = "chan: the receiver's window, granted back in batches";
+	chan_init(&b, 6);
+	buf_reset(&c.out);
+	rd_init(&body, chunk, FRAME_MAX);
+	CHECK(chan_recv(&b, MSG_STDIN, &body, NULL, NULL) == CHAN_RX_DATA);
+	rd_init(&body, chunk, FRAME_MAX);
+	CHECK(chan_recv(&b, MSG_STDIN, &body, NULL, NULL) == CHAN_RX_DATA);
+	rd_init(&body, chunk, 1);
+	CHECK(chan_recv(&b, MSG_STDIN, &body, NULL, NULL) == -EBADMSG);	/* over the window */
+	chan_consumed(&b, &c, 100);
+	CHECK(c.out.len == 0);		/* below CHAN_WINDOW_ACK: nothing yet */
+	chan_consumed(&b, &c, CHAN_WINDOW_ACK);
+	CHECK(c.out.len == FRAME_HDR_LEN + 4);
+	uint32_t len;
+	uint16_t t, id;
+	CHECK(frame_header_ch(c.out.data, &len, &t, &id) == 0 && t == MSG_CHAN_WINDOW && id == 6);
+	rd_init(&body, c.out.data + FRAME_HDR_LEN, 4);
+	CHECK(rd_u32(&body) == CHAN_WINDOW_ACK + 100);
+	rd_init(&body, chunk, 1);
+	CHECK(chan_recv(&b, MSG_STDIN, &body, NULL, NULL) == CHAN_RX_DATA);
+
+	t_case = "chan: close after the data, reset drops it";
+	buf_reset(&c.out);
+	CHECK(chan_queue(&b, MSG_STDOUT, "x", 1) == 0);
+	chan_close(&b);
+	CHECK(chan_queue(&b, MSG_STDOUT, "y", 1) == -EPIPE);
+	CHECK(!chan_done(&b));
+	(void)chan_pump(&b, &c);
+	CHECK(frame_header_ch(c.out.data + FRAME_HDR_LEN + 1, &len, &t, &id) == 0 && t == MSG_CHAN_CLOSE);
+	rd_init(&body, NULL, 0);
+	CHECK(chan_recv(&b, MSG_CHAN_CLOSE, &body, NULL, NULL) == CHAN_RX_CLOSE);
+	CHECK(chan_done(&b));
+	rd_init(&body, chunk, 1);
+	CHECK(chan_recv(&b, MSG_STDIN, &body, NULL, NULL) == -EBADMSG);	/* after its end */
+	rd_init(&body, NULL, 0);
+	CHECK(chan_recv(&b, MSG_CHAN_CLOSE, &body, NULL, NULL) == -EBADMSG);	/* twice */
+
+	buf_reset(&c.out);
+	chan_reset(&a, &c, PERR_PROTOCOL, "bad");
+	CHECK(chan_idle(&a) && a.sent_end);
+	CHECK(frame_header_ch(c.out.data, &len, &t, &id) == 0 && t == MSG_CHAN_RESET && id == 5);
+	struct buf e;
+	buf_init(&e, 64);
+	error_encode(PERR_NOJOB, "gone", &e);
+	rd_init(&body, e.data, e.len);
+	uint32_t code = 0;
+	char *msg = NULL;
+	CHECK(chan_recv(&a, MSG_CHAN_RESET, &body, &code, &msg) == CHAN_RX_RESET);
+	CHECK(code == PERR_NOJOB && msg && strcmp(msg, "gone") == 0);
+	free(msg);
+	CHECK(chan_done(&a));
+	buf_release(&e);
+	free(chunk);
+	chan_release(&a);
+	chan_release(&b);
+	conn_release(&c);
 }
 
 static void test_hello(void)
@@ -351,6 +545,9 @@ void test_proto(void)
 {
 	test_frames();
 	test_ready_unread();
+	test_channel_frames();
+	test_hooks();
+	test_chan_window();
 	test_hello();
 	test_exec_req();
 	test_kv_and_error();
