@@ -664,27 +664,6 @@ fail:
 	return 0;
 }
 
-/* ---- the control socket ---- */
-
-static int ctl_connect(const char *jobs, uint32_t id)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	char *dir = job_dir(jobs, id);
-	int n = snprintf(a.sun_path, sizeof(a.sun_path), "%s/ctl", dir);
-	free(dir);
-	if (n < 0 || (size_t)n >= sizeof(a.sun_path))
-		return -ENAMETOOLONG;
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		int e = errno;
-		close(fd);
-		return -e;
-	}
-	return fd;
-}
-
 /* ---- kill ---- */
 
 int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms)
@@ -984,7 +963,7 @@ static void at_update(struct attach *t)
 
 static int at_connect(struct attach *t, size_t reqlen)
 {
-	t->fd = ctl_connect(t->jobs, t->id);
+	t->fd = job_ctl_connect(t->jobs, t->id);
 	if (t->fd < 0)
 		return t->fd;
 	conn_init(&t->sc, t->fd, t->fd);

@@ -6,7 +6,6 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,40 +69,15 @@ int still_running(const uint32_t *ids, uint32_t n, const char *nl)
  * Ctrl-C. */
 int follow_next(struct session *s, uint16_t *type, struct rd *body)
 {
-	for (;;) {
-		int r = conn_next(&s->c, type, body);
-		if (r < 0)
-			die(EXIT_PROTO, "malformed frame from the agent on '%s'", s->label);
-		if (r == 1) {
-			if (*type == MSG_ERROR)
-				die_for_error(s, body);
-			return 1;
-		}
-		if (s->c.eof)
-			return 0;
-		struct pollfd p[4] = {
-			{ .fd = s->c.rfd, .events = POLLIN },
-			{ .fd = s->c.out.len ? s->c.wfd : -1, .events = POLLOUT },
-			{ .fd = sig_fd(), .events = POLLIN },
-			{ .fd = s->proc.err, .events = POLLIN },
-		};
-		if (poll(p, 4, -1) < 0 && errno != EINTR)
-			return 0;
-		if (p[2].revents) {
-			sig_drain();
-			if (sig_take(SIGINT))
-				return -1;
-		}
-		if (p[3].revents)
-			session_read_stderr(s);
-		if (s->c.out.len && conn_flush_some(&s->c) < 0)
-			return 0;
-		if (p[0].revents) {
-			int fr = conn_fill(&s->c);
-			if (fr < 0 && fr != -EAGAIN)
-				s->c.eof = true;
-		}
-	}
+	static const int stops[] = { SIGINT, 0 };
+	int r = session_next(s, type, body, stops);
+	if (r == -EBADMSG)
+		die(EXIT_PROTO, "malformed frame from the agent on '%s'", s->label);
+	if (r == -SIGINT)
+		return -1;
+	if (r == 1 && *type == MSG_ERROR)
+		die_for_error(s, body);
+	return r;
 }
 
 /* The link dropped: says so on a line of its own and opens the session
@@ -240,6 +214,8 @@ int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv)
 	if (optind + 1 < argc)
 		cmd_usage_die("logs", "one job at a time");
 	cmd_load_config(&cfg, ctx->dir);
+	if (follow)
+		sig_watch(SIGINT);	/* as wait: stops the following, never the job */
 	struct session s;
 	struct buf b;
 	bool opened;

@@ -55,6 +55,10 @@ int cmd_wait(const struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_usage_die("wait", "too many jobs (at most %d)", JOB_IDS_MAX);
 	uint32_t n = optind == argc ? 1 : (uint32_t)(argc - optind);
 	cmd_load_config(&cfg, ctx->dir);
+	/* Ctrl-C from here on stops the wait, never the job: while connecting
+	 * it says so ("interrupted while connecting"), once waiting it names
+	 * the jobs that keep running. */
+	sig_watch(SIGINT);
 	struct buf b;
 	struct session s;
 	bool opened;
@@ -62,7 +66,6 @@ int cmd_wait(const struct cmd_ctx *ctx, int argc, char **argv)
 	buf_init(&b, FRAME_MAX);
 	job_ids_encode(ids, n, &b);
 	send_request(&s, opened, &cfg, MSG_JOB_WAIT, &b);
-	sig_watch(SIGINT);
 	int code = 0;
 	uint32_t left = 0;	/* ids[left..n) have not ended yet */
 	for (;;) {

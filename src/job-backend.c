@@ -21,7 +21,7 @@
 
 #include "banned.h"
 
-static int ctl_connect(const char *jobs, uint32_t id)
+int job_ctl_connect(const char *jobs, uint32_t id)
 {
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	char *dir = job_dir(jobs, id);
@@ -42,7 +42,7 @@ static int ctl_connect(const char *jobs, uint32_t id)
 
 static int local_signal(const char *jobs, const struct job *j, int sig, uint32_t grace_ms)
 {
-	int fd = ctl_connect(jobs, j->id);
+	int fd = job_ctl_connect(jobs, j->id);
 	if (fd < 0)
 		return fd;
 	struct buf b;

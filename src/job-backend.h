@@ -40,4 +40,8 @@ extern const struct job_backend job_backend_local;
 /* The backend of that name, or NULL when this binary has none. */
 const struct job_backend *job_backend_find(const char *name);
 
+/* A connection to the control socket of local job id's supervisor (the
+ * socket in its folder): the fd, or -errno. */
+int job_ctl_connect(const char *jobs, uint32_t id);
+
 #endif

@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "ev.h"
 #include "fsx.h"
 #include "limits.h"
 #include "sig.h"
@@ -562,6 +563,90 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 /* Waits until the conn has input (or EOF), flushing our queue and reading
  * ssh's stderr meanwhile.  0, or -1 with e set when a signal asked us to
  * stop or the agent did not show up within STARTUP_TIMEOUT_MS. */
+/* ---- one frame at a time, on the loop ---- */
+
+struct pump {
+	struct session *s;
+	bool signalled;
+};
+
+static void pump_read(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct pump *p = arg;
+	int r = conn_fill(&p->s->c);
+	if (r < 0 && r != -EAGAIN)
+		p->s->c.eof = true;	/* a reset is a lost link, as EOF is */
+}
+
+static void pump_write(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct pump *p = arg;
+	if (conn_flush_some(&p->s->c) < 0)
+		p->s->c.eof = true;
+}
+
+static void pump_stderr(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct pump *p = arg;
+	session_read_stderr(p->s);
+	if (p->s->proc.err < 0)
+		ev_fd_del(ev, fd, EV_READ);
+}
+
+/* sig.c's pipe, not ev_sig_add: the command chose the signals and their
+ * disposition outlives this call. */
+static void pump_signal(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct pump *p = arg;
+	sig_drain();
+	p->signalled = true;
+}
+
+static void pump_interest(struct ev_loop *ev, void *arg)
+{
+	struct pump *p = arg;
+	if (p->s->c.out.len)
+		ev_fd_add(ev, p->s->c.wfd, EV_WRITE, pump_write, p);
+	else
+		ev_fd_del(ev, p->s->c.wfd, EV_WRITE);
+}
+
+int session_next(struct session *s, uint16_t *type, struct rd *body, const int *stops)
+{
+	struct pump p = { .s = s };
+	struct ev_loop *ev = NULL;
+	int r;
+
+	for (;;) {
+		r = conn_next(&s->c, type, body);
+		if (r != 0)
+			break;
+		if (s->c.eof)
+			break;
+		for (const int *sg = stops; *sg && p.signalled; sg++)
+			if (sig_take(*sg)) {
+				r = -*sg;
+				goto out;
+			}
+		p.signalled = false;
+		if (ev == NULL) {
+			ev = ev_new();
+			ev_fd_add(ev, s->c.rfd, EV_READ, pump_read, &p);
+			ev_fd_add(ev, sig_fd(), EV_READ, pump_signal, &p);
+			if (s->proc.err >= 0)
+				ev_fd_add(ev, s->proc.err, EV_READ, pump_stderr, &p);
+			ev_set_before(ev, pump_interest, &p);
+			p.signalled = true;	/* one that came before this call */
+			continue;
+		}
+		if (ev_once(ev, -1) < 0)
+			s->c.eof = true;
+	}
+out:
+	ev_free(ev);
+	return r;
+}
+
 static int wait_input(struct session *s, struct ferr *e)
 {
 	struct pollfd p[4];

@@ -48,6 +48,14 @@ struct session {
 	uint64_t t0;
 };
 
+/* The next frame from the agent, for a client command that waits on one
+ * session (logs -f, run -f, wait): the link's input and output, ssh's
+ * stderr and the signals the command watches (sig_watch), on one event
+ * loop turn after turn.  1 a frame in *type and *body (valid until the
+ * next conn_* call), 0 the link is lost, -EBADMSG a malformed frame, or
+ * -signo when one of stops (a 0-terminated list) came. */
+int session_next(struct session *s, uint16_t *type, struct rd *body, const int *stops);
+
 /* Opens a session.  If first_type is non-zero, that request is sent right
  * behind our hello, before the agent answers (one round trip saved). */
 int session_open(struct session *s, const struct config *cfg, const struct session_opts *o,

@@ -103,7 +103,9 @@ PY
 	sleep 1
 	tmux -S "$TSOCK" send-keys C-c
 	until_screen "exit=130"
-	screen | grep -qx "ferry: job $id keeps running; stop it with: ferry kill $id"
+	# a slow machine may still be connecting: that is said too
+	screen | grep -qx -e "ferry: job $id keeps running; stop it with: ferry kill $id" \
+		-e "ferry: interrupted while connecting to 'ferry-test'"
 	[ "$(job_field "$id" state)" = running ]
 }
 
