@@ -145,24 +145,26 @@ teardown() { common_teardown; }
 	echo small >small.txt
 	run "$FERRY" push
 	[ "$status" -eq 0 ]
-	# 6 MB at 1 MB/s: the push holds the server's sync lock for seconds
-	head -c 6000000 /dev/urandom >big.bin
+	# 40 MB at 1 MB/s: the push holds the server's sync lock for tens of
+	# seconds (status over the same link takes a few on a busy machine;
+	# before, it waited for the lock, up to the whole push)
+	head -c 40000000 /dev/urandom >big.bin
 	"$FERRY" push --quiet &
 	pusher=$!
-	for _ in $(seq 1 200); do
+	for _ in $(seq 1 400); do
 		[ -n "$(find "$R" -name '.ferry-tmp*' 2>/dev/null)" ] && break
 		sleep 0.05
 	done
 	t0=$(date +%s%N)
 	run "$FERRY" status --json
 	t1=$(date +%s%N)
-	# the push is still running: status did not wait for its lock
 	running=1
 	if kill -0 "$pusher" 2>/dev/null; then running=0; fi
 	wait "$pusher"
 	echo "$output"
 	echo "# status took $(( (t1 - t0) / 1000000 )) ms while a push ran" >&3
 	[ "$status" -eq 0 ]
+	# the push is still running: status did not wait for its lock
 	[ "$running" -eq 0 ]
 	# it sees what that push is sending (the server's index is not yet
 	# the new one)
