@@ -144,6 +144,23 @@ static void sync_index_files(const char *file)
 	free(dir);
 }
 
+/* In the dropping process: every fd of the agent's but the held files.
+ * Above all the root's sync lock (flock belongs to every copy of the
+ * fd: the next sync would wait for our fsync) and the session's pipes. */
+static void close_all_but(const struct agent_later *l)
+{
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > DROP_FD_SCAN_MAX)
+		max = DROP_FD_SCAN_MAX;
+	for (int fd = 3; fd < max; fd++) {
+		bool held = false;
+		for (size_t i = 0; i < l->nfds && !held; i++)
+			held = l->fds[i] == fd;
+		if (!held)
+			(void)close(fd);
+	}
+}
+
 /* Hands the held files to a grandchild (reaped by init, so no zombie
  * waits for this loop) that frees them and fsyncs the index, detached
  * from the session's pipes: the client, whose reply is out, waits for
@@ -163,6 +180,7 @@ void agent_later_run(struct agent_later *l)
 			dup2(nul, 2);
 		}
 		(void)setsid();
+		close_all_but(l);
 		for (size_t i = 0; i < l->nfds; i++)
 			close(l->fds[i]);
 		sync_index_files(l->to_sync);

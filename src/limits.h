@@ -49,6 +49,7 @@
 #define APPLY_WRITEBACK_CHUNK	(8u << 20)	/* a file being written starts writeback every this many bytes */
 #define DROP_DEFER_MIN		(16u << 20)	/* an old version this large is freed after the reply (agent_defer_close) */
 #define DROP_DEFER_MAX		64		/* old versions held for that at once */
+#define DROP_FD_SCAN_MAX	4096		/* fds the dropping process closes (all but those it holds) */
 #define INDEX_LOG_MIN		(64 * 1024)	/* an index's log may grow to this, or a quarter of the index */
 #define INDEX_RACY_NS		(1000000000ull)	/* timestamp granularity we assume */
 #define HASH_CHUNK		(128 * 1024)	/* read size when hashing */

@@ -50,6 +50,7 @@ struct push {
 /* The walk, run on a thread of its own while ssh connects. */
 struct scan_job {
 	const struct config *cfg;
+	const struct sync_push_hooks *h;
 	char *const *include;
 	size_t ninclude;
 	struct source *src;
@@ -61,7 +62,9 @@ struct scan_job {
 static void *scan_main(void *arg)
 {
 	struct scan_job *j = arg;
-	j->r = scan_push_set_with(j->cfg, j->include, j->ninclude, source_add, j->src, &j->st, &j->err);
+	const struct sync_push_hooks *h = j->h;
+	j->r = scan_push_set_with(j->cfg, j->include, j->ninclude, h->scan_warn, h->arg,
+				  source_add, j->src, &j->st, &j->err);
 	return NULL;
 }
 
@@ -294,7 +297,7 @@ static void push_release(struct push *p)
 static int push_attempt(struct push *p, const char *tdir, struct session *keep, int retries_left)
 {
 	struct sync_push_result *res = p->res;
-	struct scan_job sj = { .cfg = p->cfg, .src = &p->src, .include = p->o->include, .ninclude = p->o->ninclude };
+	struct scan_job sj = { .cfg = p->cfg, .h = p->h, .src = &p->src, .include = p->o->include, .ninclude = p->o->ninclude };
 	char *cache = xasprintf("%s/push.index", tdir);
 	const char *why;
 	int ret = -1;

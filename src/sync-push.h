@@ -37,6 +37,9 @@ struct sync_push_opts {
 
 /* What the push tells as it goes; every hook may be NULL. */
 struct sync_push_hooks {
+	/* The walk's warnings (an unreadable folder, a FIFO; is_error:
+	 * counted).  NULL: on stderr, as the walk says them. */
+	void (*scan_warn)(void *arg, bool is_error, const char *msg);
 	/* A local file that could not be read (not pushed). */
 	void (*unreadable)(void *arg, const char *path, const char *msg);
 	/* The plan: a conflict; a deletion. */
