@@ -57,15 +57,26 @@ static void dest_proto_error(void *arg, const char *msg)
 	agent_error(arg, PERR_PROTOCOL, "%s", msg);
 }
 
+static void later_close(void *arg, int fd)
+{
+	agent_defer_close(arg, fd);
+}
+
+static void later_sync(void *arg, const char *file)
+{
+	agent_sync_later(arg, file);
+}
+
 static int push_dest(struct conn *c, const struct sync_begin *b, int rootfd, const char *sdir)
 {
 	char *ixfile = xasprintf("%s/push.index", sdir), *jfile = xasprintf("%s/push.journal", sdir);
+	struct agent_later later = { .nfds = 0 };
 	struct dest_side side = {
 		.c = c, .rootfd = rootfd, .ixfile = ixfile, .jfile = jfile, .flags = b->flags,
 		.pull = b->pull, .npull = b->npull, .pull_side = false, .here = "server", .verb = "push",
 		.force_paths = b->force, .nforce = b->nforce,
 		.report = dest_report, .other = dest_other, .proto_error = dest_proto_error, .arg = c,
-		.keep_old = agent_defer_close, .sync_later = agent_sync_later,
+		.keep_old = later_close, .sync_later = later_sync, .later_arg = &later,
 		.base_id = b->flags & SYNC_BASE_ID ? b->base : NULL,
 	};
 	struct sync_plan_end pe;
@@ -78,6 +89,9 @@ static int push_dest(struct conn *c, const struct sync_begin *b, int rootfd, con
 		conn_queue(c, MSG_SYNC_DONE, out.data, out.len);
 		buf_release(&out);
 	}
+	/* The reply out first: the client waits for no unlink or fsync. */
+	(void)conn_flush(c);
+	agent_later_run(&later);
 	free(ixfile);
 	free(jfile);
 	return r;
@@ -95,59 +109,10 @@ static void scan_warn(void *arg, bool is_error, const char *msg)
 	send_report(arg, MSG_SYNC_ERROR, is_error ? EIO : 0, "", msg);
 }
 
-/* After each chunk: write what the link takes now (so the queue's
- * length says whether the link is the bottleneck, sync-zstd.h), and wait
- * for it when the queue is over its bound.  Less than CONN_OUT_BATCH
- * waits for more (small files share a write). */
-static int pace_flush(void *arg, uint64_t n)
+/* The client broke the protocol during a pull. */
+static void pull_proto_error(void *arg, uint16_t type)
 {
-	struct conn *c = arg;
-	if (c->out.len < CONN_OUT_BATCH)
-		return 0;
-	if (conn_flush_some(c) < 0)
-		return -1;
-	if (c->out.len <= CONN_OUT_HIGH)
-		return 0;
-	/* Over the bound: wait for the link, down to half. */
-	while (c->out.len > CONN_OUT_HIGH / 2) {
-		struct pollfd p = { .fd = c->wfd, .events = POLLOUT };
-		(void)poll(&p, 1, -1);
-		if (conn_flush_some(c) < 0)
-			return -1;
-	}
-	return 0;
-}
-
-/* A pull's source and its connection (flush_flow's argument). */
-struct pull_link {
-	struct conn *c;
-	struct source *src;
-};
-
-/* A pong: the round trip for zstd (source_pong). */
-static int take_pong(struct pull_link *l, struct rd *body)
-{
-	if (source_pong(l->src, body) < 0) {
-		agent_error(l->c, PERR_PROTOCOL, "an unexpected or malformed pong");
-		return -1;
-	}
-	return 0;
-}
-
-/* While the manifest is queued: a pong that has arrived is taken now
- * (its time is when it is read); the queue goes out once it is long. */
-static int flush_flow(void *arg)
-{
-	struct pull_link *l = arg;
-	uint16_t type;
-	struct rd body;
-	if (l->src->ping_sent && conn_ready(l->c) == 1 && conn_next(l->c, &type, &body) == 1) {
-		if (type != MSG_SYNC_PONG)
-			conn_unread(l->c);
-		else if (take_pong(l, &body) < 0)
-			return -1;
-	}
-	return l->c->out.len > CONN_OUT_HIGH ? conn_flush(l->c) : 0;
+	agent_error(arg, PERR_PROTOCOL, "unexpected or malformed message 0x%04x during a pull", type);
 }
 
 /* What pull_ignore kept out of a pull: counted, the first few named. */
@@ -160,14 +125,13 @@ static void skipped_one(void *arg, const char *path, bool is_dir)
 	free(p);
 }
 
-static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir)
+static int pull_source(struct conn *c, const struct sync_begin *b, const char *root, int rootfd, const char *sdir,
+		       bool locked)
 {
 	char *cache = xasprintf("%s/pull.cache", sdir), *err = NULL;
 	struct source src;
 	struct scan_stats st;
 	struct sync_skipped skipped = { .all_files = true };
-	uint32_t *need = NULL;
-	size_t nneed = 0;
 	int ret = -1;
 
 	source_init(&src, rootfd, cache);
@@ -198,75 +162,25 @@ static int pull_source(struct conn *c, const struct sync_begin *b, const char *r
 		conn_queue(c, MSG_SYNC_SKIPPED, kb.data, kb.len);
 		buf_release(&kb);
 	}
-	/* The round trip, for zstd's first level (zpack_rtt): pinged once
-	 * the walk and its hashing are done, so that the pong is read as it
-	 * arrives (while the manifest is queued, or as we wait for the
-	 * plan).  The client answers between frames and during its walk. */
-	struct pull_link link = { .c = c, .src = &src };
-	if (source_ping(&src, c) < 0)
+	/* The conversation (source_run): the ping for zstd's first level,
+	 * the base (the client's index is what we sent last time, our
+	 * cache: only the changes since travel), the manifest, the client's
+	 * plan, and unless it stops there the files and the commit. */
+	struct source_side side = {
+		.c = c, .src = &src, .flags = b->flags, .base_id = b->flags & SYNC_BASE_ID ? b->base : NULL,
+		.proto_error = pull_proto_error, .arg = c,
+	};
+	struct source_result sr;
+	int r = source_run(&side, &sr);
+	source_result_release(&sr);
+	if (r < 0)
 		goto out;
-	/* The client's index is what we sent last time (our cache): only
-	 * the changes since travel.  Said first, the manifest after. */
-	bool changes = false;
-	if (b->flags & SYNC_BASE_ID) {
-		uint8_t id[INDEX_HASH_LEN];
-		changes = source_base_id(&src, id) && memcmp(id, b->base, INDEX_HASH_LEN) == 0;
-		uint8_t m = changes;
-		conn_queue(c, MSG_SYNC_BASE, &m, 1);
-	}
-	size_t sent;
-	if (source_queue_manifest(&src, c, changes, flush_flow, &link, &sent) < 0)
-		goto out;
-	/* The client plans: NEED for each file it wants, then its plan. */
-	struct sync_plan_end pe;
-	for (;;) {
-		uint16_t type;
-		struct rd body;
-		if (conn_flush(c) < 0 || conn_read(c, &type, &body) <= 0)
-			goto out;
-		if (type == MSG_SYNC_SIG) {
-			if (source_sig(&src, &body, nneed ? need[nneed - 1] : UINT32_MAX) < 0) {
-				agent_error(c, PERR_PROTOCOL, "malformed or unexpected file signature");
-				goto out;
-			}
-			continue;
-		}
-		if (type == MSG_SYNC_PONG) {
-			if (take_pong(&link, &body) < 0)
-				goto out;
-			continue;
-		}
-		if (type == MSG_SYNC_PLAN_END) {
-			if (sync_plan_end_decode(&body, &pe) < 0 || source_sigs_done(&src) < 0) {
-				agent_error(c, PERR_PROTOCOL, "malformed sync plan");
-				goto out;
-			}
-			break;
-		}
-		uint32_t seq = rd_u32(&body);
-		rd_expect_end(&body);
-		if (type != MSG_SYNC_NEED || !rd_ok(&body) || seq >= src.n || src.e[seq].type != ENT_FILE ||
-		    (nneed && seq <= need[nneed - 1])) {
-			agent_error(c, PERR_PROTOCOL, "unexpected or malformed message 0x%04x during a pull", type);
-			goto out;
-		}
-		need = xrealloc(need, (nneed + 1) * sizeof(*need));
-		need[nneed++] = seq;
-	}
-	/* Dry run, or the guard tripped: the client stops here, and so do we. */
-	if (!(b->flags & SYNC_DRY_RUN) && !(dest_guard_trips(&pe) && !(b->flags & SYNC_FORCE))) {
-		for (size_t i = 0; i < nneed; i++)
-			if (source_send(&src, c, need[i], pace_flush, c) < 0)
-				goto out;
-		conn_queue(c, MSG_SYNC_COMMIT, NULL, 0);
-		if (conn_flush(c) < 0)	/* the client commits while we save */
-			goto out;
-	}
+	/* A dry run that found the lock taken writes nothing. */
+	if (locked)
 	source_save_cache(&src, cache);
 	ret = 0;
 out:
 	sync_skipped_release(&skipped);
-	free(need);
 	free(err);
 	free(cache);
 	source_release(&src);
@@ -310,17 +224,24 @@ int agent_sync(struct conn *c, struct rd *body)
 		goto out;
 	}
 	char *lock = xasprintf("%s/lock", sdir);
-	lockfd = lock_file_wait(lock, SYNC_LOCK_WAIT_MS);
+	/* A dry run writes nothing (but a pull's cache, skipped then): it
+	 * never waits for a running sync, and reads the index as it stands
+	 * (replaced by a rename; its log read up to the last committed
+	 * group).  `ferry status` asks for one while a push may run. */
+	bool dry = b.flags & SYNC_DRY_RUN;
+	lockfd = lock_file_wait(lock, dry ? 0 : SYNC_LOCK_WAIT_MS);
 	free(lock);
-	if (lockfd == -EWOULDBLOCK) {
+	if (lockfd == -EWOULDBLOCK && dry) {
+		lockfd = -1;
+	} else if (lockfd == -EWOULDBLOCK) {
 		agent_error(c, PERR_BUSY, "another sync of '%s' is running", root);
 		goto out;
 	}
-	if (lockfd < 0) {
+	if (lockfd < 0 && !dry) {
 		agent_error(c, PERR_ROOT, "cannot lock '%s/lock': %s", sdir, strerror(-lockfd));
 		goto out;
 	}
-	ret = b.flags & SYNC_PULL ? pull_source(c, &b, root, rootfd, sdir) : push_dest(c, &b, rootfd, sdir);
+	ret = b.flags & SYNC_PULL ? pull_source(c, &b, root, rootfd, sdir, lockfd >= 0) : push_dest(c, &b, rootfd, sdir);
 out:
 	sync_begin_release(&b);
 	if (rootfd >= 0)

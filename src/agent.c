@@ -145,23 +145,19 @@ static int handshake(struct conn *c)
 }
 
 /* Old versions of large files a push replaced, held open so that the
- * filesystem frees them after the session, not while the client waits. */
-static int deferred[DROP_DEFER_MAX];
-static size_t ndeferred;
-static char *to_sync;		/* an index to fsync after the session */
-
-void agent_defer_close(int fd)
+ * filesystem frees them after the reply, not while the client waits. */
+void agent_defer_close(struct agent_later *l, int fd)
 {
-	if (ndeferred < DROP_DEFER_MAX)
-		deferred[ndeferred++] = fd;
+	if (l->nfds < DROP_DEFER_MAX)
+		l->fds[l->nfds++] = fd;
 	else
 		close(fd);
 }
 
-void agent_sync_later(const char *file)
+void agent_sync_later(struct agent_later *l, const char *file)
 {
-	free(to_sync);
-	to_sync = xstrdup(file);
+	free(l->to_sync);
+	l->to_sync = xstrdup(file);
 }
 
 static void fsync_path(const char *path, int flags)
@@ -174,12 +170,12 @@ static void fsync_path(const char *path, int flags)
 }
 
 /* The index named by agent_sync_later, its log and its folder. */
-static void sync_index_files(void)
+static void sync_index_files(const char *file)
 {
-	if (to_sync == NULL)
+	if (file == NULL)
 		return;
-	char *log = xasprintf("%s.log", to_sync), *dir = xstrdup(to_sync), *slash = strrchr(dir, '/');
-	fsync_path(to_sync, 0);
+	char *log = xasprintf("%s.log", file), *dir = xstrdup(file), *slash = strrchr(dir, '/');
+	fsync_path(file, 0);
 	fsync_path(log, 0);
 	if (slash)
 		*slash = '\0';
@@ -188,42 +184,61 @@ static void sync_index_files(void)
 	free(dir);
 }
 
-/* Hands the held files to a child that drops them once we are gone: our
- * exit (what the client waits for) then frees nothing itself. */
-static void drop_deferred(void)
+/* In the dropping process: every fd of the agent's but the held files.
+ * Above all the root's sync lock (flock belongs to every copy of the
+ * fd: the next sync would wait for our fsync) and the session's pipes. */
+static void close_all_but(const struct agent_later *l)
 {
-	int p[2];
-	if (ndeferred == 0 && to_sync == NULL)
+	long max = sysconf(_SC_OPEN_MAX);
+	if (max < 0 || max > DROP_FD_SCAN_MAX)
+		max = DROP_FD_SCAN_MAX;
+	for (int fd = 3; fd < max; fd++) {
+		bool held = false;
+		for (size_t i = 0; i < l->nfds && !held; i++)
+			held = l->fds[i] == fd;
+		if (!held)
+			(void)close(fd);
+	}
+}
+
+/* Hands the held files to a grandchild (reaped by init, so no zombie
+ * waits for this loop) that frees them and fsyncs the index, detached
+ * from the session's pipes: the client, whose reply is out, waits for
+ * neither.  The next sync of the session starts at once. */
+void agent_later_run(struct agent_later *l)
+{
+	if (l->nfds == 0 && l->to_sync == NULL)
 		return;
-	pid_t pid = pipe2(p, O_CLOEXEC) < 0 ? -1 : fork();
+	pid_t pid = fork();
 	if (pid == 0) {
+		if (fork() != 0)
+			_exit(0);
 		int nul = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (nul >= 0) {
 			dup2(nul, 0);
 			dup2(nul, 1);
 			dup2(nul, 2);
 		}
-		close(p[1]);
 		(void)setsid();
-		char c;
-		while (read(p[0], &c, 1) < 0 && errno == EINTR)
-			;		/* EOF: the agent has exited */
-		for (size_t i = 0; i < ndeferred; i++)
-			close(deferred[i]);
-		sync_index_files();
+		close_all_but(l);
+		for (size_t i = 0; i < l->nfds; i++)
+			close(l->fds[i]);
+		sync_index_files(l->to_sync);
 		_exit(0);
 	}
-	/* Our copies go now (the child's keep the files); the pipe's write
-	 * end at our exit. */
-	for (size_t i = 0; i < ndeferred; i++)
-		close(deferred[i]);
-	ndeferred = 0;
-	if (pid > 0)
-		close(p[0]);
-	else
-		sync_index_files();	/* no child: now, as before */
-	free(to_sync);
-	to_sync = NULL;
+	if (pid > 0) {
+		int st;
+		while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+			;
+	} else {
+		sync_index_files(l->to_sync);	/* no child: now, as before */
+	}
+	/* Our copies go now; the grandchild's keep the files. */
+	for (size_t i = 0; i < l->nfds; i++)
+		close(l->fds[i]);
+	l->nfds = 0;
+	free(l->to_sync);
+	l->to_sync = NULL;
 }
 
 /* ---- channels, for the handlers ---- */
@@ -685,6 +700,5 @@ int agent_main(void)
 			break;
 	agent_end(&a);
 	conn_release(&a.c);
-	drop_deferred();
 	return a.code;
 }

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include "chan.h"
+#include "limits.h"
 #include "proto.h"
 
 struct agent;
@@ -109,10 +110,20 @@ int agent_mon_kill(struct conn *c, struct rd *body);	/* agent-mon.c */
 /* Queues an ERROR frame. */
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Keeps fd (the old version of a large replaced file) open until the
- * agent has exited, then closes it from a child (agent.c). */
-void agent_defer_close(int fd);
-/* fsyncs an index file, its log and its folder from that child. */
-void agent_sync_later(const char *file);
+/* What one sync leaves for after its reply (agent.c): the old versions
+ * of large replaced files, held open (freeing 1 GiB on ext4 takes
+ * ~0.4 s), and the index to fsync (behind a large write it waits for
+ * all of that data, ~0.2 s a GiB).  Zeroed at the sync's start. */
+struct agent_later {
+	int fds[DROP_DEFER_MAX];
+	size_t nfds;
+	char *to_sync;
+};
+void agent_defer_close(struct agent_later *l, int fd);
+/* fsyncs an index file, its log and its folder at agent_later_run. */
+void agent_sync_later(struct agent_later *l, const char *file);
+/* Once the sync's last frame is written: a detached process frees the
+ * held files and fsyncs the index; l is emptied. */
+void agent_later_run(struct agent_later *l);
 
 #endif

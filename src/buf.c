@@ -79,9 +79,18 @@ int buf_put_u16(struct buf *b, uint16_t v)
 	return buf_put(b, x, 2);
 }
 
+void be32_put(uint8_t x[4], uint32_t v)
+{
+	x[0] = (uint8_t)(v >> 24);
+	x[1] = (uint8_t)(v >> 16);
+	x[2] = (uint8_t)(v >> 8);
+	x[3] = (uint8_t)v;
+}
+
 int buf_put_u32(struct buf *b, uint32_t v)
 {
-	uint8_t x[4] = { (uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v };
+	uint8_t x[4];
+	be32_put(x, v);
 	return buf_put(b, x, 4);
 }
 

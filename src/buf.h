@@ -34,6 +34,8 @@ int buf_put_u8(struct buf *b, uint8_t v);
 int buf_put_u16(struct buf *b, uint16_t v);
 int buf_put_u32(struct buf *b, uint32_t v);
 int buf_put_u64(struct buf *b, uint64_t v);
+/* v big-endian into x[4]: a fixed 4-byte body without a struct buf. */
+void be32_put(uint8_t x[4], uint32_t v);
 /* u32 length, then the bytes. */
 int buf_put_str(struct buf *b, const void *p, size_t n);
 int buf_put_cstr(struct buf *b, const char *s);

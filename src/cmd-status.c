@@ -3,27 +3,23 @@
  * network, GPUs, users, this user's ferry jobs), and the sync state of the
  * project.
  *
- * The sync state is a real dry-run push (`ferry push --dry-run --json`,
- * run as a child of this process while the sample is taken), so it says
- * exactly what a push would do: nothing (up to date), N files to send or
- * delete, or conflicts.
+ * The sync state is a real dry-run push (sync_push, on a thread while
+ * the sample is taken), so it says exactly what a push would do: nothing
+ * (up to date), N files to send or delete, or conflicts.
  */
 #define _GNU_SOURCE
-#include <errno.h>
 #include <getopt.h>
-#include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "cmd.h"
 #include "limits.h"
 #include "mon-fmt.h"
 #include "mon.h"
 #include "session.h"
-#include "spawn.h"
+#include "sync-push.h"
 #include "util.h"
 
 #include "banned.h"
@@ -31,89 +27,68 @@
 #define STATUS_INTERVAL_MS	500	/* CPU rates are measured over this */
 #define STATUS_PROCS		8
 
+/* The sync state: a dry-run push (sync_push) on a thread of its own,
+ * with its own session, while the agent measures.  The agent answers a
+ * dry run without waiting for a sync that runs (agent-sync.c), so a
+ * status during a long push is as quick as any other. */
 struct syncstate {
-	struct child ch;
+	const struct config *cfg;
+	pthread_t th;
 	bool started;
-	struct buf out, err;
-	int status;
 	/* The result. */
 	bool known;
 	unsigned long long send, del, conflicts;
 	char why[200];
 };
 
-static void sync_start(struct syncstate *ss, const char *dir)
+/* The walk's warnings are the push's to say, not the status's (the
+ * dry run used to be a child whose stderr nobody showed). */
+static void quiet_warn(void *arg, bool is_error, const char *msg)
 {
-	char *argv[] = { "/proc/self/exe", "-C", (char *)dir, "push", "--dry-run", "--json", NULL };
-	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
-	buf_init(&ss->out, STATUS_SYNC_OUT_MAX);
-	buf_init(&ss->err, STATUS_SYNC_OUT_MAX);
-	ss->started = spawn(argv, &o, &ss->ch) == 0;
+	(void)arg;
+	(void)is_error;
+	(void)msg;
+}
+
+static void *sync_main(void *arg)
+{
+	struct syncstate *ss = arg;
+	const struct sync_push_opts o = { .dry_run = true, .batch = true };
+	const struct sync_push_hooks h = { .scan_warn = quiet_warn };
+	struct sync_push_result r;
+	struct ferr e = { 0 };
+	if (sync_push(ss->cfg, &o, &h, &r, NULL, &e) < 0) {
+		snprintf(ss->why, sizeof(ss->why), "%.*s", STATUS_WHY_SHOWN, e.msg ? e.msg : "dry-run push failed");
+	} else if (r.guard) {
+		char *names = path_sample_text(&r.deleted_paths);
+		char *line = xasprintf("this push would delete %u of the %u files ferry put on %s: %s", r.plan_deletes,
+				       r.indexed, r.label, names);
+		snprintf(ss->why, sizeof(ss->why), "%.*s", STATUS_WHY_SHOWN, line);
+		free(line);
+		free(names);
+	} else {
+		ss->known = true;
+		ss->send = r.need;
+		ss->del = r.deletes;
+		ss->conflicts = r.conflicts;
+	}
+	sync_push_result_release(&r);
+	ferr_release(&e);
+	return NULL;
+}
+
+static void sync_start(struct syncstate *ss, const struct config *cfg)
+{
+	ss->cfg = cfg;
+	ss->started = pthread_create(&ss->th, NULL, sync_main, ss) == 0;
 	if (!ss->started)
 		snprintf(ss->why, sizeof(ss->why), "cannot run a dry-run push");
 }
 
-static unsigned long long json_num(const char *s, const char *key, bool *ok)
-{
-	const char *p = strstr(s, key);
-	if (p == NULL) {
-		*ok = false;
-		return 0;
-	}
-	return strtoull(p + strlen(key), NULL, 10);
-}
-
 static void sync_finish(struct syncstate *ss)
 {
-	if (!ss->started)
-		return;
-	struct pollfd pf[2] = { { .fd = ss->ch.out, .events = POLLIN }, { .fd = ss->ch.err, .events = POLLIN } };
-	struct buf *dst[2] = { &ss->out, &ss->err };
-	while (pf[0].fd >= 0 || pf[1].fd >= 0) {
-		if (poll(pf, 2, -1) < 0) {
-			if (errno == EINTR)
-				continue;
-			break;
-		}
-		for (int i = 0; i < 2; i++) {
-			if (pf[i].fd < 0 || !pf[i].revents)
-				continue;
-			char b[4096];
-			ssize_t r = read(pf[i].fd, b, sizeof(b));
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				pf[i].fd = -1;
-			else
-				(void)buf_put(dst[i], b, (size_t)r);
-		}
-	}
-	child_close(&ss->ch);
-	(void)wait_child(ss->ch.pid, &ss->status);
-	(void)buf_put(&ss->out, "", 1);
-	(void)buf_put(&ss->err, "", 1);
-	const char *o = (const char *)ss->out.data;
-	bool ok = o && strstr(o, "\"dry_run\":true") != NULL;
-	if (ok) {
-		ss->send = json_num(o, "\"send\":", &ok);
-		ss->del = json_num(o, "\"delete\":", &ok);
-		ss->conflicts = json_num(o, "\"conflicts\":", &ok);
-	}
-	ss->known = ok;
-	if (!ok) {
-		/* The push's own error line, without "ferry: ". */
-		const char *e = ss->err.data ? (const char *)ss->err.data : "";
-		if (strncmp(e, "ferry: ", 7) == 0)
-			e += 7;
-		size_t n = strcspn(e, "\n");
-		snprintf(ss->why, sizeof(ss->why), "%.*s", (int)(n > STATUS_WHY_SHOWN ? STATUS_WHY_SHOWN : n), n ? e : "dry-run push failed");
-	}
-}
-
-static void sync_release(struct syncstate *ss)
-{
-	buf_release(&ss->out);
-	buf_release(&ss->err);
+	if (ss->started)
+		pthread_join(ss->th, NULL);
 }
 
 static const char *sync_words(const struct syncstate *ss, char *b, size_t n)
@@ -248,7 +223,7 @@ int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv)
 	/* The dry-run push runs while the agent measures; started only now,
 	 * so that it finds the ssh ControlMaster this session set up instead
 	 * of racing it for the socket. */
-	sync_start(&ss, ctx->dir);
+	sync_start(&ss, &cfg);
 	struct mon_sample smp = { 0 };
 	bool have = false;
 	for (;;) {
@@ -292,7 +267,6 @@ int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	free(label);
 	mon_sample_release(&smp);
-	sync_release(&ss);
 	config_release(&cfg);
 	return 0;
 }

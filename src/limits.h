@@ -57,6 +57,7 @@
 #define APPLY_WRITEBACK_CHUNK	(8u << 20)	/* a file being written starts writeback every this many bytes */
 #define DROP_DEFER_MIN		(16u << 20)	/* an old version this large is freed after the reply (agent_defer_close) */
 #define DROP_DEFER_MAX		64		/* old versions held for that at once */
+#define DROP_FD_SCAN_MAX	4096		/* fds the dropping process closes (all but those it holds) */
 #define INDEX_LOG_MIN		(64 * 1024)	/* an index's log may grow to this, or a quarter of the index */
 #define INDEX_RACY_NS		(1000000000ull)	/* timestamp granularity we assume */
 #define HASH_CHUNK		(128 * 1024)	/* read size when hashing */
@@ -206,9 +207,8 @@
 #define MON_JOB_FILE_MAX	256		/* bytes of a job's sid or state file */
 #define MON_GPU_MASK_BITS	64		/* GPU indexes a user's or job's mask (u64 on the wire) can name */
 #define MON_SMI_FIELDS_MAX	16		/* fields of one nvidia-smi CSV line looked at */
-#define STATUS_SYNC_OUT_MAX	(64 * 1024)	/* bytes of `push --dry-run --json` output `ferry status` reads */
 #define STATUS_USERS_SHOWN	10		/* users `ferry status` lists, busiest first */
-#define STATUS_WHY_SHOWN	180		/* bytes of a failed dry-run push's stderr `ferry status` shows (one line) */
+#define STATUS_WHY_SHOWN	180		/* bytes of a failed dry run's error `ferry status` shows (one line) */
 #define MON_KILL_MAX		4096		/* processes one kill request signals */
 
 #endif

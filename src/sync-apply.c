@@ -24,6 +24,7 @@
 
 #include "fsx.h"
 #include "limits.h"
+#include "mon-proc.h"
 #include "util.h"
 
 #include "banned.h"
@@ -308,11 +309,9 @@ static bool is_zombie(pid_t pid)
 	close(fd);
 	if (n <= 0)
 		return false;
-	b[n] = '\0';
-	/* The name is in parentheses and may hold anything: the state is
-	 * the field after the last ')'. */
-	char *p = strrchr(b, ')');
-	return p && p[1] == ' ' && p[2] == 'Z';
+	/* The fuzzed parser: the name may hold anything, ')' included. */
+	struct mp_pstat st;
+	return mp_pid_stat(b, (size_t)n, &st) == 0 && st.state == 'Z';
 }
 
 int apply_sweep(int rootfd, const char *dir)

@@ -984,7 +984,7 @@ static void file_end(struct dest *d, struct incoming *in)
 		d->s->progress(d->s->arg, 0, true);
 	if (in->oldfd >= 0) {
 		if (err == 0 && big_old)
-			d->s->keep_old(in->oldfd);
+			d->s->keep_old(d->s->later_arg, in->oldfd);
 		else
 			close(in->oldfd);
 	}
@@ -1227,7 +1227,7 @@ static int save_index(struct dest *d, bool had_journal)
 		index_release(&nx);
 	}
 	if (r == 0 && wrote && side->sync_later)
-		side->sync_later(side->ixfile);
+		side->sync_later(side->later_arg, side->ixfile);
 	return r;
 }
 
@@ -1236,11 +1236,148 @@ bool dest_guard_trips(const struct sync_plan_end *pe)
 	return pe->deletes > SYNC_GUARD_MIN && (uint64_t)pe->deletes * 2 > pe->indexed;
 }
 
+/* The index (and the journal of an interrupted sync), the answer to the
+ * source's base, the temp files swept.  *had_journal, *incr: the
+ * manifest holds only changes.  0, or -1 (the link lost). */
+static int dest_load(struct dest *d, bool *had_journal, bool *incr)
+{
+	const struct dest_side *side = d->s;
+	bool dry = side->flags & SYNC_DRY_RUN;
+	bool preloaded = side->preloaded != NULL;
+	if (preloaded) {
+		d->old = *side->preloaded;
+		index_init(side->preloaded);
+	} else if (index_load(side->ixfile, &d->old) == -EBADMSG) {
+		index_init(&d->old);	/* unreadable: as if first sync, conflicts protect */
+	}
+	/* What an interrupted sync placed but did not get to record. */
+	char *jdata;
+	size_t jlen;
+	*had_journal = false;
+	if (read_file(side->jfile, INDEX_FILE_MAX, &jdata, &jlen) == 0) {
+		*had_journal = true;
+		if (index_load(side->ixfile, &d->prev) < 0) {
+			index_release(&d->prev);
+			index_init(&d->prev);
+		}
+		(void)index_journal_merge(&d->old, jdata, jlen);
+		free(jdata);
+	}
+	/* The source's base is what this index was made from (and no sync
+	 * was interrupted since): it sends only what changed.  Answered at
+	 * once: the source waits for it, its walk done meanwhile. */
+	*incr = false;
+	if (side->base_id) {
+		uint8_t id[INDEX_HASH_LEN];
+		index_state_id(&d->old, id);
+		*incr = !*had_journal && d->old.n && memcmp(id, side->base_id, INDEX_HASH_LEN) == 0;
+		uint8_t m = *incr;
+		conn_queue(d->c, MSG_SYNC_BASE, &m, 1);
+		if (conn_flush(d->c) < 0) {
+			d->lost = true;
+			return -1;
+		}
+	}
+	if (!dry)
+		d->journal = open(side->jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	/* Stray temp files exist only where a sync did not finish, and every
+	 * sync creates the journal before its first temp file and removes it
+	 * at its end: no journal, nothing to sweep (a no-op push of 1,000
+	 * folders saves 1,000 directory reads).  Without a journal of our
+	 * own we cannot tell the next sync, so we sweep. */
+	d->sweep = !dry && (*had_journal || d->journal < 0);
+	if (d->sweep)
+		(void)apply_sweep(d->rootfd, "");
+	trace_phase("dest index loaded, swept");
+	return 0;
+}
+
+/* Each entry against the index and the disk: NEED (with a signature),
+ * conflicts, then deletions; the plan's counts in *pe.  0 or -1. */
+static int dest_plan(struct dest *d, bool incr, struct sync_plan_end *pe)
+{
+	const struct dest_side *side = d->s;
+	bool dry = side->flags & SYNC_DRY_RUN;
+	d->act = xcalloc(d->n + 1, 1);
+	d->seen = xcalloc(d->n + 1, sizeof(*d->seen));
+	d->sigbs = xcalloc(d->n + 1, sizeof(*d->sigbs));
+	size_t oj = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		/* A changes-only manifest came with each entry's index entry
+		 * (ref); a full one shares the index's order: a cursor, and
+		 * the refs set for the passes after (deletes, the new index). */
+		if (!incr) {
+			while (oj < d->old.n && path_cmp(index_path(&d->old, &d->old.e[oj]), d->e[i].path) < 0)
+				oj++;
+			if (oj < d->old.n && strcmp(index_path(&d->old, &d->old.e[oj]), d->e[i].path) == 0)
+				d->e[i].ref = (uint32_t)oj + 1;
+		}
+		const struct index_entry *o = d->e[i].ref ? &d->old.e[d->e[i].ref - 1] : NULL;
+		plan_one(d, i, o, o && d->pre ? &d->pre[o - d->old.e] : NULL);
+		d->same += as_indexed(d, i, o);
+		if (d->e[i].type == ENT_DIR && (d->act[i] == ACT_NONE || d->act[i] == ACT_META) && d->sweep)
+			(void)apply_sweep(d->rootfd, d->e[i].path);
+		if (d->act[i] == ACT_NEED) {
+			uint8_t seq[4];
+			be32_put(seq, (uint32_t)i);
+			conn_queue(d->c, MSG_SYNC_NEED, seq, 4);
+			if (side->need)
+				side->need(side->arg, &d->e[i]);
+			if (!dry && send_sig(d, i) < 0)
+				return -1;
+		}
+		if (d->c->out.len > CONN_OUT_HIGH && conn_flush(d->c) < 0) {
+			d->lost = true;
+			return -1;
+		}
+	}
+	trace_phase("dest planned");
+	plan_deletes(d, &pe->deletes);
+	trace_phase("dest deletes planned");
+	pe->conflicts = d->done.conflicts;
+	for (size_t i = 0; i < d->n; i++)
+		pe->need += d->act[i] == ACT_NEED || d->act[i] == ACT_LINK;	/* files and links, as everywhere */
+	for (size_t i = 0; i < d->old.n; i++)
+		pe->indexed += d->old.e[i].type != ENT_DIR;
+	pe->guard = dest_guard_trips(pe);
+	return 0;
+}
+
+static void dest_release(struct dest *d)
+{
+	for (size_t i = 0; i < d->n; i++)
+		entry_release(d, &d->e[i]);
+	free(d->e);
+	free(d->act);
+	free(d->seen);
+	free(d->sigbs);
+	for (size_t k = 0; k < d->nhints; k++) {
+		free(d->hints[k].path);
+		delta_sig_release(&d->hints[k].sig);
+	}
+	free(d->hints);
+	free(d->pre);
+	free(d->made);
+	zunpack_release(&d->zu);
+	free(d->del);
+	free(d->delst);
+	for (size_t k = 0; k < d->nkeep; k++)
+		free(d->keep[k]);
+	free(d->keep);
+	index_release(&d->old);
+	index_release(&d->prev);
+	if (d->journal >= 0)
+		close(d->journal);
+	while (d->nds)
+		close(d->ds[--d->nds]);
+}
+
 int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync_done *done, bool *lost)
 {
 	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1,
 			  .sig_budget = DELTA_SIG_TOTAL_MAX };
 	bool dry = side->flags & SYNC_DRY_RUN, force = side->flags & SYNC_FORCE;
+	bool had_journal, incr;
 	struct buf b;
 	int ret = -1;
 
@@ -1248,57 +1385,14 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	trace_phase("dest start");
 	buf_init(&b, FRAME_MAX);
 	index_init(&d.old);
-	bool preloaded = side->preloaded != NULL;
-	if (preloaded) {
-		d.old = *side->preloaded;
-		index_init(side->preloaded);
-	} else if (index_load(side->ixfile, &d.old) == -EBADMSG) {
-		index_init(&d.old);	/* unreadable: as if first sync, conflicts protect */
-	}
-	/* What an interrupted sync placed but did not get to record. */
-	char *jdata;
-	size_t jlen;
 	index_init(&d.prev);
-	bool had_journal = false;
-	if (read_file(side->jfile, INDEX_FILE_MAX, &jdata, &jlen) == 0) {
-		had_journal = true;
-		if (index_load(side->ixfile, &d.prev) < 0) {
-			index_release(&d.prev);
-			index_init(&d.prev);
-		}
-		(void)index_journal_merge(&d.old, jdata, jlen);
-		free(jdata);
-	}
-	/* The source's base is what this index was made from (and no sync
-	 * was interrupted since): it sends only what changed.  Answered at
-	 * once: the source waits for it, its walk done meanwhile. */
-	bool incr = false;
-	if (side->base_id) {
-		uint8_t id[INDEX_HASH_LEN];
-		index_state_id(&d.old, id);
-		incr = !had_journal && d.old.n && memcmp(id, side->base_id, INDEX_HASH_LEN) == 0;
-		uint8_t m = incr;
-		conn_queue(d.c, MSG_SYNC_BASE, &m, 1);
-		if (conn_flush(d.c) < 0) {
-			d.lost = true;
-			goto out;
-		}
-	}
+	zunpack_init(&d.zu);
+	bool preloaded = side->preloaded != NULL;
+	if (dest_load(&d, &had_journal, &incr) < 0)
+		goto out;
 	/* A pull whose base we sent: the lstat below runs while the source
 	 * walks, and its answer comes with the manifest. */
 	bool maybe_told = side->base_sent && preloaded && !had_journal && d.old.n;
-	if (!dry)
-		d.journal = open(side->jfile, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	/* Stray temp files exist only where a sync did not finish, and every
-	 * sync creates the journal before its first temp file and removes it
-	 * at its end: no journal, nothing to sweep (a no-op push of 1,000
-	 * folders saves 1,000 directory reads).  Without a journal of our
-	 * own we cannot tell the next sync, so we sweep. */
-	d.sweep = !dry && (had_journal || d.journal < 0);
-	if (d.sweep)
-		(void)apply_sweep(d.rootfd, "");
-
-	trace_phase("dest index loaded, swept");
 	/* The source is still walking its tree: walk ours meanwhile. */
 	if (incr || maybe_told) {
 		d.pre = xcalloc(d.old.n, sizeof(*d.pre));
@@ -1323,48 +1417,8 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 	if (read_manifest(&d, incr) < 0)
 		goto out;
 	trace_phase("dest manifest read");
-	d.act = xcalloc(d.n + 1, 1);
-	d.seen = xcalloc(d.n + 1, sizeof(*d.seen));
-	d.sigbs = xcalloc(d.n + 1, sizeof(*d.sigbs));
-	zunpack_init(&d.zu);
-	size_t oj = 0;
-	for (size_t i = 0; i < d.n; i++) {
-		/* A changes-only manifest came with each entry's index entry
-		 * (ref); a full one shares the index's order: a cursor, and
-		 * the refs set for the passes after (deletes, the new index). */
-		if (!incr) {
-			while (oj < d.old.n && path_cmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) < 0)
-				oj++;
-			if (oj < d.old.n && strcmp(index_path(&d.old, &d.old.e[oj]), d.e[i].path) == 0)
-				d.e[i].ref = (uint32_t)oj + 1;
-		}
-		const struct index_entry *o = d.e[i].ref ? &d.old.e[d.e[i].ref - 1] : NULL;
-		plan_one(&d, i, o, o && d.pre ? &d.pre[o - d.old.e] : NULL);
-		d.same += as_indexed(&d, i, o);
-		if (d.e[i].type == ENT_DIR && (d.act[i] == ACT_NONE || d.act[i] == ACT_META) && d.sweep)
-			(void)apply_sweep(d.rootfd, d.e[i].path);
-		if (d.act[i] == ACT_NEED) {
-			uint8_t seq[4] = { (uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8), (uint8_t)i };
-			conn_queue(d.c, MSG_SYNC_NEED, seq, 4);
-			if (side->need)
-				side->need(side->arg, &d.e[i]);
-			if (!dry && send_sig(&d, i) < 0)
-				goto out;
-		}
-		if (d.c->out.len > CONN_OUT_HIGH && conn_flush(d.c) < 0) {
-			d.lost = true;
-			goto out;
-		}
-	}
-	trace_phase("dest planned");
-	plan_deletes(&d, &pe->deletes);
-	trace_phase("dest deletes planned");
-	pe->conflicts = d.done.conflicts;
-	for (size_t i = 0; i < d.n; i++)
-		pe->need += d.act[i] == ACT_NEED || d.act[i] == ACT_LINK;	/* files and links, as everywhere */
-	for (size_t i = 0; i < d.old.n; i++)
-		pe->indexed += d.old.e[i].type != ENT_DIR;
-	pe->guard = dest_guard_trips(pe);
+	if (dest_plan(&d, incr, pe) < 0)
+		goto out;
 	sync_plan_end_encode(pe, &b);
 	conn_queue(d.c, MSG_SYNC_PLAN_END, b.data, b.len);
 	if (conn_flush(d.c) < 0) {
@@ -1400,31 +1454,7 @@ out:
 	*done = d.done;
 	if (lost)
 		*lost = d.lost;
-	for (size_t i = 0; i < d.n; i++)
-		entry_release(&d, &d.e[i]);
-	free(d.e);
-	free(d.act);
-	free(d.seen);
-	free(d.sigbs);
-	for (size_t k = 0; k < d.nhints; k++) {
-		free(d.hints[k].path);
-		delta_sig_release(&d.hints[k].sig);
-	}
-	free(d.hints);
-	free(d.pre);
-	free(d.made);
-	zunpack_release(&d.zu);
-	free(d.del);
-	free(d.delst);
-	for (size_t k = 0; k < d.nkeep; k++)
-		free(d.keep[k]);
-	free(d.keep);
-	index_release(&d.old);
-	index_release(&d.prev);
-	if (d.journal >= 0)
-		close(d.journal);
-	while (d.nds)
-		close(d.ds[--d.nds]);
+	dest_release(&d);
 	buf_release(&b);
 	return ret;
 }

@@ -87,11 +87,12 @@ struct dest_side {
 	/* The open old version of a large file just replaced: freeing it
 	 * (~0.4 s a GiB on ext4) may wait until the reply is out.  NULL:
 	 * closed at once. */
-	void (*keep_old)(int fd);
-	/* Makes the index durable later (fsync after the agent has exited:
+	void (*keep_old)(void *later_arg, int fd);
+	/* Makes the index durable later (fsync after the reply is out:
 	 * an fsync behind a large write waits for all of its data, ~0.2 s a
 	 * GiB).  NULL: fsynced before the reply. */
-	void (*sync_later)(const char *file);
+	void (*sync_later)(void *later_arg, const char *file);
+	void *later_arg;
 	void *arg;
 };
 

@@ -373,10 +373,11 @@ static void load_tracked(const struct config *cfg, struct git_tracked *t)
 
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err)
 {
-	return scan_push_set_with(cfg, NULL, 0, fn, arg, st, err);
+	return scan_push_set_with(cfg, NULL, 0, NULL, NULL, fn, arg, st, err);
 }
 
-int scan_push_set_with(const struct config *cfg, char *const *include, size_t ninclude, scan_fn fn, void *arg,
+int scan_push_set_with(const struct config *cfg, char *const *include, size_t ninclude,
+		       void (*warn)(void *arg, bool is_error, const char *msg), void *warn_arg, scan_fn fn, void *arg,
 		       struct scan_stats *st, char **err)
 {
 	struct scan_spec sp;
@@ -384,6 +385,8 @@ int scan_push_set_with(const struct config *cfg, char *const *include, size_t ni
 	scan_spec_push(&sp, cfg);
 	sp.include = include;
 	sp.ninclude = ninclude;
+	sp.warn = warn;
+	sp.warn_arg = warn_arg;
 	load_tracked(cfg, &t);
 	sp.tracked = &t;
 	int r = scan_tree(&sp, fn, arg, st, err);

@@ -90,8 +90,11 @@ int scan_tree(const struct scan_spec *sp, scan_fn fn, void *arg, struct scan_sta
  * are warned about on stderr and counted; 0, the callback's non-zero
  * value, or -1 with *err (caller frees) when the walk cannot start. */
 int scan_push_set(const struct config *cfg, scan_fn fn, void *arg, struct scan_stats *st, char **err);
-/* The same, with paths pushed whatever the rules say (push --ignored). */
-int scan_push_set_with(const struct config *cfg, char *const *include, size_t ninclude, scan_fn fn, void *arg,
+/* The same, with paths pushed whatever the rules say (push --ignored),
+ * and the warnings to warn(warn_arg, ...) instead of stderr (NULL:
+ * stderr). */
+int scan_push_set_with(const struct config *cfg, char *const *include, size_t ninclude,
+		       void (*warn)(void *arg, bool is_error, const char *msg), void *warn_arg, scan_fn fn, void *arg,
 		       struct scan_stats *st, char **err);
 
 /* What decides whether path (relative to the root, no leading "./") is

@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +18,7 @@
 #include "fsx.h"
 #include "limits.h"
 #include "sync-apply.h"
+#include "sync-dest.h"
 #include "util.h"
 
 #include "banned.h"
@@ -416,7 +418,8 @@ int source_send(struct source *s, struct conn *c, uint32_t seq, int (*pace)(void
 		r = 0;
 		goto out;
 	}
-	uint8_t s4[4] = { (uint8_t)(seq >> 24), (uint8_t)(seq >> 16), (uint8_t)(seq >> 8), (uint8_t)seq };
+	uint8_t s4[4];
+	be32_put(s4, seq);
 	conn_queue(c, MSG_SYNC_FILE, s4, 4);
 	zpack_file(&s->z);
 	if (sig && delta_sig_complete(sig)) {
@@ -584,4 +587,279 @@ size_t source_left_out(const struct source *s, void (*fn)(void *arg, const char 
 		fn(arg, p, o->type == ENT_DIR);
 	}
 	return n;
+}
+
+/* A conversation in progress (source_run). */
+struct talk {
+	const struct source_side *s;
+	struct source_result *r;
+	int base_reply;		/* SYNC_BASE: -1 awaited, 0/1 */
+	bool keep_err;		/* the queue could not be drained for a KEEP */
+};
+
+enum { PHASE_BASE = 1, PHASE_PLAN, PHASE_DONE };
+
+static int talk_bad(struct talk *t, uint16_t type)
+{
+	if (t->s->proto_error)
+		t->s->proto_error(t->s->arg, type);
+	return -1;
+}
+
+/* A NEED: for a file of the manifest, after the last one asked for. */
+static int take_need(struct talk *t, struct rd *body)
+{
+	const struct source *src = t->s->src;
+	struct source_result *r = t->r;
+	uint32_t seq = rd_u32(body);
+	rd_expect_end(body);
+	if (!rd_ok(body) || seq >= src->n || src->e[seq].type != ENT_FILE || (r->nneed && seq <= r->need[r->nneed - 1]))
+		return -1;
+	r->need = xrealloc(r->need, (r->nneed + 1) * sizeof(*r->need));
+	r->need[r->nneed++] = seq;
+	return 0;
+}
+
+/* One frame from the destination.  phase is what ends the wait (0: none,
+ * only what arrived is handled).  1 when that end came, 0 to go on, -1
+ * to stop. */
+static int talk_frame(struct talk *t, int phase, uint16_t type, struct rd *body)
+{
+	struct source *src = t->s->src;
+	struct source_result *r = t->r;
+	bool ok = false;
+	switch (type) {
+	case MSG_SYNC_NEED:
+		return take_need(t, body) < 0 ? talk_bad(t, type) : 0;
+	case MSG_SYNC_SIG:
+		/* The signature of the file just asked for. */
+		ok = source_sig(src, body, r->nneed ? r->need[r->nneed - 1] : UINT32_MAX) == 0;
+		return ok ? 0 : talk_bad(t, type);
+	case MSG_SYNC_PONG:
+		return source_pong(src, body) == 0 ? 0 : talk_bad(t, type);
+	case MSG_SYNC_BASE: {
+		bool match;
+		if (t->base_reply != -1 || sync_base_decode(body, &match) < 0)
+			return talk_bad(t, type);
+		t->base_reply = match;
+		return phase == PHASE_BASE;
+	}
+	case MSG_SYNC_PLAN_END:
+		ok = phase == PHASE_PLAN && sync_plan_end_decode(body, &r->pe) == 0 && source_sigs_done(src) == 0;
+		return ok ? 1 : talk_bad(t, type);
+	case MSG_SYNC_DONE:
+		ok = phase == PHASE_DONE && t->s->wait_done && sync_done_decode(body, &r->done) == 0;
+		return ok ? 1 : talk_bad(t, type);
+	}
+	if (t->s->other == NULL)
+		return talk_bad(t, type);
+	return t->s->other(t->s->arg, type, body) < 0 ? -1 : 0;
+}
+
+/* One poll: writes what the queue holds, reads what has arrived.
+ * timeout as for poll().  0 (*got: input came), or -1: the link is gone. */
+static int talk_io(struct talk *t, int timeout, bool *got)
+{
+	struct conn *c = t->s->c;
+	struct pollfd pf[2] = { { .fd = c->rfd, .events = POLLIN },
+				{ .fd = c->out.len ? c->wfd : -1, .events = POLLOUT } };
+	*got = false;
+	if (poll(pf, 2, timeout) <= 0)
+		return 0;
+	if (pf[1].revents && conn_flush_some(c) < 0)
+		goto lost;
+	if (pf[0].revents) {
+		int fr = conn_fill(c);
+		if (fr == 0 || (fr < 0 && fr != -EAGAIN))
+			goto lost;
+		*got = fr > 0;
+	}
+	return 0;
+lost:
+	t->r->lost = true;
+	return -1;
+}
+
+/* Handles the frames that have arrived; with phase set, waits for more
+ * until its end frame (1).  0 when not waiting and nothing more is
+ * there, -1 on error. */
+static int talk_pump(struct talk *t, int phase)
+{
+	for (;;) {
+		uint16_t type;
+		struct rd body;
+		int r;
+		while ((r = conn_next(t->s->c, &type, &body)) == 1) {
+			int fr = talk_frame(t, phase, type, &body);
+			if (fr != 0)
+				return fr;
+		}
+		if (r < 0)
+			return talk_bad(t, 0);
+		bool got;
+		if (talk_io(t, phase ? -1 : 0, &got) < 0)
+			return -1;
+		if (!phase && !got)
+			return 0;
+	}
+}
+
+/* Writes the queue down to below bytes, handling what the destination
+ * says meanwhile (it must never wait on us to read). */
+static int talk_drain(struct talk *t, size_t below)
+{
+	while (t->s->c->out.len > below) {
+		bool got;
+		if (talk_io(t, -1, &got) < 0)
+			return -1;
+		if (got && talk_pump(t, 0) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* After each chunk: the caller's progress, and a bounded queue.  Writing
+ * what the link takes now keeps the queue's length a measure of the
+ * link: only a backlog makes compression worth its time (sync-zstd.h).
+ * Below CONN_OUT_BATCH nothing is written yet: a hundred small files are
+ * a few writes, not a hundred wake-ups of ssh and the agent. */
+static int talk_pace(void *arg, uint64_t n)
+{
+	struct talk *t = arg;
+	struct conn *c = t->s->c;
+	if (t->s->progress)
+		t->s->progress(t->s->arg, n, SOURCE_CHUNK);
+	if (c->out.len < CONN_OUT_BATCH)
+		return 0;
+	if (conn_flush_some(c) < 0) {
+		t->r->lost = true;
+		return -1;
+	}
+	return c->out.len > CONN_OUT_HIGH ? talk_drain(t, CONN_OUT_HIGH / 2) : 0;
+}
+
+/* While the manifest is queued: the queue kept bounded, and a pong taken
+ * as it arrives (its time is when it is read). */
+static int talk_flow(void *arg)
+{
+	struct talk *t = arg;
+	if (talk_drain(t, CONN_OUT_HIGH / 2) < 0)
+		return -1;
+	return t->s->src->ping_sent && talk_pump(t, 0) < 0 ? -1 : 0;
+}
+
+/* A path the last manifest had that is still here but no longer in it (a
+ * new ignore rule, a folder no longer pushed): the destination keeps its
+ * copy and forgets it, as rsync keeps excluded files unless
+ * --delete-excluded. */
+static void talk_keep(void *arg, const char *path, bool is_dir)
+{
+	struct talk *t = arg;
+	struct buf b;
+	if (t->keep_err)
+		return;
+	if (!is_dir)
+		path_sample_add(&t->r->kept, path);
+	buf_init(&b, FRAME_MAX);
+	sync_keep_encode(path, &b);
+	conn_queue(t->s->c, MSG_SYNC_KEEP, b.data, b.len);
+	buf_release(&b);
+	if (t->s->c->out.len > CONN_OUT_HIGH)
+		t->keep_err = talk_drain(t, CONN_OUT_HIGH / 2) < 0;
+}
+
+/* Up to the manifest: hints for large changed files (the destination
+ * makes their signatures while we hash them), the ping for zstd's first
+ * level (once the hashing is done, not before minutes of it), the base. */
+static int talk_open(struct talk *t)
+{
+	const struct source_side *s = t->s;
+	struct source *src = s->src;
+	if (src->ndeferred) {
+		source_queue_hints(src, s->c);
+		if (talk_drain(t, 0) < 0)
+			return -1;
+		source_hash_deferred(src);
+		trace_phase("large files hashed");
+	}
+	if (source_ping(src, s->c) < 0) {
+		t->r->lost = true;
+		return -1;
+	}
+	if (s->base_asked) {
+		t->base_reply = -1;
+		if (talk_pump(t, PHASE_BASE) < 0)
+			return -1;
+		t->r->changes_only = t->base_reply == 1;
+	} else if (s->base_id) {
+		/* The destination's index is what we sent last time (our
+		 * cache): only the changes since travel.  Said first. */
+		uint8_t id[INDEX_HASH_LEN];
+		t->r->changes_only = source_base_id(src, id) && memcmp(id, s->base_id, INDEX_HASH_LEN) == 0;
+		uint8_t m = t->r->changes_only;
+		conn_queue(s->c, MSG_SYNC_BASE, &m, 1);
+	}
+	if (s->send_keeps) {
+		(void)source_left_out(src, talk_keep, t);
+		if (t->keep_err)
+			return -1;
+	}
+	return 0;
+}
+
+/* After the plan: the files asked for, back to back, then the commit. */
+static int talk_send(struct talk *t)
+{
+	const struct source_side *s = t->s;
+	struct source_result *r = t->r;
+	for (size_t i = 0; i < r->nneed; i++) {
+		int sr = source_send(s->src, s->c, r->need[i], talk_pace, t);
+		if (sr < 0)
+			return -1;
+		if (sr > 0) {
+			r->files_sent++;
+			if (s->progress)
+				s->progress(s->arg, 0, SOURCE_FILE_DONE);
+		}
+	}
+	if (r->nneed && s->progress)
+		s->progress(s->arg, 0, SOURCE_ALL_SENT);
+	conn_queue(s->c, MSG_SYNC_COMMIT, NULL, 0);
+	if (s->wait_done)
+		return talk_pump(t, PHASE_DONE) < 0 ? -1 : 0;
+	return talk_drain(t, 0);
+}
+
+int source_run(const struct source_side *side, struct source_result *r)
+{
+	struct talk t = { .s = side, .r = r, .base_reply = -2 };
+	bool force = side->flags & SYNC_FORCE;
+
+	memset(r, 0, sizeof(*r));
+	if (talk_open(&t) < 0)
+		return -1;
+	if (source_queue_manifest(side->src, side->c, r->changes_only, talk_flow, &t, &r->sent_entries) < 0)
+		return -1;
+	trace_phase("manifest queued");
+	if (talk_pump(&t, PHASE_PLAN) < 0)
+		return -1;
+	trace_phase("plan end");
+	/* Dry run, or the guard: the destination stops at its plan, and so
+	 * do we.  Its guard flag or our own count of its plan, either one. */
+	bool guard = r->pe.guard || dest_guard_trips(&r->pe);
+	if ((side->flags & SYNC_DRY_RUN) || (guard && !force)) {
+		r->stopped = true;
+		return talk_drain(&t, 0);
+	}
+	if (talk_send(&t) < 0)
+		return -1;
+	trace_phase("done");
+	return 0;
+}
+
+void source_result_release(struct source_result *r)
+{
+	free(r->need);
+	r->need = NULL;
+	path_sample_release(&r->kept);
 }

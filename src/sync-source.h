@@ -135,4 +135,64 @@ int source_pong(struct source *s, struct rd *body);
 int source_send(struct source *s, struct conn *c, uint32_t seq, int (*pace)(void *arg, uint64_t n),
 		void *arg);
 
+/* One sync conversation, the source's side: the counterpart of dest_run
+ * (sync-dest.h), run by the client for a push and by the agent for a
+ * pull.  It sends the hints and hashes the deferred files, pings, settles
+ * the base (asks for SYNC_BASE or answers it), sends SYNC_KEEP and the
+ * manifest, takes the plan (each NEED validated: a file, in range, in
+ * increasing order; signatures; pongs), then, unless the plan stops the
+ * sync (dry run, or the guard without force), streams the needed files
+ * with the queue kept bounded and reading while writing, and commits.
+ * It never prints or exits: what the destination reports comes to the
+ * caller's hooks. */
+enum { SOURCE_CHUNK, SOURCE_FILE_DONE, SOURCE_ALL_SENT };
+struct source_side {
+	struct conn *c;		/* to the destination */
+	struct source *src;	/* scanned and resolved (source_scan_done) */
+	uint32_t flags;		/* SYNC_BEGIN's: SYNC_DRY_RUN, SYNC_FORCE */
+	/* A push sent its base in SYNC_BEGIN: wait for the destination's
+	 * SYNC_BASE before the manifest. */
+	bool base_asked;
+	/* A pull: the destination's base (SYNC_BEGIN), or NULL; compared
+	 * with our cache and answered with SYNC_BASE ahead of the manifest. */
+	const uint8_t *base_id;
+	/* A push: SYNC_KEEP for the paths the cache has that a rule now
+	 * leaves out (source_left_out). */
+	bool send_keeps;
+	/* A push: the destination answers the commit with SYNC_DONE. */
+	bool wait_done;
+	/* A frame that is not the conversation's own (a report, an ERROR):
+	 * 0 to go on, -1 to stop (the caller keeps its reason).  NULL: each
+	 * such frame is a protocol error. */
+	int (*other)(void *arg, uint16_t type, struct rd *body);
+	/* The destination broke the protocol: a frame of this type was
+	 * malformed or unexpected (0: the framing itself). */
+	void (*proto_error)(void *arg, uint16_t type);
+	/* Bytes of file data queued (SOURCE_CHUNK), a file done
+	 * (SOURCE_FILE_DONE), all of them sent (SOURCE_ALL_SENT, before the
+	 * commit's answer); may be NULL. */
+	void (*progress)(void *arg, uint64_t bytes, int what);
+	void *arg;
+};
+
+struct source_result {
+	struct sync_plan_end pe;	/* the destination's plan */
+	struct sync_done done;		/* with wait_done */
+	uint32_t *need;			/* entries it asked for, increasing */
+	size_t nneed;
+	bool changes_only;		/* the manifest held only changes */
+	bool stopped;			/* dry run or guard: nothing was sent */
+	size_t sent_entries;		/* ENTRY and DROP frames */
+	size_t files_sent;
+	struct path_sample kept;	/* SYNC_KEEP paths (files), for one line */
+	bool lost;			/* the connection failed */
+};
+
+/* 0 when the conversation ended as planned (committed, or stopped at
+ * the plan), -1 when the connection was lost (r->lost), the destination
+ * broke the protocol (proto_error called) or a hook said stop.  r is
+ * filled either way; source_result_release frees it. */
+int source_run(const struct source_side *side, struct source_result *r);
+void source_result_release(struct source_result *r);
+
 #endif

@@ -157,6 +157,7 @@ teardown() { common_teardown; }
 	# what the logs say is what the next push relies on: a no-op, then
 	# a remote edit of a logged file is still a conflict
 	run "$FERRY" push --json
+	echo "$output"
 	[ "$status" -eq 0 ]
 	json_check 'd["written"] == 0'
 	echo "server edit" >"$R/f7"

@@ -139,3 +139,35 @@ teardown() { common_teardown; }
 	# nothing partial on the server
 	[ -z "$(find "$R" -name '.ferry-tmp*')" ]
 }
+
+@test "push over ssh: status answers while a push runs, without waiting for it" {
+	slow_link 1000000
+	echo small >small.txt
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	# 40 MB at 1 MB/s: the push holds the server's sync lock for tens of
+	# seconds (status over the same link takes a few on a busy machine;
+	# before, it waited for the lock, up to the whole push)
+	head -c 40000000 /dev/urandom >big.bin
+	"$FERRY" push --quiet &
+	pusher=$!
+	for _ in $(seq 1 400); do
+		[ -n "$(find "$R" -name '.ferry-tmp*' 2>/dev/null)" ] && break
+		sleep 0.05
+	done
+	t0=$(date +%s%N)
+	run "$FERRY" status --json
+	t1=$(date +%s%N)
+	running=1
+	if kill -0 "$pusher" 2>/dev/null; then running=0; fi
+	wait "$pusher"
+	echo "$output"
+	echo "# status took $(( (t1 - t0) / 1000000 )) ms while a push ran" >&3
+	[ "$status" -eq 0 ]
+	# the push is still running: status did not wait for its lock
+	[ "$running" -eq 0 ]
+	# it sees what that push is sending (the server's index is not yet
+	# the new one)
+	json_check 'd["sync"]["state"] == "differ" and d["sync"]["send"] == 1'
+	trees_equal
+}
