@@ -3,11 +3,13 @@
  * network, GPUs, users, this user's ferry jobs), and the sync state of the
  * project.
  *
- * The sync state is a real dry-run push (sync_push, on a thread while
- * the sample is taken), so it says exactly what a push would do: nothing
- * (up to date), N files to send or delete, or conflicts.
+ * The sync state is a real dry-run push (sync_push, on the same session
+ * as the sample, on channel 0 while the monitor streams on another), so
+ * it says exactly what a push would do: nothing (up to date), N files to
+ * send or delete, or conflicts.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -26,6 +28,7 @@
 
 #define STATUS_INTERVAL_MS	500	/* CPU rates are measured over this */
 #define STATUS_PROCS		8
+#define STATUS_MON_CHAN		1	/* the monitor stream beside the dry run */
 
 /* The sync state: a dry-run push (sync_push) on a thread of its own,
  * with its own session, while the agent measures.  The agent answers a
@@ -50,10 +53,10 @@ static void quiet_warn(void *arg, bool is_error, const char *msg)
 	(void)msg;
 }
 
-static void *sync_main(void *arg)
+/* A dry run on session (NULL: one of its own), into ss. */
+static void sync_run(struct syncstate *ss, struct session *session)
 {
-	struct syncstate *ss = arg;
-	const struct sync_push_opts o = { .dry_run = true, .batch = true };
+	const struct sync_push_opts o = { .dry_run = true, .batch = true, .session = session };
 	const struct sync_push_hooks h = { .scan_warn = quiet_warn };
 	struct sync_push_result r;
 	struct ferr e = { 0 };
@@ -74,6 +77,11 @@ static void *sync_main(void *arg)
 	}
 	sync_push_result_release(&r);
 	ferr_release(&e);
+}
+
+static void *sync_main(void *arg)
+{
+	sync_run(arg, NULL);
 	return NULL;
 }
 
@@ -187,6 +195,120 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));
 }
 
+/* The monitor's answer: one sample, then its end. */
+struct monread {
+	struct session *s;
+	uint16_t chan;			/* the stream's channel */
+	struct mon_sample smp;
+	bool have, done;
+	struct ferr e;			/* what went wrong, code 0 if nothing */
+};
+
+/* One frame of the monitor stream: 0, or -1 with m->e set. */
+static int mon_frame(struct monread *m, uint16_t type, struct rd *body)
+{
+	const char *label = m->s->label;
+	switch (type) {
+	case MSG_MON_SAMPLE:
+		if (!m->have && mon_sample_decode(body, &m->smp) == 0) {
+			m->have = true;
+			return 0;
+		}
+		break;
+	case MSG_MON_END:
+		m->done = true;
+		return 0;
+	case MSG_ERROR:
+		(void)err_from_peer(body, label, &m->e);
+		return -1;
+	case MSG_CHAN_CLOSE:		/* the agent's end, after MON_END */
+	case MSG_CHAN_WINDOW:
+		return 0;
+	}
+	ferr_set(&m->e, EXIT_PROTO, NULL, "unexpected or malformed message 0x%04x from the agent on '%s'", type,
+		 label);
+	return -1;
+}
+
+/* While the dry run holds channel 0: the monitor's frames on its own. */
+static int mon_divert(struct conn *c, uint16_t chan, uint16_t type, struct rd *body, void *arg)
+{
+	struct monread *m = arg;
+	if (chan != m->chan) {
+		ferr_set(&m->e, EXIT_PROTO, NULL, "a frame on channel %u from the agent on '%s'", chan, m->s->label);
+		return -EBADMSG;
+	}
+	/* A monitor failure is kept for later (m->e): the dry run goes on. */
+	if (m->e.code == 0)
+		(void)mon_frame(m, type, body);
+	return 0;
+}
+
+/* Reads the rest of the monitor stream; dies on a failure. */
+static void mon_finish(struct monread *m)
+{
+	struct session *s = m->s;
+	while (!m->done && m->e.code == 0) {
+		uint16_t type;
+		struct rd body;
+		int r = conn_read(&s->c, &type, &body);
+		if (r <= 0) {
+			err_from_read(s, r, false, &m->e);
+			break;
+		}
+		if (s->c.chan != m->chan) {
+			ferr_set(&m->e, EXIT_PROTO, NULL, "unexpected message 0x%04x from the agent on '%s'", type,
+				 s->label);
+			break;
+		}
+		(void)mon_frame(m, type, &body);
+	}
+	if (m->e.code)
+		ferr_die(&m->e);
+	if (!m->have)
+		die(EXIT_PROTO, "the agent on '%s' sent no sample", s->label);
+}
+
+/* The sample and the dry run.  With channels (every agent of this build)
+ * one session carries both: the monitor stream on STATUS_MON_CHAN while
+ * the dry run holds channel 0, one connection instead of two.  Without,
+ * the dry run gets a session of its own on a thread, as before. */
+static void status_gather(const struct config *cfg, struct syncstate *ss, struct monread *m, char **label)
+{
+	struct mon_req q = { .interval_ms = STATUS_INTERVAL_MS, .count = 1, .nprocs = STATUS_PROCS, .root = cfg->path };
+	struct session s;
+	struct ferr e = { 0 };
+	struct session_opts so = { 0 };
+	struct buf b;
+
+	buf_init(&b, FRAME_MAX);
+	mon_req_encode(&q, &b);
+	if (session_open(&s, cfg, &so, 0, NULL, &e) < 0)
+		ferr_die(&e);
+	m->s = &s;
+	ss->cfg = cfg;
+	if (s.c.chans) {
+		m->chan = STATUS_MON_CHAN;
+		if (conn_queue_ch(&s.c, m->chan, MSG_MON_REQ, b.data, b.len) < 0)
+			die(EXIT_INTERNAL, "cannot queue the monitor request");
+		const struct conn_hooks hk = { .divert = mon_divert, .arg = m, .chan = 0 };
+		s.c.hooks = &hk;
+		sync_run(ss, &s);
+		s.c.hooks = NULL;
+	} else {
+		if (conn_queue(&s.c, MSG_MON_REQ, b.data, b.len) < 0)
+			die(EXIT_INTERNAL, "cannot queue the monitor request");
+		/* Started only now, so that it finds the ssh ControlMaster this
+		 * session set up instead of racing it for the socket. */
+		sync_start(ss, cfg);
+	}
+	buf_release(&b);
+	mon_finish(m);
+	*label = xstrdup(s.label);
+	session_close(&s);
+	sync_finish(ss);
+}
+
 int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -210,48 +332,10 @@ int cmd_status(const struct cmd_ctx *ctx, int argc, char **argv)
 	cmd_load_config(&cfg, ctx->dir);
 	struct syncstate ss = { 0 };
 
-	struct mon_req q = { .interval_ms = STATUS_INTERVAL_MS, .count = 1, .nprocs = STATUS_PROCS, .root = cfg.path };
-	struct buf b;
-	buf_init(&b, FRAME_MAX);
-	mon_req_encode(&q, &b);
-	struct session s;
-	struct ferr e = { 0 };
-	struct session_opts so = { 0 };
-	if (session_open(&s, &cfg, &so, MSG_MON_REQ, &b, &e) < 0)
-		ferr_die(&e);
-	buf_release(&b);
-	/* The dry-run push runs while the agent measures; started only now,
-	 * so that it finds the ssh ControlMaster this session set up instead
-	 * of racing it for the socket. */
-	sync_start(&ss, &cfg);
-	struct mon_sample smp = { 0 };
-	bool have = false;
-	for (;;) {
-		uint16_t type;
-		struct rd body;
-		int r = conn_read(&s.c, &type, &body);
-		if (r <= 0) {
-			err_from_read(&s, r, false, &e);
-			ferr_die(&e);
-		}
-		if (type == MSG_MON_SAMPLE && !have) {
-			if (mon_sample_decode(&body, &smp) < 0)
-				die(EXIT_PROTO, "malformed sample from the agent on '%s'", s.label);
-			have = true;
-		} else if (type == MSG_MON_END) {
-			break;
-		} else if (type == MSG_ERROR) {
-			(void)err_from_peer(&body, s.label, &e);
-			ferr_die(&e);
-		} else {
-			die(EXIT_PROTO, "unexpected message 0x%04x from the agent on '%s'", type, s.label);
-		}
-	}
-	char *label = xstrdup(s.label);
-	session_close(&s);
-	sync_finish(&ss);
-	if (!have)
-		die(EXIT_PROTO, "the agent on '%s' sent no sample", label);
+	struct monread m = { 0 };
+	char *label;
+	status_gather(&cfg, &ss, &m, &label);
+	struct mon_sample smp = m.smp;
 	if (json) {
 		char *why = json_quote(ss.why);
 		char *extra = ss.known

@@ -169,7 +169,11 @@ static int push_open(struct push *p, struct scan_job *sj, const char *cache)
 	struct session_opts so = { .batch = o->batch };
 	struct buf b;
 
-	int opened = session_start(&p->s, cfg, &so, p->e);
+	int opened = 0;
+	if (o->session)
+		p->s = *o->session;	/* handed back by push_release */
+	else
+		opened = session_start(&p->s, cfg, &so, p->e);
 	pthread_t th;
 	bool threaded = pthread_create(&th, NULL, scan_main, sj) == 0;
 	source_load_cache(&p->src, cache);
@@ -191,8 +195,14 @@ static int push_open(struct push *p, struct scan_job *sj, const char *cache)
 	sync_begin_encode(&sb, &b);
 	if (!threaded)
 		scan_main(sj);
-	if (opened == 0)
+	if (opened == 0 && o->session)
+		opened = conn_queue(&p->s.c, MSG_SYNC_BEGIN, b.data, b.len) < 0 ? -1 : 0;
+	else if (opened == 0)
 		opened = session_finish(&p->s, MSG_SYNC_BEGIN, &b, p->e);
+	if (opened < 0 && o->session) {
+		*o->session = p->s;
+		ferr_set(p->e, EXIT_INTERNAL, NULL, "the sync's first request does not fit the session's queue");
+	}
 	buf_release(&b);
 	if (threaded)
 		pthread_join(th, NULL);
@@ -286,7 +296,9 @@ static void push_release(struct push *p)
 		source_release(&p->src);
 		close(fd);
 	}
-	if (p->open)
+	if (p->open && p->o->session)
+		*p->o->session = p->s;	/* the caller's, still open */
+	else if (p->open)
 		session_close(&p->s);
 }
 
@@ -356,7 +368,7 @@ int sync_push(const struct config *cfg, const struct sync_push_opts *o, const st
 	memset(res, 0, sizeof(*res));
 	trace_phase("start");
 	/* A loop, not recursion: each round a fresh session and walk. */
-	for (int left = PUSH_RETRIES;; left--) {
+	for (int left = o->session ? 0 : PUSH_RETRIES;; left--) {
 		struct push p = { .cfg = cfg, .o = o, .h = h ? h : &none, .res = res, .e = e };
 		r = push_attempt(&p, tdir, keep, left);
 		uint32_t nchanged = p.nchanged;

@@ -33,6 +33,11 @@ struct sync_push_opts {
 	/* ssh never prompts (a caller with no user to answer, such as the
 	 * status's dry run beside its own session). */
 	bool batch;
+	/* Run on this open session instead of opening one: ferry status does
+	 * its dry run beside a monitor stream on another channel of the same
+	 * session.  It stays the caller's, open, whatever happens (a lost
+	 * link is said in e); nothing is retried on it. */
+	struct session *session;
 };
 
 /* What the push tells as it goes; every hook may be NULL. */
