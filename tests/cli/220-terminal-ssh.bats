@@ -104,8 +104,9 @@ PY
 	tmux -S "$TSOCK" send-keys C-c
 	until_screen "exit=130"
 	# a slow machine may still be connecting: that is said too
-	screen | grep -qx -e "ferry: job $id keeps running; stop it with: ferry kill $id" \
-		-e "ferry: interrupted while connecting to 'ferry-test'"
+	# (after the terminal's own "^C" echo)
+	screen | grep -q -e "^ferry: job $id keeps running; stop it with: ferry kill $id\$" \
+		-e "ferry: interrupted while connecting to 'ferry-test'\$"
 	[ "$(job_field "$id" state)" = running ]
 }
 
