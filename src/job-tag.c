@@ -75,14 +75,6 @@ static const struct tag_field *find(const struct tag_field *t, size_t nt, uint16
 	return NULL;
 }
 
-static uint64_t get_int(const uint8_t *p, size_t n)
-{
-	uint64_t v = 0;
-	for (size_t i = 0; i < n; i++)
-		v = v << 8 | p[i];
-	return v;
-}
-
 static char *get_str(const uint8_t *p, size_t n, size_t max)
 {
 	if (n > max || memchr(p, '\0', n) != NULL)
@@ -121,17 +113,21 @@ static int set_field(const struct tag_field *f, void *obj, const uint8_t *p, siz
 	case TAG_U16:
 	case TAG_U32:
 	case TAG_U64:
+	{
+		struct rd r;	/* the value's bytes, read as every wire integer is */
 		if (n != width[f->kind])
 			return -1;
+		rd_init(&r, p, n);
 		if (f->kind == TAG_U8)
-			*AT(obj, f->off, uint8_t) = (uint8_t)get_int(p, n);
+			*AT(obj, f->off, uint8_t) = rd_u8(&r);
 		else if (f->kind == TAG_U16)
-			*AT(obj, f->off, uint16_t) = (uint16_t)get_int(p, n);
+			*AT(obj, f->off, uint16_t) = rd_u16(&r);
 		else if (f->kind == TAG_U32)
-			*AT(obj, f->off, uint32_t) = (uint32_t)get_int(p, n);
+			*AT(obj, f->off, uint32_t) = rd_u32(&r);
 		else
-			*AT(obj, f->off, uint64_t) = get_int(p, n);
-		return 0;
+			*AT(obj, f->off, uint64_t) = rd_u64(&r);
+		return rd_ok(&r) ? 0 : -1;
+	}
 	case TAG_STR:
 		return (*AT(obj, f->off, char *) = get_str(p, n, f->max)) ? 0 : -1;
 	case TAG_LIST:
