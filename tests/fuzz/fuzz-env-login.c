@@ -1,5 +1,5 @@
 /*
- * fuzz-loginenv.c - libFuzzer harness: the login-env cache file and a
+ * fuzz-env-login.c - libFuzzer harness: the login-env cache file and a
  * login shell's dump output.
  */
 #define _GNU_SOURCE
