@@ -279,7 +279,14 @@ void cmd_list(void)
 
 void cmd_usage(const char *name, int to_stderr)
 {
-	const struct cmd *c = cmd_find(name);
+	/* A subcommand ("jobs show") shows its command's usage: the table
+	 * has one entry per command, and a name no entry has is ferry's bug,
+	 * never the user's (an empty job name once aborted here). */
+	size_t n = strcspn(name, " ");
+	const struct cmd *c = NULL;
+	for (size_t i = 0; i < ARRAY_LEN(cmds) && c == NULL; i++)
+		if (strlen(cmds[i].name) == n && strncmp(cmds[i].name, name, n) == 0)
+			c = &cmds[i];
 	if (c == NULL)
 		bug("no command '%s'", name);
 	if (to_stderr) {

@@ -53,6 +53,25 @@ teardown() {
 	[ "$status" -eq 64 ]
 }
 
+@test "jobs: show and rm with a bad id or name: one line and exit 1 or 64, never an abort" {
+	for sub in show rm; do
+		for bad in abc 999 '' $'a\nb'; do
+			run --separate-stderr "$FERRY" jobs "$sub" "$bad"
+			echo "jobs $sub '$bad': $status: $stderr"
+			[ "$status" -eq 1 ] || [ "$status" -eq 64 ]
+			[[ "$stderr" != *BUG* ]]
+			[[ "$stderr" == *"ferry: "* ]]
+		done
+		run "$FERRY" jobs "$sub" ''
+		[ "$status" -eq 64 ]
+		[[ "$output" == *"'' is not a job id or name"* ]]
+		[[ "$output" == *"usage: ferry jobs"* ]]
+		run "$FERRY" jobs "$sub" abc
+		[ "$status" -eq 1 ]
+		[[ "$output" == *"no job named 'abc'"* ]]
+	done
+}
+
 @test "jobs: with HOME unset, the monitor finds the jobs where the supervisor put them" {
 	# Both fall back to the password database's home: the agent
 	# inherits this environment on the local target.
