@@ -258,3 +258,32 @@ PY
 	screen | grep -q "^in=$R\$"
 	screen | grep -q '^login-yes'
 }
+
+@test "terminal: attach to no such job, or to one that ended, exits at once with the error" {
+	start_job -- true
+	wait_state "$JOB" exited
+	# Also a client stopped while the hello and the error arrive (they then
+	# come in one read, as on a long link): nothing is left unread.
+	cat >"$T/stopgo.sh" <<'SH'
+"$@" 0<&0 &
+p=$!
+sleep 0.15; kill -STOP $p; sleep 1.5; kill -CONT $p
+wait $p
+SH
+	for k in $(seq 1 6); do
+		slow=
+		[ $((k % 2)) -eq 0 ] && slow="bash $T/stopgo.sh"
+		TSOCK="$T/tmux-none$k.sock"
+		in_tmux "$slow $FERRY attach 999"
+		until_screen "exit=" 60	# 6 s, no key pressed
+		screen | grep -q "no job 999"
+		screen | grep -qx "exit=1"
+		tmux -S "$TSOCK" kill-server
+		TSOCK="$T/tmux-ended$k.sock"
+		in_tmux "$slow $FERRY attach $JOB"
+		until_screen "exit=" 60
+		screen | grep -q "job $JOB is not running (exited)"
+		screen | grep -qx "exit=1"
+		tmux -S "$TSOCK" kill-server
+	done
+}
