@@ -390,6 +390,15 @@ int config_parse(struct config *c, const char *file, const char *text, size_t le
 	return 0;
 }
 
+/* Is a (absolute, normalised) the folder b or below it? */
+static bool path_at_or_below(const char *a, const char *b)
+{
+	size_t n = strlen(b);
+	if (strcmp(b, "/") == 0)
+		return true;
+	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
 int config_load(struct config *c, const char *dir, char **err)
 {
 	char *d = path_absolute(dir);
@@ -460,6 +469,19 @@ int config_load(struct config *c, const char *dir, char **err)
 		if (strlen(c->path) > PATH_REL_MAX) {
 			*err = xasprintf("%s:%d: 'path' becomes '%.40s...', longer than %d bytes", c->file,
 					 c->line[KEY_PATH], c->path, PATH_REL_MAX);
+			return -1;
+		}
+	}
+	/* A local target in the project (path = sub) or above it: each push
+	 * would copy the project into itself, a pull would write into the
+	 * tree it reads.  ferry init refuses it; a hand-written file too. */
+	if (c->kind == TARGET_LOCAL) {
+		char *p = path_absolute(c->path);
+		bool bad = path_at_or_below(p, c->root) || path_at_or_below(c->root, p);
+		free(p);
+		if (bad) {
+			*err = xasprintf("%s:%d: the local target '%s' must be outside the project folder '%s' and not contain it",
+					 c->file, c->line[KEY_PATH], c->path, c->root);
 			return -1;
 		}
 	}
