@@ -48,6 +48,10 @@ int main(int argc, char **argv)
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc) {
 			ctx.dir = argv[i + 1];
 			i += 2;
+		} else if (strcmp(argv[i], "-C") == 0) {
+			error_msg("-C needs a folder");
+			fprintf(stderr, "usage: ferry [-C DIR] COMMAND [ARGS]   (ferry --help lists commands)\n");
+			return EXIT_USAGE;
 		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
 			printf("ferry %s (build %s)\n", ferry_version(), ferry_build_id());
 			return 0;
