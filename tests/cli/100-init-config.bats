@@ -160,3 +160,32 @@ bad_file() {
 	[ "$status" -eq 0 ]
 	[[ "${lines[0]}" == "usage: ferry help [COMMAND]" ]]
 }
+
+@test "a local target inside the project, or above it, is refused at load" {
+	bad_file x '[target]\ntype = local\npath = sub\n' "ferry.ini:3: the local target '$T/proj/sub' must be outside the project folder"
+	bad_file x '[target]\ntype = local\npath = .\n' "must be outside the project folder"
+	bad_file x "[target]\ntype = local\npath = $T/proj/a/../b\n" "must be outside the project folder"
+	bad_file x "[target]\ntype = local\npath = $T\n" "must be outside the project folder"
+	bad_file x '[target]\ntype = local\npath = /\n' "must be outside the project folder"
+	# beside it is fine, even with a shared prefix
+	printf '[target]\ntype = local\npath = %s\n' "$T/proj-remote" >ferry.ini
+	run "$FERRY" config
+	[ "$status" -eq 0 ]
+}
+
+@test "-C with no folder says so" {
+	run "$FERRY" -C
+	[ "$status" -eq 64 ]
+	[[ "$output" == *"-C needs a folder"* ]]
+	[[ "$output" != *"unknown option"* ]]
+}
+
+@test "run's usage errors free what the options took (LSan is on)" {
+	"$FERRY" init --local "$T/remote" >/dev/null
+	for args in "-n" "--bogus" "-n x --bogus" "-e A=B --bogus" "-e A=B -h"; do
+		run env ASAN_OPTIONS=detect_leaks=1 "$FERRY" run $args
+		echo "run $args: $status: $output"
+		[ "$status" -eq 64 ] || [ "$status" -eq 0 ]
+		[[ "$output" != *LeakSanitizer* ]]
+	done
+}
