@@ -620,6 +620,24 @@ static int take_need(struct talk *t, struct rd *body)
 	return 0;
 }
 
+/* Could the destination have done what its SYNC_DONE says, given its
+ * plan?  It writes only files and links it asked for (the plan's need),
+ * deletes only what its plan said (deletes), writes at most the sizes of
+ * the files asked for, and meets a conflict or an error at most once per
+ * entry of the manifest or of its index (a failed index save: one more).
+ * Anything else is a broken or hostile agent, never printed as a count
+ * ("pushed 4294967295"). */
+static bool done_possible(const struct source *src, const struct source_result *r)
+{
+	const struct sync_done *d = &r->done;
+	uint64_t bytes = 0;
+	for (size_t i = 0; i < r->nneed; i++)
+		bytes += src->e[r->need[i]].size;
+	uint64_t entries = (uint64_t)INDEX_ENTRIES_MAX * 2;
+	return d->written <= r->pe.need && d->deleted <= r->pe.deletes && d->bytes <= bytes &&
+	       d->conflicts <= entries && d->errors <= entries + 1;
+}
+
 /* One frame from the destination.  phase is what ends the wait (0: none,
  * only what arrived is handled).  1 when that end came, 0 to go on, -1
  * to stop. */
@@ -648,7 +666,8 @@ static int talk_frame(struct talk *t, int phase, uint16_t type, struct rd *body)
 		ok = phase == PHASE_PLAN && sync_plan_end_decode(body, &r->pe) == 0 && source_sigs_done(src) == 0;
 		return ok ? 1 : talk_bad(t, type);
 	case MSG_SYNC_DONE:
-		ok = phase == PHASE_DONE && t->s->wait_done && sync_done_decode(body, &r->done) == 0;
+		ok = phase == PHASE_DONE && t->s->wait_done && sync_done_decode(body, &r->done) == 0 &&
+		     done_possible(src, r);
 		return ok ? 1 : talk_bad(t, type);
 	}
 	if (t->s->other == NULL)

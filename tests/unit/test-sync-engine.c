@@ -184,6 +184,78 @@ static int sync_once(const struct trees *t, size_t cut, size_t *need)
 	return r;
 }
 
+/* A destination that plans nothing (no file needed, nothing deleted)
+ * and then answers the commit with *done, true or not. */
+static void forging_dest_child(int fd, const struct sync_done *done)
+{
+	struct conn c;
+	struct buf b;
+	uint16_t type;
+	struct rd body;
+	struct sync_plan_end pe = { 0 };
+	conn_init(&c, fd, fd);
+	while (conn_read(&c, &type, &body) == 1 && type != MSG_SYNC_ENTRIES_END)
+		;
+	buf_init(&b, 64);
+	sync_plan_end_encode(&pe, &b);
+	conn_queue(&c, MSG_SYNC_PLAN_END, b.data, b.len);
+	(void)conn_flush(&c);
+	while (conn_read(&c, &type, &body) == 1 && type != MSG_SYNC_COMMIT)
+		;
+	buf_release(&b);
+	buf_init(&b, 64);
+	sync_done_encode(done, &b);
+	conn_queue(&c, MSG_SYNC_DONE, b.data, b.len);
+	(void)conn_flush(&c);
+	_exit(0);
+}
+
+static void count_proto_error(void *arg, uint16_t type)
+{
+	if (type == MSG_SYNC_DONE)
+		(*(int *)arg)++;
+}
+
+/* A push of src to a destination whose SYNC_DONE says *done: source_run's
+ * result; *bad, the protocol errors it reported for the DONE. */
+static int push_to_forger(const struct trees *t, const struct sync_done *done, int *bad)
+{
+	int sp[2];
+	*bad = 0;
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return -2;
+	pid_t dest = fork();
+	if (dest == 0) {
+		close(sp[0]);
+		forging_dest_child(sp[1], done);
+	}
+	close(sp[1]);
+	int rootfd = open(t->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct source src;
+	struct scan_stats st;
+	char *err = NULL;
+	source_init(&src, rootfd, NULL);
+	struct scan_spec spec = { .root = t->src, .what = "push folder" };
+	int r = scan_tree(&spec, source_add, &src, &st, &err);
+	source_scan_done(&src);
+	struct conn c;
+	conn_init(&c, sp[0], sp[0]);
+	fd_nonblock(sp[0]);
+	struct source_side side = { .c = &c, .src = &src, .wait_done = true,
+				    .proto_error = count_proto_error, .arg = bad };
+	struct source_result res;
+	if (r == 0)
+		r = source_run(&side, &res);
+	source_result_release(&res);
+	conn_release(&c);
+	close(sp[0]);
+	waitpid(dest, NULL, 0);
+	source_release(&src);
+	close(rootfd);
+	free(err);
+	return r;
+}
+
 static char *slurp(const char *root, const char *rel, size_t *n)
 {
 	char *path = xasprintf("%s/%s", root, rel), *data = NULL;
@@ -271,6 +343,20 @@ void test_sync_engine(void)
 	mkdir(t.dst, 0755);
 	mkdir(t.state, 0700);
 	make_source(&t);
+
+	/* SYNC_DONE is checked against the plan: a destination that asked
+	 * for nothing cannot have written, deleted or received anything. */
+	static const struct sync_done forged[] = {
+		{ .written = UINT32_MAX }, { .written = 1 }, { .deleted = 1 }, { .bytes = 1 },
+		{ .conflicts = UINT32_MAX }, { .errors = UINT32_MAX },
+	};
+	int bad;
+	t_case = "SYNC_DONE: what the plan allows";
+	CHECK(push_to_forger(&t, &(struct sync_done){ .conflicts = 2, .errors = 1 }, &bad) == 0 && bad == 0);
+	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
+		t_case = "SYNC_DONE: impossible counts are a protocol error";
+		CHECK(push_to_forger(&t, &forged[i], &bad) < 0 && bad == 1);
+	}
 
 	t_case = "first sync, no cut";
 	CHECK(sync_once(&t, NO_CUT, &need) == 0);
