@@ -1446,8 +1446,11 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 		unlink(side->jfile);	/* everything in it is in the index now */
 	if (r < 0) {
 		d.done.errors++;
-		report(&d, MSG_SYNC_ERROR, (uint32_t)-r, "", "%s",
-		       r == -ENOSPC ? "disk full: the sync index was not saved" : "the sync index was not saved");
+		/* Named: the user must find the full disk (the state folder
+		 * is not the project's), and "while writing ''" found nothing. */
+		report(&d, MSG_SYNC_ERROR, (uint32_t)-r, side->ixfile, "%s",
+		       r == -ENOSPC || r == -EDQUOT ? "disk full: the sync index was not saved"
+						   : "the sync index was not saved");
 	}
 	ret = 0;
 out:

@@ -205,3 +205,20 @@ teardown() { common_teardown; }
 	[[ "$output" == *"pushed 0, deleted 0, 1 conflict ("* ]]
 	[[ "$output" == *'`ferry diff PATH` shows both sides'* ]]
 }
+
+@test "push: a full disk in the server's state folder names the file" {
+	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
+	roots="$HOME/.local/state/ferry/roots"
+	mkdir -p "$roots"
+	chmod 700 "$HOME/.local/state/ferry"
+	# inodes for the project's state folder, its lock and its journal,
+	# none for the index's temp file
+	mount -t tmpfs -o size=1m,nr_inodes=4,mode=700 tmpfs "$roots" || skip "cannot mount tmpfs"
+	echo x >a.txt
+	run "$FERRY" push
+	umount "$roots"
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"disk full on local while writing '$roots/"*"/push.index'"* ]]
+	[[ "$output" != *"writing ''"* ]]
+}
