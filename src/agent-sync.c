@@ -219,6 +219,18 @@ int agent_sync(struct conn *c, struct rd *body)
 		goto out;
 	}
 	sdir = agent_state_dir(root);
+	/* Every folder of ours on the way, not only the last: in the
+	 * /tmp/ferry-UID fallback another user could have made the state
+	 * folder first and would then own what is below it. */
+	char *state = state_home(), *roots = xasprintf("%s/roots", state);
+	bool safe = dir_private(state, &why) == 0 && dir_private(roots, &why) == 0;
+	free(roots);
+	if (!safe) {
+		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", state, why ? why : "cannot create it");
+		free(state);
+		goto out;
+	}
+	free(state);
 	if (dir_private(sdir, &why) < 0) {
 		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", sdir, why ? why : "cannot create it");
 		goto out;

@@ -56,8 +56,15 @@ char *user_home(void)
 	const char *h = getenv("HOME");
 	if (h != NULL && h[0] == '/')
 		return xstrdup(h);
+	/* No usable HOME (a cron job, `env -u HOME`, some batch systems):
+	 * the password database's home, if it is a folder at all ("/" and
+	 * "/nonexistent" homes of system users are not). */
 	struct passwd *pw = getpwuid(getuid());
-	return xstrdup(pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : "/");
+	struct stat st;
+	if (pw && pw->pw_dir && pw->pw_dir[0] == '/' && strcmp(pw->pw_dir, "/") != 0 &&
+	    stat(pw->pw_dir, &st) == 0 && S_ISDIR(st.st_mode))
+		return xstrdup(pw->pw_dir);
+	return xstrdup("/");
 }
 
 char *state_home(void)
@@ -109,24 +116,30 @@ int dir_private(const char *dir, const char **why)
 	int r = mkdir_p(dir, 0700);
 	if (r < 0 && r != -ENOTDIR)
 		return r;
-	if (lstat(dir, &st) < 0)
-		return -errno;
-	if (!S_ISDIR(st.st_mode)) {
-		*why = S_ISLNK(st.st_mode) ? "is a symbolic link" : "is not a directory";
-		return -EPERM;
-	}
-	if (st.st_uid != geteuid()) {
-		*why = "is owned by another user";
-		return -EPERM;
-	}
-	if (st.st_mode & 077) {
-		/* Ours and merely too open (an old umask): tighten it. */
-		if (chmod(dir, 0700) < 0) {
-			*why = "is accessible to other users";
+	/* Checked through what was opened, never a path looked up twice:
+	 * the folder itself, not what a symlink of that name points at. */
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		if (r == -ELOOP || r == -ENOTDIR) {
+			*why = lstat(dir, &st) == 0 && S_ISLNK(st.st_mode) ? "is a symbolic link" : "is not a directory";
 			return -EPERM;
 		}
+		return r;
 	}
-	return 0;
+	r = 0;
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+	} else if (st.st_uid != geteuid()) {
+		*why = "is owned by another user";
+		r = -EPERM;
+	} else if ((st.st_mode & 077) && fchmod(fd, 0700) < 0) {
+		/* Ours and merely too open (an old umask): tightened above. */
+		*why = "is accessible to other users";
+		r = -EPERM;
+	}
+	close(fd);
+	return r;
 }
 
 int read_file(const char *path, size_t max, char **out, size_t *len)

@@ -16,17 +16,22 @@
  * PATH_NAME_MAX bytes, at most PATH_REL_MAX bytes.  0 or -EINVAL. */
 int path_check_rel(const char *p, size_t len);
 
-/* Creates dir (and missing parents) with mode; then verifies it is a real
- * directory (not a symlink), owned by us, and not accessible to group or
- * others.  0 or -errno (-EPERM: exists but unsafe, with *why set). */
+/* Creates dir (and missing parents) with mode 0700; then verifies through
+ * the opened folder (O_NOFOLLOW, fstat) that it is a real directory (not
+ * a symlink), owned by us, and not accessible to group or others (ours
+ * but too open: tightened).  Only dir itself: a caller checks each of its
+ * folders that must be private.  0 or -errno (-EPERM: exists but unsafe,
+ * with *why set). */
 int dir_private(const char *dir, const char **why);
 
 /* The user's home: $HOME when it is an absolute path, else the password
- * database's, else "/".  Caller frees. */
+ * database's when that is an existing folder other than "/", else "/".
+ * Caller frees. */
 char *user_home(void);
 /* ferry's state folder on this machine: $XDG_STATE_HOME/ferry when that
  * is an absolute path, else <user_home>/.local/state/ferry (/tmp/ferry-UID
- * for a user without a home).  The one
+ * for a user without a home: its users check it with dir_private, since
+ * another user may have made it first).  The one
  * answer for the jobs folder, the per-project sync state and the monitor
  * (they once disagreed when HOME was unset).  Not created.  Caller frees. */
 char *state_home(void);
