@@ -620,22 +620,26 @@ static int take_need(struct talk *t, struct rd *body)
 	return 0;
 }
 
-/* Could the destination have done what its SYNC_DONE says, given its
- * plan?  It writes only files and links it asked for (the plan's need),
- * deletes only what its plan said (deletes), writes at most the sizes of
- * the files asked for, and meets a conflict or an error at most once per
- * entry of the manifest or of its index (a failed index save: one more).
- * Anything else is a broken or hostile agent, never printed as a count
- * ("pushed 4294967295"). */
+/* Could the destination have done what its SYNC_DONE says?  It writes
+ * only the files it asked for (NEED) and the symlinks of the manifest,
+ * and only as many as its plan said (need), at most the sizes of those
+ * files, deletes only what its plan said and its index can hold, and
+ * meets a conflict or an error at most once per entry of the manifest or
+ * of its index (a failed index save: one more).  The plan comes from the
+ * same peer, so what this side knows bounds it too.  Anything else is a
+ * broken or hostile agent, never printed as a count ("pushed 4294967295"). */
 static bool done_possible(const struct source *src, const struct source_result *r)
 {
 	const struct sync_done *d = &r->done;
-	uint64_t bytes = 0;
+	uint64_t bytes = 0, links = 0;
 	for (size_t i = 0; i < r->nneed; i++)
 		bytes += src->e[r->need[i]].size;
+	for (size_t i = 0; i < src->n; i++)
+		links += src->e[i].type == ENT_LINK;
 	uint64_t entries = (uint64_t)INDEX_ENTRIES_MAX * 2;
-	return d->written <= r->pe.need && d->deleted <= r->pe.deletes && d->bytes <= bytes &&
-	       d->conflicts <= entries && d->errors <= entries + 1;
+	return d->written <= r->pe.need && d->written <= r->nneed + links && d->bytes <= bytes &&
+	       d->deleted <= r->pe.deletes && d->deleted <= INDEX_ENTRIES_MAX && d->conflicts <= entries &&
+	       d->errors <= entries + 1;
 }
 
 /* One frame from the destination.  phase is what ends the wait (0: none,

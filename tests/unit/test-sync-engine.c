@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fsx.h"
+#include "limits.h"
 #include "spawn.h"
 #include "sync-dest.h"
 #include "sync-scan.h"
@@ -184,20 +185,19 @@ static int sync_once(const struct trees *t, size_t cut, size_t *need)
 	return r;
 }
 
-/* A destination that plans nothing (no file needed, nothing deleted)
- * and then answers the commit with *done, true or not. */
-static void forging_dest_child(int fd, const struct sync_done *done)
+/* A destination that asks for no file, says its plan is *pe, and then
+ * answers the commit with *done, true or not. */
+static void forging_dest_child(int fd, const struct sync_plan_end *pe, const struct sync_done *done)
 {
 	struct conn c;
 	struct buf b;
 	uint16_t type;
 	struct rd body;
-	struct sync_plan_end pe = { 0 };
 	conn_init(&c, fd, fd);
 	while (conn_read(&c, &type, &body) == 1 && type != MSG_SYNC_ENTRIES_END)
 		;
 	buf_init(&b, 64);
-	sync_plan_end_encode(&pe, &b);
+	sync_plan_end_encode(pe, &b);
 	conn_queue(&c, MSG_SYNC_PLAN_END, b.data, b.len);
 	(void)conn_flush(&c);
 	while (conn_read(&c, &type, &body) == 1 && type != MSG_SYNC_COMMIT)
@@ -218,7 +218,8 @@ static void count_proto_error(void *arg, uint16_t type)
 
 /* A push of src to a destination whose SYNC_DONE says *done: source_run's
  * result; *bad, the protocol errors it reported for the DONE. */
-static int push_to_forger(const struct trees *t, const struct sync_done *done, int *bad)
+static int push_to_forger(const struct trees *t, const struct sync_plan_end *pe, const struct sync_done *done,
+			  int *bad)
 {
 	int sp[2];
 	*bad = 0;
@@ -227,7 +228,7 @@ static int push_to_forger(const struct trees *t, const struct sync_done *done, i
 	pid_t dest = fork();
 	if (dest == 0) {
 		close(sp[0]);
-		forging_dest_child(sp[1], done);
+		forging_dest_child(sp[1], pe, done);
 	}
 	close(sp[1]);
 	int rootfd = open(t->src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -345,17 +346,32 @@ void test_sync_engine(void)
 	make_source(&t);
 
 	/* SYNC_DONE is checked against the plan: a destination that asked
-	 * for nothing cannot have written, deleted or received anything. */
-	static const struct sync_done forged[] = {
-		{ .written = UINT32_MAX }, { .written = 1 }, { .deleted = 1 }, { .bytes = 1 },
-		{ .conflicts = UINT32_MAX }, { .errors = UINT32_MAX },
+	 * for nothing cannot have written, deleted or received anything; a
+	 * plan that claims more than it asked for does not make it so. */
+	static const struct {
+		struct sync_plan_end pe;
+		struct sync_done done;
+	} forged[] = {
+		{ { 0 }, { .written = UINT32_MAX } },
+		{ { 0 }, { .written = 1 } },
+		{ { 0 }, { .deleted = 1 } },
+		{ { 0 }, { .bytes = 1 } },
+		{ { 0 }, { .conflicts = UINT32_MAX } },
+		{ { 0 }, { .errors = UINT32_MAX } },
+		{ { .need = UINT32_MAX }, { .written = UINT32_MAX } },
+		{ { .need = 5 }, { .written = 5 } },
+		/* more than an index holds (indexed: no guard trips) */
+		{ { .deletes = INDEX_ENTRIES_MAX + 1, .indexed = UINT32_MAX }, { .deleted = INDEX_ENTRIES_MAX + 1 } },
 	};
+	static const struct sync_plan_end nothing = { 0 };
 	int bad;
 	t_case = "SYNC_DONE: what the plan allows";
-	CHECK(push_to_forger(&t, &(struct sync_done){ .conflicts = 2, .errors = 1 }, &bad) == 0 && bad == 0);
+	CHECK(push_to_forger(&t, &nothing, &(struct sync_done){ .conflicts = 2, .errors = 1 }, &bad) == 0 && bad == 0);
+	CHECK(push_to_forger(&t, &(struct sync_plan_end){ .deletes = 3 }, &(struct sync_done){ .deleted = 3 }, &bad) == 0 &&
+	      bad == 0);
 	for (size_t i = 0; i < sizeof(forged) / sizeof(forged[0]); i++) {
 		t_case = "SYNC_DONE: impossible counts are a protocol error";
-		CHECK(push_to_forger(&t, &forged[i], &bad) < 0 && bad == 1);
+		CHECK(push_to_forger(&t, &forged[i].pe, &forged[i].done, &bad) < 0 && bad == 1);
 	}
 
 	t_case = "first sync, no cut";
