@@ -16,7 +16,6 @@
 #include <stdlib.h>
 
 #include "proto.h"
-#include "session.h"
 #include "util.h"
 
 #include "banned.h"
@@ -117,12 +116,4 @@ uint32_t err_from_peer(struct rd *body, const char *label, struct ferr *e)
 	free(shown);
 	free(msg);
 	return code;
-}
-
-void err_from_read(struct session *s, int r, bool during_command, struct ferr *e)
-{
-	if (r == -EBADMSG)
-		ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
-	else
-		session_lost(s, during_command, e);
 }

@@ -52,11 +52,4 @@ const struct err_exit *err_exits(size_t *n);
  * when the body is malformed (e: EXIT_PROTO). */
 uint32_t err_from_peer(struct rd *body, const char *label, struct ferr *e);
 
-struct session;
-/* conn_read or conn_next gave r <= 0 (0: the stream ended).  A malformed
- * header (-EBADMSG) is the agent breaking the protocol; anything else
- * (end of stream, ECONNRESET, EPIPE, a frame cut short) is the link going
- * away, which session_lost classifies from what ssh said. */
-void err_from_read(struct session *s, int r, bool during_command, struct ferr *e);
-
 #endif

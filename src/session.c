@@ -512,6 +512,14 @@ void session_lost(struct session *s, bool during_command, struct ferr *e)
 	classify_ssh_failure(s, st, during_command, e);
 }
 
+void err_from_read(struct session *s, int r, bool during_command, struct ferr *e)
+{
+	if (r == -EBADMSG)
+		ferr_set(e, EXIT_PROTO, NULL, "malformed frame from the agent on '%s'", s->label);
+	else
+		session_lost(s, during_command, e);
+}
+
 static int start_transport(struct session *s, const char *ctl_dir, const char *remote_cmd,
 			   const struct session_opts *o, struct ferr *e)
 {

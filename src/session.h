@@ -80,6 +80,12 @@ void session_read_stderr(struct session *s);
 /* The session ended without a proper goodbye: wait for the transport and
  * say why, as "lost" (during a command) or as a connect failure. */
 void session_lost(struct session *s, bool during_command, struct ferr *e);
+/* conn_read or conn_next gave r <= 0 (0: the stream ended).  A malformed
+ * header (-EBADMSG) is the agent breaking the protocol; anything else
+ * (end of stream, ECONNRESET, EPIPE, a frame cut short) is the link going
+ * away, which session_lost classifies from what ssh said.  (Here, not in
+ * err.c: the error table knows nothing of sessions.) */
+void err_from_read(struct session *s, int r, bool during_command, struct ferr *e);
 /* Ends the session: closes our side, reaps the transport, prints whatever
  * ssh said that nobody consumed.  Safe on a half-open session. */
 void session_close(struct session *s);
