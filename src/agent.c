@@ -80,15 +80,22 @@ static const struct {
 	{ MSG_MON_KILL, agent_mon_kill },
 };
 
+/* An ERROR frame's body in b (buf_init'ed here); the message, to free. */
+static char *error_body(struct buf *b, uint32_t code, const char *fmt, va_list ap)
+{
+	char *m = xvasprintf(fmt, ap);
+	buf_init(b, FRAME_MAX);
+	error_encode(code, m, b);
+	return m;
+}
+
 void agent_error(struct conn *c, uint32_t code, const char *fmt, ...)
 {
 	struct buf b;
 	va_list ap;
 	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
+	char *m = error_body(&b, code, fmt, ap);
 	va_end(ap);
-	buf_init(&b, FRAME_MAX);
-	error_encode(code, m, &b);
 	conn_queue(c, MSG_ERROR, b.data, b.len);
 	buf_release(&b);
 	free(m);
@@ -270,10 +277,8 @@ void achan_error(struct achan *x, uint32_t code, const char *fmt, ...)
 	struct buf b;
 	va_list ap;
 	va_start(ap, fmt);
-	char *m = xvasprintf(fmt, ap);
+	char *m = error_body(&b, code, fmt, ap);
 	va_end(ap);
-	buf_init(&b, FRAME_MAX);
-	error_encode(code, m, &b);
 	/* After what the request queued, whatever the room: it is the
 	 * last frame (a full queue has a frame's slack past its mark). */
 	if (frame_put_ch(&x->ch.out, x->ch.id, MSG_ERROR, b.data, b.len) < 0) {
