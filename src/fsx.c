@@ -51,6 +51,59 @@ int path_check_rel(const char *p, size_t len)
 	return 0;
 }
 
+static mode_t umask_value;
+static bool umask_known;
+
+/* "Umask:\t0022" in /proc/self/status (Linux 4.7+).  0 or -1. */
+static int umask_from_proc(mode_t *out)
+{
+	char *data, *end;
+	size_t len;
+	if (read_file("/proc/self/status", 1 << 16, &data, &len) < 0)
+		return -1;
+	const char *p = strstr(data, "\nUmask:");
+	int r = -1;
+	if (p) {
+		unsigned long v = strtoul(p + 7, &end, 8);
+		if (end != p + 7 && v <= 0777) {
+			*out = (mode_t)v;
+			r = 0;
+		}
+	}
+	free(data);
+	return r;
+}
+
+void fsx_umask_init(void)
+{
+	if (umask_known)
+		return;
+	if (umask_from_proc(&umask_value) < 0) {
+		/* Still one thread here (main's first steps). */
+		umask_value = umask(077);
+		umask(umask_value);
+	}
+	umask_known = true;
+}
+
+mode_t fsx_umask(void)
+{
+	if (!umask_known) {
+		/* Without fsx_umask_init (unit tests, fuzzers): /proc only,
+		 * never the set-and-restore another thread could see, and the
+		 * strictest usual mask when /proc is missing. */
+		if (umask_from_proc(&umask_value) < 0)
+			umask_value = 077;
+		umask_known = true;
+	}
+	return umask_value;
+}
+
+mode_t sync_mode_here(uint32_t sent)
+{
+	return (mode_t)(sent & 0777) & ~fsx_umask();
+}
+
 char *user_home(void)
 {
 	const char *h = getenv("HOME");

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Checks a relative path from an untrusted source: not empty, not
@@ -84,6 +85,19 @@ int open_beneath(int rootfd, const char *rel, int flags, mode_t mode);
 
 /* The O_NOFOLLOW walk alone, so tests cover it on kernels with openat2. */
 int open_walk_for_tests(int rootfd, const char *rel, int flags, mode_t mode);
+
+/* The process's umask, read once (/proc/self/status "Umask:", else a
+ * umask() set-and-restore before any thread is started: umask() is
+ * process-wide and has no read-only form).  fsx_umask_init reads it at
+ * startup; fsx_umask reads it on first use otherwise. */
+void fsx_umask_init(void);
+mode_t fsx_umask(void);
+
+/* The mode a sync gives a file or folder it places here, from the mode
+ * the peer sent: only the permission bits travel (never setuid, setgid or
+ * sticky, which would let a server plant a setuid program on the laptop)
+ * and this side's umask removes what the user never gives away. */
+mode_t sync_mode_here(uint32_t sent);
 
 /* The absolute form of p (relative to cwd), lexically normalised. */
 char *path_absolute(const char *p);

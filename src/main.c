@@ -11,6 +11,7 @@
 #include "agent.h"
 #include "cmd.h"
 #include "env-login.h"
+#include "fsx.h"
 #include "job-sup.h"
 #include "util.h"
 
@@ -43,6 +44,8 @@ int main(int argc, char **argv)
 	for (int fd = 0; fd < 3; fd++)
 		if (fcntl(fd, F_GETFD) < 0 && open("/dev/null", fd ? O_WRONLY : O_RDONLY) != fd)
 			return EXIT_OSERR;
+	/* Before any thread: the only safe moment for umask()'s read. */
+	fsx_umask_init();
 
 	while (i < argc && argv[i][0] == '-') {
 		if (strcmp(argv[i], "-C") == 0 && i + 1 < argc) {

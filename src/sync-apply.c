@@ -190,7 +190,7 @@ int apply_prepare(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode
 		{ .tv_sec = (time_t)(mtime_ns / 1000000000u), .tv_nsec = (long)(mtime_ns % 1000000000u) },
 	};
 	struct stat pst;
-	if (fchmod(f->fd, mode & 07777) < 0 || futimens(f->fd, ts) < 0 ||
+	if (fchmod(f->fd, mode & 0777) < 0 || futimens(f->fd, ts) < 0 ||
 	    (do_fsync && fsync(f->fd) < 0) || fstat(f->fd, &pst) < 0) {
 		r = -errno;
 		goto out;

@@ -55,7 +55,7 @@ int apply_write(struct apply_file *f, const void *p, size_t n);
 void apply_expect(struct apply_file *f, bool exists, const struct apply_stat *st);
 
 /* Checks the hash of what was written (-EBADMSG if it differs), sets mode
- * and mtime, optionally fsyncs, checks the expectation (-EEXIST: something
+ * (its permission bits only: never setuid, setgid or sticky) and mtime, optionally fsyncs, checks the expectation (-EEXIST: something
  * appeared; -ESTALE: it changed), renames into place, and fills *placed
  * (if not NULL) with the stat of the file as placed.  Aborts on error. */
 int apply_commit(struct apply_file *f, const uint8_t hash[INDEX_HASH_LEN], mode_t mode,

@@ -216,6 +216,31 @@ static int dest_lstat(struct dest *d, const char *path, struct stat *st)
 	return 0;
 }
 
+/* Modes.  Only permission bits are placed, under this side's umask
+ * (sync_mode_here): a peer never plants a setuid file here.  The index
+ * keeps the mode the source sent, so its state id still matches the
+ * source's cache (a 0664 tree under umask 022 stays changes-only), and a
+ * file is as ferry left it when its mode is what that mode becomes here.
+ * A symlink's mode is whatever lstat says, kept as such. */
+static mode_t mode_here(uint8_t type, uint16_t sent)
+{
+	return type == ENT_LINK ? sent : sync_mode_here(sent);
+}
+
+/* The mode an index entry records for e, whose stat here says disk. */
+static uint16_t mode_indexed(const struct sync_entry *e, uint32_t disk)
+{
+	return e->type == ENT_LINK ? (uint16_t)(disk & 07777) : e->mode;
+}
+
+/* index_stat_clean for a file here: its mode compared as placed. */
+static bool stat_clean_here(const struct index *ix, const struct index_entry *o, const struct stat *st)
+{
+	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
+	return mode_here(o->type, o->mode) == (st->st_mode & 07777) &&
+	       index_stat_clean(ix, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, o->mode);
+}
+
 static bool unchanged_as(struct dest *d, const struct index *ix, const struct index_entry *o, const char *path,
 			 const struct stat *st)
 {
@@ -224,8 +249,7 @@ static bool unchanged_as(struct dest *d, const struct index *ix, const struct in
 		return false;
 	if (o->type == ENT_DIR)
 		return true;
-	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-	if (index_stat_clean(ix, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
+	if (stat_clean_here(ix, o, st))
 		return true;
 	return apply_hash(d->rootfd, path, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
 }
@@ -253,9 +277,7 @@ static bool same_content(struct dest *d, const struct sync_entry *e, const struc
 		return true;
 	if (e->type == ENT_FILE && (uint64_t)st->st_size != e->size)
 		return false;
-	uint64_t mt = (uint64_t)st->st_mtim.tv_sec * 1000000000u + (uint64_t)st->st_mtim.tv_nsec;
-	if (o && o->type == e->type &&
-	    index_stat_clean(&d->old, o, (uint64_t)st->st_size, mt, (uint64_t)st->st_ino, st->st_mode & 07777))
+	if (o && o->type == e->type && stat_clean_here(&d->old, o, st))
 		return memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
 	return apply_hash(d->rootfd, e->path, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
 }
@@ -274,7 +296,7 @@ static bool as_indexed(const struct dest *d, size_t i, const struct index_entry 
 	const struct sync_entry *e = &d->e[i];
 	const struct apply_stat *a = &d->seen[i].st;
 	if (o == NULL || d->act[i] != ACT_NONE || !d->seen[i].have || o->type != e->type ||
-	    memcmp(o->hash, e->hash, INDEX_HASH_LEN) != 0 || o->mode != (a->mode & 07777) || o->size != a->size ||
+	    memcmp(o->hash, e->hash, INDEX_HASH_LEN) != 0 || o->mode != mode_indexed(e, a->mode) || o->size != a->size ||
 	    o->mtime_ns != a->mtime_ns || o->ino != a->ino)
 		return false;
 	/* Racily clean: rewriting the index is what makes it trusted. */
@@ -379,7 +401,7 @@ static void plan_one(struct dest *d, size_t i, const struct index_entry *o, cons
 		return;
 	}
 	if (same_content(d, e, o, &st)) {
-		d->act[i] = (st.st_mode & 07777) != e->mode && e->type != ENT_LINK ? ACT_META : ACT_NONE;
+		d->act[i] = (st.st_mode & 07777) != mode_here(e->type, e->mode) && e->type != ENT_LINK ? ACT_META : ACT_NONE;
 		if (e->type == ENT_FILE && d->act[i] == ACT_NONE) {
 			uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
 			if (mt != e->mtime_ns)
@@ -798,7 +820,7 @@ static void set_meta(struct dest *d, size_t i)
 	int fd = open_beneath(d->rootfd, e->path, e->type == ENT_DIR ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return;
-	(void)fchmod(fd, e->mode);
+	(void)fchmod(fd, mode_here(e->type, e->mode));
 	if (e->type == ENT_FILE)
 		(void)futimens(fd, ts);
 	if (fstat(fd, &st) == 0) {
@@ -848,7 +870,7 @@ static void journal(struct dest *d, const struct sync_entry *e, const struct app
 {
 	/* The stat of the file as placed (taken on its fd before the rename):
 	 * an edit made there a moment later must not be recorded as ours. */
-	struct index_entry x = { .type = e->type, .mode = placed->mode & 07777, .size = placed->size,
+	struct index_entry x = { .type = e->type, .mode = mode_indexed(e, placed->mode), .size = placed->size,
 				 .mtime_ns = placed->mtime_ns, .ino = placed->ino };
 	struct buf b;
 	memcpy(x.hash, e->hash, INDEX_HASH_LEN);
@@ -951,7 +973,7 @@ static void file_end(struct dest *d, struct incoming *in)
 	if (err == 0) {
 		/* What we planned against must still be there. */
 		apply_expect(&in->f, d->seen[cur].have, &d->seen[cur].st);
-		err = apply_prepare(&in->f, e->hash, e->mode, e->mtime_ns, false, &placed);
+		err = apply_prepare(&in->f, e->hash, mode_here(e->type, e->mode), e->mtime_ns, false, &placed);
 		/* Recorded before it appears: a kill right after the rename
 		 * must not leave it unknown.  If the rename never happens, the
 		 * index before this sync still vouches for what is there
@@ -1130,7 +1152,8 @@ static void add_entry(struct ix_sink *k, const char *path, const struct index_en
 		x.size = (uint64_t)st.st_size;
 		x.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
 		x.ino = (uint64_t)st.st_ino;
-		x.mode = st.st_mode & 07777;
+		if (x.type == ENT_LINK)
+			x.mode = st.st_mode & 07777;
 	}
 	if (k->nx) {
 		int err;
@@ -1169,7 +1192,7 @@ static void build_index(struct dest *d, struct ix_sink *k)
 				 * placed): never a stat taken after someone else may
 				 * have edited the file. */
 				const struct apply_stat *a_st = &d->seen[i].st;
-				struct index_entry x = { .type = e->type, .mode = (uint16_t)(a_st->mode & 07777),
+				struct index_entry x = { .type = e->type, .mode = mode_indexed(e, a_st->mode),
 							 .size = a_st->size, .mtime_ns = a_st->mtime_ns, .ino = a_st->ino };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
 				add_entry(k, e->path, &x, -1, oj);

@@ -222,3 +222,46 @@ teardown() { common_teardown; }
 	[[ "$output" == *"disk full on local while writing '$roots/"*"/push.index'"* ]]
 	[[ "$output" != *"writing ''"* ]]
 }
+
+@test "push: setuid, setgid, sticky and world-writable modes from the laptop never land on the server" {
+	mkdir -p tools
+	printf '#!/bin/sh\n' >tools/run.sh
+	echo x >tools/data
+	chmod 6777 tools/run.sh
+	chmod 2666 tools/data
+	chmod 3777 tools
+	umask 022	# the local target's agent inherits it
+	run "$FERRY" push
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a "$R/tools" "$R/tools/run.sh" "$R/tools/data")" = "$(printf '755\n755\n644')" ]
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pushed 0, deleted 0, 0 conflicts"* ]]
+}
+
+@test "push: modes the server's umask changes (0664 under 022) still give changes-only manifests" {
+	umask 002
+	mkdir -p shared
+	for i in 1 2 3; do echo $i >shared/f$i; done
+	umask 022	# the local target's agent inherits it
+	run "$FERRY" push --json
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a shared/f1)" = 664 ]
+	[ "$(stat -c %a "$R/shared/f1" "$R/shared")" = "$(printf '644\n755')" ]
+	echo 4 >shared/f4
+	chmod 664 shared/f4
+	run "$FERRY" push --json
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *'"written":1,'* ]]
+	[[ "$output" == *'"manifest":"changes"'* ]]
+	run "$FERRY" push --json
+	[[ "$output" == *'"written":0,'* ]]
+	[[ "$output" == *'"manifest":"changes"'* ]]
+	# A mode changed on the laptop still travels (as placed here).
+	chmod 600 shared/f2
+	run "$FERRY" push --json
+	[[ "$output" == *'"written":0,'* ]]
+	[ "$(stat -c %a "$R/shared/f2")" = 600 ]
+}

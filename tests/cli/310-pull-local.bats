@@ -95,3 +95,29 @@ teardown() { common_teardown; }
 
 @test "pull: a large file with a few KB changed goes as a delta" { check_pull_delta; }
 @test "pull: nothing is compressed on the local target" { check_pull_not_compressed; }
+
+@test "pull: setuid, setgid, sticky and world-writable modes from the server never land here" {
+	mkdir -p "$R/results/shared"
+	printf '#!/bin/sh\n' >"$R/results/tool"
+	echo x >"$R/results/shared/f"
+	chmod 6777 "$R/results/tool"
+	chmod 3777 "$R/results/shared" "$R/results"
+	umask 022
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a results/tool)" = 755 ]
+	[ "$(stat -c %a results/shared)" = 755 ]
+	[ "$(stat -c %a results)" = 755 ]
+	# the modes as placed are what ferry expects: the next pull is quiet
+	run "$FERRY" pull
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pulled 0, deleted 0, 0 conflicts"* ]]
+	# a stricter umask here is honoured too
+	rm -rf results
+	umask 077
+	run "$FERRY" pull
+	[ "$status" -eq 0 ]
+	[ "$(stat -c %a results/tool)" = 700 ]
+	[ "$(stat -c %a results/shared/f)" = 600 ]
+}

@@ -107,6 +107,12 @@ evil_pull() {
 	[ -z "$(find . -name '.ferry-tmp.*')" ]
 }
 
+@test "pull from a malicious agent: setuid, setgid, sticky and world-writable modes are dropped" {
+	umask 022
+	evil_pull modes 0 "pulled 2"
+	[ "$(stat -c %a results results/d results/tool results/d/lib.so)" = "$(printf '755\n755\n755\n644')" ]
+}
+
 @test "pull from a malicious agent: a path with .." { evil_pull dotdot 76 "malformed sync entry"; }
 @test "pull from a malicious agent: an absolute path" { evil_pull absolute 76 "malformed sync entry"; }
 @test "pull from a malicious agent: a path outside the pull folders" { evil_pull outside-pull 76 "outside the pull folders"; }

@@ -107,6 +107,10 @@ elif SCENARIO == "delta-nosig":
     deltas[1] = b"\x01" + struct.pack(">II", 0, 1)
 elif SCENARIO == "unordered":
     entries = [(DIR, b"results"), (FILE, b"results/b.txt", b"b"), (FILE, b"results/a.txt", b"a")]
+elif SCENARIO == "modes":
+    # setuid, setgid, sticky and world-writable, on files and folders.
+    entries = [(DIR, b"results", b"", b"", 0o3777), (DIR, b"results/d", b"", b"", 0o7777),
+               (FILE, b"results/d/lib.so", b"x", b"", 0o2666), (FILE, b"results/tool", b"#!/bin/sh\n", b"", 0o6777)]
 elif SCENARIO == "benign":
     entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
 elif SCENARIO == "pings":
@@ -135,7 +139,7 @@ for seq, e in enumerate(entries):
     typ, path = e[0], e[1]
     data = e[2] if len(e) > 2 else b""
     link = e[3] if len(e) > 3 else b""
-    out.write(entry(typ, path, data, link))
+    out.write(entry(typ, path, data, link, *e[4:]))
     files.setdefault(seq, data)
 out.write(frame(0x302))
 out.flush()

@@ -199,6 +199,23 @@ void test_sync_apply(void)
 	CHECK(apply_sweep(root, "evil") < 0);
 	free(mine);
 
+	t_case = "modes: permission bits only, under this side's umask";
+	mode_t um = umask(022);
+	umask(um);
+	CHECK(fsx_umask() == um);
+	for (uint32_t m = 0; m <= 07777; m += 0111) {
+		CHECK((sync_mode_here(m) & 07000) == 0);
+		CHECK(sync_mode_here(m) == ((m & 0777) & ~um));
+	}
+	CHECK(sync_mode_here(0xffff) == (0777 & ~um));
+	/* apply_commit itself never sets setuid, setgid or sticky, whatever
+	 * its caller passes. */
+	CHECK(apply_begin(&f, root, "a/b/suid") == 0);
+	CHECK(apply_write(&f, "x", 1) == 0);
+	hash_bytes("x", 1, h);
+	CHECK(apply_commit(&f, h, 06777, 0, false, NULL) == 0);
+	CHECK(fstatat(root, "a/b/suid", &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & 07777) == 0777);
+
 	close(bdir);
 	close(root);
 	char *cmd = xasprintf("rm -rf '%s'", base);
