@@ -157,18 +157,33 @@ static int prepare_code(struct conn *c, const struct job_start_req *q, const cha
 		(void)mkdir_p(p, 0755);
 		free(p);
 	}
+	/* The folder as checked, used from here on: run code from a folder
+	 * another user could write only when the project says it is shared. */
+	int rootfd;
+	bool shared;
+	if (agent_project_open(c, root, q->flags & JOBF_SHARED, &rootfd, &shared) < 0) {
+		index_release(&ix);
+		return -1;
+	}
 	j->tree = have ? snapshot_tree_id(&ix) : xstrdup("");
 	if (!have || (q->flags & JOBF_IN_PLACE)) {
 		j->cwd = xstrdup(root);
 		j->snapshot = xstrdup("");
 	} else {
-		char *why;
-		r = snapshot_get(root, &ix, &j->cwd, &j->snapshot, &why, hold);
-		if (r < 0) {
-			agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "%s", why);
-			free(why);
+		char *why, *base = agent_snap_base(c, root, shared);
+		if (base == NULL) {
+			r = -1;
+		} else {
+			struct snap_where w = { .root = root, .rootfd = rootfd, .base = base, .strict = shared };
+			r = snapshot_get(&w, &ix, &j->cwd, &j->snapshot, &why, hold);
+			if (r < 0) {
+				agent_error(c, r == -ENOSPC ? PERR_NOSPC : r == -EPERM ? PERR_JOB : PERR_ROOT, "%s", why);
+				free(why);
+			}
+			free(base);
 		}
 	}
+	close(rootfd);
 	index_release(&ix);
 	return r;
 }
@@ -1219,8 +1234,17 @@ int agent_job_rm(struct conn *c, struct rd *body)
 		keep[nk++] = xstrdup(j.snapshot);
 		job_release(&j);
 	}
-	for (size_t k = 0; k < nr; k++)
-		(void)snapshot_prune(roots[k], keep, nk, snapshot_kept, c);
+	/* Both places a project's snapshots may be (it may have been shared
+	 * once); the state folder's only when it exists, never made here. */
+	for (size_t k = 0; k < nr; k++) {
+		char *sdir = agent_state_dir(roots[k]), *mine = xasprintf("%s/snap", sdir), *in = xasprintf("%s/%s", roots[k], SNAP_DIR);
+		(void)snapshot_prune(roots[k], in, keep, nk, snapshot_kept, c);
+		if (access(mine, F_OK) == 0)
+			(void)snapshot_prune(roots[k], mine, keep, nk, snapshot_kept, c);
+		free(sdir);
+		free(mine);
+		free(in);
+	}
 	free_words(keep);
 	free_words(roots);
 	free(left);

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "fsx.h"
+#include "job-snap.h"
 #include "limits.h"
 #include "sync-dest.h"
 #include "sync-index.h"
@@ -199,11 +200,77 @@ char *agent_state_dir(const char *root)
 	return d;
 }
 
+char *agent_state_private(struct conn *c, const char *root)
+{
+	const char *why;
+	/* Every folder of ours on the way, not only the last: in the
+	 * /tmp/ferry-UID fallback another user could have made the state
+	 * folder first and would then own what is below it. */
+	char *state = state_home(), *roots = xasprintf("%s/roots", state), *sdir = agent_state_dir(root);
+	bool safe = dir_private(state, &why) == 0 && dir_private(roots, &why) == 0;
+	free(roots);
+	if (!safe) {
+		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", state, why ? why : "cannot create it");
+		free(state);
+		free(sdir);
+		return NULL;
+	}
+	free(state);
+	if (dir_private(sdir, &why) < 0) {
+		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", sdir, why ? why : "cannot create it");
+		free(sdir);
+		return NULL;
+	}
+	return sdir;
+}
+
+int agent_project_open(struct conn *c, const char *root, bool allow_shared, int *fd, bool *shared)
+{
+	char *why;
+	int r = project_open(root, fd, &why);
+	*shared = r == 1;
+	if (r < 0) {
+		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot use project folder '%s': %s", root,
+			    strerror(-r));
+		return -1;
+	}
+	if (r == 1 && !allow_shared) {
+		agent_error(c, PERR_SHARED,
+			    "project folder '%s': %s, so another user could change the code ferry runs there; "
+			    "make it yours alone (chmod go-w), or, if it is meant to be shared, say `shared = yes` "
+			    "under [target] in ferry.ini",
+			    root, why);
+		free(why);
+		close(*fd);
+		*fd = -1;
+		return -1;
+	}
+	free(why);
+	return 0;
+}
+
+char *agent_snap_base(struct conn *c, const char *root, bool shared)
+{
+	if (!shared)
+		return xasprintf("%s/%s", root, SNAP_DIR);
+	char *sdir = agent_state_private(c, root);
+	if (sdir == NULL)
+		return NULL;
+	char *base = xasprintf("%s/snap", sdir);
+	const char *why;
+	if (dir_private(base, &why) < 0) {
+		agent_error(c, PERR_ROOT, "cannot use the snapshot folder '%s': %s", base, why ? why : "cannot create it");
+		free(base);
+		base = NULL;
+	}
+	free(sdir);
+	return base;
+}
+
 int agent_sync(struct conn *c, struct rd *body)
 {
 	struct sync_begin b;
 	char *root = NULL, *sdir = NULL;
-	const char *why;
 	int rootfd = -1, lockfd = -1, ret = -1;
 
 	if (sync_begin_decode(body, &b) < 0) {
@@ -212,29 +279,16 @@ int agent_sync(struct conn *c, struct rd *body)
 	}
 	root = agent_root_path(b.root);
 	int r = b.flags & SYNC_PULL ? 0 : mkdir_p(root, 0755);
-	rootfd = r < 0 ? -1 : open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
+	bool shared;
+	if (r < 0) {
 		agent_error(c, r == -ENOSPC ? PERR_NOSPC : PERR_ROOT, "cannot use project folder '%s': %s", root,
-			    strerror(r < 0 ? -r : errno));
+			    strerror(-r));
 		goto out;
 	}
-	sdir = agent_state_dir(root);
-	/* Every folder of ours on the way, not only the last: in the
-	 * /tmp/ferry-UID fallback another user could have made the state
-	 * folder first and would then own what is below it. */
-	char *state = state_home(), *roots = xasprintf("%s/roots", state);
-	bool safe = dir_private(state, &why) == 0 && dir_private(roots, &why) == 0;
-	free(roots);
-	if (!safe) {
-		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", state, why ? why : "cannot create it");
-		free(state);
+	if (agent_project_open(c, root, b.flags & SYNC_SHARED, &rootfd, &shared) < 0)
 		goto out;
-	}
-	free(state);
-	if (dir_private(sdir, &why) < 0) {
-		agent_error(c, PERR_ROOT, "cannot use the state folder '%s': %s", sdir, why ? why : "cannot create it");
+	if ((sdir = agent_state_private(c, root)) == NULL)
 		goto out;
-	}
 	char *lock = xasprintf("%s/lock", sdir);
 	/* A dry run writes nothing (but a pull's cache, skipped then): it
 	 * never waits for a running sync, and reads the index as it stands

@@ -99,6 +99,18 @@ int agent_job_rm(struct conn *c, struct rd *body);
 int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms);
 /* The sync state folder of a project root (index, journal, lock). */
 char *agent_state_dir(const char *root);
+/* agent_state_dir(root), made and checked private with every folder of
+ * ours on the way; NULL after an ERROR frame on c. */
+char *agent_state_private(struct conn *c, const char *root);
+/* Opens the project folder root for a sync or a job (project_open): 0
+ * with *fd, *shared saying whether other users may write it (allowed
+ * only when the project says so: allow_shared), or -1 after an ERROR
+ * frame on c. */
+int agent_project_open(struct conn *c, const char *root, bool allow_shared, int *fd, bool *shared);
+/* The folder of root's snapshots: in it (SNAP_DIR) when only its user
+ * can write it, else in the user's own state folder (made private);
+ * NULL after an ERROR frame on c. */
+char *agent_snap_base(struct conn *c, const char *root, bool shared);
 /* The environment a command runs with: the login shell's (login) or
  * this process's, plus extra K=V, with PWD=root.  *warning (caller frees)
  * says why the login environment could not be had. */

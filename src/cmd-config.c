@@ -63,6 +63,7 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 		row(&tmp, KEY_SSH_COMMAND, c.ssh_command, src);
 		row(&c, KEY_AGENT_DIR, c.agent_dir ? c.agent_dir : "~/.cache/ferry/agent", "default");
 	}
+	row(&c, KEY_SHARED, c.shared ? "yes" : "no", "default");
 	char *s = join(&c.push, ".");
 	row(&c, KEY_PUSH, s, "default");
 	free(s);

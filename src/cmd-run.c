@@ -186,6 +186,8 @@ static void run_request(struct job_start_req *q, const struct run_opts *ro, cons
 	struct buf b;
 
 	q->root = xstrdup(cfg->path);
+	if (cfg->shared)
+		q->flags |= JOBF_SHARED;
 	if (!ro->max_mem_set)
 		q->max_mem = cfg->max_mem;
 	q->min_avail = cfg->min_available;

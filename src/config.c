@@ -30,6 +30,7 @@ static const struct key_def {
 	[KEY_PATH] = { "target", "path", false },
 	[KEY_SSH_COMMAND] = { "target", "ssh_command", false },
 	[KEY_AGENT_DIR] = { "target", "agent_dir", false },
+	[KEY_SHARED] = { "target", "shared", false },
 	[KEY_PUSH] = { "sync", "push", true },
 	[KEY_PULL] = { "sync", "pull", true },
 	[KEY_IGNORE] = { "sync", "ignore", true },
@@ -317,6 +318,16 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 	}
 	case KEY_AGENT_DIR:
 		c->agent_dir = xstrdup(value);
+		break;
+	case KEY_SHARED:
+		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
+			c->shared = true;
+		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
+			c->shared = false;
+		else {
+			ctx_error(x, x->line, "shared must be yes or no, not '%s'", value);
+			return 0;
+		}
 		break;
 	case KEY_PUSH:
 		return list_add_items(x, &c->push, value, KEY_PUSH);

@@ -19,7 +19,7 @@
 enum target_kind { TARGET_NONE, TARGET_SSH, TARGET_LOCAL };
 
 enum config_key {
-	KEY_TYPE, KEY_HOST, KEY_PATH, KEY_SSH_COMMAND, KEY_AGENT_DIR,
+	KEY_TYPE, KEY_HOST, KEY_PATH, KEY_SSH_COMMAND, KEY_AGENT_DIR, KEY_SHARED,
 	KEY_PUSH, KEY_PULL, KEY_IGNORE, KEY_PULL_IGNORE,
 	KEY_MAX_MEM, KEY_MIN_AVAILABLE,
 	KEY__COUNT
@@ -40,6 +40,7 @@ struct config {
 	char *path;		/* remote path; local: directory */
 	char *ssh_command;	/* effective ssh command line */
 	char *agent_dir;	/* remote dir for agents, NULL = default */
+	bool shared;		/* target.shared: other users may write the project folder */
 	struct strlist push, pull, ignore;
 	struct strlist pull_ignore;	/* sync.pull_ignore: results not pulled */
 	uint64_t max_mem;	/* jobs.max_mem: default --max-mem, 0 none */

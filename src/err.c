@@ -60,6 +60,7 @@ static const struct err_class classes[] = {
 	{ PERR_JOB, EXIT_FAIL, "job", NULL },
 	{ PERR_NOFILE, EXIT_FAIL, "nofile", NULL },
 	{ PERR_BADFILE, EXIT_FAIL, "badfile", NULL },
+	{ PERR_SHARED, EXIT_CONFIG, "shared", "a folder other users share: `shared = yes` under [target] in ferry.ini (docs/shared.md)" },
 };
 
 static const struct err_class unknown_class = { 0, EXIT_REMOTE, "unknown", NULL };

@@ -104,6 +104,75 @@ mode_t sync_mode_here(uint32_t sent)
 	return (mode_t)(sent & 0777) & ~fsx_umask();
 }
 
+/* May another user change what is in the folder st describes?  A
+ * folder above the project may be root's; a sticky folder (like /tmp)
+ * lets others add names but not rename or remove ours. */
+static const char *others_can_write(const struct stat *st, bool is_root)
+{
+	if (st->st_uid != geteuid() && (is_root || st->st_uid != 0))
+		return "belongs to another user";
+	if ((st->st_mode & 022) && (is_root || !(st->st_mode & S_ISVTX)))
+		return st->st_mode & 002 ? "is writable by every user" : "is writable by its group";
+	return NULL;
+}
+
+int project_open(const char *root, int *fd, char **why)
+{
+	*fd = -1;
+	*why = NULL;
+	char *real = realpath(root, NULL);
+	if (real == NULL)
+		return -errno;
+	int cur = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC), r = 0;
+	if (cur < 0) {
+		r = -errno;
+		free(real);
+		return r;
+	}
+	/* cur is the folder real[0..at) names ("/" for at 0 or 1). */
+	size_t at = 0, len = strlen(real);
+	for (;;) {
+		while (at < len && real[at] == '/')
+			at++;
+		bool last = at >= len;
+		struct stat st;
+		if (fstat(cur, &st) < 0) {
+			r = -errno;
+			break;
+		}
+		const char *w = *why ? NULL : others_can_write(&st, last);
+		if (w) {
+			size_t n = at > 1 ? at - 1 : 1;
+			*why = last ? xasprintf("'%s' %s", real, w) : xasprintf("'%.*s' %s", (int)n, real, w);
+		}
+		if (last)
+			break;
+		size_t end = at;
+		while (end < len && real[end] != '/')
+			end++;
+		char *comp = xstrndup(real + at, end - at);
+		int n = openat(cur, comp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		free(comp);
+		if (n < 0) {
+			r = -errno;
+			break;
+		}
+		close(cur);
+		cur = n;
+		at = end;
+	}
+	if (r < 0) {
+		close(cur);
+		free(*why);
+		*why = NULL;
+	} else {
+		*fd = cur;
+		r = *why ? 1 : 0;
+	}
+	free(real);
+	return r;
+}
+
 char *user_home(void)
 {
 	const char *h = getenv("HOME");

@@ -25,6 +25,16 @@ int path_check_rel(const char *p, size_t len);
  * with *why set). */
 int dir_private(const char *dir, const char **why);
 
+/* Opens the project folder root (an existing absolute path) by walking
+ * its real path one folder at a time (O_NOFOLLOW each, fstat of what was
+ * opened), and says whether another user could change what is in it:
+ * 0 private (root is ours and no one else may write it; every folder
+ * above is root's or ours, and writable by no one else but where the
+ * sticky bit keeps others from renaming what is ours), 1 not (*why says
+ * which folder and why), -errno.  *fd is the opened root in both cases.
+ * One openat and fstat per folder of the path, whatever the tree holds. */
+int project_open(const char *root, int *fd, char **why);
+
 /* The user's home: $HOME when it is an absolute path, else the password
  * database's when that is an existing folder other than "/", else "/".
  * Caller frees. */

@@ -270,7 +270,11 @@ int harvest_start(struct harvest *h, const char *root, const char *snapdir, cons
 	h->ifd = h->rootfd = h->snapfd = h->listfd = -1;
 	h->root = xstrdup(root);
 	h->snap = xstrdup(snapdir);
-	int r = code_set_load(root, snap, &h->code);
+	/* The snapshot's code list sits beside it, wherever it was made. */
+	const char *slash = strrchr(snapdir, '/');
+	char *base = slash ? xstrndup(snapdir, (size_t)(slash - snapdir)) : xstrdup(".");
+	int r = code_set_load(base, snap, &h->code);
+	free(base);
 	if (r < 0)
 		return r;
 	h->rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -36,7 +36,6 @@
 
 #include "banned.h"
 
-#define SNAP_DIR ".ferry/snap"
 #define SNAP_LOCK ".lock"		/* in SNAP_DIR: starts share it, prune takes it alone */
 
 #ifndef RENAME_NOREPLACE
@@ -46,7 +45,7 @@
 #define RENAME_EXCHANGE (1 << 1)
 #endif
 
-static char *code_path(const char *root, const char *id);
+static char *code_path(const char *base, const char *id);
 static int code_set_save(const char *path, const struct index *ix, int snapfd);
 
 char *snapshot_tree_id(const struct index *ix)
@@ -74,7 +73,8 @@ char *snapshot_tree_id(const struct index *ix)
 /* Copies src (an open regular file) into a new file name in dirfd. */
 static int copy_into(int src, int dirfd, const char *name, mode_t mode)
 {
-	int out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+	/* A copy is the job's alone: no one else writes it, nor is it setuid. */
+	int out = openat(dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 0755);
 	if (out < 0)
 		return -errno;
 	char b[HASH_CHUNK];
@@ -94,7 +94,24 @@ struct builder {
 	char *cdir;		/* folder whose fds are cached */
 	int csrc, cdst;
 	size_t copied;
+	/* A shared project (others may write it): code that is not ours
+	 * (another user put it there) stops the job; a file others could
+	 * write in place is copied; a live-only name is linked through only
+	 * when it is ours. */
+	bool strict;
+	char *foreign;		/* the first path of code that is not ours */
+	uid_t foreign_uid;
 };
+
+/* In a strict build: is the entry st describes ours?  Noted if not. */
+static bool strict_ours(struct builder *b, const char *path, const struct stat *st)
+{
+	if (!b->strict || st->st_uid == geteuid())
+		return true;
+	b->foreign = xstrdup(path);
+	b->foreign_uid = st->st_uid;
+	return false;
+}
 
 static const char *base_of(const char *path)
 {
@@ -135,10 +152,14 @@ static int place(struct builder *b, const struct index *ix, const struct index_e
 		return 0;
 	switch (e->type) {
 	case ENT_DIR:
-		if (mkdirat(b->cdst, name, (mode_t)(e->mode ? e->mode : 0755)) < 0 && errno != EEXIST)
+		/* Never writable by anyone else: what is in it stays the code. */
+		if (mkdirat(b->cdst, name, (mode_t)(e->mode ? e->mode & 0755 : 0755)) < 0 && errno != EEXIST)
 			return -errno;
 		return 0;
 	case ENT_LINK: {
+		struct stat st;
+		if (b->strict && fstatat(b->csrc, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !strict_ours(b, path, &st))
+			return -EPERM;
 		char *t = apply_readlink(b->rootfd, path);
 		int r = t && symlinkat(t, b->cdst, name) < 0 && errno != EEXIST ? -errno : 0;
 		free(t);
@@ -148,13 +169,23 @@ static int place(struct builder *b, const struct index *ix, const struct index_e
 		struct stat st;
 		if (fstatat(b->csrc, name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
 			return 0;
-		if (linkat(b->csrc, name, b->cdst, name, 0) == 0 || errno == EEXIST)
-			return 0;
-		if (errno != EXDEV && errno != EPERM && errno != EMLINK)
-			return -errno;
+		if (!strict_ours(b, path, &st))
+			return -EPERM;
+		if (!(b->strict && (st.st_mode & 022))) {
+			if (linkat(b->csrc, name, b->cdst, name, 0) == 0 || errno == EEXIST)
+				return 0;
+			if (errno != EXDEV && errno != EPERM && errno != EMLINK)
+				return -errno;
+		}
 		int fd = openat(b->csrc, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return -errno;
+		/* What was checked is what is copied: the same inode. */
+		struct stat fst;
+		if (b->strict && (fstat(fd, &fst) < 0 || fst.st_ino != st.st_ino || !strict_ours(b, path, &fst))) {
+			close(fd);
+			return b->foreign ? -EPERM : -ESTALE;
+		}
 		int r = copy_into(fd, b->cdst, name, st.st_mode);
 		close(fd);
 		b->copied++;
@@ -166,7 +197,7 @@ static int place(struct builder *b, const struct index *ix, const struct index_e
 
 /* Links through to the live folder every name in folder dir (relative,
  * "" = root) that the snapshot does not have. */
-static int link_through(int rootfd, int snapfd, const char *root, const char *dir)
+static int link_through(int rootfd, int snapfd, const char *root, const char *dir, const struct index *strict)
 {
 	int src = dir[0] ? open_beneath(rootfd, dir, O_RDONLY | O_DIRECTORY, 0) : fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
 	int dst = dir[0] ? open_beneath(snapfd, dir, O_RDONLY | O_DIRECTORY, 0) : fcntl(snapfd, F_DUPFD_CLOEXEC, 0);
@@ -183,6 +214,17 @@ static int link_through(int rootfd, int snapfd, const char *root, const char *di
 		struct stat st;
 		if (fstatat(dst, n, &st, AT_SYMLINK_NOFOLLOW) == 0 || errno != ENOENT)
 			continue;
+		if (strict) {
+			/* Another user's name in a shared folder, or code left
+			 * out as not what ferry placed: never linked through. */
+			if (fstatat(src, n, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != geteuid())
+				continue;
+			char *rel = xasprintf("%s%s%s", dir, dir[0] ? "/" : "", n);
+			bool code = index_find(strict, rel) != NULL;
+			free(rel);
+			if (code)
+				continue;
+		}
 		char *target = xasprintf("%s/%s%s%s", root, dir, dir[0] ? "/" : "", n);
 		if (symlinkat(target, dst, n) < 0 && errno != EEXIST)
 			r = -errno;
@@ -198,7 +240,8 @@ static int link_through(int rootfd, int snapfd, const char *root, const char *di
 }
 
 /* link_through, unless the live folder is older than since. */
-static int link_through_if(int rootfd, int snapfd, const char *root, const char *dir, const struct timespec *since)
+static int link_through_if(int rootfd, int snapfd, const char *root, const char *dir, const struct timespec *since,
+			   const struct index *strict)
 {
 	struct stat st;
 	int r = dir[0] ? fstatat(rootfd, dir, &st, AT_SYMLINK_NOFOLLOW) : fstat(rootfd, &st);
@@ -206,7 +249,7 @@ static int link_through_if(int rootfd, int snapfd, const char *root, const char 
 	    (st.st_mtim.tv_sec < since->tv_sec ||
 	     (st.st_mtim.tv_sec == since->tv_sec && st.st_mtim.tv_nsec < since->tv_nsec)))
 		return 0;
-	return link_through(rootfd, snapfd, root, dir);
+	return link_through(rootfd, snapfd, root, dir, strict);
 }
 
 static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
@@ -222,22 +265,67 @@ static int rm_tree(const char *path)
 	return nftw(path, rm_one, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0 ? -errno : 0;
 }
 
-int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why, int *hold)
+/* Is the folder fd ours and writable by no one else?  NULL, or why not. */
+static const char *dir_ours(int fd, const struct stat *known)
 {
+	struct stat st;
+	if (known == NULL && fstat(fd, &st) < 0)
+		return "cannot be read";
+	const struct stat *p = known ? known : &st;
+	if (!S_ISDIR(p->st_mode))
+		return "is not a folder";
+	if (p->st_uid != geteuid())
+		return "belongs to another user";
+	if (p->st_mode & 022)
+		return "is writable by other users";
+	return NULL;
+}
+
+/* May an existing snapshot be reused?  Its folder and every folder of
+ * the tree in it must be ours and writable by no one else (then no one
+ * else can have put or swapped anything in it), checked through the
+ * opened folder.  One fstatat per folder, none per file. */
+static const char *snapshot_trusted(int snapfd, const struct index *ix)
+{
+	const char *w = dir_ours(snapfd, NULL);
+	for (size_t i = 0; i < ix->n && w == NULL; i++) {
+		if (ix->e[i].type != ENT_DIR)
+			continue;
+		struct stat st;
+		if (fstatat(snapfd, index_path(ix, &ix->e[i]), &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;	/* left out when it was made */
+		w = dir_ours(-1, &st);
+	}
+	return w;
+}
+
+int snapshot_get(const struct snap_where *w, const struct index *ix, char **dir, char **id, char **why, int *hold)
+{
+	const char *root = w->root;
 	char *tree = snapshot_tree_id(ix);
-	char *base = xasprintf("%s/%s", root, SNAP_DIR);
+	char *base = xstrdup(w->base);
 	char *final = xasprintf("%s/%s", base, tree), *tmp = NULL, *stamp = NULL, *code = NULL;
 	int rootfd = -1, snapfd = -1, r = 0;
-	struct builder b = { .csrc = -1, .cdst = -1 };
+	struct builder b = { .csrc = -1, .cdst = -1, .strict = w->strict };
 
 	*dir = NULL;
 	*id = NULL;
 	*why = NULL;
 	*hold = -1;
-	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	/* The root as the caller checked it, never looked up again. */
+	rootfd = fcntl(w->rootfd, F_DUPFD_CLOEXEC, 0);
 	if (rootfd < 0 || (r = mkdir_p(base, 0700)) < 0) {
 		r = r < 0 ? r : -errno;
 		*why = xasprintf("cannot make the snapshot folder '%s': %s", base, strerror(-r));
+		goto out;
+	}
+	int bfd = open(base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	const char *bad = bfd < 0 ? "is not a folder of its own (a symlink?)" : dir_ours(bfd, NULL);
+	if (bfd >= 0)
+		close(bfd);
+	if (bad) {
+		r = -EPERM;
+		*why = xasprintf("the snapshot folder '%s' %s: ferry will not run code from it; remove it", base, bad);
 		goto out;
 	}
 	/* A job starting here holds this until its record says which
@@ -248,6 +336,26 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 	if (*hold >= 0)
 		(void)flock(*hold, LOCK_SH);
 	snapfd = open(final, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	if (snapfd >= 0 && snapshot_trusted(snapfd, ix) != NULL) {
+		/* Not ours alone: set aside (and removed where we can), and
+		 * made again.  Never reused. */
+		close(snapfd);
+		snapfd = -1;
+		char *aside = xasprintf("%s/.untrusted.%s.%ld", base, tree, (long)getpid());
+		if (rename(final, aside) == 0)
+			(void)rm_tree(aside);
+		else if (errno != ENOENT)
+			r = -errno;
+		free(aside);
+		char *cp = code_path(base, tree);
+		(void)unlink(cp);
+		free(cp);
+		if (r < 0) {
+			*why = xasprintf("the snapshot '%s' is not ferry's and cannot be moved aside: %s", final,
+					 strerror(-r));
+			goto out;
+		}
+	}
 	if (snapfd < 0) {
 		/* Built under a temp name, renamed when complete: a snapshot
 		 * that exists is whole. */
@@ -262,11 +370,18 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 		b.snapfd = snapfd;
 		for (size_t i = 0; i < ix->n && r == 0; i++)
 			r = place(&b, ix, &ix->e[i]);
+		if (r < 0 && b.foreign) {
+			*why = xasprintf("'%s' in the project folder is not yours (it belongs to uid %u), so it is not "
+					 "what you pushed: ferry will not run it; put yours back with "
+					 "`ferry push --force %s`",
+					 b.foreign, (unsigned)b.foreign_uid, b.foreign);
+			goto out;
+		}
 		if (r < 0) {
 			*why = xasprintf("cannot make the snapshot: %s", strerror(-r));
 			goto out;
 		}
-		code = code_path(root, tree);
+		code = code_path(base, tree);
 		if ((r = code_set_save(code, ix, snapfd)) < 0) {
 			*why = xasprintf("cannot write the snapshot's code list '%s': %s", code, strerror(-r));
 			goto out;
@@ -288,7 +403,7 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 	/* Its code list: the same tree id is the same index, so a snapshot
 	 * made before code lists were kept gets one when it is reused. */
 	if (code == NULL)
-		code = code_path(root, tree);
+		code = code_path(base, tree);
 	if (access(code, F_OK) < 0 && (r = code_set_save(code, ix, snapfd)) < 0) {
 		*why = xasprintf("cannot write the snapshot's code list '%s': %s", code, strerror(-r));
 		goto out;
@@ -303,10 +418,11 @@ int snapshot_get(const char *root, const struct index *ix, char **dir, char **id
 		since = sst.st_mtim;
 	struct timespec began;
 	clock_gettime(CLOCK_REALTIME, &began);
-	r = link_through_if(rootfd, snapfd, root, "", &since);
+	const struct index *strict = b.strict ? ix : NULL;
+	r = link_through_if(rootfd, snapfd, root, "", &since, strict);
 	for (size_t i = 0; i < ix->n && r == 0; i++)
 		if (ix->e[i].type == ENT_DIR)
-			r = link_through_if(rootfd, snapfd, root, index_path(ix, &ix->e[i]), &since);
+			r = link_through_if(rootfd, snapfd, root, index_path(ix, &ix->e[i]), &since, strict);
 	if (r < 0) {
 		*why = xasprintf("cannot link the snapshot to the live folder: %s", strerror(-r));
 		goto out;
@@ -332,6 +448,7 @@ out:
 	if (b.cdst >= 0)
 		close(b.cdst);
 	free(b.cdir);
+	free(b.foreign);
 	if (tmp) {
 		if (r < 0)
 			(void)rm_tree(tmp);
@@ -351,9 +468,9 @@ out:
 
 /* ---- code lists ---- */
 
-static char *code_path(const char *root, const char *id)
+static char *code_path(const char *base, const char *id)
 {
-	return xasprintf("%s/%s/%s.code", root, SNAP_DIR, id);
+	return xasprintf("%s/%s.code", base, id);
 }
 
 static int code_set_save(const char *path, const struct index *ix, int snapfd)
@@ -382,9 +499,9 @@ static int cmp_ent(const void *a, const void *b)
 	return strcmp(((const struct code_ent *)a)->path, ((const struct code_ent *)b)->path);
 }
 
-int code_set_load(const char *root, const char *id, struct code_set *cs)
+int code_set_load(const char *base, const char *id, struct code_set *cs)
 {
-	char *path = code_path(root, id);
+	char *path = code_path(base, id);
 	size_t len = 0;
 	memset(cs, 0, sizeof(*cs));
 	int r = read_file(path, SNAP_CODE_MAX, &cs->buf, &len);
@@ -834,7 +951,7 @@ int snap_sweep(struct snap_out *o)
 }
 
 struct prune_note {
-	const char *snap;
+	const char *base, *snap;
 	void (*kept)(void *arg, const char *what, const char *why);
 	void *arg;
 };
@@ -842,7 +959,7 @@ struct prune_note {
 static void prune_kept(void *arg, const char *rel, const char *why)
 {
 	struct prune_note *pn = arg;
-	char *what = xasprintf("%s/%s/%s", SNAP_DIR, pn->snap, rel);
+	char *what = xasprintf("%s/%s/%s", pn->base, pn->snap, rel);
 	if (pn->kept)
 		pn->kept(pn->arg, what, why);
 	free(what);
@@ -854,10 +971,13 @@ static bool has_suffix(const char *s, const char *suf)
 	return n > k && strcmp(s + n - k, suf) == 0;
 }
 
-int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
+int snapshot_prune(const char *root, const char *snaps, char *const *keep, size_t nkeep,
 		   void (*kept)(void *arg, const char *what, const char *why), void *arg)
 {
-	char *base = xasprintf("%s/%s", root, SNAP_DIR), *lock = xasprintf("%s/%s", base, SNAP_LOCK);
+	/* Named as the user knows it: beneath the project, relative. */
+	size_t rl = strlen(root);
+	const char *shown = strncmp(snaps, root, rl) == 0 && snaps[rl] == '/' ? snaps + rl + 1 : snaps;
+	char *base = xstrdup(snaps), *lock = xasprintf("%s/%s", base, SNAP_LOCK);
 	int lk = open(lock, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	free(lock);
 	if (lk >= 0 && flock(lk, LOCK_EX | LOCK_NB) < 0) {
@@ -879,8 +999,8 @@ int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
 		if (used)
 			continue;
 		struct code_set cs;
-		if (code_set_load(root, de->d_name, &cs) < 0) {
-			char *what = xasprintf("%s/%s", SNAP_DIR, de->d_name);
+		if (code_set_load(base, de->d_name, &cs) < 0) {
+			char *what = xasprintf("%s/%s", shown, de->d_name);
 			if (kept)
 				kept(arg, what, "made by an older ferry, it may hold files a job wrote: "
 					   "look in it, then remove it by hand");
@@ -889,13 +1009,13 @@ int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
 		}
 		char *p = xasprintf("%s/%s", base, de->d_name);
 		int snapfd = open(p, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-		struct prune_note pn = { .snap = de->d_name, .kept = kept, .arg = arg };
+		struct prune_note pn = { .base = shown, .snap = de->d_name, .kept = kept, .arg = arg };
 		struct snap_out o = { .rootfd = rootfd, .snapfd = snapfd, .root = root, .code = &cs,
 				      .kept = prune_kept, .arg = &pn };
 		/* What jobs wrote there goes to the live project first; a
 		 * snapshot that still holds some of it stays. */
 		if (snapfd >= 0 && snap_sweep(&o) == 0 && o.nkept == 0) {
-			char *st = xasprintf("%s.linked", p), *cp = code_path(root, de->d_name);
+			char *st = xasprintf("%s.linked", p), *cp = code_path(base, de->d_name);
 			if (rm_tree(p) == 0) {
 				n++;
 				unlink(st);

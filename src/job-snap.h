@@ -13,13 +13,29 @@
 #include "sync-index.h"
 
 #define SNAP_ID_BYTES 8		/* hex digits: twice this */
+#define SNAP_DIR ".ferry/snap"	/* a private project's snapshots, in it */
 
 /* The id of the code an index describes (paths, types, modes, hashes). */
 char *snapshot_tree_id(const struct index *ix);
-/* Makes, or reuses, the snapshot of the tree ix describes under root, and
- * links the live-only names through.  0 with *dir (absolute) and *id
- * (caller frees), or -errno with *why. */
-int snapshot_get(const char *root, const struct index *ix, char **dir, char **id, char **why, int *hold);
+/* Where a project's snapshots are made: root (its path, for the links to
+ * the live folder) as opened and checked by the caller (rootfd, never
+ * looked up again), and base, the folder of snapshots: <root>/.ferry/snap
+ * for a project only its user can write, a folder in the user's private
+ * state for a shared one (strict: then only files ferry placed - ours, by
+ * the inode the index recorded - go in, and only our own live-only names
+ * are linked through). */
+struct snap_where {
+	const char *root;
+	int rootfd;
+	const char *base;
+	bool strict;
+};
+/* Makes, or reuses, the snapshot of the tree ix describes, and links the
+ * live-only names through.  A snapshot is reused only when its folder and
+ * every folder in it are ours and writable by no one else; otherwise it is
+ * made again.  0 with *dir (absolute) and *id (caller frees), or -errno
+ * with *why. */
+int snapshot_get(const struct snap_where *w, const struct index *ix, char **dir, char **id, char **why, int *hold);
 /* *hold (with snapshot_get's 0) is an fd that keeps snapshot_prune away
  * from this project's snapshots until it is closed: close it once the
  * job's record is written (that record then keeps the snapshot). */
@@ -37,7 +53,7 @@ struct code_set {
 	size_t n;
 };
 /* 0, -ENOENT (a snapshot made before code lists were kept), -errno. */
-int code_set_load(const char *root, const char *id, struct code_set *cs);
+int code_set_load(const char *base, const char *id, struct code_set *cs);
 bool code_set_has(const struct code_set *cs, const char *rel);
 /* The inode rel's file had in the snapshot when it was made (0: none). */
 uint64_t code_set_ino(const struct code_set *cs, const char *rel);
@@ -89,12 +105,12 @@ int snap_link_over(int sd, const char *name, const char *want, const struct stat
  * first -errno other than -EEXIST / -EOPNOTSUPP. */
 int snap_sweep(struct snap_out *o);
 
-/* Removes the snapshots under root that no id in keep names, after moving
+/* Removes the snapshots in snaps (root's) that no id in keep names, after moving
  * what jobs wrote in them out to the live project.  A snapshot that still
  * holds something (the live project had another entry at its path, or it
  * was made before code lists were kept) stays, and kept(arg, snapshot,
  * why) says so.  Returns how many went. */
-int snapshot_prune(const char *root, char *const *keep, size_t nkeep,
+int snapshot_prune(const char *root, const char *snaps, char *const *keep, size_t nkeep,
 		   void (*kept)(void *arg, const char *what, const char *why), void *arg);
 
 #endif

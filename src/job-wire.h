@@ -11,7 +11,8 @@
 #define JOBF_SHELL		0x1u	/* argv[0] is a shell line */
 #define JOBF_NO_LOGIN_ENV	0x2u
 #define JOBF_IN_PLACE		0x4u	/* run in the live folder, no snapshot */
-#define JOBF_ALL		0x7u
+#define JOBF_SHARED		0x8u	/* the project says other users may write its folder */
+#define JOBF_ALL		0xfu
 
 struct job_start_req {
 	uint32_t flags;

@@ -129,6 +129,7 @@ enum proto_err {
 	PERR_JOB = 8,		/* the job cannot do that (not running, ...) */
 	PERR_NOFILE = 9,	/* no such file */
 	PERR_BADFILE = 10,	/* a file that cannot be read (not regular, too big) */
+	PERR_SHARED = 11,	/* other users may write the project folder, and it is not declared shared */
 };
 
 /* Exec flags. */

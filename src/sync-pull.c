@@ -279,7 +279,7 @@ static int pull_converse(struct pull *p, int rootfd)
 	if (session_start(&p->s, cfg, &so, p->e) < 0)
 		return -1;
 	sb.flags = SYNC_PULL | (o->force ? SYNC_FORCE : 0) | (o->dry_run ? SYNC_DRY_RUN : 0) |
-		   (cfg->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0);
+		   (cfg->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0) | (cfg->shared ? SYNC_SHARED : 0);
 	sb.root = cfg->path;
 	sb.pull = (char **)o->folders;
 	sb.npull = o->nfolders;

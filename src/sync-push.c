@@ -179,7 +179,8 @@ static int push_open(struct push *p, struct scan_job *sj, const char *cache)
 	source_load_cache(&p->src, cache);
 	trace_phase("cache loaded");
 	sb.flags = (o->force ? SYNC_FORCE : 0) | (o->dry_run ? SYNC_DRY_RUN : 0) |
-		   (cfg->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0) | (o->nforce ? SYNC_FORCE_PATHS : 0);
+		   (cfg->kind == TARGET_LOCAL ? SYNC_NO_ZSTD : 0) | (o->nforce ? SYNC_FORCE_PATHS : 0) |
+		   (cfg->shared ? SYNC_SHARED : 0);
 	sb.force = (char **)o->force_paths;
 	sb.nforce = o->nforce;
 	/* The manifest we sent last time: if the agent's index is still the

@@ -19,7 +19,8 @@
 #define SYNC_NO_ZSTD	0x8u	/* a local link: the source never compresses */
 #define SYNC_BASE_ID	0x10u	/* the client has a base: only changes if it matches */
 #define SYNC_FORCE_PATHS 0x20u	/* a push: force only the paths listed */
-#define SYNC_FLAGS_ALL	0x3fu
+#define SYNC_SHARED	0x40u	/* the project says other users may write its folder */
+#define SYNC_FLAGS_ALL	0x7fu
 
 struct sync_begin {
 	uint32_t flags;

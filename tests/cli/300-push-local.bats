@@ -36,7 +36,7 @@ teardown() { common_teardown; }
 @test "push: a full disk on the server is reported, nothing partial" {
 	[ "$(id -u)" = 0 ] || skip "needs root to mount a small tmpfs"
 	mkdir -p "$R"
-	mount -t tmpfs -o size=512k tmpfs "$R" || skip "cannot mount tmpfs"
+	mount -t tmpfs -o size=512k,mode=755 tmpfs "$R" || skip "cannot mount tmpfs"
 	head -c 300000 /dev/urandom >small.bin
 	head -c 400000 /dev/urandom >big.bin
 	run "$FERRY" push

@@ -11,6 +11,7 @@
 
 #include "fsx.h"
 #include "job-snap.h"
+#include "sync-scan.h"
 #include "t.h"
 #include "util.h"
 
@@ -71,6 +72,8 @@ static void on_kept(void *arg, const char *rel, const char *why)
 	snprintf(s->last_kept, sizeof(s->last_kept), "%s", rel);
 }
 
+static void snap_trust(void);
+
 void test_job_snap(void)
 {
 	t_case = "snap";
@@ -91,7 +94,8 @@ void test_job_snap(void)
 	CHECK(write_file_atomic(p, code, sizeof(code) - 1, 0600, 0) == 0);
 	free(p);
 	struct code_set cs;
-	CHECK(code_set_load(root, "t1", &cs) == 0);
+	char *sbase = xasprintf("%s/.ferry/snap", root);
+	CHECK(code_set_load(sbase, "t1", &cs) == 0);
 	CHECK(cs.n == 3);
 	CHECK(code_set_has(&cs, "src/a.py"));
 	CHECK(code_set_ino(&cs, "src/a.py") == 0);
@@ -99,7 +103,7 @@ void test_job_snap(void)
 	CHECK(!code_set_has(&cs, "src/b.py"));
 	CHECK(!code_set_has(&cs, ""));
 	struct code_set none;
-	CHECK(code_set_load(root, "t2", &none) == -ENOENT);
+	CHECK(code_set_load(sbase, "t2", &none) == -ENOENT);
 
 	char *snap = xasprintf("%s/.ferry/snap/t1", root);
 #define SP(rel) at(snap, rel)
@@ -200,13 +204,13 @@ void test_job_snap(void)
 	CHECK(is_link(SP("late.txt")));
 	CHECK_STR(get(SP("late.txt")), "late");
 	/* prune: the report keeps the snapshot; gone, it goes */
-	CHECK(snapshot_prune(root, NULL, 0, NULL, NULL) == 0);
+	CHECK(snapshot_prune(root, sbase, NULL, 0, NULL, NULL) == 0);
 	CHECK(access(snap, F_OK) == 0);
 	unlink(SP("report"));
 	char *rm = xasprintf("rm -rf '%s'", SP(".ferry"));
 	CHECK(system(rm) == 0);
 	free(rm);
-	CHECK(snapshot_prune(root, NULL, 0, NULL, NULL) == 1);
+	CHECK(snapshot_prune(root, sbase, NULL, 0, NULL, NULL) == 1);
 	CHECK(access(snap, F_OK) < 0);
 	CHECK_STR(get(LP("log.txt")), "new\n");
 	CHECK_STR(get(LP("outputs/day/x")), "x");
@@ -218,7 +222,158 @@ void test_job_snap(void)
 	close(snapfd);
 	code_set_release(&cs);
 	free(snap);
+	free(sbase);
 	char *cmd = xasprintf("rm -rf '%s'", root);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	t_case = NULL;
+	snap_trust();
+}
+
+static void add(struct index *ix, const char *root, const char *path, uint8_t type)
+{
+	int err;
+	struct stat st;
+	struct index_entry *e = index_append(ix, path, &err);
+	CHECK(e != NULL);
+	if (e == NULL)
+		return;
+	e->type = type;
+	e->mode = type == ENT_DIR ? 0755 : 0644;
+	if (lstat(at(root, path), &st) == 0)
+		e->ino = (uint64_t)st.st_ino;
+	memset(e->hash, type, INDEX_HASH_LEN);
+}
+
+static ino_t ino_of(const char *path)
+{
+	struct stat st;
+	return lstat(path, &st) == 0 ? st.st_ino : 0;
+}
+
+/* Issue 24 row 1: a project other users may write, and snapshots that
+ * are reused only when no one else could have changed them. */
+static void snap_trust(void)
+{
+	t_case = "snap trust: project_open";
+	char tmpl[] = "/tmp/ferry-snapt-XXXXXX";
+	char *root = mkdtemp(tmpl);
+	CHECK(root != NULL);
+	if (root == NULL)
+		return;
+	int fd;
+	char *why;
+	CHECK(project_open(root, &fd, &why) == 0 && fd >= 0 && why == NULL);
+	close(fd);
+	CHECK(chmod(root, 0775) == 0);
+	CHECK(project_open(root, &fd, &why) == 1 && fd >= 0);
+	CHECK(why && strstr(why, "is writable by its group") && strstr(why, root));
+	free(why);
+	close(fd);
+	CHECK(chmod(root, 0757) == 0);
+	CHECK(project_open(root, &fd, &why) == 1 && why && strstr(why, "every user"));
+	free(why);
+	close(fd);
+	CHECK(chmod(root, 0700) == 0);
+	/* A folder above that others may write (not sticky) makes it shared. */
+	char *sub = xasprintf("%s/open/proj", root);
+	CHECK(mkdir_p(sub, 0755) == 0);
+	CHECK(chmod(at(root, "open"), 0777) == 0);
+	CHECK(project_open(sub, &fd, &why) == 1 && why && strstr(why, "/open' is writable by every user"));
+	free(why);
+	close(fd);
+	CHECK(chmod(at(root, "open"), 01777) == 0);
+	CHECK(project_open(sub, &fd, &why) == 0 && why == NULL);
+	close(fd);
+	CHECK(project_open(at(root, "nothing"), &fd, &why) == -ENOENT && fd == -1);
+
+	t_case = "snap trust: reuse";
+	CHECK(mkdir(at(sub, "src"), 0755) == 0);
+	put(at(sub, "src/a.py"), "a");
+	put(at(sub, "train.py"), "train");
+	struct index ix;
+	index_init(&ix);
+	add(&ix, sub, "src", ENT_DIR);
+	add(&ix, sub, "src/a.py", ENT_FILE);
+	add(&ix, sub, "train.py", ENT_FILE);
+	CHECK(project_open(sub, &fd, &why) == 0);
+	char *base = xasprintf("%s/%s", sub, SNAP_DIR), *dir, *id;
+	int hold;
+	struct snap_where w = { .root = sub, .rootfd = fd, .base = base, .strict = false };
+	CHECK(snapshot_get(&w, &ix, &dir, &id, &why, &hold) == 0);
+	close(hold);
+	CHECK(ino_of(at(dir, "train.py")) == ino_of(at(sub, "train.py")));
+	/* A folder in it that others could write: not reused, made again. */
+	CHECK(chmod(at(dir, "src"), 0777) == 0);
+	put(at(dir, "src/planted.py"), "evil");
+	char *dir2, *id2;
+	CHECK(snapshot_get(&w, &ix, &dir2, &id2, &why, &hold) == 0);
+	close(hold);
+	CHECK_STR(dir2, dir);
+	struct stat st;
+	CHECK(stat(at(dir2, "src"), &st) == 0 && (st.st_mode & 0777) == 0755);
+	CHECK(access(at(dir2, "src/planted.py"), F_OK) < 0);
+	free(dir2);
+	free(id2);
+	free(dir);
+	free(id);
+
+	t_case = "snap trust: strict (a shared project)";
+	char *priv = xasprintf("%s/state-snap", root);
+	CHECK(mkdir(priv, 0700) == 0);
+	/* train.py replaced since the push, by its user: still theirs. */
+	put(at(sub, "new.tmp"), "edited on the server");
+	CHECK(rename(at(sub, "new.tmp"), at(sub, "train.py")) == 0);
+	put(at(sub, "mine.txt"), "mine");
+	bool root_user = geteuid() == 0;
+	if (root_user) {
+		put(at(sub, "evil.py"), "evil");
+		CHECK(chown(at(sub, "evil.py"), 65534, 65534) == 0);
+	}
+	w.base = priv;
+	w.strict = true;
+	CHECK(snapshot_get(&w, &ix, &dir, &id, &why, &hold) == 0);
+	close(hold);
+	CHECK_STR(get(at(dir, "train.py")), "edited on the server");
+	CHECK(!is_link(at(dir, "train.py")));
+	CHECK_STR(get(at(dir, "src/a.py")), "a");
+	CHECK(is_link(at(dir, "mine.txt")));
+	CHECK(access(at(dir, "evil.py"), F_OK) < 0);
+	/* A group-writable file of ours is copied, not linked. */
+	CHECK(chmod(at(sub, "src/a.py"), 0664) == 0);
+	char *cmd = xasprintf("rm -rf '%s'/*", priv);
+	CHECK(system(cmd) == 0);
+	free(cmd);
+	free(dir);
+	free(id);
+	CHECK(snapshot_get(&w, &ix, &dir, &id, &why, &hold) == 0);
+	close(hold);
+	CHECK(ino_of(at(dir, "src/a.py")) != ino_of(at(sub, "src/a.py")));
+	CHECK(stat(at(dir, "src/a.py"), &st) == 0 && (st.st_mode & 022) == 0);
+	free(dir);
+	free(id);
+	if (root_user) {
+		t_case = "snap trust: code another user put there";
+		char *rmc = xasprintf("rm -rf '%s'/*", priv);
+		CHECK(system(rmc) == 0);
+		free(rmc);
+		CHECK(chown(at(sub, "train.py"), 65534, 65534) == 0);
+		CHECK(snapshot_get(&w, &ix, &dir, &id, &why, &hold) == -EPERM);
+		CHECK(why && strstr(why, "'train.py' in the project folder is not yours (it belongs to uid 65534)"));
+		free(why);
+		CHECK(chown(at(sub, "train.py"), 0, 0) == 0);
+		t_case = "snap trust: a snapshot folder of another user";
+		CHECK(chown(priv, 65534, 65534) == 0);
+		CHECK(snapshot_get(&w, &ix, &dir, &id, &why, &hold) == -EPERM);
+		CHECK(why && strstr(why, "belongs to another user"));
+		free(why);
+	}
+	close(fd);
+	index_release(&ix);
+	free(priv);
+	free(base);
+	free(sub);
+	cmd = xasprintf("rm -rf '%s'", root);
 	CHECK(system(cmd) == 0);
 	free(cmd);
 	t_case = NULL;
