@@ -131,7 +131,7 @@ static void finish_lost(const char *jobs, const struct job *j, int sig, uint32_t
 			now.end_ns = now_wall_ns();
 			now.log_bytes = job_log_size(dir);
 			free(now.reason);
-			now.reason = xstrdup("its supervisor was gone; ferry kill stopped the processes left");
+			now.reason = xstrdup("its supervisor was gone; ferry stopped the processes left");
 			(void)job_save(jobs, &now);
 			free(dir);
 		}
