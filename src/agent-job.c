@@ -383,12 +383,14 @@ int agent_job_list(struct conn *c, struct rd *body)
 		int r = job_load(jobs, ids[i], &j);
 		if (r == 0) {
 			if (root == NULL || strcmp(j.root, root) == 0) {
-				if (j.state == JOB_RUNNING) {
+				if (j.state == JOB_RUNNING || j.state == JOB_LOST) {
 					/* The record has it only from the end. */
 					char *dir = job_dir(jobs, j.id);
 					j.log_bytes = job_log_size(dir);
 					free(dir);
 				}
+				if (j.state == JOB_LOST)
+					job_count_procs(&j);	/* what `ferry kill` would stop */
 				send_record(c, &j);
 				if (n)
 					send_outputs(c, jobs, &j);
@@ -692,7 +694,10 @@ int job_ctl_kill(uint32_t id, int sig, uint32_t grace_ms)
 		return r;
 	}
 	const struct job_backend *b = job_backend_find(j.backend);
-	r = j.state != JOB_RUNNING ? -ESRCH : b == NULL ? -ENOTSUP : b->send_signal(jobs, &j, sig, grace_ms);
+	/* A lost job is its backend's too: its processes may have outlived
+	 * their supervisor. */
+	r = j.state != JOB_RUNNING && j.state != JOB_LOST ? -ESRCH
+	    : b == NULL ? -ENOTSUP : b->send_signal(jobs, &j, sig, grace_ms);
 	job_release(&j);
 	free(jobs);
 	return r;
@@ -732,21 +737,36 @@ int agent_job_kill(struct conn *c, struct rd *body)
 		cancel_queued(c, jobs, id);
 		goto out;
 	}
-	if (j.state != JOB_RUNNING) {
+	if (j.state == JOB_LOST)
+		job_count_procs(&j);
+	if (j.state == JOB_LOST && j.procs_left == 0) {
+		agent_error(c, PERR_JOB, "job %u is lost (its supervisor is gone) and none of its processes is left: "
+			    "nothing to kill", id);
+		goto out;
+	}
+	if (j.state != JOB_RUNNING && j.state != JOB_LOST) {
 		agent_error(c, PERR_JOB, "job %u is not running (%s)", id, job_state_name(j.state));
 		goto out;
 	}
+	bool lost = j.state == JOB_LOST;
 	dir = job_dir(jobs, id);
 	ino = watch_dir(dir);	/* before the signal: its end is not missed */
 	int r = job_ctl_kill(id, wire_to_signal(wsig), grace);
+	if (r < 0 && lost) {
+		agent_error(c, PERR_JOB, "cannot kill the processes of lost job %u: %s", id,
+			    r == -ESRCH ? "none is left" : strerror(-r));
+		goto out;
+	}
 	if (r < 0) {
 		agent_error(c, PERR_JOB, "cannot reach the supervisor of job %u: %s", id,
 			    r == -ESRCH ? "it is not running" : strerror(-r));
 		goto out;
 	}
-	/* Wait for the end (TERM, the grace period, KILL), then report. */
+	/* Wait for the end (TERM, the grace period, KILL), then report.  A
+	 * lost job's end is written by the process job_kill_lost left to
+	 * it, once its processes are gone. */
 	uint64_t until = now_mono_ns() + ((uint64_t)(grace ? grace : JOB_KILL_GRACE_MS) + 2000) * 1000000u;
-	while (j.state == JOB_RUNNING && now_mono_ns() < until) {
+	while ((j.state == JOB_RUNNING || j.state == JOB_LOST) && now_mono_ns() < until) {
 		if (ino >= 0 && wait_change(c, ino) < 0)
 			break;
 		struct job k;
@@ -755,6 +775,8 @@ int agent_job_kill(struct conn *c, struct rd *body)
 			j = k;
 		}
 	}
+	if (j.state == JOB_LOST)
+		job_count_procs(&j);
 	send_record(c, &j);
 out:
 	if (ino >= 0)

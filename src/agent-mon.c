@@ -49,7 +49,10 @@ static int kill_job(const char *id, int sig, char **msg)
 		goto out;
 	}
 	if (strcmp(jobs[i].state, "running") != 0 || jobs[i].sid == 0) {
-		*msg = xasprintf("job '%s' is not running (%s)", id, jobs[i].state);
+		/* A lost one with processes left was killed by job_ctl_kill. */
+		*msg = strcmp(jobs[i].state, "lost") == 0
+			       ? xasprintf("job '%s' is lost and none of its processes is left", id)
+			       : xasprintf("job '%s' is not running (%s)", id, jobs[i].state);
 		err = ESRCH;
 		goto out;
 	}
@@ -117,9 +120,11 @@ static int mon_kill(struct rd *body, struct buf *out)
 		err = EINVAL;
 		msg = xasprintf("signal %u is not one ferry sends to jobs", wsig);
 	} else {
-		/* Through the job's supervisor, as `ferry kill` does: the whole
-		 * tree, KILL after the grace period, recorded as killed.  A
-		 * job without one (lost) gets the signal by session id. */
+		/* As `ferry kill` does: through the job's supervisor (the
+		 * whole tree, KILL after the grace period, recorded as
+		 * killed), or for a lost job straight to the processes left
+		 * (job_kill_lost, the same).  A folder with no record gets
+		 * the signal by session id. */
 		uint32_t jid = job_parse_id(id);
 		int r = jid ? job_ctl_kill(jid, sig, 0) : -ENOENT;
 		if (r == 0) {

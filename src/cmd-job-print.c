@@ -94,11 +94,22 @@ static char *fmt_project(const char *root, size_t w)
 
 char *fmt_exit(const struct job *j)
 {
-	if (!job_ended(j->state))
+	/* Killed before it started, or after its supervisor was lost: no
+	 * exit status was seen, none is shown. */
+	if (!job_ended(j->state) || (j->signal == 0 && j->exit_code < 0))
 		return xstrdup("-");
 	if (j->signal)
 		return xasprintf("SIG%s", sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?");
 	return xasprintf("%d", j->exit_code);
+}
+
+char *fmt_state(const struct job *j)
+{
+	if (j->state != JOB_LOST || !j->procs_known)
+		return xstrdup(job_state_name(j->state));
+	if (j->procs_left == 0)
+		return xstrdup("lost (no processes left)");
+	return xasprintf("lost (%u process%s still running)", j->procs_left, j->procs_left == 1 ? "" : "es");
 }
 
 void print_json(const struct job *j)
@@ -107,7 +118,7 @@ void print_json(const struct job *j)
 	char *tree = json_quote(j->tree), *git = json_quote(j->git_commit), *snap = json_quote(j->snapshot);
 	char *reason = json_quote(j->reason);
 	printf("{\"id\":%u,\"name\":%s,\"state\":\"%s\",\"exit_code\":", j->id, name, job_state_name(j->state));
-	if (!job_ended(j->state) || j->signal)
+	if (!job_ended(j->state) || j->signal || j->exit_code < 0)
 		printf("null");
 	else
 		printf("%d", j->exit_code);
@@ -127,6 +138,12 @@ void print_json(const struct job *j)
 		free(a);
 	}
 	printf("]");
+	/* A lost job: how many of its processes still run (null when the
+	 * agent did not count them: an older one, or not lost). */
+	if (j->state == JOB_LOST && j->procs_known)
+		printf(",\"processes_left\":%u", j->procs_left);
+	else
+		printf(",\"processes_left\":null");
 	if (j->outputs) {
 		/* What it moved out of its snapshot, a path each. */
 		char *all = xstrdup(j->outputs), *save = NULL;
@@ -255,7 +272,8 @@ void print_show(const struct job *j)
 	char *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
 	printf("id:        %u\n", j->id);
 	printf("name:      %s\n", j->name[0] ? j->name : "-");
-	printf("state:     %s%s%s%s\n", job_state_name(j->state),
+	char *state = fmt_state(j);
+	printf("state:     %s%s%s%s\n", state,
 	       j->killed && !j->reason[0] ? " (by ferry kill)" : "", j->reason[0] ? " - " : "", j->reason);
 	printf("exit:      %s\n", ex);
 	printf("command:   %s%s\n", cmd, j->shell ? "  (shell)" : "");
@@ -299,6 +317,10 @@ void print_show(const struct job *j)
 		free(a);
 		free(b);
 	}
+	if (j->state == JOB_LOST)
+		printf("           (its supervisor is gone%s)\n",
+		       j->procs_known && j->procs_left ? "; `ferry kill` stops what is left" : "");
+	free(state);
 	free(start);
 	free(mem);
 	free(cmd);

@@ -78,7 +78,7 @@ int job_status(uint8_t state, int32_t code, int32_t sig)
 {
 	if (!job_ended(state))		/* running, queued, lost */
 		return EXIT_FAIL;
-	return sig ? 128 + sig : code;
+	return sig ? 128 + sig : code < 0 ? EXIT_FAIL : code;	/* killed, no status seen */
 }
 
 /* JOB_LIST's body: no ids, and the project (its root as in ferry.ini;

@@ -52,6 +52,9 @@ void print_show(const struct job *j);
 void table_init(struct table *t, bool project, size_t cols);
 char *fmt_duration(uint64_t ns);
 char *fmt_exit(const struct job *j);
+/* The state as people read it: "lost (3 processes still running)" for
+ * a lost job whose processes were counted, else its name. */
+char *fmt_state(const struct job *j);
 
 /* cmd-logs.c */
 void logs_request(struct buf *b, uint32_t id, uint32_t tail, uint8_t flags, uint64_t from);

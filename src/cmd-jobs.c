@@ -192,6 +192,18 @@ int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 		else
 			print_row(&t, &v[i]);
 	}
+	/* A lost job: whether its processes outlived their supervisor (the
+	 * STATE column keeps its width). */
+	for (size_t i = 0; i < nv && !json && !sub; i++) {
+		if (v[i].state != JOB_LOST || !v[i].procs_known)
+			continue;
+		char *st = fmt_state(&v[i]);
+		if (v[i].procs_left)
+			printf("(job %u is %s: `ferry kill %u` stops them)\n", v[i].id, st, v[i].id);
+		else
+			printf("(job %u is %s)\n", v[i].id, st);
+		free(st);
+	}
 	if (!json && !sub && nv == 0)
 		printf("no jobs %son %s (start one with `ferry run -- CMD`)\n", all ? "" : "of this project ", s.label);
 	if (!json && !sub && first_shown)

@@ -106,6 +106,9 @@ int cmd_kill(const struct cmd_ctx *ctx, int argc, char **argv)
 	session_close(&s);
 	if (j.state == JOB_RUNNING)
 		printf("job %u was sent SIG%s and is still running\n", id, sigabbrev_np(sig));
+	else if (j.state == JOB_LOST && j.procs_known)
+		printf("job %u is lost (its supervisor is gone): its processes were sent SIG%s, %u still running\n", id,
+		       sigabbrev_np(sig), j.procs_left);
 	else
 		printf("job %u %s\n", id, job_state_name(j.state));
 	job_release(&j);

@@ -85,11 +85,19 @@ static void bar(char *b, size_t width, uint32_t pct100)
 	b[width] = '\0';
 }
 
+/* Can k stop it?  A running job, or a lost one: its supervisor is gone
+ * but its processes may not be (the agent finds them, or says none is
+ * left). */
+static bool killable(const struct mon_job *j)
+{
+	return strcmp(j->state, "running") == 0 || strcmp(j->state, "lost") == 0;
+}
+
 static int running_jobs(const struct mon_sample *s, int *idx, int max)
 {
 	int n = 0;
 	for (uint32_t i = 0; i < s->njobs && n < max; i++)
-		if (strcmp(s->jobs[i].state, "running") == 0)
+		if (killable(&s->jobs[i]))
 			idx[n++] = (int)i;
 	return n;
 }
@@ -247,7 +255,7 @@ static void draw(struct top *t)
 		const struct mon_job *j = &s->jobs[i];
 		bool run = strcmp(j->state, "running") == 0;
 		gpu_list(j->gpus, d, sizeof(d));
-		if (t->mode != MODE_VIEW && run && strcmp(j->id, t->pick_id) == 0)
+		if (t->mode != MODE_VIEW && killable(j) && strcmp(j->id, t->pick_id) == 0)
 			attron(A_REVERSE);
 		char jl[96];
 		fmt_job(j, jl, sizeof(jl));

@@ -10,7 +10,8 @@
  *
  * local: the supervisor (job-sup.c) on this host, started at once; alive
  * is "the supervisor the record names is still that process"; signals go
- * over its control socket.
+ * over its control socket, or, for a lost job whose processes survived
+ * their supervisor, straight to them (job_kill_lost).
  */
 #ifndef FERRY_JOB_BACKEND_H
 #define FERRY_JOB_BACKEND_H
@@ -30,8 +31,9 @@ struct job_backend {
 	int (*launch)(const char *jobs, struct job *j, char **why, char **warning);
 	/* Does the job the record j says is running still run? */
 	bool (*alive)(const struct job *j);
-	/* Sends sig to every process of the running job j, then KILL after
-	 * grace_ms (0: JOB_KILL_GRACE_MS) unless sig is KILL.  0 or -errno. */
+	/* Sends sig to every process of the running or lost job j, then
+	 * KILL after grace_ms (0: JOB_KILL_GRACE_MS) unless sig is KILL.
+	 * 0 or -errno (-ESRCH: a lost job with no process left). */
 	int (*send_signal)(const char *jobs, const struct job *j, int sig, uint32_t grace_ms);
 };
 
@@ -39,6 +41,13 @@ extern const struct job_backend job_backend_local;
 
 /* The backend of that name, or NULL when this binary has none. */
 const struct job_backend *job_backend_find(const char *name);
+
+/* The local backend's signal to a lost job j (state JOB_LOST): sig to
+ * its processes (job_procs_in: its group, and each by its start time);
+ * a detached process then sends KILL after grace_ms to what is left and
+ * records the job as killed once nothing is.  0, or -ESRCH when none of
+ * its processes is left. */
+int job_kill_lost(const char *jobs, const struct job *j, int sig, uint32_t grace_ms);
 
 /* A connection to the control socket of local job id's supervisor (the
  * socket in its folder): the fd, or -errno. */

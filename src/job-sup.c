@@ -638,10 +638,9 @@ fail:
 	_exit(126);
 }
 
-/* Every fd above 2 but keep (the report pipe) goes, and with std the
- * standard ones become /dev/null: the agent's stdin and stdout are the
- * ssh connection, which must be free to close. */
-static void detach_fds(int keep, bool std)
+/* (job-sup.h) The agent's stdin and stdout are the ssh connection,
+ * which must be free to close. */
+void job_detach_fds(int keep, bool std)
 {
 	int null = std ? open("/dev/null", O_RDWR | O_CLOEXEC) : -1;
 	for (int fd = 0; fd < 3; fd++)
@@ -911,12 +910,12 @@ static void sup_detach(int rep)
 	 * detach_fds closes: back to defaults, and a pipe of our own. */
 	sig_default_all();
 	if (rep >= 0) {
-		detach_fds(rep, true);
+		job_detach_fds(rep, true);
 	} else {
 		/* Started from a shell or srun: no terminal's signals, and no
 		 * fd of theirs reaches the job; stderr stays for our messages. */
 		(void)setsid();
-		detach_fds(-1, false);
+		job_detach_fds(-1, false);
 	}
 	sig_forget();
 	sig_ignore(SIGPIPE);
@@ -996,6 +995,9 @@ static int sup_start(struct sup *s, const struct job_spec *sp, const char *slave
 	close(pex[1]);
 	pex[1] = -1;
 	s->pid = j->pid = pid;
+	/* Its start time tells its session and group from a later process
+	 * that gets the same pid, should this supervisor be lost. */
+	j->pid_start = proc_start_time(pid);
 	int e = 0;
 	ssize_t got = read(pex[0], &e, sizeof(e));
 	close(pex[0]);

@@ -27,6 +27,10 @@ int job_launch(const char *jobs, struct job *j, char **why, char **warning);
  * for a signal), 1 when it could not be started. */
 int job_supervise(const char *dir, int rep);
 
+/* In a process that leaves the agent behind: every fd above 2 but keep
+ * goes, and with std the standard ones become /dev/null. */
+void job_detach_fds(int keep, bool std);
+
 /* What the supervisor reported on the pipe, frame by frame (fuzzed):
  * 1 after the frame that ends the report (running, noexec, error), 0 for
  * more to come, -1 for a malformed frame.  Release frees the texts. */

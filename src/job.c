@@ -94,6 +94,7 @@ static const char *nz(const char *s)
  * short anywhere is refused; fields added later cannot be (records
  * written before them lack them) and are read as empty or 0. */
 #define F(tag, kind, member, max) { tag, kind, 1, offsetof(struct job, member), max, 0 }
+#define L(tag, kind, member) { tag, kind, 0, offsetof(struct job, member), 0, 0 }
 static const struct tag_field record_fields[] = {
 	{ 1, TAG_U32, 1, offsetof(struct job, id), 0, 0 },
 	{ 2, TAG_U8, 1, offsetof(struct job, state), 0, 0 },
@@ -121,8 +122,13 @@ static const struct tag_field record_fields[] = {
 	F(24, TAG_U64, max_mem, 0),
 	F(25, TAG_U64, min_avail, 0),
 	F(26, TAG_STR, backend, JOB_BACKEND_NAME_MAX),
+	/* Later fields: optional. */
+	L(27, TAG_U64, pid_start),
+	L(28, TAG_U8, procs_known),
+	L(29, TAG_U32, procs_left),
 };
 #undef F
+#undef L
 
 int job_encode(const struct job *j, struct buf *out)
 {
@@ -205,7 +211,7 @@ int job_decode(const void *p, size_t n, struct job *j)
 	else
 		rd_fail(&r);
 	if (!rd_ok(&r) || j->state >= JOB_STATE_COUNT || j->shell > 1 || j->git_dirty >= JOB_GIT_COUNT ||
-	    j->killed > 1 || j->argc == 0 || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128 ||
+	    j->killed > 1 || j->procs_known > 1 || j->argc == 0 || j->pid < 0 || j->sup_pid < 0 || j->signal < 0 || j->signal > 128 ||
 	    j->backend[0] == '\0') {
 		job_release(j);
 		return -1;
@@ -335,9 +341,10 @@ int job_save(const char *jobs, const struct job *j)
 	}
 	if (r == 0) {
 		/* "running", or how it ended: "exited 0", "failed 3",
-		 * "killed SIGKILL" (ferry status shows it as it is). */
+		 * "killed SIGKILL", "killed" when no status was seen
+		 * (ferry status shows it as it is). */
 		const char *s = job_state_name(j->state);
-		char *line = !job_ended(j->state) ? xasprintf("%s\n", s)
+		char *line = !job_ended(j->state) || (j->signal == 0 && j->exit_code < 0) ? xasprintf("%s\n", s)
 			     : j->signal ? xasprintf("%s SIG%s\n", s, sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?")
 			     : xasprintf("%s %d\n", s, j->exit_code);
 		r = job_put_file(st, line, strlen(line));
@@ -351,39 +358,150 @@ int job_save(const char *jobs, const struct job *j)
 	return r;
 }
 
-char *boot_id(void)
+/* This boot's id as the tree proc says it. */
+static char *boot_id_in(const char *proc)
 {
-	char *t = NULL;
+	char *path = xasprintf("%s/sys/kernel/random/boot_id", proc), *t = NULL;
 	size_t n;
-	if (read_file("/proc/sys/kernel/random/boot_id", 128, &t, &n) < 0)
+	int r = read_file(path, 128, &t, &n);
+	free(path);
+	if (r < 0)
 		return xstrdup("");
 	t[strcspn(t, "\n")] = '\0';
 	return t;
 }
 
+char *boot_id(void)
+{
+	return boot_id_in("/proc");
+}
+
+/* PID/stat under the open /proc folder pfd, parsed (the fuzzed parser;
+ * the kernel writes the file in one read, a longer one is cut and then
+ * fails to parse), and the uid that owns it.  0 or -1. */
+static int stat_at(int pfd, pid_t pid, struct mp_pstat *ps, uid_t *uid)
+{
+	char rel[32], b[4096];
+	struct stat st;
+	snprintf(rel, sizeof(rel), "%d/stat", (int)pid);
+	int fd = openat(pfd, rel, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, b, sizeof(b));
+	int fr = fstat(fd, &st);
+	close(fd);
+	if (n <= 0 || fr < 0 || mp_pid_stat(b, (size_t)n, ps) < 0)
+		return -1;
+	*uid = st.st_uid;
+	return 0;
+}
+
+/* Z: it exited and its parent has not reaped it; X: being reaped.  Such
+ * a process runs nothing, and a zombie holds its pid until it goes. */
+static bool runs(const struct mp_pstat *ps)
+{
+	return ps->state != 'Z' && ps->state != 'X' && ps->state != 'x';
+}
+
 uint64_t proc_start_time(pid_t pid)
 {
-	char path[64], *t = NULL;
-	size_t n;
+	int pfd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct mp_pstat ps;
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	if (read_file(path, MON_PROC_FILE_MAX, &t, &n) < 0)
-		return 0;
-	int r = mp_pid_stat(t, n, &ps);
-	free(t);
+	uid_t uid;
+	int r = pfd < 0 ? -1 : stat_at(pfd, pid, &ps, &uid);
+	if (pfd >= 0)
+		close(pfd);
 	return r < 0 ? 0 : ps.starttime;
+}
+
+bool job_proc_alive(const char *proc, pid_t pid, uint64_t start)
+{
+	int pfd = open(proc, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct mp_pstat ps;
+	uid_t uid;
+	bool alive = pfd >= 0 && pid > 0 && stat_at(pfd, pid, &ps, &uid) == 0 && runs(&ps) && ps.starttime == start;
+	if (pfd >= 0)
+		close(pfd);
+	return alive;
+}
+
+static bool same_boot(const char *proc, const struct job *j)
+{
+	char *b = boot_id_in(proc);
+	bool same = b[0] && strcmp(b, nz(j->boot_id)) == 0;
+	free(b);
+	return same;
+}
+
+bool job_supervisor_alive_in(const char *proc, const struct job *j)
+{
+	/* No kill(pid, 0): it succeeds on a zombie, and a supervisor that
+	 * was killed under a parent that does not reap stays one. */
+	return j->sup_pid > 0 && same_boot(proc, j) && job_proc_alive(proc, j->sup_pid, j->sup_start);
 }
 
 bool job_supervisor_alive(const struct job *j)
 {
-	char *b = boot_id();
-	bool same_boot = strcmp(b, nz(j->boot_id)) == 0;
-	free(b);
-	if (!same_boot || j->sup_pid <= 0)
-		return false;
-	if (kill(j->sup_pid, 0) < 0 && errno != EPERM)
-		return false;
-	return proc_start_time(j->sup_pid) == j->sup_start;
+	return job_supervisor_alive_in("/proc", j);
+}
+
+size_t job_procs_in(const char *proc, const struct job *j, pid_t *pids, uint64_t *starts, size_t max, bool *group)
+{
+	/* Every process of the job was forked, at some remove, from its
+	 * command, so none started before it; records older than pid_start
+	 * have the supervisor's start, a moment earlier. */
+	uint64_t since = j->pid_start ? j->pid_start : j->sup_start;
+	struct mp_pstat ps;
+	uid_t uid, me = getuid();
+	size_t n = 0;
+	*group = false;
+	if (j->pid <= 1 || since == 0 || max == 0 || !same_boot(proc, j))
+		return 0;
+	DIR *d = opendir(proc);
+	if (d == NULL)
+		return 0;
+	int pfd = dirfd(d);
+	if (stat_at(pfd, j->pid, &ps, &uid) == 0) {
+		/* The command's pid is taken: by the command (running or a
+		 * zombie), or by a process started since.  The kernel hands
+		 * out no pid that is still some process's session or group,
+		 * so in the second case the job had no process left when it
+		 * was taken, and the session and group of that number are the
+		 * newcomer's. */
+		if (j->pid_start ? ps.starttime != j->pid_start : ps.starttime < since)
+			goto out;
+	} else if (strcmp(proc, "/proc") == 0 && kill(-j->pid, 0) < 0 && errno == ESRCH) {
+		/* No command and an empty group: nothing to look for (a lost
+		 * job long over; one call instead of reading all of /proc). */
+		goto out;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL && n < max) {
+		pid_t pid = (pid_t)job_parse_id(de->d_name);
+		if (pid <= 0 || de->d_name[0] == '#' || stat_at(pfd, pid, &ps, &uid) < 0)
+			continue;
+		if (uid != me || !runs(&ps) || (ps.flags & MP_PF_KTHREAD) || ps.starttime < since ||
+		    (ps.session != (uint32_t)j->pid && ps.pgrp != (uint32_t)j->pid))
+			continue;
+		*group |= ps.pgrp == (uint32_t)j->pid;
+		pids[n] = pid;
+		starts[n] = ps.starttime;
+		n++;
+	}
+out:
+	closedir(d);
+	return n;
+}
+
+void job_count_procs(struct job *j)
+{
+	pid_t *p = xcalloc(JOB_TREE_MAX, sizeof(*p));
+	uint64_t *st = xcalloc(JOB_TREE_MAX, sizeof(*st));
+	bool group;
+	j->procs_left = (uint32_t)job_procs_in("/proc", j, p, st, JOB_TREE_MAX, &group);
+	j->procs_known = 1;
+	free(p);
+	free(st);
 }
 
 int job_load_raw(const char *jobs, uint32_t id, struct job *j)

@@ -16,7 +16,10 @@
  *   ctl      the supervisor's control socket while it runs
  *
  * A record that says running is asked of its backend (job-backend.h)
- * whether it still runs; one that does not is shown as lost.
+ * whether it still runs; one that does not is shown as lost.  A lost
+ * job's processes may still run (its supervisor was killed, not the
+ * job): they are found by the job's session and process group (the
+ * command's pid) and their start times, and can still be killed.
  */
 #ifndef FERRY_JOB_H
 #define FERRY_JOB_H
@@ -70,6 +73,12 @@ struct job {
 	uint64_t max_mem;	/* --max-mem for its process tree, 0 none */
 	uint64_t min_avail;	/* host guard threshold (MemAvailable), 0 off */
 	char *backend;		/* who runs it (job-backend.h): "local" */
+	uint64_t pid_start;	/* the command's start time (as sup_start): tells its
+				 * pid, session and group from a reused one; 0 in
+				 * records written before it was kept */
+	uint8_t procs_known;	/* procs_left was counted: the agent does it for a
+				 * lost job it sends (0 on disk) */
+	uint32_t procs_left;	/* a lost job's processes still running */
 	char *outputs;		/* not in the record: the paths it moved out of its
 				 * snapshot, a line each (JOB_OUTPUTS), or NULL */
 };
@@ -122,13 +131,33 @@ int job_put_file(const char *path, const void *p, size_t n);
 /* The ids of all jobs, ascending (caller frees). */
 uint32_t *job_ids(const char *jobs, size_t *n);
 /* Is the supervisor still the process the record names (this boot, that
- * pid, that start time)?  The local backend's answer. */
+ * pid, that start time, not a zombie)?  The local backend's answer. */
 bool job_supervisor_alive(const struct job *j);
 
 /* This boot's id, and a process's start time (clock ticks after boot,
  * field 22 of /proc/PID/stat): 0 when unknown. */
 char *boot_id(void);
 uint64_t proc_start_time(pid_t pid);
+
+/* The checks below read a /proc tree: "/proc", or a fake one in tests.
+ * A process counts as alive when its stat file parses, its state is not
+ * Z (exited, not yet reaped) or X, and its start time is the one
+ * expected (a pid used again by another process never matches). */
+bool job_proc_alive(const char *proc, pid_t pid, uint64_t start);
+/* job_supervisor_alive against that tree (its boot id included). */
+bool job_supervisor_alive_in(const char *proc, const struct job *j);
+
+/* The processes of a job whose supervisor is gone: this user's live
+ * processes whose session or process group is the command's pid, started
+ * no earlier than the command (pid_start; in older records, no earlier
+ * than the supervisor), on the boot the record names.  None when that pid
+ * now belongs to a process started at another time: the session and
+ * group ids are then someone else's.  Up to max pids (and their start
+ * times) into pids[] and starts[]; *group says some of them are still in
+ * the job's process group.  Returns the count. */
+size_t job_procs_in(const char *proc, const struct job *j, pid_t *pids, uint64_t *starts, size_t max, bool *group);
+/* Sets j->procs_known and j->procs_left from /proc, for a lost job. */
+void job_count_procs(struct job *j);
 
 /* The log, as one stream over its head and segments.  Bytes that were
  * dropped between the head and the oldest kept segment read as one line

@@ -83,6 +83,8 @@
 #define JOB_VIEWER_BUF		(1024 * 1024)	/* output queued for a slow viewer before it is dropped */
 #define JOB_VIEWERS_MAX		16		/* attached viewers and followers of one job */
 #define JOB_KILL_GRACE_MS	5000		/* TERM, then KILL after this */
+#define JOB_LOST_KILL_WAIT_MS	5000		/* a lost job's processes are given this to go after KILL */
+#define JOB_LOST_POLL_MS	100		/* ... and looked for this often */
 #define JOB_FOLLOW_CHECK_MS	1000		/* a follower looks at the record this often (a supervisor that died) */
 #define JOB_PEAK_SAMPLE_MS	1000		/* how often the tree's memory is summed */
 #define JOB_START_TIMEOUT_MS	10000		/* supervisor to report the job running */

@@ -11,6 +11,7 @@ setup() {
 	"$FERRY" init --local "$R" >/dev/null
 }
 teardown() {
+	lost_teardown
 	jobs_teardown
 	common_teardown
 }

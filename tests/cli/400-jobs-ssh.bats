@@ -16,6 +16,7 @@ setup() {
 	R="$T/remote"
 }
 teardown() {
+	lost_teardown
 	jobs_teardown
 	common_teardown
 }
@@ -38,6 +39,7 @@ check_survived() {
 @test "jobs over ssh: snapshot isolation, live data and results" { check_jobs_snapshot; }
 @test "jobs over ssh: attach through a real terminal" { check_jobs_attach; }
 @test "jobs over ssh: a job's outputs are in the live project while it runs; rm keeps them" { check_job_outputs; }
+@test "jobs over ssh: processes that outlive their supervisor are shown lost, and ferry kill stops them" { check_jobs_lost_alive; }
 
 @test "jobs over ssh: survive the ssh client being killed mid-follow" {
 	counting_job

@@ -185,3 +185,41 @@ wait_screen() {
 	run "$FERRY" top -d 0
 	[ "$status" -eq 64 ]
 }
+
+@test "top: k stops a lost job whose processes outlived their supervisor" {
+	# A real job (the state file alone would not be lost): its supervisor
+	# killed, its processes (which ignore the hangup that follows) run on.
+	local job pid sup p pids=""
+	job=$("$FERRY" run --shell 'trap "" HUP; sleep 300 & sleep 300')
+	[[ "$job" =~ ^[0-9]+$ ]]
+	rec() { "$FERRY" jobs show --json "$job" | python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+	pid=$(rec pid)
+	sup=$(rec supervisor_pid)
+	JOBS_STARTED="${JOBS_STARTED:-} $pid"
+	for i in $(seq 1 100); do [ "$(pgrep -s "$pid" | wc -l)" -ge 3 ] && break; sleep 0.05; done
+	pids=$(pgrep -s "$pid")
+	kill -9 "$sup"
+	for i in $(seq 1 100); do [ "$(rec state)" = lost ] && break; sleep 0.1; done
+	[ "$(rec state)" = lost ]
+	top_start 120 40
+	wait_screen "lost"
+	tmux -L "$TMUX_S" send-keys -t top k
+	wait_screen "stop which job? $job"
+	tmux -L "$TMUX_S" send-keys -t top Enter
+	wait_screen "send SIGTERM to job $job"
+	tmux -L "$TMUX_S" send-keys -t top y
+	wait_screen "sent Terminated to job $job"
+	# all of them end (zombies until someone reaps them: not running)
+	for p in $pids; do
+		for i in $(seq 1 50); do
+			st=$(ps -o stat= -p "$p") || break
+			[[ "$st" == Z* ]] && break
+			sleep 0.1
+		done
+		st=$(ps -o stat= -p "$p") || st=gone
+		[ "$st" = gone ] || [[ "$st" == Z* ]]
+	done
+	for i in $(seq 1 50); do [ "$(rec state)" = killed ] && break; sleep 0.1; done
+	[ "$(rec state)" = killed ]
+	tmux -L "$TMUX_S" send-keys -t top q
+}

@@ -288,3 +288,81 @@ PY
 	run "$FERRY" status
 	[[ "$output" == *"$JOB"*"failed 3"* ]]
 }
+
+# ---- lost but alive (issue 24 row 8) ----
+
+# runs PID: the process is there and not a zombie (kill -0 and pgrep
+# count zombies, which hold their pid until their parent reaps them).
+runs() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$st" ] && [[ "$st" != Z* ]] && [[ "$st" != X* ]]
+}
+
+# job_pids PID: the live processes of the session PID (a job's).
+job_pids() {
+	local p
+	for p in $(pgrep -s "$1" 2>/dev/null); do
+		runs "$p" && echo "$p"
+	done
+	return 0
+}
+
+# lost_alive_job [run options]: a job of three processes (a shell and two
+# sleeps) that outlive their supervisor: killing the supervisor closes the
+# job's terminal, and the hangup that follows would end a job that did not
+# ignore it.  Sets JOB, JOB_PID, JOB_SUP and LOST_SIDS (for teardown).
+lost_alive_job() {
+	start_job "$@" --shell 'trap "" HUP; sleep 300 & sleep 300'
+	JOB_PID=$(job_field "$JOB" pid)
+	JOB_SUP=$(job_field "$JOB" supervisor_pid)
+	LOST_SIDS="${LOST_SIDS:-} $JOB_PID"
+	local i
+	for i in $(seq 1 100); do
+		[ "$(job_pids "$JOB_PID" | wc -l)" -ge 3 ] && break
+		sleep 0.05
+	done
+	[ "$(job_pids "$JOB_PID" | wc -l)" -ge 3 ]
+}
+
+lost_teardown() {
+	local s
+	for s in ${LOST_SIDS:-}; do
+		pkill -9 -s "$s" 2>/dev/null || true
+	done
+	LOST_SIDS=
+}
+
+check_jobs_lost_alive() {
+	lost_alive_job
+	pids=$(job_pids "$JOB_PID")
+	kill -9 "$JOB_SUP"
+	wait_state "$JOB" lost
+	# shown lost, with what still runs
+	run "$FERRY" jobs
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" =~ "job $JOB is lost ("[0-9]+" processes still running): \`ferry kill $JOB\` stops them" ]]
+	run "$FERRY" jobs show "$JOB"
+	[[ "$output" =~ "state:     lost ("[0-9]+" processes still running)" ]]
+	[ "$(job_field "$JOB" processes_left)" -ge 3 ]
+	for p in $pids; do runs "$p"; done
+	# ferry kill stops them all: TERM to the group, then KILL
+	run "$FERRY" kill "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"job $JOB killed"* ]]
+	for p in $pids; do ! runs "$p"; done
+	[ -z "$(job_pids "$JOB_PID")" ]
+	# the record ends killed, with no exit status made up
+	[ "$(job_field "$JOB" state)" = killed ]
+	[ "$(job_field "$JOB" killed)" = True ]
+	[ "$(job_field "$JOB" exit_code)" = null ]
+	[ "$(job_field "$JOB" signal)" = 0 ]
+	[[ "$(job_field "$JOB" reason)" == *"supervisor was gone"* ]]
+	run "$FERRY" jobs show "$JOB"
+	[[ "$output" == *"exit:      -"* ]]
+	run "$FERRY" kill "$JOB"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"not running (killed)"* ]]
+}

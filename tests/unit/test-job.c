@@ -52,9 +52,16 @@ static void test_record(void)
 	CHECK_STR(k.git_commit, "1a2b3c4d5e6f");
 	CHECK(k.git_dirty == 1 && k.exit_code == -1);
 	job_release(&k);
-	/* Every truncation and a bad state, argc or trailing byte fail. */
-	for (size_t n = 0; n < b.len; n++)
-		CHECK(job_decode(b.data, n, &k) < 0);
+	/* Every truncation and a bad state, argc or trailing byte fail; but
+	 * a record cut where an optional field starts is an older one
+	 * (pid_start, procs_known, procs_left: 14, 7 and 10 bytes). */
+	for (size_t n = 0; n < b.len; n++) {
+		bool older = n == b.len - 31 || n == b.len - 17 || n == b.len - 10;
+		int r = job_decode(b.data, n, &k);
+		CHECK(older ? r == 0 : r < 0);
+		if (r == 0)
+			job_release(&k);
+	}
 	uint8_t *c = xmalloc(b.len + 1);
 	memcpy(c, b.data, b.len);
 	c[b.len] = 0;
