@@ -80,6 +80,7 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 	config_release(&c);
 	if (untrusted != NULL) {
 		error_msg("%s", untrusted);
+		hint_msg("%s", CONFIG_TRUST_HINT);
 		free(untrusted);
 		return EXIT_CONFIG;
 	}

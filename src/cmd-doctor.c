@@ -169,7 +169,7 @@ int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv)
 			add(&r, "project file", "fail", "run `ferry init HOST:PATH` in your project folder",
 			    "no ferry.ini here or in a parent folder");
 		else
-			add(&r, "project file", "fail", lr == -EACCES ? "run `ferry trust` if you mean it" : "fix the line named above",
+			add(&r, "project file", "fail", lr == -EACCES ? CONFIG_TRUST_HINT : "fix the line named above",
 			    "%s", err);
 		free(err);
 		goto out;

@@ -70,11 +70,15 @@ int cmd_trust(const struct cmd_ctx *ctx, int argc, char **argv)
 
 	char *err = NULL;
 	if (list) {
-		if (trust_list(&err) < 0) {
+		struct strlist l = { 0 };
+		if (trust_list(&l, &err) < 0) {
 			error_msg("%s", err);
 			free(err);
 			return EXIT_CONFIG;
 		}
+		for (size_t i = 0; i < l.n; i++)
+			printf("%s\n", l.v[i]);
+		strlist_release(&l);
 		return 0;
 	}
 	struct config c;

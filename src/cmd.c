@@ -368,6 +368,8 @@ void cmd_load_config_any(struct config *c, const char *dir, char **untrusted)
 	}
 	if (r < 0) {
 		error_msg("%s", err);
+		if (r == -EACCES)
+			hint_msg("%s", CONFIG_TRUST_HINT);
 		free(err);
 		config_release(c);
 		exit(EXIT_CONFIG);

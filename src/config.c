@@ -698,10 +698,9 @@ static int resolve(struct config *c, const struct user_vals *u, char **err)
 	c->trusted = t == TRUST_OK;
 	if (c->trusted || need < 0)
 		return 0;
-	*err = xasprintf("%s:%d sets %s, which runs a program on this computer%s; run 'ferry trust' to allow it "
-			 "(it shows what would run first)%s%s%s",
+	*err = xasprintf("%s:%d sets %s, which runs a program on this computer, and %s%s%s%s",
 			 c->file, c->line[need], config_key_name((enum config_key)need),
-			 t == TRUST_CHANGED ? ", and the file changed since you trusted it" : "",
+			 t == TRUST_CHANGED ? "the file changed since you trusted it" : "you have not trusted this file",
 			 why ? " (your trust record " : "", why ? why : "", why ? " and was not read)" : "");
 	return 1;
 }

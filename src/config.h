@@ -107,7 +107,9 @@ int config_parse(struct config *c, const char *file, const char *text, size_t le
  * -ENOENT if there is none (no message), -1 with *err set, or -EACCES
  * with *err set and c filled when the value in use of a key that runs a
  * program comes from a ferry.ini the user has not trusted (`ferry
- * config` and `ferry trust` show it; everything else stops). */
+ * config` and `ferry trust` show it; everything else stops, with
+ * CONFIG_TRUST_HINT). */
+#define CONFIG_TRUST_HINT "run `ferry trust` to see what it runs and allow it"
 int config_load(struct config *c, const char *dir, char **err);
 void config_release(struct config *c);
 

@@ -296,7 +296,7 @@ int trust_revoke(const char *root, bool *had, char **err)
 	return recs_update(root, NULL, had, err);
 }
 
-int trust_list(char **err)
+int trust_list(struct strlist *out, char **err)
 {
 	struct recs rs;
 	const char *why = NULL;
@@ -307,9 +307,14 @@ int trust_list(char **err)
 		return -1;
 	}
 	for (size_t i = 0; i < rs.n; i++) {
-		printf("%s/%s\n", strcmp(rs.v[i].root, "/") ? rs.v[i].root : "", CONFIG_NAME);
-		for (size_t j = 0; j < rs.v[i].vals.n; j++)
-			printf("    %s\n", rs.v[i].vals.v[j]);
+		char *l = xasprintf("%s/%s", strcmp(rs.v[i].root, "/") ? rs.v[i].root : "", CONFIG_NAME);
+		strlist_add(out, l);
+		free(l);
+		for (size_t j = 0; j < rs.v[i].vals.n; j++) {
+			l = xasprintf("    %s", rs.v[i].vals.v[j]);
+			strlist_add(out, l);
+			free(l);
+		}
 	}
 	recs_release(&rs);
 	return 0;

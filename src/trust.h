@@ -41,7 +41,8 @@ enum trust_state trust_check(const struct config *c, const char **why);
 int trust_add(const struct config *c, char **err);
 int trust_revoke(const char *root, bool *had, char **err);
 
-/* Prints every record: folder, then each trusted key and value. */
-int trust_list(char **err);
+/* Every record as lines into out: the file, then "    key = value"
+ * for each trusted key.  0 or -1 with *err set. */
+int trust_list(struct strlist *out, char **err);
 
 #endif

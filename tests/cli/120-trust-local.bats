@@ -35,7 +35,7 @@ ran() { [ -e "$T/ran-$1" ]; }
 		run $FERRY $c
 		echo "$c: $status $output"
 		[ "$status" -eq 78 ]
-		[[ "$output" == *"ferry.ini:5 sets target.ssh_command, which runs a program on this computer; run 'ferry trust'"* ]]
+		[[ "$output" == *"ferry.ini:5 sets target.ssh_command, which runs a program on this computer, and you have not trusted this file"*"hint: run \`ferry trust\` to see what it runs and allow it"* ]]
 		! ran evil
 	done
 	# The terminal ones, under a terminal.
