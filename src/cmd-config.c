@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "cmd.h"
@@ -15,12 +16,9 @@
 
 static void row(const struct config *c, enum config_key k, const char *value, const char *dflt_src)
 {
-	char where[64];
-	if (c->line[k])
-		snprintf(where, sizeof(where), "%s:%d", CONFIG_NAME, c->line[k]);
-	else
-		snprintf(where, sizeof(where), "%s", dflt_src);
+	char *where = c->src[k] == SRC_DEFAULT ? xstrdup(dflt_src) : config_origin(c, k);
 	printf("%-19s %-32s %s\n", config_key_name(k), value, where);
+	free(where);
 }
 
 static char *join(const struct strlist *l, const char *dflt)
@@ -49,18 +47,16 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 		}
 		cmd_usage_die("config", "unexpected '%s'", argv[1]);
 	}
-	cmd_load_config(&c, ctx->dir);
+	char *untrusted;
+	cmd_load_config_any(&c, ctx->dir, &untrusted);
 	printf("%-19s %s\n", "file", c.file);
+	printf("%-19s %s%s\n", "user file", c.user_file, access(c.user_file, F_OK) == 0 ? "" : " (none)");
 	row(&c, KEY_TYPE, c.kind == TARGET_SSH ? "ssh" : "local", "");
 	if (c.kind == TARGET_SSH)
 		row(&c, KEY_HOST, c.host, "");
 	row(&c, KEY_PATH, c.path, "");
 	if (c.kind == TARGET_SSH) {
-		const char *src = strcmp(c.ssh_command_src, "file") == 0 ? "" : c.ssh_command_src;
-		struct config tmp = c;
-		if (strcmp(c.ssh_command_src, "FERRY_SSH_COMMAND") == 0)
-			tmp.line[KEY_SSH_COMMAND] = 0;
-		row(&tmp, KEY_SSH_COMMAND, c.ssh_command, src);
+		row(&c, KEY_SSH_COMMAND, c.ssh_command, "default");
 		row(&c, KEY_AGENT_DIR, c.agent_dir ? c.agent_dir : "~/.cache/ferry/agent", "default");
 	}
 	row(&c, KEY_SHARED, c.shared ? "yes" : "no", "default");
@@ -83,5 +79,11 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 	row(&c, KEY_MIN_AVAILABLE, s, "default");
 	free(s);
 	config_release(&c);
+	if (untrusted != NULL) {
+		error_msg("%s", untrusted);
+		hint_msg("%s", CONFIG_TRUST_HINT);
+		free(untrusted);
+		return EXIT_CONFIG;
+	}
 	return 0;
 }

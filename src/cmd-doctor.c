@@ -169,7 +169,8 @@ int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv)
 			add(&r, "project file", "fail", "run `ferry init HOST:PATH` in your project folder",
 			    "no ferry.ini here or in a parent folder");
 		else
-			add(&r, "project file", "fail", "fix the line named above", "%s", err);
+			add(&r, "project file", "fail", lr == -EACCES ? CONFIG_TRUST_HINT : "fix the line named above",
+			    "%s", err);
 		free(err);
 		goto out;
 	}

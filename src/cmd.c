@@ -34,8 +34,23 @@ static const struct cmd cmds[] = {
 	{ "config", cmd_config, "print the effective settings and where each came from",
 	  "usage: ferry config\n"
 	  "\n"
-	  "Prints each setting, its value and its origin (ferry.ini:LINE, an\n"
-	  "environment variable, or the default).\n" },
+	  "Prints each setting, its value and its origin (ferry.ini:LINE, your\n"
+	  "own file ~/.config/ferry/config.ini:LINE, an environment variable, or\n"
+	  "the default), and whether a program named in ferry.ini is trusted.\n" },
+	{ "trust", cmd_trust, "let this project's ferry.ini run a program here (ssh_command)",
+	  "usage: ferry trust\n"
+	  "       ferry trust --revoke\n"
+	  "       ferry trust --list\n"
+	  "\n"
+	  "A project's ferry.ini may name a program that ferry runs on this computer\n"
+	  "(target.ssh_command).  ferry runs it only once you trusted that very\n"
+	  "file: `ferry trust` shows those keys and their values, then records the\n"
+	  "project folder and the file's hash in your state folder.  Any change to\n"
+	  "ferry.ini asks again.  Your own ~/.config/ferry/config.ini and\n"
+	  "FERRY_SSH_COMMAND need no trust (see `ferry help config`).\n"
+	  "\n"
+	  "  --revoke   forget the trust in this project's ferry.ini\n"
+	  "  --list     list the trusted files and what they run\n" },
 	{ "exec", cmd_exec, "run a command in the project folder on the server",
 	  "usage: ferry exec [options] [--] CMD [ARG...]\n"
 	  "       ferry exec [options] --shell 'STRING'\n"
@@ -333,8 +348,19 @@ static void state_dir_prepare(const char *root)
 
 void cmd_load_config(struct config *c, const char *dir)
 {
+	cmd_load_config_any(c, dir, NULL);
+}
+
+void cmd_load_config_any(struct config *c, const char *dir, char **untrusted)
+{
 	char *err = NULL;
 	int r = config_load(c, dir, &err);
+	if (r == -EACCES && untrusted != NULL) {
+		*untrusted = err;
+		r = 0;
+	} else if (untrusted != NULL) {
+		*untrusted = NULL;
+	}
 	if (r == -ENOENT) {
 		error_msg("no ferry.ini in '%s' or any parent folder", dir);
 		hint_msg("run `ferry init HOST:PATH` (or `ferry init --local DIR`) in your project folder");
@@ -342,7 +368,10 @@ void cmd_load_config(struct config *c, const char *dir)
 	}
 	if (r < 0) {
 		error_msg("%s", err);
+		if (r == -EACCES)
+			hint_msg("%s", CONFIG_TRUST_HINT);
 		free(err);
+		config_release(c);
 		exit(EXIT_CONFIG);
 	}
 	state_dir_prepare(c->root);

@@ -31,6 +31,10 @@ void cmd_usage_die(const char *name, const char *fmt, ...) __attribute__((format
 /* Loads ferry.ini from dir (ctx->dir) or a parent, or exits with
  * EXIT_CONFIG and one clear line. */
 void cmd_load_config(struct config *c, const char *dir);
+/* The same, except that a ferry.ini whose program keys need `ferry trust`
+ * is loaded anyway (`ferry config`, `ferry trust`): *untrusted is then
+ * the message to print (caller frees), else NULL. */
+void cmd_load_config_any(struct config *c, const char *dir, char **untrusted);
 /* A path the user typed (relative to where ferry runs, as git takes
  * them) as a path in the project, checked as any peer path; NULL when it
  * is not inside the project.  The caller frees. */
@@ -64,6 +68,7 @@ char *sync_target_dir(const struct config *cfg);
 
 int cmd_init(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_trust(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_exec(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_shell(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv);

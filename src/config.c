@@ -5,6 +5,12 @@
  * that the limits (file size, line length, no binary bytes) are enforced
  * before inih sees a byte and so that every key knows its line number.
  * Multi-line values are off: a continuation line would hide a typo.
+ *
+ * The same parser reads the user's own file (~/.config/ferry/config.ini):
+ * only the keys marked KF_USER, in [target], [host "NAME"] or [project
+ * "/PATH"].  A key marked KF_PROGRAM names a program run on this computer:
+ * from a project's ferry.ini it is used only once the user trusts the
+ * file (trust.c); a new such key needs only the mark.
  */
 #define _GNU_SOURCE
 #include "config.h"
@@ -17,19 +23,27 @@
 
 #include "fsx.h"
 #include "limits.h"
+#include "trust.h"
 #include "util.h"
 
 #include "banned.h"
 
+enum {
+	KF_USER = 1,	/* may be set in the user's file too */
+	KF_PROGRAM = 2,	/* names a program run here: ferry.ini needs trust */
+};
+
 static const struct key_def {
 	const char *section, *name;
 	bool list;
+	unsigned flags;		/* KF_*; user keys are single strings */
+	const char *env;	/* environment variable that overrides it */
 } keys[KEY__COUNT] = {
 	[KEY_TYPE] = { "target", "type", false },
 	[KEY_HOST] = { "target", "host", false },
 	[KEY_PATH] = { "target", "path", false },
-	[KEY_SSH_COMMAND] = { "target", "ssh_command", false },
-	[KEY_AGENT_DIR] = { "target", "agent_dir", false },
+	[KEY_SSH_COMMAND] = { "target", "ssh_command", false, KF_USER | KF_PROGRAM, "FERRY_SSH_COMMAND" },
+	[KEY_AGENT_DIR] = { "target", "agent_dir", false, KF_USER, NULL },
 	[KEY_SHARED] = { "target", "shared", false },
 	[KEY_PUSH] = { "sync", "push", true },
 	[KEY_PULL] = { "sync", "pull", true },
@@ -45,6 +59,16 @@ const char *config_key_name(enum config_key k)
 	if (names[k][0] == '\0')
 		snprintf(names[k], sizeof(names[k]), "%s.%s", keys[k].section, keys[k].name);
 	return names[k];
+}
+
+bool config_key_program(enum config_key k)
+{
+	return (keys[k].flags & KF_PROGRAM) != 0;
+}
+
+bool config_key_user(enum config_key k)
+{
+	return (keys[k].flags & KF_USER) != 0;
 }
 
 void strlist_add(struct strlist *l, const char *s)
@@ -76,7 +100,18 @@ void config_release(struct config *c)
 	strlist_release(&c->pull);
 	strlist_release(&c->ignore);
 	strlist_release(&c->pull_ignore);
+	free(c->user_file);
+	for (int k = 0; k < KEY__COUNT; k++)
+		free(c->file_program[k]);
 	memset(c, 0, sizeof(*c));
+}
+
+void user_vals_release(struct user_vals *u)
+{
+	for (int s = 0; s < SCOPE__COUNT; s++)
+		for (int k = 0; k < KEY__COUNT; k++)
+			free(u->val[s][k]);
+	memset(u, 0, sizeof(*u));
 }
 
 struct parse_ctx {
@@ -86,6 +121,14 @@ struct parse_ctx {
 	size_t len, pos;
 	int line;		/* line number of the line inih holds now */
 	char *err;		/* first error, "file:line: message" */
+	/* The user's file: the section the reader is in, whether it applies
+	 * to this project (host, root), the keys it set so far. */
+	bool user;
+	struct user_vals *u;
+	const char *host, *root;
+	bool in_section, applies;
+	enum user_scope scope;
+	int sec_line[KEY__COUNT];
 };
 
 static void ctx_error(struct parse_ctx *x, int line, const char *fmt, ...) ATTR_PRINTF(3, 4);
@@ -150,6 +193,62 @@ static const char *suggest(const char *section, const char *name)
 	return best;
 }
 
+/* "[host \"NAME\"]" -> NAME (caller frees), or NULL. */
+static char *quoted_arg(const char *section, const char *word)
+{
+	size_t wl = strlen(word), l = strlen(section);
+	if (strncmp(section, word, wl) != 0 || section[wl] != ' ' || section[wl + 1] != '"' || l < wl + 3 ||
+	    section[l - 1] != '"')
+		return NULL;
+	char *a = xstrndup(section + wl + 2, l - wl - 3);
+	if (strchr(a, '"') != NULL) {
+		free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* A section header of the user's file: which scope, and whether it
+ * applies to this project. */
+static void user_section(struct parse_ctx *x, const char *name)
+{
+	char *arg;
+	memset(x->sec_line, 0, sizeof(x->sec_line));
+	x->in_section = true;
+	if (strcmp(name, "target") == 0) {
+		x->scope = SCOPE_ALL;
+		x->applies = true;
+	} else if ((arg = quoted_arg(name, "host")) != NULL) {
+		if (arg[0] == '\0' || arg[0] == '-' || strpbrk(arg, " \t'\"\\") != NULL)
+			ctx_error(x, x->line, "'%s' is not a usable ssh host (no leading '-', spaces or quotes)", arg);
+		x->scope = SCOPE_HOST;
+		x->applies = x->host != NULL && strcmp(arg, x->host) == 0;
+		free(arg);
+	} else if ((arg = quoted_arg(name, "project")) != NULL) {
+		char *p = NULL;
+		if (strncmp(arg, "~/", 2) == 0) {
+			char *home = user_home();
+			p = xasprintf("%s/%s", home, arg + 2);
+			free(home);
+		} else if (arg[0] == '/') {
+			p = xstrdup(arg);
+		} else {
+			ctx_error(x, x->line, "'%s' is not an absolute path (a project folder: /PATH or ~/PATH)", arg);
+		}
+		x->scope = SCOPE_PROJECT;
+		x->applies = false;
+		if (p != NULL) {
+			char *n = path_absolute(p);
+			x->applies = x->root != NULL && strcmp(n, x->root) == 0;
+			free(n);
+			free(p);
+		}
+		free(arg);
+	} else {
+		ctx_error(x, x->line, "unknown section '[%s]' (known here: [target], [host \"NAME\"], [project \"/PATH\"])", name);
+	}
+}
+
 /* Our reader: one line per call, limits enforced, line numbers counted. */
 static char *ini_line_reader(char *str, int num, void *stream)
 {
@@ -185,7 +284,9 @@ static char *ini_line_reader(char *str, int num, void *stream)
 			return NULL;
 		}
 		char *name = xstrndup(t + 1, (size_t)(e - t - 1));
-		if (!section_known(name)) {
+		if (x->user) {
+			user_section(x, name);
+		} else if (!section_known(name)) {
 			const char *sg = suggest(NULL, name);
 			if (sg)
 				ctx_error(x, x->line, "unknown section '[%s]' (did you mean '[%s]'?)", name, sg);
@@ -248,6 +349,69 @@ static int list_add_items(struct parse_ctx *x, struct strlist *l, const char *va
 	return 1;
 }
 
+/* A program's command line: split into words as it will be run. */
+static bool program_ok(struct parse_ctx *x, enum config_key k, const char *value)
+{
+	char **w;
+	if (split_words(value, &w) < 0) {
+		ctx_error(x, x->line, "cannot split %s into words (unbalanced quote?)", keys[k].name);
+		return false;
+	}
+	free_words(w);
+	return true;
+}
+
+/* A key of the user's file. */
+static int user_key(struct parse_ctx *x, const char *name, const char *value)
+{
+	int k;
+	if (!x->in_section) {
+		ctx_error(x, x->line, "key '%s' outside a section (put it under [target], [host \"NAME\"] or [project \"/PATH\"])", name);
+		return 0;
+	}
+	for (k = 0; k < KEY__COUNT; k++)
+		if (strcmp(keys[k].section, "target") == 0 && strcmp(keys[k].name, name) == 0)
+			break;
+	if (k == KEY__COUNT || !(keys[k].flags & KF_USER)) {
+		char known[256] = "";
+		for (int j = 0; j < KEY__COUNT; j++)
+			if (keys[j].flags & KF_USER)
+				snprintf(known + strlen(known), sizeof(known) - strlen(known), "%s%s", known[0] ? ", " : "", keys[j].name);
+		const char *sg = k == KEY__COUNT ? suggest("target", name) : NULL;
+		if (k < KEY__COUNT)
+			ctx_error(x, x->line, "'%s' belongs in a project's ferry.ini (this file holds %s)", name, known);
+		else if (sg)
+			ctx_error(x, x->line, "unknown key '%s' (did you mean '%s'?)", name, sg);
+		else
+			ctx_error(x, x->line, "unknown key '%s' (this file holds %s)", name, known);
+		return 0;
+	}
+	if (x->sec_line[k]) {
+		ctx_error(x, x->line, "duplicate key '%s' (first set on line %d)", name, x->sec_line[k]);
+		return 0;
+	}
+	x->sec_line[k] = x->line;
+	if (value[0] == '\0') {
+		ctx_error(x, x->line, "'%s' has no value", name);
+		return 0;
+	}
+	if (has_control(value)) {
+		ctx_error(x, x->line, "control character in the value of '%s'", name);
+		return 0;
+	}
+	if ((keys[k].flags & KF_PROGRAM) && !program_ok(x, (enum config_key)k, value))
+		return 0;
+	if (!x->applies)
+		return 1;
+	if (x->u->val[x->scope][k] != NULL) {
+		ctx_error(x, x->line, "duplicate key '%s' (first set on line %d)", name, x->u->line[x->scope][k]);
+		return 0;
+	}
+	x->u->val[x->scope][k] = xstrdup(value);
+	x->u->line[x->scope][k] = x->line;
+	return 1;
+}
+
 static int ini_handler_cb(void *user, const char *section, const char *name, const char *value)
 {
 	struct parse_ctx *x = user;
@@ -256,6 +420,8 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 
 	if (x->err != NULL)
 		return 0;
+	if (x->user)
+		return user_key(x, name, value);
 	if (section[0] == '\0') {
 		ctx_error(x, x->line, "key '%s' outside a section (put it under [target] or [sync])", name);
 		return 0;
@@ -285,6 +451,7 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 	}
 	if (!c->line[k])
 		c->line[k] = x->line;
+	c->src[k] = SRC_PROJECT;
 	switch ((enum config_key)k) {
 	case KEY_TYPE:
 		if (strcmp(value, "ssh") == 0)
@@ -306,16 +473,11 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 	case KEY_PATH:
 		c->path = xstrdup(value);
 		break;
-	case KEY_SSH_COMMAND: {
-		char **w;
-		if (split_words(value, &w) < 0) {
-			ctx_error(x, x->line, "cannot split ssh_command into words (unbalanced quote?)");
+	case KEY_SSH_COMMAND:
+		if (!program_ok(x, KEY_SSH_COMMAND, value))
 			return 0;
-		}
-		free_words(w);
 		c->ssh_command = xstrdup(value);
 		break;
-	}
 	case KEY_AGENT_DIR:
 		c->agent_dir = xstrdup(value);
 		break;
@@ -350,16 +512,19 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 	case KEY__COUNT:
 		break;
 	}
+	if (keys[k].flags & KF_PROGRAM)
+		c->file_program[k] = xstrdup(value);
 	return 1;
 }
 
-int config_parse(struct config *c, const char *file, const char *text, size_t len, char **err)
+/* The grammar, for both files: 0, or -1 with x->err set. */
+static int parse_run(struct parse_ctx *x)
 {
-	struct parse_ctx x = { .c = c, .file = file, .text = text, .len = len };
+	const char *file = x->file, *text = x->text;
+	size_t len = x->len;
 
-	*err = NULL;
 	if (len > CONFIG_FILE_MAX) {
-		*err = xasprintf("%s: file is too large (at most %d bytes)", file, CONFIG_FILE_MAX);
+		x->err = xasprintf("%s: file is too large (at most %d bytes)", file, CONFIG_FILE_MAX);
 		return -1;
 	}
 	if (memchr(text, '\0', len) != NULL) {
@@ -367,7 +532,7 @@ int config_parse(struct config *c, const char *file, const char *text, size_t le
 		int line = 1;
 		for (const char *p = text; *p; p++)
 			line += *p == '\n';
-		*err = xasprintf("%s:%d: binary data in the file (byte 0x00); is this really a ferry.ini?", file, line);
+		x->err = xasprintf("%s:%d: binary data in the file (byte 0x00); is this really a ferry.ini?", file, line);
 		return -1;
 	}
 	/* Debian's inih exposes its options at run time. */
@@ -378,12 +543,35 @@ int config_parse(struct config *c, const char *file, const char *text, size_t le
 	ini_max_line = CONFIG_LINE_MAX + 8;
 	ini_allow_no_value = false;
 
-	int r = ini_parse_stream(ini_line_reader, &x, ini_handler_cb, &x);
-	if (x.err == NULL && r > 0)
-		ctx_error(&x, r, "cannot parse this line (expected 'key = value' or '[section]')");
-	else if (x.err == NULL && r < 0)
-		ctx_error(&x, 0, "cannot parse (error %d)", r);
+	int r = ini_parse_stream(ini_line_reader, x, ini_handler_cb, x);
+	if (x->err == NULL && r > 0)
+		ctx_error(x, r, "cannot parse this line (expected 'key = value' or '[section]')");
+	else if (x->err == NULL && r < 0)
+		ctx_error(x, 0, "cannot parse (error %d)", r);
+	return x->err != NULL ? -1 : 0;
+}
 
+int config_parse_user(struct user_vals *u, const char *file, const char *text, size_t len,
+		      const char *host, const char *root, char **err)
+{
+	struct config none = { 0 };
+	struct parse_ctx x = { .c = &none, .file = file, .text = text, .len = len,
+			       .user = true, .u = u, .host = host, .root = root };
+	*err = NULL;
+	if (parse_run(&x) < 0) {
+		*err = x.err;
+		user_vals_release(u);
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse(struct config *c, const char *file, const char *text, size_t len, char **err)
+{
+	struct parse_ctx x = { .c = c, .file = file, .text = text, .len = len };
+
+	*err = NULL;
+	(void)parse_run(&x);
 	if (x.err == NULL) {
 		if (c->kind == TARGET_NONE)
 			ctx_error(&x, 0, "[target] has no 'type' (use 'ssh' or 'local'; `ferry init` writes one)");
@@ -408,6 +596,140 @@ static bool path_at_or_below(const char *a, const char *b)
 	if (strcmp(b, "/") == 0)
 		return true;
 	return strncmp(a, b, n) == 0 && (a[n] == '\0' || a[n] == '/');
+}
+
+char *config_user_path(void)
+{
+	const char *xdg = getenv("XDG_CONFIG_HOME");
+	if (xdg != NULL && xdg[0] == '/')
+		return xasprintf("%s/ferry/config.ini", xdg);
+	char *home = user_home();
+	char *p = xasprintf("%s/.config/ferry/config.ini", strcmp(home, "/") ? home : "");
+	free(home);
+	return p;
+}
+
+/* The user's file, when there is one, into u.  Refused (-1) when someone
+ * else owns it or may write it, as ssh refuses such a ~/.ssh/config. */
+static int user_load(struct config *c, struct user_vals *u, char **err)
+{
+	char *text = NULL;
+	size_t len;
+	const char *why = NULL;
+	c->user_file = config_user_path();
+	int r = read_owned(c->user_file, 0, CONFIG_FILE_MAX, &text, &len, &why);
+	if (r == -ENOENT || r == -ENOTDIR)
+		return 0;
+	if (r == -EPERM && why != NULL) {
+		*err = xasprintf("'%s' %s, so ferry does not use it (chmod go-w it; it must be yours)", c->user_file, why);
+		return -1;
+	}
+	if (r == -EFBIG) {
+		*err = xasprintf("%s: file is too large (at most %d bytes)", c->user_file, CONFIG_FILE_MAX);
+		return -1;
+	}
+	if (r < 0) {
+		*err = xasprintf("cannot read '%s': %s", c->user_file, strerror(-r));
+		return -1;
+	}
+	r = config_parse_user(u, c->user_file, text, len, c->kind == TARGET_SSH ? c->host : NULL, c->root, err);
+	free(text);
+	return r;
+}
+
+/* The string field of a key the user's file may set. */
+static char **user_field(struct config *c, enum config_key k)
+{
+	switch (k) {
+	case KEY_SSH_COMMAND: return &c->ssh_command;
+	case KEY_AGENT_DIR: return &c->agent_dir;
+	default: bug("key %s is KF_USER but has no field", config_key_name(k));
+	}
+}
+
+/* Each key the user's file may set, from (first wins) the environment,
+ * the user's [project], ferry.ini, the user's [host], the user's
+ * [target].  0; -1 with *err for a bad environment value; 1 with *err
+ * when the value in use of a program key comes from an untrusted
+ * ferry.ini. */
+static int resolve(struct config *c, const struct user_vals *u, char **err)
+{
+	static const enum user_scope after_file[] = { SCOPE_HOST, SCOPE_ALL };
+	int need = -1;
+
+	for (int k = 0; k < KEY__COUNT; k++)
+		if (c->file_program[k] != NULL)
+			c->program_in_file = true;
+	for (int k = 0; k < KEY__COUNT; k++) {
+		if (!(keys[k].flags & KF_USER))
+			continue;
+		char **f = user_field(c, (enum config_key)k);
+		const char *env = keys[k].env ? getenv(keys[k].env) : NULL;
+		const char *uv = NULL;
+		int uline = 0;
+		if (env != NULL && env[0] != '\0') {
+			char **w;
+			if ((keys[k].flags & KF_PROGRAM) && split_words(env, &w) < 0) {
+				*err = xasprintf("cannot split %s into words (unbalanced quote?)", keys[k].env);
+				return -1;
+			}
+			if (keys[k].flags & KF_PROGRAM)
+				free_words(w);
+			free(*f);
+			*f = xstrdup(env);
+			c->src[k] = SRC_ENV;
+			continue;
+		}
+		if (u->val[SCOPE_PROJECT][k] != NULL) {
+			uv = u->val[SCOPE_PROJECT][k];
+			uline = u->line[SCOPE_PROJECT][k];
+		} else if (c->line[k]) {
+			c->src[k] = SRC_PROJECT;
+			if ((keys[k].flags & KF_PROGRAM) && need < 0)
+				need = k;
+			continue;
+		}
+		for (size_t i = 0; uv == NULL && i < sizeof(after_file) / sizeof(after_file[0]); i++)
+			if (u->val[after_file[i]][k] != NULL) {
+				uv = u->val[after_file[i]][k];
+				uline = u->line[after_file[i]][k];
+			}
+		if (uv != NULL) {
+			free(*f);
+			*f = xstrdup(uv);
+			c->src[k] = SRC_USER;
+			c->user_line[k] = uline;
+		}
+	}
+	if (!c->program_in_file)
+		return 0;
+	const char *why = NULL;
+	enum trust_state t = trust_check(c, &why);
+	c->trusted = t == TRUST_OK;
+	if (c->trusted || need < 0)
+		return 0;
+	*err = xasprintf("%s:%d sets %s, which runs a program on this computer, and %s%s%s%s",
+			 c->file, c->line[need], config_key_name((enum config_key)need),
+			 t == TRUST_CHANGED ? "the file changed since you trusted it" : "you have not trusted this file",
+			 why ? " (your trust record " : "", why ? why : "", why ? " and was not read)" : "");
+	return 1;
+}
+
+char *config_origin(const struct config *c, enum config_key k)
+{
+	switch (c->src[k]) {
+	case SRC_ENV:
+		return xstrdup(keys[k].env);
+	case SRC_USER:
+		return xasprintf("%s:%d", c->user_file, c->user_line[k]);
+	case SRC_PROJECT:
+		if (keys[k].flags & KF_PROGRAM)
+			return xasprintf("%s:%d (%s)", CONFIG_NAME, c->line[k], c->trusted ? "trusted" : "NOT trusted: ferry trust");
+		return xasprintf("%s:%d", CONFIG_NAME, c->line[k]);
+	case SRC_DEFAULT:
+		break;
+	}
+	return xstrdup("default");
 }
 
 int config_load(struct config *c, const char *dir, char **err)
@@ -448,28 +770,21 @@ int config_load(struct config *c, const char *dir, char **err)
 		return r;
 	}
 	c->root = d;
+	trust_hash(text, len, c->file_hash);
 	r = config_parse(c, c->file, text, len, err);
 	free(text);
 	if (r < 0)
 		return r;
 
-	const char *env = getenv("FERRY_SSH_COMMAND");
-	if (env != NULL && env[0] != '\0') {
-		char **w;
-		if (split_words(env, &w) < 0) {
-			*err = xstrdup("cannot split FERRY_SSH_COMMAND into words (unbalanced quote?)");
-			return -1;
-		}
-		free_words(w);
-		free(c->ssh_command);
-		c->ssh_command = xstrdup(env);
-		c->ssh_command_src = "FERRY_SSH_COMMAND";
-	} else if (c->ssh_command != NULL) {
-		c->ssh_command_src = "file";
-	} else {
+	struct user_vals u = { 0 };
+	if (user_load(c, &u, err) < 0)
+		return -1;
+	int untrusted = resolve(c, &u, err);
+	user_vals_release(&u);
+	if (untrusted < 0)
+		return -1;
+	if (c->ssh_command == NULL)
 		c->ssh_command = xstrdup("ssh");
-		c->ssh_command_src = "default";
-	}
 	if (c->kind == TARGET_LOCAL && c->path[0] != '/') {
 		char *abs = xasprintf("%s/%s", c->root, c->path);
 		free(c->path);
@@ -478,6 +793,7 @@ int config_load(struct config *c, const char *dir, char **err)
 		/* The line limit bounds the value; the project folder in front
 		 * of a relative one may not. */
 		if (strlen(c->path) > PATH_REL_MAX) {
+			free(*err);
 			*err = xasprintf("%s:%d: 'path' becomes '%.40s...', longer than %d bytes", c->file,
 					 c->line[KEY_PATH], c->path, PATH_REL_MAX);
 			return -1;
@@ -491,12 +807,14 @@ int config_load(struct config *c, const char *dir, char **err)
 		bool bad = path_at_or_below(p, c->root) || path_at_or_below(c->root, p);
 		free(p);
 		if (bad) {
+			free(*err);
 			*err = xasprintf("%s:%d: the local target '%s' must be outside the project folder '%s' and not contain it",
 					 c->file, c->line[KEY_PATH], c->path, c->root);
 			return -1;
 		}
 	}
-	return 0;
+	/* Last, so that the caller may still show every value. */
+	return untrusted ? -EACCES : 0;
 }
 
 char *config_render(enum target_kind kind, const char *host, const char *path)

@@ -35,6 +35,7 @@
 #define CONFIG_FILE_MAX		(64 * 1024)
 #define CONFIG_LINE_MAX		1024
 #define CONFIG_LIST_MAX		256		/* items in one list key */
+#define TRUST_FILE_MAX		(256 * 1024)	/* the user's record of trusted ferry.ini files */
 #define CONFIG_DIR_DEPTH_MAX	64		/* parent dirs searched for ferry.ini */
 
 /* Ignore rules (.gitignore and the project file). */

@@ -149,7 +149,7 @@ teardown() { common_teardown; }
 @test "ssh: noisy shell startup files are skipped" {
 	printf '#!/bin/sh\necho "Welcome to the cluster!"\nexec ssh "$@"\n' >"$T/noisy-ssh"
 	chmod +x "$T/noisy-ssh"
-	sed -i "s|^ssh_command = ssh|ssh_command = $T/noisy-ssh|" ferry.ini
+	sed -i "s|^ssh_command = ssh|ssh_command = $T/noisy-ssh|" "$USER_CONFIG"
 	run "$FERRY" exec -- echo fine
 	[ "$status" -eq 0 ]
 	[ "$output" = "fine" ]
@@ -158,7 +158,7 @@ teardown() { common_teardown; }
 }
 
 @test "ssh: a missing ssh client is a clear error" {
-	sed -i "s|^ssh_command = .*|ssh_command = /nonexistent/ssh|" ferry.ini
+	sed -i "s|^ssh_command = .*|ssh_command = /nonexistent/ssh|" "$USER_CONFIG"
 	run "$FERRY" exec -- true
 	[ "$status" -eq 69 ]
 	[[ "$output" == *"cannot run '/nonexistent/ssh'"* ]]

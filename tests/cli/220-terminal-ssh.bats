@@ -70,7 +70,7 @@ PY
 	sed -e 's/StrictHostKeyChecking yes/StrictHostKeyChecking ask/' -e '/BatchMode yes/d' \
 		-e "s|UserKnownHostsFile .*|UserKnownHostsFile $T/known_hosts|" "$SSHD_DIR/ssh_config" >"$T/ask_config"
 	: >"$T/known_hosts"
-	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/ask_config|" ferry.ini
+	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/ask_config|" "$USER_CONFIG"
 	in_tmux "$FERRY exec -- echo first-contact-ok"
 	until_screen "continue connecting"
 	tmux -S "$TSOCK" send-keys yes Enter

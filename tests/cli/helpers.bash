@@ -14,6 +14,10 @@ common_setup() {
 	T=$(mktemp -d /tmp/ft.XXXXXX)
 	chmod 755 "$T"
 	export HOME="$T/home" XDG_RUNTIME_DIR="$T/run" XDG_CACHE_HOME="$T/home/.cache"
+	# The user's own ferry file (ssh_command lives there, see
+	# init_ssh_project), never the real one.
+	export XDG_CONFIG_HOME="$T/home/.config"
+	USER_CONFIG="$XDG_CONFIG_HOME/ferry/config.ini"
 	mkdir -p "$HOME" "$XDG_RUNTIME_DIR" "$T/proj"
 	chmod 700 "$XDG_RUNTIME_DIR"
 	unset FERRY_SSH_COMMAND
@@ -126,10 +130,13 @@ stop_sshd() {
 }
 
 # An ssh project: ferry.ini pointing at the test sshd, agents kept in the
-# test dir.
+# test dir.  The ssh command is where a user keeps theirs: in their own
+# file, for the host (a project's ferry.ini would need `ferry trust`).
 init_ssh_project() {
 	"$FERRY" init ferry-test:"$T/remote" >/dev/null
-	printf 'ssh_command = ssh -F %s\nagent_dir = %s\n' "$SSHD_DIR/ssh_config" "$SSHD_DIR/agents" >"$T/extra"
+	mkdir -p "${USER_CONFIG%/*}"
+	printf '[host "ferry-test"]\nssh_command = ssh -F %s\n' "$SSHD_DIR/ssh_config" >"$USER_CONFIG"
+	printf 'agent_dir = %s\n' "$SSHD_DIR/agents" >"$T/extra"
 	# Put the extra keys into [target] (before [sync]).
 	awk -v extra="$T/extra" '/^\[sync\]/ { while ((getline l < extra) > 0) print l; print "" } { print }' \
 		ferry.ini >ferry.ini.new && mv ferry.ini.new ferry.ini
@@ -180,7 +187,7 @@ kill_test_agents() {
 slow_link() {
 	sed "/^Host ferry-test/a\\	ProxyCommand python3 $BATS_TEST_DIRNAME/slow-link.py %h %p $1" \
 		"$SSHD_DIR/ssh_config" >"$T/slow_config"
-	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" ferry.ini
+	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" "$USER_CONFIG"
 }
 
 # The same with DELAY_MS ($1) of latency each way and RATE bytes a second
@@ -188,5 +195,5 @@ slow_link() {
 long_link() {
 	sed "/^Host ferry-test/a\\	ProxyCommand python3 $BATS_TEST_DIRNAME/../../bench/delay-relay.py %h %p $1 $2" \
 		"$SSHD_DIR/ssh_config" >"$T/slow_config"
-	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" ferry.ini
+	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" "$USER_CONFIG"
 }

@@ -1,5 +1,6 @@
 /*
- * fuzz-config.c - libFuzzer harness: arbitrary bytes as ferry.ini.
+ * fuzz-config.c - libFuzzer harness: arbitrary bytes as ferry.ini, and
+ * as the user's own config.ini (the same parser, its other entry point).
  */
 #define _GNU_SOURCE
 #include <stdint.h>
@@ -22,6 +23,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)config_parse(&c, "fuzz.ini", text, size, &err);
 	free(err);
 	config_release(&c);
+	struct user_vals u = { 0 };
+	err = NULL;
+	(void)config_parse_user(&u, "config.ini", text, size, "gpu", "/w/p", &err);
+	free(err);
+	user_vals_release(&u);
 	free(text);
 	return 0;
 }

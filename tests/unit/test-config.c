@@ -107,8 +107,88 @@ static void test_values(void)
 	free(err);
 }
 
+/* The user's file: its own sections, only the keys it may hold, and only
+ * the sections that apply to this host and folder. */
+static void test_user(void)
+{
+	static const struct {
+		const char *text, *err;	/* err NULL = must parse */
+		const char *all, *host, *proj;	/* ssh_command per scope */
+	} cases[] = {
+		{ "[target]\nssh_command = ssh -v\n", NULL, "ssh -v", NULL, NULL },
+		{ "[host \"gpu\"]\nssh_command = ssh -F g\n[host \"cpu\"]\nssh_command = ssh -F c\n", NULL, NULL, "ssh -F g", NULL },
+		{ "[project \"/w/p\"]\nssh_command = p1\n[project \"/w/other\"]\nssh_command = p2\n", NULL, NULL, NULL, "p1" },
+		{ "[project \"/w/q/../p/\"]\nagent_dir = /s\n", NULL, NULL, NULL, NULL },
+		{ "", NULL, NULL, NULL, NULL },
+		{ "ssh_command = x\n", "u.ini:1: key 'ssh_command' outside a section (put it under [target], [host \"NAME\"] or [project \"/PATH\"])", NULL, NULL, NULL },
+		{ "[target]\nhost = h\n", "u.ini:2: 'host' belongs in a project's ferry.ini (this file holds ssh_command, agent_dir)", NULL, NULL, NULL },
+		{ "[target]\nssh_comand = x\n", "u.ini:2: unknown key 'ssh_comand' (did you mean 'ssh_command'?)", NULL, NULL, NULL },
+		{ "[sync]\n", "u.ini:1: unknown section '[sync]' (known here: [target], [host \"NAME\"], [project \"/PATH\"])", NULL, NULL, NULL },
+		{ "[host gpu]\n", "u.ini:1: unknown section '[host gpu]' (known here: [target], [host \"NAME\"], [project \"/PATH\"])", NULL, NULL, NULL },
+		{ "[host \"-oProxy\"]\n", "u.ini:1: '-oProxy' is not a usable ssh host (no leading '-', spaces or quotes)", NULL, NULL, NULL },
+		{ "[project \"rel\"]\n", "u.ini:1: 'rel' is not an absolute path (a project folder: /PATH or ~/PATH)", NULL, NULL, NULL },
+		{ "[target]\nssh_command = a\nssh_command = b\n", "u.ini:3: duplicate key 'ssh_command' (first set on line 2)", NULL, NULL, NULL },
+		{ "[host \"gpu\"]\nssh_command = a\n[host \"gpu\"]\nssh_command = b\n", "u.ini:4: duplicate key 'ssh_command' (first set on line 2)", NULL, NULL, NULL },
+		/* A section that does not apply is checked all the same. */
+		{ "[host \"cpu\"]\nssh_command = ssh \"unbalanced\n", "u.ini:2: cannot split ssh_command into words (unbalanced quote?)", NULL, NULL, NULL },
+		{ "[target]\nssh_command =\n", "u.ini:2: 'ssh_command' has no value", NULL, NULL, NULL },
+		{ "[target]\n\x01\n", "u.ini:2: binary data in the file (byte 0x01); is this really a ferry.ini?", NULL, NULL, NULL },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct user_vals u = { 0 };
+		char *err = NULL;
+		t_case = cases[i].text;
+		int r = config_parse_user(&u, "u.ini", cases[i].text, strlen(cases[i].text), "gpu", "/w/p", &err);
+		if (cases[i].err == NULL) {
+			CHECK(r == 0);
+			if (err)
+				CHECK_STR(err, "(no error)");
+			const char *want[SCOPE__COUNT] = { cases[i].all, cases[i].host, cases[i].proj };
+			for (int sc = 0; sc < SCOPE__COUNT; sc++) {
+				if (want[sc])
+					CHECK_STR(u.val[sc][KEY_SSH_COMMAND], want[sc]);
+				else
+					CHECK(u.val[sc][KEY_SSH_COMMAND] == NULL);
+			}
+		} else {
+			CHECK(r < 0);
+			CHECK_STR(err, cases[i].err);
+		}
+		free(err);
+		user_vals_release(&u);
+	}
+
+	t_case = "project path normalised";
+	struct user_vals u = { 0 };
+	char *err = NULL;
+	const char *t = "[project \"/w/q/../p/\"]\nagent_dir = /s\n";
+	CHECK(config_parse_user(&u, "u.ini", t, strlen(t), NULL, "/w/p", &err) == 0);
+	CHECK_STR(u.val[SCOPE_PROJECT][KEY_AGENT_DIR], "/s");
+	CHECK(u.line[SCOPE_PROJECT][KEY_AGENT_DIR] == 2);
+	user_vals_release(&u);
+	free(err);
+
+	t_case = "key flags";
+	CHECK(config_key_program(KEY_SSH_COMMAND));
+	CHECK(!config_key_program(KEY_AGENT_DIR));
+	CHECK(!config_key_program(KEY_HOST));
+	CHECK(config_key_user(KEY_AGENT_DIR));
+	CHECK(!config_key_user(KEY_PATH));
+
+	t_case = "ferry.ini keeps its program values";
+	struct config c = { 0 };
+	t = "[target]\ntype = ssh\nhost = h\npath = p\nssh_command = ssh -F x\n";
+	CHECK(config_parse(&c, "t.ini", t, strlen(t), &err) == 0);
+	CHECK_STR(c.file_program[KEY_SSH_COMMAND], "ssh -F x");
+	CHECK(c.file_program[KEY_AGENT_DIR] == NULL);
+	CHECK(c.src[KEY_SSH_COMMAND] == SRC_PROJECT && c.src[KEY_AGENT_DIR] == SRC_DEFAULT);
+	config_release(&c);
+	free(err);
+}
+
 void test_config(void)
 {
 	test_errors();
 	test_values();
+	test_user();
 }
