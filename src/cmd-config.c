@@ -20,7 +20,7 @@ static void row(const struct config *c, enum config_key k, const char *value, co
 		snprintf(where, sizeof(where), "%s:%d", CONFIG_NAME, c->line[k]);
 	else
 		snprintf(where, sizeof(where), "%s", dflt_src);
-	printf("%-19s %-32s %s\n", config_key_name(k), value, where);
+	printf("%-19s %-32s %s\n", config_key_name(k), vis(value), where);
 }
 
 static char *join(const struct strlist *l, const char *dflt)
@@ -50,7 +50,7 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 		cmd_usage_die("config", "unexpected '%s'", argv[1]);
 	}
 	cmd_load_config(&c, ctx->dir);
-	printf("%-19s %s\n", "file", c.file);
+	printf("%-19s %s\n", "file", vis(c.file));
 	row(&c, KEY_TYPE, c.kind == TARGET_SSH ? "ssh" : "local", "");
 	if (c.kind == TARGET_SSH)
 		row(&c, KEY_HOST, c.host, "");

@@ -483,10 +483,31 @@ char *str_visible(const char *s)
 	return str_visible_n(s, strlen(s));
 }
 
+char *str_visible_lines(const void *p, size_t n)
+{
+	if (n > (SIZE_MAX - 1) / 4)
+		oom(n);
+	const char *s = p, *end = s + n;
+	char *out = xmalloc(n * 4 + 1), *o = out;
+	*o = '\0';
+	while (s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t len = nl ? (size_t)(nl - s) : (size_t)(end - s);
+		size_t keep = nl && len && s[len - 1] == '\r' ? len - 1 : len;
+		o += str_visible_to(o, s, keep);
+		if (nl)
+			*o++ = '\n';
+		*o = '\0';
+		s += len + (nl != NULL);
+	}
+	return out;
+}
+
 const char *vis(const char *s)
 {
-	static char *ring[8];
-	static unsigned next;
+	/* Per thread: a push's worker threads never race the printing one. */
+	static _Thread_local char *ring[8];
+	static _Thread_local unsigned next;
 	unsigned k = next++ % ARRAY_LEN(ring);
 	free(ring[k]);
 	ring[k] = str_visible(s ? s : "(null)");

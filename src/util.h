@@ -95,6 +95,9 @@ char *json_quote(const char *s);
  * Diagnostics (error_msg, warn_msg, hint_msg, die, ferr_die) pass their
  * whole line through it already: never hand them a vis() string. */
 size_t str_visible_to(char *out, const void *p, size_t n);
+/* Lines of text from elsewhere (what ssh or the server's shell printed):
+ * each line made visible, its newline kept, a CR before it dropped. */
+char *str_visible_lines(const void *p, size_t n);
 char *str_visible_n(const void *p, size_t n);
 char *str_visible(const char *s);
 const char *vis(const char *s);

@@ -186,6 +186,9 @@ static void test_visible(void)
 			CHECK(*q >= 0x20 && *q < 0x7f);
 		free(v);
 	}
+	char *l = str_visible_lines("ok\r\nbad\x1b]0;t\a\r\n\nlast\r", 21);
+	CHECK_STR(l, "ok\nbad\\e]0;t\\a\n\nlast\\r");
+	free(l);
 	/* vis: eight at once stay valid; NULL is said. */
 	const char *v1 = vis("a\nb"), *v2 = vis(NULL);
 	for (int i = 0; i < 6; i++)
