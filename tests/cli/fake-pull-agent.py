@@ -107,6 +107,14 @@ elif SCENARIO == "delta-nosig":
     deltas[1] = b"\x01" + struct.pack(">II", 0, 1)
 elif SCENARIO == "unordered":
     entries = [(DIR, b"results"), (FILE, b"results/b.txt", b"b"), (FILE, b"results/a.txt", b"a")]
+elif SCENARIO == "escapes":
+    # Names and a notice that would retitle the window, ring, rewrite
+    # the line or forge one if printed as they came.
+    out.write(frame(0x30a, struct.pack(">I", 0) + s(b"results/\x1b]0;pwned\x07gone")
+                    + s(b"denied\r\x1b[2Kferry: all good")))
+    entries = [(DIR, b"results"), (FILE, b"results/\x1b]0;title\x07.txt", b"t"),
+               (FILE, b"results/cr\rname", b"c"), (FILE, b"results/nl\nname", b"n"),
+               (FILE, b"results/\xe6\x97\xa5\xe6\x9c\xac.txt", b"j")]
 elif SCENARIO == "benign":
     entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
 elif SCENARIO == "pings":
