@@ -70,6 +70,16 @@ sys.stdout.buffer.write(struct.pack(">IHH", len(hello), 1, 0) + hello + struct.p
 	[ "$output" = "fine" ]
 }
 
+@test "doctor shows the server's startup noise visibly" {
+	printf '#!/bin/sh\nprintf "Welcome!\\033]0;title\\007\\r\\n"\nexec "%s" agent\n' "$FERRY" >"$T/glued"
+	chmod +x "$T/glued"
+	"$FERRY" init --force fake-host:"$T/remote" >/dev/null
+	FERRY_SSH_COMMAND="$T/glued" run timeout 30 "$FERRY" doctor
+	echo "$output"
+	no_raw_controls
+	[[ "$output" == *'Welcome!\e]0;title\a'* ]]
+}
+
 @test "SIGTERM while connecting ends ferry at once" {
 	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-agent.py slow" "$FERRY" exec -- true 2>"$T/err" &
 	pid=$!
