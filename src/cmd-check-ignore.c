@@ -68,11 +68,11 @@ int cmd_check_ignore(const struct cmd_ctx *ctx, int argc, char **argv)
 		bool out = v == SCAN_EXCLUDED || v == SCAN_RESULT || v == SCAN_PULL_IGNORED;
 		any |= out;
 		if (verbose && why)
-			printf("%s\t%s\n", why, arg);
+			printf("%s\t%s\n", vis(why), vis(arg));
 		else if (out)
-			printf("%s\n", arg);
+			printf("%s\n", vis(arg));
 		else if (nonmatch)
-			printf("::\t%s\n", arg);
+			printf("::\t%s\n", vis(arg));
 		free(why);
 		free(abs);
 	}

@@ -17,7 +17,7 @@
 static void row(const struct config *c, enum config_key k, const char *value, const char *dflt_src)
 {
 	char *where = c->src[k] == SRC_DEFAULT ? xstrdup(dflt_src) : config_origin(c, k);
-	printf("%-19s %-32s %s\n", config_key_name(k), value, where);
+	printf("%-19s %-32s %s\n", config_key_name(k), vis(value), where);
 	free(where);
 }
 
@@ -49,8 +49,8 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 	}
 	char *untrusted;
 	cmd_load_config_any(&c, ctx->dir, &untrusted);
-	printf("%-19s %s\n", "file", c.file);
-	printf("%-19s %s%s\n", "user file", c.user_file, access(c.user_file, F_OK) == 0 ? "" : " (none)");
+	printf("%-19s %s\n", "file", vis(c.file));
+	printf("%-19s %s%s\n", "user file", vis(c.user_file), access(c.user_file, F_OK) == 0 ? "" : " (none)");
 	row(&c, KEY_TYPE, c.kind == TARGET_SSH ? "ssh" : "local", "");
 	if (c.kind == TARGET_SSH)
 		row(&c, KEY_HOST, c.host, "");

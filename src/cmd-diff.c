@@ -115,8 +115,9 @@ int cmd_diff(const struct cmd_ctx *ctx, int argc, char **argv)
 			error_msg("%s: on neither side", rel[i]);
 			code = 2;
 		} else {
-			char *l1 = xasprintf("server:%s%s", rel[i], there ? "" : " (none)");
-			char *l2 = xasprintf("laptop:%s%s", rel[i], here ? "" : " (none)");
+			/* The headers are ferry's lines; the contents are the files'. */
+			char *l1 = xasprintf("server:%s%s", vis(rel[i]), there ? "" : " (none)");
+			char *l2 = xasprintf("laptop:%s%s", vis(rel[i]), here ? "" : " (none)");
 			char *args[] = { "diff", "-u", "--label", l1, "--label", l2, there ? tmp : "/dev/null",
 					 here ? local : "/dev/null", NULL };
 			struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_INHERIT, .err = SPAWN_INHERIT };

@@ -121,9 +121,9 @@ static void print_report(const struct report *r, bool json)
 	if (!json) {
 		for (int i = 0; i < r->n; i++) {
 			const struct check *c = &r->c[i];
-			printf("%-5s %-17s %s\n", c->state, c->name, c->detail);
+			printf("%-5s %-17s %s\n", c->state, c->name, vis(c->detail));
 			if (c->hint && strcmp(c->state, "ok") != 0)
-				printf("      hint: %s\n", c->hint);
+				printf("      hint: %s\n", vis(c->hint));
 		}
 		return;
 	}

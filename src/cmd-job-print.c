@@ -87,9 +87,9 @@ static char *fmt_project(const char *root, size_t w)
 {
 	size_t n = strlen(root);
 	char *v = n > w ? xasprintf("...%s", root + n - (w - 3)) : xstrdup(root);
-	char *vis = str_visible(v);
+	char *shown = str_visible(v);
 	free(v);
-	return vis;
+	return shown;
 }
 
 char *fmt_exit(const struct job *j)
@@ -252,7 +252,9 @@ void print_row(const struct table *t, const struct job *j)
 	cell[COL_STARTED] = fmt_time(j->start_ns);
 	cell[COL_TIME] = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
 	cell[COL_MEM] = fmt_bytes(j->peak_rss);
-	cell[COL_CODE] = fmt_code(j);
+	char *code = fmt_code(j);
+	cell[COL_CODE] = str_visible(code);
+	free(code);
 	cell[COL_PROJECT] = fmt_project(j->root, (size_t)-table_cols[COL_PROJECT].width);
 	char *vcmd = str_visible(cmd);
 	print_cells(t, cell, vcmd);
@@ -271,19 +273,19 @@ void print_show(const struct job *j)
 	uint64_t end = j->end_ns ? j->end_ns : now_wall_ns();
 	char *dur = fmt_duration(end > j->start_ns ? end - j->start_ns : 0);
 	printf("id:        %u\n", j->id);
-	printf("name:      %s\n", j->name[0] ? j->name : "-");
+	printf("name:      %s\n", vis(j->name[0] ? j->name : "-"));
 	char *state = fmt_state(j);
 	printf("state:     %s%s%s%s\n", state,
-	       j->killed && !j->reason[0] ? " (by ferry kill)" : "", j->reason[0] ? " - " : "", j->reason);
+	       j->killed && !j->reason[0] ? " (by ferry kill)" : "", j->reason[0] ? " - " : "", vis(j->reason));
 	printf("exit:      %s\n", ex);
-	printf("command:   %s%s\n", cmd, j->shell ? "  (shell)" : "");
+	printf("command:   %s%s\n", vis(cmd), j->shell ? "  (shell)" : "");
 	printf("started:   %s\n", start);
 	printf("duration:  %s\n", dur);
 	printf("peak mem:  %s\n", mem);
-	printf("code:      tree %s, git %s%s\n", j->tree[0] ? j->tree : "unknown",
-	       j->git_commit[0] ? j->git_commit : "unknown", j->git_commit[0] ? git_suffix(j->git_dirty) : "");
-	printf("project:   %s\n", j->root);
-	printf("ran in:    %s%s\n", j->cwd, j->snapshot[0] ? "  (snapshot)" : "  (in place)");
+	printf("code:      tree %s, git %s%s\n", vis(j->tree[0] ? j->tree : "unknown"),
+	       vis(j->git_commit[0] ? j->git_commit : "unknown"), j->git_commit[0] ? git_suffix(j->git_dirty) : "");
+	printf("project:   %s\n", vis(j->root));
+	printf("ran in:    %s%s\n", vis(j->cwd), j->snapshot[0] ? "  (snapshot)" : "  (in place)");
 	if (j->snapshot[0])
 		printf("           (a snapshot of the code as pushed when it started: tracebacks name its paths;\n"
 		       "           what the job writes there is moved to the project)\n");
@@ -296,8 +298,7 @@ void print_show(const struct job *j)
 				more++;
 				continue;
 			}
-			char *vis = str_visible(p), *l = xasprintf("%s%s%s", list, shown ? ", " : "", vis);
-			free(vis);
+			char *l = xasprintf("%s%s%s", list, shown ? ", " : "", vis(p));
 			free(list);
 			list = l;
 			shown++;

@@ -34,7 +34,7 @@ static int rm_ids(struct session *s, bool opened, const struct config *cfg, cons
 	size_t nv;
 	struct job *v = read_records(s, &nv, &code);
 	for (size_t i = 0; i < nv && !quiet; i++)
-		printf("removed job %u (its record and log; what it wrote stays in %s)\n", v[i].id, v[i].root);
+		printf("removed job %u (its record and log; what it wrote stays in %s)\n", v[i].id, vis(v[i].root));
 	if (quiet)
 		printf("removed %zu finished job%s (records and logs; what they wrote stays in the project folder)\n",
 		       nv, nv == 1 ? "" : "s");
@@ -205,7 +205,7 @@ int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 		free(st);
 	}
 	if (!json && !sub && nv == 0)
-		printf("no jobs %son %s (start one with `ferry run -- CMD`)\n", all ? "" : "of this project ", s.label);
+		printf("no jobs %son %s (start one with `ferry run -- CMD`)\n", all ? "" : "of this project ", vis(s.label));
 	if (!json && !sub && first_shown)
 		printf("(%zu older finished job%s not shown: `ferry jobs --last 0`)\n", first_shown,
 		       first_shown == 1 ? "" : "s");

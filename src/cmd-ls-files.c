@@ -25,7 +25,8 @@ static int print_entry(const struct scan_entry *e, void *arg)
 	if (o->lng)
 		printf("%c %04o %12llu ", e->type == ENT_DIR ? 'd' : e->type == ENT_LINK ? 'l' : 'f',
 		       (unsigned)e->mode, (unsigned long long)e->size);
-	fputs(e->path, stdout);
+	/* -z is for programs: the exact bytes; a line is for a terminal. */
+	fputs(o->z ? e->path : vis(e->path), stdout);
 	if (e->type == ENT_DIR)
 		putchar('/');
 	putchar(o->z ? '\0' : '\n');

@@ -32,13 +32,13 @@ static void on_report(void *arg, uint16_t type, const char *path, const char *ms
 	struct out *o = arg;
 	if (type == MSG_SYNC_CONFLICT) {
 		if (!o->json)
-			printf("conflict: %s: %s\n", path, msg);
+			printf("conflict: %s: %s\n", vis(path), vis(msg));
 	} else if (type == MSG_SYNC_KEEP) {
 		if (!o->json)
-			printf("kept your local edit of %s (the server's copy did not change)\n", path);
+			printf("kept your local edit of %s (the server's copy did not change)\n", vis(path));
 	} else if (type == MSG_SYNC_DELETE) {
 		if (o->dry_run && !o->json)
-			printf("delete  %s\n", path);
+			printf("delete  %s\n", vis(path));
 	} else if (disk_full) {
 		error_msg("disk full here while writing '%s'", path);
 	} else {
@@ -52,7 +52,7 @@ static void on_need(void *arg, const struct sync_entry *e)
 	o->nneed++;
 	o->total_bytes += e->size;
 	if (o->dry_run && !o->json)
-		printf("receive %s (%llu bytes)\n", e->path, (unsigned long long)e->size);
+		printf("receive %s (%llu bytes)\n", vis(e->path), (unsigned long long)e->size);
 }
 
 static void on_notice(void *arg, const char *label, const char *path, const char *msg)
@@ -212,7 +212,7 @@ static int print_result(const struct out *o, const struct sync_pull_result *r, b
 			char *names = path_sample_text(&r->forgotten);
 			printf("kept %u file%s here that %s no longer pulled (pull_ignore or pull changed): %s\n",
 			       r->forgotten.count, r->forgotten.count == 1 ? "" : "s",
-			       r->forgotten.count == 1 ? "is" : "are", names);
+			       r->forgotten.count == 1 ? "is" : "are", vis(names));
 			free(names);
 		}
 		code = r->disk_full || r->errors ? EXIT_OSERR : r->conflicts || r->remote_errors ? EXIT_FAIL : 0;
@@ -222,7 +222,7 @@ static int print_result(const struct out *o, const struct sync_pull_result *r, b
 		char *names = path_sample_text(&r->skipped.paths);
 		uint32_t n = r->skipped.paths.count;
 		printf("skipped %u %s by pull_ignore: %s\n", n,
-		       !r->skipped.all_files ? (n == 1 ? "entry" : "entries") : n == 1 ? "file" : "files", names);
+		       !r->skipped.all_files ? (n == 1 ? "entry" : "entries") : n == 1 ? "file" : "files", vis(names));
 		free(names);
 	}
 	return code;

@@ -36,14 +36,14 @@ static void on_conflict(void *arg, const char *path, const char *msg)
 {
 	struct out *o = arg;
 	if (!o->json)
-		printf("conflict: %s: %s\n", path, msg);
+		printf("conflict: %s: %s\n", vis(path), vis(msg));
 }
 
 static void on_deletion(void *arg, const char *path)
 {
 	struct out *o = arg;
 	if (o->dry_run && !o->json)
-		printf("delete  %s\n", path);
+		printf("delete  %s\n", vis(path));
 }
 
 static void on_write_error(void *arg, const char *label, const char *path, const char *msg, bool disk_full)
@@ -89,7 +89,7 @@ static void print_kept(const struct sync_push_result *r, const char *verb)
 {
 	char *names = path_sample_text(&r->kept);
 	printf("%s %u file%s on %s that %s no longer in the push set (not deleted there): %s\n", verb, r->kept.count,
-	       r->kept.count == 1 ? "" : "s", r->label, r->kept.count == 1 ? "is" : "are", names);
+	       r->kept.count == 1 ? "" : "s", vis(r->label), r->kept.count == 1 ? "is" : "are", vis(names));
 	free(names);
 }
 
@@ -98,7 +98,7 @@ static void print_dry_run(const struct out *o, const struct sync_push_result *r)
 	if (r->kept.count && !o->json)
 		print_kept(r, "would keep");
 	for (size_t i = 0; i < r->nsends && !o->json; i++)
-		printf("send    %s (%llu bytes)\n", r->sends[i].path, (unsigned long long)r->sends[i].size);
+		printf("send    %s (%llu bytes)\n", vis(r->sends[i].path), (unsigned long long)r->sends[i].size);
 	/* Files and symlinks, as push, pull, ls-files and status count. */
 	if (o->json)
 		printf("{\"dry_run\":true,\"send\":%u,\"delete\":%u,\"conflicts\":%u}\n", r->need, r->deletes,

@@ -119,7 +119,7 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	char a[32], b[32], c[32], d[32];
 	static const char *const src[] = { "", "NVML", "nvidia-smi" };
 
-	printf("host      %s (%s)  up %s  %u task%s\n", s->hostname, label, fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks,
+	printf("host      %s (%s)  up %s  %u task%s\n", vis(s->hostname), vis(label), fmt_uptime(s->uptime_s, a, sizeof(a)), s->tasks,
 	       s->tasks == 1 ? "" : "s");
 	printf("cpu       %s of %u core%s", fmt_pct(s->cpu_total, a, sizeof(a)), s->ncpu, s->ncpu == 1 ? "" : "s");
 	if (s->load[0] != MON_NA)
@@ -133,20 +133,20 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 	if (s->psi_cpu != MON_NA || s->psi_mem != MON_NA || s->psi_io != MON_NA)
 		printf("pressure  cpu %s  memory %s  io %s\n", fmt_pct(s->psi_cpu, a, sizeof(a)), fmt_pct(s->psi_mem, b, sizeof(b)),
 		       fmt_pct(s->psi_io, c, sizeof(c)));
-	printf("disk      %s: %s free of %s", s->disk_path, fmt_bytes(s->disk_avail, a, sizeof(a)),
+	printf("disk      %s: %s free of %s", vis(s->disk_path), fmt_bytes(s->disk_avail, a, sizeof(a)),
 	       fmt_bytes(s->disk_total, b, sizeof(b)));
 	if (s->disk_read != MON_NA64)
 		printf("  read %s/s  write %s/s", fmt_bytes(s->disk_read, a, sizeof(a)), fmt_bytes(s->disk_write, b, sizeof(b)));
 	printf("\n");
 	printf("network   rx %s/s  tx %s/s\n", fmt_bytes(s->net_rx, a, sizeof(a)), fmt_bytes(s->net_tx, b, sizeof(b)));
 	if (s->ngpus == 0)
-		printf("gpus      none%s%s%s\n", s->gpu_note[0] ? " (" : "", s->gpu_note, s->gpu_note[0] ? ")" : "");
+		printf("gpus      none%s%s%s\n", s->gpu_note[0] ? " (" : "", vis(s->gpu_note), s->gpu_note[0] ? ")" : "");
 	else
 		printf("gpus      %u (%s)%s%s\n", s->ngpus, src[s->gpu_source <= 2 ? s->gpu_source : 0],
-		       s->gpu_note[0] ? "  " : "", s->gpu_note);
+		       s->gpu_note[0] ? "  " : "", vis(s->gpu_note));
 	for (uint32_t i = 0; i < s->ngpus; i++) {
 		const struct mon_gpu *g = &s->gpus[i];
-		printf("  gpu %-3u %s  util %s  mem %s/%s", g->index, g->name,
+		printf("  gpu %-3u %s  util %s  mem %s/%s", g->index, vis(g->name),
 		       g->util == MON_NA ? "-" : (snprintf(a, sizeof(a), "%u%%", g->util), a),
 		       fmt_bytes(g->mem_used, b, sizeof(b)), fmt_bytes(g->mem_total, c, sizeof(c)));
 		if (g->temp != MON_NA)
@@ -169,7 +169,7 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		for (int k = 0, o = 0; k < MON_GPU_MASK_BITS; k++)
 			if (u->gpus & (1ull << k) && o < 56)
 				o += snprintf(g + o, sizeof(g) - (size_t)o, "%s%d", o ? "," : "", k);
-		printf("          %-14s %7s %7s %7s  %-8s %u\n", u->name, fmt_pct(u->cpu, a, sizeof(a)),
+		printf("          %-14s %7s %7s %7s  %-8s %u\n", vis(u->name), fmt_pct(u->cpu, a, sizeof(a)),
 		       fmt_bytes(u->rss, b, sizeof(b)), fmt_bytes(u->gpu_mem, c, sizeof(c)), g, u->nprocs);
 	}
 	if (s->njobs == 0)
@@ -186,13 +186,13 @@ static void print_text(const struct mon_sample *s, const struct syncstate *ss, c
 		char jl[96];
 		fmt_job(j, jl, sizeof(jl));
 		if (run)
-			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", jl, j->state, fmt_pct(j->cpu, a, sizeof(a)),
+			printf("          %-14s %-10s %7s %7s %7s  %-8s %u\n", jl, vis(j->state), fmt_pct(j->cpu, a, sizeof(a)),
 			       fmt_bytes(j->rss, b, sizeof(b)), fmt_bytes(j->gpu_mem, c, sizeof(c)), g, j->nprocs);
 		else
-			printf("          %-14s %s\n", jl, j->state);
+			printf("          %-14s %s\n", jl, vis(j->state));
 	}
 	char w[300];
-	printf("sync      %s\n", sync_words(ss, w, sizeof(w)));
+	printf("sync      %s\n", vis(sync_words(ss, w, sizeof(w))));
 }
 
 /* The monitor's answer: one sample, then its end. */

@@ -170,17 +170,19 @@ static void draw(struct top *t)
 
 	erase();
 	if (!t->have) {
-		putf(0, 0, "ferry top: waiting for the first sample from %s...", t->s->label);
+		putf(0, 0, "ferry top: waiting for the first sample from %s...", vis(t->s->label));
 		goto bottom;
 	}
 	attron(A_BOLD);
-	putf(y, 0, "%s (%s)", s->hostname, t->s->label);
+	char *head0 = xasprintf("%s (%s)", vis(s->hostname), vis(t->s->label));
+	put(y, 0, head0);
 	attroff(A_BOLD);
-	putf(y++, (int)strlen(s->hostname) + (int)strlen(t->s->label) + 4, " up %s  load %u.%02u %u.%02u %u.%02u  %u task%s  cpu %s  every %.1fs",
+	putf(y++, (int)strlen(head0) + 1, " up %s  load %u.%02u %u.%02u %u.%02u  %u task%s  cpu %s  every %.1fs",
 	     fmt_uptime(s->uptime_s, a, sizeof(a)), s->load[0] == MON_NA ? 0 : s->load[0] / 100,
 	     s->load[0] == MON_NA ? 0 : s->load[0] % 100, s->load[1] == MON_NA ? 0 : s->load[1] / 100,
 	     s->load[1] == MON_NA ? 0 : s->load[1] % 100, s->load[2] == MON_NA ? 0 : s->load[2] / 100,
 	     s->load[2] == MON_NA ? 0 : s->load[2] % 100, s->tasks, s->tasks == 1 ? "" : "s", fmt_pct(s->cpu_total, b, sizeof(b)), t->delay);
+	free(head0);
 	y = draw_cpus(t, y, LINES > 30 ? 4 : LINES > 20 ? 2 : 1);
 	uint64_t used = s->mem_total != MON_NA64 && s->mem_avail != MON_NA64 ? s->mem_total - s->mem_avail : MON_NA64;
 	uint64_t sw = s->swap_total != MON_NA64 && s->swap_free != MON_NA64 ? s->swap_total - s->swap_free : MON_NA64;
@@ -190,18 +192,18 @@ static void draw(struct top *t)
 	putf(y++, 0, "Mem [%s] %s/%s  Swap %s/%s  PSI cpu %s mem %s io %s", mb, fmt_bytes(used, a, sizeof(a)),
 	     fmt_bytes(s->mem_total, b, sizeof(b)), fmt_bytes(sw, c, sizeof(c)), fmt_bytes(s->swap_total, d, sizeof(d)),
 	     fmt_pct(s->psi_cpu, e, sizeof(e)), fmt_pct(s->psi_mem, f, sizeof(f)), fmt_pct(s->psi_io, g3, sizeof(g3)));
-	putf(y++, 0, "Disk %s %s free of %s  r %s/s w %s/s   Net rx %s/s tx %s/s", s->disk_path,
+	putf(y++, 0, "Disk %s %s free of %s  r %s/s w %s/s   Net rx %s/s tx %s/s", vis(s->disk_path),
 	     fmt_bytes(s->disk_avail, a, sizeof(a)), fmt_bytes(s->disk_total, b, sizeof(b)),
 	     fmt_bytes(s->disk_read, c, sizeof(c)), fmt_bytes(s->disk_write, d, sizeof(d)),
 	     fmt_bytes(s->net_rx, e, sizeof(e)), fmt_bytes(s->net_tx, f, sizeof(f)));
 
 	/* GPUs: one line each with its history, one line of processes. */
 	if (s->ngpus == 0)
-		putf(y++, 0, "GPU  none%s%s", s->gpu_note[0] ? ": " : "", s->gpu_note);
+		putf(y++, 0, "GPU  none%s%s", s->gpu_note[0] ? ": " : "", vis(s->gpu_note));
 	for (uint32_t i = 0; i < s->ngpus && y < LINES - 8; i++) {
 		const struct mon_gpu *g = &s->gpus[i];
 		char head[320];
-		snprintf(head, sizeof(head), "GPU%-2u %-.22s %4s mem %s/%s %s %s ", g->index, g->name,
+		snprintf(head, sizeof(head), "GPU%-2u %-.22s %4s mem %s/%s %s %s ", g->index, vis(g->name),
 			 g->util == MON_NA ? "-" : (snprintf(a, sizeof(a), "%u%%", g->util), a),
 			 fmt_bytes(g->mem_used, b, sizeof(b)), fmt_bytes(g->mem_total, c, sizeof(c)),
 			 g->temp == MON_NA ? "-" : (snprintf(d, sizeof(d), "%uC", g->temp), d),
@@ -242,7 +244,7 @@ static void draw(struct top *t)
 	for (uint32_t i = 0; i < s->nusers && i < 4 && y < LINES - 6; i++) {
 		const struct mon_user *u = &s->users[i];
 		gpu_list(u->gpus, d, sizeof(d));
-		putf(y++, 0, "%-14.14s %7s %7s %7s %-8s %5u", u->name, fmt_pct(u->cpu, a, sizeof(a)),
+		putf(y++, 0, "%-14.14s %7s %7s %7s %-8s %5u", vis(u->name), fmt_pct(u->cpu, a, sizeof(a)),
 		     fmt_bytes(u->rss, b, sizeof(b)), fmt_bytes(u->gpu_mem, c, sizeof(c)), d, u->nprocs);
 	}
 	/* Your jobs. */
@@ -260,10 +262,10 @@ static void draw(struct top *t)
 		char jl[96];
 		fmt_job(j, jl, sizeof(jl));
 		if (run)
-			putf(y++, 0, "%-14.14s %-10.10s %7s %7s %7s %-8s %5u", jl, j->state, fmt_pct(j->cpu, a, sizeof(a)),
+			putf(y++, 0, "%-14.14s %-10.10s %7s %7s %7s %-8s %5u", jl, vis(j->state), fmt_pct(j->cpu, a, sizeof(a)),
 			     fmt_bytes(j->rss, b, sizeof(b)), fmt_bytes(j->gpu_mem, c, sizeof(c)), d, j->nprocs);
 		else
-			putf(y++, 0, "%-14.14s %s", jl, j->state);
+			putf(y++, 0, "%-14.14s %s", jl, vis(j->state));
 		attroff(A_REVERSE);
 	}
 	/* Processes, sorted here. */
@@ -291,11 +293,11 @@ static void draw(struct top *t)
 bottom:
 	attron(A_REVERSE);
 	if (t->mode == MODE_PICK)
-		putf(LINES - 1, 0, "stop which job? %s   Tab/arrows: next  Enter: choose  Esc: cancel%*s", t->pick_id, COLS, "");
+		putf(LINES - 1, 0, "stop which job? %s   Tab/arrows: next  Enter: choose  Esc: cancel%*s", vis(t->pick_id), COLS, "");
 	else if (t->mode == MODE_CONFIRM)
-		putf(LINES - 1, 0, "send SIGTERM to job %s and all its processes? [y/N]%*s", t->pick_id, COLS, "");
+		putf(LINES - 1, 0, "send SIGTERM to job %s and all its processes? [y/N]%*s", vis(t->pick_id), COLS, "");
 	else if (t->msg[0])
-		putf(LINES - 1, 0, "%s%*s", t->msg, COLS, "");
+		putf(LINES - 1, 0, "%s%*s", vis(t->msg), COLS, "");
 	else
 		putf(LINES - 1, 0, "q quit  c/m/g/p sort by cpu/mem/gpu/pid  k stop a job%*s", COLS, "");
 	attroff(A_REVERSE);

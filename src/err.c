@@ -6,7 +6,7 @@
  * PERR_ROOT exited 73 from one command and 76 from another; now a class is
  * decided here once, and tests/unit/test-err.c holds the documentation to
  * it.  Nothing here trusts the peer's code: an unknown one is a failure on
- * the server, its message shown as it came (one line, made visible).
+ * the server, its message shown as it came (made visible where it is printed).
  */
 #define _GNU_SOURCE
 #include "err.h"
@@ -111,10 +111,9 @@ uint32_t err_from_peer(struct rd *body, const char *label, struct ferr *e)
 		return 0;
 	}
 	const struct err_class *c = err_class_of(code);
-	/* The peer's words go to a terminal: one line, no escapes. */
-	char *shown = str_visible(msg);
-	ferr_set(e, c->exit, c->hint, "%s (on %s)", shown, label);
-	free(shown);
+	/* Kept as sent: the line that prints it makes it visible (ferr_die
+	 * through error_msg; --json quotes it). */
+	ferr_set(e, c->exit, c->hint, "%s (on %s)", msg, label);
 	free(msg);
 	return code;
 }

@@ -687,7 +687,7 @@ static void report(int fd, uint16_t type, const char *fmt, ...)
 		report_frame(fd, type, &b);
 		buf_release(&b);
 	} else {
-		fprintf(stderr, "ferry: %s%s\n", type == MSG_JOB_SUP_WARN ? "warning: " : "", m);
+		fprintf(stderr, "ferry: %s%s\n", type == MSG_JOB_SUP_WARN ? "warning: " : "", vis(m));
 	}
 	free(m);
 }

@@ -60,7 +60,7 @@ const char *fmt_user(const struct mon_sample *s, uint32_t uid, char *b, size_t n
 {
 	const char *name = uid == MON_NA ? "?" : mon_user_name(s, uid);
 	if (name)
-		snprintf(b, n, "%s", name);
+		snprintf(b, n, "%s", vis(name));
 	else
 		snprintf(b, n, "%u", uid);
 	return b;

@@ -18,7 +18,7 @@ const char *fmt_bytes(uint64_t v, char *b, size_t n);
 const char *fmt_pct(uint32_t v, char *b, size_t n);
 /* "3d4h" "5h12m" "7m"; "-" for MON_NA64. */
 const char *fmt_uptime(uint64_t secs, char *b, size_t n);
-/* The user name for uid, or the number. */
+/* The user name for uid (control characters visible), or the number. */
 const char *fmt_user(const struct mon_sample *s, uint32_t uid, char *b, size_t n);
 
 /* A job as people name it: "7 (quick)", or "7" without a name; control

@@ -1036,8 +1036,11 @@ static void session_free(struct session *s, bool print_stderr)
 	(void)reap(s);
 	tty_take_back(&s->lend);
 	/* Whatever ssh said that was not an error we turned into a message. */
-	if (print_stderr && s->ssh_err.len)
-		(void)write_all(2, s->ssh_err.data, s->ssh_err.len);
+	if (print_stderr && s->ssh_err.len) {
+		char *shown = str_visible_lines(s->ssh_err.data, s->ssh_err.len);
+		(void)write_all(2, shown, strlen(shown));
+		free(shown);
+	}
 	child_close(&s->proc);
 	conn_release(&s->c);
 	buf_release(&s->ssh_err);

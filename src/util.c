@@ -9,6 +9,7 @@
 #include <link.h>
 #include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stdint.h>
@@ -113,7 +114,11 @@ char *xasprintf(const char *fmt, ...)
 static void vmsg(const char *prefix, const char *fmt, va_list ap) ATTR_PRINTF(2, 0);
 static void vmsg(const char *prefix, const char *fmt, va_list ap)
 {
-	char *m = xvasprintf(fmt, ap);
+	char *raw = xvasprintf(fmt, ap);
+	/* Messages carry names from the server and the tree: every one is
+	 * made visible here, so no caller has to. */
+	char *m = str_visible(raw);
+	free(raw);
 	/* One write so concurrent processes do not interleave inside a line. */
 	char *line = xasprintf("%s%s\n", prefix, m);
 	(void)write_all(2, line, strlen(line));
@@ -367,22 +372,146 @@ uint32_t posix_cksum(const void *p, size_t n)
 	return ~crc;
 }
 
-char *str_visible(const char *s)
+/* The UTF-8 sequence at p (n bytes left): its length, or 0 when it is not
+ * well formed (overlong, surrogate, past U+10FFFF, cut short); *cp gets
+ * the code point. */
+static size_t utf8_seq(const unsigned char *p, size_t n, uint32_t *cp)
 {
-	size_t n = strlen(s);
-	char *out = xmalloc(n * 4 + 1), *o = out;
-	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-		if (*p == '\n' || *p == '\t' || *p == '\r') {
+	unsigned char c = p[0];
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		*cp = c & 0x1fu;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		*cp = c & 0x0fu;
+		lo = c == 0xe0 ? 0xa0 : 0x80;
+		hi = c == 0xed ? 0x9f : 0xbf;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		*cp = c & 0x07u;
+		lo = c == 0xf0 ? 0x90 : 0x80;
+		hi = c == 0xf4 ? 0x8f : 0xbf;
+	} else {
+		return 0;
+	}
+	if (n < len || p[1] < lo || p[1] > hi)
+		return 0;
+	for (size_t i = 1; i < len; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		*cp = (*cp << 6) | (p[i] & 0x3fu);
+	}
+	return len;
+}
+
+/* Code points a terminal or a reader takes for layout rather than text:
+ * line and paragraph separators and the bidirectional controls (a name
+ * that reads backwards). */
+static bool cp_format(uint32_t cp)
+{
+	return cp == 0x061c || cp == 0x200e || cp == 0x200f || (cp >= 0x2028 && cp <= 0x202e) ||
+	       (cp >= 0x2066 && cp <= 0x2069);
+}
+
+/* The letter of a C escape for c (\e for ESC, \\ for a backslash), or 0. */
+static char escape_letter(unsigned char c)
+{
+	switch (c) {
+	case '\a': return 'a';
+	case '\b': return 'b';
+	case '\t': return 't';
+	case '\n': return 'n';
+	case '\v': return 'v';
+	case '\f': return 'f';
+	case '\r': return 'r';
+	case 0x1b: return 'e';
+	case '\\': return '\\';
+	default: return 0;
+	}
+}
+
+size_t str_visible_to(char *out, const void *p, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	const unsigned char *s = p;
+	char *o = out;
+	size_t i = 0;
+	while (i < n) {
+		unsigned char c = s[i];
+		char letter = escape_letter(c);
+		uint32_t cp = 0;
+		size_t len = c >= 0x80 ? utf8_seq(s + i, n - i, &cp) : 1;
+		if (letter) {
 			*o++ = '\\';
-			*o++ = *p == '\n' ? 'n' : *p == '\t' ? 't' : 'r';
-		} else if (*p < 0x20 || *p == 0x7f) {
-			o += snprintf(o, 5, "\\x%02x", *p);
+			*o++ = letter;
+		} else if ((c >= 0x20 && c < 0x7f) || (len > 1 && cp >= 0xa0 && !cp_format(cp))) {
+			memcpy(o, s + i, len);
+			o += len;
+		} else if (len > 1 && cp >= 0xa0) {
+			o += snprintf(o, 7, "\\u%04x", (unsigned)cp);
 		} else {
-			*o++ = (char)*p;
+			/* NUL, the other C0 controls, DEL, C1 controls (a lone
+			 * byte, or U+0080..U+009F byte by byte) and bytes that
+			 * are not UTF-8. */
+			len = len ? len : 1;
+			for (size_t j = 0; j < len; j++) {
+				*o++ = '\\';
+				*o++ = 'x';
+				*o++ = hex[s[i + j] >> 4];
+				*o++ = hex[s[i + j] & 15];
+			}
 		}
+		i += len ? len : 1;
 	}
 	*o = '\0';
+	return (size_t)(o - out);
+}
+
+char *str_visible_n(const void *p, size_t n)
+{
+	if (n > (SIZE_MAX - 1) / 4)
+		oom(n);
+	char *out = xmalloc(n * 4 + 1);
+	str_visible_to(out, p, n);
 	return out;
+}
+
+char *str_visible(const char *s)
+{
+	return str_visible_n(s, strlen(s));
+}
+
+char *str_visible_lines(const void *p, size_t n)
+{
+	if (n > (SIZE_MAX - 1) / 4)
+		oom(n);
+	const char *s = p, *end = s + n;
+	char *out = xmalloc(n * 4 + 1), *o = out;
+	*o = '\0';
+	while (s < end) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		size_t len = nl ? (size_t)(nl - s) : (size_t)(end - s);
+		size_t keep = nl && len && s[len - 1] == '\r' ? len - 1 : len;
+		o += str_visible_to(o, s, keep);
+		if (nl)
+			*o++ = '\n';
+		*o = '\0';
+		s += len + (nl != NULL);
+	}
+	return out;
+}
+
+const char *vis(const char *s)
+{
+	/* Per thread: a push's worker threads never race the printing one. */
+	static _Thread_local char *ring[8];
+	static _Thread_local unsigned next;
+	unsigned k = next++ % ARRAY_LEN(ring);
+	free(ring[k]);
+	ring[k] = str_visible(s ? s : "(null)");
+	return ring[k];
 }
 
 size_t str_columns(const char *s)

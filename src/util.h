@@ -41,7 +41,8 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
 char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
 
-/* "ferry: <msg>" on stderr. */
+/* "ferry: <msg>" on stderr, msg made visible (str_visible: one line, no
+ * control characters). */
 void error_msg(const char *fmt, ...) ATTR_PRINTF(1, 2);
 void warn_msg(const char *fmt, ...) ATTR_PRINTF(1, 2);
 /* "hint: <msg>" on stderr, after an error. */
@@ -75,10 +76,31 @@ const char *ferry_build_id(void);
 /* s as a JSON string literal, quotes included (bytes >= 0x80 pass as is;
  * invalid UTF-8 becomes U+FFFD). */
 char *json_quote(const char *s);
-/* s for a terminal, one line: newline, tab and carriage return as \n, \t,
- * \r, other control bytes and DEL as \xNN, a backslash as is.  Bytes
- * >= 0x80 pass.  Caller frees. */
+/* The one way a string from the server or from a file name reaches a
+ * human-readable line (README, "What ferry prints"): one line,
+ * nothing a terminal acts on.  Printable ASCII and well-formed printable
+ * UTF-8 pass as they are; a backslash becomes \\ so that the output reads
+ * back to exactly one input; BEL, BS, TAB, LF, VT, FF, CR and ESC become
+ * \a \b \t \n \v \f \r \e; other C0 controls, NUL, DEL, C1 controls
+ * (a lone 0x80..0x9f or U+0080..U+009F, byte by byte) and bytes that are
+ * not UTF-8 become \xNN; line separators and bidirectional controls
+ * (U+061C, U+200E, U+200F, U+2028..U+202E, U+2066..U+2069) become \uNNNN.
+ * At most 4 output bytes per input byte.
+ *
+ * str_visible_to: n bytes at p (NULs included) into out, which has room
+ * for 4 * n + 1; returns the length written (NUL-terminated).
+ * str_visible, str_visible_n: the same, allocated (caller frees).
+ * vis: for a printf argument, s made visible in one of 8 buffers it owns
+ * and reuses (valid until the 8th call after it; NULL shows "(null)").
+ * Diagnostics (error_msg, warn_msg, hint_msg, die, ferr_die) pass their
+ * whole line through it already: never hand them a vis() string. */
+size_t str_visible_to(char *out, const void *p, size_t n);
+/* Lines of text from elsewhere (what ssh or the server's shell printed):
+ * each line made visible, its newline kept, a CR before it dropped. */
+char *str_visible_lines(const void *p, size_t n);
+char *str_visible_n(const void *p, size_t n);
 char *str_visible(const char *s);
+const char *vis(const char *s);
 /* The columns s takes on a terminal (UTF-8 continuation bytes count 0). */
 size_t str_columns(const char *s);
 /* Cuts s (in place) to at most cols columns, ending it with "..." when

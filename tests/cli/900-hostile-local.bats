@@ -30,6 +30,10 @@ fake() {
 @test "endless startup noise" { fake noise 76 "printed too much"; }
 @test "one enormous line" { fake longline 76 ""; }
 @test "an error frame is shown" { fake error 76 "go away"; }
+@test "an error's escape sequences, BEL, CR and newline are shown, not obeyed" {
+	fake error-escapes 76 'go\e]0;pwned\a away\r\nferry: all good\e[2J\xc2\x9b31m\\e (on fake-host)'
+	no_raw_controls
+}
 
 @test "a server of another OS or CPU gets a clear error and a fix" {
 	fake otheros 73 "the server 'fake-host' runs Darwin arm64, but this ferry is built for Linux"
@@ -64,6 +68,16 @@ sys.stdout.buffer.write(struct.pack(">IHH", len(hello), 1, 0) + hello + struct.p
 	FERRY_SSH_COMMAND="$T/glued" run timeout 30 "$FERRY" exec -- echo fine
 	[ "$status" -eq 0 ]
 	[ "$output" = "fine" ]
+}
+
+@test "doctor shows the server's startup noise visibly" {
+	printf '#!/bin/sh\nprintf "Welcome!\\033]0;title\\007\\r\\n"\nexec "%s" agent\n' "$FERRY" >"$T/glued"
+	chmod +x "$T/glued"
+	"$FERRY" init --force fake-host:"$T/remote" >/dev/null
+	FERRY_SSH_COMMAND="$T/glued" run timeout 30 "$FERRY" doctor
+	echo "$output"
+	no_raw_controls
+	[[ "$output" == *'Welcome!\e]0;title\a'* ]]
 }
 
 @test "SIGTERM while connecting ends ferry at once" {
@@ -176,4 +190,25 @@ evil_delta() {
 @test "pull from a malicious agent: a delta for a file with no old version" {
 	evil_pull delta-nosig 76 "which has no signature"
 	[ ! -e results/new.bin ]
+}
+
+# Names and notices from a malicious source are shown, never obeyed by
+# the terminal: escapes, BEL, CR and newlines come out visible.
+@test "pull from a malicious agent: names with escapes, CR and newline are listed visibly" {
+	evil_pull escapes 0 "" -n
+	no_raw_controls
+	[[ "$output" == *"cannot read 'results/\\e]0;pwned\\agone': denied\\r\\e[2Kferry: all good (not pulled)"* ]]
+	[[ "$output" == *'receive results/\e]0;title\a.txt (1 bytes)'* ]]
+	[[ "$output" == *'receive results/cr\rname (1 bytes)'* ]]
+	[[ "$output" == *'receive results/nl\nname (1 bytes)'* ]]
+	[[ "$output" == *'receive results/日本.txt (1 bytes)'* ]]
+	[ ! -e results ]
+	mkdir results
+	echo mine >results/$'nl\nname'
+	evil_pull escapes 1 'conflict: results/nl\nname: '
+	no_raw_controls
+	[ "$(cat results/$'\e]0;title\a.txt')" = t ]
+	[ "$(cat results/$'cr\rname')" = c ]
+	[ "$(cat results/$'nl\nname')" = mine ]
+	[ "$(cat results/日本.txt)" = j ]
 }

@@ -55,4 +55,8 @@ elif MODE == "otheros":
     out.write(b"FERRY-BOOT need Darwin arm64 /Users/me/.cache/ferry/agent\n")
 elif MODE == "error":
     out.write(PRE + frame(2, struct.pack(">I", 1) + s(b"go away")))
+elif MODE == "error-escapes":
+    # An error whose words would retitle the window, ring, forge a line
+    # and send a C1 CSI if printed as they came.
+    out.write(PRE + frame(2, struct.pack(">I", 1) + s(b"go\x1b]0;pwned\x07 away\r\nferry: all good\x1b[2J\xc2\x9b31m\\e")))
 out.flush()

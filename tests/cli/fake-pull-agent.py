@@ -111,6 +111,14 @@ elif SCENARIO == "modes":
     # setuid, setgid, sticky and world-writable, on files and folders.
     entries = [(DIR, b"results", b"", b"", 0o3777), (DIR, b"results/d", b"", b"", 0o7777),
                (FILE, b"results/d/lib.so", b"x", b"", 0o2666), (FILE, b"results/tool", b"#!/bin/sh\n", b"", 0o6777)]
+elif SCENARIO == "escapes":
+    # Names and a notice that would retitle the window, ring, rewrite
+    # the line or forge one if printed as they came.
+    out.write(frame(0x30a, struct.pack(">I", 0) + s(b"results/\x1b]0;pwned\x07gone")
+                    + s(b"denied\r\x1b[2Kferry: all good")))
+    entries = [(DIR, b"results"), (FILE, b"results/\x1b]0;title\x07.txt", b"t"),
+               (FILE, b"results/cr\rname", b"c"), (FILE, b"results/nl\nname", b"n"),
+               (FILE, b"results/\xe6\x97\xa5\xe6\x9c\xac.txt", b"j")]
 elif SCENARIO == "benign":
     entries = [(DIR, b"results"), (FILE, b"results/a.txt", b"aaa")]
 elif SCENARIO == "pings":

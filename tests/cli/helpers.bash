@@ -197,3 +197,16 @@ long_link() {
 		"$SSHD_DIR/ssh_config" >"$T/slow_config"
 	sed -i "s|ssh -F $SSHD_DIR/ssh_config|ssh -F $T/slow_config|" "$USER_CONFIG"
 }
+
+# no_raw_controls: $output (stdout and stderr of `run`) holds nothing a
+# terminal acts on: no control byte but the newlines ending lines, no C1
+# control (lone or as UTF-8), and it is valid UTF-8.
+no_raw_controls() {
+	printf '%s\n' "$output" >"$T/shown"
+	if LC_ALL=C grep -naP '[\x00-\x09\x0b-\x1f\x7f]|\xc2[\x80-\x9f]' "$T/shown" >"$T/raw"; then
+		echo "raw control bytes reached the terminal:"
+		od -c "$T/raw" | head -20
+		return 1
+	fi
+	iconv -f UTF-8 -t UTF-8 "$T/shown" >/dev/null
+}

@@ -220,8 +220,9 @@ static void test_from_peer(void)
 		{ PERR_NOFILE, "a.py: no such file", EXIT_FAIL, "a.py: no such file (on gpu1)", NULL },
 		{ PERR_BADFILE, "a.py: not regular", EXIT_FAIL, "a.py: not regular (on gpu1)", NULL },
 		{ 4242, "from a newer agent", EXIT_REMOTE, "from a newer agent (on gpu1)", NULL },
-		/* The peer's words reach a terminal: no escapes, one line. */
-		{ PERR_JOB, "bad\033]0;title\007\nline", EXIT_FAIL, "bad\\x1b]0;title\\x07\\nline (on gpu1)", NULL },
+		/* The peer's words are kept as sent: the line that prints them
+		 * makes them visible (error_msg, --json's quoting). */
+		{ PERR_JOB, "bad\033]0;title\007\nline", EXIT_FAIL, "bad\033]0;title\007\nline (on gpu1)", NULL },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		struct ferr e = { 0 };

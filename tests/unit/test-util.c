@@ -128,18 +128,73 @@ static void test_visible(void)
 	t_case = "str_visible and columns";
 	static const struct { const char *in, *want; } cases[] = {
 		{ "plain", "plain" },
+		{ "", "" },
 		{ "a\nb", "a\\nb" },
 		{ "tab\there\r", "tab\\there\\r" },
-		{ "esc\x1b[2J", "esc\\x1b[2J" },
+		{ "esc\x1b[2J", "esc\\e[2J" },
+		{ "\x1b]0;title\a", "\\e]0;title\\a" },
+		{ "\b\v\f", "\\b\\v\\f" },
+		{ "\x01\x1f", "\\x01\\x1f" },
 		{ "del\x7f", "del\\x7f" },
+		/* The backslash is escaped: the output reads back to one input. */
+		{ "a\\nb", "a\\\\nb" },
+		{ "\\x1b", "\\\\x1b" },
 		{ "caf\xc3\xa9", "caf\xc3\xa9" },
-		{ "", "" },
+		{ "\xe6\x97\xa5\xe6\x9c\xac", "\xe6\x97\xa5\xe6\x9c\xac" },		/* 日本 */
+		{ "\xf0\x9f\x98\x80", "\xf0\x9f\x98\x80" },				/* an emoji */
+		{ "\xc2\xa0", "\xc2\xa0" },						/* U+00A0, first after C1 */
+		/* C1: a lone byte, and U+0080..U+009F encoded (CSI, NEL). */
+		{ "\x9b" "2J", "\\x9b2J" },
+		{ "\x85", "\\x85" },
+		{ "\xc2\x9b" "2J", "\\xc2\\x9b2J" },
+		{ "\xc2\x80\xc2\x9f", "\\xc2\\x80\\xc2\\x9f" },
+		/* Not UTF-8: cut short, overlong, surrogate, past U+10FFFF. */
+		{ "\xc3", "\\xc3" },
+		{ "\xc3x", "\\xc3x" },
+		{ "\xe6\x97", "\\xe6\\x97" },
+		{ "\xc0\xaf", "\\xc0\\xaf" },
+		{ "\xe0\x80\xaf", "\\xe0\\x80\\xaf" },
+		{ "\xed\xa0\x80", "\\xed\\xa0\\x80" },
+		{ "\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80" },
+		{ "\xff\xfe", "\\xff\\xfe" },
+		/* Layout, not text: line separators and bidi controls. */
+		{ "a\xe2\x80\xa8" "b", "a\\u2028b" },
+		{ "x\xe2\x80\xae" "cod.exe", "x\\u202ecod.exe" },
+		{ "\xe2\x81\xa6\xd8\x9c", "\\u2066\\u061c" },
 	};
 	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
 		char *v = str_visible(cases[i].in);
 		CHECK_STR(v, cases[i].want);
+		CHECK(strchr(v, '\x1b') == NULL);
 		free(v);
 	}
+	/* NUL inside, and the worst case: 4 bytes out per byte in. */
+	char buf[4 * 4 + 1];
+	CHECK(str_visible_to(buf, "a\0\x1b" "b", 4) == 8);
+	CHECK_STR(buf, "a\\x00\\eb");
+	memset(buf, 'Z', sizeof(buf));
+	CHECK(str_visible_to(buf, "\x01\xff\x9b\x7f", 4) == 16);
+	CHECK_STR(buf, "\\x01\\xff\\x9b\\x7f");
+	char *n = str_visible_n("\0", 1);
+	CHECK_STR(n, "\\x00");
+	free(n);
+	/* Every byte value alone: nothing a terminal acts on comes out. */
+	for (int c = 1; c < 256; c++) {
+		char in[2] = { (char)c, 0 };
+		char *v = str_visible(in);
+		for (const unsigned char *q = (const unsigned char *)v; *q; q++)
+			CHECK(*q >= 0x20 && *q < 0x7f);
+		free(v);
+	}
+	char *l = str_visible_lines("ok\r\nbad\x1b]0;t\a\r\n\nlast\r", 21);
+	CHECK_STR(l, "ok\nbad\\e]0;t\\a\n\nlast\\r");
+	free(l);
+	/* vis: eight at once stay valid; NULL is said. */
+	const char *v1 = vis("a\nb"), *v2 = vis(NULL);
+	for (int i = 0; i < 6; i++)
+		(void)vis("x");
+	CHECK_STR(v1, "a\\nb");
+	CHECK_STR(v2, "(null)");
 	CHECK(str_columns("caf\xc3\xa9") == 4);
 	char a[] = "python3 train.py --lr 3", b[] = "short", c[] = "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9";
 	str_cut_columns(a, 10);
