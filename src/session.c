@@ -45,25 +45,50 @@
 
 #include "banned.h"
 
-/* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`. */
+/* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`.
+ *
+ * The agent folder DIR is resolved once, by `cd -P`: from then on the
+ * shell's working directory is that folder itself, whatever another user
+ * does to the path that led there (a symlink flipped in a shared
+ * /data/lab/...), and everything else is relative to it.  It must be
+ * ours, and is made private (0700) before anything in it is trusted: no
+ * one else can then add, remove or rename its entries, so ID/ferry cannot
+ * change between the checks and the exec.  CDPATH would make `cd` search
+ * elsewhere (and print), so it goes.  The agent is told the login folder
+ * ($PWD before the cd) and goes back there: the commands it runs and the
+ * startup files it reads see the folder ssh gave them. */
 static const char boot_dir_script[] =
+	"unset CDPATH; h=$PWD; "
 	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
 	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
 static const char boot_run_script[] =
-	"a=$d/$1/ferry; if [ -x \"$a\" ] && [ -O \"$a\" ] && [ -O \"$d\" ]; then exec \"$a\" agent; fi; "
+	"if cd -P -- \"$d\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
+	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" && [ -O . ] && "
+	"[ -f ferry ] && [ ! -h ferry ] && [ -O ferry ] && [ -x ferry ]; then exec ./ferry agent --cwd \"$h\"; fi; "
 	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$d\"";
-/* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin. */
+/* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin: the same
+ * one resolution of DIR, then everything relative to it.  An ID entry
+ * that is not a folder of ours (a symlink, another user's folder, left
+ * from before DIR was private) is refused, not followed. */
 static const char boot_install_script[] =
-	"t=$d/.upload.$$; "
-	"fail() { printf 'FERRY-BOOT fail %s %s %s\\n' \"$1\" \"$d\" \"$2\"; rm -f \"$t\"; exit 0; }; "
-	"mkdir -p \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; "
-	"[ -O \"$d\" ] || fail owner \"it belongs to another user\"; "
-	"chmod 700 \"$d\" || fail chmod \"cannot make it private\"; rm -f \"$t\"; "
+	"t=; "
+	"fail() { printf 'FERRY-BOOT fail %s %s %s\\n' \"$1\" \"$d\" \"$2\"; [ -z \"$t\" ] || rm -f \"$t\"; exit 0; }; "
+	"mkdir -p -- \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; "
+	"cd -P -- \"$d\" 2>/dev/null || fail mkdir \"cannot enter it\"; "
+	"[ -O . ] || fail owner \"it belongs to another user\"; "
+	"chmod 700 . || fail chmod \"cannot make it private\"; "
+	"t=./.upload.$$; rm -f \"$t\"; "
 	"e=$(cat 2>&1 >\"$t\") || fail write \"$e\"; "
 	"[ \"$(cksum <\"$t\")\" = \"$3\" ] || fail checksum \"upload corrupted\"; "
 	"chmod 700 \"$t\" || fail chmod \"cannot chmod\"; "
 	"v=$(\"$t\" agent --build-id 2>&1) ; [ \"$v\" = \"$1\" ] || fail exec \"$v\"; "
-	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
+	"if [ -h \"$1\" ] || [ -e \"$1\" ]; then "
+	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && [ -O \"$1\" ] || fail owner \"$1 in it belongs to another user or is no folder\"; "
+	"else mkdir -- \"$1\" || fail rename \"cannot create $1 in it\"; fi; "
+	"chmod 700 -- \"$1\" || fail chmod \"cannot make $1 private\"; "
+	"if [ -h \"$1/ferry\" ]; then rm -f -- \"$1/ferry\"; fi; "
+	"[ ! -d \"$1/ferry\" ] || fail rename \"$1/ferry in it is a folder\"; "
+	"mv -f -- \"$t\" \"$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
 	"printf 'FERRY-BOOT installed %s\\n' \"$d/$1/ferry\"";
 
 /* Sleeps ms, or until one of the signals that stop ferry: 0 or it. */
