@@ -295,6 +295,40 @@ static char *boot_command(const struct config *cfg, const char *body, const char
 	return cmd;
 }
 
+/* ssh's notes on falling back from the ControlMaster to a connection of
+ * its own: the master refused the session (sshd's MaxSessions, 10, with
+ * 11+ ferry commands at once), is gone, or another ssh is just making its
+ * socket.  ssh then connects by itself, and says so on a line of its own
+ * if that fails too; these lines are neither shown nor taken as the
+ * reason of a failure. */
+static bool mux_noise(const char *line, size_t len)
+{
+	static const char *const heads[] = { "mux_client_", "muxclient: ", "Control socket connect(" };
+	static const char cs[] = "ControlSocket ", tail[] = " already exists, disabling multiplexing";
+	while (len > 0 && line[len - 1] == '\r')
+		len--;
+	for (size_t i = 0; i < ARRAY_LEN(heads); i++)
+		if (len >= strlen(heads[i]) && memcmp(line, heads[i], strlen(heads[i])) == 0)
+			return true;
+	return len >= sizeof(cs) - 1 + sizeof(tail) - 1 && memcmp(line, cs, sizeof(cs) - 1) == 0 &&
+	       memcmp(line + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1) == 0;
+}
+
+/* What ssh said, but its multiplexing notes. */
+static void write_ssh_stderr(const struct buf *b)
+{
+	const char *p = (const char *)b->data;
+	size_t n = b->len;
+	while (n > 0) {
+		const char *eol = memchr(p, '\n', n);
+		size_t len = eol ? (size_t)(eol - p) + 1 : n;
+		if (!mux_noise(p, eol ? len - 1 : len))
+			(void)write_all(2, p, len);
+		p += len;
+		n -= len;
+	}
+}
+
 static void keep_stderr(struct buf *b, const void *p, size_t n)
 {
 	if (n >= SSH_STDERR_KEEP) {
@@ -327,19 +361,27 @@ void session_read_stderr(struct session *s)
 	}
 }
 
-/* The last non-empty line ssh printed, for messages. */
+/* The last non-empty line ssh printed, for messages (not one of its
+ * multiplexing notes). */
 static char *stderr_last_line(struct session *s)
 {
-	if (s->ssh_err.len == 0)
-		return xstrdup("");
-	char *all = xstrndup((const char *)s->ssh_err.data, s->ssh_err.len);
-	size_t n = strlen(all);
-	while (n > 0 && (all[n - 1] == '\n' || all[n - 1] == '\r'))
-		all[--n] = '\0';
-	char *nl = strrchr(all, '\n');
-	char *line = xstrdup(nl ? nl + 1 : all);
-	free(all);
-	return line;
+	const char *p = (const char *)s->ssh_err.data, *last = NULL;
+	size_t n = s->ssh_err.len, last_len = 0;
+	while (n > 0) {
+		const char *eol = memchr(p, '\n', n);
+		size_t len = eol ? (size_t)(eol - p) : n, l = len;
+		while (l > 0 && p[l - 1] == '\r')
+			l--;
+		if (l > 0 && !mux_noise(p, l)) {
+			last = p;
+			last_len = l;
+		}
+		if (eol == NULL)
+			break;
+		p += len + 1;
+		n -= len + 1;
+	}
+	return last ? xstrndup(last, last_len) : xstrdup("");
 }
 
 /* Ends the transport and returns its wait status.  Our pipe ends close
@@ -417,16 +459,15 @@ static const struct {
 
 /* needle on a line of err that is about the host.  A stale ControlMaster
  * socket makes ssh say "Control socket connect(PATH): Connection refused"
- * and then connect by itself: that line says nothing about the host. */
+ * and then connect by itself: that line (mux_noise) says nothing about
+ * the host. */
 static bool ssh_err_has(const char *err, size_t n, const char *needle)
 {
-	static const char stale[] = "Control socket connect(";
 	size_t nl = strlen(needle);
 	while (n > 0) {
 		const char *eol = memchr(err, '\n', n);
 		size_t len = eol ? (size_t)(eol - err) : n;
-		if (!(len >= sizeof(stale) - 1 && memcmp(err, stale, sizeof(stale) - 1) == 0) &&
-		    memmem(err, len, needle, nl) != NULL)
+		if (!mux_noise(err, len) && memmem(err, len, needle, nl) != NULL)
 			return true;
 		if (eol == NULL)
 			break;
@@ -1062,7 +1103,7 @@ static void session_free(struct session *s, bool print_stderr)
 	tty_take_back(&s->lend);
 	/* Whatever ssh said that was not an error we turned into a message. */
 	if (print_stderr && s->ssh_err.len)
-		(void)write_all(2, s->ssh_err.data, s->ssh_err.len);
+		write_ssh_stderr(&s->ssh_err);
 	child_close(&s->proc);
 	conn_release(&s->c);
 	buf_release(&s->ssh_err);
