@@ -63,7 +63,7 @@ static const char boot_dir_script[] =
 	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
 static const char boot_run_script[] =
 	"if cd -P -- \"$d\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
-	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" && [ -O . ] && "
+	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" 2>/dev/null && [ -O . ] && "
 	"[ -f ferry ] && [ ! -h ferry ] && [ -O ferry ] && [ -x ferry ]; then exec ./ferry agent --cwd \"$h\"; fi; "
 	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$d\"";
 /* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin: the same
