@@ -255,3 +255,31 @@ PY
 	[ "$status" -eq 0 ]
 	[ "$output" = "$(printf '%s\n%s' "$UHOME/$rel" "$UHOME")" ]
 }
+
+@test "race: the bootstrap runs under dash, bash and busybox sh" {
+	# A stand-in for ssh that runs the remote command here, with `sh`
+	# (and for busybox every tool the scripts use) from the shell tried.
+	tried=0
+	for sh in dash bash busybox; do
+		command -v "$sh" >/dev/null || { echo "no $sh here"; continue; }
+		mkdir -p "$W/sh-$sh"
+		if [ "$sh" = busybox ]; then
+			busybox --install -s "$W/sh-$sh"
+		else
+			ln -s "$(command -v "$sh")" "$W/sh-$sh/sh"
+		fi
+		printf '#!/bin/sh\nfor a; do last=$a; done\ncd "$HOME" && PATH=%s:$PATH exec /bin/sh -c "$last"\n' \
+			"$W/sh-$sh" >"$W/ssh-$sh"
+		chmod 755 "$W/ssh-$sh"
+		project "$W/remote" "$L/ag-$sh"
+		run fx_with "$W/ssh-$sh" exec -- sh -c 'readlink /proc/$PPID/cwd'
+		echo "$sh: $output"
+		[ "$status" -eq 0 ]
+		[ "$output" = "$UHOME" ]
+		[ "$(stat -c %a "$L/ag-$sh/$ID")" = 700 ]
+		run fx_with "$W/ssh-$sh" exec -- echo again
+		[ "$output" = again ]
+		tried=$((tried + 1))
+	done
+	[ "$tried" -ge 2 ]
+}
