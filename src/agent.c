@@ -115,6 +115,16 @@ char *agent_root_path(const char *root)
 	return p;
 }
 
+void agent_chdir_login(const char *dir)
+{
+	if (dir[0] == '/' && chdir(dir) == 0)
+		return;
+	char *home = user_home();
+	if (chdir(home) < 0)
+		(void)chdir("/");
+	free(home);
+}
+
 static int handshake(struct conn *c)
 {
 	uint16_t type;

@@ -69,6 +69,11 @@ void achan_done(struct achan *x);
 /* Runs a session on fds 0/1; returns the process exit code. */
 int agent_main(void);
 
+/* `ferry agent --cwd DIR`: the boot script started the agent from inside
+ * its own folder; back to DIR, the login folder ssh gave the session (or
+ * $HOME, or /, when that is gone). */
+void agent_chdir_login(const char *dir);
+
 /* Expands the project root as the user wrote it: "~" and "~/x" are under
  * $HOME, a relative path is relative to $HOME (as scp does). */
 char *agent_root_path(const char *root);

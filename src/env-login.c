@@ -223,16 +223,17 @@ static bool keys_equal(const struct loginenv *a, const struct loginenv *b)
 
 static int resolve(const char *shell, char ***vars, uint32_t *nvars, char **why)
 {
-	char self[4096];
-	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	if (sl <= 0) {
-		*why = xstrdup("cannot find the ferry executable (/proc/self/exe)");
+	/* Ourselves as the file this process runs, /proc/PID/exe, not by
+	 * its path: that would be looked up again, and the agent folder's
+	 * path may pass through folders other users can change. */
+	char *self = xasprintf("/proc/%ld/exe", (long)getpid());
+	if (access(self, X_OK) < 0) {
+		*why = xasprintf("cannot find the ferry executable (%s): %s", self, strerror(errno));
+		free(self);
 		return -1;
 	}
-	self[sl] = '\0';
-	char *q = sh_quote(self);
-	char *cmd = xasprintf("exec %s agent --dump-env", q);
-	free(q);
+	char *cmd = xasprintf("exec %s agent --dump-env", self);
+	free(self);
 	const char *base = strrchr(shell, '/') ? strrchr(shell, '/') + 1 : shell;
 	bool csh = strcmp(base, "csh") == 0 || strcmp(base, "tcsh") == 0;
 	char *argv_l[] = { (char *)shell, "-l", "-i", "-c", cmd, NULL };

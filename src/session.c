@@ -45,25 +45,50 @@
 
 #include "banned.h"
 
-/* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`. */
+/* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`.
+ *
+ * The agent folder DIR is resolved once, by `cd -P`: from then on the
+ * shell's working directory is that folder itself, whatever another user
+ * does to the path that led there (a symlink flipped in a shared
+ * /data/lab/...), and everything else is relative to it.  It must be
+ * ours, and is made private (0700) before anything in it is trusted: no
+ * one else can then add, remove or rename its entries, so ID/ferry cannot
+ * change between the checks and the exec.  CDPATH would make `cd` search
+ * elsewhere (and print), so it goes.  The agent is told the login folder
+ * ($PWD before the cd) and goes back there: the commands it runs and the
+ * startup files it reads see the folder ssh gave them. */
 static const char boot_dir_script[] =
+	"unset CDPATH; h=$PWD; "
 	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
 	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
 static const char boot_run_script[] =
-	"a=$d/$1/ferry; if [ -x \"$a\" ] && [ -O \"$a\" ] && [ -O \"$d\" ]; then exec \"$a\" agent; fi; "
+	"if cd -P -- \"$d\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
+	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" 2>/dev/null && [ -O . ] && "
+	"[ -f ferry ] && [ ! -h ferry ] && [ -O ferry ] && [ -x ferry ]; then exec ./ferry agent --cwd \"$h\"; fi; "
 	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$d\"";
-/* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin. */
+/* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin: the same
+ * one resolution of DIR, then everything relative to it.  An ID entry
+ * that is not a folder of ours (a symlink, another user's folder, left
+ * from before DIR was private) is refused, not followed. */
 static const char boot_install_script[] =
-	"t=$d/.upload.$$; "
-	"fail() { printf 'FERRY-BOOT fail %s %s %s\\n' \"$1\" \"$d\" \"$2\"; rm -f \"$t\"; exit 0; }; "
-	"mkdir -p \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; "
-	"[ -O \"$d\" ] || fail owner \"it belongs to another user\"; "
-	"chmod 700 \"$d\" || fail chmod \"cannot make it private\"; rm -f \"$t\"; "
+	"t=; "
+	"fail() { printf 'FERRY-BOOT fail %s %s %s\\n' \"$1\" \"$d\" \"$2\"; [ -z \"$t\" ] || rm -f \"$t\"; exit 0; }; "
+	"mkdir -p -- \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; "
+	"cd -P -- \"$d\" 2>/dev/null || fail mkdir \"cannot enter it\"; "
+	"[ -O . ] || fail owner \"it belongs to another user\"; "
+	"chmod 700 . || fail chmod \"cannot make it private\"; "
+	"t=./.upload.$$; rm -f \"$t\"; "
 	"e=$(cat 2>&1 >\"$t\") || fail write \"$e\"; "
 	"[ \"$(cksum <\"$t\")\" = \"$3\" ] || fail checksum \"upload corrupted\"; "
 	"chmod 700 \"$t\" || fail chmod \"cannot chmod\"; "
 	"v=$(\"$t\" agent --build-id 2>&1) ; [ \"$v\" = \"$1\" ] || fail exec \"$v\"; "
-	"mkdir -p \"$d/$1\" && mv -f \"$t\" \"$d/$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
+	"if [ -h \"$1\" ] || [ -e \"$1\" ]; then "
+	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && [ -O \"$1\" ] || fail owner \"$1 in it belongs to another user or is no folder\"; "
+	"else mkdir -- \"$1\" || fail rename \"cannot create $1 in it\"; fi; "
+	"chmod 700 -- \"$1\" || fail chmod \"cannot make $1 private\"; "
+	"if [ -h \"$1/ferry\" ]; then rm -f -- \"$1/ferry\"; fi; "
+	"[ ! -d \"$1/ferry\" ] || fail rename \"$1/ferry in it is a folder\"; "
+	"mv -f -- \"$t\" \"$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
 	"printf 'FERRY-BOOT installed %s\\n' \"$d/$1/ferry\"";
 
 /* Sleeps ms, or until one of the signals that stop ferry: 0 or it. */
@@ -270,6 +295,44 @@ static char *boot_command(const struct config *cfg, const char *body, const char
 	return cmd;
 }
 
+/* ssh's notes on falling back from the ControlMaster to a connection of
+ * its own: the master refused the session (sshd's MaxSessions, 10, with
+ * 11+ ferry commands at once), is gone, or another ssh is just making its
+ * socket.  ssh then connects by itself, and says so on a line of its own
+ * if that fails too; these lines are neither shown nor taken as the
+ * reason of a failure. */
+static bool mux_noise(const char *line, size_t len)
+{
+	static const char *const heads[] = { "mux_client_", "muxclient: ", "Control socket connect(" };
+	static const char cs[] = "ControlSocket ", tail[] = " already exists, disabling multiplexing";
+	while (len > 0 && line[len - 1] == '\r')
+		len--;
+	for (size_t i = 0; i < ARRAY_LEN(heads); i++)
+		if (len >= strlen(heads[i]) && memcmp(line, heads[i], strlen(heads[i])) == 0)
+			return true;
+	return len >= sizeof(cs) - 1 + sizeof(tail) - 1 && memcmp(line, cs, sizeof(cs) - 1) == 0 &&
+	       memcmp(line + len - (sizeof(tail) - 1), tail, sizeof(tail) - 1) == 0;
+}
+
+/* What ssh said, but its multiplexing notes. */
+static void write_ssh_stderr(const struct buf *b)
+{
+	const char *p = (const char *)b->data;
+	size_t n = b->len;
+	while (n > 0) {
+		const char *eol = memchr(p, '\n', n);
+		size_t len = eol ? (size_t)(eol - p) + 1 : n;
+		if (!mux_noise(p, eol ? len - 1 : len)) {
+			/* ssh's words, shown: control characters made visible. */
+			char *shown = str_visible_lines(p, len);
+			(void)write_all(2, shown, strlen(shown));
+			free(shown);
+		}
+		p += len;
+		n -= len;
+	}
+}
+
 static void keep_stderr(struct buf *b, const void *p, size_t n)
 {
 	if (n >= SSH_STDERR_KEEP) {
@@ -302,19 +365,27 @@ void session_read_stderr(struct session *s)
 	}
 }
 
-/* The last non-empty line ssh printed, for messages. */
+/* The last non-empty line ssh printed, for messages (not one of its
+ * multiplexing notes). */
 static char *stderr_last_line(struct session *s)
 {
-	if (s->ssh_err.len == 0)
-		return xstrdup("");
-	char *all = xstrndup((const char *)s->ssh_err.data, s->ssh_err.len);
-	size_t n = strlen(all);
-	while (n > 0 && (all[n - 1] == '\n' || all[n - 1] == '\r'))
-		all[--n] = '\0';
-	char *nl = strrchr(all, '\n');
-	char *line = xstrdup(nl ? nl + 1 : all);
-	free(all);
-	return line;
+	const char *p = (const char *)s->ssh_err.data, *last = NULL;
+	size_t n = s->ssh_err.len, last_len = 0;
+	while (n > 0) {
+		const char *eol = memchr(p, '\n', n);
+		size_t len = eol ? (size_t)(eol - p) : n, l = len;
+		while (l > 0 && p[l - 1] == '\r')
+			l--;
+		if (l > 0 && !mux_noise(p, l)) {
+			last = p;
+			last_len = l;
+		}
+		if (eol == NULL)
+			break;
+		p += len + 1;
+		n -= len + 1;
+	}
+	return last ? xstrndup(last, last_len) : xstrdup("");
 }
 
 /* Ends the transport and returns its wait status.  Our pipe ends close
@@ -392,16 +463,15 @@ static const struct {
 
 /* needle on a line of err that is about the host.  A stale ControlMaster
  * socket makes ssh say "Control socket connect(PATH): Connection refused"
- * and then connect by itself: that line says nothing about the host. */
+ * and then connect by itself: that line (mux_noise) says nothing about
+ * the host. */
 static bool ssh_err_has(const char *err, size_t n, const char *needle)
 {
-	static const char stale[] = "Control socket connect(";
 	size_t nl = strlen(needle);
 	while (n > 0) {
 		const char *eol = memchr(err, '\n', n);
 		size_t len = eol ? (size_t)(eol - err) : n;
-		if (!(len >= sizeof(stale) - 1 && memcmp(err, stale, sizeof(stale) - 1) == 0) &&
-		    memmem(err, len, needle, nl) != NULL)
+		if (!mux_noise(err, len) && memmem(err, len, needle, nl) != NULL)
 			return true;
 		if (eol == NULL)
 			break;
@@ -1036,11 +1106,8 @@ static void session_free(struct session *s, bool print_stderr)
 	(void)reap(s);
 	tty_take_back(&s->lend);
 	/* Whatever ssh said that was not an error we turned into a message. */
-	if (print_stderr && s->ssh_err.len) {
-		char *shown = str_visible_lines(s->ssh_err.data, s->ssh_err.len);
-		(void)write_all(2, shown, strlen(shown));
-		free(shown);
-	}
+	if (print_stderr && s->ssh_err.len)
+		write_ssh_stderr(&s->ssh_err);
 	child_close(&s->proc);
 	conn_release(&s->c);
 	buf_release(&s->ssh_err);

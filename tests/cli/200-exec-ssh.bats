@@ -190,3 +190,24 @@ teardown() { common_teardown; }
 	[[ "$output" == *"disk full on ferry-test"* ]]
 	[ -z "$left" ]
 }
+
+@test "ssh: 12 commands at once all run, without ssh's multiplexing notes" {
+	# sshd allows 10 sessions on one connection (MaxSessions): the 11th
+	# and 12th fall back to connections of their own, and ssh says so.
+	"$FERRY" exec -- true
+	mkdir "$T/at-once"
+	pids=()
+	for i in $(seq 1 12); do
+		"$FERRY" exec -- sh -c 'touch "$1/$2"; n=0
+			while [ "$(ls "$1" | wc -l)" -lt 12 ] && [ "$n" -lt 300 ]; do sleep 0.1; n=$((n + 1)); done
+			echo "ok $(ls "$1" | wc -l)"' x "$T/at-once" "$i" >"$T/out.$i" 2>"$T/err.$i" &
+		pids+=($!)
+	done
+	bad=0
+	for p in "${pids[@]}"; do wait "$p" || bad=$((bad + 1)); done
+	cat "$T"/out.* "$T"/err.*
+	[ "$bad" = 0 ]
+	[ "$(cat "$T"/out.* | sort -u)" = "ok 12" ]
+	! grep -E 'mux_client|muxclient|ControlSocket|multiplexing' "$T"/err.*
+	[ -z "$(cat "$T"/err.*)" ]
+}

@@ -81,6 +81,17 @@ void test_session(void)
 		{ "Control socket connect(/run/user/1000/ferry/cm-gpu1): Connection refused\n"
 		  "ssh: Could not resolve hostname gpu1: Name or service not known\n", EXITED(255), false,
 		  SSH_FAIL_RESOLVE, EXIT_CONNECT },
+		/* 11+ sessions at once: the master refuses the 11th (sshd's
+		 * MaxSessions) and ssh connects by itself; its notes about
+		 * that are not the reason of anything. */
+		{ "mux_client_request_session: session request failed: Session open refused by peer\n"
+		  "ControlSocket /run/user/1000/ferry/0a1b already exists, disabling multiplexing\n"
+		  "u@gpu1: Permission denied (publickey).\n", EXITED(255), false, SSH_FAIL_AUTH, EXIT_AUTH },
+		{ "mux_client_request_session: read from master failed: Connection reset by peer\n", EXITED(1), false,
+		  SSH_FAIL_NO_AGENT, EXIT_PROTO },
+		{ "muxclient: master hello exchange failed\n"
+		  "ssh: connect to host gpu1 port 22: Connection refused\n", EXITED(255), false, SSH_FAIL_REFUSED,
+		  EXIT_CONNECT },
 		/* The link going while a command ran. */
 		{ "client_loop: send disconnect: Broken pipe\n", EXITED(255), true, SSH_FAIL_LOST, EXIT_LOST },
 		{ "Connection to gpu1 closed by remote host.\n", EXITED(255), true, SSH_FAIL_LOST, EXIT_LOST },
