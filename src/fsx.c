@@ -30,7 +30,10 @@ int path_check_rel(const char *p, size_t len)
 {
 	if (len == 0 || len > PATH_REL_MAX || memchr(p, '\0', len) != NULL)
 		return -EINVAL;
-	if (p[0] == '/')
+	/* "a/": a trailing slash is refused, a peer's or a file's: it names
+	 * what "a" does on some calls and not on others.  Paths a user
+	 * typed are normalised before they get here. */
+	if (p[0] == '/' || p[len - 1] == '/')
 		return -EINVAL;
 	size_t i = 0;
 	while (i < len) {
@@ -44,8 +47,6 @@ int path_check_rel(const char *p, size_t len)
 			return -EINVAL;
 		if ((n == 1 && p[i] == '.') || (n == 2 && p[i] == '.' && p[i + 1] == '.'))
 			return -EINVAL;
-		if (j == len - 1)
-			break;			/* one trailing slash is fine */
 		i = j + 1;
 	}
 	return 0;

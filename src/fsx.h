@@ -13,7 +13,7 @@
 
 /* Checks a relative path from an untrusted source: not empty, not
  * absolute, no NUL (len is the full length), no "." or ".." components,
- * no empty components except one trailing slash, components of at most
+ * no empty components and no trailing slash, components of at most
  * PATH_NAME_MAX bytes, at most PATH_REL_MAX bytes.  0 or -EINVAL. */
 int path_check_rel(const char *p, size_t len);
 

@@ -128,6 +128,11 @@ evil_pull() {
 }
 
 @test "pull from a malicious agent: a path with .." { evil_pull dotdot 76 "malformed sync entry"; }
+@test "pull from a malicious agent: a file path ending in /" {
+	evil_pull trailing-slash 76 "malformed sync entry"
+	[ ! -e results/a ]
+}
+@test "pull from a malicious agent: a folder path ending in /" { evil_pull trailing-slash-dir 76 "malformed sync entry"; }
 @test "pull from a malicious agent: an absolute path" { evil_pull absolute 76 "malformed sync entry"; }
 @test "pull from a malicious agent: a path outside the pull folders" { evil_pull outside-pull 76 "outside the pull folders"; }
 @test "pull from a malicious agent: ferry's own state" { evil_pull state 76 "outside the pull folders"; }

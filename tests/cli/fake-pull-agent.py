@@ -75,6 +75,11 @@ if SCENARIO == "dotdot":
     entries = [(DIR, b"results"), (FILE, b"results/../../escape.txt", b"pwned")]
 elif SCENARIO == "absolute":
     entries = [(DIR, b"results"), (FILE, outside + b"/abs.txt", b"pwned")]
+elif SCENARIO == "trailing-slash":
+    # "results/a/" as a file: a second name for results/a on some paths.
+    entries = [(DIR, b"results"), (FILE, b"results/a/", b"x")]
+elif SCENARIO == "trailing-slash-dir":
+    entries = [(DIR, b"results/"), (FILE, b"results/a", b"x")]
 elif SCENARIO == "outside-pull":
     entries = [(FILE, b"src/evil.py", b"import os")]
 elif SCENARIO == "state":
