@@ -368,6 +368,13 @@ int sync_push(const struct config *cfg, const struct sync_push_opts *o, const st
 
 	memset(res, 0, sizeof(*res));
 	trace_phase("start");
+	/* What the rounds before the last did: files placed and deleted and
+	 * bytes sent are still done, and count; the plan, conflicts and
+	 * errors are the last round's. */
+	struct {
+		uint32_t written, deleted;
+		uint64_t bytes, wire_out, wire_in;
+	} before = { 0 };
 	/* A loop, not recursion: each round a fresh session and walk. */
 	for (int left = o->session ? 0 : PUSH_RETRIES;; left--) {
 		struct push p = { .cfg = cfg, .o = o, .h = h ? h : &none, .res = res, .e = e };
@@ -376,7 +383,11 @@ int sync_push(const struct config *cfg, const struct sync_push_opts *o, const st
 		push_release(&p);
 		if (r != 1)
 			break;
-		/* The counts start over: only the last round is reported. */
+		before.written += res->written;
+		before.deleted += res->deleted;
+		before.bytes += res->bytes;
+		before.wire_out += res->wire_out;
+		before.wire_in += res->wire_in;
 		char *label = res->label;
 		res->label = NULL;
 		sync_push_result_release(res);
@@ -387,6 +398,11 @@ int sync_push(const struct config *cfg, const struct sync_push_opts *o, const st
 	}
 	free(tdir);
 	res->ns = now_mono_ns() - t0;
+	res->written += before.written;
+	res->deleted += before.deleted;
+	res->bytes += before.bytes;
+	res->wire_out += before.wire_out;
+	res->wire_in += before.wire_in;
 	if (r < 0)
 		return -1;
 	res->code = res->disk_full || res->remote_errors ? EXIT_REMOTE

@@ -122,6 +122,8 @@ teardown() { common_teardown; }
 	echo "$output"
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"1 file changed while it was sent; pushing again"* ]]
+	# The totals count both rounds: small.txt went in the first.
+	[[ "$output" == *"pushed 2, deleted 0, 0 conflicts (2 in the push set"* ]]
 	trees_equal
 
 	# changing all the time near its end: two more tries, then an error
