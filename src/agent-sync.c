@@ -307,6 +307,12 @@ int agent_sync(struct conn *c, struct rd *body)
 		agent_error(c, PERR_ROOT, "cannot lock '%s/lock': %s", sdir, strerror(-lockfd));
 		goto out;
 	}
+	/* The lock may have taken seconds: a client that died meanwhile
+	 * left its request in the pipe, and a sync for no one would run
+	 * beside (or after) the next one.  Its end closed: nothing done. */
+	struct pollfd pf = { .fd = c->rfd, .events = POLLIN };
+	if (poll(&pf, 1, 0) == 1 && (pf.revents & (POLLHUP | POLLERR)))
+		goto out;
 	ret = b.flags & SYNC_PULL ? pull_source(c, &b, root, rootfd, sdir, lockfd >= 0) : push_dest(c, &b, rootfd, sdir);
 out:
 	sync_begin_release(&b);
