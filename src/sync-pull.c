@@ -276,10 +276,36 @@ static void pull_release(struct pull *p)
 	free(p->jobsfile);
 }
 
+/* Is the folder open on fd the one st describes, or below it?  Walks
+ * up by "..", by descriptor. */
+static bool at_or_below(int fd, const struct stat *st)
+{
+	int cur = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	bool found = false;
+	for (int k = 0; cur >= 0 && k < 4096; k++) {
+		struct stat here, up;
+		if (fstat(cur, &here) < 0)
+			break;
+		if (here.st_dev == st->st_dev && here.st_ino == st->st_ino) {
+			found = true;
+			break;
+		}
+		int next = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = next;
+		if (cur < 0 || fstat(cur, &up) < 0 || (up.st_dev == here.st_dev && up.st_ino == here.st_ino))
+			break;	/* the top */
+	}
+	if (cur >= 0)
+		close(cur);
+	return found;
+}
+
 /* A pull folder that is a symlink is followed when it is the user's own
  * choice: the link is theirs, not one a pull placed (the index has no
- * file there), and it leads to a folder of theirs, opened here once and
- * checked on its fd.  The folders above it are opened beneath the root,
+ * file there), and it leads to a folder of theirs outside the project
+ * folder (not holding it either), opened here once and checked on its
+ * fd.  The folders above it are opened beneath the root,
  * never through a symlink.  r->fd >= 0: followed; r->why: a symlink not
  * followed; neither: no symlink there. */
 static void pull_link(int rootfd, const struct index *ix, struct dest_redir *r)
@@ -321,6 +347,10 @@ static void pull_link(int rootfd, const struct index *ix, struct dest_redir *r)
 		bad = "which is not a folder";
 	else if (ts.st_uid != me)
 		bad = "which is not your folder";
+	else if (fstat(rootfd, &again) == 0 && at_or_below(fd, &again))
+		bad = "which is inside the project folder";
+	else if (at_or_below(rootfd, &ts))
+		bad = "which holds the project folder";
 	else if (fstatat(dfd, name, &again, AT_SYMLINK_NOFOLLOW) < 0 || again.st_ino != ls.st_ino ||
 		 again.st_dev != ls.st_dev)
 		bad = "which changed while it was opened";

@@ -225,6 +225,20 @@ project_files() {
 	[ "$status" -eq 71 ]
 	[[ "$output" == *"conflict: results: a symlink to file, which is not a folder: not followed"* ]]
 	[ "$(readlink results)" = file ] && [ "$(cat file)" = x ]
+	# a folder in the project, or above it: a pull writes only pull folders
+	rm results
+	ln -s . results
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to ., which is inside the project folder: not followed"* ]]
+	[ ! -e a.txt ]
+	rm results
+	ln -s .. results
+	run "$FERRY" pull
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to .., which holds the project folder: not followed"* ]]
+	[ ! -e "$T/a.txt" ]
 	[ "$(id -u)" = 0 ] || skip "needs root to give a symlink or folder to another user"
 	rm results
 	mkdir -p "$T/big"
