@@ -213,7 +213,8 @@ static bool redir_root(const struct dest *d, const char *path)
 	return d->nredir && at(d, path, &rest) != d->rootfd && rest[0] == '\0';
 }
 
-/* The redirect entry a path is at or below, if not followed: its why. */
+/* The pull folder (its path) that path is at or below, when that folder
+ * is a symlink not followed; NULL otherwise. */
 static const char *redir_refused(const struct dest *d, const char *path)
 {
 	for (uint32_t i = 0; i < d->nredir; i++) {

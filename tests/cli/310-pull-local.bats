@@ -258,3 +258,16 @@ project_files() {
 	[[ "$output" == *"conflict: results: a symlink to ../big, which is not your folder: not followed"* ]]
 	[ -z "$(ls -A "$T/big")" ]
 }
+
+@test "pull: through a followed pull folder symlink, kill -9 leaves no partial file; deltas work" {
+	mkdir -p "$T/big"
+	ln -s ../big results
+	check_pull_kill
+	[ -z "$(find "$T/big" -name '.ferry-tmp.*')" ]
+	[ "$(readlink results)" = ../big ]
+	rm -f "$R"/results/f*.bin
+	"$FERRY" pull --force >/dev/null
+	[ -z "$(ls -A "$T/big")" ]
+	check_pull_delta
+	[ "$(readlink results)" = ../big ]
+}
