@@ -38,6 +38,11 @@ struct dest {
 	const struct dest_side *s;
 	struct conn *c;
 	int rootfd;
+	/* The pull folders that are symlinks (sync-dest.h): the side's
+	 * table, or none (nredir 0: every path is beneath rootfd, at no
+	 * cost). */
+	const struct dest_redir *redir;
+	uint32_t nredir;
 	struct index old;	/* the index, with the journal merged */
 	struct index prev;	/* the index alone, when there was a journal */
 	struct sync_entry *e;	/* the manifest, in walk order */
@@ -159,11 +164,86 @@ static bool in_pull(const struct dest_side *s, const char *path)
 	return false;
 }
 
+/* Is path one of the project's pull folders (a pull, sync-dest.h)? */
+static bool pull_folder(const struct dest_side *s, const char *path)
+{
+	for (uint32_t i = 0; i < s->nredir; i++)
+		if (strcmp(s->redir[i].path, path) == 0)
+			return true;
+	return false;
+}
+
 /* May this side write path?  A push stays out of the pull folders, a pull
  * stays inside them. */
 static bool in_scope(const struct dest_side *s, const char *path)
 {
 	return in_pull(s, path) == s->pull_side;
+}
+
+int dest_base(const struct dest_redir *r, uint32_t nr, int rootfd, const char *path, const char **rest)
+{
+	int fd = rootfd;
+	size_t best = 0;
+	*rest = path;
+	for (uint32_t i = 0; i < nr; i++) {
+		size_t n = strlen(r[i].path);
+		if (r[i].fd < 0 || n <= best || strncmp(path, r[i].path, n) != 0 || (path[n] != '\0' && path[n] != '/'))
+			continue;
+		best = n;
+		fd = r[i].fd;
+		*rest = path[n] ? path + n + 1 : path + n;
+	}
+	return fd;
+}
+
+/* dest_base for this sync. */
+static int at(const struct dest *d, const char *path, const char **rest)
+{
+	if (d->nredir == 0) {
+		*rest = path;
+		return d->rootfd;
+	}
+	return dest_base(d->redir, d->nredir, d->rootfd, path, rest);
+}
+
+/* Is path a pull folder that is followed (its own path, not below)? */
+static bool redir_root(const struct dest *d, const char *path)
+{
+	const char *rest;
+	return d->nredir && at(d, path, &rest) != d->rootfd && rest[0] == '\0';
+}
+
+/* The pull folder (its path) that path is at or below, when that folder
+ * is a symlink not followed; NULL otherwise. */
+static const char *redir_refused(const struct dest *d, const char *path)
+{
+	for (uint32_t i = 0; i < d->nredir; i++) {
+		size_t n = strlen(d->redir[i].path);
+		if (d->redir[i].fd < 0 && d->redir[i].why && strncmp(path, d->redir[i].path, n) == 0 &&
+		    (path[n] == '\0' || path[n] == '/'))
+			return d->redir[i].path;
+	}
+	return NULL;
+}
+
+/* The why of the refused redirect at path. */
+static const char *redir_why(const struct dest *d, const char *path)
+{
+	for (uint32_t i = 0; i < d->nredir; i++)
+		if (strcmp(d->redir[i].path, path) == 0 && d->redir[i].why)
+			return d->redir[i].why;
+	return "a symlink: not followed";
+}
+
+/* apply_lstat where path lives (a followed pull folder itself: its
+ * folder, by the fd opened). */
+static int d_lstat(const struct dest *d, const char *path, struct stat *st)
+{
+	const char *rest;
+	int fd = at(d, path, &rest);
+	if (rest[0] == '\0')
+		return fstat(fd, st) < 0 ? -errno : 0;
+	return apply_lstat(fd, rest, st);
 }
 
 static uint8_t type_of_mode(mode_t m)
@@ -183,6 +263,8 @@ static bool dir_prefix(const char *dpath, size_t n, const char *path, size_t dl)
  * with O_NOFOLLOW (never through a symlink, as open_beneath). */
 static int dest_lstat(struct dest *d, const char *path, struct stat *st)
 {
+	if (d->nredir && redir_root(d, path))
+		return d_lstat(d, path, st);
 	const char *slash = strrchr(path, '/');
 	size_t dl = slash ? (size_t)(slash - path) : 0;
 	if (d->bad && dir_prefix(d->dpath, d->bad, path, dl))
@@ -202,7 +284,13 @@ static int dest_lstat(struct dest *d, const char *path, struct stat *st)
 		memcpy(name, path + from, to - from);
 		name[to - from] = '\0';
 		memcpy(d->dpath, path, to);
-		int nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		int nfd;
+		if (d->nredir && (d->dpath[to] = '\0', redir_root(d, d->dpath))) {
+			const char *rest;
+			nfd = fcntl(at(d, d->dpath, &rest), F_DUPFD_CLOEXEC, 0);	/* the folder it leads to */
+		} else {
+			nfd = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		}
 		if (nfd < 0) {
 			d->bad = to;
 			d->bad_err = -errno;
@@ -251,7 +339,9 @@ static bool unchanged_as(struct dest *d, const struct index *ix, const struct in
 		return true;
 	if (stat_clean_here(ix, o, st))
 		return true;
-	return apply_hash(d->rootfd, path, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
+	const char *rest;
+	int fd = at(d, path, &rest);
+	return apply_hash(fd, rest, st, h) == 0 && memcmp(h, o->hash, INDEX_HASH_LEN) == 0;
 }
 
 /* Is what is at path still what ferry left there?  The journal records a
@@ -279,7 +369,9 @@ static bool same_content(struct dest *d, const struct sync_entry *e, const struc
 		return false;
 	if (o && o->type == e->type && stat_clean_here(&d->old, o, st))
 		return memcmp(o->hash, e->hash, INDEX_HASH_LEN) == 0;
-	return apply_hash(d->rootfd, e->path, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
+	const char *rest;
+	int fd = at(d, e->path, &rest);
+	return apply_hash(fd, rest, st, h) == 0 && memcmp(h, e->hash, INDEX_HASH_LEN) == 0;
 }
 
 static void conflict(struct dest *d, size_t i, const char *why)
@@ -390,18 +482,35 @@ static void plan_one(struct dest *d, size_t i, const struct index_entry *o, cons
 
 	if (r == -ENOENT) {
 		d->act[i] = e->type == ENT_FILE ? ACT_NEED : e->type == ENT_DIR ? ACT_MKDIR : ACT_LINK;
+		if (e->type == ENT_LINK && pull_folder(d->s, e->path)) {
+			/* A symlink placed as a pull folder would be the user's
+			 * own, followed by the next pull: never. */
+			d->act[i] = ACT_FAILED;
+			d->done.errors++;
+			report(d, MSG_SYNC_ERROR, EPERM, e->path, "%s", "a pull folder from the server is a symlink: not placed");
+		}
 		return;
 	}
+	const char *refused = d->nredir ? redir_refused(d, e->path) : NULL;
 	if (r < 0) {
 		/* A symlink on the way (ELOOP) or a file where a folder is. */
 		d->act[i] = ACT_FAILED;
 		d->done.errors++;
-		report(d, MSG_SYNC_ERROR, (uint32_t)-r, e->path, "%s",
-		       r == -ELOOP || r == -ENOTDIR ? "a symlink or file is in the way of its folder" : strerror(-r));
+		if (refused && (r == -ELOOP || r == -ENOTDIR))
+			report(d, MSG_SYNC_ERROR, (uint32_t)-r, e->path, "%s is %s", refused, redir_why(d, refused));
+		else
+			report(d, MSG_SYNC_ERROR, (uint32_t)-r, e->path, "%s",
+			       r == -ELOOP || r == -ENOTDIR ? "a symlink or file is in the way of its folder" : strerror(-r));
+		return;
+	}
+	if (refused && strcmp(refused, e->path) == 0 && S_ISLNK(st.st_mode)) {
+		conflict(d, i, redir_why(d, refused));
 		return;
 	}
 	if (same_content(d, e, o, &st)) {
-		d->act[i] = (st.st_mode & 07777) != mode_here(e->type, e->mode) && e->type != ENT_LINK ? ACT_META : ACT_NONE;
+		/* A followed pull folder is the user's: its mode is theirs. */
+		d->act[i] = (st.st_mode & 07777) != mode_here(e->type, e->mode) && e->type != ENT_LINK &&
+				    !(d->nredir && redir_root(d, e->path)) ? ACT_META : ACT_NONE;
 		if (e->type == ENT_FILE && d->act[i] == ACT_NONE) {
 			uint64_t mt = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
 			if (mt != e->mtime_ns)
@@ -460,7 +569,7 @@ static void plan_deletes(struct dest *d, uint32_t *ndel)
 		if (!in_scope(d->s, p))
 			continue;	/* not ours to touch (the scope changed) */
 		struct stat st;
-		int r = apply_lstat(d->rootfd, p, &st);
+		int r = d_lstat(d, p, &st);
 		if (r == -ENOENT || r == -ENOTDIR)
 			continue;	/* already gone */
 		if (r == 0 && (o->type == ENT_DIR ? S_ISDIR(st.st_mode) : unchanged(d, o, p, &st))) {
@@ -515,7 +624,9 @@ static int send_sig(struct dest *d, size_t i)
 	size_t bytes = (size_t)delta_nblocks(&g) * DELTA_SUM_LEN;
 	if (g.bs == 0 || bytes > d->sig_budget)
 		return 0;
-	int fd = open_beneath(d->rootfd, e->path, O_RDONLY | O_NONBLOCK, 0), r = 0;
+	const char *rest;
+	int base = at(d, e->path, &rest);
+	int fd = open_beneath(base, rest, O_RDONLY | O_NONBLOCK, 0), r = 0;
 	if (fd < 0)
 		return 0;
 	if (fstat(fd, &st) == 0 && (apply_stat_from(&now, &st), apply_stat_same(&now, old)) &&
@@ -617,8 +728,10 @@ static int take_hint(struct dest *d, struct rd *body)
 	}
 	int fd = -1;
 	struct hint h = { .path = path };
+	const char *rest;
+	int base = at(d, path, &rest);
 	if (d->nhints < SIG_HINT_MAX && !(d->s->flags & SYNC_DRY_RUN) &&
-	    (fd = open_beneath(d->rootfd, path, O_RDONLY | O_NONBLOCK, 0)) >= 0 && fstat(fd, &st) == 0 &&
+	    (fd = open_beneath(base, rest, O_RDONLY | O_NONBLOCK, 0)) >= 0 && fstat(fd, &st) == 0 &&
 	    S_ISREG(st.st_mode) && (uint64_t)st.st_size >= DELTA_MIN_SIZE) {
 		struct delta_geom g = { .bs = delta_block_size((uint64_t)st.st_size), .old_size = (uint64_t)st.st_size };
 		size_t bytes = (size_t)delta_nblocks(&g) * DELTA_SUM_LEN;
@@ -817,7 +930,17 @@ static void set_meta(struct dest *d, size_t i)
 		{ .tv_nsec = UTIME_OMIT },
 		{ .tv_sec = (time_t)(e->mtime_ns / 1000000000u), .tv_nsec = (long)(e->mtime_ns % 1000000000u) },
 	};
-	int fd = open_beneath(d->rootfd, e->path, e->type == ENT_DIR ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK, 0);
+	const char *rest;
+	int base = at(d, e->path, &rest);
+	if (rest[0] == '\0') {
+		/* A followed pull folder: the user's, its mode left alone. */
+		if (fstat(base, &st) == 0) {
+			apply_stat_from(&d->seen[i].st, &st);
+			d->seen[i].have = true;
+		}
+		return;
+	}
+	int fd = open_beneath(base, rest, e->type == ENT_DIR ? O_RDONLY | O_DIRECTORY : O_RDONLY | O_NONBLOCK, 0);
 	if (fd < 0)
 		return;
 	(void)fchmod(fd, mode_here(e->type, e->mode));
@@ -845,7 +968,9 @@ static void parent_dirs(struct dest *d, const char *path)
 		return;
 	free(d->made);
 	d->made = xstrndup(path, n);
-	if (apply_mkdirs(d->rootfd, d->made, 0755) < 0) {
+	const char *rest;
+	int base = at(d, d->made, &rest);
+	if (apply_mkdirs(base, rest, 0755) < 0) {
 		free(d->made);
 		d->made = NULL;
 	}
@@ -905,11 +1030,13 @@ static int file_start(struct dest *d, struct incoming *in, struct rd *body)
 	}
 	in->seq = seq;
 	parent_dirs(d, d->e[seq].path);
-	in->err = apply_begin(&in->f, d->rootfd, d->e[seq].path);
+	const char *rest;
+	int base = at(d, d->e[seq].path, &rest);
+	in->err = rest[0] ? apply_begin(&in->f, base, rest) : -EISDIR;
 	if (in->err == 0 && d->sigbs[seq]) {
 		struct stat st;
 		struct apply_stat now;
-		in->oldfd = open_beneath(d->rootfd, d->e[seq].path, O_RDONLY | O_NONBLOCK, 0);
+		in->oldfd = open_beneath(base, rest, O_RDONLY | O_NONBLOCK, 0);
 		if (in->oldfd < 0 || fstat(in->oldfd, &st) < 0 ||
 		    (apply_stat_from(&now, &st), !apply_stat_same(&now, &d->seen[seq].st)))
 			in->err = -ESTALE;
@@ -968,6 +1095,7 @@ static void file_end(struct dest *d, struct incoming *in)
 	size_t cur = (size_t)in->seq;
 	const struct sync_entry *e = &d->e[cur];
 	struct apply_stat placed;
+	const char *rest;
 	int err = in->err;
 	bool big_old = d->s->keep_old && d->seen[cur].have && d->seen[cur].st.size >= DROP_DEFER_MIN;
 	if (err == 0) {
@@ -981,8 +1109,10 @@ static void file_end(struct dest *d, struct incoming *in)
 		if (err == 0) {
 			journal(d, e, &placed);
 			/* Held open, a large old version is freed later. */
-			if (in->oldfd < 0 && big_old)
-				in->oldfd = open_beneath(d->rootfd, e->path, O_RDONLY | O_NONBLOCK, 0);
+			if (in->oldfd < 0 && big_old) {
+				int base = at(d, e->path, &rest);
+				in->oldfd = open_beneath(base, rest, O_RDONLY | O_NONBLOCK, 0);
+			}
 			err = apply_place(&in->f);
 		}
 	} else {
@@ -1064,11 +1194,13 @@ static void apply_rest(struct dest *d)
 	for (size_t i = 0; i < d->n; i++) {
 		const struct sync_entry *e = &d->e[i];
 		int r = 0;
+		const char *rest;
+		int base = at(d, e->path, &rest);
 		switch (d->act[i]) {
 		case ACT_MKDIR: {
 			struct stat st;
-			if (apply_lstat(d->rootfd, e->path, &st) == 0 && !S_ISDIR(st.st_mode) &&
-			    apply_remove(d->rootfd, e->path, false, d->seen[i].have ? &d->seen[i].st : NULL) == -ESTALE) {
+			if (rest[0] && apply_lstat(base, rest, &st) == 0 && !S_ISDIR(st.st_mode) &&
+			    apply_remove(base, rest, false, d->seen[i].have ? &d->seen[i].st : NULL) == -ESTALE) {
 				d->act[i] = ACT_CONFLICT;
 				d->done.conflicts++;
 				report(d, MSG_SYNC_CONFLICT, 0, e->path, "changed on the %s during the %s: kept", d->s->here,
@@ -1076,14 +1208,14 @@ static void apply_rest(struct dest *d)
 				continue;
 			}
 			parent_dirs(d, e->path);
-			r = apply_mkdirs(d->rootfd, e->path, 0755);
+			r = apply_mkdirs(base, rest, 0755);
 			if (r == 0)
 				set_meta(d, i);
 			break;
 		}
 		case ACT_LINK:
 			parent_dirs(d, e->path);
-			r = apply_symlink(d->rootfd, e->path, sync_entry_link(e));
+			r = rest[0] ? apply_symlink(base, rest, sync_entry_link(e)) : -EEXIST;
 			break;
 		case ACT_META:
 			set_meta(d, i);
@@ -1104,7 +1236,11 @@ static void apply_rest(struct dest *d)
 			continue;
 		const struct index_entry *o = &d->old.e[i];
 		const char *p = index_path(&d->old, o);
-		int r = apply_remove(d->rootfd, p, o->type == ENT_DIR, o->type == ENT_DIR ? NULL : &d->delst[i]);
+		const char *rest;
+		int base = at(d, p, &rest);
+		/* A followed pull folder stays, and so does its symlink. */
+		int r = rest[0] == '\0' ? 0
+			: apply_remove(base, rest, o->type == ENT_DIR, o->type == ENT_DIR ? NULL : &d->delst[i]);
 		if (r == 0 && o->type != ENT_DIR) {
 			d->done.deleted++;
 		} else if (r == -ESTALE) {
@@ -1144,11 +1280,12 @@ static void log_rec(struct ix_sink *k, const char *path, const struct index_entr
 
 /* src as path's entry, oj the old entry of path (NO_OLD: none); with
  * rootfd, its stat taken now (a file whose stat as placed is unknown). */
-static void add_entry(struct ix_sink *k, const char *path, const struct index_entry *src, int rootfd, size_t oj)
+static void add_entry(struct ix_sink *k, const char *path, const struct index_entry *src, const struct dest *d,
+		      size_t oj)
 {
 	struct index_entry x = *src;
 	struct stat st;
-	if (rootfd >= 0 && apply_lstat(rootfd, path, &st) == 0) {
+	if (d && d_lstat(d, path, &st) == 0) {
 		x.size = (uint64_t)st.st_size;
 		x.mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000u + (uint64_t)st.st_mtim.tv_nsec;
 		x.ino = (uint64_t)st.st_ino;
@@ -1195,22 +1332,22 @@ static void build_index(struct dest *d, struct ix_sink *k)
 				struct index_entry x = { .type = e->type, .mode = mode_indexed(e, a_st->mode),
 							 .size = a_st->size, .mtime_ns = a_st->mtime_ns, .ino = a_st->ino };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-				add_entry(k, e->path, &x, -1, oj);
+				add_entry(k, e->path, &x, NULL, oj);
 			} else if (a == ACT_DONE || a == ACT_NONE) {
 				struct index_entry x = { .type = e->type, .mode = e->mode, .size = e->size,
 							 .mtime_ns = e->mtime_ns };
 				memcpy(x.hash, e->hash, INDEX_HASH_LEN);
-				add_entry(k, e->path, &x, d->rootfd, oj);
+				add_entry(k, e->path, &x, d, oj);
 			} else if (c == 0) {
 				/* Conflict or failure: what ferry knew stays. */
-				add_entry(k, op, &d->old.e[j], -1, j);
+				add_entry(k, op, &d->old.e[j], NULL, j);
 			}
 			i++;
 			if (c == 0)
 				j++;
 		} else {
 			if (d->del[j] != DEL_DELETE && d->del[j] != DEL_FORGET)
-				add_entry(k, op, &d->old.e[j], -1, j);
+				add_entry(k, op, &d->old.e[j], NULL, j);
 			else
 				drop_entry(k, op);
 			j++;
@@ -1339,7 +1476,11 @@ static int dest_plan(struct dest *d, bool incr, struct sync_plan_end *pe)
 		plan_one(d, i, o, o && d->pre ? &d->pre[o - d->old.e] : NULL);
 		d->same += as_indexed(d, i, o);
 		if (d->e[i].type == ENT_DIR && (d->act[i] == ACT_NONE || d->act[i] == ACT_META) && d->sweep)
-			(void)apply_sweep(d->rootfd, d->e[i].path);
+		{
+			const char *rest;
+			int base = at(d, d->e[i].path, &rest);
+			(void)apply_sweep(base, rest);
+		}
 		if (d->act[i] == ACT_NEED) {
 			uint8_t seq[4];
 			be32_put(seq, (uint32_t)i);
@@ -1398,6 +1539,7 @@ static void dest_release(struct dest *d)
 int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync_done *done, bool *lost)
 {
 	struct dest d = { .s = side, .c = side->c, .rootfd = side->rootfd, .journal = -1,
+			  .redir = side->pull_side ? side->redir : NULL,
 			  .sig_budget = DELTA_SIG_TOTAL_MAX };
 	bool dry = side->flags & SYNC_DRY_RUN, force = side->flags & SYNC_FORCE;
 	bool had_journal, incr;
@@ -1406,6 +1548,10 @@ int dest_run(const struct dest_side *side, struct sync_plan_end *pe, struct sync
 
 	memset(pe, 0, sizeof(*pe));
 	trace_phase("dest start");
+	/* Only a pull folder that is a symlink costs anything (sync-dest.h). */
+	for (uint32_t i = 0; d.redir && i < side->nredir; i++)
+		if (side->redir[i].fd >= 0 || side->redir[i].why)
+			d.nredir = side->nredir;
 	buf_init(&b, FRAME_MAX);
 	index_init(&d.old);
 	index_init(&d.prev);

@@ -27,6 +27,24 @@
 
 struct index;
 
+/* A pull folder of the project's (sync.pull) on the laptop side of a
+ * pull.  fd >= 0: the folder is a symlink the user made to a folder of
+ * their own, opened once: everything at or below path happens beneath
+ * that fd (path itself is that folder).  fd < 0 with why: a symlink not
+ * followed (why says so, as "a symlink to X, ...: not followed"); what
+ * is below it fails as today.  fd < 0, why NULL: a plain folder (or
+ * none yet): no symlink is ever placed at path. */
+struct dest_redir {
+	const char *path;
+	int fd;
+	const char *why;
+};
+
+/* Where path lives: the fd it is beneath (rootfd unless it is at or
+ * below a followed redirect) and, in *rest, its path there ("" for the
+ * redirected folder itself).  The longest match wins. */
+int dest_base(const struct dest_redir *r, uint32_t nr, int rootfd, const char *path, const char **rest);
+
 struct dest_side {
 	struct conn *c;		/* to the source */
 	int rootfd;
@@ -51,6 +69,10 @@ struct dest_side {
 	char *const *pull;
 	uint32_t npull;
 	bool pull_side;
+	/* A pull: the project's pull folders (struct dest_redir); none for
+	 * a push. */
+	const struct dest_redir *redir;
+	uint32_t nredir;
 	/* Words for the messages: "server" or "laptop" (this side), and
 	 * "push" or "pull". */
 	const char *here, *verb;

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "fsx.h"
@@ -22,6 +23,7 @@
 #include "sync-ignore.h"
 #include "sync-index.h"
 #include "sync-push.h"
+#include "sync-scan.h"
 #include "util.h"
 
 #include "banned.h"
@@ -37,6 +39,8 @@ struct pull {
 	char *job_known;		/* paths earlier job pulls brought (pull.jobs) */
 	struct index ix, kin, kout;	/* our index; local edits kept, before and after */
 	char *tdir, *ixfile, *jfile, *kfile, *jobsfile;
+	struct dest_redir *redir;	/* the project's pull folders, links followed or not */
+	uint32_t nredir;
 };
 
 bool sync_path_under(const char *a, const char *b)
@@ -254,6 +258,12 @@ static int pull_state(struct pull *p)
 
 static void pull_release(struct pull *p)
 {
+	for (uint32_t i = 0; i < p->nredir; i++) {
+		if (p->redir[i].fd >= 0)
+			close(p->redir[i].fd);
+		free((char *)p->redir[i].why);
+	}
+	free(p->redir);
 	index_release(&p->ix);
 	index_release(&p->kin);
 	index_release(&p->kout);
@@ -264,6 +274,109 @@ static void pull_release(struct pull *p)
 	free(p->jfile);
 	free(p->kfile);
 	free(p->jobsfile);
+}
+
+/* Is the folder open on fd the one st describes, or below it?  Walks
+ * up by "..", by descriptor. */
+static bool at_or_below(int fd, const struct stat *st)
+{
+	int cur = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	bool found = false;
+	for (int k = 0; cur >= 0 && k < 4096; k++) {
+		struct stat here, up;
+		if (fstat(cur, &here) < 0)
+			break;
+		if (here.st_dev == st->st_dev && here.st_ino == st->st_ino) {
+			found = true;
+			break;
+		}
+		int next = openat(cur, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		close(cur);
+		cur = next;
+		if (cur < 0 || fstat(cur, &up) < 0 || (up.st_dev == here.st_dev && up.st_ino == here.st_ino))
+			break;	/* the top */
+	}
+	if (cur >= 0)
+		close(cur);
+	return found;
+}
+
+/* A pull folder that is a symlink is followed when it is the user's own
+ * choice: the link is theirs, not one a pull placed (the index has no
+ * file there), and it leads to a folder of theirs outside the project
+ * folder (not holding it either), opened here once and checked on its
+ * fd.  The folders above it are opened beneath the root,
+ * never through a symlink.  r->fd >= 0: followed; r->why: a symlink not
+ * followed; neither: no symlink there. */
+static void pull_link(int rootfd, const struct index *ix, struct dest_redir *r)
+{
+	const char *rel = r->path, *slash = strrchr(rel, '/');
+	const char *name = slash ? slash + 1 : rel;
+	uid_t me = geteuid();
+	struct stat ls, ts, again;
+	char target[4096];
+	r->fd = -1;
+	r->why = NULL;
+	int dfd;
+	if (slash) {
+		char *up = xstrndup(rel, (size_t)(slash - rel));
+		dfd = open_beneath(rootfd, up, O_RDONLY | O_DIRECTORY, 0);
+		free(up);
+	} else {
+		dfd = fcntl(rootfd, F_DUPFD_CLOEXEC, 0);
+	}
+	if (dfd < 0)
+		return;	/* as ever: what is in the way is reported by the engine */
+	if (fstatat(dfd, name, &ls, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISLNK(ls.st_mode)) {
+		close(dfd);
+		return;
+	}
+	ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+	target[n < 0 ? 0 : n] = '\0';
+	const struct index_entry *o = index_find(ix, rel);
+	int fd = -1;
+	const char *bad = NULL;
+	if (ls.st_uid != me)
+		bad = "owned by another user";
+	else if (o && o->type != ENT_DIR)
+		bad = "that a pull placed";
+	else if ((fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NONBLOCK | O_CLOEXEC)) < 0)
+		bad = errno == ENOENT ? "which does not exist" : errno == ENOTDIR || errno == ELOOP ? "which is not a folder"
+										     : "which will not open";
+	else if (fstat(fd, &ts) < 0 || !S_ISDIR(ts.st_mode))
+		bad = "which is not a folder";
+	else if (ts.st_uid != me)
+		bad = "which is not your folder";
+	else if (fstat(rootfd, &again) == 0 && at_or_below(fd, &again))
+		bad = "which is inside the project folder";
+	else if (at_or_below(rootfd, &ts))
+		bad = "which holds the project folder";
+	else if (fstatat(dfd, name, &again, AT_SYMLINK_NOFOLLOW) < 0 || again.st_ino != ls.st_ino ||
+		 again.st_dev != ls.st_dev)
+		bad = "which changed while it was opened";
+	close(dfd);
+	if (bad) {
+		if (fd >= 0)
+			close(fd);
+		r->why = xasprintf("a symlink to %s, %s: not followed", target, bad);
+		return;
+	}
+	r->fd = fd;
+}
+
+/* The project's pull folders, each looked at for a symlink (pull_link). */
+static void pull_links(struct pull *p, int rootfd)
+{
+	static const char *const dflt[] = { "results" };
+	size_t np = p->cfg->pull.n ? p->cfg->pull.n : 1;
+	char *const *pf = p->cfg->pull.n ? p->cfg->pull.v : (char *const *)dflt;
+	p->redir = xcalloc(np, sizeof(*p->redir));
+	for (size_t i = 0; i < np; i++) {
+		if (path_check_rel(pf[i], strlen(pf[i])) < 0)
+			continue;
+		p->redir[p->nredir].path = pf[i];
+		pull_link(rootfd, &p->ix, &p->redir[p->nredir++]);
+	}
 }
 
 /* The conversation: the session, then the destination engine. */
@@ -294,6 +407,7 @@ static int pull_converse(struct pull *p, int rootfd)
 	 * here; the engine takes it over. */
 	load_or_empty(p->ixfile, &p->ix);
 	load_or_empty(p->kfile, &p->kin);
+	pull_links(p, rootfd);
 	if (o->whole && p->ix.n && access(p->jfile, F_OK) < 0 && errno == ENOENT) {
 		index_state_id(&p->ix, sb.base);
 		sb.flags |= SYNC_BASE_ID;
@@ -311,6 +425,7 @@ static int pull_converse(struct pull *p, int rootfd)
 		.c = &p->s.c, .rootfd = rootfd, .ixfile = p->ixfile, .jfile = p->jfile, .flags = sb.flags,
 		.base_sent = sb.flags & SYNC_BASE_ID ? sb.base : NULL, .preloaded = &p->ix,
 		.changes_only = &p->res->changes_only, .pull = sb.pull, .npull = sb.npull, .pull_side = true,
+		.redir = p->redir, .nredir = p->nredir,
 		.here = "laptop", .verb = "pull", .report = on_report, .other = on_other,
 		.proto_error = on_proto_error, .need = on_need, .forget = forget_path, .kept_in = &p->kin,
 		.kept_out = &p->kout, .force_paths = o->force_paths, .nforce = o->nforce, .progress = on_progress,

@@ -121,3 +121,153 @@ teardown() { common_teardown; }
 	[ "$(stat -c %a results/tool)" = 700 ]
 	[ "$(stat -c %a results/shared/f)" = 600 ]
 }
+
+# Only what lies outside .ferry, as "a b c".
+project_files() {
+	find . -path ./.ferry -prune -o -print | sort | tr '\n' ' '
+}
+
+@test "pull: a pull folder that is your symlink to your own folder is followed" {
+	mkdir -p "$T/big" "$R/results/run1"
+	chmod 700 "$T/big"
+	echo a >"$R/results/a.txt"
+	echo m >"$R/results/run1/m.txt"
+	echo old >"$R/results/gone.txt"
+	ln -s ../big results
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pulled 3, deleted 0, 0 conflicts"* ]]
+	[ "$(readlink results)" = ../big ]
+	[ "$(cat "$T/big/a.txt")" = a ] && [ "$(cat "$T/big/run1/m.txt")" = m ]
+	# the folder is the user's: its mode stays theirs
+	[ "$(stat -c %a "$T/big")" = 700 ]
+	[ "$(project_files)" = ". ./ferry.ini ./results " ]
+	run "$FERRY" pull
+	[ "$status" -eq 0 ]
+	[[ "$output" == "pulled 0, deleted 0, 0 conflicts"* ]]
+	# deleted on the server, deleted there as from a real folder
+	rm "$R/results/gone.txt"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"pulled 0, deleted 1, 0 conflicts"* ]]
+	[ ! -e "$T/big/gone.txt" ]
+	# an edit there is a conflict as usual, and dry runs change nothing
+	echo mine >"$T/big/a.txt"
+	echo theirs >"$R/results/a.txt"
+	echo new >"$R/results/run1/new.txt"
+	run "$FERRY" pull --dry-run
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"receive results/run1/new.txt"* ]]
+	[[ "$output" == *"conflict: results/a.txt: changed on the laptop since the last pull"* ]]
+	[ ! -e "$T/big/run1/new.txt" ]
+	# a FOLDER argument below the link
+	run "$FERRY" pull results/run1
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/big/run1/new.txt")" = new ]
+	run "$FERRY" pull
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"conflict: results/a.txt: changed on the laptop since the last pull"* ]]
+	[ "$(cat "$T/big/a.txt")" = mine ]
+	run "$FERRY" pull --force results/a.txt
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/big/a.txt")" = theirs ]
+	# a symlink inside it is never followed
+	mkdir -p "$T/elsewhere" "$R/results/sub"
+	echo x >"$R/results/sub/x.txt"
+	ln -s "$T/elsewhere" "$T/big/sub"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"results/sub"*"a file is where the folder goes"* ]]
+	[ -z "$(ls -A "$T/elsewhere")" ]
+	[ "$(readlink results)" = ../big ]
+	[ "$(project_files)" = ". ./ferry.ini ./results " ]
+	[ -z "$(find "$T/big" -name '.ferry-tmp.*')" ]
+}
+
+@test "pull: a nested pull folder that is your symlink is followed; the folders above it are not" {
+	sed -i 's/^# pull = results/pull = out\/results/' ferry.ini
+	mkdir -p "$T/big" "$R/out/results" out
+	echo a >"$R/out/results/a.txt"
+	ln -s ../../big out/results
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(cat "$T/big/a.txt")" = a ]
+	# a symlink above the pull folder: as ever, not followed
+	rm -r out "$T/big/a.txt"
+	mkdir -p "$T/up/results"
+	ln -s ../up out
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[ -z "$(ls -A "$T/up/results")" ]
+}
+
+@test "pull: a pull folder that is a symlink not of your choosing is not followed, and says why" {
+	mkdir -p "$R/results"
+	echo a >"$R/results/a.txt"
+	echo x >file
+	ln -s ../nowhere results
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to ../nowhere, which does not exist: not followed"* ]]
+	[[ "$output" == *"cannot write 'results/a.txt': results is a symlink to ../nowhere, which does not exist: not followed"* ]]
+	[ "$(readlink results)" = ../nowhere ] && [ ! -e "$T/nowhere" ]
+	rm results
+	ln -s file results
+	run "$FERRY" pull --force
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to file, which is not a folder: not followed"* ]]
+	[ "$(readlink results)" = file ] && [ "$(cat file)" = x ]
+	# a folder in the project, or above it: a pull writes only pull folders
+	rm results
+	ln -s . results
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to ., which is inside the project folder: not followed"* ]]
+	[ ! -e a.txt ]
+	rm results
+	ln -s .. results
+	run "$FERRY" pull
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to .., which holds the project folder: not followed"* ]]
+	[ ! -e "$T/a.txt" ]
+	[ "$(id -u)" = 0 ] || skip "needs root to give a symlink or folder to another user"
+	rm results
+	mkdir -p "$T/big"
+	ln -s ../big results
+	chown -h nobody results
+	run "$FERRY" pull --force
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to ../big, owned by another user: not followed"* ]]
+	[ -z "$(ls -A "$T/big")" ] && [ -L results ]
+	rm results
+	ln -s ../big results
+	chown nobody "$T/big"
+	run "$FERRY" pull
+	echo "$output"
+	[ "$status" -eq 71 ]
+	[[ "$output" == *"conflict: results: a symlink to ../big, which is not your folder: not followed"* ]]
+	[ -z "$(ls -A "$T/big")" ]
+}
+
+@test "pull: through a followed pull folder symlink, kill -9 leaves no partial file; deltas work" {
+	mkdir -p "$T/big"
+	ln -s ../big results
+	check_pull_kill
+	[ -z "$(find "$T/big" -name '.ferry-tmp.*')" ]
+	[ "$(readlink results)" = ../big ]
+	rm -f "$R"/results/f*.bin
+	"$FERRY" pull --force >/dev/null
+	[ -z "$(ls -A "$T/big")" ]
+	check_pull_delta
+	[ "$(readlink results)" = ../big ]
+}

@@ -172,6 +172,35 @@ evil_pull() {
 	[[ "$output" == *"results/out/pwned"*"symlink"* ]]
 }
 
+@test "pull from a malicious agent: the pull folder itself as a symlink out is never placed" {
+	evil_pull folder-link 71 "cannot write 'results': a pull folder from the server is a symlink: not placed"
+	[ ! -L results ]
+}
+# results is the user's symlink to their own folder: followed, and
+# nothing the agent sends leaves that folder or replaces the link.
+@test "pull from a malicious agent: a symlink out, then a file inside it, below a followed pull folder" {
+	mkdir -p "$T/big"
+	ln -s ../big results
+	evil_pull link-then-file 71 ""
+	[ ! -L "$T/big/ln" ] || [ "$(readlink "$T/big/ln")" = "$T/outside" ]
+	[ "$(readlink results)" = ../big ]
+}
+@test "pull from a malicious agent: a file through a symlink in a followed pull folder" {
+	mkdir -p "$T/big"
+	ln -s ../big results
+	ln -s "$T/outside" "$T/big/out"
+	evil_pull through-local-link 76 "was not asked for"
+	[[ "$output" == *"results/out/pwned"*"symlink"* ]]
+	[ "$(readlink results)" = ../big ]
+}
+@test "pull from a malicious agent: a followed pull folder sent as a file is not replaced" {
+	mkdir -p "$T/big"
+	ln -s ../big results
+	evil_pull folder-file 1 "results: a folder is where the file goes" --force
+	[ "$(readlink results)" = ../big ]
+	[ -z "$(ls -A "$T/big")" ]
+}
+
 # A delta against the laptop's old results/big.bin: the signature is
 # sent because the pull is forced over a file ferry did not put there.
 evil_delta() {

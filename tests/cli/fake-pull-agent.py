@@ -88,6 +88,12 @@ elif SCENARIO == "link-then-file":
     # A symlink pointing out, then a file "inside" it.
     entries = [(DIR, b"results"), (LINK, b"results/ln", b"", outside),
                (FILE, b"results/ln/pwned", b"pwned")]
+elif SCENARIO == "folder-link":
+    # The pull folder itself as a symlink out: placed, the laptop's
+    # next pull would take it for the user's own.
+    entries = [(LINK, b"results", b"", outside), (FILE, b"results/pwned", b"pwned")]
+elif SCENARIO == "folder-file":
+    entries = [(FILE, b"results", b"pwned")]
 elif SCENARIO == "through-local-link":
     # results/out is a symlink on the laptop (the test makes it).
     entries = [(DIR, b"results"), (FILE, b"results/ok.txt", b"ok"), (FILE, b"results/out/pwned", b"pwned")]

@@ -330,8 +330,37 @@ static void cut_then_converge(const struct trees *t, size_t cut, const uint8_t *
 	CHECK(need == 0);
 }
 
+/* dest_base: which fd a path lives beneath, and its path there. */
+static void check_dest_base(void)
+{
+	const struct dest_redir r[] = {
+		{ .path = "results", .fd = 7 },
+		{ .path = "out/res", .fd = 8 },
+		{ .path = "other", .fd = -1, .why = "a symlink to x, owned by another user: not followed" },
+		{ .path = "plain", .fd = -1 },
+	};
+	const char *rest;
+	t_case = "dest_base";
+	CHECK(dest_base(r, 4, 3, "results", &rest) == 7 && strcmp(rest, "") == 0);
+	CHECK(dest_base(r, 4, 3, "results/a/b.txt", &rest) == 7 && strcmp(rest, "a/b.txt") == 0);
+	CHECK(dest_base(r, 4, 3, "resultsx/a", &rest) == 3 && strcmp(rest, "resultsx/a") == 0);
+	CHECK(dest_base(r, 4, 3, "results2", &rest) == 3 && strcmp(rest, "results2") == 0);
+	CHECK(dest_base(r, 4, 3, "out/res/f", &rest) == 8 && strcmp(rest, "f") == 0);
+	CHECK(dest_base(r, 4, 3, "out/resx", &rest) == 3 && strcmp(rest, "out/resx") == 0);
+	CHECK(dest_base(r, 4, 3, "out", &rest) == 3 && strcmp(rest, "out") == 0);
+	/* Not followed, or no symlink: beneath the root, as ever. */
+	CHECK(dest_base(r, 4, 3, "other/f", &rest) == 3 && strcmp(rest, "other/f") == 0);
+	CHECK(dest_base(r, 4, 3, "plain/f", &rest) == 3 && strcmp(rest, "plain/f") == 0);
+	CHECK(dest_base(r, 0, 3, "results/f", &rest) == 3 && strcmp(rest, "results/f") == 0);
+	/* The longest pull folder wins. */
+	const struct dest_redir nest[] = { { .path = "a", .fd = 5 }, { .path = "a/b", .fd = 6 } };
+	CHECK(dest_base(nest, 2, 3, "a/b/c", &rest) == 6 && strcmp(rest, "c") == 0);
+	CHECK(dest_base(nest, 2, 3, "a/bc", &rest) == 5 && strcmp(rest, "bc") == 0);
+}
+
 void test_sync_engine(void)
 {
+	check_dest_base();
 	char tmpl[] = "/tmp/ferry-engine.XXXXXX";
 	struct trees t;
 	size_t need = 0;
