@@ -265,34 +265,16 @@ int dir_private(const char *dir, const char **why)
 	return r;
 }
 
-int read_file(const char *path, size_t max, char **out, size_t *len)
+int read_fd_all(int fd, size_t size_hint, size_t max, char **out, size_t *len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	int r = 0;
-	struct stat st;
-	char *data = NULL;
-	size_t n = 0;
-
-	*out = NULL;
-	*len = 0;
-	if (fd < 0)
-		return -errno;
-	if (fstat(fd, &st) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		r = -EINVAL;
-		goto out;
-	}
 	/* Sized by the file (a /proc file says 0), grown as it reads: room
 	 * for one byte past max (that says "too big") and the NUL.  Never
 	 * max up front: the index's log may be 2 GiB at most, and is KBs. */
-	size_t cap = (uint64_t)st.st_size < max ? (size_t)st.st_size : max;
+	size_t cap = size_hint < max ? size_hint : max, n = 0;
 	if (cap < 4096)
 		cap = max < 4096 ? max : 4096;
 	cap += 2;
-	data = xmalloc(cap);
+	char *data = xmalloc(cap);
 	for (;;) {
 		if (n == cap - 1) {
 			cap = cap > (max + 2) / 2 ? max + 2 : cap * 2;
@@ -302,23 +284,40 @@ int read_file(const char *path, size_t max, char **out, size_t *len)
 		if (got < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			goto out;
+			int r = -errno;
+			free(data);
+			return r;
 		}
 		if (got == 0)
 			break;
 		n += (size_t)got;
 		if (n > max) {
-			r = -EFBIG;
-			goto out;
+			free(data);
+			return -EFBIG;
 		}
 	}
 	data[n] = '\0';
 	*out = data;
 	*len = n;
-	data = NULL;
-out:
-	free(data);
+	return 0;
+}
+
+int read_file(const char *path, size_t max, char **out, size_t *len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	int r;
+
+	*out = NULL;
+	*len = 0;
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else
+		r = read_fd_all(fd, (size_t)st.st_size, max, out, len);
 	close(fd);
 	return r;
 }

@@ -53,6 +53,9 @@ int mkdir_p(const char *dir, mode_t mode);
 /* Reads a whole regular file of at most max bytes.  0 or -errno
  * (-EFBIG when larger).  *out is NUL-terminated; caller frees. */
 int read_file(const char *path, size_t max, char **out, size_t *len);
+/* The rest of the open file fd (not closed), at most max bytes (-EFBIG
+ * beyond), grown from size_hint; NUL-terminated.  0 or -errno. */
+int read_fd_all(int fd, size_t size_hint, size_t max, char **out, size_t *len);
 
 /* Opens (creating, 0600) the lock file path and takes an exclusive flock
  * on it, waiting up to ms for a holder to let go.  The fd (the lock lasts

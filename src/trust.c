@@ -42,8 +42,6 @@ int read_owned(const char *path, int flags, size_t max, char **out, size_t *len,
 		return errno == ELOOP ? (*why = "is a symbolic link", -EPERM) : -errno;
 	struct stat st;
 	int r = 0;
-	char *data = NULL;
-	size_t n = 0;
 	if (fstat(fd, &st) < 0) {
 		r = -errno;
 	} else if (!S_ISREG(st.st_mode)) {
@@ -58,32 +56,8 @@ int read_owned(const char *path, int flags, size_t max, char **out, size_t *len,
 	} else if ((uint64_t)st.st_size > max) {
 		r = -EFBIG;
 	}
-	if (r < 0)
-		goto out;
-	/* One byte past max says "grew too big while read". */
-	data = xmalloc(max + 2);
-	for (;;) {
-		ssize_t got = read(fd, data + n, max + 1 - n);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got < 0) {
-			r = -errno;
-			goto out;
-		}
-		if (got == 0)
-			break;
-		n += (size_t)got;
-		if (n > max) {
-			r = -EFBIG;
-			goto out;
-		}
-	}
-	data[n] = '\0';
-	*out = data;
-	*len = n;
-	data = NULL;
-out:
-	free(data);
+	if (r == 0)
+		r = read_fd_all(fd, (size_t)st.st_size, max, out, len);
 	close(fd);
 	return r;
 }
