@@ -61,6 +61,8 @@ static const struct err_class classes[] = {
 	{ PERR_NOFILE, EXIT_FAIL, "nofile", NULL },
 	{ PERR_BADFILE, EXIT_FAIL, "badfile", NULL },
 	{ PERR_SHARED, EXIT_CONFIG, "shared", "a folder other users share: `shared = yes` under [target] in ferry.ini (docs/shared.md)" },
+	{ PERR_REFUSED, EXIT_FAIL, "refused", "is the server listening there? `ferry forward --list` shows the live forwards" },
+	{ PERR_DENIED, EXIT_FAIL, "denied", "name the host in the forward (HOST:PORT) to reach one that is not the server itself" },
 };
 
 static const struct err_class unknown_class = { 0, EXIT_REMOTE, "unknown", NULL };

@@ -23,12 +23,12 @@
 #define CONN_OUT_MAX		(CONN_OUT_HIGH + MANIFEST_BATCH_MAX + 2 * (FRAME_HDR_LEN + FRAME_MAX))	/* the queue's hard bound: the high mark, a manifest batch, two frames */
 #define CONN_OUT_BATCH		(64 * 1024)	/* file data queued before a write: one write for many small files */
 #define STDIN_WINDOW		(256 * 1024)	/* stdin bytes in flight, client to agent */
-#define CHAN_OPEN_MAX		16		/* channels open at once on one session */
+#define CHAN_OPEN_MAX		256		/* channels open at once on one session (forwarded connections) */
 #define CHAN_WINDOW		(2 * 1024 * 1024)	/* payload bytes in flight per channel and direction: more than a frame */
 #define CHAN_WINDOW_ACK		(64 * 1024)	/* consumed bytes granted back at once */
 #define CHAN_OUT_HIGH		(256 * 1024)	/* a channel's producer stops queueing above this */
 #define CHAN_OUT_MAX		(CHAN_OUT_HIGH + 2 * FRAME_HDR_LEN + FRAME_MAX)	/* a channel queue's hard bound: one frame and its CLOSE past the mark */
-#define EV_FDS_MAX		64		/* fds one event loop watches (a session has a handful) */
+#define EV_FDS_MAX		1024		/* fds one event loop watches (a forward: a socket a channel) */
 
 /* Project file. */
 #define CONFIG_SUGGEST_KEY_MAX	32		/* "did you mean": longer keys get no edit-distance table (33x33 on the stack) */
@@ -213,5 +213,16 @@
 #define STATUS_USERS_SHOWN	10		/* users `ferry status` lists, busiest first */
 #define STATUS_WHY_SHOWN	180		/* bytes of a failed dry run's error `ferry status` shows (one line) */
 #define MON_KILL_MAX		4096		/* processes one kill request signals */
+
+/* Forwarding (fwd-wire.h, docs/forward.md). */
+#define FWD_HOST_MAX		255		/* a host name in FWD_OPEN */
+#define FWD_ADDR_MAX		64		/* a listening address in FWD_PORT */
+#define FWD_URLS_MAX		16		/* URLs in one FWD_PORT */
+#define FWD_URL_MAX		4096		/* bytes of one URL */
+#define FWD_SCAN_MS		100		/* the agent looks for new listening sockets */
+#define FWD_PORTS_MAX		64		/* ports one watch reports (a job's, or every job's) */
+#define FWD_LOG_SCAN_MAX	(1024 * 1024)	/* log bytes a watch reads for URLs per job, at most */
+#define FWD_LOCAL_TRIES		32		/* a taken local port: the next ones tried */
+#define FWD_CONNECT_MS		10000		/* the agent's connect to a forward's target */
 
 #endif

@@ -115,6 +115,13 @@ enum msg_type {
 	MSG_MON_END = 0x0503,
 	MSG_MON_KILL = 0x0504,
 	MSG_MON_KILL_REPLY = 0x0505,
+	/* 0x07xx forwarding (fwd-wire.h) */
+	MSG_FWD_OPEN = 0x0700,
+	MSG_FWD_READY = 0x0701,
+	MSG_FWD_DATA = 0x0702,
+	MSG_FWD_WATCH = 0x0703,
+	MSG_FWD_PORT = 0x0704,
+	MSG_FWD_SYNCED = 0x0705,
 };
 
 /* Error codes carried in MSG_ERROR. */
@@ -130,6 +137,8 @@ enum proto_err {
 	PERR_NOFILE = 9,	/* no such file */
 	PERR_BADFILE = 10,	/* a file that cannot be read (not regular, too big) */
 	PERR_SHARED = 11,	/* other users may write the project folder, and it is not declared shared */
+	PERR_REFUSED = 12,	/* a forward's connection: refused, unreachable, reset */
+	PERR_DENIED = 13,	/* a forward to where the agent does not connect */
 };
 
 /* Exec flags. */
