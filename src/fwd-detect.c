@@ -185,25 +185,34 @@ static int nl_open(void)
 	return fd;
 }
 
-/* One sock_diag dump of one family's TCP LISTEN sockets, appending uid's
- * to *v.  0 or -errno. */
+/* One sock_diag dump of TCP LISTEN sockets, appending uid's to *v: of
+ * family 4 or 6 (inet_diag_req_v2), or of both (family 0: the old
+ * TCPDIAG_GETSOCK request, whose dump is of every family).  0 or -errno. */
 static int nl_dump(int fd, uint32_t *seq, uint8_t family, uid_t uid, uint8_t *buf, struct fwd_sock **v, size_t *n)
 {
 	struct {
 		struct nlmsghdr h;
-		struct inet_diag_req_v2 r;
+		union {
+			struct inet_diag_req_v2 r;
+			struct inet_diag_req old;
+		} u;
 	} req;
-	uint8_t af = family == 6 ? AF_INET6 : AF_INET;
+	uint16_t type = family ? SOCK_DIAG_BY_FAMILY : TCPDIAG_GETSOCK;
 	memset(&req, 0, sizeof(req));
-	req.h.nlmsg_len = sizeof(req);
-	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+	req.h.nlmsg_len = NLMSG_HDRLEN + (family ? sizeof(req.u.r) : sizeof(req.u.old));
+	req.h.nlmsg_type = type;
 	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
 	req.h.nlmsg_seq = ++*seq;
-	req.r.sdiag_family = af;
-	req.r.sdiag_protocol = IPPROTO_TCP;
-	req.r.idiag_states = 1u << ST_LISTEN;
+	if (family) {
+		req.u.r.sdiag_family = family == 6 ? AF_INET6 : AF_INET;
+		req.u.r.sdiag_protocol = IPPROTO_TCP;
+		req.u.r.idiag_states = 1u << ST_LISTEN;
+	} else {
+		req.u.old.idiag_family = AF_INET;
+		req.u.old.idiag_states = 1u << ST_LISTEN;
+	}
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
-	if (sendto(fd, &req, sizeof(req), 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (sendto(fd, &req, req.h.nlmsg_len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return -errno;
 	for (;;) {
 		struct iovec iov = { buf, NL_BUF };
@@ -237,23 +246,40 @@ static int nl_dump(int fd, uint32_t *seq, uint8_t family, uid_t uid, uint8_t *bu
 				return e < 0 ? e : -EPROTO;
 			}
 			struct inet_diag_msg m;
-			if (h.nlmsg_type != SOCK_DIAG_BY_FAMILY || blen < sizeof(m))
+			if (h.nlmsg_type != type || blen < sizeof(m))
 				continue;
 			memcpy(&m, body, sizeof(m));
 			/* The uid first: nothing of another user goes further. */
-			if (m.idiag_uid != (uint32_t)uid || m.idiag_state != ST_LISTEN || m.idiag_family != af)
+			if (m.idiag_uid != (uint32_t)uid || m.idiag_state != ST_LISTEN)
+				continue;
+			uint8_t fam = m.idiag_family == AF_INET ? 4 : m.idiag_family == AF_INET6 ? 6 : 0;
+			if (fam == 0 || (family && fam != family))
 				continue;
 			struct fwd_sock s = { .ino = m.idiag_inode, .port = ntohs(m.id.idiag_sport) };
-			sock_addr(&s, family, m.id.idiag_src);
+			sock_addr(&s, fam, m.id.idiag_src);
 			sock_push(v, n, &s);
 		}
 	}
 }
 
-/* Both families on fd. */
-static int nl_dump_all(int fd, uint32_t *seq, uid_t uid, uint8_t *buf, struct fwd_sock **v, size_t *n)
+/* Both families on fd: in one dump where the kernel still takes the old
+ * request (*both), else in two.  Each dump walks every bucket of the
+ * kernel's listening hash (16 Ki here, 64 Ki on a big server), empty or
+ * not: ~15 us a dump on this 2-core VM, so one dump halves an idle look
+ * (29.7 -> ~15 us). */
+static int nl_dump_all(int fd, uint32_t *seq, bool *both, uid_t uid, uint8_t *buf, struct fwd_sock **v, size_t *n)
 {
-	int r = nl_dump(fd, seq, 4, uid, buf, v, n);
+	int r;
+	if (*both) {
+		r = nl_dump(fd, seq, 0, uid, buf, v, n);
+		if (r == 0)
+			return 0;
+		if (r != -EINVAL && r != -ENOENT && r != -EOPNOTSUPP && r != -EPROTONOSUPPORT)
+			return r;
+		*n = 0;
+		*both = false;
+	}
+	r = nl_dump(fd, seq, 4, uid, buf, v, n);
 	if (r == 0) {
 		r = nl_dump(fd, seq, 6, uid, buf, v, n);
 		if (r == -ENOENT || r == -EAFNOSUPPORT)
@@ -267,12 +293,13 @@ int fwd_listen_dump_nl(uid_t uid, struct fwd_sock **out)
 	struct fwd_sock *v = NULL;
 	size_t n = 0;
 	uint32_t seq = 0;
+	bool both = false;	/* the two requests, as documented: one-off */
 	*out = NULL;
 	int fd = nl_open();
 	if (fd < 0)
 		return fd;
 	uint8_t *buf = xmalloc(NL_BUF);
-	int r = nl_dump_all(fd, &seq, uid, buf, &v, &n);
+	int r = nl_dump_all(fd, &seq, &both, uid, buf, &v, &n);
 	free(buf);
 	close(fd);
 	if (r < 0) {
@@ -338,6 +365,7 @@ struct fwd_det {
 	uint32_t seq;
 	bool nl_ok;		/* a dump has worked: later failures are passing */
 	bool nl_off;		/* sock_diag is not there: /proc/net for good */
+	bool nl_both;		/* one dump gives both families */
 	uint8_t *nlbuf;
 	struct djob **jobs;
 	size_t njobs;
@@ -359,6 +387,7 @@ struct fwd_det *fwd_det_new(const char *jobs_dir, const char *proc, uid_t uid, c
 	d->uid = uid;
 	d->job = job && job[0] ? xstrdup(job) : NULL;
 	d->nl = -1;
+	d->nl_both = true;
 	d->scratch = xmalloc(FWD_URL_MAX + LOG_CHUNK);
 	return d;
 }
@@ -572,7 +601,7 @@ static int det_dump(struct fwd_det *d, struct fwd_sock **v, size_t *n)
 		if (d->nl >= 0) {
 			if (d->nlbuf == NULL)
 				d->nlbuf = xmalloc(NL_BUF);
-			if (nl_dump_all(d->nl, &d->seq, d->uid, d->nlbuf, v, n) == 0) {
+			if (nl_dump_all(d->nl, &d->seq, &d->nl_both, d->uid, d->nlbuf, v, n) == 0) {
 				d->nl_ok = true;
 				return 0;
 			}
