@@ -54,6 +54,7 @@
 #define LOG_CHUNK	(16 * 1024)
 #define JOBS_CHECK_NS	1000000000ull	/* the jobs folder is looked at once a second */
 #define SETTLE_NS	3000000000ull	/* a folder changed this recently may change again */
+#define RETRY_NS	1000000000ull	/* a socket placed as nobody's is placed again after */
 
 static void sock_push(struct fwd_sock **v, size_t *n, const struct fwd_sock *s)
 {
@@ -353,6 +354,8 @@ struct known {
 	struct fwd_sock s;
 	struct djob *job;	/* NULL: no job's */
 	bool fresh;		/* not placed yet */
+	uint64_t retry_ns;	/* nobody's: placed again then (monotonic) */
+	bool retried;
 };
 
 struct fwd_det {
@@ -587,8 +590,6 @@ static void walk_proc(struct fwd_det *d, struct known *k, size_t nk)
 			place_fds(d, (uint32_t)pid, j, k, nk);
 	}
 	closedir(dir);
-	for (size_t i = 0; i < nk; i++)
-		k[i].fresh = false;
 }
 
 static int det_dump(struct fwd_det *d, struct fwd_sock **v, size_t *n)
@@ -799,13 +800,25 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 	if (r < 0)
 		return r;
 	struct known *k = xcalloc(n ? n : 1, sizeof(*k));
+	uint64_t now = now_mono_ns();
 	bool fresh = false;
 	for (size_t i = 0; i < n; i++) {
 		struct known *old = find_known(d->known, d->nknown, v[i].ino);
 		k[i].s = v[i];
-		k[i].job = old ? old->job : NULL;
-		k[i].fresh = old == NULL;
-		fresh |= old == NULL;
+		if (old) {
+			k[i].job = old->job;
+			k[i].retry_ns = old->retry_ns;
+			k[i].retried = old->retried;
+		}
+		/* Nobody's a second ago: placed once more (a job's `sid`
+		 * and `state` may be written just after its server listens). */
+		if (k[i].retry_ns && now >= k[i].retry_ns) {
+			k[i].retry_ns = 0;
+			k[i].retried = true;
+			k[i].fresh = true;
+		}
+		k[i].fresh |= old == NULL;
+		fresh |= k[i].fresh;
 	}
 	free(v);
 	qsort(k, n, sizeof(*k), cmp_known);
@@ -813,7 +826,6 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 	d->known = k;
 	d->nknown = n;
 
-	uint64_t now = now_mono_ns();
 	if (fresh || !d->listed || (now - d->checked_ns >= JOBS_CHECK_NS && jobs_changed(d)))
 		refresh_jobs(d, k, n);
 	if (now - d->checked_ns >= JOBS_CHECK_NS)
@@ -822,6 +834,11 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 		fresh = k[i].fresh;
 	if (fresh)
 		walk_proc(d, k, n);
+	for (size_t i = 0; i < n; i++) {
+		if (k[i].fresh && k[i].job == NULL && !k[i].retried)
+			k[i].retry_ns = now + RETRY_NS;
+		k[i].fresh = false;
+	}
 
 	for (size_t i = 0; i < d->njobs; i++)
 		for (size_t p = 0; p < d->jobs[i]->nports; p++)

@@ -548,6 +548,24 @@ static void test_detector(const char *jobs)
 	CHECK(scan(d, &v) == 1 && v.n == 0);
 	fwd_det_free(d);
 	reap(pid, to, from);
+	t_case = "detector: a job's sid written after its server listens";
+	char *late = make_job(jobs, "10");
+	pid = spawn_server(NULL, true, (uid_t)-1, &to, &from);
+	CHECK(read(from, &port, sizeof(port)) == sizeof(port));
+	d = fwd_det_new(jobs, NULL, getuid(), NULL);
+	CHECK(scan(d, &v) == 0 && v.n == 0);
+	char sid[24];
+	snprintf(sid, sizeof(sid), "%d\n", (int)pid);
+	put(late, "sid", sid);
+	CHECK(scan(d, &v) == 0 && v.n == 0);
+	nanosleep(&ts, NULL);
+	CHECK(scan(d, &v) == 0 && v.n == 1 && v.e[0].up && v.e[0].port == port);
+	CHECK_STR(v.e[0].job, "10");
+	fwd_det_free(d);
+	reap(pid, to, from);
+	put(late, "state", "exited 0\n");
+	free(late);
+
 	t_case = "detector: a single job that is not there";
 	d = fwd_det_new(jobs, NULL, getuid(), "99");
 	CHECK(scan(d, &v) == 1 && v.n == 0);
