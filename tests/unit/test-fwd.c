@@ -512,6 +512,44 @@ static void test_detector(const char *jobs)
 	CHECK_STR(v.e[0].urls, want);
 	free(want);
 
+	t_case = "detector: a URL across two chunks of one read";
+	size_t fill = 16 * 1024 - 20;
+	char *pad = xmalloc(fill + 1);
+	for (size_t i = 0; i < fill; i++)
+		pad[i] = i % 80 == 79 ? '\n' : 'x';
+	pad[fill] = '\0';
+	line = xasprintf("%s http://127.0.0.1:%u/chunk?t=1\r\n", pad, port);
+	log_add(dir, line);
+	free(line);
+	CHECK(scan(d, &v) == 0 && v.n == 1);
+	want = xasprintf("http://127.0.0.1:%u/chunk?t=1", port);
+	CHECK_STR(v.e[0].urls, want);
+	free(want);
+
+	t_case = "detector: a run too long to be a URL, then one";
+	memset(pad, 'a', fill);
+	line = xasprintf("http://127.0.0.1:%u/%s\r\nhttp://127.0.0.1:%u/after\r\n", port, pad, port);
+	log_add(dir, line);
+	free(line);
+	free(pad);
+	CHECK(scan(d, &v) == 0 && v.n == 1);
+	want = xasprintf("http://127.0.0.1:%u/after", port);
+	CHECK_STR(v.e[0].urls, want);
+	free(want);
+
+	t_case = "detector: at most FWD_URLS_MAX URLs a report";
+	for (int i = 0; i < FWD_URLS_MAX + 4; i++) {
+		line = xasprintf("http://localhost:%u/u%d\n", port, i);
+		log_add(dir, line);
+		free(line);
+	}
+	CHECK(scan(d, &v) == 0 && v.n == 1 && v.e[0].nurls == FWD_URLS_MAX);
+	CHECK(scan(d, &v) == 0 && v.n == 1 && v.e[0].nurls == 4);
+	want = xasprintf("http://localhost:%u/u%d", port, FWD_URLS_MAX + 3);
+	CHECK(strstr(v.e[0].urls, want) != NULL);
+	free(want);
+	CHECK(scan(d, &v) == 0 && v.n == 0);
+
 	t_case = "detector: a URL before its port is up, sent with the up";
 	uint16_t q = free_port();
 	line = xasprintf("TensorBoard 2.16 at http://localhost:%u/ (Press CTRL+C to quit)\r\n", q);
