@@ -326,6 +326,7 @@ struct dport {
 	char addr[FWD_ADDR_MAX];
 	bool live;		/* a socket of the job has it, this look */
 	bool reported;		/* sent up */
+	bool missing;		/* not live at the last look either */
 };
 
 struct durl {
@@ -357,6 +358,7 @@ struct known {
 	bool fresh;		/* not placed yet */
 	uint64_t retry_ns;	/* nobody's: placed again then (monotonic) */
 	bool retried;
+	bool absent;		/* not in this look's dump (kept one look) */
 };
 
 /* What a walk of /proc learnt of a process of uid. */
@@ -518,6 +520,18 @@ static int cmp_known(const void *a, const void *b)
 {
 	const struct known *x = a, *y = b;
 	return x->s.ino < y->s.ino ? -1 : x->s.ino > y->s.ino;
+}
+
+static int cmp_sock(const void *a, const void *b)
+{
+	const struct fwd_sock *x = a, *y = b;
+	return x->ino < y->ino ? -1 : x->ino > y->ino;
+}
+
+static const struct fwd_sock *find_sock(const struct fwd_sock *v, size_t n, uint64_t ino)
+{
+	struct fwd_sock key = { .ino = ino };
+	return n ? bsearch(&key, v, n, sizeof(*v), cmp_sock) : NULL;
 }
 
 static struct known *find_known(struct known *k, size_t n, uint64_t ino)
@@ -840,7 +854,16 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 	int r = det_dump(d, &v, &n);
 	if (r < 0)
 		return r;
-	struct known *k = xcalloc(n ? n : 1, sizeof(*k));
+	/* A dump that takes several reads can miss a socket that another
+	 * one's coming or going moved between them (the kernel resumes at
+	 * a bucket and an index in it): an inode not in one dump is kept
+	 * for one more look, and a port of a running job goes down only
+	 * when two looks in a row lack it. */
+	qsort(v, n, sizeof(*v), cmp_sock);
+	size_t extra = 0;
+	for (size_t i = 0; i < d->nknown; i++)
+		extra += !d->known[i].absent && find_sock(v, n, d->known[i].s.ino) == NULL;
+	struct known *k = xcalloc(n + extra + 1, sizeof(*k));
 	uint64_t now = now_mono_ns();
 	bool fresh = false;
 	for (size_t i = 0; i < n; i++) {
@@ -860,6 +883,14 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 		}
 		k[i].fresh |= old == NULL || old->fresh;
 		fresh |= k[i].fresh;
+	}
+	for (size_t i = 0; i < d->nknown; i++) {
+		if (!d->known[i].absent && find_sock(v, n, d->known[i].s.ino) == NULL) {
+			k[n] = d->known[i];
+			k[n].absent = true;
+			k[n].fresh = false;
+			n++;
+		}
 	}
 	free(v);
 	qsort(k, n, sizeof(*k), cmp_known);
@@ -895,7 +926,7 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 		for (size_t p = 0; p < d->jobs[i]->nports; p++)
 			d->jobs[i]->ports[p].live = false;
 	for (size_t i = 0; i < n; i++)
-		if (k[i].job)
+		if (k[i].job && !k[i].absent)
 			port_seen(d, k[i].job, &k[i].s);
 
 	/* Downs first, then the log, then ups with what the log said. */
@@ -903,7 +934,8 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 		struct djob *j = d->jobs[i];
 		size_t keep = 0;
 		for (size_t p = 0; p < j->nports; p++) {
-			if (j->ports[p].live) {
+			if (j->ports[p].live || (j->running && j->ports[p].reported && !j->ports[p].missing)) {
+				j->ports[p].missing = !j->ports[p].live;
 				j->ports[keep++] = j->ports[p];
 				continue;
 			}

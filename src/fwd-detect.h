@@ -53,7 +53,8 @@ typedef void fwd_det_fn(void *arg, const struct fwd_port *p);
 /* One look (the agent's, every FWD_SCAN_MS).  Calls fn for each change
  * since the last look: a port that came up (up, with the URLs known for it
  * so far), URLs newly seen for a port already reported (up again, urls
- * only the new ones), a port that went away (not up, no URLs).  One report
+ * only the new ones), a port that went away (not up, no URLs: when two
+ * looks in a row did not see it, or at once when its job ended).  One report
  * per (job, port number): a port on both 0.0.0.0 and :: is one, with the
  * IPv4 address.  At most FWD_PORTS_MAX ports are up at once, at most
  * FWD_URLS_MAX URLs in one report (more come in the next looks).

@@ -575,6 +575,7 @@ static void test_detector(const char *jobs)
 	fprintf(stderr, "fwd: an idle look, 2 ports up: %.1f us (%d looks)\n", (double)dt / looks / 1000, looks);
 	t_case = "detector: closed: down, once per port";
 	server_cmd(to, from, "c", 1);
+	CHECK(scan(d, &v) == 0 && v.n == 0);	/* two looks in a row without it */
 	CHECK(scan(d, &v) == 0 && v.n == 2);
 	CHECK(!v.e[0].up && !v.e[1].up && v.e[0].nurls == 0);
 	CHECK((v.e[0].port == port && v.e[1].port == q) || (v.e[0].port == q && v.e[1].port == port));
