@@ -24,8 +24,11 @@
 
 #include "agent.h"
 #include "ev.h"
+#include "fwd-detect.h"
 #include "fwd-wire.h"
 #include "util.h"
+
+#include "banned.h"
 
 #define FWD_ADDRS_MAX	4	/* addresses tried for one name */
 
@@ -321,7 +324,7 @@ static char *fs_resolve(struct fstream *fs, const struct fwd_open *o, uint32_t *
 			*code = PERR_DENIED;
 			return xasprintf("the socket path '%s' is too long", vis(o->path));
 		}
-		strcpy(su->sun_path, o->path);
+		memcpy(su->sun_path, o->path, strlen(o->path) + 1);
 		fs->alen[0] = sizeof(*su);
 		fs->naddr = 1;
 		fs->where = xstrdup(o->path);
@@ -401,5 +404,104 @@ int agent_fwd_open_start(struct achan *x, struct rd *body)
 	x->own_window = true;
 	fs->timer = ev_timer_add(achan_ev(x), FWD_CONNECT_MS, on_timeout, fs);
 	fs_try(fs);
+	return 0;
+}
+
+/* ---- FWD_WATCH: the ports of the user's jobs ---- */
+
+struct fwatch {
+	struct achan *x;
+	struct fwd_det *d;
+	uint64_t timer;
+};
+
+static void fw_free(struct fwatch *w)
+{
+	if (w->timer)
+		ev_timer_del(achan_ev(w->x), w->timer);
+	fwd_det_free(w->d);
+	free(w);
+}
+
+static void fw_emit(void *arg, const struct fwd_port *p)
+{
+	struct fwatch *w = arg;
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	if (fwd_port_encode(p, &b) == 0)
+		achan_queue(w->x, MSG_FWD_PORT, b.data, b.len);
+	buf_release(&b);
+}
+
+/* One look; the stream ends when the one job it watches has. */
+static bool fw_scan(struct fwatch *w)
+{
+	int r = fwd_det_scan(w->d, fw_emit, w);
+	if (r == 0)
+		return true;
+	struct achan *x = w->x;
+	w->timer = 0;
+	fw_free(w);
+	if (r < 0)
+		achan_error(x, PERR_INTERNAL, "cannot look for the jobs' ports: %s", strerror(-r));
+	achan_done(x);
+	return false;
+}
+
+static int64_t fw_tick(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	struct fwatch *w = arg;
+	/* A reader that is behind gets the changes later, summed: the
+	 * detector reports what differs from what it last said. */
+	if (achan_room(w->x) && !fw_scan(w))
+		return EV_TIMER_END;
+	return FWD_SCAN_MS;
+}
+
+static int fw_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	achan_error(x, PERR_PROTOCOL, "unexpected message type 0x%04x on a ports watch", type);
+	return -1;
+}
+
+static void fw_room(struct achan *x)
+{
+}
+
+static void fw_stop(struct achan *x)
+{
+	fw_free(x->st);
+}
+
+static const struct achan_ops watch_ops = { .frame = fw_frame, .room = fw_room, .stop = fw_stop };
+
+int agent_fwd_watch_start(struct achan *x, struct rd *body)
+{
+	struct fwd_watch_req q;
+	if (x->ch.id == 0 || fwd_watch_decode(body, &q) < 0) {
+		achan_error(x, PERR_PROTOCOL, "malformed ports watch request");
+		return -1;
+	}
+	struct fwatch *w = xcalloc(1, sizeof(*w));
+	w->x = x;
+	w->d = fwd_det_new(NULL, NULL, getuid(), q.job[0] ? q.job : NULL);
+	bool once = (q.flags & FWD_WATCH_ONCE) != 0;
+	fwd_watch_release(&q);
+	if (w->d == NULL) {
+		free(w);
+		achan_error(x, PERR_INTERNAL, "cannot look for the jobs' ports");
+		return -1;
+	}
+	if (!fw_scan(w))
+		return 0;
+	achan_queue(x, MSG_FWD_SYNCED, NULL, 0);
+	if (once) {
+		fw_free(w);
+		achan_done(x);
+		return 0;
+	}
+	x->ops = &watch_ops;
+	x->st = w;
+	w->timer = ev_timer_add(achan_ev(x), FWD_SCAN_MS, fw_tick, w);
 	return 0;
 }

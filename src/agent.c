@@ -64,6 +64,7 @@ static const struct {
 	{ MSG_JOB_WAIT, agent_job_wait_start },
 	{ MSG_JOB_ATTACH, agent_job_attach_start },
 	{ MSG_FWD_OPEN, agent_fwd_open_start },
+	{ MSG_FWD_WATCH, agent_fwd_watch_start },
 };
 
 /* Sequential conversations, on channel 0. */
