@@ -90,7 +90,7 @@ struct fwd {
 	bool watching, synced, job_over;
 	char *printed[PRINTED_MAX];
 	size_t nprinted;
-	bool lost, stop, full_said;
+	bool lost, stop, full_said, many_said;
 	pid_t parent;
 	char *status_path;
 	bool status_dirty;
@@ -606,8 +606,10 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 		if (skipped(f, p->port))
 			return;
 		if (f->nauto == FWD_PORTS_MAX) {
-			say(f, "job %s listens on %u: not forwarded, %d ports already are", p->job, p->port,
-			    FWD_PORTS_MAX);
+			if (!f->many_said)
+				say(f, "job %s listens on %u: not forwarded, %d ports already are (and no more will be said)",
+				    p->job, p->port, FWD_PORTS_MAX);
+			f->many_said = true;
 			return;
 		}
 		/* The job's own address when it listens on one: loopback
