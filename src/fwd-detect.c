@@ -884,8 +884,9 @@ int fwd_det_scan(struct fwd_det *d, fwd_det_fn *fn, void *arg)
 		k[i].fresh |= old == NULL || old->fresh;
 		fresh |= k[i].fresh;
 	}
+	size_t nv = n;	/* v's own length, while n grows past it */
 	for (size_t i = 0; i < d->nknown; i++) {
-		if (!d->known[i].absent && find_sock(v, n, d->known[i].s.ino) == NULL) {
+		if (!d->known[i].absent && find_sock(v, nv, d->known[i].s.ino) == NULL) {
 			k[n] = d->known[i];
 			k[n].absent = true;
 			k[n].fresh = false;
