@@ -76,3 +76,48 @@ teardown() {
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
+
+# A malicious agent (fake-agent.py fwd-*): one protocol error line and
+# exit 76, or (a flood) no crash, bounded output, and Ctrl-C still works;
+# never a hang.
+fake_fwd() {
+	mkdir -p "$T/fake" && cd "$T/fake"
+	"$FERRY" init fake-host:~/x >/dev/null
+	FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-agent.py $1" fwd_start fake forward
+	wait_exit "$FWD_PID" 15
+	cat "$T/fake.err"
+	[ "$EXIT_RC" -ne -1 ]
+	not_in "$T/fake.err" "Sanitizer|runtime error"
+}
+
+@test "forward: an agent that sends data on a channel nobody opened: protocol error, exit 76" {
+	fake_fwd fwd-stray
+	[ "$EXIT_RC" -eq 76 ]
+	[ "$(wc -l <"$T/fake.err")" -le 2 ]
+}
+
+@test "forward: an agent that grants a window past 2 MiB: protocol error, exit 76" {
+	fake_fwd fwd-window
+	[ "$EXIT_RC" -eq 76 ]
+}
+
+@test "forward: an agent that sends more URLs than FWD_URLS_MAX: protocol error, exit 76" {
+	fake_fwd fwd-urls
+	[ "$EXIT_RC" -eq 76 ]
+}
+
+@test "forward: an agent that floods FWD_PORT: no crash, bounded output, Ctrl-C exits 0" {
+	mkdir -p "$T/fake" && cd "$T/fake"
+	"$FERRY" init fake-host:~/x >/dev/null
+	P=$(free_port_pair)
+	FAKE_FWD_PORT=$P FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-agent.py fwd-flood" fwd_start fake forward
+	sleep 3
+	kill -0 "$FWD_PID"
+	kill -INT "$FWD_PID"
+	wait_exit "$FWD_PID" 10
+	echo "exit $EXIT_RC, $(wc -l <"$T/fake.err") lines"
+	head -20 "$T/fake.err"
+	[ "$EXIT_RC" -eq 0 ]
+	[ "$(wc -l <"$T/fake.err")" -lt 100 ]
+	not_in "$T/fake.err" "Sanitizer|runtime error"
+}
