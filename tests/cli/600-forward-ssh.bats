@@ -144,7 +144,7 @@ teardown() {
 	bg_track $!
 	"$SYSPY" -m http.server "$A" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
 	bg_track $!
-	bpid=$(ssh -F "$SSHD_DIR/ssh_config" ferry-test "cd $T && setsid $SYSPY -m http.server $B --bind 0.0.0.0 >/dev/null 2>&1 </dev/null & echo \$!")
+	bpid=$(ssh -F "$SSHD_DIR/ssh_config" ferry-test "cd $T; setsid $SYSPY -m http.server $B --bind 0.0.0.0 >/dev/null 2>&1 </dev/null & echo \$!")
 	bg_track "$bpid"
 	wait_listen "$O"
 	wait_listen "$A"

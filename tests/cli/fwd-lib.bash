@@ -13,12 +13,14 @@ fwd_setup() {
 	: >"$T/bg.pids"
 }
 
-# Every background process a test started, then the jobs and agents.
+# Every background process a test started (and what runs under it, as
+# runuser's child), then the jobs and agents.
 fwd_teardown() {
 	local p
 	if [ -f "$T/bg.pids" ]; then
 		while read -r p; do
-			[ -n "$p" ] && kill -9 "$p" 2>/dev/null
+			[ -n "$p" ] || continue
+			kill -9 $(descendants "$p") "$p" 2>/dev/null
 		done <"$T/bg.pids"
 	fi
 	jobs_teardown
