@@ -26,7 +26,7 @@ teardown() {
 	[ "$l" != "$P" ]
 	grep -q "($P is taken here)" "$T/fwd.err"
 	fetch_same "http://127.0.0.1:$l/blob.bin" "$T/www/blob.bin"
-	wait_line "$T/fwd.err" "^ferry: http://127\.0\.0\.1:$l/" 5
+	wait_line "$T/fwd.err" "$(url_re "$l")" 5
 	# A job started later is seen too.
 	Q=$(free_port_pair)
 	http_job "$Q"
@@ -52,7 +52,7 @@ teardown() {
 	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
 	run curl -sS --max-time 5 "http://127.0.0.1:$LD/"
 	[ "$status" -ne 0 ]
-	wait_line "$T/fwd.err" "^ferry: 127\.0\.0\.1:$LD -> localhost:$D: connection refused on the server$" 5
+	wait_line "$T/fwd.err" "^ferry: 127\.0\.0\.1:$LD.*connection refused.*localhost:$D" 5
 	cat "$T/fwd.err"
 	[ "$(grep -c "connection refused" "$T/fwd.err")" -eq 1 ]
 	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
@@ -60,11 +60,32 @@ teardown() {
 	H=$(free_port_pair)
 	hold_port "$H"
 	fwd_start fwd2 forward "$H:$P"
-	wait_line "$T/fwd2.err" "^ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> server's localhost:$P \($H is taken here\)$" 10
+	wait_line "$T/fwd2.err" "^ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> .*localhost:$P.* \($H is taken here\)$" 10
 	fetch_same "http://127.0.0.1:$((H + 1))/blob.bin" "$T/www/blob.bin"
 	kill -INT "$FWD_PID"
 	wait_exit "$FWD_PID"
 	[ "$EXIT_RC" -eq 0 ]
+}
+
+@test "forward: the lines on stderr are docs/forward.md's, word for word" {
+	make_www
+	P=$(free_port_pair)
+	http_job "$P"
+	fwd_start fwd forward
+	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
+	wait_line "$T/fwd.err" "$(url_re "$l")" 5
+	D=$(free_port_pair)
+	H=$(free_port_pair)
+	hold_port "$H"
+	fwd_start fwd2 forward "$H:$P" "$((H + 2)):$D"
+	wait_line "$T/fwd2.err" "forwarding 127\.0\.0\.1:$((H + 2)) -> " 10
+	curl -s --max-time 5 "http://127.0.0.1:$((H + 2))/" || true
+	sleep 0.5
+	cat "$T/fwd.err" "$T/fwd2.err"
+	grep -qx "ferry: job $JOB listens on $P: http://127\.0\.0\.1:$l/" "$T/fwd.err"
+	grep -qx "ferry: http://127\.0\.0\.1:$l/" "$T/fwd.err"
+	grep -qx "ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> server's localhost:$P ($H is taken here)" "$T/fwd2.err"
+	grep -qx "ferry: 127\.0\.0\.1:$((H + 2)) -> localhost:$D: connection refused on the server" "$T/fwd2.err"
 }
 
 @test "forward: 100 connections at once, every byte back" {

@@ -61,12 +61,20 @@ wait_line() {
 	return 1
 }
 
-# job_local_port ERRFILE JOB PORT: the laptop port ferry printed for the
-# job's PORT ("ferry: job 4 listens on 8888: http://127.0.0.1:8889/").
+# job_local_port ERRFILE JOB PORT [SECONDS]: the laptop port ferry
+# printed for the job's PORT.  docs/forward.md's line is "ferry: job 4
+# listens on 8888: http://127.0.0.1:8889/"; "job 4 listens on 8888,
+# forwarded to 127.0.0.1:8889" is read too, so that the behaviour is
+# tested apart from the wording (check_spec_lines pins the wording).
+JOB_RE='(: http://127\.0\.0\.1:|, forwarded to 127\.0\.0\.1:)([0-9]+)'
 job_local_port() {
-	wait_line "$1" "job $2 listens on $3: http://127\.0\.0\.1:[0-9]+/" "${4:-15}" || return 1
-	sed -nE "s|.*job $2 listens on $3: http://127\.0\.0\.1:([0-9]+)/.*|\1|p" "$1" | head -n 1
+	wait_line "$1" "job $2 listens on $3$JOB_RE" "${4:-15}" || return 1
+	sed -nE "s#.*job $2 listens on $3$JOB_RE.*#\2#p" "$1" | head -n 1
 }
+
+# url_re PORT: a URL line for the laptop's PORT (the spec's "ferry: URL",
+# or "ferry: job N: URL").
+url_re() { echo "^ferry: (job [0-9]+: )?http://127\.0\.0\.1:$1/"; }
 
 # free_port_pair: a port P with P+1 and P+2 free too (a server that moves
 # up, and ferry's local side moving past it).
