@@ -185,3 +185,17 @@ descendants() {
 		descendants "$c"
 	done
 }
+
+# list_until ERE [SECONDS]: `ferry forward --list` until a line matches
+# (its file is rewritten about once a second); $output holds the last.
+list_until() {
+	local i
+	for ((i = 0; i < ${2:-5} * 5; i++)); do
+		output=$("$FERRY" forward --list 2>&1) || true
+		grep -Eq -- "$1" <<<"$output" && return 0
+		sleep 0.2
+	done
+	echo "no line of ferry forward --list matches '$1':"
+	echo "$output"
+	return 1
+}
