@@ -95,6 +95,7 @@ teardown() {
 	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
 	run timeout 60 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 100 200000
 	echo "$output"
+	echo "# $output" >&3
 	[ "$status" -eq 0 ]
 }
 
@@ -114,17 +115,43 @@ fake_fwd() {
 @test "forward: an agent that sends data on a channel nobody opened: protocol error, exit 76" {
 	fake_fwd fwd-stray
 	[ "$EXIT_RC" -eq 76 ]
+	grep -q "broke the protocol" "$T/fake.err"
 	[ "$(wc -l <"$T/fake.err")" -le 2 ]
 }
 
 @test "forward: an agent that grants a window past 2 MiB: protocol error, exit 76" {
 	fake_fwd fwd-window
 	[ "$EXIT_RC" -eq 76 ]
+	grep -q "broke the protocol" "$T/fake.err"
 }
 
 @test "forward: an agent that sends more URLs than FWD_URLS_MAX: protocol error, exit 76" {
 	fake_fwd fwd-urls
 	[ "$EXIT_RC" -eq 76 ]
+	grep -q "broke the protocol" "$T/fake.err"
+}
+
+@test "forward: an agent that reports a listening address that is not one: protocol error, exit 76" {
+	fake_fwd fwd-addr
+	[ "$EXIT_RC" -eq 76 ]
+	grep -q "broke the protocol" "$T/fake.err"
+}
+
+@test "forward: a URL with escapes, CR and LF from the agent is shown, not obeyed" {
+	mkdir -p "$T/fake" && cd "$T/fake"
+	"$FERRY" init fake-host:~/x >/dev/null
+	P=$(free_port_pair)
+	FAKE_FWD_PORT=$P FERRY_SSH_COMMAND="python3 $BATS_TEST_DIRNAME/fake-agent.py fwd-escapes" fwd_start fake forward
+	sleep 2
+	kill -INT "$FWD_PID" 2>/dev/null || true
+	wait_exit "$FWD_PID" 10
+	output=$(cat "$T/fake.err")
+	echo "exit $EXIT_RC"
+	echo "$output"
+	[ "$EXIT_RC" -ne -1 ]
+	no_raw_controls
+	not_in "$T/fake.err" "^ferry: all good"
+	not_in "$T/fake.err" "Sanitizer|runtime error"
 }
 
 @test "forward: an agent that floods FWD_PORT: no crash, bounded output, Ctrl-C exits 0" {

@@ -119,6 +119,7 @@ teardown() {
 	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
 	run timeout 60 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 100 200000
 	echo "$output"
+	echo "# $output" >&3
 	[ "$status" -eq 0 ]
 }
 
@@ -129,6 +130,7 @@ teardown() {
 	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
 	run timeout 60 "$SYSPY" "$LOAD" latency 127.0.0.1 "$l" "${FWD_BULK:-200000000}" 200 200
 	echo "$output"
+	echo "# $output" >&3
 	[ "$status" -eq 0 ]
 }
 

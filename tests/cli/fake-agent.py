@@ -43,6 +43,9 @@ def fwd(mode):
     fwd-stray   sends FWD_DATA on a channel the client never opened;
     fwd-window  grants a window past CHAN_WINDOW outstanding;
     fwd-urls    sends a FWD_PORT with more URLs than FWD_URLS_MAX;
+    fwd-addr    sends a FWD_PORT whose address is not one;
+    fwd-escapes sends FWD_SYNCED and a FWD_PORT for $FAKE_FWD_PORT whose
+                URL holds terminal escapes, CR, LF and a C1 control;
     fwd-flood   sends FWD_SYNCED and 30,000 FWD_PORT toggling one port
                 (PORT from $FAKE_FWD_PORT) up and down, each with a URL,
                 then stays silent."""
@@ -80,6 +83,14 @@ def fwd(mode):
     elif mode == "fwd-urls":
         urls = [b"http://localhost:1/%d" % i for i in range(17)]
         out.write(cframe(0x0704, ch, fwd_port(b"1", 1, 1, urls)))
+    elif mode == "fwd-escapes":
+        # A URL whose bytes would retitle the window and clear the screen.
+        port = int(os.environ.get("FAKE_FWD_PORT", "1"))
+        out.write(cframe(0x0705, ch, b""))
+        out.write(cframe(0x0704, ch, fwd_port(b"1", 1, port, [
+            b"http://localhost:%d/\x1b]0;pwned\x07?token=\x1b[2J\r\nferry: all good\xc2\x9b31m" % port])))
+    elif mode == "fwd-addr":
+        out.write(cframe(0x0704, ch, fwd_port(b"1", 1, 1, [], addr=b"127.0.0.1\x1b[2J")))
     elif mode == "fwd-flood":
         port = int(os.environ.get("FAKE_FWD_PORT", "1"))
         out.write(cframe(0x0705, ch, b""))
