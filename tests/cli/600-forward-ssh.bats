@@ -210,8 +210,8 @@ for r in rows:
 @test "forward over ssh: jupyter-notebook as a job, its port taken here and there: the URL ferry prints works, websocket included" {
 	command -v jupyter-notebook >/dev/null || skip "jupyter-notebook not installed"
 	"$SYSPY" -c 'import websocket' 2>/dev/null || skip "python3-websocket not installed"
-	P=$(free_port_pair)
-	[ "${FWD_JUPYTER_PORT:-}" ] && P=$FWD_JUPYTER_PORT
+	# Jupyter's own 8888 when 8888-8891 are free here, else another.
+	P=$(free_port_pair 8888)
 	hold_port "$P"	# the server's P and the laptop's P at once (one machine)
 	mkdir -p "$T/jhome"
 	start_job --no-push -e HOME="$T/jhome" -e JUPYTER_RUNTIME_DIR="$T/jhome/rt" -e JUPYTER_CONFIG_DIR="$T/jhome/cfg" \

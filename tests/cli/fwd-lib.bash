@@ -76,13 +76,13 @@ job_local_port() {
 # or "ferry: job N: URL").
 url_re() { echo "^ferry: (job [0-9]+: )?http://127\.0\.0\.1:$1/"; }
 
-# free_port_pair: a port P with P+1 and P+2 free too (a server that moves
-# up, and ferry's local side moving past it).
+# free_port_pair [WANT]: a port P with P+1 to P+3 free too (a server that
+# moves up, and ferry's local side moving past it); WANT when it is so.
 free_port_pair() {
-	"$SYSPY" - <<'PY'
-import random, socket
-for _ in range(200):
-    p = random.randint(20000, 40000)
+	"$SYSPY" - "${1:-0}" <<'PY'
+import random, socket, sys
+for i in range(200):
+    p = int(sys.argv[1]) if i == 0 and sys.argv[1] != "0" else random.randint(20000, 40000)
     try:
         ss = []
         for q in (p, p + 1, p + 2, p + 3):
