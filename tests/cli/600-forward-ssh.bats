@@ -189,8 +189,18 @@ for r in rows:
 	done
 	echo "ssh client: $sshpid"
 	[ -n "$sshpid" ]
+	# A download in flight (200 MB at 1 MB/s) is reset, not left hanging.
+	truncate -s 200M "$T/www/big.bin"
+	curl -s --limit-rate 1000000 --max-time 30 -o /dev/null "http://127.0.0.1:$l/big.bin" &
+	inflight=$!
+	bg_track "$inflight"
+	sleep 0.5
 	t0=$(date +%s%N)
 	kill -9 "$sshpid"
+	wait_exit "$inflight" 15
+	echo "# the download in flight: exit $EXIT_RC after $(( ($(date +%s%N) - t0) / 1000000 )) ms" >&3
+	[ "$EXIT_RC" -ne -1 ]
+	[ "$EXIT_RC" -ne 0 ]
 	ok=
 	for ((i = 0; i < 150; i++)); do
 		if curl -s --max-time 2 -o "$T/got" "http://127.0.0.1:$l/blob.bin" && cmp -s "$T/got" "$T/www/blob.bin"; then
