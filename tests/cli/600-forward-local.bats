@@ -169,3 +169,58 @@ fake_fwd() {
 	[ "$(wc -l <"$T/fake.err")" -lt 100 ]
 	not_in "$T/fake.err" "Sanitizer|runtime error"
 }
+
+@test "forward: --job forwards that job's ports only; [forward] skip leaves a port out; auto = off" {
+	make_www
+	P=$(free_port_pair)
+	http_job "$P"
+	a=$JOB
+	Q=$(free_port_pair)
+	http_job "$Q"
+	b=$JOB
+	fwd_start fwd forward --job "$b"
+	lb=$(job_local_port "$T/fwd.err" "$b" "$Q")
+	fetch_same "http://127.0.0.1:$lb/blob.bin" "$T/www/blob.bin"
+	sleep 0.5
+	not_in "$T/fwd.err" "job $a "
+	kill -INT "$FWD_PID"
+	wait_exit "$FWD_PID"
+	[ "$EXIT_RC" -eq 0 ]
+	printf '\n[forward]\nskip = %s\n' "$P" >>ferry.ini
+	fwd_start fwd2 forward
+	job_local_port "$T/fwd2.err" "$b" "$Q" >/dev/null
+	sleep 0.5
+	cat "$T/fwd2.err"
+	not_in "$T/fwd2.err" "listens on $P"
+	kill -INT "$FWD_PID"
+	wait_exit "$FWD_PID"
+	printf 'auto = off\n' >>ferry.ini
+	run "$FERRY" forward
+	echo "$output"
+	[ "$status" -ne 0 ]
+	[[ "$output" == *"auto"* ]]
+	# A SPEC still works with auto off.
+	L=$(free_port_pair)
+	fwd_start fwd3 forward "$L:$P"
+	wait_line "$T/fwd3.err" "forwarding 127\.0\.0\.1:$L -> " 10
+	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
+}
+
+@test "forward: the laptop side listens on loopback only, unless --bind names an address" {
+	make_www
+	P=$(free_port_pair)
+	"$SYSPY" -m http.server "$P" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
+	bg_track $!
+	wait_listen "$P"
+	L=$(free_port_pair)
+	fwd_start fwd forward "$L:$P"
+	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$L -> " 10
+	ss -Hltn "sport = :$L" >"$T/ss"
+	cat "$T/ss"
+	grep -q "127.0.0.1:$L" "$T/ss"
+	not_in "$T/ss" "(0\.0\.0\.0|\*|\[::\]):$L "
+	B=$(free_port_pair)
+	fwd_start fwd2 forward --bind 127.0.0.2 "$B:$P"
+	wait_line "$T/fwd2.err" "forwarding 127\.0\.0\.2:$B -> " 10
+	fetch_same "http://127.0.0.2:$B/blob.bin" "$T/www/blob.bin"
+}
