@@ -63,6 +63,8 @@ static const struct {
 	{ MSG_JOB_LOGS, agent_job_logs_start },
 	{ MSG_JOB_WAIT, agent_job_wait_start },
 	{ MSG_JOB_ATTACH, agent_job_attach_start },
+	{ MSG_FWD_OPEN, agent_fwd_open_start },
+	{ MSG_FWD_WATCH, agent_fwd_watch_start },
 };
 
 /* Sequential conversations, on channel 0. */
@@ -299,6 +301,17 @@ void achan_error(struct achan *x, uint32_t code, const char *fmt, ...)
 	}
 	buf_release(&b);
 	free(m);
+}
+
+void achan_consumed(struct achan *x, size_t n)
+{
+	chan_consumed(&x->ch, &x->a->c, n);
+}
+
+void achan_reset(struct achan *x, uint32_t code, const char *msg)
+{
+	chan_reset(&x->ch, &x->a->c, code, msg);
+	achan_done(x);
 }
 
 void achan_scratch(struct achan *x, struct conn *s)
@@ -564,8 +577,12 @@ static void dispatch(struct agent *a, uint16_t chan, uint16_t type, struct rd *b
 	} else if (r == CHAN_RX_RESET) {
 		achan_stop(x);
 		chan_close(&x->ch);
+	} else if (r == CHAN_RX_CLOSE) {
+		if (x->ops && x->ops->peer_end)
+			x->ops->peer_end(x);
 	} else if (r == CHAN_RX_DATA) {
-		chan_consumed(&x->ch, &a->c, n);
+		if (!x->own_window || x->ops == NULL)
+			chan_consumed(&x->ch, &a->c, n);
 		if (x->ops)
 			to_handler(a, x, type, body);
 		else if (!x->started)

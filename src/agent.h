@@ -37,6 +37,8 @@ struct achan_ops {
 	/* Ends the request now, queueing nothing (the peer abandoned the
 	 * channel or the session is over): frees the handler's state. */
 	void (*stop)(struct achan *x);
+	/* The peer sent CHAN_CLOSE: it sends nothing more (optional). */
+	void (*peer_end)(struct achan *x);
 };
 struct achan {
 	struct chan ch;
@@ -44,6 +46,9 @@ struct achan {
 	const struct achan_ops *ops;	/* NULL: no request running */
 	void *st;			/* the handler's */
 	bool used, started, want_room, children;
+	bool own_window;	/* the handler grants the peer's window back
+				 * itself (achan_consumed), as it passes the
+				 * bytes on, instead of on receipt */
 };
 struct ev_loop *achan_ev(const struct achan *x);
 /* The conn, for a handler's reads of other fds it must not block on. */
@@ -58,6 +63,11 @@ void achan_error(struct achan *x, uint32_t code, const char *fmt, ...) __attribu
  * onto x's queue and releases s. */
 void achan_scratch(struct achan *x, struct conn *s);
 void achan_take(struct achan *x, struct conn *s);
+/* With own_window: n payload bytes of the peer's were passed on. */
+void achan_consumed(struct achan *x, size_t n);
+/* Abandons the channel (CHAN_RESET code, msg) and ends the request; the
+ * handler has freed its state. */
+void achan_reset(struct achan *x, uint32_t code, const char *msg);
 /* Turns SIGCHLD delivery to x->ops->child on or off. */
 void achan_children(struct achan *x, bool on);
 /* A child of a stopped request: reaped when it ends. */
@@ -86,6 +96,8 @@ int agent_mon_start(struct achan *x, struct rd *body);		/* agent-mon.c */
 int agent_job_logs_start(struct achan *x, struct rd *body);	/* agent-job.c */
 int agent_job_wait_start(struct achan *x, struct rd *body);
 int agent_job_attach_start(struct achan *x, struct rd *body);
+int agent_fwd_open_start(struct achan *x, struct rd *body);	/* agent-fwd.c */
+int agent_fwd_watch_start(struct achan *x, struct rd *body);
 
 /* Sequential request handlers (agent-info.c, ...), run on channel 0.  They
  * return 0 to keep the session, <0 to end it (an ERROR frame already

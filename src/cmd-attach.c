@@ -14,6 +14,7 @@
 
 #include "cmd.h"
 #include "cmd-job.h"
+#include "fwd.h"
 #include "job-sup.h"
 #include "sig.h"
 
@@ -134,13 +135,16 @@ static void attach_frames(struct attach *a)
 int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
+		{ "no-forward", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
+	bool no_forward = false;
 	int c;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'F': no_forward = true; break;
 		case 'h': cmd_usage("attach", 0); return 0;
 		default: cmd_usage("attach", 1); return EXIT_USAGE;
 		}
@@ -161,6 +165,7 @@ int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv)
 	send_request(&s, opened, &cfg, MSG_JOB_ATTACH, &b);
 	buf_release(&b);
 
+	pid_t fp = no_forward || cfg.fwd_off ? 0 : fwd_follow_start(ctx->dir, id);
 	set_raw();
 	sig_watch(SIGWINCH);
 	sig_watch(SIGINT);	/* only while reconnecting: raw mode makes Ctrl-C a key */
@@ -233,6 +238,7 @@ int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv)
 		}
 	}
 	restore_tty();
+	fwd_follow_stop(fp);
 	session_close(&s);
 	config_release(&cfg);
 	return a.code;

@@ -78,6 +78,15 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 	s = c.min_available ? xasprintf("%llu", (unsigned long long)c.min_available) : xstrdup("(off)");
 	row(&c, KEY_MIN_AVAILABLE, s, "default");
 	free(s);
+	row(&c, KEY_FWD_AUTO, c.fwd_off ? "off" : "on", "default");
+	s = xstrdup("");
+	for (uint32_t i = 0; i < c.fwd_nskip; i++) {
+		char *t = xasprintf("%s%s%u", s, i ? ", " : "", c.fwd_skip[i]);
+		free(s);
+		s = t;
+	}
+	row(&c, KEY_FWD_SKIP, c.fwd_nskip ? s : "(none)", "default");
+	free(s);
 	config_release(&c);
 	if (untrusted != NULL) {
 		error_msg("%s", untrusted);

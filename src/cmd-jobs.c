@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "cmd-job.h"
+#include "fwd.h"
 #include "job-wire.h"
 #include "limits.h"
 
@@ -92,6 +93,19 @@ static int jobs_prune(struct config *cfg, bool all, uint64_t older, bool yes)
 	return code;
 }
 
+/* A running job's ports and the URLs it printed for them (the server's
+ * ports: `ferry forward` gives the laptop's). */
+static void print_ports(const struct fwd_port *p, size_t n)
+{
+	printf("ports:     ");
+	for (size_t i = 0; i < n; i++)
+		printf("%s%u (%s)", i ? ", " : "", p[i].port, p[i].addr);
+	printf("  (`ferry forward --job %s` brings them here)\n", p[0].job);
+	for (size_t i = 0; i < n; i++)
+		for (uint32_t k = 0; k < p[i].nurls; k++)
+			printf("url:       %s\n", vis(p[i].urls[k]));
+}
+
 int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -168,6 +182,12 @@ int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 		open_or_die(&s, &cfg, MSG_JOB_LIST, &b);
 	}
 	v = read_records(&s, &nv, &code);
+	/* show: the ports a running job listens on, on the same session. */
+	struct fwd_port **ports = sub && !json ? xcalloc(nv + 1, sizeof(*ports)) : NULL;
+	size_t *nports = ports ? xcalloc(nv + 1, sizeof(*nports)) : NULL;
+	for (size_t i = 0; ports && i < nv; i++)
+		if (v[i].state == JOB_RUNNING && fwd_ports_once(&s, v[i].id, &ports[i], &nports[i]) < 0)
+			break;
 	session_close(&s);
 	/* Without --all: the running and lost ones, and the last few ended. */
 	size_t ended = 0, first_shown = 0;
@@ -187,8 +207,11 @@ int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 			continue;
 		if (json)
 			print_json(&v[i]);
-		else if (sub)
+		else if (sub) {
 			print_show(&v[i]);
+			if (ports && nports[i])
+				print_ports(ports[i], nports[i]);
+		}
 		else
 			print_row(&t, &v[i]);
 	}
@@ -209,6 +232,13 @@ int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv)
 	if (!json && !sub && first_shown)
 		printf("(%zu older finished job%s not shown: `ferry jobs --last 0`)\n", first_shown,
 		       first_shown == 1 ? "" : "s");
+	for (size_t i = 0; ports && i < nv; i++) {
+		for (size_t m = 0; m < nports[i]; m++)
+			fwd_port_release(&ports[i][m]);
+		free(ports[i]);
+	}
+	free(ports);
+	free(nports);
 	free_records(v, nv);
 	buf_release(&b);
 	config_release(&cfg);

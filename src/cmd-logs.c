@@ -14,6 +14,7 @@
 
 #include "cmd.h"
 #include "cmd-job.h"
+#include "fwd.h"
 #include "job-sup.h"
 #include "job-wire.h"
 #include "sig.h"
@@ -187,17 +188,19 @@ int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "follow", no_argument, NULL, 'f' },
 		{ "tail", required_argument, NULL, 't' },
+		{ "no-forward", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct config cfg;
-	bool follow = false;
+	bool follow = false, no_forward = false;
 	uint32_t tail = 0;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "fn:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'f': follow = true; break;
+		case 'F': no_forward = true; break;
 		case 'n':
 		case 't': {
 			char *end;
@@ -224,7 +227,9 @@ int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv)
 	free(ids);
 	logs_request(&b, id, tail, follow ? JOB_LOGS_FOLLOW | JOB_LOGS_AT : 0, 0);
 	send_request(&s, opened, &cfg, MSG_JOB_LOGS, &b);
+	pid_t fp = follow && !no_forward && !cfg.fwd_off ? fwd_follow_start(ctx->dir, id) : 0;
 	int code = follow ? follow_logs(&s, &cfg, id, tail) : read_logs(&s);
+	fwd_follow_stop(fp);
 	session_close(&s);
 	buf_release(&b);
 	config_release(&cfg);

@@ -11,6 +11,7 @@
 
 #include "cmd.h"
 #include "cmd-job.h"
+#include "fwd.h"
 #include "job-wire.h"
 #include "limits.h"
 
@@ -101,7 +102,7 @@ static void git_finish(struct git_probe *g, char **commit, uint8_t *dirty)
 
 /* What the command line asked for, beside the request itself. */
 struct run_opts {
-	bool follow, no_push, json, max_mem_set;
+	bool follow, no_push, json, max_mem_set, no_forward;
 	const char *shell;
 };
 
@@ -117,6 +118,7 @@ static void run_parse(int argc, char **argv, struct job_start_req *q, struct run
 		{ "no-login-env", no_argument, NULL, 'L' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "max-mem", required_argument, NULL, 'M' },
+		{ "no-forward", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -134,6 +136,7 @@ static void run_parse(int argc, char **argv, struct job_start_req *q, struct run
 			break;
 		case 'f': ro->follow = true; break;
 		case 'P': ro->no_push = true; break;
+		case 'F': ro->no_forward = true; break;
 		case 'I': q->flags |= JOBF_IN_PLACE; break;
 		case 'e':
 			if (strchr(optarg, '=') == NULL || optarg[0] == '=')
@@ -274,7 +277,9 @@ int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv)
 		logs_request(&lb, j.id, 0, JOB_LOGS_FOLLOW | JOB_LOGS_AT, 0);
 		conn_queue(&s.c, MSG_JOB_LOGS, lb.data, lb.len);
 		buf_release(&lb);
+		pid_t fp = ro.no_forward || cfg.fwd_off ? 0 : fwd_follow_start(ctx->dir, j.id);
 		code = follow_logs(&s, &cfg, j.id, 0);
+		fwd_follow_stop(fp);
 	} else if (!ro.json && isatty(2)) {
 		hint_msg("follow it with `ferry logs -f %u`, stop it with `ferry kill %u`", j.id, j.id);
 	}

@@ -143,7 +143,9 @@ static const struct cmd cmds[] = {
 	  "Prints the job id as soon as the job runs.\n"
 	  "\n"
 	  "  -n, --name NAME   a name to find the job by\n"
-	  "  -f, --follow      follow the output; exit with the job's status\n"
+	  "  -f, --follow      follow the output; exit with the job's status (the\n"
+	  "                    ports it listens on are forwarded here meanwhile)\n"
+	  "  --no-forward      with -f: do not forward the job's ports\n"
 	  "  --no-push         do not push first\n"
 	  "  --in-place        run in the live project folder, no snapshot\n"
 	  "  -e, --env K=V     set a variable for the job (repeatable)\n"
@@ -182,8 +184,30 @@ static const struct cmd cmds[] = {
 	  "dropped in between is marked.  JOB is an id or a name; none: this\n"
 	  "project's latest job.\n"
 	  "\n"
-	  "  -f, --follow     follow until the job ends\n"
-	  "  -n, --tail N     start with the last N lines\n" },
+	  "  -f, --follow     follow until the job ends (and forward the ports it\n"
+	  "                   listens on meanwhile, as `ferry forward` does)\n"
+	  "  -n, --tail N     start with the last N lines\n"
+	  "  --no-forward     with -f: do not forward the job's ports\n" },
+	{ "forward", cmd_forward, "forward ports of the server (and of your jobs) to this laptop",
+	  "usage: ferry forward [--bind ADDR] [--job JOB] [--no-auto] [SPEC...]\n"
+	  "       ferry forward --list [--json]\n"
+	  "\n"
+	  "Carries TCP connections from this laptop to the server over ferry's own\n"
+	  "connection (no ssh -L: it works where the server forbids ssh forwarding),\n"
+	  "until Ctrl-C.  With no SPEC, forwards every port your running jobs listen\n"
+	  "on, as they open them, and prints the URLs they print (Jupyter's token\n"
+	  "and all) with this laptop's port in them.  A taken local port gets the\n"
+	  "next free one.  Only 127.0.0.1 and ::1 are bound here unless --bind says.\n"
+	  "\n"
+	  "  SPEC: PORT                 this port, to the server's localhost:PORT\n"
+	  "        LOCAL:PORT           LOCAL here, to the server's localhost:PORT\n"
+	  "        [LOCAL:]HOST:PORT    to HOST:PORT, connected to from the server\n"
+	  "        LOCAL:/PATH          to a Unix socket on the server\n"
+	  "  --job JOB        that job's ports (with SPECs: as well as them)\n"
+	  "  --no-auto        only the SPECs, not the jobs' ports\n"
+	  "  --bind ADDR      listen on ADDR here (0.0.0.0: every interface)\n"
+	  "  --list           the live forwards of this laptop and their traffic\n"
+	  "  --json           with --list: one JSON object a forward\n" },
 	{ "attach", cmd_attach, "connect this terminal to a running job",
 	  "usage: ferry attach [JOB]\n"
 	  "\n"
@@ -191,7 +215,10 @@ static const struct cmd cmds[] = {
 	  "prompt works), the window size follows yours, recent output is shown\n"
 	  "first.  Ctrl-] detaches and leaves the job running.  Several viewers may\n"
 	  "attach at once.  When the job ends, attach exits with its status.  JOB\n"
-	  "is an id or a name; none: this project's latest running job.\n" },
+	  "is an id or a name; none: this project's latest running job.  The ports\n"
+	  "the job listens on are forwarded here meanwhile (docs/forward.md).\n"
+	  "\n"
+	  "  --no-forward     do not forward the job's ports\n" },
 	{ "kill", cmd_kill, "stop a job and everything it started",
 	  "usage: ferry kill [-s SIG] [--grace TIME] [JOB]\n"
 	  "\n"

@@ -79,6 +79,7 @@ int cmd_pull(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_run(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_jobs(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_logs(const struct cmd_ctx *ctx, int argc, char **argv);
+int cmd_forward(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_attach(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_kill(const struct cmd_ctx *ctx, int argc, char **argv);
 int cmd_wait(const struct cmd_ctx *ctx, int argc, char **argv);

@@ -51,6 +51,8 @@ static const struct key_def {
 	[KEY_PULL_IGNORE] = { "sync", "pull_ignore", true },
 	[KEY_MAX_MEM] = { "jobs", "max_mem", false },
 	[KEY_MIN_AVAILABLE] = { "guard", "min_available", false },
+	[KEY_FWD_AUTO] = { "forward", "auto", false },
+	[KEY_FWD_SKIP] = { "forward", "skip", false },
 };
 
 const char *config_key_name(enum config_key k)
@@ -311,6 +313,31 @@ static bool has_control(const char *s)
 	return false;
 }
 
+/* forward.skip: ports, by commas or spaces. */
+static int skip_ports(struct parse_ctx *x, struct config *c, const char *value)
+{
+	c->fwd_nskip = 0;
+	for (const char *s = value; *s;) {
+		if (*s == ' ' || *s == '\t' || *s == ',') {
+			s++;
+			continue;
+		}
+		char *end;
+		unsigned long v = strtoul(s, &end, 10);
+		if (end == s || v == 0 || v > 65535 || (*end && *end != ' ' && *end != '\t' && *end != ',')) {
+			ctx_error(x, x->line, "forward.skip wants port numbers (22, 5432), not '%s'", value);
+			return 0;
+		}
+		if (c->fwd_nskip == CONFIG_SKIP_MAX) {
+			ctx_error(x, x->line, "too many ports in forward.skip (at most %d)", CONFIG_SKIP_MAX);
+			return 0;
+		}
+		c->fwd_skip[c->fwd_nskip++] = (uint16_t)v;
+		s = end;
+	}
+	return 1;
+}
+
 static int list_add_items(struct parse_ctx *x, struct strlist *l, const char *value, enum config_key k)
 {
 	const char *s = value;
@@ -509,6 +536,18 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		*(k == KEY_MAX_MEM ? &c->max_mem : &c->min_available) = v;
 		break;
 	}
+	case KEY_FWD_AUTO:
+		if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0)
+			c->fwd_off = false;
+		else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0)
+			c->fwd_off = true;
+		else {
+			ctx_error(x, x->line, "auto must be on or off, not '%s'", value);
+			return 0;
+		}
+		break;
+	case KEY_FWD_SKIP:
+		return skip_ports(x, c, value);
 	case KEY__COUNT:
 		break;
 	}

@@ -16,6 +16,7 @@
 #include <stddef.h>
 
 #define CONFIG_NAME "ferry.ini"
+#define CONFIG_SKIP_MAX 64	/* ports in forward.skip */
 
 enum target_kind { TARGET_NONE, TARGET_SSH, TARGET_LOCAL };
 
@@ -23,6 +24,7 @@ enum config_key {
 	KEY_TYPE, KEY_HOST, KEY_PATH, KEY_SSH_COMMAND, KEY_AGENT_DIR, KEY_SHARED,
 	KEY_PUSH, KEY_PULL, KEY_IGNORE, KEY_PULL_IGNORE,
 	KEY_MAX_MEM, KEY_MIN_AVAILABLE,
+	KEY_FWD_AUTO, KEY_FWD_SKIP,
 	KEY__COUNT
 };
 
@@ -60,6 +62,9 @@ struct config {
 	struct strlist pull_ignore;	/* sync.pull_ignore: results not pulled */
 	uint64_t max_mem;	/* jobs.max_mem: default --max-mem, 0 none */
 	uint64_t min_available;	/* guard.min_available: host memory guard, 0 off */
+	bool fwd_off;		/* forward.auto = off: no automatic forwards */
+	uint16_t fwd_skip[CONFIG_SKIP_MAX];	/* forward.skip: ports never forwarded automatically */
+	uint32_t fwd_nskip;
 	int line[KEY__COUNT];	/* line each key came from, 0 = not in file */
 	/* Where each effective value came from; for SRC_USER the file and
 	 * line in it.  A key that runs a local program (config_key_program)

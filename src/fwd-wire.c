@@ -9,6 +9,8 @@
 #include "mon-jobs.h"
 #include "util.h"
 
+#include "banned.h"
+
 void fwd_open_release(struct fwd_open *o)
 {
 	if (o == NULL)
@@ -70,7 +72,7 @@ int fwd_watch_encode(const struct fwd_watch_req *w, struct buf *out)
 int fwd_watch_decode(struct rd *r, struct fwd_watch_req *w)
 {
 	memset(w, 0, sizeof(*w));
-	w->job = rd_cstr(r, MON_NAME_MAX);
+	w->job = rd_cstr(r, FWD_JOB_MAX);
 	w->flags = rd_u32(r);
 	rd_expect_end(r);
 	if (rd_ok(r) && ((w->flags & ~FWD_WATCH_FLAGS) || (w->job[0] && !mon_job_id_ok(w->job))))
@@ -121,7 +123,7 @@ int fwd_port_encode(const struct fwd_port *p, struct buf *out)
 int fwd_port_decode(struct rd *r, struct fwd_port *p)
 {
 	memset(p, 0, sizeof(*p));
-	p->job = rd_cstr(r, MON_NAME_MAX);
+	p->job = rd_cstr(r, FWD_JOB_MAX);
 	uint8_t up = rd_u8(r);
 	p->up = up == 1;
 	p->family = rd_u8(r);

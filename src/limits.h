@@ -217,6 +217,7 @@
 /* Forwarding (fwd-wire.h, docs/forward.md). */
 #define FWD_HOST_MAX		255		/* a host name in FWD_OPEN */
 #define FWD_ADDR_MAX		64		/* a listening address in FWD_PORT */
+#define FWD_JOB_MAX		64		/* a job id in FWD_WATCH and FWD_PORT (mon_job_id_ok) */
 #define FWD_URLS_MAX		16		/* URLs in one FWD_PORT */
 #define FWD_URL_MAX		4096		/* bytes of one URL */
 #define FWD_SCAN_MS		100		/* the agent looks for new listening sockets */

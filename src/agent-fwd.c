@@ -1,0 +1,507 @@
+/*
+ * agent-fwd.c - the agent's end of a forwarded stream (FWD_OPEN): a
+ * connection to a port or Unix socket of the server, carried on the
+ * request's channel (docs/PROTOCOL.md, "Forward family").
+ *
+ * The window is granted back as the client's bytes are written to the
+ * socket, not as they arrive: a server process that reads slowly slows
+ * its sender, and at most CHAN_WINDOW bytes wait here per stream.  Each
+ * direction ends on its own (half-close); the stream is over when both
+ * have.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "ev.h"
+#include "fwd-detect.h"
+#include "fwd-wire.h"
+#include "util.h"
+
+#include "banned.h"
+
+#define FWD_ADDRS_MAX	4	/* addresses tried for one name */
+
+struct fstream {
+	struct achan *x;
+	int fd;
+	struct sockaddr_storage addr[FWD_ADDRS_MAX];
+	socklen_t alen[FWD_ADDRS_MAX];
+	int naddr, next;
+	char *where;		/* what the client asked for, for messages */
+	uint64_t timer;
+	bool ready;		/* connected */
+	bool peer_eof;		/* the client sent CHAN_CLOSE */
+	bool shut_wr;		/* and we passed it on */
+	bool rd_eof;		/* the socket ended: we sent CHAN_CLOSE */
+	struct buf out;		/* the client's bytes for the socket */
+};
+
+static void fs_update(struct fstream *fs);
+
+static void fs_close_fd(struct fstream *fs, bool abort)
+{
+	if (fs->fd < 0)
+		return;
+	ev_fd_del(achan_ev(fs->x), fs->fd, EV_READ | EV_WRITE);
+	if (abort && fs->ready) {
+		/* A reset, as the client's side was: not a clean end. */
+		struct linger l = { .l_onoff = 1, .l_linger = 0 };
+		(void)setsockopt(fs->fd, SOL_SOCKET, SO_LINGER, &l, sizeof(l));
+	}
+	close(fs->fd);
+	fs->fd = -1;
+}
+
+static void fs_free(struct fstream *fs, bool abort)
+{
+	fs_close_fd(fs, abort);
+	if (fs->timer)
+		ev_timer_del(achan_ev(fs->x), fs->timer);
+	buf_release(&fs->out);
+	free(fs->where);
+	free(fs);
+}
+
+/* Ends the stream with CHAN_RESET: the client resets its connection. */
+static void fs_fail(struct fstream *fs, uint32_t code, const char *fmt, ...) ATTR_PRINTF(3, 4);
+static void fs_fail(struct fstream *fs, uint32_t code, const char *fmt, ...)
+{
+	struct achan *x = fs->x;
+	va_list ap;
+	va_start(ap, fmt);
+	char *m = xvasprintf(fmt, ap);
+	va_end(ap);
+	fs_free(fs, true);
+	achan_reset(x, code, m);
+	free(m);
+}
+
+static void fs_connected(struct fstream *fs)
+{
+	int one = 1;
+	ev_timer_del(achan_ev(fs->x), fs->timer);
+	fs->timer = 0;
+	fs->ready = true;
+	if (fs->addr[fs->next].ss_family != AF_UNIX)
+		(void)setsockopt(fs->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	achan_queue(fs->x, MSG_FWD_READY, NULL, 0);
+	fs_update(fs);
+}
+
+static void fs_try(struct fstream *fs);
+
+static void on_connect(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct fstream *fs = arg;
+	int err = 0;
+	socklen_t n = sizeof(err);
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &n) < 0)
+		err = errno;
+	if (err == 0) {
+		ev_fd_del(ev, fd, EV_WRITE);
+		fs_connected(fs);
+		return;
+	}
+	fs_close_fd(fs, false);
+	fs->next++;
+	fs_try(fs);
+}
+
+/* Connects to the next address, without blocking; all refused: fails. */
+static void fs_try(struct fstream *fs)
+{
+	for (; fs->next < fs->naddr; fs->next++) {
+		int fam = fs->addr[fs->next].ss_family;
+		fs->fd = socket(fam, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fs->fd < 0)
+			continue;
+		if (connect(fs->fd, (struct sockaddr *)&fs->addr[fs->next], fs->alen[fs->next]) == 0) {
+			fs_connected(fs);
+			return;
+		}
+		if (errno == EINPROGRESS) {
+			ev_fd_add(achan_ev(fs->x), fs->fd, EV_WRITE, on_connect, fs);
+			return;
+		}
+		close(fs->fd);
+		fs->fd = -1;
+	}
+	fs_fail(fs, PERR_REFUSED, "connection refused: nothing listens on %s on the server", fs->where);
+}
+
+static int64_t on_timeout(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	struct fstream *fs = arg;
+	fs->timer = 0;
+	fs_fail(fs, PERR_REFUSED, "no answer from %s on the server within %d s", fs->where, FWD_CONNECT_MS / 1000);
+	return EV_TIMER_END;
+}
+
+/* Reads what the socket has into one frame. */
+static bool fs_read(struct fstream *fs)
+{
+	uint8_t b[FRAME_CHUNK];
+	ssize_t n = read(fs->fd, b, sizeof(b));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return true;
+	if (n < 0) {
+		fs_fail(fs, PERR_REFUSED, "%s on the server: %s", fs->where, strerror(errno));
+		return false;
+	}
+	if (n == 0) {
+		fs->rd_eof = true;
+		chan_close(&fs->x->ch);
+		return true;
+	}
+	achan_queue(fs->x, MSG_FWD_DATA, b, (size_t)n);
+	return true;
+}
+
+/* Writes what the client sent; passes its end on once all is out. */
+static bool fs_write(struct fstream *fs)
+{
+	while (fs->out.len) {
+		ssize_t w = write(fs->fd, fs->out.data, fs->out.len);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0 && errno == EAGAIN)
+			return true;
+		if (w < 0) {
+			fs_fail(fs, PERR_REFUSED, "%s on the server: %s", fs->where, strerror(errno));
+			return false;
+		}
+		buf_consume(&fs->out, (size_t)w);
+		achan_consumed(fs->x, (size_t)w);
+	}
+	if (fs->peer_eof && !fs->shut_wr) {
+		(void)shutdown(fs->fd, SHUT_WR);
+		fs->shut_wr = true;
+	}
+	return true;
+}
+
+static void on_fd(struct ev_loop *ev, int fd, int mask, void *arg)
+{
+	struct fstream *fs = arg;
+	if ((mask & EV_READ) && !fs_read(fs))
+		return;
+	if ((mask & EV_WRITE) && !fs_write(fs))
+		return;
+	fs_update(fs);
+}
+
+/* Interest from the state; the end once both directions are over. */
+static void fs_update(struct fstream *fs)
+{
+	struct ev_loop *ev = achan_ev(fs->x);
+	if (!fs->ready)
+		return;
+	if (fs->rd_eof && fs->shut_wr) {
+		struct achan *x = fs->x;
+		fs_free(fs, false);
+		achan_done(x);
+		return;
+	}
+	if (!fs->rd_eof && achan_room(fs->x))
+		ev_fd_add(ev, fs->fd, EV_READ, on_fd, fs);
+	else
+		ev_fd_del(ev, fs->fd, EV_READ);
+	if (fs->out.len)
+		ev_fd_add(ev, fs->fd, EV_WRITE, on_fd, fs);
+	else
+		ev_fd_del(ev, fs->fd, EV_WRITE);
+}
+
+static int fs_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	struct fstream *fs = x->st;
+	if (type != MSG_FWD_DATA || rd_left(body) == 0) {
+		achan_error(x, PERR_PROTOCOL, "unexpected message type 0x%04x in a forwarded stream", type);
+		return -1;
+	}
+	size_t n = rd_left(body);
+	/* The window bounds what the client may send before we consume. */
+	if (buf_put(&fs->out, rd_bytes(body, n), n) < 0) {
+		achan_error(x, PERR_PROTOCOL, "forwarded data past the window");
+		return -1;
+	}
+	if (fs->ready && !fs_write(fs))
+		return 0;
+	fs_update(fs);
+	return 0;
+}
+
+static void fs_room(struct achan *x)
+{
+	fs_update(x->st);
+}
+
+static void fs_peer_end(struct achan *x)
+{
+	struct fstream *fs = x->st;
+	fs->peer_eof = true;
+	if (fs->ready && !fs_write(fs))
+		return;
+	fs_update(fs);
+}
+
+static void fs_stop(struct achan *x)
+{
+	fs_free(x->st, true);
+}
+
+static const struct achan_ops fwd_ops = {
+	.frame = fs_frame, .room = fs_room, .stop = fs_stop, .peer_end = fs_peer_end,
+};
+
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	if (IN6_IS_ADDR_LOOPBACK(a))
+		return true;
+	return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
+}
+
+/* An address of this host: one we may bind (port 0, nothing kept). */
+static bool is_own(const struct sockaddr_storage *ss, socklen_t len)
+{
+	struct sockaddr_storage a = *ss;
+	if (a.ss_family == AF_INET)
+		((struct sockaddr_in *)&a)->sin_port = 0;
+	else
+		((struct sockaddr_in6 *)&a)->sin6_port = 0;
+	int fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	bool own = bind(fd, (struct sockaddr *)&a, len) == 0;
+	close(fd);
+	return own;
+}
+
+static void add_ip(struct fstream *fs, int fam, const void *ip, uint16_t port)
+{
+	if (fs->naddr == FWD_ADDRS_MAX)
+		return;
+	struct sockaddr_storage *ss = &fs->addr[fs->naddr];
+	memset(ss, 0, sizeof(*ss));
+	if (fam == AF_INET) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons(port);
+		memcpy(&s4->sin_addr, ip, 4);
+		fs->alen[fs->naddr++] = sizeof(*s4);
+	} else {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons(port);
+		memcpy(&s6->sin6_addr, ip, 16);
+		fs->alen[fs->naddr++] = sizeof(*s6);
+	}
+}
+
+/* Where the request may go: fills fs's addresses, or returns the reason
+ * it may not (PERR_DENIED / PERR_REFUSED in *code; caller frees). */
+static char *fs_resolve(struct fstream *fs, const struct fwd_open *o, uint32_t *code)
+{
+	if (o->kind == FWD_UNIX) {
+		struct sockaddr_un *su = (struct sockaddr_un *)&fs->addr[0];
+		memset(su, 0, sizeof(*su));
+		su->sun_family = AF_UNIX;
+		if (strlen(o->path) >= sizeof(su->sun_path)) {
+			*code = PERR_DENIED;
+			return xasprintf("the socket path '%s' is too long", vis(o->path));
+		}
+		memcpy(su->sun_path, o->path, strlen(o->path) + 1);
+		fs->alen[0] = sizeof(*su);
+		fs->naddr = 1;
+		fs->where = xstrdup(o->path);
+		return NULL;
+	}
+	const char *h = o->host;
+	fs->where = strchr(h, ':') ? xasprintf("[%s]:%u", h, o->port) :
+				     xasprintf("%s:%u", h[0] ? h : "localhost", o->port);
+	uint8_t ip[16];
+	if (h[0] == '\0' || strcmp(h, "localhost") == 0) {
+		static const uint8_t v4lo[4] = { 127, 0, 0, 1 };
+		add_ip(fs, AF_INET, v4lo, o->port);
+		add_ip(fs, AF_INET6, &in6addr_loopback, o->port);
+		return NULL;
+	}
+	if (inet_pton(AF_INET, h, ip) == 1)
+		add_ip(fs, AF_INET, ip, o->port);
+	else if (inet_pton(AF_INET6, h, ip) == 1)
+		add_ip(fs, AF_INET6, ip, o->port);
+	if (fs->naddr == 1) {
+		/* Loopback, or one of this host's own addresses (a job that
+		 * listens on one interface only): no naming needed. */
+		if (is_loopback(&fs->addr[0]) || is_own(&fs->addr[0], fs->alen[0]) || (o->flags & FWD_NAMED_HOST))
+			return NULL;
+		*code = PERR_DENIED;
+		return xasprintf("%s is not an address of the server; the agent connects there only when you name it",
+				 fs->where);
+	}
+	if (!(o->flags & FWD_NAMED_HOST)) {
+		*code = PERR_DENIED;
+		return xasprintf("%s is not the server; the agent connects there only when you name it", fs->where);
+	}
+	/* A name the user typed.  (A blocking lookup: the user asked for
+	 * it, and it is the resolver's to bound.) */
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
+	int r = getaddrinfo(h, NULL, &hints, &res);
+	if (r != 0) {
+		*code = PERR_REFUSED;
+		return xasprintf("cannot resolve '%s' on the server: %s", vis(h), gai_strerror(r));
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		if (ai->ai_family == AF_INET)
+			add_ip(fs, AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, o->port);
+		else if (ai->ai_family == AF_INET6)
+			add_ip(fs, AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, o->port);
+	}
+	freeaddrinfo(res);
+	if (fs->naddr == 0) {
+		*code = PERR_REFUSED;
+		return xasprintf("'%s' has no address the server can reach", vis(h));
+	}
+	return NULL;
+}
+
+int agent_fwd_open_start(struct achan *x, struct rd *body)
+{
+	struct fwd_open o;
+	if (x->ch.id == 0 || fwd_open_decode(body, &o) < 0) {
+		achan_error(x, PERR_PROTOCOL, "malformed forward request");
+		return -1;
+	}
+	struct fstream *fs = xcalloc(1, sizeof(*fs));
+	fs->x = x;
+	fs->fd = -1;
+	buf_init(&fs->out, CHAN_WINDOW);
+	uint32_t code = 0;
+	char *why = fs_resolve(fs, &o, &code);
+	fwd_open_release(&o);
+	if (why) {
+		fs_free(fs, false);
+		achan_reset(x, code, why);
+		free(why);
+		return 0;
+	}
+	x->ops = &fwd_ops;
+	x->st = fs;
+	x->own_window = true;
+	fs->timer = ev_timer_add(achan_ev(x), FWD_CONNECT_MS, on_timeout, fs);
+	fs_try(fs);
+	return 0;
+}
+
+/* ---- FWD_WATCH: the ports of the user's jobs ---- */
+
+struct fwatch {
+	struct achan *x;
+	struct fwd_det *d;
+	uint64_t timer;
+};
+
+static void fw_free(struct fwatch *w)
+{
+	if (w->timer)
+		ev_timer_del(achan_ev(w->x), w->timer);
+	fwd_det_free(w->d);
+	free(w);
+}
+
+static void fw_emit(void *arg, const struct fwd_port *p)
+{
+	struct fwatch *w = arg;
+	struct buf b;
+	buf_init(&b, FRAME_MAX);
+	if (fwd_port_encode(p, &b) == 0)
+		achan_queue(w->x, MSG_FWD_PORT, b.data, b.len);
+	buf_release(&b);
+}
+
+/* One look; the stream ends when the one job it watches has. */
+static bool fw_scan(struct fwatch *w)
+{
+	int r = fwd_det_scan(w->d, fw_emit, w);
+	if (r == 0)
+		return true;
+	struct achan *x = w->x;
+	w->timer = 0;
+	fw_free(w);
+	if (r < 0)
+		achan_error(x, PERR_INTERNAL, "cannot look for the jobs' ports: %s", strerror(-r));
+	achan_done(x);
+	return false;
+}
+
+static int64_t fw_tick(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	struct fwatch *w = arg;
+	/* A reader that is behind gets the changes later, summed: the
+	 * detector reports what differs from what it last said. */
+	if (achan_room(w->x) && !fw_scan(w))
+		return EV_TIMER_END;
+	return FWD_SCAN_MS;
+}
+
+static int fw_frame(struct achan *x, uint16_t type, struct rd *body)
+{
+	achan_error(x, PERR_PROTOCOL, "unexpected message type 0x%04x on a ports watch", type);
+	return -1;
+}
+
+static void fw_room(struct achan *x)
+{
+}
+
+static void fw_stop(struct achan *x)
+{
+	fw_free(x->st);
+}
+
+static const struct achan_ops watch_ops = { .frame = fw_frame, .room = fw_room, .stop = fw_stop };
+
+int agent_fwd_watch_start(struct achan *x, struct rd *body)
+{
+	struct fwd_watch_req q;
+	if (x->ch.id == 0 || fwd_watch_decode(body, &q) < 0) {
+		achan_error(x, PERR_PROTOCOL, "malformed ports watch request");
+		return -1;
+	}
+	struct fwatch *w = xcalloc(1, sizeof(*w));
+	w->x = x;
+	w->d = fwd_det_new(NULL, NULL, getuid(), q.job[0] ? q.job : NULL);
+	bool once = (q.flags & FWD_WATCH_ONCE) != 0;
+	fwd_watch_release(&q);
+	if (w->d == NULL) {
+		free(w);
+		achan_error(x, PERR_INTERNAL, "cannot look for the jobs' ports");
+		return -1;
+	}
+	if (!fw_scan(w))
+		return 0;
+	achan_queue(x, MSG_FWD_SYNCED, NULL, 0);
+	if (once) {
+		fw_free(w);
+		achan_done(x);
+		return 0;
+	}
+	x->ops = &watch_ops;
+	x->st = w;
+	w->timer = ev_timer_add(achan_ev(x), FWD_SCAN_MS, fw_tick, w);
+	return 0;
+}
