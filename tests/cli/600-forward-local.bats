@@ -224,3 +224,20 @@ fake_fwd() {
 	wait_line "$T/fwd2.err" "forwarding 127\.0\.0\.2:$B -> " 10
 	fetch_same "http://127.0.0.2:$B/blob.bin" "$T/www/blob.bin"
 }
+
+@test "forward: a job's ports coming and going fast: the agent keeps up and never dies" {
+	P=$(free_port_pair)
+	serve_job "$P"
+	fwd_start fwd forward
+	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
+	start_job --no-push -- "$SYSPY" -u "$LOAD" churn 4 5 "$T/churn"
+	c=$JOB
+	run "$FERRY" wait "$c"
+	sleep 0.5
+	echo "$(grep -c 'listens on' "$T/fwd.err") ports announced"
+	grep -v "listens on\|closed port" "$T/fwd.err" | head -40
+	not_in "$T/fwd.err" "lost|Sanitizer|runtime error"
+	kill -0 "$FWD_PID"
+	run timeout 30 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 10 10000
+	[ "$status" -eq 0 ]
+}

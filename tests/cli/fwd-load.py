@@ -20,6 +20,10 @@ clients that drive it through a forward from the laptop side.
   fwd-load.py reqs HOST PORT N [new]
       N small HTTP GETs of / on one keep-alive connection (or, with
       "new", one connection each); prints "reqs p50_ms p95_ms".
+  fwd-load.py churn SECONDS [KEEP [TAG]]   (TAG: ignored, a mark for pkill -f)
+      bursts of KEEP (8) listening sockets on 127.0.0.1 (ports the kernel
+      picks) opened together and closed in one or two goes, for SECONDS:
+      ports coming and going under a watch.
   fwd-load.py answer HOST PORT TIMEOUT_S
       retries connect + one echo round trip until it works; prints the
       time.time() it first did (the detection benchmark).
@@ -262,6 +266,32 @@ def answer(host, port, limit):
     die("answer: %s:%d did not answer in %s s" % (host, port, limit))
 
 
+def churn(seconds, keep):
+    import random
+    rnd = random.Random(1)
+
+    def listener():
+        ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        ls.bind(("127.0.0.1", 0))
+        ls.listen(4)
+        return ls
+    base = [listener() for _ in range(2)]
+    end = time.monotonic() + seconds
+    n = len(base)
+    while time.monotonic() < end:
+        # A burst that opens and then closes together, as a Jupyter
+        # kernel's five ports do: the newest sockets are the ones gone.
+        burst = [listener() for _ in range(keep)]
+        n += keep
+        time.sleep(rnd.uniform(0.15, 0.35))
+        for ls in burst[:rnd.randint(1, keep)]:
+            ls.close()
+        time.sleep(rnd.uniform(0.15, 0.35))
+        for ls in burst:
+            ls.close()
+    print("churn: %d listeners opened in %d s" % (n, seconds), flush=True)
+
+
 def main():
     a = sys.argv[1:]
     if not a:
@@ -278,6 +308,8 @@ def main():
         bulk_cmd(a[1], int(a[2]), int(a[3]))
     elif cmd == "reqs":
         reqs(a[1], int(a[2]), int(a[3]), len(a) > 4 and a[4] == "new")
+    elif cmd == "churn":
+        churn(float(a[1]), int(a[2]) if len(a) > 2 else 8)
     elif cmd == "answer":
         answer(a[1], int(a[2]), float(a[3]))
     else:
