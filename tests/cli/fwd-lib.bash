@@ -62,10 +62,10 @@ wait_line() {
 }
 
 # job_local_port ERRFILE JOB PORT [SECONDS]: the laptop port ferry
-# printed for the job's PORT.  docs/forward.md's line is "ferry: job 4
-# listens on 8888: http://127.0.0.1:8889/"; "job 4 listens on 8888,
-# forwarded to 127.0.0.1:8889" is read too, so that the behaviour is
-# tested apart from the wording (check_spec_lines pins the wording).
+# printed for the job's PORT ("ferry: job 4 listens on 8888, forwarded to
+# 127.0.0.1:8889 (8888 is taken here)"; the first draft of
+# docs/forward.md's "job 4 listens on 8888: http://127.0.0.1:8889/" is
+# read too).  One test in 600-forward-local pins the wording.
 JOB_RE='(: http://127\.0\.0\.1:|, forwarded to 127\.0\.0\.1:)([0-9]+)'
 job_local_port() {
 	wait_line "$1" "job $2 listens on $3$JOB_RE" "${4:-15}" || return 1
