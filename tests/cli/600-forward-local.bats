@@ -112,6 +112,17 @@ fake_fwd() {
 	not_in "$T/fake.err" "Sanitizer|runtime error"
 }
 
+@test "forward: 300 connections at once: those past 255 wait for a free channel (docs/forward.md)" {
+	P=$(free_port_pair)
+	serve_job "$P"
+	fwd_start fwd forward
+	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
+	run timeout 60 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 300 20000
+	echo "status $status: $output"
+	cat "$T/fwd.err"
+	[ "$status" -eq 0 ]
+}
+
 @test "forward: an agent that sends data on a channel nobody opened: protocol error, exit 76" {
 	fake_fwd fwd-stray
 	[ "$EXIT_RC" -eq 76 ]

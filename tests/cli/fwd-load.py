@@ -107,8 +107,8 @@ def serve(port, ready=None):
         threading.Thread(target=one, args=(c,), daemon=True).start()
 
 
-def connect(host, port):
-    s = socket.create_connection((host, port), timeout=TIMEOUT)
+def connect(host, port, timeout=TIMEOUT):
+    s = socket.create_connection((host, port), timeout=timeout)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return s
 
@@ -120,7 +120,7 @@ def conc(host, port, n, size):
     def one(i):
         try:
             data = os.urandom(size)
-            s = connect(host, port)
+            s = connect(host, port, 30)
             go.wait(TIMEOUT)
 
             def send():
@@ -141,6 +141,7 @@ def conc(host, port, n, size):
                     i, len(got), size, "a prefix" if data.startswith(bytes(got)) else "different bytes"))
         except (OSError, threading.BrokenBarrierError) as e:
             errors.append("connection %d: %s" % (i, e))
+            go.abort()    # the others stop waiting for this one
 
     t0 = time.monotonic()
     ts = [threading.Thread(target=one, args=(i,)) for i in range(n)]
@@ -151,6 +152,8 @@ def conc(host, port, n, size):
     dt = time.monotonic() - t0
     print("conc: %d connections x %d bytes, %d failed, %.2f s" % (n, size, len(errors), dt))
     if errors:
+        # The first failure, not the barrier's echo of it in the others.
+        errors.sort(key=lambda e: "Barrier" in e)
         die("; ".join(errors[:5]))
 
 
