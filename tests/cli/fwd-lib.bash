@@ -1,4 +1,4 @@
-# fwd-lib.bash - helpers for the forward suites (600-forward-*.bats).
+# fwd-lib.bash - helpers for the forward suites (700-forward-*.bats).
 # Server and laptop are one machine here: a job listening on 127.0.0.1:P
 # holds P on the "laptop" too, so an automatic forward of P lands on the
 # next free port and says so; tests read the port from what ferry prints.
@@ -65,7 +65,7 @@ wait_line() {
 # printed for the job's PORT ("ferry: job 4 listens on 8888, forwarded to
 # 127.0.0.1:8889 (8888 is taken here)"; the first draft of
 # docs/forward.md's "job 4 listens on 8888: http://127.0.0.1:8889/" is
-# read too).  One test in 600-forward-local pins the wording.
+# read too).  One test in 700-forward-local pins the wording.
 JOB_RE='(: http://127\.0\.0\.1:|, forwarded to 127\.0\.0\.1:)([0-9]+)'
 job_local_port() {
 	wait_line "$1" "job $2 listens on $3$JOB_RE" "${4:-15}" || return 1
