@@ -676,6 +676,12 @@ static void before_poll(struct ev_loop *ev, void *arg)
 	}
 	a->rr++;		/* fairness: no channel always first */
 	forget_done(a);
+	/* Out now, without a turn of poll for POLLOUT first: a forwarded
+	 * answer goes one wake-up sooner. */
+	if (a->c.out.len && conn_flush_some(&a->c) < 0) {
+		a->over = true;
+		a->c.out.len = 0;
+	}
 	if (a->c.out.len)
 		ev_fd_add(ev, a->c.wfd, EV_WRITE, on_link_write, a);
 	else

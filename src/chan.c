@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "limits.h"
 #include "util.h"
@@ -50,6 +51,35 @@ int chan_queue(struct chan *ch, uint16_t type, const void *p, size_t n)
 	if (ch->sent_end)
 		return -EPIPE;
 	return frame_put_ch(&ch->out, ch->id, type, p, n);
+}
+
+ssize_t chan_read_frame(struct chan *ch, uint16_t type, int fd, size_t max)
+{
+	if (ch->sent_end)
+		return -EPIPE;
+	if (max > FRAME_MAX)
+		max = FRAME_MAX;
+	uint8_t *p = buf_space(&ch->out, FRAME_HDR_LEN + max);
+	if (p == NULL)
+		return -ENOBUFS;
+	ssize_t n;
+	do
+		n = read(fd, p + FRAME_HDR_LEN, max);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return n < 0 ? -errno : 0;
+	/* The header frame_put_ch would write, in place. */
+	uint32_t len = (uint32_t)n;
+	p[0] = (uint8_t)(len >> 24);
+	p[1] = (uint8_t)(len >> 16);
+	p[2] = (uint8_t)(len >> 8);
+	p[3] = (uint8_t)len;
+	p[4] = (uint8_t)(type >> 8);
+	p[5] = (uint8_t)type;
+	p[6] = (uint8_t)(ch->id >> 8);
+	p[7] = (uint8_t)ch->id;
+	buf_commit(&ch->out, FRAME_HDR_LEN + (size_t)n);
+	return n;
 }
 
 size_t chan_pump(struct chan *ch, struct conn *c)

@@ -21,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "buf.h"
 #include "proto.h"
@@ -42,6 +43,11 @@ bool chan_room(const struct chan *ch);
 /* Queues a frame; -EMSGSIZE over FRAME_MAX, -ENOBUFS when the queue is
  * full (the producer did not ask chan_room), -EPIPE after our end. */
 int chan_queue(struct chan *ch, uint16_t type, const void *p, size_t n);
+/* Reads at most max bytes (<= FRAME_MAX) of fd straight into ch's queue
+ * as one frame of type: the bytes read, 0 at EOF, or -errno (-EAGAIN,
+ * -EPIPE after our end, -ENOBUFS when the producer did not ask
+ * chan_room).  One copy less than read() and chan_queue. */
+ssize_t chan_read_frame(struct chan *ch, uint16_t type, int fd, size_t max);
 /* Moves whole frames from ch's queue into c's (channel 0: no window)
  * while the credit and c's CONN_OUT_HIGH allow.  Bytes moved. */
 size_t chan_pump(struct chan *ch, struct conn *c);

@@ -38,6 +38,7 @@
 #include "limits.h"
 #include "session.h"
 #include "sig.h"
+#include "spawn.h"
 #include "util.h"
 
 #include "banned.h"
@@ -91,6 +92,9 @@ struct fwd {
 	char *printed[PRINTED_MAX];
 	size_t nprinted;
 	bool lost, stop, full_said, many_said;
+	bool full;		/* at the channel cap: listeners not read */
+	uint64_t said_ns;	/* the port lines' budget, refilled from then */
+	unsigned said_left, said_dropped;
 	pid_t parent;
 	char *status_path;
 	bool status_dirty;
@@ -113,6 +117,32 @@ static void say(struct fwd *f, const char *fmt, ...)
 	fprintf(stderr, "ferry: %s%s", m, nl);
 	fflush(stderr);
 	free(m);
+}
+
+/* The lines about the jobs' ports: at most SAY_BURST every SAY_PERIOD_NS
+ * (a server that restarts in a loop, or an agent that floods, cannot
+ * fill the terminal); what was held back is counted once the budget
+ * comes back. */
+#define SAY_BURST	40
+#define SAY_PERIOD_NS	10000000000ull
+
+static bool port_say_ok(struct fwd *f)
+{
+	uint64_t now = now_mono_ns();
+	if (f->said_ns == 0 || now - f->said_ns >= SAY_PERIOD_NS) {
+		f->said_ns = now;
+		f->said_left = SAY_BURST;
+		if (f->said_dropped) {
+			say(f, "(%u lines about ports were not shown: they changed too often)", f->said_dropped);
+			f->said_dropped = 0;
+		}
+	}
+	if (f->said_left == 0) {
+		f->said_dropped++;
+		return false;
+	}
+	f->said_left--;
+	return true;
 }
 
 /* ---- specs ---- */
@@ -333,7 +363,7 @@ static struct fwd_lis *lis_add(struct fwd *f, const struct fwd_open *to, const c
 	l->to.port = to->port;
 	l->to.path = xstrdup(to->path ? to->path : "");
 	l->label = xstrdup(label);
-	for (int i = 0; i < l->nfd; i++)
+	for (int i = 0; i < l->nfd && !f->full; i++)
 		ev_fd_add(f->ev, l->fd[i], EV_READ, on_accept, l);
 	f->lis = xrealloc(f->lis, (f->nlis + 1) * sizeof(*f->lis));
 	f->lis[f->nlis++] = l;
@@ -410,16 +440,13 @@ static void on_accept(struct ev_loop *ev, int fd, int mask, void *arg)
 {
 	struct fwd *f = the_fwd;
 	struct fwd_lis *l = arg;
-	for (;;) {
+	/* At the channel cap the listeners are not read (before_poll):
+	 * the kernel's backlog holds the next ones until some end. */
+	while (f->nconn < CHAN_OPEN_MAX - 1) {
 		int s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (s < 0)
 			return;
-		if (!f->linked || f->nconn == CHAN_OPEN_MAX - 1) {
-			if (f->linked && !f->full_said) {
-				say(f, "%d connections are open through this forward; new ones are refused until some end",
-				    CHAN_OPEN_MAX - 1);
-				f->full_said = true;
-			}
+		if (!f->linked) {
 			struct linger lg = { .l_onoff = 1, .l_linger = 0 };
 			(void)setsockopt(s, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
 			close(s);
@@ -472,9 +499,8 @@ static void conn_write(struct fwd *f, struct fwd_conn *c)
 
 static void lconn_read(struct fwd *f, struct fwd_conn *c)
 {
-	uint8_t b[FRAME_CHUNK];
-	ssize_t n = read(c->fd, b, sizeof(b));
-	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+	ssize_t n = chan_read_frame(&c->ch, MSG_FWD_DATA, c->fd, FWD_CHUNK);
+	if (n == -EAGAIN)
 		return;
 	if (n < 0) {
 		conn_abort(f, c, "the connection was reset on the laptop");
@@ -485,7 +511,6 @@ static void lconn_read(struct fwd *f, struct fwd_conn *c)
 		chan_close(&c->ch);
 		return;
 	}
-	chan_queue(&c->ch, MSG_FWD_DATA, b, (size_t)n);
 	c->lis->out += (uint64_t)n;
 	f->status_dirty = true;
 }
@@ -552,9 +577,22 @@ static void conn_frame(struct fwd *f, struct fwd_conn *c, uint16_t type, struct 
 		chan_consumed(&c->ch, &f->s.c, n);
 		return;
 	}
-	if (buf_put(&c->out, rd_bytes(body, n), n) < 0)
-		proto_die(f, "forwarded data past the window");
+	const uint8_t *p = rd_bytes(body, n);
 	c->lis->in += (uint64_t)n;
+	/* Straight to the socket when nothing waits before it. */
+	if (c->out.len == 0 && !c->shut) {
+		ssize_t w = write(c->fd, p, n);
+		if (w > 0) {
+			chan_consumed(&c->ch, &f->s.c, (size_t)w);
+			p += w;
+			n -= (size_t)w;
+		} else if (w < 0 && errno != EAGAIN && errno != EINTR) {
+			conn_abort(f, c, "the connection was reset on the laptop");
+			return;
+		}
+	}
+	if (n && buf_put(&c->out, p, n) < 0)
+		proto_die(f, "forwarded data past the window");
 	f->status_dirty = true;
 	conn_write(f, c);
 }
@@ -596,7 +634,8 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 	struct fwd_lis *l = auto_find(f, p->job, p->port);
 	if (!p->up) {
 		if (l) {
-			say(f, "job %s closed port %u", p->job, p->port);
+			if (port_say_ok(f))
+				say(f, "job %s closed port %u", p->job, p->port);
 			lis_close(f, l);
 			lis_free_if_done(f, l);
 		}
@@ -633,7 +672,9 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 		l->job = xstrdup(p->job);
 		l->rport = p->port;
 		f->nauto++;
-		if (l->lport == p->port)
+		if (!port_say_ok(f))
+			;
+		else if (l->lport == p->port)
 			say(f, "job %s listens on %u, forwarded to %s:%u", p->job, p->port, here(f), l->lport);
 		else
 			say(f, "job %s listens on %u, forwarded to %s:%u (%u is taken here)", p->job, p->port, here(f),
@@ -642,7 +683,7 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 	l->seen = true;
 	for (uint32_t i = 0; i < p->nurls; i++) {
 		char *u = fwd_url_local(p->urls[i], strlen(p->urls[i]), here(f), l->lport);
-		if (u && !printed(f, u))
+		if (u && !printed(f, u) && port_say_ok(f))
 			say(f, "job %s: %s", p->job, vis(u));
 		free(u);
 	}
@@ -798,6 +839,25 @@ static void before_poll(struct ev_loop *ev, void *arg)
 		if (want)
 			ev_fd_add(ev, c->fd, want, conn_io, (void *)(uintptr_t)c->id);
 	}
+	bool full = f->nconn >= CHAN_OPEN_MAX - 1;
+	if (full && !f->full_said) {
+		say(f, "%d connections are open through this forward; new ones wait until some end", CHAN_OPEN_MAX - 1);
+		f->full_said = true;
+	}
+	if (full != f->full) {
+		for (size_t i = 0; i < f->nlis; i++)
+			for (int k = 0; k < f->lis[i]->nfd; k++) {
+				if (full)
+					ev_fd_del(ev, f->lis[i]->fd[k], EV_READ);
+				else
+					ev_fd_add(ev, f->lis[i]->fd[k], EV_READ, on_accept, f->lis[i]);
+			}
+		f->full = full;
+	}
+	/* Out now rather than after a poll for POLLOUT: one wake-up less
+	 * on every forwarded request. */
+	if (f->linked && f->s.c.out.len && conn_flush_some(&f->s.c) < 0)
+		f->lost = true;
 	if (f->linked && f->s.c.out.len)
 		ev_fd_add(ev, f->s.c.wfd, EV_WRITE, on_link_write, f);
 	else if (f->linked)
@@ -877,6 +937,8 @@ static void watch_start(struct fwd *f)
 
 static void link_watch(struct fwd *f)
 {
+	fd_pipe_grow(f->s.c.rfd);
+	fd_pipe_grow(f->s.c.wfd);
 	ev_fd_add(f->ev, f->s.c.rfd, EV_READ, on_link_read, f);
 	if (f->s.proc.err >= 0)
 		ev_fd_add(f->ev, f->s.proc.err, EV_READ, on_stderr, f);

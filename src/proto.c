@@ -324,8 +324,8 @@ int conn_fill(struct conn *c)
 {
 	conn_drop(c);
 	size_t room = c->in.max - c->in.len;
-	if (room > FRAME_CHUNK)
-		room = FRAME_CHUNK;
+	if (room > CONN_FILL_MAX)
+		room = CONN_FILL_MAX;
 	if (room == 0)
 		return -ENOBUFS;
 	uint8_t *p = buf_space(&c->in, room);

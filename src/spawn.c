@@ -7,6 +7,7 @@
  * travels back over a close-on-exec pipe: EOF there means exec succeeded.
  */
 #define _GNU_SOURCE
+#include "limits.h"
 #include "spawn.h"
 
 #include <errno.h>
@@ -22,6 +23,12 @@
 #include "util.h"
 
 #include "banned.h"
+
+void fd_pipe_grow(int fd)
+{
+	/* Fails on a socket or past fs.pipe-max-size: it is only faster. */
+	(void)fcntl(fd, F_SETPIPE_SZ, PIPE_GROW);
+}
 
 int fd_nonblock(int fd)
 {

@@ -46,6 +46,9 @@ int pty_open(int *master, char **slave);
 
 /* Sets O_NONBLOCK / FD_CLOEXEC. */
 int fd_nonblock(int fd);
+/* Grows a pipe to PIPE_GROW (64 KiB by default: a bulk stream would
+ * take a write and a wake-up for each 64 KiB); nothing for other fds. */
+void fd_pipe_grow(int fd);
 int fd_cloexec(int fd);
 
 #endif

@@ -85,7 +85,7 @@ teardown() {
 	grep -qx "ferry: job $JOB listens on $P, forwarded to 127\.0\.0\.1:$l ($P is taken here)" "$T/fwd.err"
 	grep -qx "ferry: job $JOB: http://127\.0\.0\.1:$l/" "$T/fwd.err"
 	grep -qx "ferry: 127\.0\.0\.1:$((H + 2)): connection refused: nothing listens on localhost:$D on the server" "$T/fwd2.err"
-	grep -qx "ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> server's localhost:$P ($H is taken here)" "$T/fwd2.err"
+	grep -qx "ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> localhost:$P on the server ($H is taken here)" "$T/fwd2.err"
 }
 
 @test "forward: 100 connections at once, every byte back" {
