@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include "spawn.h"
 #include "fwd-detect.h"
 #include "fwd-wire.h"
+#include "mon-jobs.h"
 #include "util.h"
 
 #include "banned.h"
@@ -427,6 +429,9 @@ struct fwatch {
 	struct achan *x;
 	struct fwd_det *d;
 	uint64_t timer;
+	char *jobs;		/* the jobs folder: a new job there speeds up */
+	uint64_t jobs_mtime;
+	uint64_t fast_until;	/* looks every FWD_SCAN_MS until then */
 };
 
 static void fw_free(struct fwatch *w)
@@ -434,6 +439,7 @@ static void fw_free(struct fwatch *w)
 	if (w->timer)
 		ev_timer_del(achan_ev(w->x), w->timer);
 	fwd_det_free(w->d);
+	free(w->jobs);
 	free(w);
 }
 
@@ -441,6 +447,7 @@ static void fw_emit(void *arg, const struct fwd_port *p)
 {
 	struct fwatch *w = arg;
 	struct buf b;
+	w->fast_until = now_mono_ns() + FWD_FAST_MS * 1000000ull;
 	buf_init(&b, FRAME_MAX);
 	if (fwd_port_encode(p, &b) == 0)
 		achan_queue(w->x, MSG_FWD_PORT, b.data, b.len);
@@ -462,14 +469,25 @@ static bool fw_scan(struct fwatch *w)
 	return false;
 }
 
+/* Servers mostly open their ports as their job starts: looks come every
+ * FWD_SCAN_MS while something happens, every FWD_SCAN_IDLE_MS once all
+ * is quiet (a port opened hours into a job is still seen within it). */
 static int64_t fw_tick(struct ev_loop *ev, uint64_t id, void *arg)
 {
 	struct fwatch *w = arg;
+	struct stat st;
+	uint64_t now = now_mono_ns();
+	if (w->jobs && stat(w->jobs, &st) == 0) {
+		uint64_t m = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
+		if (m != w->jobs_mtime)
+			w->fast_until = now + FWD_FAST_MS * 1000000ull;
+		w->jobs_mtime = m;
+	}
 	/* A reader that is behind gets the changes later, summed: the
 	 * detector reports what differs from what it last said. */
 	if (achan_room(w->x) && !fw_scan(w))
 		return EV_TIMER_END;
-	return FWD_SCAN_MS;
+	return now < w->fast_until ? FWD_SCAN_MS : FWD_SCAN_IDLE_MS;
 }
 
 static int fw_frame(struct achan *x, uint16_t type, struct rd *body)
@@ -498,6 +516,8 @@ int agent_fwd_watch_start(struct achan *x, struct rd *body)
 	}
 	struct fwatch *w = xcalloc(1, sizeof(*w));
 	w->x = x;
+	w->jobs = mon_jobs_dir();
+	w->fast_until = now_mono_ns() + FWD_FAST_MS * 1000000ull;
 	w->d = fwd_det_new(NULL, NULL, getuid(), q.job[0] ? q.job : NULL);
 	bool once = (q.flags & FWD_WATCH_ONCE) != 0;
 	fwd_watch_release(&q);

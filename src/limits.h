@@ -220,7 +220,9 @@
 #define FWD_JOB_MAX		64		/* a job id in FWD_WATCH and FWD_PORT (mon_job_id_ok) */
 #define FWD_URLS_MAX		16		/* URLs in one FWD_PORT */
 #define FWD_URL_MAX		4096		/* bytes of one URL */
-#define FWD_SCAN_MS		100		/* the agent looks for new listening sockets */
+#define FWD_SCAN_MS		100		/* the agent looks for new listening sockets ... */
+#define FWD_SCAN_IDLE_MS	250		/* ... and this often once nothing changed for FWD_FAST_MS */
+#define FWD_FAST_MS		15000		/* after a watch starts, a job starts or a port changes */
 #define FWD_PORTS_MAX		64		/* ports one watch reports (a job's, or every job's) */
 #define FWD_LOG_SCAN_MAX	(1024 * 1024)	/* log bytes a watch reads for URLs per job, at most */
 #define FWD_LOCAL_TRIES		32		/* a taken local port: the next ones tried */
