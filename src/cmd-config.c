@@ -37,6 +37,17 @@ static char *join(const struct strlist *l, const char *dflt)
 	return s;
 }
 
+static char *ports_text(const uint16_t *v, uint32_t n)
+{
+	char *s = xstrdup(n ? "" : "(none)");
+	for (uint32_t i = 0; i < n; i++) {
+		char *t = xasprintf("%s%s%u", s, i ? ", " : "", v[i]);
+		free(s);
+		s = t;
+	}
+	return s;
+}
+
 int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 {
 	struct config c;
@@ -79,13 +90,11 @@ int cmd_config(const struct cmd_ctx *ctx, int argc, char **argv)
 	row(&c, KEY_MIN_AVAILABLE, s, "default");
 	free(s);
 	row(&c, KEY_FWD_AUTO, c.fwd_off ? "off" : "on", "default");
-	s = xstrdup("");
-	for (uint32_t i = 0; i < c.fwd_nskip; i++) {
-		char *t = xasprintf("%s%s%u", s, i ? ", " : "", c.fwd_skip[i]);
-		free(s);
-		s = t;
-	}
-	row(&c, KEY_FWD_SKIP, c.fwd_nskip ? s : "(none)", "default");
+	s = ports_text(c.fwd_skip, c.fwd_nskip);
+	row(&c, KEY_FWD_SKIP, s, "default");
+	free(s);
+	s = ports_text(c.fwd_ports, c.fwd_nports);
+	row(&c, KEY_FWD_PORTS, s, "default");
 	free(s);
 	config_release(&c);
 	if (untrusted != NULL) {

@@ -54,12 +54,13 @@ int cmd_forward(const struct cmd_ctx *ctx, int argc, char **argv)
 	if (json)
 		cmd_usage_die("forward", "--json goes with --list");
 	o.nspecs = (uint32_t)(argc - optind);
-	o.specs = xcalloc(o.nspecs + 1, sizeof(*o.specs));
+	o.specs = xcalloc(o.nspecs + CONFIG_SKIP_MAX + 1, sizeof(*o.specs));
 	for (uint32_t i = 0; i < o.nspecs; i++) {
 		char *err;
 		if (fwd_spec_parse(argv[optind + (int)i], &o.specs[i], &err) < 0)
 			cmd_usage_die("forward", "%s", err);
 	}
+	bool named = o.nspecs > 0;
 	if (o.bind) {
 		unsigned char ip[16];
 		if (inet_pton(AF_INET, o.bind, ip) != 1 && inet_pton(AF_INET6, o.bind, ip) != 1)
@@ -70,6 +71,15 @@ int cmd_forward(const struct cmd_ctx *ctx, int argc, char **argv)
 	o.autofwd = !no_auto && (o.nspecs == 0 || job != NULL);
 	struct config cfg;
 	cmd_load_config(&cfg, ctx->dir);
+	/* forward.ports: with the jobs' ports, whenever no SPEC is named. */
+	for (uint32_t i = 0; !named && i < cfg.fwd_nports; i++) {
+		char arg[8], *err;
+		snprintf(arg, sizeof(arg), "%u", cfg.fwd_ports[i]);
+		if (fwd_spec_parse(arg, &o.specs[o.nspecs], &err) == 0)
+			o.nspecs++;
+		else
+			free(err);
+	}
 	if (o.autofwd && cfg.fwd_off && !job && !o.follower) {
 		if (o.nspecs == 0)
 			die(EXIT_USAGE, "forward.auto is off in %s: name the ports to forward (ferry forward 8888)",

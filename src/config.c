@@ -53,6 +53,7 @@ static const struct key_def {
 	[KEY_MIN_AVAILABLE] = { "guard", "min_available", false },
 	[KEY_FWD_AUTO] = { "forward", "auto", false },
 	[KEY_FWD_SKIP] = { "forward", "skip", false },
+	[KEY_FWD_PORTS] = { "forward", "ports", false },
 };
 
 const char *config_key_name(enum config_key k)
@@ -313,26 +314,26 @@ static bool has_control(const char *s)
 	return false;
 }
 
-/* forward.skip: ports, by commas or spaces. */
-static int skip_ports(struct parse_ctx *x, struct config *c, const char *value)
+/* forward.skip and forward.ports: port numbers, by commas or spaces. */
+static int port_list(struct parse_ctx *x, enum config_key k, uint16_t *v, uint32_t *n, const char *value)
 {
-	c->fwd_nskip = 0;
+	*n = 0;
 	for (const char *s = value; *s;) {
 		if (*s == ' ' || *s == '\t' || *s == ',') {
 			s++;
 			continue;
 		}
 		char *end;
-		unsigned long v = strtoul(s, &end, 10);
-		if (end == s || v == 0 || v > 65535 || (*end && *end != ' ' && *end != '\t' && *end != ',')) {
-			ctx_error(x, x->line, "forward.skip wants port numbers (22, 5432), not '%s'", value);
+		unsigned long p = strtoul(s, &end, 10);
+		if (end == s || p == 0 || p > 65535 || (*end && *end != ' ' && *end != '\t' && *end != ',')) {
+			ctx_error(x, x->line, "%s wants port numbers (22, 5432), not '%s'", config_key_name(k), value);
 			return 0;
 		}
-		if (c->fwd_nskip == CONFIG_SKIP_MAX) {
-			ctx_error(x, x->line, "too many ports in forward.skip (at most %d)", CONFIG_SKIP_MAX);
+		if (*n == CONFIG_SKIP_MAX) {
+			ctx_error(x, x->line, "too many ports in %s (at most %d)", config_key_name(k), CONFIG_SKIP_MAX);
 			return 0;
 		}
-		c->fwd_skip[c->fwd_nskip++] = (uint16_t)v;
+		v[(*n)++] = (uint16_t)p;
 		s = end;
 	}
 	return 1;
@@ -547,7 +548,9 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		}
 		break;
 	case KEY_FWD_SKIP:
-		return skip_ports(x, c, value);
+		return port_list(x, k, c->fwd_skip, &c->fwd_nskip, value);
+	case KEY_FWD_PORTS:
+		return port_list(x, k, c->fwd_ports, &c->fwd_nports, value);
 	case KEY__COUNT:
 		break;
 	}

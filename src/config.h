@@ -24,7 +24,7 @@ enum config_key {
 	KEY_TYPE, KEY_HOST, KEY_PATH, KEY_SSH_COMMAND, KEY_AGENT_DIR, KEY_SHARED,
 	KEY_PUSH, KEY_PULL, KEY_IGNORE, KEY_PULL_IGNORE,
 	KEY_MAX_MEM, KEY_MIN_AVAILABLE,
-	KEY_FWD_AUTO, KEY_FWD_SKIP,
+	KEY_FWD_AUTO, KEY_FWD_SKIP, KEY_FWD_PORTS,
 	KEY__COUNT
 };
 
@@ -65,6 +65,8 @@ struct config {
 	bool fwd_off;		/* forward.auto = off: no automatic forwards */
 	uint16_t fwd_skip[CONFIG_SKIP_MAX];	/* forward.skip: ports never forwarded automatically */
 	uint32_t fwd_nskip;
+	uint16_t fwd_ports[CONFIG_SKIP_MAX];	/* forward.ports: forwarded always, job or not */
+	uint32_t fwd_nports;
 	int line[KEY__COUNT];	/* line each key came from, 0 = not in file */
 	/* Where each effective value came from; for SRC_USER the file and
 	 * line in it.  A key that runs a local program (config_key_program)

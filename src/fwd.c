@@ -1054,10 +1054,12 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 		if (f.s.c.eof)
 			f.lost = true;
 	}
-	if (f.job_over && !o->follower)
-		say(&f, "job %s is not running; its ports are closed", o->job);
-	if (f.job_over && o->nspecs == 0 && !o->follower && f.nauto == 0 && !f.synced)
+	if (f.job_over && !o->follower && !f.synced) {
+		say(&f, "job %s is not running: it has no ports to forward", o->job);
 		code = EXIT_FAIL;
+	} else if (f.job_over && !o->follower) {
+		say(&f, "job %s ended; its ports are closed", o->job);
+	}
 	for (size_t i = f.nconn; i-- > 0;) {
 		conn_close_fd(&f, f.conn[i], true);
 		f.conn[i]->ch.sent_end = true;

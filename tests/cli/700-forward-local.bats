@@ -252,3 +252,38 @@ fake_fwd() {
 	run timeout 30 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 10 10000
 	[ "$status" -eq 0 ]
 }
+
+@test "forward: [forward] ports are forwarded with the jobs' ports, whoever listens; config shows them" {
+	make_www
+	P=$(free_port_pair)
+	# Not a job: a server started by hand.
+	"$SYSPY" -m http.server "$P" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
+	bg_track $!
+	wait_listen "$P"
+	printf '\n[forward]\nports = %s\nskip = 22, 5432\n' "$P" >>ferry.ini
+	run "$FERRY" config
+	[[ "$output" == *"forward.ports"*"$P"*"ferry.ini:"* ]]
+	[[ "$output" == *"forward.skip"*"22, 5432"* ]]
+	fwd_start fwd forward
+	# The server is on this machine: P is taken here, so P+1.
+	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$((P + 1)) -> localhost:$P on the server \($P is taken here\)" 10
+	fetch_same "http://127.0.0.1:$((P + 1))/blob.bin" "$T/www/blob.bin"
+	kill -INT "$FWD_PID"
+	wait_exit "$FWD_PID"
+	[ "$EXIT_RC" -eq 0 ]
+	sed -i "s/^ports = .*/ports = 0/" ferry.ini
+	run "$FERRY" config
+	[ "$status" -eq 78 ]
+	[[ "$output" == *"forward.ports wants port numbers"* ]]
+}
+
+@test "forward: --job of a job that is not running says so and exits 1" {
+	run "$FERRY" run --no-push -- true
+	[ "$status" -eq 0 ]
+	j=$output
+	run "$FERRY" wait "$j"
+	run "$FERRY" forward --job "$j"
+	echo "$output"
+	[ "$status" -eq 1 ]
+	[[ "$output" == *"job $j is not running: it has no ports to forward"* ]]
+}
