@@ -12,10 +12,12 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <ifaddrs.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -51,6 +53,7 @@ struct fstream {
 };
 
 static void fs_update(struct fstream *fs);
+static bool fs_write(struct fstream *fs);
 
 static void fs_close_fd(struct fstream *fs, bool abort)
 {
@@ -99,6 +102,9 @@ static void fs_connected(struct fstream *fs)
 	if (fs->addr[fs->next].ss_family != AF_UNIX)
 		(void)setsockopt(fs->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	achan_queue(fs->x, MSG_FWD_READY, NULL, 0);
+	/* What came meanwhile, and a half-close that came before it. */
+	if (!fs_write(fs))
+		return;
 	fs_update(fs);
 }
 
@@ -288,19 +294,26 @@ static bool is_loopback(const struct sockaddr_storage *ss)
 	return IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127;
 }
 
-/* An address of this host: one we may bind (port 0, nothing kept). */
+/* An address of one of this host's interfaces (not a bind() test: with
+ * ip_nonlocal_bind any address would pass). */
 static bool is_own(const struct sockaddr_storage *ss, socklen_t len)
 {
-	struct sockaddr_storage a = *ss;
-	if (a.ss_family == AF_INET)
-		((struct sockaddr_in *)&a)->sin_port = 0;
-	else
-		((struct sockaddr_in6 *)&a)->sin6_port = 0;
-	int fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	struct ifaddrs *ifs = NULL;
+	bool own = false;
+	if (getifaddrs(&ifs) < 0)
 		return false;
-	bool own = bind(fd, (struct sockaddr *)&a, len) == 0;
-	close(fd);
+	for (struct ifaddrs *i = ifs; i && !own; i = i->ifa_next) {
+		const struct sockaddr *a = i->ifa_addr;
+		if (a == NULL || a->sa_family != ss->ss_family)
+			continue;
+		if (a->sa_family == AF_INET)
+			own = memcmp(&((const struct sockaddr_in *)a)->sin_addr,
+				     &((const struct sockaddr_in *)ss)->sin_addr, 4) == 0;
+		else if (a->sa_family == AF_INET6)
+			own = memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+				     &((const struct sockaddr_in6 *)ss)->sin6_addr, 16) == 0;
+	}
+	freeifaddrs(ifs);
 	return own;
 }
 
@@ -324,6 +337,18 @@ static void add_ip(struct fstream *fs, int fam, const void *ip, uint16_t port)
 		fs->alen[fs->naddr++] = sizeof(*s6);
 	}
 }
+
+/* Names resolved lately (a blocking lookup each, otherwise). */
+#define RESOLVED_KEEP	8
+#define RESOLVED_TTL_NS	(30 * 1000000000ull)
+static struct resolved {
+	char host[FWD_HOST_MAX + 1];
+	uint64_t at;		/* 0: empty */
+	int n;
+	int fam[FWD_ADDRS_MAX];
+	uint8_t ip[FWD_ADDRS_MAX][16];
+} resolved[RESOLVED_KEEP];
+static unsigned resolved_next;
 
 /* Where the request may go: fills fs's addresses, or returns the reason
  * it may not (PERR_DENIED / PERR_REFUSED in *code; caller frees). */
@@ -370,21 +395,38 @@ static char *fs_resolve(struct fstream *fs, const struct fwd_open *o, uint32_t *
 		*code = PERR_DENIED;
 		return xasprintf("%s is not the server; the agent connects there only when you name it", fs->where);
 	}
-	/* A name the user typed.  (A blocking lookup: the user asked for
-	 * it, and it is the resolver's to bound.) */
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
-	int r = getaddrinfo(h, NULL, &hints, &res);
-	if (r != 0) {
-		*code = PERR_REFUSED;
-		return xasprintf("cannot resolve '%s' on the server: %s", vis(h), gai_strerror(r));
+	/* A name the user typed.  The lookup blocks the session, so its
+	 * answer is kept a while: a pool of connections to one host asks
+	 * once, not once each. */
+	struct resolved *rc = NULL;
+	uint64_t now = now_mono_ns();
+	for (size_t i = 0; i < RESOLVED_KEEP; i++)
+		if (resolved[i].at && now - resolved[i].at < RESOLVED_TTL_NS && strcmp(resolved[i].host, h) == 0)
+			rc = &resolved[i];
+	if (rc == NULL) {
+		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
+		int r = getaddrinfo(h, NULL, &hints, &res);
+		if (r != 0) {
+			*code = PERR_REFUSED;
+			return xasprintf("cannot resolve '%s' on the server: %s", vis(h), gai_strerror(r));
+		}
+		rc = &resolved[resolved_next++ % RESOLVED_KEEP];
+		memset(rc, 0, sizeof(*rc));
+		snprintf(rc->host, sizeof(rc->host), "%s", h);
+		rc->at = now;
+		for (struct addrinfo *ai = res; ai && rc->n < FWD_ADDRS_MAX; ai = ai->ai_next) {
+			if (ai->ai_family == AF_INET)
+				memcpy(rc->ip[rc->n], &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
+			else if (ai->ai_family == AF_INET6)
+				memcpy(rc->ip[rc->n], &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
+			else
+				continue;
+			rc->fam[rc->n++] = ai->ai_family;
+		}
+		freeaddrinfo(res);
 	}
-	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
-		if (ai->ai_family == AF_INET)
-			add_ip(fs, AF_INET, &((struct sockaddr_in *)ai->ai_addr)->sin_addr, o->port);
-		else if (ai->ai_family == AF_INET6)
-			add_ip(fs, AF_INET6, &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, o->port);
-	}
-	freeaddrinfo(res);
+	for (int i = 0; i < rc->n; i++)
+		add_ip(fs, rc->fam[i], rc->ip[i], o->port);
 	if (fs->naddr == 0) {
 		*code = PERR_REFUSED;
 		return xasprintf("'%s' has no address the server can reach", vis(h));
@@ -429,6 +471,7 @@ struct fwatch {
 	struct achan *x;
 	struct fwd_det *d;
 	uint64_t timer;
+	bool lost;		/* a report did not fit the channel's queue */
 	char *jobs;		/* the jobs folder: a new job there speeds up */
 	uint64_t jobs_mtime;
 	uint64_t fast_until;	/* looks every FWD_SCAN_MS until then */
@@ -449,8 +492,10 @@ static void fw_emit(void *arg, const struct fwd_port *p)
 	struct buf b;
 	w->fast_until = now_mono_ns() + FWD_FAST_MS * 1000000ull;
 	buf_init(&b, FRAME_MAX);
-	if (fwd_port_encode(p, &b) == 0)
-		achan_queue(w->x, MSG_FWD_PORT, b.data, b.len);
+	/* The detector takes what it reported as said: one that does not
+	 * fit (a burst of ports far past the queue) ends the watch loudly. */
+	if (fwd_port_encode(p, &b) < 0 || achan_queue(w->x, MSG_FWD_PORT, b.data, b.len) < 0)
+		w->lost = true;
 	buf_release(&b);
 }
 
@@ -458,12 +503,15 @@ static void fw_emit(void *arg, const struct fwd_port *p)
 static bool fw_scan(struct fwatch *w)
 {
 	int r = fwd_det_scan(w->d, fw_emit, w);
-	if (r == 0)
+	if (r == 0 && !w->lost)
 		return true;
 	struct achan *x = w->x;
+	bool lost = w->lost;
 	w->timer = 0;
 	fw_free(w);
-	if (r < 0)
+	if (lost)
+		achan_error(x, PERR_INTERNAL, "the jobs' ports changed faster than they could be reported");
+	else if (r < 0)
 		achan_error(x, PERR_INTERNAL, "cannot look for the jobs' ports: %s", strerror(-r));
 	achan_done(x);
 	return false;
@@ -522,7 +570,7 @@ int agent_fwd_watch_start(struct achan *x, struct rd *body)
 	bool once = (q.flags & FWD_WATCH_ONCE) != 0;
 	fwd_watch_release(&q);
 	if (w->d == NULL) {
-		free(w);
+		fw_free(w);
 		achan_error(x, PERR_INTERNAL, "cannot look for the jobs' ports");
 		return -1;
 	}

@@ -560,9 +560,20 @@ static void dispatch(struct agent *a, uint16_t chan, uint16_t type, struct rd *b
 	}
 	struct achan *x = find_chan(a, chan);
 	bool ctl = type == MSG_CHAN_WINDOW || type == MSG_CHAN_CLOSE || type == MSG_CHAN_RESET;
+	/* A channel whose ends both came is over, even before the turn's
+	 * forget_done: a new request may reuse its id in the same read. */
+	if (x && !ctl && x->ops == NULL && chan_done(&x->ch)) {
+		chan_release(&x->ch);
+		x->used = false;
+		x = NULL;
+	}
 	if (x == NULL && ctl)
 		return;		/* for a channel already forgotten */
 	if (x == NULL && (x = open_chan(a, chan)) == NULL) {
+		forget_done(a);
+		x = open_chan(a, chan);
+	}
+	if (x == NULL) {
 		struct chan busy;
 		chan_init(&busy, chan);
 		chan_reset(&busy, &a->c, PERR_BUSY, "too many channels open");
@@ -576,7 +587,7 @@ static void dispatch(struct agent *a, uint16_t chan, uint16_t type, struct rd *b
 		chan_reset(&x->ch, &a->c, PERR_PROTOCOL, "frame past the channel's window or end");
 	} else if (r == CHAN_RX_RESET) {
 		achan_stop(x);
-		chan_close(&x->ch);
+		chan_abandon(&x->ch);	/* nobody reads what was queued */
 	} else if (r == CHAN_RX_CLOSE) {
 		if (x->ops && x->ops->peer_end)
 			x->ops->peer_end(x);

@@ -161,8 +161,10 @@ void chan_consumed(struct chan *ch, struct conn *c, size_t n)
 	struct buf w;
 	buf_init(&w, 4);
 	buf_put_u32(&w, ch->unacked);
-	conn_queue_ch(c, ch->id, MSG_CHAN_WINDOW, w.data, w.len);
+	int r = conn_queue_ch(c, ch->id, MSG_CHAN_WINDOW, w.data, w.len);
 	buf_release(&w);
+	if (r < 0)
+		return;		/* granted with the next bytes consumed */
 	ch->recv_left += ch->unacked;
 	ch->unacked = 0;
 }
@@ -179,7 +181,10 @@ void chan_close(struct chan *ch)
 void chan_reset(struct chan *ch, struct conn *c, uint32_t code, const char *msg)
 {
 	struct buf b;
-	if (ch->sent_end && chan_idle(ch))
+	/* After our close a reset may still follow (the protocol allows
+	 * it): a peer still sending learns that nobody reads any more.  Not
+	 * twice, and not once both ends are in. */
+	if (ch->reset_sent || (ch->sent_end && ch->got_end && chan_idle(ch)))
 		return;
 	buf_reset(&ch->out);
 	buf_init(&b, PROTO_STR_MAX + 8);
@@ -187,6 +192,18 @@ void chan_reset(struct chan *ch, struct conn *c, uint32_t code, const char *msg)
 	conn_queue_ch(c, ch->id, MSG_CHAN_RESET, b.data, b.len);
 	buf_release(&b);
 	ch->sent_end = true;
+	ch->reset_sent = true;
+}
+
+void chan_abandon(struct chan *ch)
+{
+	/* A close of ours still queued is the queue's last frame. */
+	bool queued_end = ch->sent_end && !ch->reset_sent && !chan_idle(ch);
+	buf_reset(&ch->out);
+	if (queued_end)
+		(void)frame_put_ch(&ch->out, ch->id, MSG_CHAN_CLOSE, NULL, 0);
+	else
+		chan_close(ch);
 }
 
 bool chan_done(const struct chan *ch)

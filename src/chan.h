@@ -33,6 +33,7 @@ struct chan {
 	uint64_t recv_left;	/* payload bytes we let the peer send */
 	uint32_t unacked;	/* consumed since we last granted window */
 	bool sent_end;		/* we sent CHAN_CLOSE or CHAN_RESET */
+	bool reset_sent;	/* ... CHAN_RESET, which may follow our close */
 	bool got_end;		/* the peer did */
 };
 
@@ -73,6 +74,9 @@ void chan_consumed(struct chan *ch, struct conn *c, size_t n);
  * dropping what is queued.  Once only; later calls do nothing. */
 void chan_close(struct chan *ch);
 void chan_reset(struct chan *ch, struct conn *c, uint32_t code, const char *msg);
+/* The peer reset the channel: what we queued is dropped, our end kept
+ * (CHAN_CLOSE, or the one already queued) so the id can be used again. */
+void chan_abandon(struct chan *ch);
 /* Both ends sent and our queue is out: the id may be used again. */
 bool chan_done(const struct chan *ch);
 

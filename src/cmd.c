@@ -205,7 +205,8 @@ static const struct cmd cmds[] = {
 	  "        LOCAL:/PATH          to a Unix socket on the server\n"
 	  "  --job JOB        that job's ports (with SPECs: as well as them)\n"
 	  "  --no-auto        only the SPECs, not the jobs' ports\n"
-	  "  --bind ADDR      listen on ADDR here (0.0.0.0: every interface)\n"
+	  "  --bind ADDR      the SPECs listen on ADDR here (0.0.0.0: every interface);\n"
+	  "                   the jobs' ports stay on loopback\n"
 	  "  --list           the live forwards of this laptop and their traffic\n"
 	  "  --json           with --list: one JSON object a forward\n" },
 	{ "attach", cmd_attach, "connect this terminal to a running job",

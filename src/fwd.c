@@ -47,6 +47,8 @@
 #define LISTEN_BACKLOG	128
 #define PRINTED_MAX	256	/* URLs remembered as said */
 #define STATUS_MS	1000	/* the --list file is rewritten at most this often */
+#define ACCEPT_PAUSE_MS	200	/* out of fds: how long the listeners rest */
+#define FOLLOW_STOP_MS	2000	/* a follower that does not end on TERM is killed */
 
 struct fwd_lis {
 	int fd[2];
@@ -93,6 +95,8 @@ struct fwd {
 	size_t nprinted;
 	bool lost, stop, full_said, many_said;
 	bool full;		/* at the channel cap: listeners not read */
+	bool fds_said, synced_ever, watch_failed;
+	uint64_t pause_until;	/* out of fds: listeners rest until then */
 	uint64_t said_ns;	/* the port lines' budget, refilled from then */
 	unsigned said_left, said_dropped;
 	pid_t parent;
@@ -191,6 +195,10 @@ int fwd_spec_parse(const char *arg, struct fwd_spec *sp, char **err)
 	else
 		colon = NULL;
 	if (rest[0] == '/') {
+		if (strlen(rest) >= FWD_UNIX_PATH_MAX) {
+			*err = xasprintf("'%s': a Unix socket path is at most %d bytes", vis(rest), FWD_UNIX_PATH_MAX - 1);
+			return -1;
+		}
 		if (colon == NULL) {
 			*err = xasprintf("'%s': a Unix socket needs a local port (9000:%s)", vis(arg), vis(rest));
 			return -1;
@@ -317,7 +325,13 @@ static int lis_bind(struct fwd_lis *l, const char *bind_addr, uint16_t want)
 
 static void on_accept(struct ev_loop *ev, int fd, int mask, void *arg);
 
-static struct fwd *the_fwd;	/* for the listeners' callbacks */
+static struct fwd *the_fwd;
+
+/* Only wakes the loop: before_poll reads the listeners again. */
+static int64_t on_pause_end(struct ev_loop *ev, uint64_t id, void *arg)
+{
+	return EV_TIMER_END;
+}	/* for the listeners' callbacks */
 
 static void lis_close(struct fwd *f, struct fwd_lis *l)
 {
@@ -349,10 +363,10 @@ static void lis_free_if_done(struct fwd *f, struct fwd_lis *l)
 }
 
 static struct fwd_lis *lis_add(struct fwd *f, const struct fwd_open *to, const char *label, uint16_t want,
-			       int *err)
+			       bool automatic, int *err)
 {
 	struct fwd_lis *l = xcalloc(1, sizeof(*l));
-	*err = lis_bind(l, f->o->bind, want);
+	*err = lis_bind(l, automatic ? NULL : f->o->bind, want);
 	if (*err < 0) {
 		free(l);
 		return NULL;
@@ -371,9 +385,17 @@ static struct fwd_lis *lis_add(struct fwd *f, const struct fwd_open *to, const c
 	return l;
 }
 
+/* Where a listener is: --bind for the forwards named, loopback for the
+ * jobs' own (a port a job opens is never put on every interface unless
+ * named). */
+static const char *here_for(const struct fwd *f, const struct fwd_lis *l)
+{
+	return f->o->bind && !(l && l->job) ? f->o->bind : "127.0.0.1";
+}
+
 static const char *here(const struct fwd *f)
 {
-	return f->o->bind ? f->o->bind : "127.0.0.1";
+	return here_for(f, NULL);
 }
 
 /* ---- connections ---- */
@@ -444,6 +466,16 @@ static void on_accept(struct ev_loop *ev, int fd, int mask, void *arg)
 	 * the kernel's backlog holds the next ones until some end. */
 	while (f->nconn < CHAN_OPEN_MAX - 1) {
 		int s = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (s < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* Out of fds: the listeners rest a moment (else poll
+			 * says readable, again and again). */
+			f->pause_until = now_mono_ns() + ACCEPT_PAUSE_MS * 1000000ull;
+			ev_timer_add(ev, ACCEPT_PAUSE_MS, on_pause_end, f);
+			if (!f->fds_said)
+				say(f, "out of file descriptors here: new connections wait (ulimit -n)");
+			f->fds_said = true;
+			return;
+		}
 		if (s < 0)
 			return;
 		if (!f->linked) {
@@ -553,14 +585,13 @@ static void conn_frame(struct fwd *f, struct fwd_conn *c, uint16_t type, struct 
 	case CHAN_RX_RESET:
 		if (!c->ready && !c->lis->warned) {
 			char *m = xstrdup(msg ? msg : "refused");
-			say(f, "%s:%u: %s", here(f), c->lis->lport, vis(m));
+			say(f, "%s:%u: %s", here_for(f, c->lis), c->lis->lport, vis(m));
 			free(m);
 			c->lis->warned = true;
 		}
 		free(msg);
 		conn_close_fd(f, c, true);
-		buf_reset(&c->ch.out);
-		chan_close(&c->ch);
+		chan_abandon(&c->ch);
 		return;
 	}
 	if (type == MSG_FWD_READY) {
@@ -597,11 +628,13 @@ static void conn_frame(struct fwd *f, struct fwd_conn *c, uint16_t type, struct 
 	conn_write(f, c);
 }
 
-static bool printed(struct fwd *f, const char *u)
+static bool printed(struct fwd *f, const char *u, bool add)
 {
 	for (size_t i = 0; i < f->nprinted; i++)
 		if (strcmp(f->printed[i], u) == 0)
 			return true;
+	if (!add)
+		return false;
 	if (f->nprinted == PRINTED_MAX) {
 		free(f->printed[0]);
 		memmove(f->printed, f->printed + 1, (PRINTED_MAX - 1) * sizeof(char *));
@@ -659,7 +692,7 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 			      strchr(p->addr, ':') ? xasprintf("[%s]:%u", p->addr, p->port) :
 						    xasprintf("%s:%u", p->addr, p->port);
 		int err;
-		l = lis_add(f, &to, label, p->port, &err);
+		l = lis_add(f, &to, label, p->port, true, &err);
 		free(label);
 		if (l == NULL) {
 			if (err == -EADDRINUSE)
@@ -675,16 +708,20 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 		if (!port_say_ok(f))
 			;
 		else if (l->lport == p->port)
-			say(f, "job %s listens on %u, forwarded to %s:%u", p->job, p->port, here(f), l->lport);
+			say(f, "job %s listens on %u, forwarded to %s:%u", p->job, p->port, here_for(f, l), l->lport);
 		else
-			say(f, "job %s listens on %u, forwarded to %s:%u (%u is taken here)", p->job, p->port, here(f),
-			    l->lport, p->port);
+			say(f, "job %s listens on %u, forwarded to %s:%u (%u is taken here)", p->job, p->port,
+			    here_for(f, l), l->lport, p->port);
 	}
 	l->seen = true;
 	for (uint32_t i = 0; i < p->nurls; i++) {
-		char *u = fwd_url_local(p->urls[i], strlen(p->urls[i]), here(f), l->lport);
-		if (u && !printed(f, u) && port_say_ok(f))
+		char *u = fwd_url_local(p->urls[i], strlen(p->urls[i]), here_for(f, l), l->lport);
+		/* Said, or not yet: a URL held back by the rate is not
+		 * remembered, so the next report of it shows it. */
+		if (u && !printed(f, u, false) && port_say_ok(f)) {
+			printed(f, u, true);
 			say(f, "job %s: %s", p->job, vis(u));
+		}
 		free(u);
 	}
 }
@@ -694,6 +731,7 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 static void watch_synced(struct fwd *f)
 {
 	f->synced = true;
+	f->synced_ever = true;
 	for (size_t i = f->nlis; i-- > 0;) {
 		struct fwd_lis *l = f->lis[i];
 		if (l->job && !l->gone && !l->seen) {
@@ -718,7 +756,7 @@ static void watch_frame(struct fwd *f, uint16_t type, struct rd *body)
 		free(msg);
 		chan_close(&f->watch);
 		f->watching = false;
-		if (r == CHAN_RX_CLOSE && f->o->job && f->o->job[0])
+		if (r == CHAN_RX_CLOSE && f->o->job && f->o->job[0] && !f->watch_failed)
 			f->job_over = true;
 		return;
 	}
@@ -741,6 +779,7 @@ static void watch_frame(struct fwd *f, uint16_t type, struct rd *body)
 			proto_die(f, "a malformed ERROR");
 		say(f, "cannot follow the jobs' ports: %s", vis(m));
 		free(m);
+		f->watch_failed = true;
 	} else {
 		proto_die(f, "an unexpected frame on the ports channel");
 	}
@@ -776,7 +815,7 @@ static void on_link_read(struct ev_loop *ev, int fd, int mask, void *arg)
 	int r = conn_fill(&f->s.c);
 	uint16_t type;
 	struct rd body;
-	int k;
+	int k = 0;
 	while (!f->lost && (k = conn_next(&f->s.c, &type, &body)) == 1)
 		on_frame(f, f->s.c.chan, type, &body);
 	if (k < 0)
@@ -839,8 +878,8 @@ static void before_poll(struct ev_loop *ev, void *arg)
 		if (want)
 			ev_fd_add(ev, c->fd, want, conn_io, (void *)(uintptr_t)c->id);
 	}
-	bool full = f->nconn >= CHAN_OPEN_MAX - 1;
-	if (full && !f->full_said) {
+	bool full = f->nconn >= CHAN_OPEN_MAX - 1 || (f->pause_until && now_mono_ns() < f->pause_until);
+	if (f->nconn >= CHAN_OPEN_MAX - 1 && !f->full_said) {
 		say(f, "%d connections are open through this forward; new ones wait until some end", CHAN_OPEN_MAX - 1);
 		f->full_said = true;
 	}
@@ -878,7 +917,7 @@ static void status_write(struct fwd *f)
 		struct fwd_lis *l = f->lis[i];
 		if (l->gone)
 			continue;
-		char *line = xasprintf("%s\t%s:%u\t%s\t%d\t%llu\t%llu\t%s\n", target, here(f), l->lport, l->label,
+		char *line = xasprintf("%s\t%s:%u\t%s\t%d\t%llu\t%llu\t%s\n", target, here_for(f, l), l->lport, l->label,
 				       l->refs, (unsigned long long)l->in, (unsigned long long)l->out,
 				       l->job ? l->job : "-");
 		buf_put(&b, line, strlen(line));
@@ -896,14 +935,6 @@ static void status_write(struct fwd *f)
 	}
 	free(tmp);
 	buf_release(&b);
-}
-
-static char *forwards_dir(void)
-{
-	char *st = state_home();
-	char *d = xasprintf("%s/forwards", st);
-	free(st);
-	return d;
 }
 
 static int64_t on_tick(struct ev_loop *ev, uint64_t id, void *arg)
@@ -985,13 +1016,32 @@ static int fwd_relink(struct fwd *f)
 	return 0;
 }
 
+/* The forwards folder, made and checked private (ours, 0700, not a
+ * link), with the state folder above it: NULL when either is not. */
+static char *forwards_private(const char **why)
+{
+	char *st = state_home();
+	char *dir = xasprintf("%s/forwards", st);
+	int r = dir_private(st, why);
+	free(st);
+	if (r < 0 || dir_private(dir, why) < 0) {
+		free(dir);
+		return NULL;
+	}
+	return dir;
+}
+
 static void status_open(struct fwd *f)
 {
-	char *dir = forwards_dir();
-	if (mkdir_p(dir, 0700) == 0) {
-		f->status_path = xasprintf("%s/%d", dir, (int)getpid());
-		f->status_dirty = true;
+	const char *why = NULL;
+	char *dir = forwards_private(&why);
+	if (dir == NULL) {
+		if (!f->o->follower)
+			say(f, "not listed by `ferry forward --list`: the state folder %s", why ? why : "is unusable");
+		return;
 	}
+	f->status_path = xasprintf("%s/%d", dir, (int)getpid());
+	f->status_dirty = true;
 	free(dir);
 }
 
@@ -1007,8 +1057,15 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 	sig_watch(SIGINT);
 	sig_watch(SIGTERM);
 	sig_watch(SIGHUP);
-	if (o->follower)
+	if (o->follower) {
+		/* Set before the exec too (fwd_follow_start); the parent's pid
+		 * from there, since ours may already be init's by now. */
 		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		const char *pp = getenv("FERRY_FOLLOW_PARENT");
+		f.parent = pp ? (pid_t)strtol(pp, NULL, 10) : getppid();
+		if (getppid() != f.parent)
+			return 0;
+	}
 	f.ev = ev_new();
 	chan_init(&f.watch, WATCH_CHAN);
 	/* The listeners first: a port that cannot be had is said before
@@ -1017,7 +1074,7 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 	for (uint32_t i = 0; i < o->nspecs; i++) {
 		const struct fwd_spec *sp = &o->specs[i];
 		int err;
-		struct fwd_lis *l = lis_add(&f, &sp->to, sp->label, sp->lport, &err);
+		struct fwd_lis *l = lis_add(&f, &sp->to, sp->label, sp->lport, false, &err);
 		if (l == NULL && err == -EADDRINUSE)
 			say(&f, "cannot forward %s: ports %u-%u are taken on this laptop", sp->label, sp->lport,
 			    sp->lport + FWD_LOCAL_TRIES > 65535 ? 65535 : sp->lport + FWD_LOCAL_TRIES);
@@ -1054,7 +1111,7 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 		if (f.s.c.eof)
 			f.lost = true;
 	}
-	if (f.job_over && !o->follower && !f.synced) {
+	if (f.job_over && !o->follower && !f.synced_ever) {
 		say(&f, "job %s is not running: it has no ports to forward", o->job);
 		code = EXIT_FAIL;
 	} else if (f.job_over && !o->follower) {
@@ -1097,8 +1154,13 @@ pid_t fwd_follow_start(const char *dir, uint32_t id)
 		return 0;
 	char idb[16];
 	snprintf(idb, sizeof(idb), "%u", id);
+	char ppid[24];
+	snprintf(ppid, sizeof(ppid), "%d", (int)getpid());
 	pid_t pid = fork();
 	if (pid == 0) {
+		/* Goes with us, even if we die before it runs. */
+		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		setenv("FERRY_FOLLOW_PARENT", ppid, 1);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
 			dup2(null, 0);
@@ -1106,8 +1168,9 @@ pid_t fwd_follow_start(const char *dir, uint32_t id)
 		}
 		/* Only the terminal: a session's pipes held here would keep
 		 * the parent's ssh from seeing its end. */
-		for (int fd = 3; fd < 1024; fd++)
-			close(fd);
+		if (close_range(3, ~0u, 0) < 0)
+			for (int fd = 3; fd < 1024; fd++)
+				close(fd);
 		char *argv[] = { "ferry", "-C", abs, "forward", "--follower", "--job", idb, NULL };
 		execv("/proc/self/exe", argv);
 		_exit(127);
@@ -1120,7 +1183,15 @@ void fwd_follow_stop(pid_t pid)
 {
 	if (pid <= 0)
 		return;
+	/* TERM, then KILL: a follower stuck connecting never holds the
+	 * command that follows the job. */
 	kill(pid, SIGTERM);
+	for (int ms = 0; ms < FOLLOW_STOP_MS; ms += 10) {
+		if (waitpid(pid, NULL, WNOHANG) != 0)
+			return;
+		usleep(10000);
+	}
+	kill(pid, SIGKILL);
 	while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
 		;
 }
@@ -1141,8 +1212,14 @@ static void human(uint64_t v, char *b, size_t n)
 
 int fwd_list(bool json)
 {
-	char *dir = forwards_dir();
-	DIR *d = opendir(dir);
+	const char *why = NULL;
+	char *dir = forwards_private(&why);
+	if (dir == NULL)
+		die(EXIT_OSERR, "cannot list the forwards: the state folder %s", why ? why : "is unusable");
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (d == NULL && dfd >= 0)
+		close(dfd);
 	int shown = 0;
 	if (!json)
 		printf("%-7s %-12s %-22s %-24s %5s %9s %9s  %s\n", "PID", "TARGET", "LOCAL", "REMOTE", "CONNS", "IN",
@@ -1152,19 +1229,23 @@ int fwd_list(bool json)
 		long pid = strtol(de->d_name, &end, 10);
 		if (*end || pid <= 1 || pid > 1 << 22)
 			continue;
-		char *path = xasprintf("%s/%s", dir, de->d_name);
 		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
-			unlink(path);	/* a forward that did not end well */
-			free(path);
+			unlinkat(dfd, de->d_name, 0);	/* a forward that did not end well */
 			continue;
 		}
+		/* Only a plain file of ours: nothing here makes us wait. */
+		int fd = openat(dfd, de->d_name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+		struct stat st;
 		char *text = NULL;
 		size_t len = 0;
-		if (read_file(path, 1 << 20, &text, &len) < 0) {
-			free(path);
+		bool ok = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == getuid() &&
+			  read_fd_all(fd, (size_t)st.st_size, 1 << 20, &text, &len) == 0;
+		if (fd >= 0)
+			close(fd);
+		if (!ok) {
+			free(text);
 			continue;
 		}
-		free(path);
 		for (char *line = text, *nl; line < text + len; line = nl + 1) {
 			nl = memchr(line, '\n', (size_t)(text + len - line));
 			if (nl == NULL)
@@ -1193,7 +1274,7 @@ int fwd_list(bool json)
 				human(in, hi, sizeof(hi));
 				human(out, ho, sizeof(ho));
 				printf("%-7ld %-12s %-22s %-24s %5s %9s %9s  %s\n", pid, vis(f[0]), vis(f[1]), vis(f[2]),
-				       f[3], hi, ho, vis(f[6]));
+				       vis(f[3]), hi, ho, vis(f[6]));
 			}
 			shown++;
 		}

@@ -227,6 +227,7 @@
 #define FWD_LOG_SCAN_MAX	(1024 * 1024)	/* log bytes a watch reads for URLs per job, at most */
 #define FWD_LOCAL_TRIES		32		/* a taken local port: the next ones tried */
 #define FWD_CONNECT_MS		10000		/* the agent's connect to a forward's target */
+#define FWD_UNIX_PATH_MAX	108		/* sun_path: a Unix socket's path and its NUL */
 #define FWD_CHUNK		(256 * 1024)	/* a forwarded stream's bytes per read and per FWD_DATA */
 #define CONN_FILL_MAX		(256 * 1024)	/* bytes one read of the link takes in */
 #define PIPE_GROW		(1024 * 1024)	/* the link's pipes are grown to this where the kernel lets us */

@@ -287,3 +287,34 @@ fake_fwd() {
 	[ "$status" -eq 1 ]
 	[[ "$output" == *"job $j is not running: it has no ports to forward"* ]]
 }
+
+@test "forward: jobs show of two running jobs lists both jobs' ports (channel 1 used twice in a row)" {
+	P=$(free_port_pair)
+	serve_job "$P"
+	a=$JOB
+	Q=$(free_port_pair)
+	serve_job "$Q"
+	b=$JOB
+	run timeout 20 "$FERRY" jobs show "$a" "$b"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" == *"ports:     $P (127.0.0.1)"* ]]
+	[[ "$output" == *"ports:     $Q (127.0.0.1)"* ]]
+}
+
+@test "forward: a connection that half-closes at once, before sending anything, still ends (the server sees EOF)" {
+	P=$(free_port_pair)
+	serve_job "$P"
+	L=$(free_port_pair)
+	fwd_start fwd forward "$L:$P"
+	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$L -> " 10
+	for i in $(seq 20); do
+		run timeout 10 "$SYSPY" - 127.0.0.1 "$L" <<'PY'
+import socket, sys
+s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=8)
+s.shutdown(socket.SHUT_WR)
+sys.exit(0 if s.recv(10) == b"" else 1)
+PY
+		[ "$status" -eq 0 ]
+	done
+}
