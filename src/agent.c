@@ -668,9 +668,10 @@ static void on_link_write(struct ev_loop *ev, int fd, int mask, void *arg)
 
 /* Before each poll: channels' frames into the conn, room callbacks for
  * the producers that waited for it, the link's interest. */
-static void before_poll(struct ev_loop *ev, void *arg)
+/* Channels' frames into the conn (room callbacks for the producers that
+ * waited for it, then what they made). */
+static void pump_all(struct agent *a)
 {
-	struct agent *a = arg;
 	for (int k = 0; k < 2; k++) {
 		for (int j = 0; j <= CHAN_OPEN_MAX; j++) {
 			struct achan *x = &a->ch[(a->rr + (unsigned)j) % (CHAN_OPEN_MAX + 1)];
@@ -685,14 +686,25 @@ static void before_poll(struct ev_loop *ev, void *arg)
 			}
 		}
 	}
+}
+
+/* Before each poll: channels' frames into the conn, and out at once
+ * rather than after a poll for POLLOUT (a forwarded answer goes one
+ * wake-up sooner).  When that write took everything, the channels are
+ * pumped again: what the conn's high mark held back must either go in
+ * now or wait for POLLOUT, never for nothing. */
+static void before_poll(struct ev_loop *ev, void *arg)
+{
+	struct agent *a = arg;
+	pump_all(a);
 	a->rr++;		/* fairness: no channel always first */
-	forget_done(a);
-	/* Out now, without a turn of poll for POLLOUT first: a forwarded
-	 * answer goes one wake-up sooner. */
 	if (a->c.out.len && conn_flush_some(&a->c) < 0) {
 		a->over = true;
 		a->c.out.len = 0;
 	}
+	if (!a->over && a->c.out.len == 0)
+		pump_all(a);
+	forget_done(a);
 	if (a->c.out.len)
 		ev_fd_add(ev, a->c.wfd, EV_WRITE, on_link_write, a);
 	else
