@@ -169,15 +169,28 @@ sshd_teardown_file() {
 # (their environment names the test's folders), not every ferry on the
 # machine.
 kill_test_agents() {
-	local p mark
+	local p mark i killed=()
 	for p in $(pgrep -f '[f]erry agent' 2>/dev/null); do
 		for mark in "$T" ${SSHD_DIR:+"$SSHD_DIR"}; do
 			if tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q -- "$mark"; then
-				kill "-${1:-9}" "$p" 2>/dev/null || true
+				kill "-${1:-9}" "$p" 2>/dev/null && killed+=("$p")
 				break
 			fi
 		done
 	done
+	# SIGKILL: gone (or a zombie) before the test goes on.  kill()
+	# returns before the process has died (an ASan build takes a while
+	# to unmap), and a sync's sweep leaves the temp files of a writer
+	# that still runs.
+	if [ "${1:-9}" = 9 ] || [ "${1:-9}" = KILL ]; then
+		for p in "${killed[@]}"; do
+			for ((i = 0; i < 100; i++)); do
+				[ -e "/proc/$p" ] || break
+				[ "$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null | cut -c1)" = Z ] && break
+				sleep 0.05
+			done
+		done
+	fi
 	return 0
 }
 
