@@ -208,7 +208,10 @@ static const struct cmd cmds[] = {
 	  "  --bind ADDR      the SPECs listen on ADDR here (0.0.0.0: every interface);\n"
 	  "                   the jobs' ports stay on loopback\n"
 	  "  --list           the live forwards of this laptop and their traffic\n"
-	  "  --json           with --list: one JSON object a forward\n" },
+	  "  --json           with --list: one JSON object a forward\n"
+	  "\n"
+	  "[forward] in ferry.ini: auto = off, skip = PORTS, ports = PORTS (always\n"
+	  "forwarded); see docs/forward.md.\n" },
 	{ "attach", cmd_attach, "connect this terminal to a running job",
 	  "usage: ferry attach [JOB]\n"
 	  "\n"
