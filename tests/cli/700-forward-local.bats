@@ -16,56 +16,9 @@ teardown() {
 	common_teardown
 }
 
-@test "forward: a job's http.server is forwarded automatically, byte for byte; Ctrl-C exits 0" {
-	make_www
-	P=$(free_port_pair)
-	http_job "$P"
-	fwd_start fwd forward
-	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
-	cat "$T/fwd.err"
-	[ "$l" != "$P" ]
-	grep -q "($P is taken here)" "$T/fwd.err"
-	fetch_same "http://127.0.0.1:$l/blob.bin" "$T/www/blob.bin"
-	wait_line "$T/fwd.err" "$(url_re "$l")" 5
-	# A job started later is seen too.
-	Q=$(free_port_pair)
-	http_job "$Q"
-	l2=$(job_local_port "$T/fwd.err" "$JOB" "$Q" 5)
-	fetch_same "http://127.0.0.1:$l2/blob.bin" "$T/www/blob.bin"
-	kill -INT "$FWD_PID"
-	wait_exit "$FWD_PID"
-	[ "$EXIT_RC" -eq 0 ]
-}
+@test "forward: a job's http.server is forwarded automatically, byte for byte, one started later too; Ctrl-C exits 0" { check_fwd_auto; }
 
-@test "forward: LOCAL:PORT; a port nobody listens on gives one line and the other spec goes on" {
-	make_www
-	P=$(free_port_pair)
-	"$SYSPY" -m http.server "$P" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
-	bg_track $!
-	wait_listen "$P"
-	L=$(free_port_pair)
-	D=$(free_port_pair)
-	LD=$(free_port_pair)
-	fwd_start fwd forward "$L:$P" "$LD:$D"
-	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$L -> " 10
-	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$LD -> " 10
-	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
-	run curl -sS --max-time 5 "http://127.0.0.1:$LD/"
-	[ "$status" -ne 0 ]
-	wait_line "$T/fwd.err" "^ferry: 127\.0\.0\.1:$LD.*connection refused.*localhost:$D" 5
-	cat "$T/fwd.err"
-	[ "$(grep -c "connection refused" "$T/fwd.err")" -eq 1 ]
-	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
-	# Taken here: the next port, said.
-	H=$(free_port_pair)
-	hold_port "$H"
-	fwd_start fwd2 forward "$H:$P"
-	wait_line "$T/fwd2.err" "^ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> .*localhost:$P.* \($H is taken here\)$" 10
-	fetch_same "http://127.0.0.1:$((H + 1))/blob.bin" "$T/www/blob.bin"
-	kill -INT "$FWD_PID"
-	wait_exit "$FWD_PID"
-	[ "$EXIT_RC" -eq 0 ]
-}
+@test "forward: LOCAL:PORT; a port nobody listens on gives one line and the other spec goes on; a taken port moves on" { check_fwd_specs; }
 
 @test "forward: the lines on stderr are docs/forward.md's, word for word" {
 	make_www
@@ -88,16 +41,7 @@ teardown() {
 	grep -qx "ferry: forwarding 127\.0\.0\.1:$((H + 1)) -> localhost:$P on the server ($H is taken here)" "$T/fwd2.err"
 }
 
-@test "forward: 100 connections at once, every byte back" {
-	P=$(free_port_pair)
-	serve_job "$P"
-	fwd_start fwd forward
-	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
-	run timeout 60 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 100 200000
-	echo "$output"
-	echo "# $output" >&3
-	[ "$status" -eq 0 ]
-}
+@test "forward: 100 connections at once, every byte back" { check_fwd_conc 100 200000; }
 
 # A malicious agent (fake-agent.py fwd-*): one protocol error line and
 # exit 76, or (a flood) no crash, bounded output, and Ctrl-C still works;
@@ -112,16 +56,7 @@ fake_fwd() {
 	not_in "$T/fake.err" "Sanitizer|runtime error"
 }
 
-@test "forward: 300 connections at once: those past 255 wait for a free channel (docs/forward.md)" {
-	P=$(free_port_pair)
-	serve_job "$P"
-	fwd_start fwd forward
-	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
-	run timeout 60 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 300 20000
-	echo "status $status: $output"
-	cat "$T/fwd.err"
-	[ "$status" -eq 0 ]
-}
+@test "forward: 300 connections at once: those past 255 wait for a free channel (docs/forward.md)" { check_fwd_conc 300 20000; }
 
 @test "forward: an agent that sends data on a channel nobody opened: protocol error, exit 76" {
 	fake_fwd fwd-stray

@@ -43,85 +43,11 @@ teardown() {
 	[[ "$output" == *"administratively prohibited"* ]]
 }
 
-@test "forward over ssh: a job's http.server is forwarded automatically, byte for byte, and one started later too" {
-	make_www
-	P=$(free_port_pair)
-	http_job "$P"
-	j1=$JOB
-	fwd_start fwd forward
-	l1=$(job_local_port "$T/fwd.err" "$j1" "$P")
-	echo "job $j1: server $P, laptop $l1"
-	cat "$T/fwd.err"
-	# The server's P is held on this machine: the next port, and said.
-	[ "$l1" != "$P" ]
-	grep -q "($P is taken here)" "$T/fwd.err"
-	fetch_same "http://127.0.0.1:$l1/blob.bin" "$T/www/blob.bin"
-	# A job started while the forward runs: seen within a second or so.
-	Q=$(free_port_pair)
-	http_job "$Q"
-	j2=$JOB
-	l2=$(job_local_port "$T/fwd.err" "$j2" "$Q" 5)
-	fetch_same "http://127.0.0.1:$l2/blob.bin" "$T/www/blob.bin"
-	# The job's own URL (http.server prints one) with the laptop's port.
-	wait_line "$T/fwd.err" "$(url_re "$l2")" 5
-	# The job ends: the laptop's port closes.
-	"$FERRY" kill "$j2" >/dev/null
-	for ((i = 0; i < 50; i++)); do
-		curl -s --max-time 1 "http://127.0.0.1:$l2/" >/dev/null || break
-		sleep 0.1
-	done
-	run curl -sS --max-time 2 "http://127.0.0.1:$l2/"
-	[ "$status" -ne 0 ]
-	kill -INT "$FWD_PID"
-	wait_exit "$FWD_PID"
-	[ "$EXIT_RC" -eq 0 ]
-}
+@test "forward over ssh: a job's http.server is forwarded automatically, byte for byte, and one started later too" { check_fwd_auto; }
 
-@test "forward over ssh: LOCAL:PORT to any server port; a port nobody listens on gives one line, the other spec goes on" {
-	make_www
-	P=$(free_port_pair)
-	"$SYSPY" -m http.server "$P" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
-	bg_track $!
-	wait_listen "$P"
-	L=$(free_port_pair)
-	D=$(free_port_pair)	# nothing listens there
-	LD=$(free_port_pair)
-	fwd_start fwd forward "$L:$P" "$LD:$D"
-	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$L -> " 10
-	wait_line "$T/fwd.err" "forwarding 127\.0\.0\.1:$LD -> " 10
-	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
-	run curl -sS --max-time 5 "http://127.0.0.1:$LD/"
-	[ "$status" -ne 0 ]
-	wait_line "$T/fwd.err" "^ferry: 127\.0\.0\.1:$LD.*connection refused.*localhost:$D" 5
-	cat "$T/fwd.err"
-	[ "$(grep -c "connection refused" "$T/fwd.err")" -eq 1 ]
-	kill -0 "$FWD_PID"
-	fetch_same "http://127.0.0.1:$L/blob.bin" "$T/www/blob.bin"
-}
+@test "forward over ssh: LOCAL:PORT to any server port; a port nobody listens on gives one line, the other spec goes on; a taken port moves on" { check_fwd_specs; }
 
-@test "forward over ssh: a local port already taken: the next one is used, and said" {
-	make_www
-	P=$(free_port_pair)
-	"$SYSPY" -m http.server "$P" --bind 127.0.0.1 --directory "$T/www" >/dev/null 2>&1 &
-	bg_track $!
-	wait_listen "$P"
-	L=$(free_port_pair)
-	hold_port "$L"
-	fwd_start fwd forward "$L:$P"
-	wait_line "$T/fwd.err" "^ferry: forwarding 127\.0\.0\.1:$((L + 1)) -> .*localhost:$P.* \($L is taken here\)$" 10
-	fetch_same "http://127.0.0.1:$((L + 1))/blob.bin" "$T/www/blob.bin"
-}
-
-@test "forward over ssh: 100 connections at once, every byte back" {
-	P=$(free_port_pair)
-	serve_job "$P"
-	fwd_start fwd forward
-	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
-	run timeout 60 "$SYSPY" "$LOAD" conc 127.0.0.1 "$l" 100 200000
-	echo "$output"
-	echo "# $output" >&3
-	[ "$status" -eq 0 ]
-}
+@test "forward over ssh: 100 connections at once, every byte back" { check_fwd_conc 100 200000; }
 
 @test "forward over ssh: a bulk stream does not hold up an interactive one" {
 	P=$(free_port_pair)
