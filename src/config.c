@@ -314,6 +314,18 @@ static bool has_control(const char *s)
 	return false;
 }
 
+/* A switch: yes/true/on or no/false/off.  0, or -1 for anything else. */
+static int parse_switch(const char *v, bool *on)
+{
+	if (strcmp(v, "yes") == 0 || strcmp(v, "true") == 0 || strcmp(v, "on") == 0)
+		*on = true;
+	else if (strcmp(v, "no") == 0 || strcmp(v, "false") == 0 || strcmp(v, "off") == 0)
+		*on = false;
+	else
+		return -1;
+	return 0;
+}
+
 /* forward.skip and forward.ports: port numbers, by commas or spaces. */
 static int port_list(struct parse_ctx *x, enum config_key k, uint16_t *v, uint32_t *n, const char *value)
 {
@@ -510,11 +522,7 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		c->agent_dir = xstrdup(value);
 		break;
 	case KEY_SHARED:
-		if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0)
-			c->shared = true;
-		else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0)
-			c->shared = false;
-		else {
+		if (parse_switch(value, &c->shared) < 0) {
 			ctx_error(x, x->line, "shared must be yes or no, not '%s'", value);
 			return 0;
 		}
@@ -537,16 +545,15 @@ static int ini_handler_cb(void *user, const char *section, const char *name, con
 		*(k == KEY_MAX_MEM ? &c->max_mem : &c->min_available) = v;
 		break;
 	}
-	case KEY_FWD_AUTO:
-		if (strcmp(value, "on") == 0 || strcmp(value, "yes") == 0)
-			c->fwd_off = false;
-		else if (strcmp(value, "off") == 0 || strcmp(value, "no") == 0)
-			c->fwd_off = true;
-		else {
+	case KEY_FWD_AUTO: {
+		bool on;
+		if (parse_switch(value, &on) < 0) {
 			ctx_error(x, x->line, "auto must be on or off, not '%s'", value);
 			return 0;
 		}
+		c->fwd_off = !on;
 		break;
+	}
 	case KEY_FWD_SKIP:
 		return port_list(x, k, c->fwd_skip, &c->fwd_nskip, value);
 	case KEY_FWD_PORTS:

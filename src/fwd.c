@@ -36,6 +36,7 @@
 #include "fwd-url.h"
 #include "fwd.h"
 #include "limits.h"
+#include "mon-fmt.h"
 #include "session.h"
 #include "sig.h"
 #include "spawn.h"
@@ -50,7 +51,10 @@
 #define ACCEPT_PAUSE_MS	200	/* out of fds: how long the listeners rest */
 #define FOLLOW_STOP_MS	2000	/* a follower that does not end on TERM is killed */
 
+struct fwd;
+
 struct fwd_lis {
+	struct fwd *f;		/* its forward, for the accept callback */
 	int fd[2];
 	int nfd;
 	uint16_t lport;		/* what it is bound to */
@@ -282,6 +286,12 @@ static int listen_one(int fam, const void *ip, uint16_t port)
 	return fd;
 }
 
+/* Why a listener is not on the port asked for (lis_bind's two cases). */
+static const char *moved_why(uint16_t want)
+{
+	return want < 1024 && geteuid() != 0 ? "needs root" : "is taken";
+}
+
 /* Binds want, or the next free port: 0 with l's fds and port, -EADDRINUSE
  * when all were taken, another -errno when the address is unusable. */
 static int lis_bind(struct fwd_lis *l, const char *bind_addr, uint16_t want)
@@ -300,10 +310,23 @@ static int lis_bind(struct fwd_lis *l, const char *bind_addr, uint16_t want)
 	for (unsigned t = 0; t <= FWD_LOCAL_TRIES && want + t <= 65535; t++) {
 		uint16_t p = (uint16_t)(want + t);
 		int fd = fam ? listen_one(fam, ip, p) : listen_one(AF_INET, v4lo, p);
-		if (fd == -EADDRINUSE || fd == -EACCES)
+		if (fd == -EACCES && t == 0 && want < 1024) {
+			/* A privileged port here: one the kernel picks, said. */
+			want = 0;
+			t = (unsigned)-1;
+			continue;
+		}
+		if (fd == -EADDRINUSE)
 			continue;
 		if (fd < 0)
 			return fd;
+		if (p == 0) {
+			/* The kernel's pick, for ::1 as for 127.0.0.1. */
+			struct sockaddr_storage ss;
+			socklen_t sl = sizeof(ss);
+			if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+				p = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		}
 		l->fd[0] = fd;
 		l->nfd = 1;
 		if (fam == 0) {
@@ -325,7 +348,6 @@ static int lis_bind(struct fwd_lis *l, const char *bind_addr, uint16_t want)
 
 static void on_accept(struct ev_loop *ev, int fd, int mask, void *arg);
 
-static struct fwd *the_fwd;
 
 /* Only wakes the loop: before_poll reads the listeners again. */
 static int64_t on_pause_end(struct ev_loop *ev, uint64_t id, void *arg)
@@ -366,6 +388,7 @@ static struct fwd_lis *lis_add(struct fwd *f, const struct fwd_open *to, const c
 			       bool automatic, int *err)
 {
 	struct fwd_lis *l = xcalloc(1, sizeof(*l));
+	l->f = f;
 	*err = lis_bind(l, automatic ? NULL : f->o->bind, want);
 	if (*err < 0) {
 		free(l);
@@ -460,8 +483,8 @@ static uint16_t conn_id(struct fwd *f)
 
 static void on_accept(struct ev_loop *ev, int fd, int mask, void *arg)
 {
-	struct fwd *f = the_fwd;
 	struct fwd_lis *l = arg;
+	struct fwd *f = l->f;
 	/* At the channel cap the listeners are not read (before_poll):
 	 * the kernel's backlog holds the next ones until some end. */
 	while (f->nconn < CHAN_OPEN_MAX - 1) {
@@ -547,11 +570,16 @@ static void lconn_read(struct fwd *f, struct fwd_conn *c)
 	f->status_dirty = true;
 }
 
+/* By fd, not by a pointer: a connection freed earlier in the turn is
+ * simply not found. */
 static void conn_io(struct ev_loop *ev, int fd, int mask, void *arg)
 {
-	struct fwd *f = the_fwd;
-	struct fwd_conn *c = conn_find(f, (uint16_t)(uintptr_t)arg);
-	if (c == NULL || c->fd != fd)
+	struct fwd *f = arg;
+	struct fwd_conn *c = NULL;
+	for (size_t i = 0; i < f->nconn && c == NULL; i++)
+		if (f->conn[i]->fd == fd)
+			c = f->conn[i];
+	if (c == NULL)
 		return;
 	if (mask & EV_READ)
 		lconn_read(f, c);
@@ -710,8 +738,8 @@ static void port_event(struct fwd *f, struct fwd_port *p)
 		else if (l->lport == p->port)
 			say(f, "job %s listens on %u, forwarded to %s:%u", p->job, p->port, here_for(f, l), l->lport);
 		else
-			say(f, "job %s listens on %u, forwarded to %s:%u (%u is taken here)", p->job, p->port,
-			    here_for(f, l), l->lport, p->port);
+			say(f, "job %s listens on %u, forwarded to %s:%u (%u %s here)", p->job, p->port,
+			    here_for(f, l), l->lport, p->port, moved_why(p->port));
 	}
 	l->seen = true;
 	for (uint32_t i = 0; i < p->nurls; i++) {
@@ -890,7 +918,7 @@ static void before_poll(struct ev_loop *ev, void *arg)
 			want |= EV_WRITE;
 		ev_fd_del(ev, c->fd, (EV_READ | EV_WRITE) & ~want);
 		if (want)
-			ev_fd_add(ev, c->fd, want, conn_io, (void *)(uintptr_t)c->id);
+			ev_fd_add(ev, c->fd, want, conn_io, f);
 	}
 	bool full = f->nconn >= CHAN_OPEN_MAX - 1 || (f->pause_until && now_mono_ns() < f->pause_until);
 	if (f->nconn >= CHAN_OPEN_MAX - 1 && !f->full_said) {
@@ -1062,7 +1090,6 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 	struct session_opts so = { .batch = o->follower };
 	int code = 0;
 
-	the_fwd = &f;
 	sig_ignore(SIGPIPE);
 	sig_watch(SIGINT);
 	sig_watch(SIGTERM);
@@ -1096,8 +1123,8 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 		if (l->lport == sp->lport)
 			say(&f, "forwarding %s:%u -> %s on the server", here(&f), l->lport, sp->label);
 		else
-			say(&f, "forwarding %s:%u -> %s on the server (%u is taken here)", here(&f), l->lport, sp->label,
-			    sp->lport);
+			say(&f, "forwarding %s:%u -> %s on the server (%u %s here)", here(&f), l->lport, sp->label,
+			    sp->lport, moved_why(sp->lport));
 	}
 	if (bound == 0 && !o->autofwd) {
 		ev_free(f.ev);
@@ -1148,7 +1175,6 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 	}
 	session_close(&f.s);
 	ev_free(f.ev);
-	the_fwd = NULL;
 	return code;
 }
 
@@ -1207,18 +1233,6 @@ void fwd_follow_stop(pid_t pid)
 }
 
 /* ---- --list ---- */
-
-static void human(uint64_t v, char *b, size_t n)
-{
-	if (v < 1000)
-		snprintf(b, n, "%llu B", (unsigned long long)v);
-	else if (v < 1000 * 1000)
-		snprintf(b, n, "%.1f kB", (double)v / 1e3);
-	else if (v < 1000ull * 1000 * 1000)
-		snprintf(b, n, "%.1f MB", (double)v / 1e6);
-	else
-		snprintf(b, n, "%.1f GB", (double)v / 1e9);
-}
 
 int fwd_list(bool json)
 {
@@ -1281,8 +1295,8 @@ int fwd_list(bool json)
 					free(q[k]);
 			} else {
 				char hi[16], ho[16];
-				human(in, hi, sizeof(hi));
-				human(out, ho, sizeof(ho));
+				fmt_bytes(in, hi, sizeof(hi));
+				fmt_bytes(out, ho, sizeof(ho));
 				printf("%-7ld %-12s %-22s %-24s %5s %9s %9s  %s\n", pid, vis(f[0]), vis(f[1]), vis(f[2]),
 				       vis(f[3]), hi, ho, vis(f[6]));
 			}

@@ -207,8 +207,8 @@ for r in rows:
 	l=$(job_local_port "$T/fwd.err" "$JOB" "$P")
 	fetch_same "http://127.0.0.1:$l/blob.bin" "$T/www/blob.bin"
 	fetch_same "http://127.0.0.1:$l/blob.bin" "$T/www/blob.bin"
-	# 6 MB came in: the IN or OUT column says MB.
-	list_until "^$FWD_PID +ferry-test +127\.0\.0\.1:$l +(localhost|127\.0\.0\.1):$P +[0-9]+ +.* MB"
+	# 6 MB came in: the IN column says megabytes (fmt_bytes: 5.7M).
+	list_until "^$FWD_PID +ferry-test +127\.0\.0\.1:$l +(localhost|127\.0\.0\.1):$P +[0-9]+ +[0-9.]+M "
 	echo "$output"
 	[[ "$output" == "PID"*"TARGET"*"LOCAL"*"REMOTE"*"CONNS"*"IN"*"OUT"* ]]
 	kill -INT "$FWD_PID"
