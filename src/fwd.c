@@ -1148,6 +1148,10 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 		if (f.s.c.eof)
 			f.lost = true;
 	}
+	/* The terminal echoed ^C where the cursor was: the shell's prompt
+	 * goes on a line of its own. */
+	if (f.stop && !o->follower && isatty(2))
+		(void)write_all(2, "\n", 1);
 	if (f.job_over && !o->follower && !f.synced_ever) {
 		say(&f, "job %s is not running: it has no ports to forward", o->job);
 		code = EXIT_FAIL;
