@@ -27,7 +27,8 @@ LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-LIB_SRC := $(filter-out src/main.c,$(sort $(wildcard src/*.c)))
+# agent-main.c is the static agent's own entry (see "Static agents").
+LIB_SRC := $(filter-out src/main.c src/agent-main.c,$(sort $(wildcard src/*.c)))
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)
@@ -38,10 +39,10 @@ SAN_OBJ := $(LIB_SRC:src/%.c=build/san/%.o)
 FUZZ_LIB_OBJ := $(LIB_SRC:src/%.c=build/fuzz/%.o)
 FUZZERS := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 
-.PHONY: all check unit cli fuzz fuzz-smoke install clean bench
+.PHONY: all agents check unit cli fuzz fuzz-smoke install clean bench
 # Keep the fuzz objects between runs.
 .SECONDARY:
-all: ferry
+all: ferry agents
 
 ferry: $(REL_OBJ) build/rel/main.o
 	$(CC) $(CFLAGS) $(LDFLAGS_ALL) -o $@ $^ $(LIBS)
@@ -79,6 +80,49 @@ build/fuzz/fuzz-%: tests/fuzz/fuzz-%.c $(FUZZ_LIB_OBJ)
 build/rel build/san build/fuzz:
 	mkdir -p $@
 
+# ---- Static agents ----
+#
+# One fully static executable per server architecture (static glibc from
+# Debian's libc6-dev / libc6-dev-ARCH-cross, zstd from libzstd-dev:ARCH),
+# stripped, in build/agents/ferry-agent-linux-ARCH: the bundle the client
+# uploads from (see docs/agents.md).  It is the agent half of ferry only
+# (src/agent-main.c): no terminal UI, no config parser, no NSS, no dlopen.
+AGENT_ARCHES ?= x86_64 aarch64 ppc64le
+HOST_ARCH := $(shell uname -m)
+triplet_x86_64  := x86_64-linux-gnu
+triplet_aarch64 := aarch64-linux-gnu
+triplet_ppc64le := powerpc64le-linux-gnu
+# The native compiler for this machine's architecture, Debian's cross
+# compilers (gcc-ARCH-linux-gnu) for the others.
+agent_tool = $(if $(filter $(1),$(HOST_ARCH)),$(2),$(triplet_$(1))-$(2))
+AGENT_CFLAGS := -std=c11 -pthread -DFERRY_VERSION='"$(VERSION)"' -DFERRY_STATIC_AGENT $(WARN) \
+        $(shell $(PKG_CONFIG) --cflags libzstd) -Isrc -O2 -g -ffunction-sections -fdata-sections
+AGENT_BUNDLE := $(AGENT_ARCHES:%=build/agents/ferry-agent-linux-%)
+# Objects a later rule adds to one architecture's agent (the NVML helper).
+AGENT_EXTRA_x86_64 :=
+AGENT_EXTRA_aarch64 :=
+AGENT_EXTRA_ppc64le :=
+
+agents: $(AGENT_BUNDLE)
+
+define AGENT_RULES
+build/agent/$(1)/%.o: src/%.c $$(HDRS) | build/agent/$(1)
+	$$(call agent_tool,$(1),gcc) $$(AGENT_CFLAGS) -c -o $$@ $$<
+build/agent/$(1)/libferry.a: $$(LIB_SRC:src/%.c=build/agent/$(1)/%.o)
+	rm -f $$@ && $$(call agent_tool,$(1),ar) rcs $$@ $$^
+build/agent/$(1)/ferry-agent: build/agent/$(1)/agent-main.o build/agent/$(1)/libferry.a $$(AGENT_EXTRA_$(1))
+	$$(call agent_tool,$(1),gcc) -static -pthread -Wl,--gc-sections -Wl,--build-id -o $$@ \
+		build/agent/$(1)/agent-main.o $$(AGENT_EXTRA_$(1)) build/agent/$(1)/libferry.a /usr/lib/$$(triplet_$(1))/libzstd.a
+build/agents/ferry-agent-linux-$(1): build/agent/$(1)/ferry-agent | build/agents
+	$$(call agent_tool,$(1),strip) -o $$@.tmp $$< && mv $$@.tmp $$@
+build/agent/$(1):
+	mkdir -p $$@
+endef
+$(foreach a,$(AGENT_ARCHES),$(eval $(call AGENT_RULES,$(a))))
+
+build/agents:
+	mkdir -p $@
+
 # `make unit T="sync-delta job"` runs only those groups (build/san/unit -l).
 unit: build/san/unit
 	ASAN_OPTIONS=detect_leaks=1 ./build/san/unit $(T)
@@ -93,7 +137,7 @@ fuzz: $(FUZZERS)
 fuzz-smoke: $(FUZZERS)
 	tests/run-fuzz $(FUZZERS)
 
-check: build/san/unit build/san/ferry build/san/ferry-next $(FUZZERS)
+check: build/san/unit build/san/ferry build/san/ferry-next $(FUZZERS) $(AGENT_BUNDLE)
 	tests/run-all
 
 bench: ferry

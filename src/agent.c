@@ -23,13 +23,16 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "env-login.h"
 #include "ev.h"
 #include "fsx.h"
+#include "job-sup.h"
 #include "limits.h"
 #include "sig.h"
 #include "spawn.h"
@@ -762,4 +765,25 @@ int agent_main(void)
 	agent_end(&a);
 	conn_release(&a.c);
 	return a.code;
+}
+
+int agent_entry(int argc, char **argv)
+{
+	if (argc == 1)
+		return agent_main();
+	if (argc == 3 && strcmp(argv[1], "--cwd") == 0) {
+		agent_chdir_login(argv[2]);
+		return agent_main();
+	}
+	if (argc == 2 && strcmp(argv[1], "--build-id") == 0) {
+		printf("%s\n", ferry_build_id());
+		return 0;
+	}
+	if (argc == 2 && strcmp(argv[1], "--dump-env") == 0)
+		return loginenv_dump_self() < 0 ? 1 : 0;
+	if (argc == 3 && strcmp(argv[1], "supervise") == 0)
+		return job_supervise(argv[2], -1);
+	fprintf(stderr, "usage: ferry agent [--cwd DIR | --build-id | --dump-env | supervise JOBDIR]\n"
+		"(the agent speaks ferry's protocol on stdin/stdout; the client starts it)\n");
+	return EXIT_USAGE;
 }

@@ -79,6 +79,11 @@ void achan_done(struct achan *x);
 /* Runs a session on fds 0/1; returns the process exit code. */
 int agent_main(void);
 
+/* `ferry agent [--cwd DIR | --build-id | --dump-env | supervise JOBDIR]`,
+ * argv[0] being "agent": the one entry of both the client executable and
+ * the static agent (agent-main.c).  Returns the exit code. */
+int agent_entry(int argc, char **argv);
+
 /* `ferry agent --cwd DIR`: the boot script started the agent from inside
  * its own folder; back to DIR, the login folder ssh gave the session (or
  * $HOME, or /, when that is gone). */

@@ -10,33 +10,10 @@
 
 #include "agent.h"
 #include "cmd.h"
-#include "env-login.h"
 #include "fsx.h"
-#include "job-sup.h"
 #include "util.h"
 
 #include "banned.h"
-
-static int agent_entry(int argc, char **argv)
-{
-	if (argc == 1)
-		return agent_main();
-	if (argc == 3 && strcmp(argv[1], "--cwd") == 0) {
-		agent_chdir_login(argv[2]);
-		return agent_main();
-	}
-	if (argc == 2 && strcmp(argv[1], "--build-id") == 0) {
-		printf("%s\n", ferry_build_id());
-		return 0;
-	}
-	if (argc == 2 && strcmp(argv[1], "--dump-env") == 0)
-		return loginenv_dump_self() < 0 ? 1 : 0;
-	if (argc == 3 && strcmp(argv[1], "supervise") == 0)
-		return job_supervise(argv[2], -1);
-	fprintf(stderr, "usage: ferry agent [--cwd DIR | --build-id | --dump-env | supervise JOBDIR]\n"
-		"(the agent speaks ferry's protocol on stdin/stdout; the client starts it)\n");
-	return EXIT_USAGE;
-}
 
 int main(int argc, char **argv)
 {
