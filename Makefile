@@ -103,6 +103,8 @@ AGENT_EXTRA_x86_64 :=
 AGENT_EXTRA_aarch64 :=
 AGENT_EXTRA_ppc64le :=
 
+include mk/nvml.mk
+
 agents: $(AGENT_BUNDLE)
 
 define AGENT_RULES
@@ -143,9 +145,7 @@ check: build/san/unit build/san/ferry build/san/ferry-next $(FUZZERS) $(AGENT_BU
 bench: ferry
 	bench/exec
 
-install: ferry
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 ferry $(DESTDIR)$(PREFIX)/bin/ferry
+include mk/dist.mk
 
 clean:
 	rm -rf build ferry

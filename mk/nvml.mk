@@ -1,0 +1,1 @@
+# The NVML helper of the static agents (see src/nvml-helper.c).
