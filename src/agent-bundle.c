@@ -243,7 +243,7 @@ char *bundle_platforms(void)
 		qsort(names, k, sizeof(names[0]), cmp_str);
 		for (size_t i = 0; i < k; i++) {
 			if (b.len == 0 || buf_put(&b, " ", 1) == 0)
-				(void)buf_put_cstr(&b, names[i]);
+				(void)buf_put(&b, names[i], strlen(names[i]));
 			free(names[i]);
 		}
 	}
@@ -259,7 +259,8 @@ static char *host_file(const char *host, bool make)
 {
 	char *st = state_home();
 	char *dir = xasprintf("%s/hosts", st);
-	if (make && (dir_private(st, NULL) < 0 || dir_private(dir, NULL) < 0)) {
+	const char *why;
+	if (make && (dir_private(st, &why) != 0 || dir_private(dir, &why) != 0)) {
 		free(st);
 		free(dir);
 		return NULL;
@@ -267,7 +268,7 @@ static char *host_file(const char *host, bool make)
 	free(st);
 	struct buf b;
 	buf_init(&b, 4096);
-	(void)buf_put_cstr(&b, dir);
+	(void)buf_put(&b, dir, strlen(dir));
 	(void)buf_put(&b, "/", 1);
 	for (const unsigned char *c = (const unsigned char *)host; *c && b.len < 1024; c++) {
 		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
@@ -276,7 +277,7 @@ static char *host_file(const char *host, bool make)
 		} else {
 			char x[4];
 			snprintf(x, sizeof(x), "%%%02X", *c);
-			(void)buf_put_cstr(&b, x);
+			(void)buf_put(&b, x, strlen(x));
 		}
 	}
 	free(dir);
@@ -310,5 +311,13 @@ void host_platform_put(const char *host, const char *os, const char *arch)
 	char *line = xasprintf("%s %s\n", os, arch);
 	(void)write_cache_atomic(path, line, strlen(line), 0600);
 	free(line);
+	free(path);
+}
+
+void host_platform_forget(const char *host)
+{
+	char *path = host_file(host, false);
+	if (path != NULL)
+		(void)unlink(path);
 	free(path);
 }

@@ -46,5 +46,7 @@ int host_platform_get(const char *host, char *os, char *arch);
 /* Records it (best effort: a state folder that cannot be written only
  * costs a probe next time). */
 void host_platform_put(const char *host, const char *os, const char *arch);
+/* Drops it: it proved wrong. */
+void host_platform_forget(const char *host);
 
 #endif

@@ -62,6 +62,9 @@ static const char boot_dir_script[] =
 	"unset CDPATH; h=$PWD; "
 	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
 	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
+/* An agent id no folder has: the boot script then says what the host
+ * is (ids are VERSION-HEX). */
+#define BOOT_PROBE_ID "probe"
 static const char boot_run_script[] =
 	"if cd -P -- \"$d\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
 	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" 2>/dev/null && [ -O . ] && "
@@ -828,24 +831,20 @@ static int pick_agent(struct session *s, const char *os, const char *arch)
 	return strcmp(os, u.sysname) == 0 && strcmp(arch, u.machine) == 0 ? 0 : -1;
 }
 
-/* Uploads the agent for the platform the boot script reported.  0 or -1
- * with e set. */
-static int install_agent(struct session *s, const char *ctl_dir, const char *need, const struct session_opts *o,
-			 struct ferr *e)
+/* The boot script's "FERRY-BOOT need OS ARCH DIR": the agent for that
+ * platform.  0 the same agent as asked for (it is missing: install it),
+ * 1 another one (boot_cmd now names it: it may be there already), -1
+ * with e set when there is none. */
+static int pick_for_need(struct session *s, const char *need, struct ferr *e)
 {
-	char os[64] = "", arch[64] = "", dir[PRELUDE_LINE_MAX] = "";
-	char *self = NULL, *cmd = NULL, *out = NULL, *sum = NULL;
-	size_t len = 0;
-	int ret = -1;
-
-	/* "FERRY-BOOT need OS ARCH DIR" */
-	if (sscanf(need, "FERRY-BOOT need %63s %63s %4095[^\n]", os, arch, dir) < 2) {
+	char os[64] = "", arch[64] = "";
+	if (sscanf(need, "FERRY-BOOT need %63s %63s", os, arch) < 2) {
 		ferr_set(e, EXIT_PROTO, NULL, "unexpected answer from the server '%s': %s", s->label, need);
 		return -1;
 	}
 	snprintf(s->platform[0], sizeof(s->platform[0]), "%s", os);
 	snprintf(s->platform[1], sizeof(s->platform[1]), "%s", arch);
-	const char *old_id = s->agent_id;
+	char *old_id = s->agent_id;
 	s->agent_id = NULL;
 	if (pick_agent(s, os, arch) < 0) {
 		char *have = bundle_platforms();
@@ -858,15 +857,25 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		free(h);
 		free(have);
 		free(bd);
-		free((char *)old_id);
+		free(old_id);
 		return -1;
 	}
-	/* Another agent than the guess: the boot command names its folder. */
-	if (old_id == NULL || strcmp(old_id, s->agent_id) != 0) {
+	int changed = old_id == NULL || strcmp(old_id, s->agent_id) != 0;
+	free(old_id);
+	if (changed) {
 		free(s->boot_cmd);
 		s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
 	}
-	free((char *)old_id);
+	return changed;
+}
+
+/* Uploads the agent pick_for_need chose.  0 or -1 with e set. */
+static int install_agent(struct session *s, const char *ctl_dir, const struct session_opts *o, struct ferr *e)
+{
+	char *self = NULL, *cmd = NULL, *out = NULL, *sum = NULL;
+	size_t len = 0;
+	int ret = -1;
+
 	char exe[4096];
 	const char *src = s->agent_path;
 	if (src == NULL) {
@@ -950,7 +959,6 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		char *end = strchr(res + 21, '\n');
 		s->agent_where = xstrndup(res + 21, end ? (size_t)(end - res - 21) : strlen(res + 21));
 		s->installed = true;
-		host_platform_put(s->cfg->host, os, arch);
 		ret = 0;
 	} else if (res != NULL && strncmp(res, "FERRY-BOOT fail ", 16) == 0) {
 		/* "FERRY-BOOT fail STAGE DIR DETAIL...": the server wrote it, so
@@ -1102,6 +1110,7 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 {
 	char *boot = NULL;
 	int ret = -1;
+	bool installed = false, repicked = false, learned = false, probed = false;
 
 	for (int attempt = 0;; attempt++) {
 		if (attempt > 0) {
@@ -1119,6 +1128,8 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 		if (r == 1) {
 			/* No prompt comes after this: ssh is through. */
 			tty_take_back(&s->lend);
+			if (learned)
+				host_platform_put(s->cfg->host, s->platform[0], s->platform[1]);
 			break;
 		}
 		if (r == -2)
@@ -1129,7 +1140,29 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 					 "the server '%s' printed too much before starting the agent", s->label);
 				goto out;
 			}
-			session_lost(s, false, e);
+			int st = reap(s);
+			/* 126: the agent the host's record named is there but
+			 * cannot run (the name now leads to a machine of another
+			 * kind, sharing the home): ask the boot script what the
+			 * host is, once, with an id no agent folder has. */
+			if (s->cfg->kind == TARGET_SSH && !probed && WIFEXITED(st) && WEXITSTATUS(st) == 126) {
+				probed = true;
+				host_platform_forget(s->cfg->host);
+				buf_reset(&s->ssh_err);
+				free(s->agent_id);
+				s->agent_id = xstrdup(BOOT_PROBE_ID);
+				free(s->boot_cmd);
+				s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
+				tty_take_back(&s->lend);
+				conn_release(&s->c);
+				conn_init(&s->c, -1, -1);
+				child_close(&s->proc);
+				continue;
+			}
+			if (s->cfg->kind == TARGET_LOCAL)
+				session_lost(s, false, e);
+			else
+				classify_ssh_failure(s, st, false, e);
 			goto out;
 		}
 		/* A FERRY-BOOT line: the agent is missing. */
@@ -1138,12 +1171,23 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 		conn_release(&s->c);
 		conn_init(&s->c, -1, -1);
 		child_close(&s->proc);
-		if (attempt > 0) {
+		if (installed) {
 			ferr_set(e, EXIT_REMOTE, NULL, "the agent was installed on '%s' but does not start: %s", s->label, boot);
 			goto out;
 		}
-		if (install_agent(s, s->ctl_dir, boot, &s->opts, e) < 0)
+		int pr = pick_for_need(s, boot, e);
+		if (pr < 0)
 			goto out;
+		learned = true;
+		/* Another platform than guessed: its agent may be there
+		 * already (a home shared by hosts of both kinds). */
+		if (pr == 1 && !repicked) {
+			repicked = true;
+		} else {
+			if (install_agent(s, s->ctl_dir, &s->opts, e) < 0)
+				goto out;
+			installed = true;
+		}
 		free(boot);
 		boot = NULL;
 	}
