@@ -752,6 +752,8 @@ int agent_main(void)
 		conn_release(&a.c);
 		return 1;
 	}
+	(void)conn_flush(&a.c);	/* our hello first */
+	agent_prune_versions();
 	a.ev = ev_new();
 	a.hooks = (struct conn_hooks){ .divert = divert, .wait = seq_wait, .arg = &a, .chan = 0 };
 	a.ch[0] = (struct achan){ .a = &a, .used = true };

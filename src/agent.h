@@ -84,6 +84,10 @@ int agent_main(void);
  * the static agent (agent-main.c).  Returns the exit code. */
 int agent_entry(int argc, char **argv);
 
+/* Removes the other agent versions beside this one that no process of
+ * ours runs, at most once every AGENT_PRUNE_EVERY_S (agent-prune.c). */
+void agent_prune_versions(void);
+
 /* `ferry agent --cwd DIR`: the boot script started the agent from inside
  * its own folder; back to DIR, the login folder ssh gave the session (or
  * $HOME, or /, when that is gone). */

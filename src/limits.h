@@ -179,6 +179,12 @@
 /* How much of a bundle agent is read to find its build id and machine:
  * the ELF header, program headers and notes lie in its first page. */
 #define AGENT_HEAD_MAX		(64 * 1024)
+/* The folders the boot script may install the agent in (agent_dir, or
+ * the cache, runtime, /dev/shm, $TMPDIR and /var/tmp ones): the install
+ * rounds (one more each time a write fails half way). */
+#define BOOT_CANDIDATES_MAX	5
+/* How often an agent looks for other versions beside it to remove. */
+#define AGENT_PRUNE_EVERY_S	(24 * 3600)
 
 /* names.c: users and hosts without NSS in the process. */
 #define NAMES_FIELD_MAX		256	/* a user name, a passwd field */

@@ -48,52 +48,79 @@
 
 /* Runs in the user's login shell as `sh -c BOOT ferry-boot ID DIR`.
  *
- * The agent folder DIR is resolved once, by `cd -P`: from then on the
- * shell's working directory is that folder itself, whatever another user
- * does to the path that led there (a symlink flipped in a shared
- * /data/lab/...), and everything else is relative to it.  It must be
- * ours, and is made private (0700) before anything in it is trusted: no
- * one else can then add, remove or rename its entries, so ID/ferry cannot
- * change between the checks and the exec.  CDPATH would make `cd` search
- * elsewhere (and print), so it goes.  The agent is told the login folder
- * ($PWD before the cd) and goes back there: the commands it runs and the
+ * DIR is agent_dir from ferry.ini; without one, the candidate folders
+ * are tried in order (docs/agents.md): the cache folder in the home, then
+ * the runtime folder, /dev/shm, $TMPDIR and /var/tmp, for a home that is
+ * mounted noexec, full or over quota.  The warm path looks for ID in each
+ * with builtins only (no process): a `[ -d ]` each.
+ *
+ * Each candidate is resolved once, by `cd -P`: from then on the shell's
+ * working directory is that folder itself, whatever another user does to
+ * the path that led there (a symlink flipped in a shared /data/lab/...),
+ * and everything else is relative to it.  It must be ours, and is made
+ * private (0700) before anything in it is trusted: no one else can then
+ * add, remove or rename its entries, so ID/ferry cannot change between
+ * the checks and the exec.  A folder in /tmp another user made first is
+ * theirs: skipped, never used.  CDPATH would make `cd` search elsewhere
+ * (and print), so it goes.  The agent is told the login folder ($PWD
+ * before the cd) and goes back there: the commands it runs and the
  * startup files it reads see the folder ssh gave them. */
 static const char boot_dir_script[] =
-	"unset CDPATH; h=$PWD; "
-	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
-	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
+	"unset CDPATH; h=$PWD; id=$1; ad=$2; "
+	"tilde() { case $c in \"~/\"*) c=$HOME/${c#\"~/\"};; \"~\") c=$HOME;; esac; }; "
+	"each() { if [ -n \"$ad\" ]; then $1 \"$ad\"; else "
+	"$1 \"${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent\"; "
+	"[ -z \"$XDG_RUNTIME_DIR\" ] || $1 \"$XDG_RUNTIME_DIR/ferry/agent\"; "
+	"$1 \"/dev/shm/ferry-agent-$USER\"; $1 \"${TMPDIR:-/tmp}/ferry-agent-$USER\"; $1 \"/var/tmp/ferry-agent-$USER\"; fi; }; "
+	"back() { cd -- \"$h\" 2>/dev/null || cd /; }; ";
 /* An agent id no folder has: the boot script then says what the host
  * is (ids are VERSION-HEX). */
 #define BOOT_PROBE_ID "probe"
 static const char boot_run_script[] =
-	"if cd -P -- \"$d\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
-	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" 2>/dev/null && [ -O . ] && "
-	"[ -f ferry ] && [ ! -h ferry ] && [ -O ferry ] && [ -x ferry ]; then exec ./ferry agent --cwd \"$h\"; fi; "
-	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$d\"";
-/* `sh -c INSTALL ferry-boot ID DIR CKSUM`, the binary on stdin: the same
- * one resolution of DIR, then everything relative to it.  An ID entry
- * that is not a folder of ours (a symlink, another user's folder, left
- * from before DIR was private) is refused, not followed. */
+	"run() { c=$1; tilde; [ -d \"$c/$id\" ] || return 0; "
+	"if cd -P -- \"$c\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
+	"[ -d \"$id\" ] && [ ! -h \"$id\" ] && cd -P -- \"$id\" 2>/dev/null && [ -O . ] && "
+	"[ -f ferry ] && [ ! -h ferry ] && [ -O ferry ] && [ -x ferry ]; then exec ./ferry agent --cwd \"$h\"; fi; back; }; "
+	"each run; c=${ad:-${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent}; tilde; "
+	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$c\"";
+/* `sh -c INSTALL ferry-boot ID DIR CKSUM SKIP`, the agent on stdin: into
+ * the first candidate (after the first SKIP) where it can be written,
+ * checked and run.  The upload is read once, into the first folder that
+ * takes it, and copied from there to the next ones; a write that fails
+ * half way (quota) has lost the rest of stdin: "again K" asks the client
+ * to send it again, to the candidates after the K-th.  Every candidate
+ * given up says why ("skip DIR REASON"); fields are tab-separated.  An ID
+ * entry that is not a folder of ours (a symlink, another user's folder,
+ * left from before DIR was private) is refused, not followed. */
 static const char boot_install_script[] =
-	"t=; "
-	"fail() { printf 'FERRY-BOOT fail %s %s %s\\n' \"$1\" \"$d\" \"$2\"; [ -z \"$t\" ] || rm -f \"$t\"; exit 0; }; "
-	"mkdir -p -- \"$d\" 2>/dev/null || fail mkdir \"cannot create it\"; "
-	"cd -P -- \"$d\" 2>/dev/null || fail mkdir \"cannot enter it\"; "
-	"[ -O . ] || fail owner \"it belongs to another user\"; "
-	"chmod 700 . || fail chmod \"cannot make it private\"; "
-	"t=./.upload.$$; rm -f \"$t\"; "
-	"e=$(cat 2>&1 >\"$t\") || fail write \"$e\"; "
-	"[ \"$(cksum <\"$t\")\" = \"$3\" ] || fail checksum \"upload corrupted\"; "
-	"chmod 700 \"$t\" || fail chmod \"cannot chmod\"; "
-	"v=$(\"$t\" agent --build-id 2>&1) ; [ \"$v\" = \"$1\" ] || fail exec \"$v\"; "
-	"if [ -h \"$1\" ] || [ -e \"$1\" ]; then "
-	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && [ -O \"$1\" ] || fail owner \"$1 in it belongs to another user or is no folder\"; "
-	"else mkdir -- \"$1\" || fail rename \"cannot create $1 in it\"; fi; "
-	"chmod 700 -- \"$1\" || fail chmod \"cannot make $1 private\"; "
-	"if [ -h \"$1/ferry\" ]; then rm -f -- \"$1/ferry\"; fi; "
-	"[ ! -d \"$1/ferry\" ] || fail rename \"$1/ferry in it is a folder\"; "
-	"mv -f -- \"$t\" \"$1/ferry\" || fail rename \"cannot move into $d/$1\"; "
-	"printf 'FERRY-BOOT installed %s\\n' \"$d/$1/ferry\"";
+	"sum=$3; sk=${4:-0}; k=0; src=; t=; "
+	"skip() { printf 'FERRY-BOOT skip\\t%s\\t%s\\n' \"$c\" \"$1\"; "
+	"[ -z \"$t\" ] || [ \"$t\" = \"$src\" ] || rm -f -- \"$t\"; t=; back; }; "
+	"inst() { c=$1; tilde; k=$((k+1)); [ \"$k\" -gt \"$sk\" ] || return 0; "
+	"mkdir -p -- \"$c\" 2>/dev/null || { skip \"cannot create it\"; return; }; "
+	"cd -P -- \"$c\" 2>/dev/null || { skip \"cannot enter it\"; return; }; "
+	"[ -O . ] || { skip \"it belongs to another user\"; return; }; "
+	"chmod 700 . 2>/dev/null || { skip \"cannot make it private\"; return; }; "
+	"t=$PWD/.upload.$$; rm -f -- \"$t\"; "
+	"if [ -z \"$src\" ]; then "
+	"e=$(cat 2>&1 >\"$t\") || { rm -f -- \"$t\"; printf 'FERRY-BOOT again\\t%s\\t%s\\t%s\\n' \"$k\" \"$c\" \"$e\" | tr -d '\\r'; exit 0; }; "
+	"[ \"$(cksum <\"$t\")\" = \"$sum\" ] || { rm -f -- \"$t\"; printf 'FERRY-BOOT fail\\tchecksum\\t%s\\tupload corrupted\\n' \"$c\"; exit 0; }; "
+	"src=$t; "
+	"else e=$(cp -- \"$src\" \"$t\" 2>&1) || { skip \"cannot write there: $e\"; return; }; fi; "
+	"chmod 700 -- \"$t\" || { skip \"cannot chmod\"; return; }; "
+	"v=$(\"$t\" agent --build-id 2>&1); [ \"$v\" = \"$id\" ] || { skip \"cannot run programs there: $(printf '%s' \"$v\" | tr '\\n\\t' '  ')\"; return; }; "
+	"if [ -h \"$id\" ] || [ -e \"$id\" ]; then "
+	"[ -d \"$id\" ] && [ ! -h \"$id\" ] && [ -O \"$id\" ] || { skip \"$id in it belongs to another user or is no folder\"; return; }; "
+	"else mkdir -- \"$id\" 2>/dev/null || { skip \"cannot create $id in it\"; return; }; fi; "
+	"chmod 700 -- \"$id\" || { skip \"cannot make $id private\"; return; }; "
+	"if [ -h \"$id/ferry\" ]; then rm -f -- \"$id/ferry\"; fi; "
+	"[ ! -d \"$id/ferry\" ] || { skip \"$id/ferry in it is a folder\"; return; }; "
+	"mv -f -- \"$t\" \"$id/ferry\" || { skip \"cannot move into $c/$id\"; return; }; "
+	"[ \"$t\" = \"$src\" ] || rm -f -- \"$src\"; "
+	"printf 'FERRY-BOOT installed\\t%s\\n' \"$c/$id/ferry\"; exit 0; }; "
+	"each inst; [ -z \"$src\" ] || rm -f -- \"$src\"; "
+	"[ -n \"$src\" ] || [ \"$k\" -le \"$sk\" ] || cat >/dev/null; "
+	"printf 'FERRY-BOOT fail\\tnowhere\\t-\\tno candidate folder took it\\n'";
 
 /* Sleeps ms, or until one of the signals that stop ferry: 0 or it. */
 static int nap_or_signal(uint64_t ms)
@@ -283,19 +310,23 @@ char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batc
 	return w;
 }
 
-static char *boot_command(const struct config *cfg, const char *id, const char *body, const char *extra_arg)
+/* `exec sh -c SCRIPT ferry-boot ID DIR [ARG...]`, each word quoted. */
+static char *boot_command(const struct config *cfg, const char *id, const char *body, const char *arg3,
+			  const char *arg4)
 {
 	char *script = xasprintf("%s%s", boot_dir_script, body);
 	char *qs = sh_quote(script);
 	char *qid = sh_quote(id);
 	char *qdir = sh_quote(cfg->agent_dir ? cfg->agent_dir : "");
-	char *qx = extra_arg ? sh_quote(extra_arg) : xstrdup("");
-	char *cmd = xasprintf("exec sh -c %s ferry-boot %s %s %s", qs, qid, qdir, qx);
+	char *q3 = arg3 ? sh_quote(arg3) : xstrdup("");
+	char *q4 = arg4 ? sh_quote(arg4) : xstrdup("");
+	char *cmd = xasprintf("exec sh -c %s ferry-boot %s %s %s %s", qs, qid, qdir, q3, q4);
 	free(script);
 	free(qs);
 	free(qid);
 	free(qdir);
-	free(qx);
+	free(q3);
+	free(q4);
 	return cmd;
 }
 
@@ -864,40 +895,47 @@ static int pick_for_need(struct session *s, const char *need, struct ferr *e)
 	free(old_id);
 	if (changed) {
 		free(s->boot_cmd);
-		s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
+		s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL, NULL);
 	}
 	return changed;
 }
 
-/* Uploads the agent pick_for_need chose.  0 or -1 with e set. */
-static int install_agent(struct session *s, const char *ctl_dir, const struct session_opts *o, struct ferr *e)
+/* The tab-separated fields of one "FERRY-BOOT WORD\t..." line of the
+ * install script (the server wrote it: any may be missing). */
+static int boot_fields(const char *line, size_t len, char *f[4])
 {
-	char *self = NULL, *cmd = NULL, *out = NULL, *sum = NULL;
-	size_t len = 0;
-	int ret = -1;
+	int n = 0;
+	const char *p = line, *end = line + len;
+	while (n < 4 && p <= end) {
+		const char *tab = memchr(p, '\t', (size_t)(end - p));
+		const char *stop = tab ? tab : end;
+		f[n++] = xstrndup(p, (size_t)(stop - p));
+		if (tab == NULL)
+			break;
+		p = tab + 1;
+	}
+	return n;
+}
 
-	char exe[4096];
-	const char *src = s->agent_path;
-	if (src == NULL) {
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = '\0';
-		src = exe;
-	}
-	if (src[0] == '\0' || read_file(src, AGENT_UPLOAD_MAX, &self, &len) < 0) {
-		ferr_set(e, EXIT_OSERR, NULL, "cannot read the agent '%s' to upload it", src);
-		goto out;
-	}
-	sum = xasprintf("%u %zu", posix_cksum(self, len), len);
-	cmd = boot_command(s->cfg, s->agent_id, boot_install_script, sum);
+/* Runs the install script once (candidates after the first skip): its
+ * stdout in *out.  0, or -1 with e set (ssh failed, interrupted). */
+static int run_install(struct session *s, const char *ctl_dir, const struct session_opts *o, const char *self,
+		       size_t len, const char *sum, int skip, char **out, struct ferr *e)
+{
+	char sk[16];
+	snprintf(sk, sizeof(sk), "%d", skip);
+	char *cmd = boot_command(s->cfg, s->agent_id, boot_install_script, sum, sk);
 	char **argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, cmd);
+	free(cmd);
 	struct child ch;
 	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
 	struct tty_lend lend = { .fd = -1 };
 	int r = spawn(argv, &so, &ch);
 	free_words(argv);
+	*out = NULL;
 	if (r < 0) {
 		ferr_set(e, EXIT_OSERR, NULL, "cannot start ssh: %s", strerror(-r));
-		goto out;
+		return -1;
 	}
 	if (!o->batch)
 		tty_lend(&lend, ch.pid);
@@ -946,57 +984,126 @@ static int install_agent(struct session *s, const char *ctl_dir, const struct se
 	child_close(&ch);
 	wait_child(ch.pid, &st);
 	tty_take_back(&lend);
-	out = ob.len ? xstrndup((const char *)ob.data, ob.len) : xstrdup("");	/* an empty buf has no data */
+	*out = ob.len ? xstrndup((const char *)ob.data, ob.len) : xstrdup("");	/* an empty buf has no data */
 	buf_release(&ob);
+	int ret = 0;
 	if (stop) {
 		ferr_set(e, 128 + stop, "the agent was not installed; the next command tries again",
 			 "interrupted while installing the agent on '%s'", s->label);
-		buf_release(&eb);
-		goto out;
-	}
-	char *res = strstr(out, "FERRY-BOOT ");
-	if (res != NULL && strncmp(res, "FERRY-BOOT installed ", 21) == 0) {
-		char *end = strchr(res + 21, '\n');
-		s->agent_where = xstrndup(res + 21, end ? (size_t)(end - res - 21) : strlen(res + 21));
-		s->installed = true;
-		ret = 0;
-	} else if (res != NULL && strncmp(res, "FERRY-BOOT fail ", 16) == 0) {
-		/* "FERRY-BOOT fail STAGE DIR DETAIL...": the server wrote it, so
-		 * every field is optional as far as we are concerned. */
-		char stage[32] = "", fdir[PRELUDE_LINE_MAX] = "";
-		int got = sscanf(res, "FERRY-BOOT fail %31s %4095s", stage, fdir);
-		const char *detail = res + strcspn(res, "\n");
-		if (got == 2) {
-			const char *d = strstr(res, fdir);
-			if (d != NULL && d + strlen(fdir) <= detail)
-				detail = d + strlen(fdir);
-		}
-		while (*detail == ' ')
-			detail++;
-		char *det = xstrndup(detail, strcspn(detail, "\n"));
-		const char *fix = "set agent_dir in ferry.ini to a folder on the server where you can write and run programs";
-		if (strstr(res, "No space left") || strstr(res, "Disk quota"))
-			ferr_set(e, EXIT_REMOTE, fix, "disk full on %s while installing the agent in '%s'", s->label, fdir);
-		else if (strcmp(stage, "exec") == 0 && strstr(res, "Permission denied"))
-			ferr_set(e, EXIT_REMOTE, fix, "cannot run programs from '%s' on %s (is it mounted noexec?)", fdir, s->label);
-		else if (strcmp(stage, "exec") == 0)
-			ferr_set(e, EXIT_REMOTE, s->agent_path ? "the server's kernel may be too old for it (docs/kernel.md)" : "the server may lack the C library this ferry was built against: use the static agents (`make agents`)",
-				 "the uploaded agent does not run on %s: %s", s->label, det);
-		else
-			ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent in '%s' on %s (%s): %s", fdir, s->label, stage, det);
-		free(det);
-	} else if (wr < 0 || WIFSIGNALED(st) || WEXITSTATUS(st) == 255) {
+		ret = -1;
+	} else if (strstr(*out, "FERRY-BOOT ") == NULL && (wr < 0 || WIFSIGNALED(st) || WEXITSTATUS(st) == 255)) {
 		struct session tmp = { .label = s->label, .ssh_err = eb };
 		classify_ssh_failure(&tmp, st, false, e);
 		eb = tmp.ssh_err;
-	} else {
-		ferr_set(e, EXIT_REMOTE, NULL, "installing the agent on %s failed without a reason", s->label);
+		ret = -1;
 	}
 	buf_release(&eb);
+	return ret;
+}
+
+/* The error for an install that found no folder: the reasons each
+ * candidate gave (why: "DIR: REASON; ..."), the most telling first. */
+static void install_failed(struct session *s, const char *why, struct ferr *e)
+{
+	const char *fix = "set agent_dir in ferry.ini to a folder on the server where you can write and run programs";
+	bool one = s->cfg->agent_dir != NULL && s->cfg->agent_dir[0] != '\0';
+	if (strstr(why, "No space left") || strstr(why, "Disk quota"))
+		ferr_set(e, EXIT_REMOTE, fix, "disk full on %s while installing the agent: %s", s->label, why);
+	else if (one && strstr(why, "cannot run programs there") && strstr(why, "Permission denied"))
+		ferr_set(e, EXIT_REMOTE, fix, "cannot run programs from '%s' on %s (is it mounted noexec?)", s->cfg->agent_dir,
+			 s->label);
+	else if (strstr(why, "cannot run programs there") && !strstr(why, "Permission denied"))
+		ferr_set(e, EXIT_REMOTE, s->agent_path ? "the server's kernel may be too old for it (docs/kernel.md)" : "the server may lack the C library this ferry was built against: use the static agents (`make agents`)",
+			 "the uploaded agent does not run on %s: %s", s->label, why);
+	else
+		ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent on %s (noexec or full folders?): %s", s->label, why);
+}
+
+/* Uploads the agent pick_for_need chose.  0 or -1 with e set. */
+static int install_agent(struct session *s, const char *ctl_dir, const struct session_opts *o, struct ferr *e)
+{
+	char *self = NULL, *sum = NULL;
+	size_t len = 0;
+	int ret = -1;
+	char exe[4096];
+	const char *src = s->agent_path;
+	if (src == NULL) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		src = exe;
+	}
+	if (src[0] == '\0' || read_file(src, AGENT_UPLOAD_MAX, &self, &len) < 0) {
+		ferr_set(e, EXIT_OSERR, NULL, "cannot read the agent '%s' to upload it", src);
+		return -1;
+	}
+	sum = xasprintf("%u %zu", posix_cksum(self, len), len);
+	struct buf why;
+	buf_init(&why, PRELUDE_MAX);
+	int skip = 0;
+	for (int round = 0; round < BOOT_CANDIDATES_MAX; round++) {
+		char *out = NULL;
+		if (run_install(s, ctl_dir, o, self, len, sum, skip, &out, e) < 0) {
+			free(out);
+			goto out;
+		}
+		int again = -1;
+		bool done = false;
+		for (const char *l = out; *l && !done; l += strcspn(l, "\n"), l += *l == '\n') {
+			size_t ll = strcspn(l, "\n");
+			if (ll < 11 || memcmp(l, "FERRY-BOOT ", 11) != 0)
+				continue;
+			char *f[4] = { NULL };
+			int nf = boot_fields(l + 11, ll - 11, f);
+			if (nf >= 3 && strcmp(f[0], "skip") == 0) {
+				char *line = xasprintf("%s%s: %s", why.len ? "; " : "", f[1], f[2]);
+				(void)buf_put(&why, line, strlen(line));
+				free(line);
+			} else if (nf >= 3 && strcmp(f[0], "again") == 0) {
+				char *line = xasprintf("%s%s: %s", why.len ? "; " : "", f[2], nf > 3 ? f[3] : "write failed");
+				(void)buf_put(&why, line, strlen(line));
+				free(line);
+				/* 1..BOOT_CANDIDATES_MAX, a decimal. */
+				if (strlen(f[1]) == 1 && f[1][0] >= '1' && f[1][0] <= '0' + BOOT_CANDIDATES_MAX)
+					again = f[1][0] - '0';
+			} else if (nf >= 2 && strcmp(f[0], "installed") == 0) {
+				s->agent_where = xstrdup(f[1]);
+				s->installed = true;
+				done = true;
+				ret = 0;
+			} else if (nf >= 2 && strcmp(f[0], "fail") == 0) {
+				char *w = why.len ? xstrndup((const char *)why.data, why.len) : xstrdup("");
+				if (strcmp(f[1], "checksum") == 0)
+					ferr_set(e, EXIT_REMOTE, "try again; if it keeps happening, the link corrupts data",
+						 "the agent upload to %s arrived corrupted", s->label);
+				else
+					install_failed(s, w[0] ? w : (nf >= 4 ? f[3] : "no reason given"), e);
+				free(w);
+				done = true;
+			}
+			for (int i = 0; i < nf; i++)
+				free(f[i]);
+		}
+		free(out);
+		if (done && ret == 0 && why.len) {
+			/* Not where the user looks first: say where, and why. */
+			char *w = why.len ? xstrndup((const char *)why.data, why.len) : xstrdup("");
+			char *shown = str_visible_lines(w, strlen(w));
+			warn_msg("installed the agent on %s in %s (%s)", s->label, s->agent_where, shown);
+			free(shown);
+			free(w);
+		}
+		if (done)
+			goto out;
+		if (again < 0) {
+			ferr_set(e, EXIT_REMOTE, NULL, "installing the agent on %s failed without a reason", s->label);
+			goto out;
+		}
+		skip = again;
+	}
+	ferr_set(e, EXIT_REMOTE, NULL, "installing the agent on %s kept failing", s->label);
 out:
+	buf_release(&why);
 	free(self);
-	free(cmd);
-	free(out);
 	free(sum);
 	return ret;
 }
@@ -1089,7 +1196,7 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 			snprintf(s->platform[1], sizeof(s->platform[1]), "%.63s", u.machine);
 		}
 		(void)pick_agent(s, s->platform[0], s->platform[1]);
-		s->boot_cmd = boot_command(cfg, s->agent_id, boot_run_script, NULL);
+		s->boot_cmd = boot_command(cfg, s->agent_id, boot_run_script, NULL, NULL);
 	}
 	hello_init_self(&me);
 	hello_encode(&me, &s->hello);
@@ -1152,7 +1259,7 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 				free(s->agent_id);
 				s->agent_id = xstrdup(BOOT_PROBE_ID);
 				free(s->boot_cmd);
-				s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
+				s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL, NULL);
 				tty_take_back(&s->lend);
 				conn_release(&s->c);
 				conn_init(&s->c, -1, -1);

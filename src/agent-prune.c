@@ -1,0 +1,144 @@
+/*
+ * agent-prune.c - old agent versions go once nothing runs them.
+ *
+ * Every build of ferry installs its agent in a folder of its own,
+ * AGENTDIR/VERSION-HEX/ferry; without pruning, each upgrade leaves 2 MB
+ * behind for good.  At most once a day (a stamp file in AGENTDIR), an
+ * agent removes the other versions' folders that no process of this user
+ * runs: a live session or a running job's supervisor keeps its version
+ * (/proc/PID/exe names it).  Only folders of ours in a private AGENTDIR,
+ * only names shaped like an agent id, never through a link.
+ */
+#define _GNU_SOURCE
+#include "agent.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "limits.h"
+#include "util.h"
+
+#include "banned.h"
+
+/* VERSION-HEX, as ferry_build_id() makes them: a '-', then 12 hex. */
+static bool agent_id_shaped(const char *n)
+{
+	const char *dash = strrchr(n, '-');
+	if (n[0] == '.' || dash == NULL || dash == n || strlen(dash + 1) != 12)
+		return false;
+	for (const char *c = dash + 1; *c; c++)
+		if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+			return false;
+	return true;
+}
+
+/* Does a process of ours run an executable under dir/name/? */
+static bool in_use(const char *dir, const char *name)
+{
+	char *prefix = xasprintf("%s/%s/", dir, name);
+	size_t pl = strlen(prefix);
+	bool used = false;
+	DIR *d = opendir("/proc");
+	struct dirent *de;
+	uid_t me = getuid();
+	while (d != NULL && !used && (de = readdir(d)) != NULL) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9')
+			continue;
+		char p[300], exe[4096];
+		struct stat st;
+		snprintf(p, sizeof(p), "/proc/%s", de->d_name);
+		if (stat(p, &st) < 0 || st.st_uid != me)
+			continue;
+		snprintf(p, sizeof(p), "/proc/%s/exe", de->d_name);
+		ssize_t n = readlink(p, exe, sizeof(exe) - 1);
+		if (n > 0) {
+			exe[n] = '\0';
+			used = strncmp(exe, prefix, pl) == 0;
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	free(prefix);
+	return used;
+}
+
+/* Removes dfd/name/: its files (an agent folder holds no folders), then
+ * itself. */
+static void remove_version(int dfd, const char *name)
+{
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	struct stat st;
+	DIR *d = fstat(fd, &st) == 0 && st.st_uid == getuid() ? fdopendir(fd) : NULL;
+	if (d == NULL) {
+		close(fd);
+		return;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL)
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+			(void)unlinkat(fd, de->d_name, 0);
+	closedir(d);
+	(void)unlinkat(dfd, name, AT_REMOVEDIR);
+}
+
+void agent_prune_versions(void)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return;
+	exe[n] = '\0';
+	/* AGENTDIR/ID/ferry */
+	char *s1 = strrchr(exe, '/');
+	if (s1 == NULL || strcmp(s1, "/ferry") != 0)
+		return;
+	*s1 = '\0';
+	char *s2 = strrchr(exe, '/');
+	if (s2 == NULL || s2 == exe || !agent_id_shaped(s2 + 1))
+		return;
+	*s2 = '\0';
+	const char *self_id = s2 + 1, *dir = exe;
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0)
+		return;
+	struct stat st;
+	if (fstat(dfd, &st) < 0 || st.st_uid != getuid() || (st.st_mode & 077) != 0)
+		goto out;
+	time_t now = time(NULL);
+	if (fstatat(dfd, ".pruned", &st, AT_SYMLINK_NOFOLLOW) == 0 && now - st.st_mtime < AGENT_PRUNE_EVERY_S &&
+	    st.st_mtime <= now)
+		goto out;
+	int sfd = openat(dfd, ".pruned", O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (sfd < 0)
+		goto out;
+	(void)futimens(sfd, NULL);
+	close(sfd);
+	int fd2 = dup(dfd);
+	DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
+	if (d == NULL) {
+		if (fd2 >= 0)
+			close(fd2);
+		goto out;
+	}
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (!agent_id_shaped(de->d_name) || strcmp(de->d_name, self_id) == 0)
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
+			continue;
+		if (!in_use(dir, de->d_name))
+			remove_version(dfd, de->d_name);
+	}
+	closedir(d);
+out:
+	close(dfd);
+}
