@@ -64,8 +64,10 @@ int nvml_wire_sample_decode(const uint8_t *p, size_t n, int32_t *code,
 		cnt = rd_u32(&r);
 	if (cnt > MON_GPUS_MAX || cnt > rd_left(&r) / GPU_MIN_BYTES)
 		rd_fail(&r);
-	if (!rd_ok(&r))
+	if (!rd_ok(&r) || *code != 0) {
+		rd_expect_end(&r);
 		goto out;
+	}
 	g = xcalloc(cnt ? cnt : 1, sizeof(*g));
 	for (; have < cnt && rd_ok(&r); have++) {
 		struct mon_gpu *gp = &g[have];
