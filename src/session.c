@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-bundle.h"
 #include "ev.h"
 #include "fsx.h"
 #include "limits.h"
@@ -279,11 +280,11 @@ char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batc
 	return w;
 }
 
-static char *boot_command(const struct config *cfg, const char *body, const char *extra_arg)
+static char *boot_command(const struct config *cfg, const char *id, const char *body, const char *extra_arg)
 {
 	char *script = xasprintf("%s%s", boot_dir_script, body);
 	char *qs = sh_quote(script);
-	char *qid = sh_quote(ferry_build_id());
+	char *qid = sh_quote(id);
 	char *qdir = sh_quote(cfg->agent_dir ? cfg->agent_dir : "");
 	char *qx = extra_arg ? sh_quote(extra_arg) : xstrdup("");
 	char *cmd = xasprintf("exec sh -c %s ferry-boot %s %s %s", qs, qid, qdir, qx);
@@ -597,16 +598,31 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE };
 
 	if (s->cfg->kind == TARGET_LOCAL) {
-		char self[4096];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0) {
-			ferr_set(e, EXIT_OSERR, NULL, "cannot find the ferry executable: %s", strerror(errno));
-			return -1;
+		/* FERRY_LOCAL_AGENT: another agent executable for the local
+		 * target, with leading words (`qemu-aarch64-static PATH`):
+		 * how the static agents are tested without a server. */
+		const char *alt = getenv("FERRY_LOCAL_AGENT");
+		int nw = 0;
+		if (alt != NULL && *alt != '\0') {
+			nw = split_words(alt, &argv);
+			if (nw <= 0) {
+				ferr_set(e, EXIT_USAGE, NULL, "FERRY_LOCAL_AGENT is not a command: '%s'", alt);
+				return -1;
+			}
+			argv = xrealloc(argv, ((size_t)nw + 2) * sizeof(char *));
+		} else {
+			char self[4096];
+			ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+			if (n <= 0) {
+				ferr_set(e, EXIT_OSERR, NULL, "cannot find the ferry executable: %s", strerror(errno));
+				return -1;
+			}
+			self[n] = '\0';
+			argv = xcalloc(3, sizeof(char *));
+			argv[nw++] = xstrdup(self);
 		}
-		self[n] = '\0';
-		argv = xcalloc(3, sizeof(char *));
-		argv[0] = xstrdup(self);
-		argv[1] = xstrdup("agent");
+		argv[nw++] = xstrdup("agent");
+		argv[nw] = NULL;
 		so.new_pgrp = true;	/* Ctrl-C is ours to forward */
 		so.err = SPAWN_INHERIT;
 	} else {
@@ -792,11 +808,31 @@ static int read_preamble(struct session *s, char **boot, struct ferr *e)
 	}
 }
 
-/* Uploads this executable as the agent.  0 or -1 with e set. */
+/* The agent for os/arch: the bundle's, else this executable when it is
+ * built for that platform.  0, or -1 when there is none (the guess of
+ * session_start, or an error install_agent reports). */
+static int pick_agent(struct session *s, const char *os, const char *arch)
+{
+	struct bundle_agent a;
+	struct utsname u;
+	free(s->agent_path);
+	free(s->agent_id);
+	s->agent_path = NULL;
+	if (bundle_find(os, arch, &a) == 0) {
+		s->agent_path = a.path;
+		s->agent_id = xstrdup(a.id);
+		return 0;
+	}
+	s->agent_id = xstrdup(ferry_build_id());
+	uname(&u);
+	return strcmp(os, u.sysname) == 0 && strcmp(arch, u.machine) == 0 ? 0 : -1;
+}
+
+/* Uploads the agent for the platform the boot script reported.  0 or -1
+ * with e set. */
 static int install_agent(struct session *s, const char *ctl_dir, const char *need, const struct session_opts *o,
 			 struct ferr *e)
 {
-	struct utsname u;
 	char os[64] = "", arch[64] = "", dir[PRELUDE_LINE_MAX] = "";
 	char *self = NULL, *cmd = NULL, *out = NULL, *sum = NULL;
 	size_t len = 0;
@@ -807,24 +843,43 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		ferr_set(e, EXIT_PROTO, NULL, "unexpected answer from the server '%s': %s", s->label, need);
 		return -1;
 	}
-	uname(&u);
-	if (strcmp(os, u.sysname) != 0 || strcmp(arch, u.machine) != 0) {
-		char *h = xasprintf("build ferry %s on the server and put it at %s/%s/ferry (agent_dir in ferry.ini picks the folder)",
-				    ferry_version(), dir[0] ? dir : "~/.cache/ferry/agent", ferry_build_id());
-		ferr_set(e, EXIT_REMOTE, h, "the server '%s' runs %s %s, but this ferry is built for %s %s",
-			 s->label, os, arch, u.sysname, u.machine);
+	snprintf(s->platform[0], sizeof(s->platform[0]), "%s", os);
+	snprintf(s->platform[1], sizeof(s->platform[1]), "%s", arch);
+	const char *old_id = s->agent_id;
+	s->agent_id = NULL;
+	if (pick_agent(s, os, arch) < 0) {
+		char *have = bundle_platforms();
+		char *bd = bundle_dir();
+		char *h = xasprintf("this ferry carries agents for: %s%s%s%s; build the one for %s with `make agents AGENT_ARCHES=%s` (Debian's gcc-%s-linux-gnu), or install a ferry release, which carries all",
+				    have[0] ? have : "none", bd ? " (in " : "", bd ? bd : "", bd ? ")" : " (no agent bundle found)",
+				    arch, arch, arch);
+		ferr_set(e, EXIT_REMOTE, h, "the server '%s' runs %s %s, and there is no ferry agent for it here",
+			 s->label, os, arch);
 		free(h);
+		free(have);
+		free(bd);
+		free((char *)old_id);
 		return -1;
 	}
+	/* Another agent than the guess: the boot command names its folder. */
+	if (old_id == NULL || strcmp(old_id, s->agent_id) != 0) {
+		free(s->boot_cmd);
+		s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
+	}
+	free((char *)old_id);
 	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	if (n <= 0 || read_file(exe, AGENT_UPLOAD_MAX, &self, &len) < 0) {
-		ferr_set(e, EXIT_OSERR, NULL, "cannot read the ferry executable to upload it");
+	const char *src = s->agent_path;
+	if (src == NULL) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		src = exe;
+	}
+	if (src[0] == '\0' || read_file(src, AGENT_UPLOAD_MAX, &self, &len) < 0) {
+		ferr_set(e, EXIT_OSERR, NULL, "cannot read the agent '%s' to upload it", src);
 		goto out;
 	}
 	sum = xasprintf("%u %zu", posix_cksum(self, len), len);
-	cmd = boot_command(s->cfg, boot_install_script, sum);
+	cmd = boot_command(s->cfg, s->agent_id, boot_install_script, sum);
 	char **argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, cmd);
 	struct child ch;
 	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
@@ -895,6 +950,7 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		char *end = strchr(res + 21, '\n');
 		s->agent_where = xstrndup(res + 21, end ? (size_t)(end - res - 21) : strlen(res + 21));
 		s->installed = true;
+		host_platform_put(s->cfg->host, os, arch);
 		ret = 0;
 	} else if (res != NULL && strncmp(res, "FERRY-BOOT fail ", 16) == 0) {
 		/* "FERRY-BOOT fail STAGE DIR DETAIL...": the server wrote it, so
@@ -916,7 +972,7 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		else if (strcmp(stage, "exec") == 0 && strstr(res, "Permission denied"))
 			ferr_set(e, EXIT_REMOTE, fix, "cannot run programs from '%s' on %s (is it mounted noexec?)", fdir, s->label);
 		else if (strcmp(stage, "exec") == 0)
-			ferr_set(e, EXIT_REMOTE, "the server may lack the C library this ferry was built against: build ferry on the server",
+			ferr_set(e, EXIT_REMOTE, s->agent_path ? "the server's kernel may be too old for it (docs/kernel.md)" : "the server may lack the C library this ferry was built against: use the static agents (`make agents`)",
 				 "the uploaded agent does not run on %s: %s", s->label, det);
 		else
 			ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent in '%s' on %s (%s): %s", fdir, s->label, stage, det);
@@ -1015,7 +1071,17 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 	if (cfg->kind == TARGET_SSH) {
 		if (session_control_dir(&s->ctl_dir, e) < 0)
 			goto fail;
-		s->boot_cmd = boot_command(cfg, boot_run_script, NULL);
+		/* The platform this host had last time, else this machine's:
+		 * wrong only on a first contact with another architecture,
+		 * which the boot script's answer then corrects. */
+		struct utsname u;
+		uname(&u);
+		if (host_platform_get(cfg->host, s->platform[0], s->platform[1]) < 0) {
+			snprintf(s->platform[0], sizeof(s->platform[0]), "%.63s", u.sysname);
+			snprintf(s->platform[1], sizeof(s->platform[1]), "%.63s", u.machine);
+		}
+		(void)pick_agent(s, s->platform[0], s->platform[1]);
+		s->boot_cmd = boot_command(cfg, s->agent_id, boot_run_script, NULL);
 	}
 	hello_init_self(&me);
 	hello_encode(&me, &s->hello);
@@ -1117,7 +1183,9 @@ static void session_free(struct session *s, bool print_stderr)
 	free(s->noise_line);
 	free(s->ctl_dir);
 	free(s->boot_cmd);
-	s->agent_where = s->noise_line = s->ctl_dir = s->boot_cmd = NULL;
+	free(s->agent_path);
+	free(s->agent_id);
+	s->agent_where = s->noise_line = s->ctl_dir = s->boot_cmd = s->agent_path = s->agent_id = NULL;
 }
 
 void session_close(struct session *s)
