@@ -299,9 +299,11 @@ static int helper_start(struct gpusrc *g)
 	for (int tries = 0; tries < 2; tries++) {
 		char *argv[] = { g->helper_exe, NULL };
 		rc = spawn(argv, &o, &g->helper);
-		if (rc >= 0 || g->helper_fd < 0 || rc == -ENOENT)
+		if (rc >= 0 || g->helper_fd < 0 || (rc != -EACCES && rc != -EPERM))
 			break;
-		/* memfd refused (noexec /dev/shm rules, vm.memfd_noexec): a file. */
+		/* memfd refused (vm.memfd_noexec, an LSM): a file.  Other
+		 * errors (no loader, a foreign architecture under qemu-user)
+		 * would fail the same from a file. */
 		close(g->helper_fd);
 		g->helper_fd = -1;
 		free(g->helper_exe);
