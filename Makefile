@@ -28,7 +28,7 @@ LDFLAGS_ALL := -Wl,--build-id $(LDFLAGS)
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 # agent-main.c is the static agent's own entry (see "Static agents").
-LIB_SRC := $(filter-out src/main.c src/agent-main.c,$(sort $(wildcard src/*.c)))
+LIB_SRC := $(filter-out src/main.c src/agent-main.c src/nvml-helper.c,$(sort $(wildcard src/*.c)))
 MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/*.c)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz-*.c)

@@ -6,23 +6,38 @@
  * process per run (and `-q -x` is ~50x slower than --query-gpu, so it is
  * never used): it runs at most every MON_SMI_PERIOD_MS, in between the
  * last answer is reused.
+ *
+ * The static agent (FERRY_STATIC_AGENT) cannot dlopen: it carries
+ * ferry-nvml (nvml-helper.c), a tiny dynamically linked program, runs it
+ * once and asks it for one sample per read over a pipe (nvml-wire.h).
+ * The helper is made executable from memory (memfd) or, where that is
+ * refused, as a file beside the agent; if it dies it is restarted with a
+ * backoff.  Its stderr goes to /dev/null: the agent's stdout is the
+ * protocol, and the helper never gets it.
  */
 #define _GNU_SOURCE
 #include "mon-gpu.h"
 
+#ifndef FERRY_STATIC_AGENT
 #include <dlfcn.h>
+#endif
 #include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "limits.h"
 #include "mon-nvml.h"
 #include "mon-text.h"
+#include "nvml-wire.h"
 #include "spawn.h"
 #include "util.h"
 
@@ -43,6 +58,14 @@ struct gpusrc {
 	nvml_return (*temp)(nvml_device, int, unsigned int *);
 	nvml_return (*power)(nvml_device, unsigned int *);
 	nvml_return (*procs)(nvml_device, unsigned int *, struct nvml_process *);
+#ifdef FERRY_STATIC_AGENT
+	/* the helper, when it runs: pid > 0 */
+	struct child helper;
+	char *helper_exe;	/* what to exec; NULL until made */
+	int helper_fd;		/* the memfd behind helper_exe, or -1 */
+	uint64_t helper_since, retry_at;	/* monotonic ns */
+	uint32_t backoff_ms;
+#endif
 	/* nvidia-smi */
 	char *fallback;		/* why NVML is not used, "" if it is absent */
 	uint64_t smi_at;
@@ -93,6 +116,7 @@ static void set_note(struct gpusrc *g, const char *fmt, ...)
 	va_end(ap);
 }
 
+#ifndef FERRY_STATIC_AGENT
 #define SYM(field, name) (*(void **)&g->field = dlsym(g->dl, name))
 
 /* 0 when NVML is loaded and initialised; otherwise the note says why
@@ -130,6 +154,251 @@ fail:
 	g->dl = NULL;
 	return -1;
 }
+
+static void nvml_close(struct gpusrc *g)
+{
+	if (g->dl) {
+		g->shutdown();
+		dlclose(g->dl);
+	}
+}
+#endif
+
+#ifdef FERRY_STATIC_AGENT
+/* The helper binary, linked in by nvml-blob.o (mk/nvml.mk). */
+extern const unsigned char ferry_nvml_blob[], ferry_nvml_blob_end[];
+
+#define HELPER_HELLO_MS		10000	/* nvmlInit can take seconds without persistence mode */
+#define HELPER_SAMPLE_MS	5000
+#define HELPER_BACKOFF_MIN_MS	1000
+#define HELPER_BACKOFF_MAX_MS	60000
+#define HELPER_NAME		"ferry-nvml"
+
+static int blob_write(int fd)
+{
+	return write_all(fd, ferry_nvml_blob, (size_t)(ferry_nvml_blob_end - ferry_nvml_blob));
+}
+
+/* From memory: a memfd, reopened read-only (a file open for writing
+ * cannot be executed: ETXTBSY) and run as /proc/self/fd/N. */
+static int helper_memfd(struct gpusrc *g)
+{
+	int fd = memfd_create(HELPER_NAME, MFD_CLOEXEC), ro = -1;
+	if (fd < 0)
+		return -1;
+	if (blob_write(fd) == 0) {
+		char *p = xasprintf("/proc/self/fd/%d", fd);
+		ro = open(p, O_RDONLY | O_CLOEXEC);
+		free(p);
+	}
+	close(fd);
+	if (ro < 0)
+		return -1;
+	g->helper_fd = ro;
+	g->helper_exe = xasprintf("/proc/self/fd/%d", ro);
+	return 0;
+}
+
+/* As a file: 0700 beside the agent (its own private folder), written to
+ * a temporary name and renamed, so a concurrent agent never runs half a
+ * file. */
+static int helper_file(struct gpusrc *g)
+{
+	char exe[4096];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return -1;
+	exe[n] = '\0';
+	const char *dir = dirname(exe);
+	char *tmp = xasprintf("%s/.%s.%ld.tmp", dir, HELPER_NAME, (long)getpid());
+	char *dst = xasprintf("%s/%s", dir, HELPER_NAME);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0700), rc = -1;
+	if (fd >= 0) {
+		rc = blob_write(fd);
+		if (close(fd) < 0)
+			rc = -1;
+		if (rc == 0 && rename(tmp, dst) < 0)
+			rc = -1;
+		if (rc < 0)
+			unlink(tmp);
+	}
+	free(tmp);
+	if (rc == 0)
+		g->helper_exe = dst;
+	else
+		free(dst);
+	return rc;
+}
+
+static void helper_stop(struct gpusrc *g)
+{
+	if (g->helper.pid <= 0)
+		return;
+	child_close(&g->helper);
+	kill(g->helper.pid, SIGKILL);
+	int st;
+	(void)wait_child(g->helper.pid, &st);
+	g->helper.pid = -1;
+}
+
+/* One frame's body into b, waiting at most ms.  0, or -1 (EOF, timeout,
+ * a length over the cap). */
+static int helper_frame(struct gpusrc *g, struct buf *b, int ms)
+{
+	uint64_t deadline = now_mono_ns() + (uint64_t)ms * 1000000u;
+	size_t need = 4;
+	bool have_len = false;
+	buf_reset(b);
+	while (b->len < need) {
+		uint64_t now = now_mono_ns();
+		if (now >= deadline)
+			return -1;
+		struct pollfd pf = { .fd = g->helper.out, .events = POLLIN };
+		int pr = poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1);
+		if (pr < 0 && errno != EINTR)
+			return -1;
+		if (pr <= 0)
+			continue;
+		uint8_t *sp = buf_space(b, need - b->len);
+		if (sp == NULL)
+			return -1;
+		ssize_t r = read(g->helper.out, sp, need - b->len);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return -1;
+		buf_commit(b, (size_t)r);
+		if (!have_len && b->len == 4) {
+			struct rd rl;
+			rd_init(&rl, b->data, 4);
+			uint32_t len = rd_u32(&rl);
+			if (len == 0 || len > NVML_WIRE_FRAME_MAX)
+				return -1;
+			buf_reset(b);
+			need = len;
+			have_len = true;
+		}
+	}
+	return 0;
+}
+
+/* Starts the helper and reads its HELLO.  0 when NVML is ready there;
+ * otherwise the note says why ("" when there is no library, or no
+ * dynamic loader to run the helper with). */
+static int helper_start(struct gpusrc *g)
+{
+	struct spawn_opts o = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_NULL };
+	struct nvml_hello h;
+	struct buf b;
+	int rc = -ENOEXEC;
+	set_note(g, "%s", "");
+	if (g->helper_exe == NULL && helper_memfd(g) < 0 && helper_file(g) < 0) {
+		set_note(g, "NVML: cannot write the helper beside the agent: %s", strerror(errno));
+		return -1;
+	}
+	for (int tries = 0; tries < 2; tries++) {
+		char *argv[] = { g->helper_exe, NULL };
+		rc = spawn(argv, &o, &g->helper);
+		if (rc >= 0 || g->helper_fd < 0 || (rc != -EACCES && rc != -EPERM))
+			break;
+		/* memfd refused (vm.memfd_noexec, an LSM): a file.  Other
+		 * errors (no loader, a foreign architecture under qemu-user)
+		 * would fail the same from a file. */
+		close(g->helper_fd);
+		g->helper_fd = -1;
+		free(g->helper_exe);
+		g->helper_exe = NULL;
+		if (helper_file(g) < 0)
+			break;
+	}
+	if (rc < 0) {
+		g->helper.pid = -1;
+		/* ENOENT: no glibc loader on this host (musl), so no NVML either. */
+		if (rc != -ENOENT)
+			set_note(g, "NVML: cannot run the helper: %s", strerror(-rc));
+		return -1;
+	}
+	g->helper_since = now_mono_ns();
+	buf_init(&b, NVML_WIRE_FRAME_MAX);
+	rc = -1;
+	if (helper_frame(g, &b, HELPER_HELLO_MS) < 0 || nvml_wire_hello_decode(b.data, b.len, &h) < 0)
+		set_note(g, "NVML: the helper did not answer");
+	else if (h.state == NVML_WIRE_NOSYM)
+		set_note(g, "NVML: %s lacks nvmlInit_v2 or the device calls", NVML_LIBRARY);
+	else if (h.state == NVML_WIRE_INIT)
+		set_note(g, "NVML: init failed: %s (code %d)", nvml_reason(h.code), h.code);
+	else if (h.state == NVML_WIRE_READY)
+		rc = 0;
+	buf_release(&b);
+	if (rc < 0)
+		helper_stop(g);
+	return rc;
+}
+
+static int nvml_open(struct gpusrc *g)
+{
+	g->helper.pid = -1;
+	g->helper_fd = -1;
+	g->backoff_ms = HELPER_BACKOFF_MIN_MS;
+	return helper_start(g);
+}
+
+static void nvml_close(struct gpusrc *g)
+{
+	helper_stop(g);
+	if (g->helper_fd >= 0)
+		close(g->helper_fd);
+	free(g->helper_exe);
+}
+
+/* A helper that failed is stopped and tried again after a backoff that
+ * doubles up to HELPER_BACKOFF_MAX_MS; one that served that long is
+ * forgiven. */
+static void helper_failed(struct gpusrc *g, const char *why)
+{
+	char *prev = xstrdup(g->note[0] ? g->note : "NVML: the helper did not start");
+	uint64_t now = now_mono_ns();
+	helper_stop(g);
+	if (now - g->helper_since >= (uint64_t)HELPER_BACKOFF_MAX_MS * 1000000u)
+		g->backoff_ms = HELPER_BACKOFF_MIN_MS;
+	g->retry_at = now + (uint64_t)g->backoff_ms * 1000000u;
+	if (why)
+		set_note(g, "NVML: the helper %s; trying again in %u s", why, g->backoff_ms / 1000);
+	else
+		set_note(g, "%s; trying again in %u s", prev, g->backoff_ms / 1000);
+	free(prev);
+	g->backoff_ms = g->backoff_ms * 2 > HELPER_BACKOFF_MAX_MS ? HELPER_BACKOFF_MAX_MS : g->backoff_ms * 2;
+}
+
+static int nvml_read(struct gpusrc *g, struct mon_gpu **out, uint32_t *n)
+{
+	static const uint8_t req[5] = { 0, 0, 0, 1, NVML_WIRE_REQ };
+	struct buf b;
+	int32_t code;
+	int rc = -1;
+	if (g->helper.pid <= 0) {
+		if (now_mono_ns() < g->retry_at)
+			return -1;
+		if (helper_start(g) < 0) {
+			helper_failed(g, NULL);
+			return -1;
+		}
+	}
+	buf_init(&b, NVML_WIRE_FRAME_MAX);
+	if (write_all(g->helper.in, req, sizeof(req)) < 0 || helper_frame(g, &b, HELPER_SAMPLE_MS) < 0) {
+		helper_failed(g, "stopped answering");
+	} else if (nvml_wire_sample_decode(b.data, b.len, &code, out, n) < 0) {
+		helper_failed(g, "sent a sample that does not decode");
+	} else if (code != NVML_OK) {
+		set_note(g, "NVML: cannot count GPUs: %s (code %d)", nvml_reason(code), code);
+	} else {
+		set_note(g, "%s", "");
+		rc = 0;
+	}
+	buf_release(&b);
+	return rc;
+}
+#endif
 
 static char *find_smi(void)
 {
@@ -171,10 +440,7 @@ void gpusrc_free(struct gpusrc *g)
 {
 	if (g == NULL)
 		return;
-	if (g->dl) {
-		g->shutdown();
-		dlclose(g->dl);
-	}
+	nvml_close(g);
 	mon_gpus_free(g->cache, g->ncache);
 	free(g->note);
 	free(g->fallback);
@@ -199,6 +465,7 @@ static void add_proc(struct mon_gpu *gp, uint32_t pid, uint64_t mem)
 	gp->procs[gp->nprocs++] = (struct mon_gpu_proc){ pid, MON_NA, mem, MON_NOJOB };
 }
 
+#ifndef FERRY_STATIC_AGENT
 static int nvml_read(struct gpusrc *g, struct mon_gpu **out, uint32_t *n)
 {
 	unsigned int cnt = 0;
@@ -266,6 +533,8 @@ static int nvml_read(struct gpusrc *g, struct mon_gpu **out, uint32_t *n)
 	*n = cnt;
 	return 0;
 }
+
+#endif
 
 /* Splits one CSV line at commas; fields have their leading blanks and
  * trailing spaces dropped.  Returns the number of fields (at most max),

@@ -5,6 +5,8 @@
  * Two GPUs.  $FAKE_NVML_CONF names a file read on every call:
  *   init N          nvmlInit_v2 returns N (9: driver not loaded)
  *   proc GPU PID MIB   a compute process on GPU
+ *   abort           nvmlDeviceGetCount_v2 aborts the process (a helper
+ *                   that dies under the static agent)
  * GPU 1 has no power reading (NOT_SUPPORTED), to check that unknown is
  * not shown as 0.
  */
@@ -30,6 +32,20 @@ static int conf_init(void)
 	return v;
 }
 
+static int conf_has(const char *word)
+{
+	const char *f = getenv("FAKE_NVML_CONF");
+	FILE *fp = f ? fopen(f, "r") : NULL;
+	char line[256];
+	int found = 0;
+	while (fp && fgets(line, sizeof(line), fp))
+		if (strncmp(line, word, strlen(word)) == 0 && line[strlen(word)] == '\n')
+			found = 1;
+	if (fp)
+		fclose(fp);
+	return found;
+}
+
 static unsigned int conf_procs(unsigned int gpu, struct proc *out, unsigned int max)
 {
 	const char *f = getenv("FAKE_NVML_CONF");
@@ -50,7 +66,13 @@ static unsigned int conf_procs(unsigned int gpu, struct proc *out, unsigned int 
 
 int nvmlInit_v2(void) { return conf_init(); }
 int nvmlShutdown(void) { return 0; }
-int nvmlDeviceGetCount_v2(unsigned int *n) { *n = 2; return 0; }
+int nvmlDeviceGetCount_v2(unsigned int *n)
+{
+	if (conf_has("abort"))
+		abort();
+	*n = 2;
+	return 0;
+}
 int nvmlDeviceGetHandleByIndex_v2(unsigned int i, void **h)
 {
 	if (i > 1)
