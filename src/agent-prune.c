@@ -61,6 +61,10 @@ static bool in_use(const char *dir, const char *name)
 		if (n > 0) {
 			exe[n] = '\0';
 			used = strncmp(exe, prefix, pl) == 0;
+		} else if (n < 0 && (errno == EACCES || errno == EPERM)) {
+			/* Ours but not ours to look at (another namespace):
+			 * it may run it; keep the version. */
+			used = true;
 		}
 	}
 	if (d != NULL)
