@@ -40,7 +40,8 @@ teardown() {
 }
 
 # failing ERR [CALL[:ERR]...]: $FERRY becomes ferry with NEW_CALLS (and
-# the CALLs) answering ERR (a CALL's own ERR where given) in the client,
+# the CALLs) answering ERR (a CALL's own ERR where given; CALL:ok, not
+# failed at all) in the client,
 # the agent, the job supervisors and the jobs.  -DDD: the tracer is no
 # parent and holds none of our pipes, so `ferry run` returns while its job
 # still runs (and stays traced).  LeakSanitizer cannot run under ptrace.
@@ -51,13 +52,14 @@ failing() {
 		e=$err
 		case $c in *:*) e=${c#*:} c=${c%%:*} ;; esac
 		case " $* " in *" $c:"*) [ "$e" = "$err" ] && continue ;; esac
+		[ "$e" = ok ] && continue
 		trace="$trace,$c"
 		inject="$inject -e inject=$c:error=$e"
 	done
 	cat >"$T/ferry-old" <<SH
 #!/bin/sh
 ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0" \\
-exec strace -DDD -f -qq -o /dev/null -e trace=${trace#,} $inject -- "$REAL_FERRY" "\$@"
+exec strace -DDD -f -qq -o ${FAILING_LOG:-/dev/null} -e trace=${trace#,} $inject -- "$REAL_FERRY" "\$@"
 SH
 	chmod +x "$T/ferry-old"
 	FERRY="$T/ferry-old"
@@ -68,6 +70,17 @@ nothing_outside() {
 }
 
 # ---- sync ----
+
+@test "the calls do fail, in the client and in the agent" {
+	FAILING_LOG="$T/strace.log" failing ENOSYS
+	make_tree
+	run "$FERRY" push
+	[ "$status" -eq 0 ]
+	trees_equal
+	grep -E '^[0-9]+ +openat2\(.*ENOSYS.*INJECTED' "$T/strace.log" | awk '{ print $1 }' | sort -u >"$T/pids"
+	[ "$(wc -l <"$T/pids")" -ge 2 ]
+	grep -q 'renameat2(.*RENAME_NOREPLACE.*INJECTED' "$T/strace.log"
+}
 
 @test "no openat2, statx, renameat2 ...: push round-trips, then incremental" { check_push_roundtrip; }
 @test "no openat2, statx, renameat2 ...: push conflicts, --dry-run, --force" { check_push_conflicts; }
@@ -133,9 +146,14 @@ nothing_outside() {
 @test "no pidfd, renameat2, close_range ...: the snapshot, outputs, rm and prune" { check_jobs_snapshot; }
 @test "no pidfd, renameat2, close_range ...: kill stops the whole tree" { check_jobs_kill_tree; }
 @test "no pidfd ...: a job whose supervisor was killed shows as lost" { check_jobs_lost; }
+@test "no pidfd: a lost job's processes are found by start time and killed" { check_jobs_lost_alive; }
+@test "pidfd_open but no pidfd_send_signal (a seccomp filter): a lost job is killed" {
+	failing ENOSYS pidfd_open:ok pidfd_send_signal:EPERM
+	check_jobs_lost_alive
+}
 
-@test "no inotify (EMFILE: the user's instances used up): outputs come out at the end" {
-	failing EMFILE inotify_init1
+@test "no inotify (EMFILE: the user's instances used up): run -f, logs -f, wait, kill; outputs come out at the end" {
+	failing ENOSYS inotify_init1:EMFILE
 	mkdir -p src
 	echo 'print("hi")' >src/a.py
 	"$FERRY" push >/dev/null
@@ -146,6 +164,18 @@ nothing_outside() {
 	[ "$(cat "$R/model.ckpt")" = ckpt ]
 	run "$FERRY" logs 1
 	[ "$status" -eq 0 ]
+	start_job -- sh -c 'sleep 1; echo later; exit 4'
+	run "$FERRY" logs -f "$JOB"
+	[ "$status" -eq 4 ]
+	[[ "$output" == *later* ]]
+	start_job -- sh -c 'sleep 1; exit 5'
+	run "$FERRY" wait "$JOB"
+	[ "$status" -eq 5 ]
+	start_job -- sleep 60
+	run "$FERRY" kill "$JOB"
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[ "$(job_field "$JOB" state)" = killed ]
 }
 
 @test "seccomp (EPERM): jobs run, are killed, exit codes and logs come back" {
