@@ -61,7 +61,7 @@ failing() {
 	cat >"$T/ferry-old" <<SH
 #!/bin/sh
 ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0" \\
-exec strace -DDD -f -qq -o ${FAILING_LOG:-/dev/null} -e trace=${trace#,} $inject -- "$REAL_FERRY" "\$@"
+exec strace -DDD -f -qq -A -o ${FAILING_LOG:-/dev/null} -e trace=${trace#,} $inject -- "$REAL_FERRY" "\$@"
 SH
 	chmod +x "$T/ferry-old"
 	FERRY="$T/ferry-old"
@@ -150,8 +150,14 @@ nothing_outside() {
 @test "no pidfd ...: a job whose supervisor was killed shows as lost" { check_jobs_lost; }
 @test "no pidfd: a lost job's processes are found by start time and killed" { check_jobs_lost_alive; }
 @test "pidfd_open but no pidfd_send_signal (a seccomp filter): a lost job is killed" {
-	failing ENOSYS pidfd_open:ok pidfd_send_signal:EPERM
+	FAILING_LOG="$T/strace.log" failing ENOSYS pidfd_open:ok pidfd_send_signal:EPERM
 	check_jobs_lost_alive
+	# the tracers write their logs as they exit
+	for i in $(seq 1 50); do
+		grep -q 'pidfd_send_signal(.*EPERM.*INJECTED' "$T/strace.log" && break
+		sleep 0.1
+	done
+	grep -q 'pidfd_send_signal(.*EPERM.*INJECTED' "$T/strace.log"
 }
 
 @test "no inotify (EMFILE: the user's instances used up): run -f, logs -f, wait, kill; outputs come out at the end" {
