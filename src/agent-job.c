@@ -465,14 +465,25 @@ static int open_tail(struct job_log *l, const char *dir, uint32_t lines)
 	return 0;
 }
 
+/* Without inotify (a seccomp filter, or the user's instances used up:
+ * fs.inotify.max_user_instances is 128 on many distributions) a follow, a
+ * wait and a kill look at the record and the log this often instead. */
+#define NO_INOTIFY_POLL_MS 100
+
+/* How often a follower looks when nothing wakes it. */
+static int64_t check_ms(int ino)
+{
+	return ino >= 0 ? JOB_FOLLOW_CHECK_MS : NO_INOTIFY_POLL_MS;
+}
+
 /* Waits for something to happen to the job in dir (its log grows, its
  * record changes), for the client to say something, or for a second to
- * pass.  Returns 1 when the record changed, 0 otherwise, -1 when the
+ * pass (NO_INOTIFY_POLL_MS without inotify: ino < 0).  Returns 1 when the record changed, 0 otherwise, -1 when the
  * client is gone. */
 static int wait_change(struct conn *c, int ino)
 {
 	struct pollfd p[2] = { { .fd = ino, .events = POLLIN }, { .fd = c->rfd, .events = POLLIN } };
-	if (poll(p, 2, 1000) < 0)
+	if (poll(p, 2, (int)check_ms(ino)) < 0)
 		return errno == EINTR ? 0 : -1;
 	if (p[1].revents) {
 		/* Nothing is expected from the client now: input or EOF
@@ -514,6 +525,7 @@ struct follow {
 	uint64_t at, *atp;
 	char *jobs, *dir;
 	int ino;
+	bool follow;	/* a running job's: until it ends */
 	uint64_t timer;
 };
 
@@ -568,7 +580,7 @@ static void fl_step(struct follow *f)
 {
 	if (!fl_send(f))
 		return;		/* the room callback brings us back */
-	if (f->ino >= 0 && f->j.state == JOB_RUNNING)
+	if (f->follow && f->j.state == JOB_RUNNING)
 		return;		/* inotify or the timer do */
 	struct achan *x = f->x;
 	struct conn s;
@@ -604,7 +616,7 @@ static int64_t fl_tick(struct ev_loop *ev, uint64_t id, void *arg)
 	struct follow *f = arg;
 	struct achan *x = f->x;
 	fl_reload(f);
-	return x->st == f ? JOB_FOLLOW_CHECK_MS : EV_TIMER_END;
+	return x->st == f ? check_ms(f->ino) : EV_TIMER_END;
 }
 
 /* Nothing is expected from the client during a follow: anything ends it
@@ -648,7 +660,8 @@ int agent_job_logs_start(struct achan *x, struct rd *body)
 		goto fail;
 	f->dir = job_dir(f->jobs, f->id);
 	/* Watch before reading: nothing written in between is missed. */
-	if ((q.flags & JOB_LOGS_FOLLOW) && f->j.state == JOB_RUNNING)
+	f->follow = (q.flags & JOB_LOGS_FOLLOW) && f->j.state == JOB_RUNNING;
+	if (f->follow)
 		f->ino = watch_dir(f->dir);
 	int r = q.tail && !(q.flags & JOB_LOGS_FROM) ? open_tail(&f->l, f->dir, q.tail)
 						      : job_log_open(&f->l, f->dir, 0);
@@ -667,10 +680,10 @@ int agent_job_logs_start(struct achan *x, struct rd *body)
 	achan_take(x, &s);
 	x->st = f;
 	x->ops = &follow_ops;
-	if (f->ino >= 0) {
+	if (f->ino >= 0)
 		ev_fd_add(achan_ev(x), f->ino, EV_READ, fl_inotify, f);
-		f->timer = ev_timer_add(achan_ev(x), JOB_FOLLOW_CHECK_MS, fl_tick, f);
-	}
+	if (f->follow)
+		f->timer = ev_timer_add(achan_ev(x), check_ms(f->ino), fl_tick, f);
 	fl_step(f);
 	return 0;
 fail:
@@ -767,7 +780,7 @@ int agent_job_kill(struct conn *c, struct rd *body)
 	 * it, once its processes are gone. */
 	uint64_t until = now_mono_ns() + ((uint64_t)(grace ? grace : JOB_KILL_GRACE_MS) + 2000) * 1000000u;
 	while ((j.state == JOB_RUNNING || j.state == JOB_LOST) && now_mono_ns() < until) {
-		if (ino >= 0 && wait_change(c, ino) < 0)
+		if (wait_change(c, ino) < 0)
 			break;
 		struct job k;
 		if (job_load(jobs, id, &k) == 0) {
@@ -839,12 +852,8 @@ static void wt_step(struct waiter *w)
 		if (r == 0)
 			job_release(&j);
 		achan_take(w->x, &s);
-		if (!ended) {
-			/* Without inotify nothing would wake us: as before, stop. */
-			if (w->ino < 0)
-				wt_end(w, false);
-			return;
-		}
+		if (!ended)
+			return;		/* inotify or the timer bring us back */
 		w->i++;
 	}
 	wt_end(w, true);
@@ -863,7 +872,7 @@ static int64_t wt_tick(struct ev_loop *ev, uint64_t id, void *arg)
 	struct waiter *w = arg;
 	struct achan *x = w->x;
 	wt_step(w);
-	return x->st == w ? JOB_FOLLOW_CHECK_MS : EV_TIMER_END;
+	return x->st == w ? check_ms(w->ino) : EV_TIMER_END;
 }
 
 /* Nothing is expected from the client meanwhile: anything ends the wait. */
@@ -921,10 +930,9 @@ int agent_job_wait_start(struct achan *x, struct rd *body)
 	}
 	x->st = w;
 	x->ops = &wait_ops;
-	if (w->ino >= 0) {
+	if (w->ino >= 0)
 		ev_fd_add(achan_ev(x), w->ino, EV_READ, wt_inotify, w);
-		w->timer = ev_timer_add(achan_ev(x), JOB_FOLLOW_CHECK_MS, wt_tick, w);
-	}
+	w->timer = ev_timer_add(achan_ev(x), check_ms(w->ino), wt_tick, w);
 	wt_step(w);
 	return 0;
 }

@@ -569,10 +569,21 @@ static int rename2(int ofd, const char *o, int nfd, const char *n, unsigned flag
 #endif
 }
 
-/* The filesystem or kernel has no such rename. */
+/* The filesystem or kernel has no such rename (EINVAL: a flag the kernel
+ * or filesystem does not know; EPERM: a seccomp filter, and then the plain
+ * rename that follows fails too where the refusal was real). */
 static bool no_rename2(int r)
 {
-	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP;
+	return r == -EINVAL || r == -ENOSYS || r == -EOPNOTSUPP || r == -EPERM;
+}
+
+/* Nothing at name in dfd, known for sure: any other error (EPERM, EIO) is
+ * not proof of absence.  Not faccessat(AT_SYMLINK_NOFOLLOW): glibc makes
+ * it faccessat2 (Linux 5.8), which seccomp filters answer EPERM. */
+static bool absent_at(int dfd, const char *name)
+{
+	struct stat st;
+	return fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 && errno == ENOENT;
 }
 
 static int dir_fd(int base, const char *d)
@@ -864,7 +875,7 @@ int snap_take(struct snap_out *o, const char *rel)
 	}
 	/* No exchange here (NFS, old kernels): no job runs in the snapshot
 	 * any more, so a rename then a link will do. */
-	if (faccessat(ld, name, F_OK, AT_SYMLINK_NOFOLLOW) == 0) {
+	if (!absent_at(ld, name)) {
 		note_kept(o, rel, "the project folder has another entry at that path");
 		r = -EEXIST;
 		goto out;
@@ -887,7 +898,7 @@ out:
 		int fl = dir_fd(o->rootfd, fdir), fs = dir_fd(o->snapfd, fdir);
 		struct stat now, cur;
 		const char *fname = rs ? rs + 1 : rf;
-		if (fl >= 0 && fs >= 0 && faccessat(fs, fname, F_OK, AT_SYMLINK_NOFOLLOW) < 0 &&
+		if (fl >= 0 && fs >= 0 && absent_at(fs, fname) &&
 		    fstatat(fl, fname, &now, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(now.st_mode) &&
 		    fstatat(ld, name, &cur, AT_SYMLINK_NOFOLLOW) == 0 && now.st_ino == cur.st_ino &&
 		    now.st_dev == cur.st_dev && now.st_ino == st.st_ino)

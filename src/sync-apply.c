@@ -210,16 +210,43 @@ out:
 	return r;
 }
 
+/* tmp to name in dfd, never over an entry that is there: renameat2's
+ * RENAME_NOREPLACE (Linux 3.15, and per filesystem: NFS and others learnt
+ * it later); else a hard link, which fails on an existing name just as
+ * atomically, then the temp name goes.  Where neither exists (a seccomp
+ * filter, a filesystem without hard links), a check then a rename: only
+ * a writer racing us in that instant is replaced.  0 or -errno. */
+static int place_new(int dfd, const char *tmp, const char *name)
+{
+	if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0)
+		return 0;
+	int e = errno;
+	if (e != ENOSYS && e != EINVAL && e != EOPNOTSUPP && e != EPERM)
+		return -e;
+	if (linkat(dfd, tmp, dfd, name, 0) == 0) {
+		(void)unlinkat(dfd, tmp, 0);
+		return 0;
+	}
+	e = errno;
+	if (e != EPERM && e != EOPNOTSUPP && e != EMLINK && e != ENOSYS)
+		return -e;
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		return -EEXIST;
+	if (errno != ENOENT)
+		return -errno;
+	return renameat(dfd, tmp, dfd, name) < 0 ? -errno : 0;
+}
+
 int apply_place(struct apply_file *f)
 {
 	int r = 0;
 	if (f->expect_set && !f->expect_exists) {
 		/* Nothing was there when we planned: never replace what
 		 * appeared since. */
-		if (renameat2(f->dirfd, f->tmp, f->dirfd, f->name, RENAME_NOREPLACE) < 0) {
-			r = -errno;
+		r = place_new(f->dirfd, f->tmp, f->name);
+		if (r < 0)
 			goto out;
-		}
 	} else {
 		if (f->expect_set) {
 			struct stat now;
