@@ -4,9 +4,9 @@
  * Every build of ferry installs its agent in a folder of its own,
  * AGENTDIR/VERSION-HEX/ferry; without pruning, each upgrade leaves 2 MB
  * behind for good.  At most once a day (a stamp file in AGENTDIR), an
- * agent removes the other versions' folders that no process of this user
- * runs: a live session or a running job's supervisor keeps its version
- * (/proc/PID/exe names it).  Only folders of ours in a private AGENTDIR,
+ * agent removes the other versions' folders that nothing runs: a live
+ * session or a running job's supervisor keeps its version (a shared lock
+ * on the executable says so).  Only folders of ours in a private AGENTDIR,
  * only names shaped like an agent id, never through a link.
  */
 #define _GNU_SOURCE
@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,37 +40,20 @@ static bool agent_id_shaped(const char *n)
 	return true;
 }
 
-/* Does a process of ours run an executable under dir/name/? */
-static bool in_use(const char *dir, const char *name)
+/* Does a process run dfd/name/ferry?  Each agent and job supervisor
+ * holds a shared lock on its executable (exe_hold_shared): whoever
+ * can take it exclusive knows none does, whatever namespace they are in.
+ * A version from before the locks counts as unused; its running
+ * processes keep their (unlinked) executable anyway. */
+static bool in_use(int dfd, const char *name)
 {
-	char *prefix = xasprintf("%s/%s/", dir, name);
-	size_t pl = strlen(prefix);
-	bool used = false;
-	DIR *d = opendir("/proc");
-	struct dirent *de;
-	uid_t me = getuid();
-	while (d != NULL && !used && (de = readdir(d)) != NULL) {
-		if (de->d_name[0] < '1' || de->d_name[0] > '9')
-			continue;
-		char p[300], exe[4096];
-		struct stat st;
-		snprintf(p, sizeof(p), "/proc/%s", de->d_name);
-		if (stat(p, &st) < 0 || st.st_uid != me)
-			continue;
-		snprintf(p, sizeof(p), "/proc/%s/exe", de->d_name);
-		ssize_t n = readlink(p, exe, sizeof(exe) - 1);
-		if (n > 0) {
-			exe[n] = '\0';
-			used = strncmp(exe, prefix, pl) == 0;
-		} else if (n < 0 && (errno == EACCES || errno == EPERM)) {
-			/* Ours but not ours to look at (another namespace):
-			 * it may run it; keep the version. */
-			used = true;
-		}
-	}
-	if (d != NULL)
-		closedir(d);
-	free(prefix);
+	char *p = xasprintf("%s/ferry", name);
+	int fd = openat(dfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	free(p);
+	if (fd < 0)
+		return false;
+	bool used = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
 	return used;
 }
 
@@ -139,7 +123,7 @@ void agent_prune_versions(void)
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
 			continue;
-		if (!in_use(dir, de->d_name))
+		if (!in_use(dfd, de->d_name))
 			remove_version(dfd, de->d_name);
 	}
 	closedir(d);

@@ -771,6 +771,7 @@ int agent_main(void)
 
 int agent_entry(int argc, char **argv)
 {
+	exe_hold_shared();
 	if (argc == 1)
 		return agent_main();
 	if (argc == 3 && strcmp(argv[1], "--cwd") == 0) {

@@ -922,6 +922,7 @@ static void sup_detach(int rep)
 	sig_ignore(SIGHUP);
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sig_watch(SIGCHLD);
+	exe_hold_shared();	/* this agent version stays while the job runs */
 }
 
 /* The log, the control socket and the pty; outputs watched, logind

@@ -6,6 +6,8 @@
 #include "limits.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <link.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -336,6 +338,18 @@ static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
 		}
 	}
 	return 1;
+}
+
+void exe_hold_shared(void)
+{
+	static int held = -1;
+	if (held >= 0)
+		close(held);	/* may be closed already (detached fds): harmless */
+	held = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (held >= 0 && flock(held, LOCK_SH | LOCK_NB) < 0) {
+		close(held);
+		held = -1;
+	}
 }
 
 const char *ferry_build_id(void)

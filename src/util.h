@@ -69,6 +69,11 @@ char *sh_quote(const char *s);
 int split_words(const char *s, char ***out);
 void free_words(char **v);
 
+/* A shared flock on this process's own executable, for as long as it
+ * lives: the agent version is in use (agent-prune.c tries it
+ * exclusive).  Again after a fork that closed its fds. */
+void exe_hold_shared(void);
+
 /* The ferry version and the id of this exact build (version + build id). */
 const char *ferry_version(void);
 const char *ferry_build_id(void);

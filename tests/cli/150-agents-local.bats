@@ -191,9 +191,11 @@ binfmt_or_skip() {
 	export FERRY_LOCAL_AGENT="$A/$id/ferry"
 	mkdir -p "$A/0.0.9-0123456789ab" "$A/0.0.8-bbbbbbbbbbbb" "$A/not-an-agent"
 	echo old >"$A/0.0.9-0123456789ab/ferry"
-	cp /bin/sleep "$A/0.0.8-bbbbbbbbbbbb/ferry"
-	"$A/0.0.8-bbbbbbbbbbbb/ferry" 30 &
+	# In use: what a live agent of that version holds.
+	echo older >"$A/0.0.8-bbbbbbbbbbbb/ferry"
+	flock -s "$A/0.0.8-bbbbbbbbbbbb/ferry" sleep 30 &
 	busy=$!
+	sleep 0.2
 	run "$FERRY" exec -- true
 	[ "$status" -eq 0 ]
 	[ ! -e "$A/0.0.9-0123456789ab" ]
@@ -206,6 +208,11 @@ binfmt_or_skip() {
 	mkdir -p "$A/0.0.7-cccccccccccc"
 	run "$FERRY" exec -- true
 	[ -e "$A/0.0.7-cccccccccccc" ]
+	# A running job's supervisor holds its version too.
+	run "$FERRY" run -- sleep 3
+	[ "$status" -eq 0 ]
+	sleep 0.5
+	! flock -n -x "$A/$id/ferry" true
 	# A folder others can enter is not pruned in at all.
 	rm -f "$A/.pruned"
 	chmod 755 "$A"
