@@ -92,7 +92,7 @@ uninstall:
 # /lib/terminfo and /usr/share/terminfo, as most distributions keep it.
 CLIENT_ARCHES ?= x86_64 aarch64
 CLIENT_OBJ_NAMES := $(LIB_SRC:src/%.c=%.o) main.o
-STATIC_CLIENTS := $(CLIENT_ARCHES:%=build/client/%/ferry-linux-%)
+STATIC_CLIENTS := $(foreach a,$(CLIENT_ARCHES),build/client/$(a)/ferry-linux-$(a))
 
 static-clients: $(STATIC_CLIENTS)
 
