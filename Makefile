@@ -94,9 +94,10 @@ triplet_aarch64 := aarch64-linux-gnu
 triplet_ppc64le := powerpc64le-linux-gnu
 # The native compiler for this machine's architecture, Debian's cross
 # compilers (gcc-ARCH-linux-gnu) for the others.
-agent_tool = $(if $(filter $(1),$(HOST_ARCH)),$(2),$(triplet_$(1))-$(2))
+triplet = $(or $(triplet_$(1)),$(1)-linux-gnu)
+agent_tool = $(if $(filter $(1),$(HOST_ARCH)),$(2),$(call triplet,$(1))-$(2))
 AGENT_CFLAGS := -std=c11 -pthread -DFERRY_VERSION='"$(VERSION)"' -DFERRY_STATIC_AGENT $(WARN) \
-        $(shell $(PKG_CONFIG) --cflags libzstd) -Isrc -O2 -g -ffunction-sections -fdata-sections
+        $(shell $(PKG_CONFIG) --cflags libzstd) -Isrc -g -ffunction-sections -fdata-sections
 AGENT_BUNDLE := $(AGENT_ARCHES:%=build/agents/ferry-agent-linux-%)
 # Objects a later rule adds to one architecture's agent (the NVML helper).
 AGENT_EXTRA_x86_64 :=
@@ -107,14 +108,19 @@ include mk/nvml.mk
 
 agents: $(AGENT_BUNDLE)
 
+# Small (-Os, the ppc64le agent would pass 2 MB at -O2), but the sync
+# engine's hashing and delta loops, which -Os slows.
+AGENT_OPT := -Os
+
 define AGENT_RULES
+build/agent/$(1)/sync-%.o: AGENT_OPT := -O2
 build/agent/$(1)/%.o: src/%.c $$(HDRS) | build/agent/$(1)
-	$$(call agent_tool,$(1),gcc) $$(AGENT_CFLAGS) -c -o $$@ $$<
+	$$(call agent_tool,$(1),gcc) $$(AGENT_CFLAGS) $$(AGENT_OPT) -c -o $$@ $$<
 build/agent/$(1)/libferry.a: $$(LIB_SRC:src/%.c=build/agent/$(1)/%.o)
 	rm -f $$@ && $$(call agent_tool,$(1),ar) rcs $$@ $$^
 build/agent/$(1)/ferry-agent: build/agent/$(1)/agent-main.o build/agent/$(1)/libferry.a $$(AGENT_EXTRA_$(1))
 	$$(call agent_tool,$(1),gcc) -static -pthread -Wl,--gc-sections -Wl,--build-id -o $$@ \
-		build/agent/$(1)/agent-main.o $$(AGENT_EXTRA_$(1)) build/agent/$(1)/libferry.a /usr/lib/$$(triplet_$(1))/libzstd.a
+		build/agent/$(1)/agent-main.o $$(AGENT_EXTRA_$(1)) build/agent/$(1)/libferry.a /usr/lib/$$(call triplet,$(1))/libzstd.a
 build/agents/ferry-agent-linux-$(1): build/agent/$(1)/ferry-agent | build/agents
 	$$(call agent_tool,$(1),strip) -o $$@.tmp $$< && mv $$@.tmp $$@
 build/agent/$(1):

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +39,7 @@
 #include "env-login.h"
 #include "sig.h"
 #include "spawn.h"
+#include "names.h"
 #include "util.h"
 
 #include "banned.h"
@@ -127,9 +127,9 @@ char **agent_env(bool login, char *const *extra, uint32_t nextra, const char *ro
 
 const char *agent_user_shell(char *const *envp)
 {
-	struct passwd *pw = getpwuid(getuid());
-	if (pw && pw->pw_shell && pw->pw_shell[0] == '/')
-		return pw->pw_shell;
+	static struct user_ent u;
+	if (names_user(getuid(), &u) == 0 && u.shell[0] == '/')
+		return u.shell;
 	for (char *const *e = envp; *e; e++)
 		if (strncmp(*e, "SHELL=/", 7) == 0)
 			return *e + 6;

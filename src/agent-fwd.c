@@ -31,6 +31,7 @@
 #include "fwd-detect.h"
 #include "fwd-wire.h"
 #include "mon-jobs.h"
+#include "names.h"
 #include "util.h"
 
 #include "banned.h"
@@ -404,26 +405,21 @@ static char *fs_resolve(struct fstream *fs, const struct fwd_open *o, uint32_t *
 		if (resolved[i].at && now - resolved[i].at < RESOLVED_TTL_NS && strcmp(resolved[i].host, h) == 0)
 			rc = &resolved[i];
 	if (rc == NULL) {
-		struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = AI_ADDRCONFIG }, *res = NULL;
-		int r = getaddrinfo(h, NULL, &hints, &res);
-		if (r != 0) {
+		struct names_addr na[FWD_ADDRS_MAX];
+		const char *why = NULL;
+		int k = names_host(h, na, FWD_ADDRS_MAX, &why);
+		if (k < 0) {
 			*code = PERR_REFUSED;
-			return xasprintf("cannot resolve '%s' on the server: %s", vis(h), gai_strerror(r));
+			return xasprintf("cannot resolve '%s' on the server: %s", vis(h), why);
 		}
 		rc = &resolved[resolved_next++ % RESOLVED_KEEP];
 		memset(rc, 0, sizeof(*rc));
 		snprintf(rc->host, sizeof(rc->host), "%s", h);
 		rc->at = now;
-		for (struct addrinfo *ai = res; ai && rc->n < FWD_ADDRS_MAX; ai = ai->ai_next) {
-			if (ai->ai_family == AF_INET)
-				memcpy(rc->ip[rc->n], &((struct sockaddr_in *)ai->ai_addr)->sin_addr, 4);
-			else if (ai->ai_family == AF_INET6)
-				memcpy(rc->ip[rc->n], &((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr, 16);
-			else
-				continue;
-			rc->fam[rc->n++] = ai->ai_family;
+		for (int i = 0; i < k && rc->n < FWD_ADDRS_MAX; i++) {
+			memcpy(rc->ip[rc->n], na[i].ip, na[i].fam == AF_INET ? 4 : 16);
+			rc->fam[rc->n++] = na[i].fam;
 		}
-		freeaddrinfo(res);
 	}
 	for (int i = 0; i < rc->n; i++)
 		add_ip(fs, rc->fam[i], rc->ip[i], o->port);

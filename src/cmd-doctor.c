@@ -251,6 +251,16 @@ int cmd_doctor(const struct cmd_ctx *ctx, int argc, char **argv)
 			add(&r, "remote path", "warn", "`ferry push` or `ferry exec` creates it on first use",
 			    "%s does not exist yet", root);
 
+		/* Which agent runs there, and from where. */
+		const char *kind = kv_get(&kv, "agent_kind"), *ap = kv_get(&kv, "agent_path");
+		if (kind && strcmp(kind, "dynamic") == 0 && cfg.kind == TARGET_SSH)
+			add(&r, "platform", "warn", "build the static agents (`make agents`) or install a ferry release: they run on any Linux of their architecture",
+			    "%s %s runs this ferry's own executable as the agent (%s), which needs a C library like this machine's",
+			    s.peer.os, s.peer.arch, ap ? ap : "?");
+		else
+			add(&r, "platform", "ok", NULL, "%s %s, %s agent%s%s", s.peer.os, s.peer.arch, kind ? kind : "?",
+			    ap && ap[0] ? " " : "", ap ? ap : "");
+
 		char b1[32], b2[32];
 		uint64_t fr = strtoull(kv_get(&kv, "disk_free") ? kv_get(&kv, "disk_free") : "0", NULL, 10);
 		uint64_t tot = strtoull(kv_get(&kv, "disk_total") ? kv_get(&kv, "disk_total") : "0", NULL, 10);

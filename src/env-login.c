@@ -16,7 +16,6 @@
 
 #include <errno.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +26,7 @@
 #include "fsx.h"
 #include "limits.h"
 #include "spawn.h"
+#include "names.h"
 #include "util.h"
 
 #include "banned.h"
@@ -183,9 +183,9 @@ int loginenv_dump_self(void)
 
 static char *login_shell(void)
 {
-	struct passwd *pw = getpwuid(getuid());
-	if (pw && pw->pw_shell && pw->pw_shell[0] == '/')
-		return xstrdup(pw->pw_shell);
+	struct user_ent u;
+	if (names_user(getuid(), &u) == 0 && u.shell[0] == '/')
+		return xstrdup(u.shell);
 	const char *s = getenv("SHELL");
 	return xstrdup(s && s[0] == '/' ? s : "/bin/sh");
 }

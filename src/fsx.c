@@ -16,12 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <linux/openat2.h>
-#include <pwd.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include "limits.h"
+#include "names.h"
 #include "util.h"
 
 #include "banned.h"
@@ -182,11 +182,11 @@ char *user_home(void)
 	/* No usable HOME (a cron job, `env -u HOME`, some batch systems):
 	 * the password database's home, if it is a folder at all ("/" and
 	 * "/nonexistent" homes of system users are not). */
-	struct passwd *pw = getpwuid(getuid());
+	struct user_ent u;
 	struct stat st;
-	if (pw && pw->pw_dir && pw->pw_dir[0] == '/' && strcmp(pw->pw_dir, "/") != 0 &&
-	    stat(pw->pw_dir, &st) == 0 && S_ISDIR(st.st_mode))
-		return xstrdup(pw->pw_dir);
+	if (names_user(getuid(), &u) == 0 && u.home[0] == '/' && strcmp(u.home, "/") != 0 &&
+	    stat(u.home, &st) == 0 && S_ISDIR(st.st_mode))
+		return xstrdup(u.home);
 	return xstrdup("/");
 }
 

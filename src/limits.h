@@ -176,6 +176,17 @@
 #define LOGIN_ENV_VARS_MAX	4096
 #define SSH_STDERR_KEEP		4096		/* ssh diagnostics kept for the error line */
 #define AGENT_UPLOAD_MAX	(64 * 1024 * 1024)
+/* How much of a bundle agent is read to find its build id and machine:
+ * the ELF header, program headers and notes lie in its first page. */
+#define AGENT_HEAD_MAX		(64 * 1024)
+
+/* names.c: users and hosts without NSS in the process. */
+#define NAMES_FIELD_MAX		256	/* a user name, a passwd field */
+#define NAMES_PATH_MAX		4096	/* a home or shell path */
+#define NAMES_PASSWD_MAX	(16 * 1024 * 1024)	/* /etc/passwd read whole */
+#define NAMES_GETENT_OUT_MAX	(64 * 1024)	/* what getent may print */
+#define NAMES_GETENT_MS		3000	/* a hung LDAP lookup ends here */
+#define NAMES_HOST_MAX		253	/* a DNS name */
 #define TRANSPORT_EXIT_WAIT_MS	3000		/* ssh's exit after we close, before TERM */
 #define SIGNAL_GRACE_MS		2000		/* wait after forwarding TERM/HUP */
 #define STARTUP_TIMEOUT_MS	60000		/* ssh output to agent preamble */

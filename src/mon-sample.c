@@ -12,7 +12,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +23,7 @@
 
 #include "limits.h"
 #include "mon-gpu.h"
+#include "names.h"
 #include "util.h"
 
 #include "banned.h"
@@ -242,10 +242,10 @@ static const char *uname_cached(void *arg, uint32_t uid)
 	for (size_t i = 0; i < sm->nnames; i++)
 		if (sm->names[i].uid == uid)
 			return sm->names[i].name;
-	struct passwd *pw = getpwuid((uid_t)uid);
+	struct user_ent u;
 	sm->names = xrealloc(sm->names, (sm->nnames + 1) * sizeof(*sm->names));
 	sm->names[sm->nnames].uid = uid;
-	sm->names[sm->nnames].name = pw && pw->pw_name ? xstrdup(pw->pw_name) : xasprintf("%u", uid);
+	sm->names[sm->nnames].name = names_user(uid, &u) == 0 ? xstrdup(u.name) : xasprintf("%u", uid);
 	return sm->names[sm->nnames++].name;
 }
 

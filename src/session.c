@@ -37,6 +37,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-bundle.h"
 #include "ev.h"
 #include "fsx.h"
 #include "limits.h"
@@ -61,6 +62,9 @@ static const char boot_dir_script[] =
 	"unset CDPATH; h=$PWD; "
 	"d=$2; if [ -z \"$d\" ]; then d=${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent; fi; "
 	"case $d in \"~/\"*) d=$HOME/${d#\"~/\"};; \"~\") d=$HOME;; esac; ";
+/* An agent id no folder has: the boot script then says what the host
+ * is (ids are VERSION-HEX). */
+#define BOOT_PROBE_ID "probe"
 static const char boot_run_script[] =
 	"if cd -P -- \"$d\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
 	"[ -d \"$1\" ] && [ ! -h \"$1\" ] && cd -P -- \"$1\" 2>/dev/null && [ -O . ] && "
@@ -279,11 +283,11 @@ char **session_ssh_argv(const struct config *cfg, const char *ctl_dir, bool batc
 	return w;
 }
 
-static char *boot_command(const struct config *cfg, const char *body, const char *extra_arg)
+static char *boot_command(const struct config *cfg, const char *id, const char *body, const char *extra_arg)
 {
 	char *script = xasprintf("%s%s", boot_dir_script, body);
 	char *qs = sh_quote(script);
-	char *qid = sh_quote(ferry_build_id());
+	char *qid = sh_quote(id);
 	char *qdir = sh_quote(cfg->agent_dir ? cfg->agent_dir : "");
 	char *qx = extra_arg ? sh_quote(extra_arg) : xstrdup("");
 	char *cmd = xasprintf("exec sh -c %s ferry-boot %s %s %s", qs, qid, qdir, qx);
@@ -597,16 +601,31 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE };
 
 	if (s->cfg->kind == TARGET_LOCAL) {
-		char self[4096];
-		ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-		if (n <= 0) {
-			ferr_set(e, EXIT_OSERR, NULL, "cannot find the ferry executable: %s", strerror(errno));
-			return -1;
+		/* FERRY_LOCAL_AGENT: another agent executable for the local
+		 * target, with leading words (`qemu-aarch64-static PATH`):
+		 * how the static agents are tested without a server. */
+		const char *alt = getenv("FERRY_LOCAL_AGENT");
+		int nw = 0;
+		if (alt != NULL && *alt != '\0') {
+			nw = split_words(alt, &argv);
+			if (nw <= 0) {
+				ferr_set(e, EXIT_USAGE, NULL, "FERRY_LOCAL_AGENT is not a command: '%s'", alt);
+				return -1;
+			}
+			argv = xrealloc(argv, ((size_t)nw + 2) * sizeof(char *));
+		} else {
+			char self[4096];
+			ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+			if (n <= 0) {
+				ferr_set(e, EXIT_OSERR, NULL, "cannot find the ferry executable: %s", strerror(errno));
+				return -1;
+			}
+			self[n] = '\0';
+			argv = xcalloc(3, sizeof(char *));
+			argv[nw++] = xstrdup(self);
 		}
-		self[n] = '\0';
-		argv = xcalloc(3, sizeof(char *));
-		argv[0] = xstrdup(self);
-		argv[1] = xstrdup("agent");
+		argv[nw++] = xstrdup("agent");
+		argv[nw] = NULL;
 		so.new_pgrp = true;	/* Ctrl-C is ours to forward */
 		so.err = SPAWN_INHERIT;
 	} else {
@@ -792,39 +811,84 @@ static int read_preamble(struct session *s, char **boot, struct ferr *e)
 	}
 }
 
-/* Uploads this executable as the agent.  0 or -1 with e set. */
-static int install_agent(struct session *s, const char *ctl_dir, const char *need, const struct session_opts *o,
-			 struct ferr *e)
+/* The agent for os/arch: the bundle's, else this executable when it is
+ * built for that platform.  0, or -1 when there is none (the guess of
+ * session_start, or an error install_agent reports). */
+static int pick_agent(struct session *s, const char *os, const char *arch)
 {
+	struct bundle_agent a;
 	struct utsname u;
-	char os[64] = "", arch[64] = "", dir[PRELUDE_LINE_MAX] = "";
+	free(s->agent_path);
+	free(s->agent_id);
+	s->agent_path = NULL;
+	if (bundle_find(os, arch, &a) == 0) {
+		s->agent_path = a.path;
+		s->agent_id = xstrdup(a.id);
+		return 0;
+	}
+	s->agent_id = xstrdup(ferry_build_id());
+	uname(&u);
+	return strcmp(os, u.sysname) == 0 && strcmp(arch, u.machine) == 0 ? 0 : -1;
+}
+
+/* The boot script's "FERRY-BOOT need OS ARCH DIR": the agent for that
+ * platform.  0 the same agent as asked for (it is missing: install it),
+ * 1 another one (boot_cmd now names it: it may be there already), -1
+ * with e set when there is none. */
+static int pick_for_need(struct session *s, const char *need, struct ferr *e)
+{
+	char os[64] = "", arch[64] = "";
+	if (sscanf(need, "FERRY-BOOT need %63s %63s", os, arch) < 2) {
+		ferr_set(e, EXIT_PROTO, NULL, "unexpected answer from the server '%s': %s", s->label, need);
+		return -1;
+	}
+	snprintf(s->platform[0], sizeof(s->platform[0]), "%s", os);
+	snprintf(s->platform[1], sizeof(s->platform[1]), "%s", arch);
+	char *old_id = s->agent_id;
+	s->agent_id = NULL;
+	if (pick_agent(s, os, arch) < 0) {
+		char *have = bundle_platforms();
+		char *bd = bundle_dir();
+		char *h = xasprintf("this ferry carries agents for: %s%s%s%s; build the one for %s with `make agents AGENT_ARCHES=%s` (Debian's gcc-%s-linux-gnu), or install a ferry release, which carries all",
+				    have[0] ? have : "none", bd ? " (in " : "", bd ? bd : "", bd ? ")" : " (no agent bundle found)",
+				    arch, arch, arch);
+		ferr_set(e, EXIT_REMOTE, h, "the server '%s' runs %s %s, and there is no ferry agent for it here",
+			 s->label, os, arch);
+		free(h);
+		free(have);
+		free(bd);
+		free(old_id);
+		return -1;
+	}
+	int changed = old_id == NULL || strcmp(old_id, s->agent_id) != 0;
+	free(old_id);
+	if (changed) {
+		free(s->boot_cmd);
+		s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
+	}
+	return changed;
+}
+
+/* Uploads the agent pick_for_need chose.  0 or -1 with e set. */
+static int install_agent(struct session *s, const char *ctl_dir, const struct session_opts *o, struct ferr *e)
+{
 	char *self = NULL, *cmd = NULL, *out = NULL, *sum = NULL;
 	size_t len = 0;
 	int ret = -1;
 
-	/* "FERRY-BOOT need OS ARCH DIR" */
-	if (sscanf(need, "FERRY-BOOT need %63s %63s %4095[^\n]", os, arch, dir) < 2) {
-		ferr_set(e, EXIT_PROTO, NULL, "unexpected answer from the server '%s': %s", s->label, need);
-		return -1;
-	}
-	uname(&u);
-	if (strcmp(os, u.sysname) != 0 || strcmp(arch, u.machine) != 0) {
-		char *h = xasprintf("build ferry %s on the server and put it at %s/%s/ferry (agent_dir in ferry.ini picks the folder)",
-				    ferry_version(), dir[0] ? dir : "~/.cache/ferry/agent", ferry_build_id());
-		ferr_set(e, EXIT_REMOTE, h, "the server '%s' runs %s %s, but this ferry is built for %s %s",
-			 s->label, os, arch, u.sysname, u.machine);
-		free(h);
-		return -1;
-	}
 	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	exe[n > 0 ? n : 0] = '\0';
-	if (n <= 0 || read_file(exe, AGENT_UPLOAD_MAX, &self, &len) < 0) {
-		ferr_set(e, EXIT_OSERR, NULL, "cannot read the ferry executable to upload it");
+	const char *src = s->agent_path;
+	if (src == NULL) {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+		exe[n > 0 ? n : 0] = '\0';
+		src = exe;
+	}
+	if (src[0] == '\0' || read_file(src, AGENT_UPLOAD_MAX, &self, &len) < 0) {
+		ferr_set(e, EXIT_OSERR, NULL, "cannot read the agent '%s' to upload it", src);
 		goto out;
 	}
 	sum = xasprintf("%u %zu", posix_cksum(self, len), len);
-	cmd = boot_command(s->cfg, boot_install_script, sum);
+	cmd = boot_command(s->cfg, s->agent_id, boot_install_script, sum);
 	char **argv = session_ssh_argv(s->cfg, ctl_dir, o->batch, cmd);
 	struct child ch;
 	struct spawn_opts so = { .in = SPAWN_PIPE, .out = SPAWN_PIPE, .err = SPAWN_PIPE, .new_pgrp = true };
@@ -916,7 +980,7 @@ static int install_agent(struct session *s, const char *ctl_dir, const char *nee
 		else if (strcmp(stage, "exec") == 0 && strstr(res, "Permission denied"))
 			ferr_set(e, EXIT_REMOTE, fix, "cannot run programs from '%s' on %s (is it mounted noexec?)", fdir, s->label);
 		else if (strcmp(stage, "exec") == 0)
-			ferr_set(e, EXIT_REMOTE, "the server may lack the C library this ferry was built against: build ferry on the server",
+			ferr_set(e, EXIT_REMOTE, s->agent_path ? "the server's kernel may be too old for it (docs/kernel.md)" : "the server may lack the C library this ferry was built against: use the static agents (`make agents`)",
 				 "the uploaded agent does not run on %s: %s", s->label, det);
 		else
 			ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent in '%s' on %s (%s): %s", fdir, s->label, stage, det);
@@ -1015,7 +1079,17 @@ int session_start(struct session *s, const struct config *cfg, const struct sess
 	if (cfg->kind == TARGET_SSH) {
 		if (session_control_dir(&s->ctl_dir, e) < 0)
 			goto fail;
-		s->boot_cmd = boot_command(cfg, boot_run_script, NULL);
+		/* The platform this host had last time, else this machine's:
+		 * wrong only on a first contact with another architecture,
+		 * which the boot script's answer then corrects. */
+		struct utsname u;
+		uname(&u);
+		if (host_platform_get(cfg->host, s->platform[0], s->platform[1]) < 0) {
+			snprintf(s->platform[0], sizeof(s->platform[0]), "%.63s", u.sysname);
+			snprintf(s->platform[1], sizeof(s->platform[1]), "%.63s", u.machine);
+		}
+		(void)pick_agent(s, s->platform[0], s->platform[1]);
+		s->boot_cmd = boot_command(cfg, s->agent_id, boot_run_script, NULL);
 	}
 	hello_init_self(&me);
 	hello_encode(&me, &s->hello);
@@ -1036,6 +1110,7 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 {
 	char *boot = NULL;
 	int ret = -1;
+	bool installed = false, repicked = false, learned = false, probed = false;
 
 	for (int attempt = 0;; attempt++) {
 		if (attempt > 0) {
@@ -1053,6 +1128,8 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 		if (r == 1) {
 			/* No prompt comes after this: ssh is through. */
 			tty_take_back(&s->lend);
+			if (learned)
+				host_platform_put(s->cfg->host, s->platform[0], s->platform[1]);
 			break;
 		}
 		if (r == -2)
@@ -1063,7 +1140,29 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 					 "the server '%s' printed too much before starting the agent", s->label);
 				goto out;
 			}
-			session_lost(s, false, e);
+			int st = reap(s);
+			/* 126: the agent the host's record named is there but
+			 * cannot run (the name now leads to a machine of another
+			 * kind, sharing the home): ask the boot script what the
+			 * host is, once, with an id no agent folder has. */
+			if (s->cfg->kind == TARGET_SSH && !probed && WIFEXITED(st) && WEXITSTATUS(st) == 126) {
+				probed = true;
+				host_platform_forget(s->cfg->host);
+				buf_reset(&s->ssh_err);
+				free(s->agent_id);
+				s->agent_id = xstrdup(BOOT_PROBE_ID);
+				free(s->boot_cmd);
+				s->boot_cmd = boot_command(s->cfg, s->agent_id, boot_run_script, NULL);
+				tty_take_back(&s->lend);
+				conn_release(&s->c);
+				conn_init(&s->c, -1, -1);
+				child_close(&s->proc);
+				continue;
+			}
+			if (s->cfg->kind == TARGET_LOCAL)
+				session_lost(s, false, e);
+			else
+				classify_ssh_failure(s, st, false, e);
 			goto out;
 		}
 		/* A FERRY-BOOT line: the agent is missing. */
@@ -1072,12 +1171,23 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 		conn_release(&s->c);
 		conn_init(&s->c, -1, -1);
 		child_close(&s->proc);
-		if (attempt > 0) {
+		if (installed) {
 			ferr_set(e, EXIT_REMOTE, NULL, "the agent was installed on '%s' but does not start: %s", s->label, boot);
 			goto out;
 		}
-		if (install_agent(s, s->ctl_dir, boot, &s->opts, e) < 0)
+		int pr = pick_for_need(s, boot, e);
+		if (pr < 0)
 			goto out;
+		learned = true;
+		/* Another platform than guessed: its agent may be there
+		 * already (a home shared by hosts of both kinds). */
+		if (pr == 1 && !repicked) {
+			repicked = true;
+		} else {
+			if (install_agent(s, s->ctl_dir, &s->opts, e) < 0)
+				goto out;
+			installed = true;
+		}
 		free(boot);
 		boot = NULL;
 	}
@@ -1117,7 +1227,9 @@ static void session_free(struct session *s, bool print_stderr)
 	free(s->noise_line);
 	free(s->ctl_dir);
 	free(s->boot_cmd);
-	s->agent_where = s->noise_line = s->ctl_dir = s->boot_cmd = NULL;
+	free(s->agent_path);
+	free(s->agent_id);
+	s->agent_where = s->noise_line = s->ctl_dir = s->boot_cmd = s->agent_path = s->agent_id = NULL;
 }
 
 void session_close(struct session *s)

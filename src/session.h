@@ -45,6 +45,10 @@ struct session {
 	struct session_opts opts;
 	struct buf hello;	/* our MSG_HELLO body */
 	char *ctl_dir, *boot_cmd;
+	/* ssh: the agent to start or install there, and its id (the
+	 * folder the boot script looks in); path NULL: this executable. */
+	char *agent_path, *agent_id;
+	char platform[2][64];	/* the server's uname -s, -m once known */
 	uint64_t t0;
 };
 
