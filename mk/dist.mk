@@ -101,7 +101,7 @@ build/client/$(1)/%.o: src/%.c $$(HDRS) | build/client/$(1)
 	$$(call agent_tool,$(1),gcc) $$(BASE_CFLAGS) -O2 -g -c -o $$@ $$<
 build/client/$(1)/ferry: $$(CLIENT_OBJ_NAMES:%=build/client/$(1)/%)
 	$$(call agent_tool,$(1),gcc) -static -pthread -Wl,--build-id -o $$@ $$^ \
-		$$(foreach l,inih zstd ncursesw tinfo,/usr/lib/$$(triplet_$(1))/lib$$(l).a)
+		$$(foreach l,inih zstd ncursesw tinfo,/usr/lib/$$(call triplet,$(1))/lib$$(l).a)
 build/client/$(1)/ferry-linux-$(1): build/client/$(1)/ferry
 	$$(call agent_tool,$(1),strip) -o $$@.tmp $$< && mv $$@.tmp $$@
 build/client/$(1):
