@@ -76,6 +76,7 @@ help_options() {
 }
 
 @test "install: ferry --version lists the agents of ../libexec/ferry" {
+	unset FERRY_AGENT_BUNDLE
 	run "$F" --version
 	[[ $output == *x86_64* ]] || skip "this ferry --version lists no agent platforms yet"
 	for a in "$P"/libexec/ferry/ferry-agent-linux-*; do
