@@ -7,13 +7,30 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
+#include "agent-bundle.h"
 #include "agent.h"
 #include "cmd.h"
 #include "fsx.h"
 #include "util.h"
 
 #include "banned.h"
+
+/* The version, and the agents this client carries (agent-bundle.h). */
+static void print_version(void)
+{
+	struct utsname u;
+	char *have = bundle_platforms(), *dir = bundle_dir();
+	printf("ferry %s (build %s)\n", ferry_version(), ferry_build_id());
+	uname(&u);
+	if (have[0])
+		printf("agents: %s (in %s)\n", have, dir);
+	else
+		printf("agents: none beside this ferry; it uploads itself, for %s %s servers only\n", u.sysname, u.machine);
+	free(have);
+	free(dir);
+}
 
 int main(int argc, char **argv)
 {
@@ -37,7 +54,7 @@ int main(int argc, char **argv)
 			fprintf(stderr, "usage: ferry [-C DIR] COMMAND [ARGS]   (ferry --help lists commands)\n");
 			return EXIT_USAGE;
 		} else if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-			printf("ferry %s (build %s)\n", ferry_version(), ferry_build_id());
+			print_version();
 			return 0;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			cmd_list();
