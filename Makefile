@@ -96,7 +96,7 @@ triplet_ppc64le := powerpc64le-linux-gnu
 # compilers (gcc-ARCH-linux-gnu) for the others.
 triplet = $(or $(triplet_$(1)),$(1)-linux-gnu)
 agent_tool = $(if $(filter $(1),$(HOST_ARCH)),$(2),$(call triplet,$(1))-$(2))
-AGENT_CFLAGS := -std=c11 -pthread -DFERRY_VERSION='"$(VERSION)"' -DFERRY_STATIC_AGENT $(WARN) \
+AGENT_CFLAGS := -std=c11 -pthread -DFERRY_VERSION='"$(VERSION)"' -DFERRY_STATIC $(WARN) \
         $(shell $(PKG_CONFIG) --cflags libzstd) -Isrc -g -ffunction-sections -fdata-sections \
         -fno-asynchronous-unwind-tables -fno-unwind-tables
 AGENT_BUNDLE := $(AGENT_ARCHES:%=build/agents/ferry-agent-linux-%)

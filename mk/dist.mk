@@ -97,9 +97,11 @@ STATIC_CLIENTS := $(foreach a,$(CLIENT_ARCHES),build/client/$(a)/ferry-linux-$(a
 static-clients: $(STATIC_CLIENTS)
 
 define CLIENT_RULES
+# FERRY_STATIC: as the agents, NVML through the embedded helper (the
+# static client is the local target's agent too).
 build/client/$(1)/%.o: src/%.c $$(HDRS) | build/client/$(1)
-	$$(call agent_tool,$(1),gcc) $$(BASE_CFLAGS) -O2 -g -c -o $$@ $$<
-build/client/$(1)/ferry: $$(CLIENT_OBJ_NAMES:%=build/client/$(1)/%)
+	$$(call agent_tool,$(1),gcc) $$(BASE_CFLAGS) -DFERRY_STATIC -O2 -g -c -o $$@ $$<
+build/client/$(1)/ferry: $$(CLIENT_OBJ_NAMES:%=build/client/$(1)/%) build/agent/$(1)/nvml-blob.o
 	$$(call agent_tool,$(1),gcc) -static -pthread -Wl,--build-id -o $$@ $$^ \
 		$$(foreach l,inih zstd ncursesw tinfo,/usr/lib/$$(call triplet,$(1))/lib$$(l).a)
 build/client/$(1)/ferry-linux-$(1): build/client/$(1)/ferry

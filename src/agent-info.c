@@ -92,7 +92,7 @@ int agent_info(struct conn *c, struct rd *body)
 	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
 	self[sl > 0 ? sl : 0] = '\0';
 	kv_add(&kv, "agent_path", self);
-#ifdef FERRY_STATIC_AGENT
+#ifdef FERRY_STATIC
 	kv_add(&kv, "agent_kind", "static");
 #else
 	kv_add(&kv, "agent_kind", "dynamic");

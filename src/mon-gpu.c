@@ -7,7 +7,7 @@
  * never used): it runs at most every MON_SMI_PERIOD_MS, in between the
  * last answer is reused.
  *
- * The static agent (FERRY_STATIC_AGENT) cannot dlopen: it carries
+ * The static agent (FERRY_STATIC) cannot dlopen: it carries
  * ferry-nvml (nvml-helper.c), a tiny dynamically linked program, runs it
  * once and asks it for one sample per read over a pipe (nvml-wire.h).
  * The helper is made executable from memory (memfd) or, where that is
@@ -18,7 +18,7 @@
 #define _GNU_SOURCE
 #include "mon-gpu.h"
 
-#ifndef FERRY_STATIC_AGENT
+#ifndef FERRY_STATIC
 #include <dlfcn.h>
 #endif
 #include <errno.h>
@@ -58,7 +58,7 @@ struct gpusrc {
 	nvml_return (*temp)(nvml_device, int, unsigned int *);
 	nvml_return (*power)(nvml_device, unsigned int *);
 	nvml_return (*procs)(nvml_device, unsigned int *, struct nvml_process *);
-#ifdef FERRY_STATIC_AGENT
+#ifdef FERRY_STATIC
 	/* the helper, when it runs: pid > 0 */
 	struct child helper;
 	char *helper_exe;	/* what to exec; NULL until made */
@@ -116,7 +116,7 @@ static void set_note(struct gpusrc *g, const char *fmt, ...)
 	va_end(ap);
 }
 
-#ifndef FERRY_STATIC_AGENT
+#ifndef FERRY_STATIC
 #define SYM(field, name) (*(void **)&g->field = dlsym(g->dl, name))
 
 /* 0 when NVML is loaded and initialised; otherwise the note says why
@@ -164,7 +164,7 @@ static void nvml_close(struct gpusrc *g)
 }
 #endif
 
-#ifdef FERRY_STATIC_AGENT
+#ifdef FERRY_STATIC
 /* The helper binary, linked in by nvml-blob.o (mk/nvml.mk). */
 extern const unsigned char ferry_nvml_blob[], ferry_nvml_blob_end[];
 
@@ -465,7 +465,7 @@ static void add_proc(struct mon_gpu *gp, uint32_t pid, uint64_t mem)
 	gp->procs[gp->nprocs++] = (struct mon_gpu_proc){ pid, MON_NA, mem, MON_NOJOB };
 }
 
-#ifndef FERRY_STATIC_AGENT
+#ifndef FERRY_STATIC
 static int nvml_read(struct gpusrc *g, struct mon_gpu **out, uint32_t *n)
 {
 	unsigned int cnt = 0;

@@ -2,7 +2,7 @@
  * nvml-helper.c - ferry-nvml: the static agent's window on NVML.
  *
  * A static executable cannot dlopen the host's libnvidia-ml.so.1, so the
- * static agent (FERRY_STATIC_AGENT) carries this tiny dynamically linked
+ * static agent (FERRY_STATIC) carries this tiny dynamically linked
  * program, runs it once, and asks it for one sample per tick over a pipe
  * (format in nvml-wire.h): a HELLO at start, then a SAMPLE per request
  * byte, until stdin closes.

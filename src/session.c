@@ -877,7 +877,14 @@ static int pick_for_need(struct session *s, const char *need, struct ferr *e)
 	snprintf(s->platform[1], sizeof(s->platform[1]), "%s", arch);
 	char *old_id = s->agent_id;
 	s->agent_id = NULL;
-	if (pick_agent(s, os, arch) < 0) {
+	int picked = pick_agent(s, os, arch);
+	if (picked < 0 && strcmp(os, "Linux") != 0) {
+		ferr_set(e, EXIT_REMOTE, "ferry's agents run on Linux servers only: pick a Linux host for 'host' in ferry.ini",
+			 "the server '%s' runs %s %s: there is no ferry agent for %s", s->label, os, arch, os);
+		free(old_id);
+		return -1;
+	}
+	if (picked < 0) {
 		char *have = bundle_platforms();
 		char *bd = bundle_dir();
 		char *h = xasprintf("this ferry carries agents for: %s%s%s%s; build the one for %s with `make agents AGENT_ARCHES=%s` (Debian's gcc-%s-linux-gnu), or install a ferry release, which carries all",
@@ -1015,8 +1022,12 @@ static void install_failed(struct session *s, const char *why, struct ferr *e)
 	else if (strstr(why, "cannot run programs there") && !strstr(why, "Permission denied"))
 		ferr_set(e, EXIT_REMOTE, s->agent_path ? "the server's kernel may be too old for it (docs/kernel.md)" : "the server may lack the C library this ferry was built against: use the static agents (`make agents`)",
 			 "the uploaded agent does not run on %s: %s", s->label, why);
+	else if (one)
+		ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent in '%s' on %s: %s", s->cfg->agent_dir, s->label,
+			 strncmp(why, s->cfg->agent_dir, strlen(s->cfg->agent_dir)) == 0 && why[strlen(s->cfg->agent_dir)] == ':'
+				 ? why + strlen(s->cfg->agent_dir) + 2 : why);
 	else
-		ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent on %s (noexec or full folders?): %s", s->label, why);
+		ferr_set(e, EXIT_REMOTE, fix, "cannot install the agent on %s, in none of its candidate folders: %s", s->label, why);
 }
 
 /* Uploads the agent pick_for_need chose.  0 or -1 with e set. */

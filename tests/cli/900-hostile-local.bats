@@ -36,8 +36,8 @@ fake() {
 }
 
 @test "a server of another OS or CPU gets a clear error and a fix" {
-	fake otheros 73 "the server 'fake-host' runs Darwin arm64, but this ferry is built for Linux"
-	[[ "$output" == *"hint: build ferry"*"/Users/me/.cache/ferry/agent/"* ]]
+	fake otheros 73 "the server 'fake-host' runs Darwin arm64: there is no ferry agent for Darwin"
+	[[ "$output" == *"hint: ferry's agents run on Linux servers only"* ]]
 }
 
 @test "the agent answers garbage with an error frame and exits" {
