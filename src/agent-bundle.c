@@ -27,6 +27,9 @@
 #include "banned.h"
 
 #define AGENT_PREFIX	"ferry-agent-"
+/* A host's file name, before a hash suffix: 255 less the hash (9) and
+ * the atomic writer's ".ferry-tmp.PID" (up to 22). */
+#define HOST_FILE_NAME_MAX	200
 
 static uint64_t le(const uint8_t *p, int n)
 {
@@ -171,7 +174,8 @@ static void lower(char *dst, const char *src, size_t n)
 /* The head of path (its first AGENT_HEAD_MAX bytes): length, or -1. */
 static ssize_t read_head(const char *path, uint8_t *head, size_t max)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* O_NONBLOCK: a FIFO there is refused below, not waited on. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (fd < 0)
 		return -1;
 	struct stat st;
@@ -270,7 +274,11 @@ static char *host_file(const char *host, bool make)
 	buf_init(&b, 4096);
 	(void)buf_put(&b, dir, strlen(dir));
 	(void)buf_put(&b, "/", 1);
-	for (const unsigned char *c = (const unsigned char *)host; *c && b.len < 1024; c++) {
+	/* A name too long for one file name (255, with the writer's temp
+	 * suffix) keeps its first part and a hash of the whole: still one
+	 * file per host. */
+	size_t start = b.len;
+	for (const unsigned char *c = (const unsigned char *)host; *c && b.len - start < HOST_FILE_NAME_MAX; c++) {
 		if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
 		    ((*c == '.' || *c == '-' || *c == '_' || *c == '@') && c != (const unsigned char *)host)) {
 			(void)buf_put(&b, c, 1);
@@ -279,6 +287,13 @@ static char *host_file(const char *host, bool make)
 			snprintf(x, sizeof(x), "%%%02X", *c);
 			(void)buf_put(&b, x, strlen(x));
 		}
+	}
+	if (strlen(host) * 3 > HOST_FILE_NAME_MAX) {
+		char h[24];
+		snprintf(h, sizeof(h), "~%08x", posix_cksum(host, strlen(host)));
+		if (b.len - start > HOST_FILE_NAME_MAX)
+			b.len = start + HOST_FILE_NAME_MAX;
+		(void)buf_put(&b, h, strlen(h));
 	}
 	free(dir);
 	char *p = xstrndup((const char *)b.data, b.len);

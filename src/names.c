@@ -97,7 +97,11 @@ static int run_getent(char *const argv[], char **out, size_t *len)
 		int pr = poll(&p, 1, (int)((until - now) / 1000000u) + 1);
 		if (pr < 0 && errno == EINTR)
 			continue;
-		if (pr <= 0)
+		if (pr < 0) {
+			late = true;
+			break;
+		}
+		if (pr == 0)
 			continue;
 		char tmp[4096];
 		ssize_t got = read(ch.out, tmp, sizeof(tmp));
@@ -158,7 +162,7 @@ int ahosts_parse(const char *p, size_t n, struct names_addr *out, int max)
 		if (wl == 0)
 			continue;
 		char a[INET6_ADDRSTRLEN];
-		if (wl >= sizeof(a))
+		if (wl >= sizeof(a) || memchr(w, '\0', wl) != NULL)
 			return -1;
 		memcpy(a, w, wl);
 		a[wl] = '\0';
