@@ -26,6 +26,8 @@
 #include "mon-nvml.h"
 #include "nvml-wire.h"
 
+#include "banned.h"
+
 #if defined(__x86_64__)
 #define OLD_GLIBC "GLIBC_2.2.5"
 #elif defined(__aarch64__) || defined(__powerpc64__)
