@@ -35,25 +35,16 @@
 
 int platform_self_exe(char *buf, size_t size)
 {
-	if (size == 0) {
-		errno = ENAMETOOLONG;
-		return -1;
+	ssize_t n = size > 1 ? readlink(SELF_EXE, buf, size - 1) : 0;
+	if (n > 0 && (size_t)n < size - 1) {
+		buf[n] = '\0';
+		return 0;
 	}
-	ssize_t n = readlink(SELF_EXE, buf, size - 1);
-	if (n <= 0) {
-		if (n == 0)
-			errno = ENOENT;
+	if (n >= 0)
+		errno = ENAMETOOLONG;	/* maybe cut short: readlink does not say */
+	if (size > 0)
 		buf[0] = '\0';
-		return -1;
-	}
-	if ((size_t)n >= size - 1) {
-		/* Maybe cut short: readlink does not say. */
-		buf[0] = '\0';
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	buf[n] = '\0';
-	return 0;
+	return -1;
 }
 
 int platform_open_self_exe(void)
@@ -206,9 +197,12 @@ const char *platform_dent_name(const void *buf, size_t len, size_t *off)
 	return name;
 }
 
+/* Names in place, not pointers: nothing for the static agents to
+ * relocate (their RELRO segment sits one 64 KiB page from the 2 MiB cap
+ * on ppc64le). */
 static const struct {
-	int sig;
-	const char *name;
+	unsigned char sig;
+	char name[7];
 } sig_names[] = {
 	{ SIGHUP, "HUP" }, { SIGINT, "INT" }, { SIGQUIT, "QUIT" }, { SIGILL, "ILL" },
 	{ SIGTRAP, "TRAP" }, { SIGABRT, "ABRT" }, { SIGBUS, "BUS" }, { SIGFPE, "FPE" },
