@@ -45,8 +45,10 @@ build/musl/shims.o: tests/musl/shims.c | build/musl
 build/musl/libferry.a: $(MUSL_OBJ)
 	rm -f $@ && ar rcs $@ $^
 
+# --build-id by hand: Debian's gcc adds it by default, musl-gcc's specs
+# do not, and ferry_build_id and the bundle tests read it.
 build/musl/unit: $(UNIT_SRC) $(HDRS) build/musl/libferry.a build/musl/shims.o build/san/groups.h
-	$(MUSL_CC) $(MUSL_CFLAGS) $(MUSL_INC) -Itests/unit -Ibuild/san -o $@ $(UNIT_SRC) \
+	$(MUSL_CC) $(MUSL_CFLAGS) $(MUSL_INC) -Wl,--build-id -Itests/unit -Ibuild/san -o $@ $(UNIT_SRC) \
 		build/musl/libferry.a build/musl/shims.o $(MUSL_LIBS)
 
 # Run from the top: the tests read src/ and tests/data/ by relative path.
