@@ -156,3 +156,4 @@ include mk/dist.mk
 
 clean:
 	rm -rf build ferry
+include mk/musl.mk

@@ -22,6 +22,7 @@
 #include "buf.h"
 #include "fsx.h"
 #include "limits.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
@@ -144,10 +145,8 @@ char *bundle_dir(void)
 	if (env != NULL)
 		return env[0] && is_dir(env) ? xstrdup(env) : NULL;	/* "" turns the bundle off */
 	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (platform_self_exe(exe, sizeof(exe)) < 0)
 		return NULL;
-	exe[n] = '\0';
 	char *slash = strrchr(exe, '/');
 	if (slash == NULL)
 		return NULL;

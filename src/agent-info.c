@@ -16,6 +16,7 @@
 
 #include "limits.h"
 #include "env-login.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
@@ -89,8 +90,7 @@ int agent_info(struct conn *c, struct rd *body)
 	free(probe);
 
 	char self[4096];
-	ssize_t sl = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	self[sl > 0 ? sl : 0] = '\0';
+	(void)platform_self_exe(self, sizeof(self));	/* "" on failure */
 	kv_add(&kv, "agent_path", self);
 #ifdef FERRY_STATIC
 	kv_add(&kv, "agent_kind", "static");

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "limits.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
@@ -81,10 +82,8 @@ static void remove_version(int dfd, const char *name)
 void agent_prune_versions(void)
 {
 	char exe[4096];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (platform_self_exe(exe, sizeof(exe)) < 0)
 		return;
-	exe[n] = '\0';
 	/* AGENTDIR/ID/ferry */
 	char *s1 = strrchr(exe, '/');
 	if (s1 == NULL || strcmp(s1, "/ferry") != 0)

@@ -10,6 +10,7 @@
 
 #include "cmd-job.h"
 #include "limits.h"
+#include "platform.h"
 
 #include "banned.h"
 
@@ -98,8 +99,9 @@ char *fmt_exit(const struct job *j)
 	 * exit status was seen, none is shown. */
 	if (!job_ended(j->state) || (j->signal == 0 && j->exit_code < 0))
 		return xstrdup("-");
+	const char *sn = platform_sig_abbrev(j->signal);
 	if (j->signal)
-		return xasprintf("SIG%s", sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?");
+		return xasprintf("SIG%s", sn ? sn : "?");
 	return xasprintf("%d", j->exit_code);
 }
 

@@ -7,10 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "cmd.h"
 #include "cmd-job.h"
 #include "limits.h"
+#include "platform.h"
 
 #include "banned.h"
 
@@ -105,10 +107,10 @@ int cmd_kill(const struct cmd_ctx *ctx, int argc, char **argv)
 	decode_record_or_die(&s, &body, &j);
 	session_close(&s);
 	if (j.state == JOB_RUNNING)
-		printf("job %u was sent SIG%s and is still running\n", id, sigabbrev_np(sig));
+		printf("job %u was sent SIG%s and is still running\n", id, platform_sig_abbrev(sig));
 	else if (j.state == JOB_LOST && j.procs_known)
 		printf("job %u is lost (its supervisor is gone): its processes were sent SIG%s, %u still running\n", id,
-		       sigabbrev_np(sig), j.procs_left);
+		       platform_sig_abbrev(sig), j.procs_left);
 	else
 		printf("job %u %s\n", id, job_state_name(j.state));
 	job_release(&j);

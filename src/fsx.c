@@ -15,13 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/openat2.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "limits.h"
 #include "names.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
@@ -55,31 +54,11 @@ int path_check_rel(const char *p, size_t len)
 static mode_t umask_value;
 static bool umask_known;
 
-/* "Umask:\t0022" in /proc/self/status (Linux 4.7+).  0 or -1. */
-static int umask_from_proc(mode_t *out)
-{
-	char *data, *end;
-	size_t len;
-	if (read_file("/proc/self/status", 1 << 16, &data, &len) < 0)
-		return -1;
-	const char *p = strstr(data, "\nUmask:");
-	int r = -1;
-	if (p) {
-		unsigned long v = strtoul(p + 7, &end, 8);
-		if (end != p + 7 && v <= 0777) {
-			*out = (mode_t)v;
-			r = 0;
-		}
-	}
-	free(data);
-	return r;
-}
-
 void fsx_umask_init(void)
 {
 	if (umask_known)
 		return;
-	if (umask_from_proc(&umask_value) < 0) {
+	if (platform_umask_read(&umask_value) < 0) {
 		/* Still one thread here (main's first steps). */
 		umask_value = umask(077);
 		umask(umask_value);
@@ -90,10 +69,10 @@ void fsx_umask_init(void)
 mode_t fsx_umask(void)
 {
 	if (!umask_known) {
-		/* Without fsx_umask_init (unit tests, fuzzers): /proc only,
+		/* Without fsx_umask_init (unit tests, fuzzers): read only,
 		 * never the set-and-restore another thread could see, and the
-		 * strictest usual mask when /proc is missing. */
-		if (umask_from_proc(&umask_value) < 0)
+		 * strictest usual mask when it cannot be read. */
+		if (platform_umask_read(&umask_value) < 0)
 			umask_value = 077;
 		umask_known = true;
 	}
@@ -503,26 +482,19 @@ int open_beneath(int rootfd, const char *rel, int flags, mode_t mode)
 	static int have_openat2 = -1;
 	if (path_check_rel(rel, strlen(rel)) < 0)
 		return -EINVAL;
-#ifdef SYS_openat2
 	if (have_openat2 != 0) {
-		struct open_how how = {
-			.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC),
-			.mode = (flags & (O_CREAT | O_TMPFILE)) ? mode : 0,
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
-		};
-		long fd = syscall(SYS_openat2, rootfd, rel, &how, sizeof(how));
+		int fd = platform_open_beneath(rootfd, rel, flags, mode);
 		if (fd >= 0) {
 			have_openat2 = 1;
-			return (int)fd;
+			return fd;
 		}
-		if (errno != ENOSYS && errno != EPERM) {
+		if (fd != -ENOSYS && fd != -EPERM) {
 			/* EPERM: seccomp filters (containers) may refuse openat2. */
 			have_openat2 = 1;
-			return -errno;
+			return fd;
 		}
 		have_openat2 = 0;
 	}
-#endif
 	return open_walk(rootfd, rel, flags, mode);
 }
 

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -37,6 +36,7 @@
 #include "fwd.h"
 #include "limits.h"
 #include "mon-fmt.h"
+#include "platform.h"
 #include "session.h"
 #include "sig.h"
 #include "spawn.h"
@@ -1097,7 +1097,7 @@ int fwd_run(const struct config *cfg, const struct fwd_opts *o)
 	if (o->follower) {
 		/* Set before the exec too (fwd_follow_start); the parent's pid
 		 * from there, since ours may already be init's by now. */
-		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		(void)platform_parent_death_signal(SIGTERM);
 		const char *pp = getenv("FERRY_FOLLOW_PARENT");
 		f.parent = pp ? (pid_t)strtol(pp, NULL, 10) : getppid();
 		if (getppid() != f.parent)
@@ -1199,7 +1199,7 @@ pid_t fwd_follow_start(const char *dir, uint32_t id)
 	pid_t pid = fork();
 	if (pid == 0) {
 		/* Goes with us, even if we die before it runs. */
-		(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+		(void)platform_parent_death_signal(SIGTERM);
 		setenv("FERRY_FOLLOW_PARENT", ppid, 1);
 		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null >= 0) {
@@ -1208,11 +1208,9 @@ pid_t fwd_follow_start(const char *dir, uint32_t id)
 		}
 		/* Only the terminal: a session's pipes held here would keep
 		 * the parent's ssh from seeing its end. */
-		if (close_range(3, ~0u, 0) < 0)
-			for (int fd = 3; fd < 1024; fd++)
-				close(fd);
+		platform_close_from(3);
 		char *argv[] = { "ferry", "-C", abs, "forward", "--follower", "--job", idb, NULL };
-		execv("/proc/self/exe", argv);
+		(void)platform_exec_self(argv);
 		_exit(127);
 	}
 	free(abs);

@@ -22,6 +22,7 @@
 #include "job-tag.h"
 #include "limits.h"
 #include "mon-proc.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
@@ -343,9 +344,9 @@ int job_save(const char *jobs, const struct job *j)
 		/* "running", or how it ended: "exited 0", "failed 3",
 		 * "killed SIGKILL", "killed" when no status was seen
 		 * (ferry status shows it as it is). */
-		const char *s = job_state_name(j->state);
+		const char *s = job_state_name(j->state), *sn = platform_sig_abbrev(j->signal);
 		char *line = !job_ended(j->state) || (j->signal == 0 && j->exit_code < 0) ? xasprintf("%s\n", s)
-			     : j->signal ? xasprintf("%s SIG%s\n", s, sigabbrev_np(j->signal) ? sigabbrev_np(j->signal) : "?")
+			     : j->signal ? xasprintf("%s SIG%s\n", s, sn ? sn : "?")
 			     : xasprintf("%s %d\n", s, j->exit_code);
 		r = job_put_file(st, line, strlen(line));
 		free(line);

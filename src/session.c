@@ -41,6 +41,7 @@
 #include "ev.h"
 #include "fsx.h"
 #include "limits.h"
+#include "platform.h"
 #include "sig.h"
 #include "util.h"
 
@@ -646,12 +647,10 @@ static int start_transport(struct session *s, const char *ctl_dir, const char *r
 			argv = xrealloc(argv, ((size_t)nw + 2) * sizeof(char *));
 		} else {
 			char self[4096];
-			ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-			if (n <= 0) {
+			if (platform_self_exe(self, sizeof(self)) < 0) {
 				ferr_set(e, EXIT_OSERR, NULL, "cannot find the ferry executable: %s", strerror(errno));
 				return -1;
 			}
-			self[n] = '\0';
 			argv = xcalloc(3, sizeof(char *));
 			argv[nw++] = xstrdup(self);
 		}
@@ -1039,8 +1038,7 @@ static int install_agent(struct session *s, const char *ctl_dir, const struct se
 	char exe[4096];
 	const char *src = s->agent_path;
 	if (src == NULL) {
-		ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-		exe[n > 0 ? n : 0] = '\0';
+		(void)platform_self_exe(exe, sizeof(exe));	/* "" on failure */
 		src = exe;
 	}
 	if (src[0] == '\0' || read_file(src, AGENT_UPLOAD_MAX, &self, &len) < 0) {

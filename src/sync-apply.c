@@ -25,6 +25,7 @@
 #include "fsx.h"
 #include "limits.h"
 #include "mon-proc.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
@@ -218,7 +219,7 @@ out:
  * a writer racing us in that instant is replaced.  0 or -errno. */
 static int place_new(int dfd, const char *tmp, const char *name)
 {
-	if (renameat2(dfd, tmp, dfd, name, RENAME_NOREPLACE) == 0)
+	if (platform_rename_noreplace(dfd, tmp, dfd, name) == 0)
 		return 0;
 	int e = errno;
 	if (e != ENOSYS && e != EINVAL && e != EOPNOTSUPP && e != EPERM)

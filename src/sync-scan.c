@@ -26,11 +26,12 @@
 
 #include "fsx.h"
 #include "limits.h"
+#include "platform.h"
 #include "util.h"
 
 #include "banned.h"
 
-/* One depth's folder listing: getdents64 records, and the names in them. */
+/* One depth's folder listing: platform_dents records, and the names in them. */
 struct level {
 	char *blk;
 	size_t cap;
@@ -150,8 +151,8 @@ static int cmp_names(const void *a, const void *b)
 
 /* The names in the directory dirfd (freshly opened: read from offset
  * 0), sorted, in lv (reused from folder to folder at one depth).  Read
- * with getdents64 straight from dirfd: no dup, fdopendir and fcntl, no
- * copy of each name.  -1 with errno on error. */
+ * with platform_dents (getdents64) straight from dirfd: no dup,
+ * fdopendir and fcntl, no copy of each name.  -1 with errno on error. */
 static int read_names(int dirfd, struct level *lv)
 {
 	size_t len = 0;
@@ -161,7 +162,7 @@ static int read_names(int dirfd, struct level *lv)
 			lv->cap = lv->cap ? lv->cap * 2 : SCAN_DENTS_CHUNK * 2;
 			lv->blk = xrealloc(lv->blk, lv->cap);
 		}
-		ssize_t r = getdents64(dirfd, lv->blk + len, lv->cap - len);
+		ssize_t r = platform_dents(dirfd, lv->blk + len, lv->cap - len);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -171,17 +172,16 @@ static int read_names(int dirfd, struct level *lv)
 		len += (size_t)r;
 	}
 	lv->gitignore = false;
-	for (size_t off = 0; off < len;) {
-		struct dirent64 *de = (struct dirent64 *)(void *)(lv->blk + off);
-		off += de->d_reclen;
-		const char *nm = de->d_name;
+	size_t off = 0;
+	const char *nm;
+	while ((nm = platform_dent_name(lv->blk, len, &off)) != NULL) {
 		if (nm[0] == '.' && (nm[1] == '\0' || (nm[1] == '.' && nm[2] == '\0')))
 			continue;
 		if (lv->n == lv->vcap) {
 			lv->vcap = lv->vcap ? lv->vcap * 2 : 64;
 			lv->v = xrealloc(lv->v, lv->vcap * sizeof(char *));
 		}
-		lv->v[lv->n++] = de->d_name;
+		lv->v[lv->n++] = (char *)nm;
 		lv->gitignore |= strcmp(nm, ".gitignore") == 0;
 	}
 	if (lv->n > 1)

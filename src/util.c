@@ -4,11 +4,11 @@
 #define _GNU_SOURCE
 #include "util.h"
 #include "limits.h"
+#include "platform.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/file.h>
-#include <link.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -300,52 +300,12 @@ const char *ferry_version(void)
 	return FERRY_VERSION;
 }
 
-/* The GNU build id note of the main program: a hash of the linked output,
- * so two different builds of one version never share an agent path. */
-struct note_scan {
-	char hex[41];
-};
-
-static int scan_phdr(struct dl_phdr_info *info, size_t size, void *arg)
-{
-	struct note_scan *ns = arg;
-	(void)size;
-	if (info->dlpi_name != NULL && info->dlpi_name[0] != '\0')
-		return 0;	/* not the main program */
-	for (int i = 0; i < info->dlpi_phnum; i++) {
-		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
-		if (ph->p_type != PT_NOTE)
-			continue;
-		const unsigned char *p = (const unsigned char *)(info->dlpi_addr + ph->p_vaddr);
-		size_t left = ph->p_memsz;
-		while (left >= sizeof(ElfW(Nhdr))) {
-			const ElfW(Nhdr) *nh = (const void *)p;
-			size_t nsz = (nh->n_namesz + 3u) & ~3u;
-			size_t dsz = (nh->n_descsz + 3u) & ~3u;
-			size_t tot = sizeof(*nh) + nsz + dsz;
-			if (tot > left)
-				break;
-			if (nh->n_type == NT_GNU_BUILD_ID && nh->n_namesz == 4 &&
-			    memcmp(p + sizeof(*nh), "GNU", 4) == 0) {
-				const unsigned char *d = p + sizeof(*nh) + nsz;
-				size_t k = nh->n_descsz < 20 ? nh->n_descsz : 20;
-				for (size_t j = 0; j < k; j++)
-					snprintf(ns->hex + 2 * j, 3, "%02x", d[j]);
-				return 1;
-			}
-			p += tot;
-			left -= tot;
-		}
-	}
-	return 1;
-}
-
 void exe_hold_shared(void)
 {
 	static int held = -1;
 	if (held >= 0)
 		close(held);	/* may be closed already (detached fds): harmless */
-	held = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	held = platform_open_self_exe();
 	if (held >= 0 && flock(held, LOCK_SH | LOCK_NB) < 0) {
 		close(held);
 		held = -1;
@@ -356,10 +316,15 @@ const char *ferry_build_id(void)
 {
 	static char id[96];
 	if (id[0] == '\0') {
-		struct note_scan ns = { .hex = "" };
-		dl_iterate_phdr(scan_phdr, &ns);
-		if (ns.hex[0] != '\0')
-			snprintf(id, sizeof(id), "%s-%.12s", FERRY_VERSION, ns.hex);
+		/* The build id: a hash of the linked output, so two builds of
+		 * one version never share an agent path. */
+		unsigned char b[20];
+		char hex[41] = "";
+		size_t n = platform_build_id(b, sizeof(b));
+		for (size_t j = 0; j < n; j++)
+			snprintf(hex + 2 * j, 3, "%02x", b[j]);
+		if (hex[0] != '\0')
+			snprintf(id, sizeof(id), "%s-%.12s", FERRY_VERSION, hex);
 		else
 			snprintf(id, sizeof(id), "%s", FERRY_VERSION);
 	}
