@@ -141,10 +141,16 @@ out0:
 
 static uint8_t *random_bytes(size_t n, unsigned seed)
 {
+	/* Our own generator: musl's srand(2) is srand(1) one step on, so
+	 * rand() would make seed 2's bytes seed 1's shifted by one. */
 	uint8_t *p = xmalloc(n + 1);
-	srand(seed);
-	for (size_t i = 0; i < n; i++)
-		p[i] = (uint8_t)(rand() >> 7);
+	uint64_t x = 0x9e3779b97f4a7c15u * (seed + 1);
+	for (size_t i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		p[i] = (uint8_t)(x >> 32);
+	}
 	return p;
 }
 
