@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "agent-bundle.h"
 #include "limits.h"
 #include "platform.h"
 #include "util.h"
@@ -41,21 +42,37 @@ static bool agent_id_shaped(const char *n)
 	return true;
 }
 
-/* Does a process run dfd/name/ferry?  Each agent and job supervisor
- * holds a shared lock on its executable (exe_hold_shared): whoever
- * can take it exclusive knows none does, whatever namespace they are in.
- * A version from before the locks counts as unused; its running
- * processes keep their (unlinked) executable anyway. */
-static bool in_use(int dfd, const char *name)
+/* Locks dfd/name/ferry exclusive, when nothing runs it: the fd holding
+ * the lock (kept until the folder is gone), -1 in use or not known to be
+ * unused, -2 no ferry there.  Each agent and job supervisor holds a
+ * shared lock on its executable (exe_hold_shared), whatever namespace
+ * it is in; a file running on this host cannot even be opened for
+ * writing (ETXTBSY).  Any other failure (NFS without lockd, Lustre
+ * without flock, EMFILE) counts as in use: a version running on another
+ * node of a shared home must not lose its executable.  A version from
+ * before the locks counts as unused; its processes keep their executable
+ * here (unlinked, still mapped). */
+static int lock_unused(int dfd, const char *name, const char *machine)
 {
 	char *p = xasprintf("%s/ferry", name);
-	int fd = openat(dfd, p, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	int fd = openat(dfd, p, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	free(p);
 	if (fd < 0)
-		return false;
-	bool used = flock(fd, LOCK_EX | LOCK_NB) < 0 && errno == EWOULDBLOCK;
-	close(fd);
-	return used;
+		return errno == ENOENT ? -2 : -1;
+	/* Another architecture's agent (a home shared by hosts of both
+	 * kinds) is that host's to prune, not ours. */
+	uint8_t head[64];
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	const char *m = n > 0 ? elf_machine(head, (size_t)n) : NULL;
+	if (m != NULL && machine != NULL && strcmp(m, machine) != 0) {
+		close(fd);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
 }
 
 /* Removes dfd/name/: its files (an agent folder holds no folders), then
@@ -109,6 +126,17 @@ void agent_prune_versions(void)
 		goto out;
 	(void)futimens(sfd, NULL);
 	close(sfd);
+	char machine[16] = "";
+	int self = platform_open_self_exe();
+	if (self >= 0) {
+		uint8_t head[64];
+		ssize_t hn = pread(self, head, sizeof(head), 0);
+		const char *m = hn > 0 ? elf_machine(head, (size_t)hn) : NULL;
+		snprintf(machine, sizeof(machine), "%s", m ? m : "");
+		close(self);
+	}
+	if (machine[0] == '\0')
+		goto out;	/* cannot tell ours from another kind's */
 	int fd2 = dup(dfd);
 	DIR *d = fd2 >= 0 ? fdopendir(fd2) : NULL;
 	if (d == NULL) {
@@ -122,8 +150,15 @@ void agent_prune_versions(void)
 			continue;
 		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISDIR(st.st_mode) || st.st_uid != getuid())
 			continue;
-		if (!in_use(dfd, de->d_name))
-			remove_version(dfd, de->d_name);
+		/* Not a folder being installed right now. */
+		if (now - st.st_mtime < AGENT_PRUNE_YOUNG_S && st.st_mtime <= now)
+			continue;
+		int lk = lock_unused(dfd, de->d_name, machine);
+		if (lk == -1)
+			continue;
+		remove_version(dfd, de->d_name);
+		if (lk >= 0)
+			close(lk);
 	}
 	closedir(d);
 out:

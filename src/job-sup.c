@@ -655,7 +655,9 @@ void job_detach_fds(int keep, bool std)
 		long fd = strtol(de->d_name, &end, 10);
 		if (end == de->d_name || *end != '\0' || errno || fd > INT32_MAX)
 			continue;	/* "." and ".." */
-		if (fd > 2 && fd != keep && fd != dfd)
+		/* Not the lock on our executable: this agent version
+		 * stays in use while the job runs. */
+		if (fd > 2 && fd != keep && fd != dfd && fd != exe_held_fd())
 			close((int)fd);
 	}
 	if (d)
@@ -922,7 +924,6 @@ static void sup_detach(int rep)
 	sig_ignore(SIGHUP);
 	(void)prctl(PR_SET_CHILD_SUBREAPER, 1);
 	sig_watch(SIGCHLD);
-	exe_hold_shared();	/* this agent version stays while the job runs */
 }
 
 /* The log, the control socket and the pty; outputs watched, logind

@@ -185,6 +185,8 @@
 #define BOOT_CANDIDATES_MAX	5
 /* How often an agent looks for other versions beside it to remove. */
 #define AGENT_PRUNE_EVERY_S	(24 * 3600)
+/* A version folder changed this recently may be being installed. */
+#define AGENT_PRUNE_YOUNG_S	3600
 
 /* names.c: users and hosts without NSS in the process. */
 #define NAMES_FIELD_MAX		256	/* a user name, a passwd field */

@@ -67,18 +67,18 @@
  * before the cd) and goes back there: the commands it runs and the
  * startup files it reads see the folder ssh gave them. */
 static const char boot_dir_script[] =
-	"unset CDPATH; h=$PWD; id=$1; ad=$2; "
+	"unset CDPATH; h=$PWD; id=$1; ad=$2; u=${USER:-$(id -u)}; "
 	"tilde() { case $c in \"~/\"*) c=$HOME/${c#\"~/\"};; \"~\") c=$HOME;; esac; }; "
 	"each() { if [ -n \"$ad\" ]; then $1 \"$ad\"; else "
 	"$1 \"${XDG_CACHE_HOME:-$HOME/.cache}/ferry/agent\"; "
 	"[ -z \"$XDG_RUNTIME_DIR\" ] || $1 \"$XDG_RUNTIME_DIR/ferry/agent\"; "
-	"$1 \"/dev/shm/ferry-agent-$USER\"; $1 \"${TMPDIR:-/tmp}/ferry-agent-$USER\"; $1 \"/var/tmp/ferry-agent-$USER\"; fi; }; "
+	"$1 \"/dev/shm/ferry-agent-$u\" t; $1 \"${TMPDIR:-/tmp}/ferry-agent-$u\" t; $1 \"/var/tmp/ferry-agent-$u\" t; fi; }; "
 	"back() { cd -- \"$h\" 2>/dev/null || cd /; }; ";
 /* An agent id no folder has: the boot script then says what the host
  * is (ids are VERSION-HEX). */
 #define BOOT_PROBE_ID "probe"
 static const char boot_run_script[] =
-	"run() { c=$1; tilde; [ -d \"$c/$id\" ] || return 0; "
+	"run() { c=$1; tilde; [ -d \"$c/$id\" ] || return 0; [ \"$2\" != t ] || [ ! -h \"$c\" ] || return 0; "
 	"if cd -P -- \"$c\" 2>/dev/null && [ -O . ] && chmod 700 . 2>/dev/null && "
 	"[ -d \"$id\" ] && [ ! -h \"$id\" ] && cd -P -- \"$id\" 2>/dev/null && [ -O . ] && "
 	"[ -f ferry ] && [ ! -h ferry ] && [ -O ferry ] && [ -x ferry ]; then exec ./ferry agent --cwd \"$h\"; fi; back; }; "
@@ -86,40 +86,44 @@ static const char boot_run_script[] =
 	"printf 'FERRY-BOOT need %s %s %s\\n' \"$(uname -s)\" \"$(uname -m)\" \"$c\"";
 /* `sh -c INSTALL ferry-boot ID DIR CKSUM SKIP`, the agent on stdin: into
  * the first candidate (after the first SKIP) where it can be written,
- * checked and run.  The upload is read once, into the first folder that
- * takes it, and copied from there to the next ones; a write that fails
+ * checked and run.  Everything is relative to the candidate once
+ * resolved (`cd -P`), never a path looked up again.  The upload is read
+ * once, into the first folder that takes it, held open on fd 3, and
+ * copied from that open file to the next ones; a write that fails
  * half way (quota) has lost the rest of stdin: "again K" asks the client
  * to send it again, to the candidates after the K-th.  Every candidate
  * given up says why ("skip DIR REASON"); fields are tab-separated.  An ID
  * entry that is not a folder of ours (a symlink, another user's folder,
- * left from before DIR was private) is refused, not followed. */
+ * left from before DIR was private) is refused, not followed.  The
+ * shared candidates (/dev/shm, $TMPDIR, /var/tmp) must not be symlinks:
+ * one planted there by another user would lead to a folder of ours
+ * elsewhere, which the chmod would then close. */
 static const char boot_install_script[] =
 	"sum=$3; sk=${4:-0}; k=0; src=; t=; "
 	"skip() { printf 'FERRY-BOOT skip\\t%s\\t%s\\n' \"$c\" \"$1\"; "
-	"[ -z \"$t\" ] || [ \"$t\" = \"$src\" ] || rm -f -- \"$t\"; t=; back; }; "
+	"[ -z \"$t\" ] || rm -f -- \"$t\"; t=; back; }; "
 	"inst() { c=$1; tilde; k=$((k+1)); [ \"$k\" -gt \"$sk\" ] || return 0; "
+	"[ \"$2\" != t ] || [ ! -h \"$c\" ] || { skip \"it is a symlink\"; return; }; "
 	"mkdir -p -- \"$c\" 2>/dev/null || { skip \"cannot create it\"; return; }; "
 	"cd -P -- \"$c\" 2>/dev/null || { skip \"cannot enter it\"; return; }; "
 	"[ -O . ] || { skip \"it belongs to another user\"; return; }; "
 	"chmod 700 . 2>/dev/null || { skip \"cannot make it private\"; return; }; "
-	"t=$PWD/.upload.$$; rm -f -- \"$t\"; "
+	"t=./.upload.$$; rm -f -- \"$t\"; "
 	"if [ -z \"$src\" ]; then "
 	"e=$(cat 2>&1 >\"$t\") || { rm -f -- \"$t\"; printf 'FERRY-BOOT again\\t%s\\t%s\\t%s\\n' \"$k\" \"$c\" \"$e\" | tr -d '\\r'; exit 0; }; "
 	"[ \"$(cksum <\"$t\")\" = \"$sum\" ] || { rm -f -- \"$t\"; printf 'FERRY-BOOT fail\\tchecksum\\t%s\\tupload corrupted\\n' \"$c\"; exit 0; }; "
-	"src=$t; "
-	"else e=$(cp -- \"$src\" \"$t\" 2>&1) || { skip \"cannot write there: $e\"; return; }; fi; "
+	"exec 3<\"$t\"; src=1; "
+	"else e=$(cat /dev/fd/3 2>&1 >\"$t\") || { skip \"cannot write there: $e\"; return; }; fi; "
 	"chmod 700 -- \"$t\" || { skip \"cannot chmod\"; return; }; "
 	"v=$(\"$t\" agent --build-id 2>&1); [ \"$v\" = \"$id\" ] || { skip \"cannot run programs there: $(printf '%s' \"$v\" | tr '\\n\\t' '  ')\"; return; }; "
-	"if [ -h \"$id\" ] || [ -e \"$id\" ]; then "
-	"[ -d \"$id\" ] && [ ! -h \"$id\" ] && [ -O \"$id\" ] || { skip \"$id in it belongs to another user or is no folder\"; return; }; "
-	"else mkdir -- \"$id\" 2>/dev/null || { skip \"cannot create $id in it\"; return; }; fi; "
+	"if [ -h \"$id\" ] || [ -e \"$id\" ] || ! mkdir -- \"$id\" 2>/dev/null; then "
+	"[ -d \"$id\" ] && [ ! -h \"$id\" ] && [ -O \"$id\" ] || { skip \"$id in it belongs to another user or is no folder\"; return; }; fi; "
 	"chmod 700 -- \"$id\" || { skip \"cannot make $id private\"; return; }; "
 	"if [ -h \"$id/ferry\" ]; then rm -f -- \"$id/ferry\"; fi; "
 	"[ ! -d \"$id/ferry\" ] || { skip \"$id/ferry in it is a folder\"; return; }; "
 	"mv -f -- \"$t\" \"$id/ferry\" || { skip \"cannot move into $c/$id\"; return; }; "
-	"[ \"$t\" = \"$src\" ] || rm -f -- \"$src\"; "
 	"printf 'FERRY-BOOT installed\\t%s\\n' \"$c/$id/ferry\"; exit 0; }; "
-	"each inst; [ -z \"$src\" ] || rm -f -- \"$src\"; "
+	"each inst; "
 	"[ -n \"$src\" ] || [ \"$k\" -le \"$sk\" ] || cat >/dev/null; "
 	"printf 'FERRY-BOOT fail\\tnowhere\\t-\\tno candidate folder took it\\n'";
 
@@ -945,7 +949,8 @@ static int run_install(struct session *s, const char *ctl_dir, const struct sess
 	}
 	if (!o->batch)
 		tty_lend(&lend, ch.pid);
-	/* The script prints nothing until it has read all of stdin. */
+	/* The script reads all of stdin before its verdict (a skip line may
+	 * come first: small, the pipe holds it). */
 	int wr = write_all(ch.in, self, len);
 	close(ch.in);
 	ch.in = -1;
@@ -1257,11 +1262,12 @@ int session_finish(struct session *s, uint16_t first_type, const struct buf *fir
 				goto out;
 			}
 			int st = reap(s);
-			/* 126: the agent the host's record named is there but
-			 * cannot run (the name now leads to a machine of another
+			/* 126 (127 from busybox): the agent the host's record
+			 * named is there but cannot run (the name now leads to a machine of another
 			 * kind, sharing the home): ask the boot script what the
 			 * host is, once, with an id no agent folder has. */
-			if (s->cfg->kind == TARGET_SSH && !probed && WIFEXITED(st) && WEXITSTATUS(st) == 126) {
+			if (s->cfg->kind == TARGET_SSH && !probed && WIFEXITED(st) &&
+			    (WEXITSTATUS(st) == 126 || WEXITSTATUS(st) == 127)) {
 				probed = true;
 				host_platform_forget(s->cfg->host);
 				buf_reset(&s->ssh_err);

@@ -300,16 +300,22 @@ const char *ferry_version(void)
 	return FERRY_VERSION;
 }
 
+static int exe_held = -1;
+
 void exe_hold_shared(void)
 {
-	static int held = -1;
-	if (held >= 0)
-		close(held);	/* may be closed already (detached fds): harmless */
-	held = platform_open_self_exe();
-	if (held >= 0 && flock(held, LOCK_SH | LOCK_NB) < 0) {
-		close(held);
-		held = -1;
+	if (exe_held >= 0)
+		return;
+	exe_held = platform_open_self_exe();
+	if (exe_held >= 0 && flock(exe_held, LOCK_SH | LOCK_NB) < 0) {
+		close(exe_held);
+		exe_held = -1;
 	}
+}
+
+int exe_held_fd(void)
+{
+	return exe_held;
 }
 
 const char *ferry_build_id(void)

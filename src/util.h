@@ -71,8 +71,10 @@ void free_words(char **v);
 
 /* A shared flock on this process's own executable, for as long as it
  * lives: the agent version is in use (agent-prune.c tries it
- * exclusive).  Again after a fork that closed its fds. */
+ * exclusive).  Forks share it: whoever closes every fd (a detaching
+ * job supervisor) keeps exe_held_fd() (-1 when none is held). */
 void exe_hold_shared(void);
+int exe_held_fd(void);
 
 /* The ferry version and the id of this exact build (version + build id). */
 const char *ferry_version(void);

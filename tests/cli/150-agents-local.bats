@@ -195,24 +195,40 @@ binfmt_or_skip() {
 	echo older >"$A/0.0.8-bbbbbbbbbbbb/ferry"
 	flock -s "$A/0.0.8-bbbbbbbbbbbb/ferry" sleep 30 &
 	busy=$!
+	# Another architecture's agent (a home shared with aarch64 hosts).
+	mkdir -p "$A/0.0.6-aaaaaaaaaaaa" "$A/0.0.5-dddddddddddd"
+	cp "$BUNDLE/ferry-agent-linux-aarch64" "$A/0.0.6-aaaaaaaaaaaa/ferry"
+	echo new >"$A/0.0.5-dddddddddddd/ferry"
+	touch -d '2 hours ago' "$A"/0.0.[6-9]-*
 	sleep 0.2
 	run "$FERRY" exec -- true
 	[ "$status" -eq 0 ]
 	[ ! -e "$A/0.0.9-0123456789ab" ]
 	[ -e "$A/0.0.8-bbbbbbbbbbbb/ferry" ]
+	[ -e "$A/0.0.6-aaaaaaaaaaaa/ferry" ]
+	# Made a moment ago: maybe being installed.
+	[ -e "$A/0.0.5-dddddddddddd/ferry" ]
 	[ -e "$A/not-an-agent" ]
 	[ -x "$A/$id/ferry" ]
 	kill "$busy"
 	wait "$busy" 2>/dev/null || true
 	# Once a day: a new leftover stays until then.
 	mkdir -p "$A/0.0.7-cccccccccccc"
+	touch -d '2 hours ago' "$A/0.0.7-cccccccccccc"
 	run "$FERRY" exec -- true
 	[ -e "$A/0.0.7-cccccccccccc" ]
 	# A running job's supervisor holds its version too.
-	run "$FERRY" run -- sleep 3
+	run "$FERRY" run -- sleep 4
 	[ "$status" -eq 0 ]
 	sleep 0.5
 	! flock -n -x "$A/$id/ferry" true
+	# ... and keeps it quietly: a supervisor waits, it does not spin.
+	sup=$(pgrep -f "^$A/$id/ferry" | head -n 1)
+	[ -n "$sup" ]
+	c0=$(awk '{ print $14 + $15 }' "/proc/$sup/stat")
+	sleep 1
+	c1=$(awk '{ print $14 + $15 }' "/proc/$sup/stat")
+	[ $((c1 - c0)) -lt 10 ]
 	# A folder others can enter is not pruned in at all.
 	rm -f "$A/.pruned"
 	chmod 755 "$A"
