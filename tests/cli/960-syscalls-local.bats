@@ -38,6 +38,13 @@ setup() {
 teardown() {
 	lost_teardown
 	jobs_teardown
+	# Tracers left behind (strace -DDD detaches them from the test, and
+	# one whose tracee was stopped can hang there): this test's, found
+	# by the folders in their environment.
+	local p
+	for p in $(pgrep -x strace 2>/dev/null); do
+		tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -q -- "$T" && kill -9 "$p" 2>/dev/null
+	done
 	common_teardown
 }
 
@@ -61,7 +68,7 @@ failing() {
 	cat >"$T/ferry-old" <<SH
 #!/bin/sh
 ASAN_OPTIONS="\${ASAN_OPTIONS:+\$ASAN_OPTIONS:}detect_leaks=0" \\
-exec strace -DDD -f -qq -A -o ${FAILING_LOG:-/dev/null} -e trace=${trace#,} $inject -- "$REAL_FERRY" "\$@"
+exec strace -DDD -f -qq -A -o ${FAILING_LOG:-/dev/null} -e trace=${trace#,} $inject -- "$REAL_FERRY" "\$@" 3>&-
 SH
 	chmod +x "$T/ferry-old"
 	FERRY="$T/ferry-old"
