@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -158,6 +159,9 @@ int platform_parent_death_signal(int sig)
 	return prctl(PR_SET_PDEATHSIG, sig) < 0 ? -1 : 0;
 }
 
+/* Where the fallback loop stops at most. */
+#define CLOSE_FROM_MAX 65536
+
 void platform_close_from(int lowfd)
 {
 	/* close_range: Linux 5.9; a loop to the usual limit before it. */
@@ -165,7 +169,12 @@ void platform_close_from(int lowfd)
 	if (syscall(SYS_close_range, (unsigned)lowfd, ~0u, 0u) == 0)
 		return;
 #endif
-	for (int fd = lowfd; fd < 1024; fd++)
+	/* Up to the fd limit (getrlimit: a plain syscall, safe after a
+	 * fork), capped: a million closes would take a while. */
+	struct rlimit rl;
+	int top = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < CLOSE_FROM_MAX
+			  ? (int)rl.rlim_cur : CLOSE_FROM_MAX;
+	for (int fd = lowfd; fd < top; fd++)
 		close(fd);
 }
 
