@@ -52,7 +52,8 @@ build/musl/unit: $(UNIT_SRC) $(HDRS) build/musl/libferry.a build/musl/shims.o bu
 		build/musl/libferry.a build/musl/shims.o $(MUSL_LIBS)
 
 # Run from the top: the tests read src/ and tests/data/ by relative path.
-musl-unit: build/musl/unit
+# build/san/ferry: the job_backend group runs `ferry agent supervise` with it.
+musl-unit: build/musl/unit build/san/ferry
 	./build/musl/unit $(T)
 
 build/musl:
