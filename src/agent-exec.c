@@ -127,12 +127,17 @@ char **agent_env(bool login, char *const *extra, uint32_t nextra, const char *ro
 
 const char *agent_user_shell(char *const *envp)
 {
+	/* /etc/passwd, then $SHELL (sshd sets it from the user database),
+	 * and only then the server's getent (a process on every command
+	 * of an LDAP user otherwise). */
 	static struct user_ent u;
-	if (names_user(getuid(), &u) == 0 && u.shell[0] == '/')
+	if (names_user_files(getuid(), &u) == 0 && u.shell[0] == '/')
 		return u.shell;
 	for (char *const *e = envp; *e; e++)
 		if (strncmp(*e, "SHELL=/", 7) == 0)
 			return *e + 6;
+	if (names_user(getuid(), &u) == 0 && u.shell[0] == '/')
+		return u.shell;
 	return "/bin/sh";
 }
 

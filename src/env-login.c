@@ -183,11 +183,16 @@ int loginenv_dump_self(void)
 
 static char *login_shell(void)
 {
+	/* As agent_user_shell: the file, $SHELL, then getent. */
 	struct user_ent u;
-	if (names_user(getuid(), &u) == 0 && u.shell[0] == '/')
+	if (names_user_files(getuid(), &u) == 0 && u.shell[0] == '/')
 		return xstrdup(u.shell);
 	const char *s = getenv("SHELL");
-	return xstrdup(s && s[0] == '/' ? s : "/bin/sh");
+	if (s && s[0] == '/')
+		return xstrdup(s);
+	if (names_user(getuid(), &u) == 0 && u.shell[0] == '/')
+		return xstrdup(u.shell);
+	return xstrdup("/bin/sh");
 }
 
 static void keys_current(const char *home, struct loginenv *le)

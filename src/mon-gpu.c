@@ -656,46 +656,12 @@ int smi_parse_apps(const char *p, size_t n, struct mon_gpu *gpus, uint32_t ngpus
 	return bad ? -1 : 0;
 }
 
-/* Runs nvidia-smi with one query; its stdout in *out (errors go there
- * too).  The exit code, or -1 when it could not run or timed out. */
+/* Runs nvidia-smi with one query; its stdout in *out.  The exit code, or
+ * -1 when it could not run or timed out. */
 static int smi_run(const char *query, struct buf *out)
 {
 	char *argv[] = { "nvidia-smi", (char *)query, "--format=csv,noheader,nounits", NULL };
-	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_NULL, .new_session = true };
-	struct child c;
-	if (spawn(argv, &o, &c) < 0)
-		return -1;
-	uint64_t deadline = now_mono_ns() + (uint64_t)MON_SMI_TIMEOUT_MS * 1000000u;
-	bool timed_out = false;
-	for (;;) {
-		uint64_t now = now_mono_ns();
-		if (now >= deadline) {
-			timed_out = true;
-			break;
-		}
-		struct pollfd pf = { .fd = c.out, .events = POLLIN };
-		int pr = poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr <= 0)
-			continue;
-		uint8_t *sp = buf_space(out, 4096);
-		char junk[4096];
-		ssize_t r = read(c.out, sp ? (void *)sp : junk, 4096);
-		if (r < 0 && (errno == EINTR || errno == EAGAIN))
-			continue;
-		if (r <= 0)
-			break;
-		if (sp)
-			buf_commit(out, (size_t)r);
-	}
-	if (timed_out)
-		kill(c.pid, SIGKILL);
-	child_close(&c);
-	int st;
-	if (wait_child(c.pid, &st) < 0 || timed_out || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
+	return spawn_capture(argv, MON_SMI_TIMEOUT_MS, out, NULL);
 }
 
 static void first_line(const struct buf *b, char *dst, size_t dl)

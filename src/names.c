@@ -7,13 +7,10 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "fsx.h"
@@ -73,53 +70,18 @@ static int passwd_scan(const char *p, size_t n, uint32_t uid, struct user_ent *u
 	return -1;
 }
 
-/* Runs argv (getent), its output (at most max bytes) in *out within
- * NAMES_GETENT_MS: 0, or -1 (not there, failed, too slow: killed). */
+/* Runs argv (getent): its output (at most NAMES_GETENT_OUT_MAX bytes) in
+ * *out within NAMES_GETENT_MS.  0, or -1 (not there, failed, too slow,
+ * more than we read: not an answer). */
 static int run_getent(char *const argv[], char **out, size_t *len)
 {
-	struct child ch;
-	struct spawn_opts so = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_NULL };
 	struct buf b;
+	bool cut;
 	*out = NULL;
 	*len = 0;
-	if (spawn(argv, &so, &ch) < 0)
-		return -1;
 	buf_init(&b, NAMES_GETENT_OUT_MAX);
-	uint64_t until = now_mono_ns() + NAMES_GETENT_MS * 1000000ull;
-	bool late = false;
-	for (;;) {
-		uint64_t now = now_mono_ns();
-		if (now >= until) {
-			late = true;
-			break;
-		}
-		struct pollfd p = { .fd = ch.out, .events = POLLIN };
-		int pr = poll(&p, 1, (int)((until - now) / 1000000u) + 1);
-		if (pr < 0 && errno == EINTR)
-			continue;
-		if (pr < 0) {
-			late = true;
-			break;
-		}
-		if (pr == 0)
-			continue;
-		char tmp[4096];
-		ssize_t got = read(ch.out, tmp, sizeof(tmp));
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		if (buf_put(&b, tmp, (size_t)got) < 0) {
-			late = true;	/* more than we read: not an answer */
-			break;
-		}
-	}
-	if (late)
-		kill(ch.pid, SIGKILL);
-	int st;
-	child_close(&ch);
-	wait_child(ch.pid, &st);
-	if (late || !WIFEXITED(st) || WEXITSTATUS(st) != 0 || b.len == 0) {
+	int rc = spawn_capture(argv, NAMES_GETENT_MS, &b, &cut);
+	if (rc != 0 || cut || b.len == 0) {
 		buf_release(&b);
 		return -1;
 	}
@@ -129,7 +91,7 @@ static int run_getent(char *const argv[], char **out, size_t *len)
 	return 0;
 }
 
-int names_user(uint32_t uid, struct user_ent *u)
+int names_user_files(uint32_t uid, struct user_ent *u)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -137,6 +99,14 @@ int names_user(uint32_t uid, struct user_ent *u)
 	if (read_file("/etc/passwd", NAMES_PASSWD_MAX, &text, &len) == 0)
 		r = passwd_scan(text, len, uid, u);
 	free(text);
+	return r;
+}
+
+int names_user(uint32_t uid, struct user_ent *u)
+{
+	char *text = NULL;
+	size_t len = 0;
+	int r = names_user_files(uid, u);
 	if (r == 0)
 		return 0;
 	char num[24];

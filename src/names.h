@@ -32,6 +32,9 @@ int passwd_line_parse(struct rd line, uint32_t uid, struct user_ent *u);
 /* The user with that uid: 0, or -1 when neither /etc/passwd nor
  * `getent passwd UID` knows it. */
 int names_user(uint32_t uid, struct user_ent *u);
+/* /etc/passwd alone (no process): for a lookup on every command, where
+ * what sshd already put in the environment is the next best answer. */
+int names_user_files(uint32_t uid, struct user_ent *u);
 
 /* `getent ahosts NAME` output: one "ADDRESS TYPE [NAME]" a line.  Adds
  * each distinct IPv4/IPv6 address (fam AF_INET/AF_INET6, 4 or 16 bytes

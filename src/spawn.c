@@ -12,6 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "sig.h"
 #include "util.h"
 
@@ -230,4 +232,49 @@ int wait_child(pid_t pid, int *status)
 		r = waitpid(pid, status, 0);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : 0;
+}
+
+int spawn_capture(char *const argv[], unsigned timeout_ms, struct buf *out, bool *cut)
+{
+	struct spawn_opts o = { .in = SPAWN_NULL, .out = SPAWN_PIPE, .err = SPAWN_NULL, .new_session = true };
+	struct child c;
+	if (cut)
+		*cut = false;
+	if (spawn(argv, &o, &c) < 0)
+		return -1;
+	uint64_t deadline = now_mono_ns() + (uint64_t)timeout_ms * 1000000u;
+	bool timed_out = false;
+	for (;;) {
+		uint64_t now = now_mono_ns();
+		if (now >= deadline) {
+			timed_out = true;
+			break;
+		}
+		struct pollfd pf = { .fd = c.out, .events = POLLIN };
+		int pr = poll(&pf, 1, (int)((deadline - now) / 1000000u) + 1);
+		if (pr < 0 && errno != EINTR) {
+			timed_out = true;	/* cannot wait: give up on it */
+			break;
+		}
+		if (pr <= 0)
+			continue;
+		uint8_t *sp = buf_space(out, 4096);
+		char junk[4096];
+		ssize_t r = read(c.out, sp ? (void *)sp : junk, 4096);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			break;
+		if (sp)
+			buf_commit(out, (size_t)r);
+		else if (cut)
+			*cut = true;
+	}
+	if (timed_out)
+		kill(c.pid, SIGKILL);
+	child_close(&c);
+	int st;
+	if (wait_child(c.pid, &st) < 0 || timed_out || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
 }

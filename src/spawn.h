@@ -9,6 +9,8 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+struct buf;
+
 enum spawn_fd { SPAWN_INHERIT, SPAWN_PIPE, SPAWN_NULL };
 
 struct spawn_opts {
@@ -36,6 +38,13 @@ int spawn(char *const argv[], const struct spawn_opts *o, struct child *c);
 void child_close(struct child *c);
 /* waitpid() retrying EINTR; the raw status. */
 int wait_child(pid_t pid, int *status);
+
+/* Runs argv (stdin and stderr /dev/null, a session of its own) and
+ * collects its stdout into out, up to out's maximum (the rest is read and
+ * dropped: *cut says so, when not NULL), for at most timeout_ms (then
+ * SIGKILL).  Its exit code, or -1 when it could not run, was killed or
+ * ran out of time.  For short helper programs: nvidia-smi, getent. */
+int spawn_capture(char *const argv[], unsigned timeout_ms, struct buf *out, bool *cut);
 
 /* execve() with PATH taken from envp; returns only on failure (-errno). */
 int exec_search(char *const argv[], char *const envp[]);
